@@ -1,0 +1,58 @@
+"""The ``albca`` command: one Typer app, each command in its own module.
+
+Command modules import heavy libraries (cryptography, pydantic) inside their functions,
+so that ``albca --help`` answers without loading them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd
+from albca.cli.errors import AlbcaGroup
+from albca.cli.issue_cmd import issue_app
+
+app = typer.Typer(
+    name="albca",
+    cls=AlbcaGroup,
+    help="A private certificate authority for AWS load balancers.",
+    no_args_is_help=True,
+    add_completion=False,
+    # Locals can hold passphrases and keys: never print them in a traceback.
+    pretty_exceptions_show_locals=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"albca {version('albca')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """A private certificate authority for AWS load balancers.
+
+    The CA lives in $ALBCA_HOME (default ~/.albca). Start with `albca init`, or try
+    everything offline with `albca demo`.
+    """
+
+
+app.command("init")(init_cmd.init)
+app.add_typer(issue_app, name="issue")
+app.command("revoke")(cert_cmds.revoke)
+app.command("list")(cert_cmds.list_certificates)
+app.command("show")(cert_cmds.show)
+app.command("crl")(crl_cmds.crl)
+app.command("bundle")(crl_cmds.bundle)
+app.command("audit")(cert_cmds.audit)
+app.command("demo")(demo_cmd.demo)

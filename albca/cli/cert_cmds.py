@@ -1,0 +1,186 @@
+"""``albca revoke``, ``list``, ``show`` and ``audit``: the lifecycle of issued certificates."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from albca.cli.context import cli_actor, open_cli_services
+from albca.cli.errors import fail
+from albca.cli.output import emit_fields, emit_json, emit_table
+
+REASONS = (
+    "unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, "
+    "cessation-of-operation, privilege-withdrawn, aa-compromise"
+)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+def revoke(
+    serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
+    reason: Annotated[str, typer.Option(help=f"RFC 5280 reason: {REASONS}.")] = "unspecified",
+    json_output: JsonOption = False,
+) -> None:
+    """Revoke a certificate. Run `albca crl` afterwards to publish the new CRL."""
+    from ca.records import RevocationReason, parse_serial
+
+    parsed_reason = RevocationReason.parse(reason)
+    services = open_cli_services()
+    try:
+        record = services.authority.revoke(
+            parse_serial(serial), parsed_reason, requested_by=cli_actor()
+        )
+        now = services.authority.now()
+    finally:
+        services.close()
+    if json_output:
+        emit_json(record.to_json(now))
+        return
+    emit_fields(
+        [
+            ("revoked", f"{record.serial:x}"),
+            ("subject", record.subject),
+            ("reason", parsed_reason.label),
+            ("at", record.revoked_at.isoformat() if record.revoked_at else ""),
+            ("next", "albca crl --out crl.pem   (relying parties see it once published)"),
+        ]
+    )
+
+
+def list_certificates(
+    status: Annotated[
+        str | None, typer.Option(help="Only certificates that are active, expired or revoked.")
+    ] = None,
+    profile: Annotated[str | None, typer.Option(help="Only certificates of this profile.")] = None,
+    expiring_within: Annotated[
+        int | None,
+        typer.Option(help="Only active certificates that expire within this many days."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows.")] = 100,
+    cursor: Annotated[
+        str | None, typer.Option(help="Continue after the cursor a previous page printed.")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List issued certificates, soonest expiry first."""
+    from datetime import timedelta
+
+    from ca.errors import InvalidRequest
+    from ca.records import CertificateQuery, EffectiveStatus
+
+    try:
+        wanted = EffectiveStatus(status) if status else None
+    except ValueError:
+        raise InvalidRequest(
+            f"--status: {status!r} is not one of active, expired, revoked", field="status"
+        ) from None
+    if expiring_within is not None:
+        if expiring_within < 0:
+            fail("--expiring-within must not be negative")
+        if wanted not in (None, EffectiveStatus.ACTIVE):
+            fail("--expiring-within lists active certificates; drop --status or use active")
+        wanted = EffectiveStatus.ACTIVE
+    services = open_cli_services()
+    try:
+        now = services.authority.now()
+        page = services.authority.list_certificates(
+            CertificateQuery(
+                status=wanted,
+                profile=profile,
+                expiring_before=now + timedelta(days=expiring_within)
+                if expiring_within is not None
+                else None,
+                limit=limit,
+                cursor=cursor,
+            )
+        )
+    finally:
+        services.close()
+    if json_output:
+        emit_json(
+            {
+                "certificates": [record.to_json(now) for record in page.records],
+                "next_cursor": page.next_cursor,
+            }
+        )
+        return
+    emit_table(
+        ["serial", "status", "profile", "names", "not after"],
+        [
+            (
+                f"{r.serial:x}",
+                r.effective_status(now).value,
+                r.profile,
+                ", ".join(filter(None, [r.common_name, *r.dns_names, *r.ip_addresses])),
+                r.not_after.strftime("%Y-%m-%d %H:%M"),
+            )
+            for r in page.records
+        ],
+    )
+    if page.next_cursor:
+        typer.echo(f"more: albca list --cursor {page.next_cursor}")
+
+
+def show(
+    serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
+    pem: Annotated[bool, typer.Option("--pem", help="Print only the certificate PEM.")] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Show one certificate's record."""
+    from ca.records import parse_serial
+
+    services = open_cli_services()
+    try:
+        record = services.authority.get(parse_serial(serial))
+        now = services.authority.now()
+    finally:
+        services.close()
+    if pem:
+        typer.echo(record.certificate_pem, nl=False)
+        return
+    if json_output:
+        emit_json({**record.to_json(now), "certificate_pem": record.certificate_pem})
+        return
+    data = record.to_json(now)
+    emit_fields([(key.replace("_", " "), _plain(value)) for key, value in data.items()])
+
+
+def audit(
+    serial: Annotated[str | None, typer.Option(help="Only events about this certificate.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many events, newest first.")] = 50,
+    json_output: JsonOption = False,
+) -> None:
+    """Show the audit trail: every init, issue, revoke and CRL, newest first."""
+    from ca.records import parse_serial
+
+    services = open_cli_services()
+    try:
+        events = services.authority.audit(
+            limit=limit, serial=parse_serial(serial) if serial else None
+        )
+    finally:
+        services.close()
+    if json_output:
+        emit_json([event.to_json() for event in events])
+        return
+    emit_table(
+        ["id", "at", "action", "actor", "serial", "detail"],
+        [
+            (
+                e.id,
+                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.action,
+                e.actor,
+                f"{e.serial:x}" if e.serial is not None else "",
+                " ".join(f"{k}={v}" for k, v in e.detail.items()),
+            )
+            for e in events
+        ],
+    )
+
+
+def _plain(value: object) -> str:
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value) or "-"
+    return "-" if value is None else str(value)

@@ -1,0 +1,95 @@
+"""What every command needs: settings, services, the actor name, lifetimes, files."""
+
+from __future__ import annotations
+
+import getpass
+import os
+import re
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from albca.cli.errors import fail
+
+if TYPE_CHECKING:
+    from albca.settings import Settings
+    from albca.wiring import Services
+
+__all__ = [
+    "load_settings",
+    "open_cli_services",
+    "cli_actor",
+    "parse_lifetime",
+    "write_output_file",
+    "check_writable",
+]
+
+_LIFETIME = re.compile(r"^\s*(\d+)\s*([dhm]?)\s*$")
+
+
+def load_settings() -> Settings:
+    from pydantic import ValidationError
+
+    from albca.settings import Settings
+
+    try:
+        return Settings()
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        variable = "ALBCA_" + "_".join(str(part) for part in error["loc"]).upper()
+        message = str(error["msg"]).removeprefix("Value error, ")
+        if variable.rstrip("_") == "ALBCA":
+            fail(message)
+        fail(message if message.startswith(variable) else f"{variable}: {message}")
+
+
+def open_cli_services() -> Services:
+    from albca.wiring import open_services, passphrase_source
+
+    settings = load_settings()
+    return open_services(settings, passphrase_source(settings))
+
+
+def cli_actor() -> str:
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):
+        user = str(os.getuid())
+    return f"cli:{user}"
+
+
+def parse_lifetime(text: str | None) -> timedelta | None:
+    """``90d``, ``36h``, ``30m``, or a bare number of days."""
+    if text is None:
+        return None
+    match = _LIFETIME.match(text)
+    if not match:
+        fail(f"--lifetime: {text!r} is not a duration like 90d, 36h or 30m")
+    amount, unit = int(match.group(1)), match.group(2) or "d"
+    return {
+        "d": timedelta(days=amount),
+        "h": timedelta(hours=amount),
+        "m": timedelta(minutes=amount),
+    }[unit]
+
+
+def check_writable(path: Path, *, force: bool) -> None:
+    if path.exists() and not force:
+        fail(f"{path} already exists; use --force to overwrite it")
+    if not path.parent.is_dir():
+        fail(f"{path.parent} is not a directory")
+
+
+def write_output_file(path: Path, data: bytes, *, private: bool, force: bool) -> None:
+    """Write a result file; private ones (keys, PKCS#12) are created with mode 0600."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    try:
+        fd = os.open(path, flags, 0o600 if private else 0o644)
+    except FileExistsError:
+        fail(f"{path} already exists; use --force to overwrite it")
+    except OSError as exc:
+        fail(f"cannot write {path}: {exc.strerror}")
+    with os.fdopen(fd, "wb") as out:
+        if private:
+            os.fchmod(out.fileno(), 0o600)  # also when --force reuses an existing file
+        out.write(data)

@@ -1,0 +1,81 @@
+"""``albca crl`` and ``albca bundle``: what relying parties load."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from albca.cli.context import cli_actor, open_cli_services, write_output_file
+from albca.cli.errors import fail
+from albca.cli.output import emit_fields, emit_json
+
+
+def crl(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the CRL to this file (default: standard output).")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="pem or der.")] = "pem",
+    issuer: Annotated[
+        str | None,
+        typer.Option(help="Key id of the issuing CA (default: the active one)."),
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print facts about the CRL as JSON (needs --out).")
+    ] = False,
+) -> None:
+    """Sign a new full CRL for the issuing CA, numbered above every earlier one."""
+    if format not in ("pem", "der"):
+        fail(f"--format: {format!r} is not pem or der")
+    if out is None and (format == "der" and sys.stdout.isatty()):
+        fail("refusing to print a DER CRL to a terminal; use --out FILE")
+    if out is None and json_output:
+        fail("--json describes the CRL written with --out; add --out FILE")
+    services = open_cli_services()
+    try:
+        document = services.authority.generate_crl(issuer, requested_by=cli_actor())
+    finally:
+        services.close()
+    data = document.pem if format == "pem" else document.der
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        return
+    write_output_file(out, data, private=False, force=force)
+    facts = {
+        "file": str(out),
+        "format": format,
+        "number": document.number,
+        "entries": document.entries,
+        "issuer_key_id": document.issuer_key_id,
+        "this_update": document.this_update.isoformat(),
+        "next_update": document.next_update.isoformat(),
+    }
+    if json_output:
+        emit_json(facts)
+    else:
+        emit_fields((key.replace("_", " "), value) for key, value in facts.items())
+
+
+def bundle(
+    out: Annotated[
+        Path | None, typer.Option(help="Write the bundle to this file (default: standard output).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Print the CA bundle (root, then issuing CA) as PEM: what an ALB trust store loads."""
+    from trust_bundle.bundle import TrustBundle
+
+    services = open_cli_services()
+    try:
+        pem = TrustBundle.of(services.authority.trusted_certificates()).pem
+    finally:
+        services.close()
+    if out is None:
+        typer.echo(pem.decode(), nl=False)
+    else:
+        write_output_file(out, pem, private=False, force=force)
+        typer.echo(f"wrote {out}")

@@ -1,0 +1,291 @@
+"""``albca issue client|server``: a certificate from a CSR, or with a key made for you."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from albca.cli.context import (
+    check_writable,
+    cli_actor,
+    load_settings,
+    open_cli_services,
+    parse_lifetime,
+    write_output_file,
+)
+from albca.cli.errors import fail
+from albca.cli.output import emit_fields, emit_json
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from ca.issued import IssuedCertificate
+
+issue_app = typer.Typer(
+    help="Issue a client (mTLS) or server (backend) certificate.", no_args_is_help=True
+)
+
+CsrOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--csr", help="Issue for this CSR (PEM or DER). Without it, albca generates the key."
+    ),
+]
+CnOption = Annotated[str | None, typer.Option("--cn", help="Subject common name.")]
+DnsOption = Annotated[
+    list[str] | None, typer.Option("--dns", help="DNS name for the SAN (repeatable).")
+]
+IpOption = Annotated[
+    list[str] | None, typer.Option("--ip", help="IP address for the SAN (repeatable).")
+]
+ProfileOption = Annotated[
+    str | None, typer.Option(help="Profile from config.toml (default: client or server).")
+]
+LifetimeOption = Annotated[
+    str | None, typer.Option(help="Validity such as 30d, 36h, 90m (default: the profile's).")
+]
+KeyTypeOption = Annotated[
+    str, typer.Option(help="Key type when albca generates the key (ec-p256, rsa-2048, ...).")
+]
+OutOption = Annotated[Path, typer.Option(help="Directory to write the files to.")]
+NameOption = Annotated[
+    str | None,
+    typer.Option(help="Base name of the files (default: from the common name or DNS name)."),
+]
+P12Option = Annotated[
+    bool,
+    typer.Option(
+        "--p12",
+        help="Also write a password-protected PKCS#12 file (for browsers, Postman, Java). "
+        "Password from ALBCA_P12_PASSWORD, --p12-password-file or a prompt.",
+    ),
+]
+P12PasswordFileOption = Annotated[
+    Path | None, typer.Option(help="File holding the PKCS#12 password.")
+]
+ForceOption = Annotated[bool, typer.Option(help="Overwrite files that already exist.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@issue_app.command("client")
+def issue_client(
+    csr: CsrOption = None,
+    cn: CnOption = None,
+    dns: DnsOption = None,
+    ip: IpOption = None,
+    profile: ProfileOption = None,
+    lifetime: LifetimeOption = None,
+    key_type: KeyTypeOption = "ec-p256",
+    out: OutOption = Path(),
+    name: NameOption = None,
+    p12: P12Option = False,
+    p12_password_file: P12PasswordFileOption = None,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Issue a client certificate (EKU clientAuth) for mTLS to an ALB.
+
+    Example: albca issue client --cn alice --p12
+    """
+    _issue(
+        "client", csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
+        p12_password_file, force, json_output,
+    )  # fmt: skip
+
+
+@issue_app.command("server")
+def issue_server(
+    csr: CsrOption = None,
+    cn: CnOption = None,
+    dns: DnsOption = None,
+    ip: IpOption = None,
+    profile: ProfileOption = None,
+    lifetime: LifetimeOption = None,
+    key_type: KeyTypeOption = "ec-p256",
+    out: OutOption = Path(),
+    name: NameOption = None,
+    p12: P12Option = False,
+    p12_password_file: P12PasswordFileOption = None,
+    force: ForceOption = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Issue a server certificate (EKU serverAuth, at least one DNS or IP SAN).
+
+    Example: albca issue server --dns api.internal.example --ip 10.0.1.5
+    """
+    _issue(
+        "server", csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
+        p12_password_file, force, json_output,
+    )  # fmt: skip
+
+
+def _issue(
+    kind: str,
+    csr: Path | None,
+    cn: str | None,
+    dns: list[str] | None,
+    ip: list[str] | None,
+    profile: str | None,
+    lifetime: str | None,
+    key_type: str,
+    out: Path,
+    name: str | None,
+    p12: bool,
+    p12_password_file: Path | None,
+    force: bool,
+    json_output: bool,
+) -> None:
+    from ca.keys import KeySpec
+    from ca.names import RequestedNames
+    from ca.profiles import CertificateKind
+
+    explicit = bool(cn or dns or ip)
+    names = (
+        RequestedNames.of(common_name=cn, dns_names=dns or [], ip_addresses=ip or [])
+        if explicit
+        else None
+    )
+    csr_bytes = _read_csr(csr) if csr is not None else None
+    if csr_bytes is None and names is None:
+        fail("give --csr FILE, or the names to certify (--cn, --dns, --ip)")
+    if csr_bytes is not None and p12:
+        fail("--p12 needs the private key, which a CSR keeps to itself; drop --csr or --p12")
+    requested_lifetime = parse_lifetime(lifetime)
+    spec = KeySpec.parse(key_type, field="--key-type")
+    p12_password = _p12_password(p12_password_file) if p12 else None
+
+    services = open_cli_services()
+    try:
+        authority = services.authority
+        profile_name = profile or kind
+        chosen = authority.profiles.get(profile_name)
+        if chosen.kind is not CertificateKind(kind):
+            fail(f"--profile {profile_name} issues {chosen.kind} certificates, not {kind}")
+        # Work out and check every output path before signing, so that a certificate is
+        # never issued and then lost to a file that cannot be written.
+        base = _base_name(name, names)
+        paths = _output_paths(out, base, with_key=csr_bytes is None, with_p12=p12)
+        for path in paths.values():
+            check_writable(path, force=force)
+        if csr_bytes is not None:
+            issued = authority.issue_from_csr(
+                csr_bytes,
+                profile=profile_name,
+                requested_by=cli_actor(),
+                lifetime=requested_lifetime,
+                names=names,
+            )
+        else:
+            assert names is not None
+            issued = authority.issue_with_new_key(
+                profile=profile_name,
+                names=names,
+                requested_by=cli_actor(),
+                key_spec=spec,
+                lifetime=requested_lifetime,
+            )
+        _write_files(issued, paths, p12_password, force=force)
+        now = authority.now()
+    finally:
+        services.close()
+    _report(issued, paths, now, json_output)
+
+
+def _read_csr(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        fail(f"--csr: cannot read {path}: {exc.strerror}")
+
+
+def _p12_password(password_file: Path | None) -> bytes:
+    """The PKCS#12 password, checked before anything is issued."""
+    from ca.issued import MIN_PKCS12_PASSWORD_LENGTH
+
+    password = _read_p12_password(password_file)
+    if len(password) < MIN_PKCS12_PASSWORD_LENGTH:
+        fail(f"the PKCS#12 password must be at least {MIN_PKCS12_PASSWORD_LENGTH} characters")
+    return password
+
+
+def _read_p12_password(password_file: Path | None) -> bytes:
+    import getpass
+    import sys
+
+    if password_file is not None:
+        try:
+            return password_file.read_text().rstrip("\r\n").encode()
+        except OSError as exc:
+            fail(f"--p12-password-file: cannot read {password_file}: {exc.strerror}")
+    from_env = load_settings().p12_password
+    if from_env is not None:
+        return from_env.get_secret_value().encode()
+    if not sys.stdin.isatty():
+        fail("--p12 needs a password: set ALBCA_P12_PASSWORD or use --p12-password-file")
+    first = getpass.getpass("PKCS#12 password: ")
+    if getpass.getpass("Repeat the password: ") != first:
+        fail("the two passwords differ; nothing was issued")
+    return first.encode()
+
+
+def _base_name(name: str | None, names: object) -> str:
+    from ca.names import RequestedNames
+
+    if name:
+        candidate = name
+    elif isinstance(names, RequestedNames) and (names.common_name or names.dns_names):
+        candidate = names.common_name or names.dns_names[0]
+    elif isinstance(names, RequestedNames) and names.ip_addresses:
+        candidate = str(names.ip_addresses[0])
+    else:
+        candidate = "certificate"
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", candidate.replace("*", "wildcard")).strip("._")
+    return safe or "certificate"
+
+
+def _output_paths(out: Path, base: str, *, with_key: bool, with_p12: bool) -> dict[str, Path]:
+    paths = {
+        "certificate": out / f"{base}.crt.pem",
+        "chain": out / f"{base}.chain.pem",
+        "fullchain": out / f"{base}.fullchain.pem",
+    }
+    if with_key:
+        paths["private_key"] = out / f"{base}.key.pem"
+    if with_p12:
+        paths["pkcs12"] = out / f"{base}.p12"
+    return paths
+
+
+def _write_files(
+    issued: IssuedCertificate, paths: dict[str, Path], p12_password: bytes | None, *, force: bool
+) -> None:
+    write_output_file(paths["certificate"], issued.certificate_pem, private=False, force=force)
+    write_output_file(paths["chain"], issued.chain_pem, private=False, force=force)
+    write_output_file(paths["fullchain"], issued.full_chain_pem, private=False, force=force)
+    if "private_key" in paths:
+        write_output_file(paths["private_key"], issued.private_key_pem(), private=True, force=force)
+    if "pkcs12" in paths:
+        assert p12_password is not None
+        write_output_file(paths["pkcs12"], issued.pkcs12(p12_password), private=True, force=force)
+
+
+def _report(
+    issued: IssuedCertificate, paths: dict[str, Path], now: datetime, json_output: bool
+) -> None:
+    if json_output:
+        emit_json({**issued.record.to_json(now), "files": {k: str(v) for k, v in paths.items()}})
+        return
+    record = issued.record
+    emit_fields(
+        [
+            ("serial", f"{record.serial:x}"),
+            ("subject", record.subject or "(empty; names are in the SAN)"),
+            ("names", ", ".join([*record.dns_names, *record.ip_addresses]) or "-"),
+            ("profile", record.profile),
+            ("valid until", record.not_after.isoformat()),
+            *[(label.replace("_", " "), str(path)) for label, path in paths.items()],
+        ]
+    )

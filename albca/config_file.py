@@ -1,0 +1,148 @@
+"""The CA home's ``config.toml``: written by ``albca init``, edited by operators.
+
+Parsed with pydantic so that a mistake is reported with its place in the file
+(``profiles.client.max_lifetime_days``), then turned into the plain values ``ca/`` takes.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from ca.authority import AuthorityConfig
+from ca.errors import ConfigurationError
+from ca.keys import KeySpec
+from ca.policy import NamePolicy
+from ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
+
+__all__ = ["load_authority_config", "render_default_config"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _ProfileModel(_Strict):
+    kind: Literal["client", "server"]
+    max_lifetime_days: int = Field(gt=0, le=3650)
+    default_lifetime_days: int = Field(gt=0, le=3650)
+    key_types: list[KeySpec] = Field(min_length=1)
+    dns: list[str] = Field(default_factory=list)
+    ip_networks: list[str] = Field(default_factory=list)
+    common_names: list[str] = Field(default_factory=list)
+    allow_wildcards: bool = False
+
+
+class _CRLModel(_Strict):
+    validity_hours: int = Field(default=168, gt=0, le=24 * 365)
+    distribution_urls: list[str] = Field(default_factory=list)
+
+    @field_validator("distribution_urls")
+    @classmethod
+    def _urls_are_http(cls, urls: list[str]) -> list[str]:
+        return _http_urls(urls)
+
+
+class _AIAModel(_Strict):
+    ca_issuers_urls: list[str] = Field(default_factory=list)
+
+    @field_validator("ca_issuers_urls")
+    @classmethod
+    def _urls_are_http(cls, urls: list[str]) -> list[str]:
+        return _http_urls(urls)
+
+
+class _ConfigModel(_Strict):
+    crl: _CRLModel = Field(default_factory=_CRLModel)
+    aia: _AIAModel = Field(default_factory=_AIAModel)
+    profiles: dict[str, _ProfileModel] = Field(min_length=1)
+
+
+def _http_urls(urls: list[str]) -> list[str]:
+    for url in urls:
+        # Relying parties fetch CRLs and CA certificates over plain HTTP (RFC 5280 section
+        # 4.2.1.13 recommends it: HTTPS would need the very chain being checked).
+        if not url.startswith(("http://", "https://")):
+            raise ValueError(f"{url!r} is not an http:// or https:// URL")
+    return urls
+
+
+def load_authority_config(raw: dict[str, object], *, source: str) -> AuthorityConfig:
+    try:
+        model = _ConfigModel.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        place = ".".join(str(part) for part in error["loc"])
+        raise ConfigurationError(f"{source}: {place}: {error['msg']}", setting=place) from None
+    profiles = []
+    for name, profile in model.profiles.items():
+        try:
+            profiles.append(
+                Profile(
+                    name=name,
+                    kind=CertificateKind(profile.kind),
+                    max_lifetime=timedelta(days=profile.max_lifetime_days),
+                    default_lifetime=timedelta(days=profile.default_lifetime_days),
+                    key_specs=frozenset(profile.key_types),
+                    names=NamePolicy.build(
+                        dns=profile.dns,
+                        ip_networks=profile.ip_networks,
+                        common_names=profile.common_names,
+                        allow_wildcards=profile.allow_wildcards,
+                        name=f"the {name} profile",
+                    ),
+                )
+            )
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"{source}: profiles.{name}: {exc}", setting=f"profiles.{name}"
+            ) from None
+    return AuthorityConfig(
+        profiles=ProfileSet.of(profiles),
+        crl_validity=timedelta(hours=model.crl.validity_hours),
+        crl_urls=tuple(model.crl.distribution_urls),
+        ca_issuers_urls=tuple(model.aia.ca_issuers_urls),
+    )
+
+
+def _toml_list(items: list[str]) -> str:
+    # A JSON string is a valid TOML basic string: the same escapes, the same quotes.
+    return "[" + ", ".join(json.dumps(item) for item in items) + "]"
+
+
+def render_default_config(*, crl_urls: list[str], ca_issuers_urls: list[str]) -> str:
+    """The config.toml a new CA starts with, commented so an operator can edit it."""
+    lines = [
+        "# albca CA configuration. Restart `albca serve` after editing.",
+        "",
+        "[crl]",
+        "# How long a CRL stays valid (nextUpdate - thisUpdate).",
+        "validity_hours = 168",
+        "# CRL distribution point URLs written into every certificate issued (optional).",
+        f"distribution_urls = {_toml_list(crl_urls)}",
+        "",
+        "[aia]",
+        "# Where relying parties can fetch the issuing CA certificate (optional).",
+        f"ca_issuers_urls = {_toml_list(ca_issuers_urls)}",
+        "",
+        "# Profiles. dns: host name globs, '*' matches within one label, a leading '**'",
+        "# matches one or more labels. ip_networks: CIDRs. common_names: globs over the CN.",
+        "# key_types: ec-p256 ec-p384 ec-p521 rsa-2048 rsa-3072 rsa-4096.",
+    ]
+    for profile in default_profiles().profiles:
+        lines += [
+            "",
+            f"[profiles.{profile.name}]",
+            f'kind = "{profile.kind.value}"',
+            f"max_lifetime_days = {profile.max_lifetime.days}",
+            f"default_lifetime_days = {profile.default_lifetime.days}",
+            f"key_types = {_toml_list(sorted(spec.value for spec in profile.key_specs))}",
+            f"dns = {_toml_list([p.pattern for p in profile.names.dns])}",
+            f"ip_networks = {_toml_list([str(n) for n in profile.names.ip_networks])}",
+            f"common_names = {_toml_list([p.pattern for p in profile.names.common_names])}",
+            f"allow_wildcards = {'true' if profile.names.allow_wildcards else 'false'}",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,102 @@
+"""The one place albca reads its environment: ``ALBCA_*`` variables.
+
+Everything below ``albca/`` receives plain values built from these settings; nothing else
+reads ``os.environ``. Validators reject unsafe values here, at start-up, with a message
+that names the variable.
+"""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ca.key_files import MIN_PASSPHRASE_LENGTH
+
+__all__ = ["Settings", "DEFAULT_HOME"]
+
+DEFAULT_HOME = Path("~/.albca")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ALBCA_", extra="ignore", frozen=True)
+
+    home: Path = Field(
+        default=DEFAULT_HOME,
+        description="The CA home: config file, encrypted keys and the embedded store.",
+    )
+    key_passphrase: SecretStr | None = Field(
+        default=None, description="Passphrase that encrypts the CA keys in the CA home."
+    )
+    key_passphrase_file: Path | None = Field(
+        default=None, description="A file holding the key passphrase (mode 0600 or stricter)."
+    )
+    p12_password: SecretStr | None = Field(
+        default=None, description="Password for PKCS#12 files that `albca issue --p12` writes."
+    )
+    store: str | None = Field(
+        default=None,
+        description="Where records live: sqlite:///PATH (default: albca.db in the CA home).",
+    )
+    sqlite_synchronous: Literal["full", "normal"] = Field(
+        default="full",
+        description=(
+            "full: every certificate record is fsynced before the certificate is returned "
+            "(survives power loss). normal: survives a crash of albca, not of the machine."
+        ),
+    )
+
+    @field_validator("home", mode="after")
+    @classmethod
+    def _expand_home(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @field_validator("key_passphrase", mode="after")
+    @classmethod
+    def _passphrase_is_long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < MIN_PASSPHRASE_LENGTH:
+            raise ValueError(
+                f"ALBCA_KEY_PASSPHRASE must be at least {MIN_PASSPHRASE_LENGTH} characters"
+            )
+        return value
+
+    @field_validator("key_passphrase_file", mode="after")
+    @classmethod
+    def _passphrase_file_is_private(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        value = value.expanduser()
+        try:
+            mode = value.stat().st_mode
+        except FileNotFoundError:
+            raise ValueError(f"ALBCA_KEY_PASSPHRASE_FILE: {value} does not exist") from None
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise ValueError(
+                f"ALBCA_KEY_PASSPHRASE_FILE: {value} is readable by other users; "
+                f"run chmod 600 {value}"
+            )
+        return value
+
+    @field_validator("store", mode="after")
+    @classmethod
+    def _store_url_is_known(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sqlite:///"):
+            raise ValueError(
+                f"ALBCA_STORE: {value!r} is not a store this albca knows; use sqlite:///PATH"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _one_passphrase_source(self) -> Settings:
+        if self.key_passphrase is not None and self.key_passphrase_file is not None:
+            raise ValueError("set ALBCA_KEY_PASSPHRASE or ALBCA_KEY_PASSPHRASE_FILE, not both")
+        return self
+
+    @property
+    def sqlite_path(self) -> Path:
+        if self.store is None:
+            return self.home / "albca.db"
+        return Path(self.store.removeprefix("sqlite:///")).expanduser()

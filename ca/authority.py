@@ -1,0 +1,355 @@
+"""The authority: issues, revokes and lists certificates and signs CRLs.
+
+It owns no I/O of its own: records go through a ``CertificateStore``, CA keys through
+``Signer``s found by a ``SignerResolver`` (a local file, a KMS key), time through a
+``Clock``. The CLI, the HTTP API and the Lambda handler all drive this one class.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+
+from ca.certificates import IssuerContext, build_leaf_certificate, random_serial
+from ca.clock import Clock, system_clock
+from ca.crl import CRLDocument, build_crl
+from ca.csr import parse_csr
+from ca.errors import (
+    AuthorityNotInitialized,
+    DuplicateSerial,
+    InvalidLifetime,
+    StoreUnavailable,
+)
+from ca.issued import IssuedCertificate
+from ca.keys import KeySpec, generate_private_key, key_spec_of
+from ca.names import RequestedNames
+from ca.policy import NamePolicy
+from ca.profiles import ProfileSet
+from ca.records import (
+    AuditEvent,
+    AuthorityRecord,
+    AuthorityRole,
+    AuthorityStatus,
+    CertificatePage,
+    CertificateQuery,
+    CertificateRecord,
+    RevocationReason,
+)
+from ca.signer import Signer
+from ca.store import CertificateStore
+
+__all__ = ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"]
+
+SignerResolver = Callable[[str], Signer]
+"""Turns an authority record's ``key_location`` into a signer (loading or connecting)."""
+
+# A serial collision among 159 random bits is not expected before the heat death of the
+# universe; retrying a few times turns "not expected" into "handled".
+_SERIAL_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class AuthorityConfig:
+    profiles: ProfileSet
+    crl_validity: timedelta = timedelta(days=7)
+    crl_urls: tuple[str, ...] = ()
+    ca_issuers_urls: tuple[str, ...] = ()
+    # notBefore is set this far in the past so that a relying party whose clock is a
+    # little behind does not reject a brand-new certificate.
+    backdate: timedelta = timedelta(minutes=5)
+
+    def __post_init__(self) -> None:
+        if self.crl_validity <= timedelta(0):
+            raise ValueError("crl_validity must be positive")
+        if not timedelta(0) <= self.backdate <= timedelta(hours=1):
+            raise ValueError("backdate must be between 0 and 1 hour")
+
+
+@dataclass(frozen=True)
+class IssueRequest:
+    """A fully validated request: the key and the names are already known to be well formed."""
+
+    profile: str
+    public_key: CertificatePublicKeyTypes
+    names: RequestedNames
+    requested_by: str
+    lifetime: timedelta | None = None
+    key_spec: KeySpec = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not self.requested_by:
+            raise ValueError("requested_by must name who asked")
+        object.__setattr__(self, "key_spec", key_spec_of(self.public_key))
+
+
+class Authority:
+    def __init__(
+        self,
+        *,
+        store: CertificateStore,
+        config: AuthorityConfig,
+        resolve_signer: SignerResolver,
+        clock: Clock = system_clock,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+        self._resolve_signer = resolve_signer
+        self._issuers: dict[str, IssuerContext] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def profiles(self) -> ProfileSet:
+        return self.config.profiles
+
+    # -- the CA hierarchy ------------------------------------------------------------
+    def authorities(self) -> list[AuthorityRecord]:
+        return list(self.store.list_authorities())
+
+    def active_issuer_record(self) -> AuthorityRecord:
+        for record in self.store.list_authorities():
+            if record.role is AuthorityRole.ISSUING and record.status is AuthorityStatus.ACTIVE:
+                return record
+        raise AuthorityNotInitialized("this CA has no active issuing CA; run `albca init` first")
+
+    def issuer(self, key_id: str | None = None) -> IssuerContext:
+        """The issuing CA ``key_id`` (the active one by default), ready to sign."""
+        if key_id is None:
+            key_id = self.active_issuer_record().key_id
+        with self._lock:
+            cached = self._issuers.get(key_id)
+        if cached is not None:
+            return cached
+        record = self._authority(key_id)
+        context = IssuerContext.of(
+            x509.load_pem_x509_certificate(record.certificate_pem.encode()),
+            self._resolve_signer(record.key_location),
+            crl_urls=self.config.crl_urls,
+            ca_issuers_urls=self.config.ca_issuers_urls,
+        )
+        with self._lock:
+            return self._issuers.setdefault(key_id, context)
+
+    def forget_cached_issuers(self) -> None:
+        """Drop cached issuer contexts (after a rotation changed which CA is active)."""
+        with self._lock:
+            self._issuers.clear()
+
+    def _authority(self, key_id: str) -> AuthorityRecord:
+        for record in self.store.list_authorities():
+            if record.key_id == key_id:
+                return record
+        raise AuthorityNotInitialized(f"this CA has no authority with key id {key_id}")
+
+    def chain_for(self, issuer_key_id: str) -> tuple[x509.Certificate, ...]:
+        """What a leaf of ``issuer_key_id`` presents above itself: the issuing CA."""
+        record = self._authority(issuer_key_id)
+        return (x509.load_pem_x509_certificate(record.certificate_pem.encode()),)
+
+    def trusted_certificates(self) -> list[x509.Certificate]:
+        """Every CA relying parties must trust now: roots first, then issuing CAs."""
+        records = [
+            r for r in self.store.list_authorities() if r.status is not AuthorityStatus.RETIRED
+        ]
+        records.sort(key=lambda r: (r.role is not AuthorityRole.ROOT, r.created_at))
+        if not records:
+            raise AuthorityNotInitialized("this CA has no certificates yet; run `albca init` first")
+        return [x509.load_pem_x509_certificate(r.certificate_pem.encode()) for r in records]
+
+    # -- issuing ---------------------------------------------------------------------
+    def issue_from_csr(
+        self,
+        csr: bytes | str,
+        *,
+        profile: str,
+        requested_by: str,
+        lifetime: timedelta | None = None,
+        names: RequestedNames | None = None,
+        caller_policy: NamePolicy | None = None,
+    ) -> IssuedCertificate:
+        """Issue for a CSR. The CSR's names are used unless ``names`` overrides them."""
+        parsed = parse_csr(csr)
+        request = IssueRequest(
+            profile=profile,
+            public_key=parsed.public_key,
+            names=names if names is not None else parsed.names,
+            requested_by=requested_by,
+            lifetime=lifetime,
+        )
+        return self.issue(request, caller_policy=caller_policy)
+
+    def issue_with_new_key(
+        self,
+        *,
+        profile: str,
+        names: RequestedNames,
+        requested_by: str,
+        key_spec: KeySpec = KeySpec.EC_P256,
+        lifetime: timedelta | None = None,
+        caller_policy: NamePolicy | None = None,
+    ) -> IssuedCertificate:
+        """Issue with a key made here; the key comes back once and is never stored."""
+        self._check(profile, key_spec, names, caller_policy)
+        private_key = generate_private_key(key_spec)
+        request = IssueRequest(
+            profile=profile,
+            public_key=private_key.public_key(),
+            names=names,
+            requested_by=requested_by,
+            lifetime=lifetime,
+        )
+        issued = self.issue(request, caller_policy=caller_policy)
+        return IssuedCertificate(
+            record=issued.record,
+            certificate=issued.certificate,
+            chain=issued.chain,
+            private_key=private_key,
+        )
+
+    def _check(
+        self,
+        profile_name: str,
+        key_spec: KeySpec,
+        names: RequestedNames,
+        caller_policy: NamePolicy | None,
+    ) -> None:
+        profile = self.profiles.get(profile_name)
+        profile.check_key(key_spec)
+        profile.check_names(names)
+        if caller_policy is not None:
+            caller_policy.check(names)
+
+    def issue(
+        self, request: IssueRequest, *, caller_policy: NamePolicy | None = None
+    ) -> IssuedCertificate:
+        """Sign and record one certificate; it is returned only once its record is committed."""
+        profile = self.profiles.get(request.profile)
+        self._check(request.profile, request.key_spec, request.names, caller_policy)
+        lifetime = profile.resolve_lifetime(request.lifetime)
+        issuer = self.issuer()
+        now = self.clock()
+        not_after = now + lifetime
+        issuer_expiry = issuer.certificate.not_valid_after_utc
+        if not_after > issuer_expiry:
+            raise InvalidLifetime(
+                f"lifetime: the certificate would outlive the issuing CA, which expires "
+                f"{issuer_expiry.isoformat()}; ask for a shorter lifetime or rotate the CA"
+            )
+        not_before = now - self.config.backdate
+        for _attempt in range(_SERIAL_ATTEMPTS):
+            serial = random_serial()
+            certificate = build_leaf_certificate(
+                issuer=issuer,
+                kind=profile.kind,
+                public_key=request.public_key,
+                names=request.names,
+                serial=serial,
+                not_before=not_before,
+                not_after=not_after,
+            )
+            record = CertificateRecord(
+                serial=serial,
+                issuer_key_id=issuer.key_id,
+                subject=certificate.subject.rfc4514_string(),
+                common_name=request.names.common_name,
+                dns_names=request.names.dns_names,
+                ip_addresses=tuple(str(ip) for ip in request.names.ip_addresses),
+                profile=profile.name,
+                not_before=not_before,
+                not_after=not_after,
+                certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+                requested_by=request.requested_by,
+                issued_at=now,
+            )
+            event = AuditEvent(
+                at=now,
+                action="issue",
+                actor=request.requested_by,
+                serial=serial,
+                detail={
+                    "profile": profile.name,
+                    "names": request.names.describe(),
+                    "key": request.key_spec.value,
+                    "not_after": not_after.isoformat(),
+                    "issuer": issuer.key_id,
+                },
+            )
+            try:
+                self.store.add_certificate(record, event)
+            except DuplicateSerial:
+                continue
+            return IssuedCertificate(
+                record=record, certificate=certificate, chain=(issuer.certificate,)
+            )
+        raise StoreUnavailable(
+            f"could not find an unused serial in {_SERIAL_ATTEMPTS} attempts; the store may "
+            "be returning duplicates for every write"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+    def get(self, serial: int) -> CertificateRecord:
+        return self.store.get_certificate(serial)
+
+    def list_certificates(self, query: CertificateQuery) -> CertificatePage:
+        return self.store.query_certificates(query, self.clock())
+
+    def revoke(
+        self, serial: int, reason: RevocationReason, *, requested_by: str
+    ) -> CertificateRecord:
+        now = self.clock()
+        event = AuditEvent(
+            at=now,
+            action="revoke",
+            actor=requested_by,
+            serial=serial,
+            detail={"reason": reason.label},
+        )
+        return self.store.revoke_certificate(serial, now, reason, event)
+
+    def audit(
+        self, *, limit: int = 100, serial: int | None = None, before_id: int | None = None
+    ) -> list[AuditEvent]:
+        return self.store.audit_events(limit=limit, serial=serial, before_id=before_id)
+
+    # -- CRLs ------------------------------------------------------------------------
+    def generate_crl(self, issuer_key_id: str | None = None, *, requested_by: str) -> CRLDocument:
+        """A new full CRL for one issuing CA (the active one by default), numbered above
+        every CRL this CA signed before."""
+        issuer = self.issuer(issuer_key_id)
+        now = self.clock()
+        entries = self.store.revoked_entries(issuer.key_id, now)
+        number = self.store.next_crl_number(issuer.key_id)
+        document = build_crl(
+            issuer=issuer.certificate,
+            signer=issuer.signer,
+            number=number,
+            this_update=now,
+            next_update=now + self.config.crl_validity,
+            entries=entries,
+        )
+        self.store.append_audit(
+            AuditEvent(
+                at=now,
+                action="crl",
+                actor=requested_by,
+                detail={"issuer": issuer.key_id, "number": number, "entries": document.entries},
+            )
+        )
+        return document
+
+    def issuing_key_ids(self) -> Sequence[str]:
+        """Issuing CAs whose certificates relying parties still trust (need a CRL)."""
+        return [
+            record.key_id
+            for record in self.store.list_authorities()
+            if record.role is AuthorityRole.ISSUING and record.status is not AuthorityStatus.RETIRED
+        ]
+
+    def now(self) -> datetime:
+        return self.clock()

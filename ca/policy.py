@@ -1,0 +1,115 @@
+"""Name policies: which names a profile (or a caller) may put in a certificate.
+
+A policy is an immutable value. ``check`` raises ``PolicyViolation`` naming the field, the
+value and the rule; it never returns False. The authority checks the profile's policy and
+then, when a caller has its own (an API token's), that one too: a name must satisfy both.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from ca.errors import PolicyViolation
+from ca.names import CommonNamePattern, DnsPattern, RequestedNames, is_wildcard
+
+__all__ = ["NamePolicy"]
+
+_ANY_NETWORKS = (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0"))
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+@dataclass(frozen=True)
+class NamePolicy:
+    """Allowed names: DNS patterns, IP networks, common name patterns, wildcards or not.
+
+    An empty tuple allows nothing of that kind. ``name`` says whose policy this is, so that
+    a refusal can say which policy refused.
+    """
+
+    dns: tuple[DnsPattern, ...] = ()
+    ip_networks: tuple[Network, ...] = ()
+    common_names: tuple[CommonNamePattern, ...] = ()
+    allow_wildcards: bool = False
+    name: str = "policy"
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        dns: Iterable[str] = (),
+        ip_networks: Iterable[str] = (),
+        common_names: Iterable[str] = (),
+        allow_wildcards: bool = False,
+        name: str = "policy",
+    ) -> NamePolicy:
+        """A policy from the strings a config file or a CLI option holds."""
+        networks: list[Network] = []
+        for text in ip_networks:
+            try:
+                networks.append(ipaddress.ip_network(text, strict=True))
+            except ValueError as exc:
+                raise ValueError(
+                    f"{name}: IP network {text!r} is not a valid CIDR: {exc}"
+                ) from None
+        return cls(
+            dns=tuple(DnsPattern(pattern) for pattern in dns),
+            ip_networks=tuple(networks),
+            common_names=tuple(CommonNamePattern(pattern) for pattern in common_names),
+            allow_wildcards=allow_wildcards,
+            name=name,
+        )
+
+    @classmethod
+    def allow_any(cls, *, allow_wildcards: bool = False, name: str = "policy") -> NamePolicy:
+        return cls(
+            dns=(DnsPattern("**"),),
+            ip_networks=_ANY_NETWORKS,
+            common_names=(CommonNamePattern("*"),),
+            allow_wildcards=allow_wildcards,
+            name=name,
+        )
+
+    def check(self, names: RequestedNames) -> None:
+        if names.common_name is not None and not any(
+            pattern.matches(names.common_name) for pattern in self.common_names
+        ):
+            raise PolicyViolation(
+                f"common_name {names.common_name!r} is not allowed by {self.name} "
+                f"(allowed: {self._describe(p.pattern for p in self.common_names)})",
+                field="common_name",
+                value=names.common_name,
+                rule=f"{self.name}.common_names",
+            )
+        for dns_name in names.dns_names:
+            if is_wildcard(dns_name) and not self.allow_wildcards:
+                raise PolicyViolation(
+                    f"dns_names {dns_name!r}: wildcard names are not allowed by {self.name}",
+                    field="dns_names",
+                    value=dns_name,
+                    rule=f"{self.name}.allow_wildcards",
+                )
+            if not any(pattern.matches(dns_name) for pattern in self.dns):
+                raise PolicyViolation(
+                    f"dns_names {dns_name!r} is not allowed by {self.name} "
+                    f"(allowed: {self._describe(p.pattern for p in self.dns)})",
+                    field="dns_names",
+                    value=dns_name,
+                    rule=f"{self.name}.dns",
+                )
+        for ip in names.ip_addresses:
+            if not any(ip in network for network in self.ip_networks):
+                raise PolicyViolation(
+                    f"ip_addresses {ip} is not allowed by {self.name} "
+                    f"(allowed: {self._describe(str(n) for n in self.ip_networks)})",
+                    field="ip_addresses",
+                    value=str(ip),
+                    rule=f"{self.name}.ip_networks",
+                )
+
+    @staticmethod
+    def _describe(items: Iterable[str]) -> str:
+        listed = list(items)
+        return ", ".join(listed) if listed else "none"

@@ -1,0 +1,246 @@
+"""What the store keeps: certificates, authorities (CA certificates), audit events."""
+
+from __future__ import annotations
+
+import enum
+import json
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from ca.errors import InvalidRequest, InvalidSerial
+
+__all__ = [
+    "RevocationReason",
+    "CertificateStatus",
+    "EffectiveStatus",
+    "CertificateRecord",
+    "RevokedEntry",
+    "AuthorityRole",
+    "AuthorityStatus",
+    "AuthorityRecord",
+    "AuditEvent",
+    "CertificateQuery",
+    "CertificatePage",
+    "parse_serial",
+    "format_serial",
+]
+
+_MAX_SERIAL_BITS = 159  # 20 octets, first bit clear: RFC 5280 section 4.1.2.2
+
+
+def parse_serial(text: str | int) -> int:
+    """A serial from hex text as operators paste it: ``1a2b``, ``1A:2B``, ``0x1a2b``."""
+    if isinstance(text, int):
+        serial = text
+    else:
+        cleaned = text.strip().lower().removeprefix("0x").replace(":", "")
+        if not cleaned:
+            raise InvalidSerial("serial: cannot be empty")
+        try:
+            serial = int(cleaned, 16)
+        except ValueError:
+            raise InvalidSerial(f"serial: {text!r} is not a hexadecimal serial number") from None
+    if serial <= 0 or serial.bit_length() > _MAX_SERIAL_BITS:
+        raise InvalidSerial(f"serial: {text!r} is outside the range of serial numbers")
+    return serial
+
+
+def format_serial(serial: int) -> str:
+    return f"{serial:x}"
+
+
+class RevocationReason(enum.IntEnum):
+    """RFC 5280 section 5.3.1 reason codes a CA may use in a full CRL.
+
+    certificateHold (6) is left out on purpose: revocation here is permanent, and a hold
+    would need an un-revoke that could silently re-admit a compromised key. removeFromCRL
+    (8) only has meaning in delta CRLs, which albca does not issue.
+    """
+
+    UNSPECIFIED = 0
+    KEY_COMPROMISE = 1
+    CA_COMPROMISE = 2
+    AFFILIATION_CHANGED = 3
+    SUPERSEDED = 4
+    CESSATION_OF_OPERATION = 5
+    PRIVILEGE_WITHDRAWN = 9
+    AA_COMPROMISE = 10
+
+    @property
+    def label(self) -> str:
+        return self.name.lower().replace("_", "-")
+
+    @classmethod
+    def parse(cls, text: str | int) -> RevocationReason:
+        """Accepts ``key-compromise``, ``keyCompromise``, ``KEY_COMPROMISE`` or ``1``."""
+        if isinstance(text, int) or (isinstance(text, str) and text.strip().isdigit()):
+            try:
+                return cls(int(text))
+            except ValueError:
+                pass
+        else:
+            wanted = "".join(ch for ch in str(text).lower() if ch.isalnum())
+            for reason in cls:
+                if reason.name.lower().replace("_", "") == wanted:
+                    return reason
+        known = ", ".join(reason.label for reason in cls)
+        raise InvalidRequest(
+            f"reason: {text!r} is not a revocation reason; choose one of {known}",
+            field="reason",
+        )
+
+
+class CertificateStatus(enum.StrEnum):
+    """What the store records; expiry is derived from ``not_after``, never stored."""
+
+    VALID = "valid"
+    REVOKED = "revoked"
+
+
+class EffectiveStatus(enum.StrEnum):
+    """What a user filters by: the stored status with expiry applied."""
+
+    ACTIVE = "active"  # valid and not yet expired
+    EXPIRED = "expired"  # valid, but past not_after
+    REVOKED = "revoked"
+
+
+@dataclass(frozen=True)
+class CertificateRecord:
+    serial: int
+    issuer_key_id: str
+    subject: str
+    common_name: str | None
+    dns_names: tuple[str, ...]
+    ip_addresses: tuple[str, ...]
+    profile: str
+    not_before: datetime
+    not_after: datetime
+    certificate_pem: str
+    requested_by: str
+    issued_at: datetime
+    status: CertificateStatus = CertificateStatus.VALID
+    revoked_at: datetime | None = None
+    revocation_reason: RevocationReason | None = None
+
+    def effective_status(self, now: datetime) -> EffectiveStatus:
+        if self.status is CertificateStatus.REVOKED:
+            return EffectiveStatus.REVOKED
+        return EffectiveStatus.EXPIRED if now >= self.not_after else EffectiveStatus.ACTIVE
+
+    def revoked(self, at: datetime, reason: RevocationReason) -> CertificateRecord:
+        return replace(
+            self, status=CertificateStatus.REVOKED, revoked_at=at, revocation_reason=reason
+        )
+
+    def to_json(self, now: datetime) -> dict[str, Any]:
+        return {
+            "serial": format_serial(self.serial),
+            "issuer_key_id": self.issuer_key_id,
+            "subject": self.subject,
+            "common_name": self.common_name,
+            "dns_names": list(self.dns_names),
+            "ip_addresses": list(self.ip_addresses),
+            "profile": self.profile,
+            "not_before": self.not_before.isoformat(),
+            "not_after": self.not_after.isoformat(),
+            "status": self.effective_status(now).value,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "revocation_reason": self.revocation_reason.label if self.revocation_reason else None,
+            "requested_by": self.requested_by,
+            "issued_at": self.issued_at.isoformat(),
+        }
+
+
+class RevokedEntry(NamedTuple):
+    """One CRL entry. A tuple, not a dataclass: a CRL can hold half a million of them."""
+
+    serial: int
+    revoked_at: int  # seconds since the epoch, UTC
+    reason: int  # RevocationReason value
+
+
+class AuthorityRole(enum.StrEnum):
+    ROOT = "root"
+    ISSUING = "issuing"
+
+
+class AuthorityStatus(enum.StrEnum):
+    ACTIVE = "active"  # signs (issuing) or anchors (root) now
+    STANDBY = "standby"  # trusted and published, not yet (or no longer) signing
+    RETIRED = "retired"  # no longer trusted or published
+
+
+@dataclass(frozen=True)
+class AuthorityRecord:
+    """A CA certificate of this authority and where its key lives."""
+
+    key_id: str  # the subject key identifier, hex: what AKI in issued certificates names
+    role: AuthorityRole
+    status: AuthorityStatus
+    certificate_pem: str
+    key_location: str
+    parent_key_id: str | None  # the root that signed an issuing CA; None for a root
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class AuditEvent:
+    """One line of the audit trail: who did what to which certificate."""
+
+    at: datetime
+    action: str  # init, issue, revoke, crl, ...
+    actor: str
+    serial: int | None = None
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None  # assigned by the store
+
+    def detail_json(self) -> str:
+        return json.dumps(self.detail, sort_keys=True, separators=(",", ":"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "at": self.at.isoformat(),
+            "action": self.action,
+            "actor": self.actor,
+            "serial": format_serial(self.serial) if self.serial is not None else None,
+            "detail": self.detail,
+        }
+
+
+@dataclass(frozen=True)
+class CertificateQuery:
+    """A filter over certificate records; results come ordered by (not_after, serial)."""
+
+    status: EffectiveStatus | None = None
+    profile: str | None = None
+    expiring_before: datetime | None = None  # not_after strictly before this moment
+    issuer_key_id: str | None = None
+    limit: int = 100
+    cursor: str | None = None  # from the previous page's next_cursor
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.limit <= 10_000:
+            raise InvalidRequest("limit: must be between 1 and 10000", field="limit")
+
+
+@dataclass(frozen=True)
+class CertificatePage:
+    records: tuple[CertificateRecord, ...]
+    next_cursor: str | None
+
+
+def encode_cursor(record: CertificateRecord) -> str:
+    return f"{int(record.not_after.timestamp())}.{format_serial(record.serial)}"
+
+
+def decode_cursor(cursor: str) -> tuple[int, int]:
+    try:
+        not_after, serial = cursor.split(".", 1)
+        return int(not_after), int(serial, 16)
+    except ValueError:
+        raise InvalidRequest(
+            f"cursor: {cursor!r} is not a cursor this store gave out", field="cursor"
+        ) from None

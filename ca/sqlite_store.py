@@ -1,0 +1,466 @@
+"""The embedded certificate store: one SQLite file in the CA home.
+
+WAL mode lets readers (``albca list``, the API's GETs) run while a writer commits. Every
+write is one ``BEGIN IMMEDIATE`` transaction holding the record and its audit event, so a
+certificate is never handed out without both on disk. Each thread gets its own connection
+(sqlite3 connections are not shareable across threads); several processes (uvicorn
+workers) share the file through SQLite's own locking, waiting up to ``busy_timeout``.
+
+Statements are assembled from constant fragments (column lists, fixed WHERE clauses); every
+value a caller supplies is a bound ``?`` parameter. Those lines carry ``noqa: S608``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from ca.clock import from_epoch, to_epoch
+from ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial, StoreUnavailable
+from ca.records import (
+    AuditEvent,
+    AuthorityRecord,
+    AuthorityRole,
+    AuthorityStatus,
+    CertificatePage,
+    CertificateQuery,
+    CertificateRecord,
+    CertificateStatus,
+    EffectiveStatus,
+    RevocationReason,
+    RevokedEntry,
+    decode_cursor,
+    encode_cursor,
+)
+from ca.store import IssuerCounts
+
+__all__ = ["SqliteStore", "Synchronous"]
+
+Synchronous = Literal["full", "normal"]
+
+_SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE authorities (
+    key_id          TEXT PRIMARY KEY,
+    role            TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    certificate_pem TEXT NOT NULL,
+    key_location    TEXT NOT NULL,
+    parent_key_id   TEXT,
+    created_at      INTEGER NOT NULL
+);
+CREATE TABLE certificates (
+    serial            TEXT PRIMARY KEY,   -- 40 hex digits, zero-padded: text order is number order
+    issuer_key_id     TEXT NOT NULL,
+    subject           TEXT NOT NULL,
+    common_name       TEXT,
+    dns_names         TEXT NOT NULL,      -- JSON array
+    ip_addresses      TEXT NOT NULL,      -- JSON array
+    profile           TEXT NOT NULL,
+    not_before        INTEGER NOT NULL,   -- seconds since the epoch, UTC
+    not_after         INTEGER NOT NULL,
+    status            TEXT NOT NULL,
+    revoked_at        INTEGER,
+    revocation_reason INTEGER,
+    certificate_pem   TEXT NOT NULL,
+    requested_by      TEXT NOT NULL,
+    issued_at         INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX certificates_by_status ON certificates (status, not_after, serial);
+CREATE INDEX certificates_by_profile ON certificates (profile, not_after, serial);
+-- Partial: only revoked rows, so building a CRL reads exactly its entries.
+CREATE INDEX certificates_revoked ON certificates (issuer_key_id, not_after)
+    WHERE status = 'revoked';
+CREATE TABLE crl_numbers (
+    issuer_key_id TEXT PRIMARY KEY,
+    last_number   INTEGER NOT NULL
+);
+CREATE TABLE audit (
+    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    at     INTEGER NOT NULL,
+    action TEXT NOT NULL,
+    actor  TEXT NOT NULL,
+    serial TEXT,
+    detail TEXT NOT NULL
+);
+CREATE INDEX audit_by_serial ON audit (serial, id);
+"""
+
+_CERT_COLUMNS = (
+    "serial, issuer_key_id, subject, common_name, dns_names, ip_addresses, profile, "
+    "not_before, not_after, status, revoked_at, revocation_reason, certificate_pem, "
+    "requested_by, issued_at"
+)
+
+
+class SqliteStore:
+    """``CertificateStore`` over a SQLite file."""
+
+    def __init__(
+        self, path: Path, *, synchronous: Synchronous = "full", busy_timeout_ms: int = 10_000
+    ) -> None:
+        if synchronous not in ("full", "normal"):
+            raise ValueError(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
+        self.path = Path(path)
+        self.synchronous = synchronous
+        self._busy_timeout_ms = busy_timeout_ms
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._ensure_schema()
+
+    # -- connections -----------------------------------------------------------------
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+            with self._connections_lock:
+                self._connections.append(connection)
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        try:
+            # isolation_level=None: transactions are begun explicitly, never implicitly.
+            connection = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+            connection.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout_ms)}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            # full: every commit is fsynced before it returns, so a certificate handed out
+            # survives a power cut. normal: survives a crash of the process, not of the OS.
+            connection.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            connection.execute("PRAGMA foreign_keys = ON")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"cannot open the certificate store {self.path}: {exc}") from exc
+        return connection
+
+    def _ensure_schema(self) -> None:
+        existed = self.path.exists()
+        if not existed:
+            # The store holds every certificate and the audit trail: owner only.
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
+            os.close(fd)
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 0:
+                db.executescript_in_transaction(_SCHEMA)
+                db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
+            elif version != _SCHEMA_VERSION:
+                raise StoreUnavailable(
+                    f"the certificate store {self.path} has schema version {version}; this "
+                    f"albca reads version {_SCHEMA_VERSION}"
+                )
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[_Cursor]:
+        """One write transaction; sqlite3 errors become ``StoreUnavailable`` here, once."""
+        connection = self._connection()
+        try:
+            connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"certificate store {self.path} is unavailable: {exc}") from exc
+        try:
+            yield _Cursor(connection)
+            connection.execute("COMMIT")
+        except BaseException as exc:
+            with contextlib.suppress(sqlite3.Error):
+                connection.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreUnavailable(
+                    f"certificate store {self.path} failed to write: {exc}"
+                ) from exc
+            raise
+
+    def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
+        try:
+            return self._connection().execute(sql, parameters).fetchall()
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"certificate store {self.path} failed to read: {exc}") from exc
+
+    def close(self) -> None:
+        with self._connections_lock:
+            for connection in self._connections:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.close()
+            self._connections.clear()
+        self._local = threading.local()
+
+    # -- authorities -----------------------------------------------------------------
+    def add_authority(self, record: AuthorityRecord, event: AuditEvent) -> None:
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    "INSERT INTO authorities VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        record.key_id,
+                        record.role.value,
+                        record.status.value,
+                        record.certificate_pem,
+                        record.key_location,
+                        record.parent_key_id,
+                        to_epoch(record.created_at),
+                    ),
+                )
+            except sqlite3.IntegrityError:
+                raise StoreUnavailable(
+                    f"the store already holds an authority with key id {record.key_id}"
+                ) from None
+            db.insert_audit(event)
+
+    def set_authority_status(
+        self, key_id: str, status: AuthorityStatus, event: AuditEvent
+    ) -> AuthorityRecord:
+        with self._transaction() as db:
+            updated = db.execute(
+                "UPDATE authorities SET status = ? WHERE key_id = ?", (status.value, key_id)
+            ).rowcount
+            if updated != 1:
+                raise StoreUnavailable(f"the store holds no authority with key id {key_id}")
+            db.insert_audit(event)
+            row = db.execute("SELECT * FROM authorities WHERE key_id = ?", (key_id,)).fetchone()
+        return _authority_from_row(row)
+
+    def list_authorities(self) -> list[AuthorityRecord]:
+        rows = self._read("SELECT * FROM authorities ORDER BY created_at, key_id")
+        return [_authority_from_row(row) for row in rows]
+
+    # -- certificates ----------------------------------------------------------------
+    def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None:
+        with self._transaction() as db:
+            try:
+                db.execute(
+                    f"INSERT INTO certificates ({_CERT_COLUMNS}) "  # noqa: S608
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    _certificate_row(record),
+                )
+            except sqlite3.IntegrityError:
+                raise DuplicateSerial(record.serial) from None
+            db.insert_audit(event)
+
+    def get_certificate(self, serial: int) -> CertificateRecord:
+        rows = self._read(
+            f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ?",  # noqa: S608
+            (_serial_key(serial),),
+        )
+        if not rows:
+            raise CertificateNotFound(serial)
+        return _certificate_from_row(rows[0])
+
+    def revoke_certificate(
+        self, serial: int, revoked_at: datetime, reason: RevocationReason, event: AuditEvent
+    ) -> CertificateRecord:
+        key = _serial_key(serial)
+        with self._transaction() as db:
+            row = db.execute(
+                f"SELECT {_CERT_COLUMNS} FROM certificates WHERE serial = ?",  # noqa: S608
+                (key,),
+            ).fetchone()
+            if row is None:
+                raise CertificateNotFound(serial)
+            record = _certificate_from_row(row)
+            if record.status is CertificateStatus.REVOKED:
+                assert record.revoked_at is not None
+                raise AlreadyRevoked(serial, record.revoked_at.isoformat())
+            db.execute(
+                "UPDATE certificates SET status = 'revoked', revoked_at = ?, "
+                "revocation_reason = ? WHERE serial = ? AND status = 'valid'",
+                (to_epoch(revoked_at), int(reason), key),
+            )
+            db.insert_audit(event)
+        return record.revoked(revoked_at, reason)
+
+    def query_certificates(self, query: CertificateQuery, now: datetime) -> CertificatePage:
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        now_epoch = to_epoch(now)
+        if query.status is EffectiveStatus.REVOKED:
+            clauses.append("status = 'revoked'")
+        elif query.status is EffectiveStatus.ACTIVE:
+            clauses += ["status = 'valid'", "not_after > ?"]
+            parameters.append(now_epoch)
+        elif query.status is EffectiveStatus.EXPIRED:
+            clauses += ["status = 'valid'", "not_after <= ?"]
+            parameters.append(now_epoch)
+        if query.profile is not None:
+            clauses.append("profile = ?")
+            parameters.append(query.profile)
+        if query.expiring_before is not None:
+            clauses.append("not_after < ?")
+            parameters.append(to_epoch(query.expiring_before))
+        if query.issuer_key_id is not None:
+            clauses.append("issuer_key_id = ?")
+            parameters.append(query.issuer_key_id)
+        if query.cursor is not None:
+            after_not_after, after_serial = decode_cursor(query.cursor)
+            clauses.append("(not_after > ? OR (not_after = ? AND serial > ?))")
+            parameters += [after_not_after, after_not_after, _serial_key(after_serial)]
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT {_CERT_COLUMNS} FROM certificates {where} ORDER BY not_after, serial LIMIT ?",  # noqa: S608
+            [*parameters, query.limit + 1],
+        )
+        records = tuple(_certificate_from_row(row) for row in rows[: query.limit])
+        next_cursor = encode_cursor(records[-1]) if len(rows) > query.limit else None
+        return CertificatePage(records=records, next_cursor=next_cursor)
+
+    def issuer_counts(self, issuer_key_id: str, now: datetime) -> IssuerCounts:
+        ((issued, active),) = self._read(
+            "SELECT count(*), coalesce(sum(status = 'valid' AND not_after > ?), 0) "
+            "FROM certificates WHERE issuer_key_id = ?",
+            (to_epoch(now), issuer_key_id),
+        )
+        return IssuerCounts(issued=int(issued), active=int(active))
+
+    # -- CRLs ------------------------------------------------------------------------
+    def revoked_entries(self, issuer_key_id: str, now: datetime) -> list[RevokedEntry]:
+        rows = self._read(
+            "SELECT serial, revoked_at, revocation_reason FROM certificates "
+            "WHERE status = 'revoked' AND issuer_key_id = ? AND not_after > ?",
+            (issuer_key_id, to_epoch(now)),
+        )
+        return [RevokedEntry(int(serial, 16), at, reason) for serial, at, reason in rows]
+
+    def next_crl_number(self, issuer_key_id: str) -> int:
+        with self._transaction() as db:
+            row = db.execute(
+                "INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1) "
+                "ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1 "
+                "RETURNING last_number",
+                (issuer_key_id,),
+            ).fetchone()
+        return int(row[0])
+
+    # -- audit -----------------------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> None:
+        with self._transaction() as db:
+            db.insert_audit(event)
+
+    def audit_events(
+        self, *, limit: int = 100, serial: int | None = None, before_id: int | None = None
+    ) -> list[AuditEvent]:
+        clauses: list[str] = []
+        parameters: list[Any] = []
+        if serial is not None:
+            clauses.append("serial = ?")
+            parameters.append(_serial_key(serial))
+        if before_id is not None:
+            clauses.append("id < ?")
+            parameters.append(before_id)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        rows = self._read(
+            f"SELECT id, at, action, actor, serial, detail FROM audit {where} "  # noqa: S608
+            "ORDER BY id DESC LIMIT ?",
+            [*parameters, limit],
+        )
+        return [
+            AuditEvent(
+                id=row[0],
+                at=from_epoch(row[1]),
+                action=row[2],
+                actor=row[3],
+                serial=int(row[4], 16) if row[4] is not None else None,
+                detail=json.loads(row[5]),
+            )
+            for row in rows
+        ]
+
+
+class _Cursor:
+    """The statements a write transaction may run, with the audit insert in one place."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self._connection = connection
+
+    def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
+        return self._connection.execute(sql, parameters)
+
+    def executescript_in_transaction(self, script: str) -> None:
+        # executescript() would COMMIT first; run the statements one by one instead.
+        for statement in _split_statements(script):
+            self._connection.execute(statement)
+
+    def insert_audit(self, event: AuditEvent) -> None:
+        self._connection.execute(
+            "INSERT INTO audit (at, action, actor, serial, detail) VALUES (?, ?, ?, ?, ?)",
+            (
+                to_epoch(event.at),
+                event.action,
+                event.actor,
+                _serial_key(event.serial) if event.serial is not None else None,
+                event.detail_json(),
+            ),
+        )
+
+
+def _serial_key(serial: int) -> str:
+    # 159-bit serials are at most 40 hex digits; padding makes the index order numeric.
+    return f"{serial:040x}"
+
+
+def _split_statements(script: str) -> list[str]:
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            statements.append(buffer.strip())
+            buffer = ""
+    return [statement for statement in statements if statement]
+
+
+def _certificate_row(record: CertificateRecord) -> tuple[Any, ...]:
+    return (
+        _serial_key(record.serial),
+        record.issuer_key_id,
+        record.subject,
+        record.common_name,
+        json.dumps(list(record.dns_names)),
+        json.dumps(list(record.ip_addresses)),
+        record.profile,
+        to_epoch(record.not_before),
+        to_epoch(record.not_after),
+        record.status.value,
+        to_epoch(record.revoked_at) if record.revoked_at else None,
+        int(record.revocation_reason) if record.revocation_reason is not None else None,
+        record.certificate_pem,
+        record.requested_by,
+        to_epoch(record.issued_at),
+    )
+
+
+def _certificate_from_row(row: Sequence[Any]) -> CertificateRecord:
+    return CertificateRecord(
+        serial=int(row[0], 16),
+        issuer_key_id=row[1],
+        subject=row[2],
+        common_name=row[3],
+        dns_names=tuple(json.loads(row[4])),
+        ip_addresses=tuple(json.loads(row[5])),
+        profile=row[6],
+        not_before=from_epoch(row[7]),
+        not_after=from_epoch(row[8]),
+        status=CertificateStatus(row[9]),
+        revoked_at=from_epoch(row[10]) if row[10] is not None else None,
+        revocation_reason=RevocationReason(row[11]) if row[11] is not None else None,
+        certificate_pem=row[12],
+        requested_by=row[13],
+        issued_at=from_epoch(row[14]),
+    )
+
+
+def _authority_from_row(row: Sequence[Any]) -> AuthorityRecord:
+    return AuthorityRecord(
+        key_id=row[0],
+        role=AuthorityRole(row[1]),
+        status=AuthorityStatus(row[2]),
+        certificate_pem=row[3],
+        key_location=row[4],
+        parent_key_id=row[5],
+        created_at=from_epoch(row[6]),
+    )

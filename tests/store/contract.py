@@ -1,0 +1,346 @@
+"""The store contract: what every ``CertificateStore`` backend must do.
+
+A backend's test module subclasses ``StoreContract`` and provides one fixture,
+``open_store``: a callable that opens the backend over fresh backing storage the first
+time and over the *same* storage on every later call (so that persistence across restarts
+can be checked). Example::
+
+    class TestSqliteStore(StoreContract):
+        @pytest.fixture
+        def open_store(self, tmp_path):
+            return lambda: SqliteStore(tmp_path / "albca.db")
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+
+from ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial
+from ca.records import (
+    AuditEvent,
+    AuthorityRecord,
+    AuthorityRole,
+    AuthorityStatus,
+    CertificateQuery,
+    CertificateStatus,
+    EffectiveStatus,
+    RevocationReason,
+)
+from ca.store import CertificateStore
+from tests.factories import T0, issue_event, make_record
+
+OpenStore = Callable[[], CertificateStore]
+ISSUER_A = "aa" * 20
+ISSUER_B = "bb" * 20
+MAX_SERIAL = (1 << 159) - 1
+
+
+def revoke_event(serial: int) -> AuditEvent:
+    return AuditEvent(at=T0, action="revoke", actor="test", serial=serial, detail={"r": 1})
+
+
+class StoreContract:
+    @pytest.fixture
+    def store(self, open_store: OpenStore):
+        store = open_store()
+        yield store
+        store.close()
+
+    # -- certificates ----------------------------------------------------------------
+    def test_added_certificate_reads_back_identical(self, store):
+        record = make_record(
+            0x1234,
+            common_name="alice",
+            dns_names=("a.example", "b.example"),
+            ip_addresses=("10.0.0.1", "2001:db8::1"),
+        )
+        store.add_certificate(record, issue_event(record))
+        assert store.get_certificate(0x1234) == record
+
+    @pytest.mark.parametrize("serial", [1, 0xFF, 0x100, MAX_SERIAL])
+    def test_serials_of_every_size_round_trip(self, store, serial):
+        record = make_record(serial)
+        store.add_certificate(record, issue_event(record))
+        assert store.get_certificate(serial).serial == serial
+
+    def test_unknown_serial_is_not_found(self, store):
+        with pytest.raises(CertificateNotFound) as caught:
+            store.get_certificate(0xDEAD)
+        assert caught.value.serial == 0xDEAD
+        assert "dead" in str(caught.value)
+
+    def test_duplicate_serial_is_refused_and_keeps_the_first(self, store):
+        first = make_record(7, common_name="first")
+        store.add_certificate(first, issue_event(first))
+        second = make_record(7, common_name="second")
+        with pytest.raises(DuplicateSerial):
+            store.add_certificate(second, issue_event(second))
+        assert store.get_certificate(7).common_name == "first"
+        assert [e.serial for e in store.audit_events()] == [7]
+
+    def test_adding_a_certificate_records_its_audit_event(self, store):
+        record = make_record(42, requested_by="token:ci")
+        store.add_certificate(record, issue_event(record))
+        (event,) = store.audit_events()
+        assert (event.action, event.actor, event.serial) == ("issue", "token:ci", 42)
+        assert event.detail == {"profile": "client"}
+        assert event.id is not None
+
+    # -- revocation ------------------------------------------------------------------
+    def test_revoke_records_time_and_reason(self, store):
+        record = make_record(5)
+        store.add_certificate(record, issue_event(record))
+        at = T0 + timedelta(hours=1)
+        revoked = store.revoke_certificate(5, at, RevocationReason.KEY_COMPROMISE, revoke_event(5))
+        assert revoked.status is CertificateStatus.REVOKED
+        assert store.get_certificate(5) == revoked
+        assert revoked.revoked_at == at
+        assert revoked.revocation_reason is RevocationReason.KEY_COMPROMISE
+
+    def test_second_revocation_is_refused_and_recorded_once(self, store):
+        record = make_record(5)
+        store.add_certificate(record, issue_event(record))
+        first_at = T0 + timedelta(hours=1)
+        store.revoke_certificate(5, first_at, RevocationReason.SUPERSEDED, revoke_event(5))
+        with pytest.raises(AlreadyRevoked) as caught:
+            store.revoke_certificate(
+                5, T0 + timedelta(hours=2), RevocationReason.KEY_COMPROMISE, revoke_event(5)
+            )
+        assert caught.value.serial == 5
+        kept = store.get_certificate(5)
+        assert kept.revoked_at == first_at
+        assert kept.revocation_reason is RevocationReason.SUPERSEDED
+        actions = [e.action for e in store.audit_events(serial=5)]
+        assert actions == ["revoke", "issue"]
+
+    def test_revoking_an_unknown_serial_changes_nothing(self, store):
+        with pytest.raises(CertificateNotFound):
+            store.revoke_certificate(9, T0, RevocationReason.UNSPECIFIED, revoke_event(9))
+        assert store.audit_events() == []
+
+    def test_concurrent_revocations_of_one_serial_record_exactly_one(self, open_store):
+        store = open_store()
+        record = make_record(77)
+        store.add_certificate(record, issue_event(record))
+        outcomes: list[str] = []
+        lock = threading.Lock()
+
+        def revoke(reason: RevocationReason) -> None:
+            try:
+                store.revoke_certificate(77, T0, reason, revoke_event(77))
+                result = "revoked"
+            except AlreadyRevoked:
+                result = "already"
+            with lock:
+                outcomes.append(result)
+
+        threads = [
+            threading.Thread(target=revoke, args=(reason,))
+            for reason in [RevocationReason.KEY_COMPROMISE] * 4 + [RevocationReason.SUPERSEDED] * 4
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == ["already"] * 7 + ["revoked"]
+        assert [e.action for e in store.audit_events(serial=77)] == ["revoke", "issue"]
+        store.close()
+
+    # -- queries ---------------------------------------------------------------------
+    @pytest.fixture
+    def mixed(self, store):
+        """Active, expired and revoked certificates of two profiles and two issuers."""
+        now = T0 + timedelta(days=10)
+        records = {
+            "active_client": make_record(1, not_after=T0 + timedelta(days=20)),
+            "soon_server": make_record(2, profile="server", not_after=T0 + timedelta(days=12)),
+            "expired_client": make_record(3, not_after=T0 + timedelta(days=5)),
+            "revoked_client": make_record(4, not_after=T0 + timedelta(days=40)),
+            "other_issuer": make_record(
+                5, issuer_key_id=ISSUER_B, not_after=T0 + timedelta(days=30)
+            ),
+        }
+        for record in records.values():
+            store.add_certificate(record, issue_event(record))
+        store.revoke_certificate(4, T0, RevocationReason.KEY_COMPROMISE, revoke_event(4))
+        return store, now
+
+    @staticmethod
+    def serials(page):
+        return [record.serial for record in page.records]
+
+    def test_query_by_status(self, mixed):
+        store, now = mixed
+        assert self.serials(
+            store.query_certificates(CertificateQuery(status=EffectiveStatus.ACTIVE), now)
+        ) == [2, 1, 5]
+        assert self.serials(
+            store.query_certificates(CertificateQuery(status=EffectiveStatus.EXPIRED), now)
+        ) == [3]
+        assert self.serials(
+            store.query_certificates(CertificateQuery(status=EffectiveStatus.REVOKED), now)
+        ) == [4]
+
+    def test_query_by_profile_issuer_and_expiry(self, mixed):
+        store, now = mixed
+        by_profile = store.query_certificates(CertificateQuery(profile="server"), now)
+        assert self.serials(by_profile) == [2]
+        by_issuer = store.query_certificates(CertificateQuery(issuer_key_id=ISSUER_B), now)
+        assert self.serials(by_issuer) == [5]
+        expiring = store.query_certificates(
+            CertificateQuery(
+                status=EffectiveStatus.ACTIVE, expiring_before=now + timedelta(days=5)
+            ),
+            now,
+        )
+        assert self.serials(expiring) == [2]
+
+    def test_query_orders_by_expiry_then_serial_and_pages_without_gaps(self, store):
+        same_expiry = T0 + timedelta(days=30)
+        serials = [0x10, 0x2, MAX_SERIAL, 0x100, 0x3]
+        for serial in serials:
+            record = make_record(serial, not_after=same_expiry)
+            store.add_certificate(record, issue_event(record))
+        early = make_record(0xFFFF, not_after=T0 + timedelta(days=1))
+        store.add_certificate(early, issue_event(early))
+        seen: list[int] = []
+        cursor = None
+        while True:
+            page = store.query_certificates(CertificateQuery(limit=2, cursor=cursor), T0)
+            seen += self.serials(page)
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+        assert seen == [0xFFFF, *sorted(serials)]
+
+    def test_issuer_counts(self, mixed):
+        store, now = mixed
+        counts = store.issuer_counts(ISSUER_A, now)
+        assert (counts.issued, counts.active) == (4, 2)
+        assert store.issuer_counts("cc" * 20, now).issued == 0
+
+    # -- CRLs ------------------------------------------------------------------------
+    def test_revoked_entries_hold_unexpired_revocations_of_one_issuer(self, store):
+        now = T0 + timedelta(days=10)
+        specs = [
+            (1, ISSUER_A, T0 + timedelta(days=30), RevocationReason.KEY_COMPROMISE),
+            (2, ISSUER_A, T0 + timedelta(days=5), RevocationReason.SUPERSEDED),  # expired
+            (3, ISSUER_B, T0 + timedelta(days=30), RevocationReason.UNSPECIFIED),  # other CA
+            (4, ISSUER_A, T0 + timedelta(days=30), None),  # not revoked
+        ]
+        for serial, issuer, not_after, reason in specs:
+            record = make_record(serial, issuer_key_id=issuer, not_after=not_after)
+            store.add_certificate(record, issue_event(record))
+            if reason is not None:
+                store.revoke_certificate(
+                    serial, T0 + timedelta(hours=serial), reason, revoke_event(serial)
+                )
+        entries = store.revoked_entries(ISSUER_A, now)
+        assert [(e.serial, e.reason) for e in entries] == [(1, 1)]
+        assert entries[0].revoked_at == int((T0 + timedelta(hours=1)).timestamp())
+
+    def test_crl_numbers_increase_per_issuer(self, store):
+        assert [store.next_crl_number(ISSUER_A) for _ in range(3)] == [1, 2, 3]
+        assert store.next_crl_number(ISSUER_B) == 1
+        assert store.next_crl_number(ISSUER_A) == 4
+
+    def test_crl_numbers_survive_a_restart(self, open_store):
+        first = open_store()
+        first.next_crl_number(ISSUER_A)
+        first.next_crl_number(ISSUER_A)
+        first.close()
+        again = open_store()
+        assert again.next_crl_number(ISSUER_A) == 3
+        again.close()
+
+    def test_concurrent_crl_numbers_are_unique(self, open_store):
+        store = open_store()
+        numbers: list[int] = []
+        lock = threading.Lock()
+
+        def take() -> None:
+            for _ in range(10):
+                number = store.next_crl_number(ISSUER_A)
+                with lock:
+                    numbers.append(number)
+
+        threads = [threading.Thread(target=take) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(numbers) == list(range(1, 41))
+        store.close()
+
+    def test_concurrent_writers_lose_no_record(self, open_store):
+        store = open_store()
+
+        def write(offset: int) -> None:
+            for index in range(25):
+                record = make_record(offset * 1000 + index + 1)
+                store.add_certificate(record, issue_event(record))
+
+        threads = [threading.Thread(target=write, args=(n,)) for n in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        page = store.query_certificates(CertificateQuery(limit=1000), T0)
+        assert len(page.records) == 100
+        assert len(store.audit_events(limit=1000)) == 100
+        store.close()
+
+    def test_records_survive_a_restart(self, open_store):
+        first = open_store()
+        record = make_record(11)
+        first.add_certificate(record, issue_event(record))
+        first.close()
+        again = open_store()
+        assert again.get_certificate(11) == record
+        again.close()
+
+    # -- authorities -----------------------------------------------------------------
+    def test_authorities_are_listed_and_change_status(self, store):
+        root = AuthorityRecord(
+            key_id=ISSUER_B,
+            role=AuthorityRole.ROOT,
+            status=AuthorityStatus.ACTIVE,
+            certificate_pem="root-pem",
+            key_location="file:keys/root.key.pem",
+            parent_key_id=None,
+            created_at=T0,
+        )
+        issuing = AuthorityRecord(
+            key_id=ISSUER_A,
+            role=AuthorityRole.ISSUING,
+            status=AuthorityStatus.ACTIVE,
+            certificate_pem="issuing-pem",
+            key_location="arn:aws:kms:eu-west-1:111122223333:key/abc",
+            parent_key_id=ISSUER_B,
+            created_at=T0 + timedelta(seconds=1),
+        )
+        init = AuditEvent(at=T0, action="init", actor="test")
+        store.add_authority(root, init)
+        store.add_authority(issuing, init)
+        assert store.list_authorities() == [root, issuing]
+        retired = store.set_authority_status(
+            ISSUER_A, AuthorityStatus.RETIRED, AuditEvent(at=T0, action="retire", actor="test")
+        )
+        assert retired.status is AuthorityStatus.RETIRED
+        assert store.list_authorities()[1].status is AuthorityStatus.RETIRED
+        assert [e.action for e in store.audit_events()] == ["retire", "init", "init"]
+
+    # -- audit -----------------------------------------------------------------------
+    def test_audit_pages_newest_first(self, store):
+        for serial in range(1, 6):
+            record = make_record(serial)
+            store.add_certificate(record, issue_event(record))
+        newest = store.audit_events(limit=2)
+        assert [e.serial for e in newest] == [5, 4]
+        older = store.audit_events(limit=10, before_id=newest[-1].id)
+        assert [e.serial for e in older] == [3, 2, 1]
+        assert store.audit_events(serial=3)[0].serial == 3
