@@ -22,7 +22,9 @@ DEFAULT_HOME = Path("~/.albca")
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ALBCA_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="ALBCA_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     home: Path = Field(
         default=DEFAULT_HOME,

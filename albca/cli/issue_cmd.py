@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ca.issued import IssuedCertificate
+    from ca.names import RequestedNames
 
 issue_app = typer.Typer(
     help="Issue a client (mTLS) or server (backend) certificate.", no_args_is_help=True
@@ -138,21 +139,24 @@ def _issue(
     force: bool,
     json_output: bool,
 ) -> None:
+    from ca.authority import IssueRequest
+    from ca.csr import parse_csr
     from ca.keys import KeySpec
     from ca.names import RequestedNames
     from ca.profiles import CertificateKind
 
-    explicit = bool(cn or dns or ip)
-    names = (
+    explicit = (
         RequestedNames.of(common_name=cn, dns_names=dns or [], ip_addresses=ip or [])
-        if explicit
+        if cn or dns or ip
         else None
     )
-    csr_bytes = _read_csr(csr) if csr is not None else None
-    if csr_bytes is None and names is None:
+    parsed = parse_csr(_read_csr(csr)) if csr is not None else None
+    if parsed is None and explicit is None:
         fail("give --csr FILE, or the names to certify (--cn, --dns, --ip)")
-    if csr_bytes is not None and p12:
+    if parsed is not None and p12:
         fail("--p12 needs the private key, which a CSR keeps to itself; drop --csr or --p12")
+    # Names given on the command line replace the CSR's; otherwise the CSR's are used.
+    names = explicit if explicit is not None else parsed.names if parsed else RequestedNames()
     requested_lifetime = parse_lifetime(lifetime)
     spec = KeySpec.parse(key_type, field="--key-type")
     p12_password = _p12_password(p12_password_file) if p12 else None
@@ -166,20 +170,22 @@ def _issue(
             fail(f"--profile {profile_name} issues {chosen.kind} certificates, not {kind}")
         # Work out and check every output path before signing, so that a certificate is
         # never issued and then lost to a file that cannot be written.
-        base = _base_name(name, names)
-        paths = _output_paths(out, base, with_key=csr_bytes is None, with_p12=p12)
+        paths = _output_paths(
+            out.resolve(), _base_name(name, names), with_key=parsed is None, with_p12=p12
+        )
         for path in paths.values():
             check_writable(path, force=force)
-        if csr_bytes is not None:
-            issued = authority.issue_from_csr(
-                csr_bytes,
-                profile=profile_name,
-                requested_by=cli_actor(),
-                lifetime=requested_lifetime,
-                names=names,
+        if parsed is not None:
+            issued = authority.issue(
+                IssueRequest(
+                    profile=profile_name,
+                    public_key=parsed.public_key,
+                    names=names,
+                    requested_by=cli_actor(),
+                    lifetime=requested_lifetime,
+                )
             )
         else:
-            assert names is not None
             issued = authority.issue_with_new_key(
                 profile=profile_name,
                 names=names,
@@ -231,14 +237,12 @@ def _read_p12_password(password_file: Path | None) -> bytes:
     return first.encode()
 
 
-def _base_name(name: str | None, names: object) -> str:
-    from ca.names import RequestedNames
-
+def _base_name(name: str | None, names: RequestedNames) -> str:
     if name:
         candidate = name
-    elif isinstance(names, RequestedNames) and (names.common_name or names.dns_names):
+    elif names.common_name or names.dns_names:
         candidate = names.common_name or names.dns_names[0]
-    elif isinstance(names, RequestedNames) and names.ip_addresses:
+    elif names.ip_addresses:
         candidate = str(names.ip_addresses[0])
     else:
         candidate = "certificate"
