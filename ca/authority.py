@@ -8,6 +8,7 @@ It owns no I/O of its own: records go through a ``CertificateStore``, CA keys th
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -30,7 +31,7 @@ from ca.issued import IssuedCertificate
 from ca.keys import KeySpec, generate_private_key, key_spec_of
 from ca.names import RequestedNames
 from ca.policy import NamePolicy
-from ca.profiles import ProfileSet
+from ca.profiles import Profile, ProfileSet
 from ca.records import (
     AuditEvent,
     AuthorityRecord,
@@ -48,6 +49,11 @@ __all__ = ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"]
 
 SignerResolver = Callable[[str], Signer]
 """Turns an authority record's ``key_location`` into a signer (loading or connecting)."""
+
+# How long a process keeps using the issuing CA it last read as active. A rotation made by
+# another process (the CLI, another Lambda instance) reaches this one within this time;
+# the old CA stays trusted during a rotation, so certificates it signs meanwhile are good.
+ACTIVE_ISSUER_TTL = timedelta(seconds=30)
 
 # A serial collision among 159 random bits is not expected before the heat death of the
 # universe; retrying a few times turns "not expected" into "handled".
@@ -102,6 +108,7 @@ class Authority:
         self.clock = clock
         self._resolve_signer = resolve_signer
         self._issuers: dict[str, IssuerContext] = {}
+        self._active: tuple[str, float] | None = None  # (key id, monotonic time read)
         self._lock = threading.Lock()
 
     @property
@@ -121,7 +128,7 @@ class Authority:
     def issuer(self, key_id: str | None = None) -> IssuerContext:
         """The issuing CA ``key_id`` (the active one by default), ready to sign."""
         if key_id is None:
-            key_id = self.active_issuer_record().key_id
+            key_id = self._active_key_id()
         with self._lock:
             cached = self._issuers.get(key_id)
         if cached is not None:
@@ -136,10 +143,21 @@ class Authority:
         with self._lock:
             return self._issuers.setdefault(key_id, context)
 
+    def _active_key_id(self) -> str:
+        with self._lock:
+            cached = self._active
+        if cached is not None and time.monotonic() - cached[1] < ACTIVE_ISSUER_TTL.total_seconds():
+            return cached[0]
+        key_id = self.active_issuer_record().key_id
+        with self._lock:
+            self._active = (key_id, time.monotonic())
+        return key_id
+
     def forget_cached_issuers(self) -> None:
         """Drop cached issuer contexts (after a rotation changed which CA is active)."""
         with self._lock:
             self._issuers.clear()
+            self._active = None
 
     def _authority(self, key_id: str) -> AuthorityRecord:
         for record in self.store.list_authorities():
@@ -195,7 +213,8 @@ class Authority:
         caller_policy: NamePolicy | None = None,
     ) -> IssuedCertificate:
         """Issue with a key made here; the key comes back once and is never stored."""
-        self._check(profile, key_spec, names, caller_policy)
+        # Check before generating: an RSA-4096 key takes a second to make for nothing.
+        self._check(self.profiles.get(profile), key_spec, names, caller_policy)
         private_key = generate_private_key(key_spec)
         request = IssueRequest(
             profile=profile,
@@ -212,14 +231,13 @@ class Authority:
             private_key=private_key,
         )
 
+    @staticmethod
     def _check(
-        self,
-        profile_name: str,
+        profile: Profile,
         key_spec: KeySpec,
         names: RequestedNames,
         caller_policy: NamePolicy | None,
     ) -> None:
-        profile = self.profiles.get(profile_name)
         profile.check_key(key_spec)
         profile.check_names(names)
         if caller_policy is not None:
@@ -230,7 +248,7 @@ class Authority:
     ) -> IssuedCertificate:
         """Sign and record one certificate; it is returned only once its record is committed."""
         profile = self.profiles.get(request.profile)
-        self._check(request.profile, request.key_spec, request.names, caller_policy)
+        self._check(profile, request.key_spec, request.names, caller_policy)
         lifetime = profile.resolve_lifetime(request.lifetime)
         issuer = self.issuer()
         now = self.clock()

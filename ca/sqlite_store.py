@@ -72,7 +72,7 @@ CREATE TABLE certificates (
     certificate_pem   TEXT NOT NULL,
     requested_by      TEXT NOT NULL,
     issued_at         INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX certificates_by_status ON certificates (status, not_after, serial);
 CREATE INDEX certificates_by_profile ON certificates (profile, not_after, serial);
 -- Partial: only revoked rows, so building a CRL reads exactly its entries.
@@ -82,8 +82,10 @@ CREATE TABLE crl_numbers (
     issuer_key_id TEXT PRIMARY KEY,
     last_number   INTEGER NOT NULL
 );
+-- Audit rows are never deleted, so a plain INTEGER PRIMARY KEY already gives increasing
+-- ids; AUTOINCREMENT would add a write to sqlite_sequence on every insert.
 CREATE TABLE audit (
-    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    id     INTEGER PRIMARY KEY,
     at     INTEGER NOT NULL,
     action TEXT NOT NULL,
     actor  TEXT NOT NULL,

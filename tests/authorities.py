@@ -11,7 +11,7 @@ from ca.hierarchy import HierarchySpec, create_hierarchy
 from ca.keys import KeySpec, generate_private_key
 from ca.profiles import default_profiles
 from ca.signer import PrivateKeySigner
-from ca.sqlite_store import SqliteStore
+from ca.sqlite_store import SqliteStore, Synchronous
 
 
 def build_authority(
@@ -22,10 +22,11 @@ def build_authority(
     name: str = "Test",
     clock: Clock = system_clock,
     config: AuthorityConfig | None = None,
+    synchronous: Synchronous = "normal",
 ) -> Authority:
     """Create a root and issuing CA (keys held in memory) and an authority over them."""
     directory.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(directory / "albca.db", synchronous="normal")
+    store = SqliteStore(directory / "albca.db", synchronous=synchronous)
     signers = {
         "mem:root": PrivateKeySigner(generate_private_key(root_key), location="mem:root"),
         "mem:issuing": PrivateKeySigner(generate_private_key(issuing_key), location="mem:issuing"),
