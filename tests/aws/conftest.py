@@ -106,8 +106,16 @@ def create_https_listener(elbv2, load_balancer_arn, certificate_arn, port, **ext
 _FIXED_200 = {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}
 
 
-def make_alb(elbv2, name: str = "albca-test") -> Alb:
-    ec2 = boto3.client("ec2", region_name=REGION)
+def local_client(service: str):
+    """A client of the in-process moto (under ``mock_aws``)."""
+    return boto3.client(service, region_name=REGION)
+
+
+def make_alb(elbv2, name: str = "albca-test", *, make_client=local_client) -> Alb:
+    """An ALB (VPC, two subnets) with an HTTPS listener on 443 using an ACM certificate.
+
+    ``make_client(service)`` makes the EC2 and ACM clients (point it at a moto server)."""
+    ec2 = make_client("ec2")
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnets = [
         ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{z}")[
@@ -117,7 +125,7 @@ def make_alb(elbv2, name: str = "albca-test") -> Alb:
     ]
     load_balancer = elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
     load_balancer_arn = load_balancer["LoadBalancerArn"]
-    certificate_arn = _import_server_certificate()
+    certificate_arn = _import_server_certificate(make_client("acm"))
     listener_arn = create_https_listener(elbv2, load_balancer_arn, certificate_arn, 443)
     return Alb(load_balancer_arn, listener_arn, certificate_arn)
 
@@ -127,7 +135,7 @@ def alb(elbv2) -> Alb:
     return make_alb(elbv2)
 
 
-def _import_server_certificate() -> str:
+def _import_server_certificate(acm) -> str:
     """A self-signed server certificate in (moto) ACM: moto checks listeners use one."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alb.internal.example")])
@@ -145,7 +153,6 @@ def _import_server_certificate() -> str:
         )
         .sign(key, hashes.SHA256())
     )
-    acm = boto3.client("acm", region_name=REGION)
     arn: str = acm.import_certificate(
         Certificate=certificate.public_bytes(serialization.Encoding.PEM),
         PrivateKey=key.private_bytes(
