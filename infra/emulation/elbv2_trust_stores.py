@@ -310,7 +310,7 @@ class TrustStoreFake:
         return {"TrustStores": [store.describe()]}
 
     def modify_trust_store(self, params: Params, region: str) -> Response:
-        store = self._store(params["TrustStoreArn"])
+        store = self._store(params["TrustStoreArn"], region)
         advertised = any(
             record.verify_store == store.arn
             and record.attributes.get("AdvertiseTrustStoreCaNames") == "on"
@@ -322,7 +322,7 @@ class TrustStoreFake:
         return {"TrustStores": [store.describe()]}
 
     def delete_trust_store(self, params: Params, region: str) -> Response:
-        store = self._store(params["TrustStoreArn"])
+        store = self._store(params["TrustStoreArn"], region)
         users = sorted(arn for arn, r in self._listeners.items() if r.verify_store == store.arn)
         if users:
             raise AwsApiError(
@@ -358,11 +358,11 @@ class TrustStoreFake:
         return _with_marker({"TrustStores": described}, next_marker)
 
     def get_trust_store_ca_certificates_bundle(self, params: Params, region: str) -> Response:
-        location = self._store(params["TrustStoreArn"]).bundle_location
+        location = self._store(params["TrustStoreArn"], region).bundle_location
         return {"Location": self._presigned(location)}
 
     def describe_trust_store_associations(self, params: Params, region: str) -> Response:
-        store = self._store(params["TrustStoreArn"])
+        store = self._store(params["TrustStoreArn"], region)
         load_balancers = sorted(
             {r.load_balancer_arn for r in self._listeners.values() if r.verify_store == store.arn}
         )
@@ -373,7 +373,7 @@ class TrustStoreFake:
     # -- revocations ---------------------------------------------------------------------
 
     def add_trust_store_revocations(self, params: Params, region: str) -> Response:
-        store = self._store(params["TrustStoreArn"])
+        store = self._store(params["TrustStoreArn"], region)
         contents = params.get("RevocationContents") or []
         if not contents:
             raise AwsApiError("InvalidRevocationContent", "No revocation content was given")
@@ -413,7 +413,7 @@ class TrustStoreFake:
         return {"TrustStoreRevocations": described}
 
     def remove_trust_store_revocations(self, params: Params, region: str) -> Response:
-        store = self._store(params["TrustStoreArn"])
+        store = self._store(params["TrustStoreArn"], region)
         ids = params["RevocationIds"]
         _require_revocations(store, ids)
         for revocation_id in ids:
@@ -421,7 +421,7 @@ class TrustStoreFake:
         return {}
 
     def describe_trust_store_revocations(self, params: Params, region: str) -> Response:
-        store = self._store(params["TrustStoreArn"])
+        store = self._store(params["TrustStoreArn"], region)
         revocations = list(store.revocations.values())
         if "RevocationIds" in params:
             _require_revocations(store, params["RevocationIds"])
@@ -432,7 +432,7 @@ class TrustStoreFake:
         return _with_marker({"TrustStoreRevocations": described}, next_marker)
 
     def get_trust_store_revocation_content(self, params: Params, region: str) -> Response:
-        store = self._store(params["TrustStoreArn"])
+        store = self._store(params["TrustStoreArn"], region)
         _require_revocations(store, [params["RevocationId"]])
         return {"Location": self._presigned(store.revocations[params["RevocationId"]].location)}
 
@@ -466,7 +466,8 @@ class TrustStoreFake:
             return {"Mode": mode}
         if not verify_only["TrustStoreArn"]:
             raise _invalid_configuration("Verify mode needs a TrustStoreArn")
-        store = self._store(attributes["TrustStoreArn"])
+        # A listener can only use a trust store of its own region.
+        store = self._store(attributes["TrustStoreArn"], _region_of(listener.load_balancer_arn))
         if store.status != "ACTIVE":
             raise AwsApiError(
                 "TrustStoreNotReady", f"Trust store '{store.arn}' is {store.status}, not ACTIVE"
@@ -530,9 +531,11 @@ class TrustStoreFake:
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _store(self, arn: str) -> _TrustStore:
+    def _store(self, arn: str, region: str | None = None) -> _TrustStore:
+        """The store of that ARN, in ``region`` when one is given (a client sees only the
+        trust stores of its own region)."""
         store = self._stores.get(arn)
-        if store is None:
+        if store is None or (region is not None and store.region != region):
             raise _not_found(arn)
         return store
 
@@ -560,6 +563,10 @@ class TrustStoreFake:
 
     def _presigned(self, location: Location) -> str:
         return self._objects.presigned_url(location.bucket, location.key, location.version_id)
+
+
+def _region_of(arn: str) -> str:
+    return arn.split(":")[3] if arn.count(":") >= 5 else ""
 
 
 def _not_found(arn: str) -> AwsApiError:

@@ -242,3 +242,20 @@ def test_deleting_the_listener_or_load_balancer_releases_the_store(elbv2, alb, s
 def test_unknown_listener_is_still_moto_s_answer(elbv2, alb, store_arn):
     with pytest.raises(elbv2.exceptions.ListenerNotFoundException):
         set_mtls(elbv2, alb, alb.listener_arn + "0", verify(store_arn))
+
+
+def test_trust_store_of_another_region_is_not_found(elbv2, s3, alb, store_arn, trust_fake):
+    import boto3
+
+    from infra.emulation import install_trust_store_fake
+
+    elsewhere = boto3.client("elbv2", region_name="eu-west-1")
+    install_trust_store_fake(elsewhere, fake=trust_fake)
+    foreign = elsewhere.create_trust_store(
+        Name="foreign",
+        CaCertificatesBundleS3Bucket=BUCKET,
+        CaCertificatesBundleS3Key="bundle.pem",
+    )["TrustStores"][0]["TrustStoreArn"]
+    trust_fake.activate(foreign)
+    with pytest.raises(elbv2.exceptions.TrustStoreNotFoundException):
+        set_mtls(elbv2, alb, alb.listener_arn, verify(foreign))

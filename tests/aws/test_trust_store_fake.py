@@ -121,7 +121,11 @@ def test_names_are_unique_per_region(aws, elbv2, s3, bundle_version):
     # Another region of the same account may reuse it (the bundle is read from S3 as ever).
     elsewhere = boto3.client("elbv2", region_name="eu-west-1")
     install_trust_store_fake(elsewhere, fake=elbv2._albca_trust_store_fake)
-    assert create_store(elsewhere)["TrustStoreArn"].split(":")[3] == "eu-west-1"
+    foreign = create_store(elsewhere)["TrustStoreArn"]
+    assert foreign.split(":")[3] == "eu-west-1"
+    # ... and a client sees only the trust stores of its own region.
+    with pytest.raises(elbv2.exceptions.TrustStoreNotFoundException):
+        elbv2.describe_trust_store_revocations(TrustStoreArn=foreign)
 
 
 def test_at_most_20_trust_stores(elbv2, bundle_version):
