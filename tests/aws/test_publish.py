@@ -13,11 +13,11 @@ BUNDLE_V1 = b"-----BEGIN CERTIFICATE-----\nv1\n-----END CERTIFICATE-----\n"
 BUNDLE_V2 = b"-----BEGIN CERTIFICATE-----\nv2\n-----END CERTIFICATE-----\n"
 
 
-def test_s3_publish_returns_the_version_that_keeps_its_content(s3, versioned_bucket):
-    publisher = S3Publisher(s3, versioned_bucket, "prod/pki")
+def test_s3_publish_returns_the_version_that_keeps_its_content(s3, bucket):
+    publisher = S3Publisher(s3, bucket, "prod/pki")
     first = publisher.publish("ca-bundle.pem", BUNDLE_V1, content_type="application/x-pem-file")
     second = publisher.publish("ca-bundle.pem", BUNDLE_V2, content_type="application/x-pem-file")
-    assert first.url == "s3://albca-pki/prod/pki/ca-bundle.pem"
+    assert first.url == f"s3://{bucket}/prod/pki/ca-bundle.pem"
     assert first.version_id
     assert second.version_id
     assert first.version_id != second.version_id
@@ -25,12 +25,12 @@ def test_s3_publish_returns_the_version_that_keeps_its_content(s3, versioned_buc
     # The overwrite did not change what the first version holds.
     assert publisher.read("ca-bundle.pem", first.version_id) == BUNDLE_V1
     assert publisher.read("ca-bundle.pem") == BUNDLE_V2
-    head = s3.head_object(Bucket=versioned_bucket, Key="prod/pki/ca-bundle.pem")
+    head = s3.head_object(Bucket=bucket, Key="prod/pki/ca-bundle.pem")
     assert head["ContentType"] == "application/x-pem-file"
 
 
-def test_s3_publish_refuses_an_unversioned_bucket(s3):
-    s3.create_bucket(Bucket="plain", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+def test_s3_publish_refuses_an_unbucket(s3):
+    s3.create_bucket(Bucket="plain")
     publisher = S3Publisher(s3, "plain")
     with pytest.raises(PublishFailed, match="does not have versioning enabled"):
         publisher.publish("crl.pem", b"x", content_type="application/pkix-crl")
@@ -42,15 +42,15 @@ def test_s3_publish_to_a_missing_bucket_names_it(s3):
         publisher.publish("crl.pem", b"x", content_type="application/pkix-crl")
 
 
-def test_s3_read_of_an_unknown_version_fails_clearly(s3, versioned_bucket):
-    publisher = S3Publisher(s3, versioned_bucket)
+def test_s3_read_of_an_unknown_version_fails_clearly(s3, bucket):
+    publisher = S3Publisher(s3, bucket)
     publisher.publish("crl.pem", b"x", content_type="application/pkix-crl")
     with pytest.raises(PublishFailed, match=r"crl\.pem has no such version"):
         publisher.read("crl.pem", "not-a-version")
 
 
-def test_failed_s3_publish_leaves_the_previous_object(s3, versioned_bucket, monkeypatch):
-    publisher = S3Publisher(s3, versioned_bucket)
+def test_failed_s3_publish_leaves_the_previous_object(s3, bucket, monkeypatch):
+    publisher = S3Publisher(s3, bucket)
     publisher.publish("ca-bundle.pem", BUNDLE_V1, content_type="application/x-pem-file")
 
     from botocore.exceptions import EndpointConnectionError
@@ -100,14 +100,14 @@ def test_publisher_for_parses_targets(tmp_path, s3):
         publisher_for("s3:///prefix", s3_client=lambda: s3)
 
 
-def test_publish_recorded_writes_an_audit_event_with_the_version(s3, versioned_bucket, tmp_path):
+def test_publish_recorded_writes_an_audit_event_with_the_version(s3, bucket, tmp_path):
     from ca.sqlite_store import SqliteStore
     from tests.factories import T0
     from trust_bundle.publish import publish_recorded
 
     store = SqliteStore(tmp_path / "albca.db")
     published = publish_recorded(
-        S3Publisher(s3, versioned_bucket),
+        S3Publisher(s3, bucket),
         store,
         "ca-bundle.pem",
         BUNDLE_V1,
@@ -118,5 +118,5 @@ def test_publish_recorded_writes_an_audit_event_with_the_version(s3, versioned_b
     (event,) = store.audit_events()
     assert (event.action, event.actor) == ("publish", "cli:ops")
     assert event.detail["version_id"] == published.version_id
-    assert event.detail["object"] == "s3://albca-pki/ca-bundle.pem"
+    assert event.detail["object"] == f"s3://{bucket}/ca-bundle.pem"
     store.close()
