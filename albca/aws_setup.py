@@ -13,28 +13,29 @@ existing trust store named on the command line, polled until ACTIVE.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca.authority import Authority
+from ca.authority import Authority, IssueRequest
 from ca.issued import IssuedCertificate
 from ca.keys import KeySpec
 from ca.names import RequestedNames
 from infra.listener_status import CaView
-from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource, Wait
+from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
+from infra.waiting import Wait
 
 __all__ = [
     "trust_store_source",
     "server_certificate_issuer",
     "client_certificate_issuer",
+    "server_certificate_for_key",
     "ca_view",
 ]
 
 
-def trust_store_source(
-    name_or_arn: str | None, *, wait_seconds: float, interval: float = 5.0
-) -> TrustStoreSource | None:
+def trust_store_source(name_or_arn: str | None, *, wait_seconds: float) -> TrustStoreSource | None:
     """The trust store a verify-mode listener will use; None keeps the listener's own.
 
     Issue 5 replaces the body with its service (ensure the bundle is published and the
@@ -42,9 +43,7 @@ def trust_store_source(
     """
     if name_or_arn is None:
         return None
-    return ExistingTrustStore(
-        name_or_arn, Wait(seconds=wait_seconds, interval=min(interval, max(wait_seconds, 0.1)))
-    )
+    return ExistingTrustStore(name_or_arn, Wait.up_to(wait_seconds))
 
 
 def server_certificate_issuer(
@@ -84,3 +83,22 @@ def ca_view(authority: Authority, now: datetime) -> CaView:
         entries = authority.store.revoked_entries(key_id, now)
         revoked[certificate.subject] = frozenset(entry.serial for entry in entries)
     return CaView(certificates=tuple(authority.trusted_certificates()), revoked=revoked)
+
+
+def server_certificate_for_key(
+    authority: Authority, *, actor: str, lifetime: timedelta | None, profile: str = "server"
+) -> Callable[[CertificatePublicKeyTypes, RequestedNames], IssuedCertificate]:
+    """Issues a server certificate for a key the caller keeps (a backend's own key)."""
+
+    def issue(public_key: CertificatePublicKeyTypes, names: RequestedNames) -> IssuedCertificate:
+        return authority.issue(
+            IssueRequest(
+                profile=profile,
+                public_key=public_key,
+                names=names,
+                requested_by=actor,
+                lifetime=lifetime,
+            )
+        )
+
+    return issue

@@ -64,7 +64,7 @@ class AwsClients:
         self._configure = configure
         self._fetch = fetch or _urlopen_fetch
         self._clients: dict[tuple[str, str | None], Any] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # configure hooks may ask for other clients
 
     @property
     def emulated(self) -> bool:

@@ -24,7 +24,8 @@ from infra.listeners import (
     read_listener,
     require_https,
 )
-from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource, Wait
+from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
+from infra.waiting import Wait
 
 __all__ = [
     "MtlsSettings",

@@ -11,17 +11,15 @@ in ``albca.wiring`` without changing the listener code.
 
 from __future__ import annotations
 
-import math
 import re
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from infra.calls import Aws
 from infra.errors import SetupRefused, TrustStoreNotReady
+from infra.waiting import Wait
 
-__all__ = ["TrustStore", "TrustStoreSource", "Wait", "ExistingTrustStore", "find_trust_store"]
+__all__ = ["TrustStore", "TrustStoreSource", "ExistingTrustStore", "find_trust_store"]
 
 _NAME = re.compile(r"^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$")
 _MAX_NAME_LENGTH = 32
@@ -57,24 +55,6 @@ class TrustStoreSource(Protocol):
         """The ACTIVE trust store, after whatever it takes (recorded on ``aws``); raises
         ``TrustStoreNotReady`` when it does not become ACTIVE in time."""
         ...
-
-
-@dataclass(frozen=True)
-class Wait:
-    """How long to wait for a trust store to become ACTIVE, and how often to look."""
-
-    seconds: float = 300.0
-    interval: float = 5.0
-    sleep: Callable[[float], None] = field(default=time.sleep, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.seconds < 0 or self.interval <= 0:
-            raise ValueError("wait seconds must be >= 0 and the interval > 0")
-
-    @property
-    def polls(self) -> int:
-        """Looks after the first one."""
-        return math.ceil(self.seconds / self.interval)
 
 
 def find_trust_store(aws: Aws, name_or_arn: str) -> TrustStore:

@@ -184,17 +184,21 @@ def requests_fetch(url: str) -> bytes:
     return response.content
 
 
-def emulated_clients_factory(trust_fake, recorded: list[RecordedCall], **fakes):
+def emulated_clients_factory(
+    trust_fake, recorded: list[RecordedCall], cloudfront_fake=None, classic_elb_fake=None
+):
     """``make_aws_clients`` for the CLI: moto clients with the fakes installed, sharing the
     tests' state, and the parameters of every call the CLI makes recorded."""
     from infra.clients import AwsClients
+    from infra.emulation import install_classic_elb_policy_rules, install_cloudfront_fake
 
     def configure(service: str, client) -> None:
         if service == "elbv2":
             install_trust_store_fake(client, fake=trust_fake)
-        for name, install in fakes.items():
-            if name == service:
-                install(client)
+        elif service == "elb":
+            install_classic_elb_policy_rules(client, fake=classic_elb_fake)
+        elif service == "cloudfront" and cloudfront_fake is not None:
+            install_cloudfront_fake(client, fake=cloudfront_fake)
 
         def remember(params, model, **_):
             recorded.append(RecordedCall(service, model.name, copy.deepcopy(params)))
@@ -208,18 +212,55 @@ def emulated_clients_factory(trust_fake, recorded: list[RecordedCall], **fakes):
 
 
 @pytest.fixture
+def cloudfront_fake(aws):
+    from infra.emulation import CloudFrontOriginMtlsFake
+
+    return CloudFrontOriginMtlsFake(boto3.client("acm", region_name="us-east-1"))
+
+
+@pytest.fixture
+def cloudfront(cloudfront_fake):
+    """A CloudFront client of the tests, with the fake installed (shared state)."""
+    from infra.emulation import install_cloudfront_fake
+
+    client = boto3.client("cloudfront", region_name="us-east-1")
+    install_cloudfront_fake(client, fake=cloudfront_fake)
+    return client
+
+
+@pytest.fixture
+def classic_elb_fake():
+    from infra.emulation import ClassicElbFake
+
+    return ClassicElbFake()
+
+
+@pytest.fixture
+def elb(aws, classic_elb_fake):
+    """A Classic ELB client of the tests, with the policy rules installed (shared state)."""
+    from infra.emulation import install_classic_elb_policy_rules
+
+    client = boto3.client("elb", region_name=REGION)
+    install_classic_elb_policy_rules(client, fake=classic_elb_fake)
+    return client
+
+
+@pytest.fixture
 def recorded() -> list[RecordedCall]:
     return []
 
 
 @pytest.fixture
-def aws_cli(aws, s3, elbv2, trust_fake, recorded, monkeypatch, tmp_path):
+def aws_cli(
+    aws, s3, elbv2, trust_fake, cloudfront_fake, classic_elb_fake, recorded, monkeypatch, tmp_path
+):
     """The ``albca`` command (CliRunner) with an initialised CA home and its AWS calls going
     to moto through the fakes. ``recorded`` holds every call the CLI made."""
     from tests.cli.conftest import Cli
 
     monkeypatch.setattr(
-        "albca.cli.aws_context.make_aws_clients", emulated_clients_factory(trust_fake, recorded)
+        "albca.cli.aws_context.make_aws_clients",
+        emulated_clients_factory(trust_fake, recorded, cloudfront_fake, classic_elb_fake),
     )
     for name in ("ALBCA_STORE", "ALBCA_KEY_PASSPHRASE_FILE", "ALBCA_P12_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
