@@ -22,6 +22,7 @@ from ca.authority import Authority, IssueRequest
 from ca.issued import IssuedCertificate
 from ca.keys import KeySpec
 from ca.names import RequestedNames
+from infra.cloudfront_origin import ClientCertificateAuthority
 from infra.listener_status import CaView
 from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
 from infra.waiting import Wait
@@ -31,6 +32,7 @@ __all__ = [
     "server_certificate_issuer",
     "client_certificate_issuer",
     "server_certificate_for_key",
+    "cloudfront_client_ca",
     "ca_view",
 ]
 
@@ -102,3 +104,26 @@ def server_certificate_for_key(
         )
 
     return issue
+
+
+def cloudfront_client_ca(
+    authority: Authority, *, key_spec: KeySpec, actor: str
+) -> ClientCertificateAuthority:
+    """The active issuing CA, its chain up to the root, and a client certificate issuer,
+    for CloudFront origin mTLS."""
+    record = authority.active_issuer_record()
+    issuing = x509.load_pem_x509_certificate(record.certificate_pem.encode())
+    by_key_id = {r.key_id: r for r in authority.authorities()}
+    above: list[x509.Certificate] = []
+    parent = record.parent_key_id
+    while parent is not None and parent in by_key_id:
+        parent_record = by_key_id[parent]
+        above.append(x509.load_pem_x509_certificate(parent_record.certificate_pem.encode()))
+        parent = parent_record.parent_key_id
+    return ClientCertificateAuthority(
+        issue=client_certificate_issuer(authority, key_spec=key_spec, actor=actor),
+        key_spec=key_spec,
+        issuing_ca=issuing,
+        above=tuple(above),
+        authorities=authority.trusted_certificates(),
+    )

@@ -18,6 +18,7 @@ import enum
 from collections.abc import Sequence
 
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
@@ -116,9 +117,13 @@ def check_client_certificate(
         or (isinstance(key, ec.EllipticCurvePublicKey) and key.curve.name == "secp256r1")
     ):
         raise _violation(CloudFrontRule.KEY, f"the key is {_key_name(key)}", certificate)
-    for member in (certificate, *[c for c in chain if c.issuer != c.subject]):
-        _check_signature(member)
-    depth = 1 + len(chain) + (0 if chain and chain[-1].issuer == chain[-1].subject else 1)
+    path = _issuance_path(certificate, chain)
+    for member in path:
+        if member.issuer != member.subject:  # a root's self-signature is not checked
+            _check_signature(member)
+    # The root counts even when the chain leaves it out (CloudFront: "leaf, intermediate,
+    # root"); certificates of the chain not on the issuance path do not.
+    depth = len(path) + (0 if path[-1].issuer == path[-1].subject else 1)
     if depth > MAX_CHAIN_DEPTH:
         raise _violation(
             CloudFrontRule.CHAIN_DEPTH, f"the chain is {depth} certificates deep", certificate
@@ -130,6 +135,29 @@ def check_client_certificate(
         raise _violation(
             CloudFrontRule.KEY_SIZE, f"the key takes {len(private_key_pem)} bytes", certificate
         )
+
+
+def _issuance_path(
+    certificate: x509.Certificate, chain: Sequence[x509.Certificate]
+) -> list[x509.Certificate]:
+    """The certificate, then each certificate of ``chain`` that signed the one before."""
+    path = [certificate]
+    while path[-1].issuer != path[-1].subject:
+        parent = next((c for c in chain if c not in path and _signed(path[-1], by=c)), None)
+        if parent is None:
+            break
+        path.append(parent)
+    return path
+
+
+def _signed(certificate: x509.Certificate, *, by: x509.Certificate) -> bool:
+    if certificate.issuer != by.subject:
+        return False
+    try:
+        certificate.verify_directly_issued_by(by)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 def _check_signature(certificate: x509.Certificate) -> None:

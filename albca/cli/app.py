@@ -13,6 +13,7 @@ import typer
 from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd
 from albca.cli.alb_cmds import alb_app
 from albca.cli.backend_cmds import backend_app
+from albca.cli.cloudfront_cmds import cloudfront_app
 from albca.cli.errors import AlbcaGroup
 from albca.cli.issue_cmd import issue_app
 
@@ -60,3 +61,4 @@ app.command("audit")(cert_cmds.audit)
 app.command("demo")(demo_cmd.demo)
 app.add_typer(alb_app, name="alb")
 app.add_typer(backend_app, name="backend")
+app.add_typer(cloudfront_app, name="cloudfront")
