@@ -114,7 +114,7 @@ def _bundle_state(aws: Aws, store: TrustStore, ca: CaView) -> str:
     wanted_der = {_der(c): c for c in ca.certificates}
     missing = [wanted_der[d] for d in wanted_der.keys() - loaded_der.keys()]
     extra = [loaded_der[d] for d in loaded_der.keys() - wanted_der.keys()]
-    facts = f"sha256 {digest}, {len(loaded)} CAs"
+    facts = f"sha256 {digest}, {_count(len(loaded), 'CA')}"
     if not missing and not extra:
         return f"current ({facts})"
     problems = [f"missing {_names(missing)}"] if missing else []
@@ -138,22 +138,27 @@ def _crl_state(aws: Aws, store: TrustStore, ca: CaView, now: datetime) -> str:
         try:
             crl = _load_crl(aws.clients.fetch(url["Location"]))
         except (OSError, ValueError) as exc:
-            return f"{len(revocations)} CRLs, unreadable ({exc})"
+            return f"{_count(len(revocations), 'CRL')}, unreadable ({exc})"
         loaded.setdefault(crl.issuer, set()).update(r.serial_number for r in crl)
         next_update = crl.next_update_utc
         if next_update is not None and next_update < now:
             expired.append(crl.issuer)
     entries = sum(int(r.get("NumberOfRevokedEntries", 0)) for r in revocations)
-    facts = f"{len(revocations)} CRLs, {entries} entries"
+    facts = f"{_count(len(revocations), 'CRL')}, {_count(entries, 'entry', 'entries')}"
     problems = []
     for issuer, serials in ca.revoked.items():
         missing = serials - loaded.get(issuer, set())
         if missing:
-            problems.append(f"{len(missing)} revocations of {_name(issuer)} missing")
+            count = f"{len(missing)} revocation{'s' if len(missing) > 1 else ''}"
+            problems.append(f"{count} of {_name(issuer)} missing")
     problems += [f"CRL of {_name(issuer)} past its next update" for issuer in expired]
     if problems:
         return f"stale: {'; '.join(problems)}; run albca truststore sync ({facts})"
     return f"current ({facts})" if revocations else "none loaded (nothing revoked)"
+
+
+def _count(number: int, singular: str, plural: str | None = None) -> str:
+    return f"{number} {singular if number == 1 else plural or singular + 's'}"
 
 
 def _load_crl(data: bytes) -> x509.CertificateRevocationList:

@@ -8,6 +8,7 @@ credentials.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from infra.clients import AwsClients
@@ -70,6 +71,8 @@ def start_moto_server() -> tuple[Any, str]:
         from moto.server import ThreadedMotoServer
     except ImportError as exc:
         raise MotoServerMissing(str(exc)) from exc
+    # The emulator's request log is noise in the demo's output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
     host, port = server.get_host_and_port()

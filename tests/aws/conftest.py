@@ -252,29 +252,13 @@ def recorded() -> list[RecordedCall]:
 
 @pytest.fixture
 def aws_cli(
-    aws, s3, elbv2, trust_fake, cloudfront_fake, classic_elb_fake, recorded, monkeypatch, tmp_path
+    cli, aws, s3, elbv2, trust_fake, cloudfront_fake, classic_elb_fake, recorded, monkeypatch
 ):
     """The ``albca`` command (CliRunner) with an initialised CA home and its AWS calls going
     to moto through the fakes. ``recorded`` holds every call the CLI made."""
-    from tests.cli.conftest import Cli
-
     monkeypatch.setattr(
         "albca.cli.aws_context.make_aws_clients",
         emulated_clients_factory(trust_fake, recorded, cloudfront_fake, classic_elb_fake),
-    )
-    for name in ("ALBCA_STORE", "ALBCA_KEY_PASSPHRASE_FILE", "ALBCA_P12_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    monkeypatch.chdir(workdir)
-    cli = Cli(
-        home=tmp_path / "home",
-        workdir=workdir,
-        env={
-            "ALBCA_HOME": str(tmp_path / "home"),
-            "ALBCA_KEY_PASSPHRASE": "correct horse battery staple",
-            "ALBCA_SQLITE_SYNCHRONOUS": "normal",
-        },
     )
     cli.ok("init")
     return cli
@@ -298,3 +282,24 @@ def albca_store(aws_cli, elbv2, s3, bucket, trust_fake) -> str:
     )["TrustStores"][0]["TrustStoreArn"]
     trust_fake.activate(arn)
     return arn
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """The plain CLI (no CA home yet), as in tests/cli."""
+    from tests.cli.conftest import Cli
+
+    for name in ("ALBCA_STORE", "ALBCA_KEY_PASSPHRASE_FILE", "ALBCA_P12_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return Cli(
+        home=tmp_path / "home",
+        workdir=workdir,
+        env={
+            "ALBCA_HOME": str(tmp_path / "home"),
+            "ALBCA_KEY_PASSPHRASE": "correct horse battery staple",
+            "ALBCA_SQLITE_SYNCHRONOUS": "normal",
+        },
+    )
