@@ -23,7 +23,12 @@ DEFAULT_HOME = Path("~/.albca")
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ALBCA_", extra="ignore", frozen=True, env_ignore_empty=True
+        env_prefix="ALBCA_",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        # A refused value may be a passphrase: never repeat it in an error message.
+        hide_input_in_errors=True,
     )
 
     home: Path = Field(
