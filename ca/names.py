@@ -175,6 +175,10 @@ class DnsPattern:
         for index, label in enumerate(labels):
             if label == "**" and index == 0:
                 continue
+            if "**" in label:
+                raise ValueError(
+                    f"DNS pattern {self.pattern!r}: '**' may only be the whole left-most label"
+                )
             if not _PATTERN_LABEL.match(label):
                 raise ValueError(
                     f"DNS pattern {self.pattern!r}: label {label!r} is not a host name label "

@@ -232,3 +232,9 @@ def test_no_names_is_empty():
     assert RequestedNames.of().is_empty
     assert RequestedNames.of().describe() == "(no names)"
     assert not RequestedNames.of(ip_addresses=["::1"]).is_empty
+
+
+@pytest.mark.parametrize("pattern", ["a.**.example", "web**.example", "**x.example"])
+def test_double_star_is_only_a_whole_leftmost_label(pattern):
+    with pytest.raises(ValueError, match="left-most label"):
+        DnsPattern(pattern)
