@@ -9,6 +9,7 @@ from api.crl_cache import CrlCache
 from api.http_errors import install_error_handlers
 from api.routes import api_router
 from api.services import ApiServices
+from api.unexpected import CatchUnexpected
 
 __all__ = ["create_app"]
 
@@ -35,4 +36,5 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(api_router)
     install_error_handlers(app)
     app.add_middleware(BodyGuard, max_body_bytes=services.settings.max_body_bytes)
+    app.add_middleware(CatchUnexpected)  # outermost of ours: also guards BodyGuard
     return app

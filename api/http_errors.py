@@ -104,18 +104,7 @@ async def _handle_http_exception(request: Request, error: Exception) -> Response
     return response
 
 
-async def _handle_unexpected(request: Request, error: Exception) -> Response:
-    # The type only: a message could quote input. The traceback goes to the server log
-    # through Starlette's ServerErrorMiddleware, which re-raises after this response.
-    log.error("unexpected %s on %s %s", type(error).__name__, request.method, request.url.path)
-    return JSONResponse(
-        {"error": {"code": "internal_error", "message": "internal error", "field": None}},
-        status_code=500,
-    )
-
-
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CAError, _handle_ca_error)
     app.add_exception_handler(RequestValidationError, _handle_validation_error)
     app.add_exception_handler(StarletteHTTPException, _handle_http_exception)
-    app.add_exception_handler(Exception, _handle_unexpected)
