@@ -84,7 +84,7 @@ def _mutated_csr(data: st.DataObject) -> str:
 
 
 def test_deep_requests_never_get_a_500(fuzz_target):
-    ca, app, token = fuzz_target
+    _ca, app, token = fuzz_target
     client = TestClient(app)
     issued = client.post(
         "/v1/certificates",
