@@ -80,6 +80,7 @@ class SqliteApiDatabase:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()  # see ca.sqlite_store: no busy-handler sleeps
         if not self.path.exists():
             # Holds token hashes and sealed keys: owner only, from the first instant.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -114,21 +115,22 @@ class SqliteApiDatabase:
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
         connection = self._connection()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"API store {self.path} is unavailable: {exc}") from exc
-        try:
-            yield connection
-            connection.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.IntegrityError):
+        with self._write_lock:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
+                raise StoreUnavailable(f"API store {self.path} is unavailable: {exc}") from exc
+            try:
+                yield connection
+                connection.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.IntegrityError):
+                    raise
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreUnavailable(f"API store {self.path} failed to write: {exc}") from exc
                 raise
-            if isinstance(exc, sqlite3.Error):
-                raise StoreUnavailable(f"API store {self.path} failed to write: {exc}") from exc
-            raise
 
     def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
