@@ -7,6 +7,7 @@ that names the variable.
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,7 @@ from ca.key_files import MIN_PASSPHRASE_LENGTH
 __all__ = ["Settings", "DEFAULT_HOME"]
 
 DEFAULT_HOME = Path("~/.albca")
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # RFC 9110 token
 
 
 class Settings(BaseSettings):
@@ -55,6 +57,51 @@ class Settings(BaseSettings):
             "(survives power loss). normal: survives a crash of albca, not of the machine."
         ),
     )
+
+    # -- the HTTP API (`albca serve`, the Lambda handler) ------------------------------
+    api_store: str | None = Field(
+        default=None,
+        description="sqlite:///PATH for API tokens, idempotency keys and used renewal "
+        "tokens (default: albca-api.db beside the certificate store).",
+    )
+    api_behind_alb_mtls: bool = Field(
+        default=False,
+        description="True only when every request reaches the API through an ALB listener "
+        "in mTLS verify mode; then its client certificate headers are believed for renewal.",
+    )
+    api_mtls_leaf_header: str = "X-Amzn-Mtls-Clientcert-Leaf"
+    api_mtls_serial_header: str = "X-Amzn-Mtls-Clientcert-Serial-Number"
+    api_mtls_issuer_header: str = "X-Amzn-Mtls-Clientcert-Issuer"
+    api_mtls_subject_header: str = "X-Amzn-Mtls-Clientcert-Subject"
+    api_mtls_validity_header: str = "X-Amzn-Mtls-Clientcert-Validity"
+    api_renewal_audience: str = Field(
+        default="albca-renew",
+        min_length=1,
+        description="The aud renewal tokens must carry; set it to the API's URL.",
+    )
+    api_max_body_bytes: int = Field(default=128 * 1024, ge=1024, le=16 * 1024 * 1024)
+    api_crl_refresh_seconds: int = Field(default=60, ge=1, le=86400)
+
+    @field_validator(
+        "api_mtls_leaf_header",
+        "api_mtls_serial_header",
+        "api_mtls_issuer_header",
+        "api_mtls_subject_header",
+        "api_mtls_validity_header",
+        mode="after",
+    )
+    @classmethod
+    def _header_name_is_a_token(cls, value: str) -> str:
+        if not _HEADER_NAME.match(value):
+            raise ValueError(f"{value!r} is not an HTTP header name")
+        return value
+
+    @field_validator("api_store", mode="after")
+    @classmethod
+    def _api_store_is_sqlite(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sqlite:///"):
+            raise ValueError(f"ALBCA_API_STORE: {value!r} is not sqlite:///PATH")
+        return value
 
     @field_validator("home", mode="after")
     @classmethod
@@ -107,3 +154,10 @@ class Settings(BaseSettings):
         if self.store is None:
             return self.home / "albca.db"
         return Path(self.store.removeprefix("sqlite:///")).expanduser()
+
+    @property
+    def api_store_path(self) -> Path:
+        if self.api_store is not None:
+            return Path(self.api_store.removeprefix("sqlite:///")).expanduser()
+        store = self.sqlite_path
+        return store.with_name(f"{store.stem}-api{store.suffix}")

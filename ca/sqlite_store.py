@@ -116,6 +116,10 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        # Threads of one process take turns here rather than in SQLite: a writer that finds
+        # the database locked sleeps in SQLite's busy handler (1, 2, 5, 10 ms... steps),
+        # which under concurrent API requests cost more than the writes themselves.
+        self._write_lock = threading.Lock()
         self._ensure_schema()
 
     # -- connections -----------------------------------------------------------------
@@ -163,21 +167,24 @@ class SqliteStore:
     def _transaction(self) -> Iterator[_Cursor]:
         """One write transaction; sqlite3 errors become ``StoreUnavailable`` here, once."""
         connection = self._connection()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"certificate store {self.path} is unavailable: {exc}") from exc
-        try:
-            yield _Cursor(connection)
-            connection.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+        with self._write_lock:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
                 raise StoreUnavailable(
-                    f"certificate store {self.path} failed to write: {exc}"
+                    f"certificate store {self.path} is unavailable: {exc}"
                 ) from exc
-            raise
+            try:
+                yield _Cursor(connection)
+                connection.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreUnavailable(
+                        f"certificate store {self.path} failed to write: {exc}"
+                    ) from exc
+                raise
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
