@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from api.body_guard import BodyGuard
 from api.crl_cache import CrlCache
 from api.http_errors import install_error_handlers
+from api.openapi import install_openapi
 from api.routes import api_router
 from api.services import ApiServices
 from api.unexpected import CatchUnexpected
@@ -35,6 +36,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.crl_cache = CrlCache(services.authority, refresh=services.settings.crl_refresh)
     app.include_router(api_router)
     install_error_handlers(app)
+    install_openapi(app)
     app.add_middleware(BodyGuard, max_body_bytes=services.settings.max_body_bytes)
     app.add_middleware(CatchUnexpected)  # outermost of ours: also guards BodyGuard
     return app

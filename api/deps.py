@@ -1,11 +1,17 @@
-"""Named dependencies: what a route asks for, and how it is looked up or checked."""
+"""Named dependencies: what a route asks for, and how it is looked up or checked.
+
+They are ``async def`` although they do not await: FastAPI runs a plain ``def`` dependency
+in its thread pool, one hand-off per dependency per request, which cost more CPU than the
+work they do (a dictionary look-up, one indexed SQLite read). For the same reason the
+authenticating ones read ``Authorization`` themselves rather than through ``HTTPBearer``
+and sub-dependencies; ``api/openapi.py`` declares their security schemes in the document.
+"""
 
 from __future__ import annotations
 
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.crl_cache import CrlCache
 from api.errors import InvalidRenewalProof, MissingCredential
@@ -25,7 +31,7 @@ __all__ = [
 ]
 
 
-def get_services(request: Request) -> ApiServices:
+async def get_services(request: Request) -> ApiServices:
     services: ApiServices = request.app.state.services
     return services
 
@@ -33,47 +39,33 @@ def get_services(request: Request) -> ApiServices:
 ServicesDep = Annotated[ApiServices, Depends(get_services)]
 
 
-def get_authority(services: ServicesDep) -> Authority:
+async def get_authority(services: ServicesDep) -> Authority:
     return services.authority
 
 
 AuthorityDep = Annotated[Authority, Depends(get_authority)]
 
 
-def get_crl_cache(request: Request) -> CrlCache:
+async def get_crl_cache(request: Request) -> CrlCache:
     cache: CrlCache = request.app.state.crl_cache
     return cache
 
 
 CrlCacheDep = Annotated[CrlCache, Depends(get_crl_cache)]
 
-_api_token = HTTPBearer(
-    scheme_name="ApiToken",
-    description="An API token from `albca token create` (albca_<id>_<secret>).",
-    auto_error=False,
-)
-_renewal_token = HTTPBearer(
-    scheme_name="RenewalToken",
-    description="A JWS signed with the key of the certificate being renewed, carrying it in "
-    "its x5c header, with aud, iat, exp (at most 5 minutes later) and a one-time jti.",
-    auto_error=False,
-)
 
-
-def current_caller(
-    request: Request,
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_api_token)],
-) -> Caller:
+async def current_caller(request: Request) -> Caller:
     """The API token's caller. The audit trail names refusals by what is known so far:
     nothing, the token's id (from its public part), or its name."""
+    services: ApiServices = request.app.state.services
     request.state.actor = "unauthenticated"
+    credentials = _bearer(request)
     if credentials is None:
         raise MissingCredential("Authorization: send `Authorization: Bearer <API token>`")
-    token_id = parse_bearer(credentials.credentials)
+    token_id = parse_bearer(credentials)
     request.state.actor = f"token-id:{token_id}"
     token = services.tokens.find(token_id)
-    caller = Caller.authenticate(token, credentials.credentials, services.authority.now())
+    caller = Caller.authenticate(token, credentials, services.authority.now())
     request.state.actor = caller.actor
     return caller
 
@@ -81,28 +73,31 @@ def current_caller(
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def current_holder(
-    request: Request,
-    services: ServicesDep,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_renewal_token)],
-) -> Holder:
+def _bearer(request: Request) -> str | None:
+    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not credentials:
+        return None
+    return credentials.strip()
+
+
+async def current_holder(request: Request) -> Holder:
     """Whoever proved possession of a certificate of this CA, by ALB header or token."""
+    services: ApiServices = request.app.state.services
     request.state.actor = "unauthenticated"
     holder = holder_from_alb_headers(request.headers, services.settings, services.authority)
     if holder is None:
+        credentials = _bearer(request)
         if credentials is None:
             raise MissingCredential(
                 "Authorization: renewal needs proof of possession: a renewal token "
                 "(`Authorization: Bearer <JWS with x5c>`) or an ALB mTLS listener"
             )
-        if credentials.credentials.startswith(TOKEN_PREFIX):
+        if credentials.startswith(TOKEN_PREFIX):
             raise InvalidRenewalProof(
                 "Authorization: an API token cannot prove possession of a certificate; use "
                 "POST /v1/certificates/{serial}/renew with a token that has the renew scope"
             )
-        holder = holder_from_renewal_token(
-            credentials.credentials, services.settings, services.authority
-        )
+        holder = holder_from_renewal_token(credentials, services.settings, services.authority)
     request.state.actor = holder.actor
     return holder
 
@@ -110,7 +105,7 @@ def current_holder(
 HolderDep = Annotated[Holder, Depends(current_holder)]
 
 
-def idempotency_key(
+async def idempotency_key(
     key: Annotated[
         str | None,
         Header(

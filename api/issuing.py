@@ -53,7 +53,6 @@ def issue_from_csr(
     caller.require(Scope.ISSUE, action="issue certificates")
     caller.require_profile(profile)
     parsed = parse_csr(csr)
-    authority.check(profile, parsed.key_spec, parsed.names, caller.policy)
 
     def issue(serial: int | None) -> IssuedCertificate:
         return authority.issue(
@@ -70,6 +69,8 @@ def issue_from_csr(
 
     if idempotency_key is None:
         return Outcome(issue(None), replayed=False)
+    # Refuse what issue() would refuse before a claim is written for it.
+    authority.check(profile, parsed.key_spec, parsed.names, caller.policy)
     body: dict[str, object] = {
         "profile": profile,
         "csr": csr,

@@ -66,7 +66,7 @@ def _issued(
     response_model=IssuedOut,
     responses=errors(400, 401, 403, 409, 413, 415, 422, 503),
 )
-def issue_from_csr(
+async def issue_from_csr(
     body: IssueFromCsrRequest,
     caller: CallerDep,
     services: ServicesDep,
@@ -74,6 +74,9 @@ def issue_from_csr(
     response: Response,
 ) -> dict[str, Any]:
     """Issue a certificate for a CSR (the key never leaves its owner). Needs ``issue``."""
+    # Run on the event loop, not in the thread pool: the work is CPU (verify, sign) and
+    # one short SQLite commit, and the hand-off to a thread cost more than it could save.
+    # A server that must overlap fsyncs (ALBCA_SQLITE_SYNCHRONOUS=full) uses --workers.
     outcome = issuing.issue_from_csr(
         services,
         caller,
@@ -100,6 +103,8 @@ def issue_with_new_key(
 ) -> dict[str, Any]:
     """Issue with a key albca generates: returns the key, the certificate and the chain
     (and a PKCS#12 file when ``pkcs12_password`` is given). Needs ``issue``."""
+    # A plain def, run in the thread pool: generating an RSA-4096 key takes a second, which
+    # must not stall the event loop.
     names = RequestedNames.of(
         common_name=body.common_name, dns_names=body.dns_names, ip_addresses=body.ip_addresses
     )

@@ -191,3 +191,12 @@ def test_openapi_document_lists_every_endpoint(client):
         "/v1/certificates/{serial}/revoke",
         "/v1/certificates/{serial}/renew",
     }
+
+
+def test_openapi_document_declares_who_needs_which_credential(client):
+    document = client.get("/openapi.json").json()
+    assert set(document["components"]["securitySchemes"]) == {"ApiToken", "RenewalToken"}
+    paths = document["paths"]
+    assert paths["/v1/certificates"]["post"]["security"] == [{"ApiToken": []}]
+    assert paths["/v1/certificates/renew"]["post"]["security"] == [{"RenewalToken": []}]
+    assert "security" not in paths["/v1/ca/bundle"]["get"]
