@@ -1,0 +1,187 @@
+"""The DynamoDB backend under moto: the contract suite, and what only DynamoDB can show."""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from datetime import timedelta
+
+import pytest
+from pynamodb.connection.base import Connection
+
+from ca.dynamodb_models import TTL_ATTRIBUTE, table_definition
+from ca.dynamodb_store import DynamoDBStore
+from ca.errors import AlreadyRevoked, DuplicateSerial, StoreUnavailable
+from ca.records import CertificateQuery, EffectiveStatus, RevocationReason
+from tests.aws.moto_support import REGION, clean_aws_environment, create_table, mocked_aws
+from tests.factories import T0, issue_event, make_record
+from tests.store.contract import ISSUER_A, StoreContract, revoke_event
+
+_tables = itertools.count()
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    clean_aws_environment(monkeypatch)
+    with mocked_aws():
+        yield
+
+
+@pytest.fixture
+def table(aws):
+    name = f"albca-test-{next(_tables)}"
+    create_table(name)
+    return name
+
+
+class TestDynamoDBStore(StoreContract):
+    @pytest.fixture
+    def open_store(self, table):
+        return lambda: DynamoDBStore(table, region=REGION)
+
+
+@pytest.fixture
+def operations(monkeypatch):
+    """The DynamoDB operations the store sends, in order."""
+    sent: list[str] = []
+    original = Connection.dispatch
+
+    def dispatch(self, operation_name, operation_kwargs):
+        sent.append(operation_name)
+        return original(self, operation_name, operation_kwargs)
+
+    monkeypatch.setattr(Connection, "dispatch", dispatch)
+    return sent
+
+
+def test_missing_table_is_one_clear_error(aws):
+    with pytest.raises(StoreUnavailable) as caught:
+        DynamoDBStore("no-such-table", region=REGION)
+    message = str(caught.value)
+    assert "'no-such-table'" in message
+    assert "does not exist" in message
+    assert "albca aws bootstrap" in message
+    assert "\n" not in message
+
+
+def test_table_without_the_indexes_is_refused(aws):
+    import boto3
+
+    definition = table_definition("bare")
+    del definition["GlobalSecondaryIndexes"]
+    definition["AttributeDefinitions"] = [
+        a for a in definition["AttributeDefinitions"] if a["AttributeName"] in ("pk", "sk")
+    ]
+    boto3.client("dynamodb", region_name=REGION).create_table(**definition)
+    with pytest.raises(StoreUnavailable, match=r"lacks the indexes .*status-expiry"):
+        DynamoDBStore("bare", region=REGION)
+
+
+def test_listing_and_crls_query_indexes_and_never_scan(table, operations):
+    store = DynamoDBStore(table, region=REGION)
+    now = T0 + timedelta(days=1)
+    for serial in range(1, 21):
+        record = make_record(serial, profile="server" if serial % 2 else "client")
+        store.add_certificate(record, issue_event(record))
+    store.revoke_certificate(3, T0, RevocationReason.KEY_COMPROMISE, revoke_event(3))
+    operations.clear()
+    for status in EffectiveStatus:
+        store.query_certificates(CertificateQuery(status=status), now)
+    store.query_certificates(CertificateQuery(profile="server"), now)
+    store.query_certificates(CertificateQuery(expiring_before=now + timedelta(days=60)), now)
+    store.query_certificates(CertificateQuery(), now)
+    assert [e.serial for e in store.revoked_entries(ISSUER_A, now)] == [3]
+    store.issuer_counts(ISSUER_A, now)
+    store.audit_events(limit=5)
+    store.audit_events(serial=3)
+    assert "Scan" not in operations
+    assert set(operations) <= {"Query", "BatchGetItem"}
+
+
+def test_records_carry_a_ttl_of_expiry_plus_retention(table):
+    import boto3
+
+    store = DynamoDBStore(table, region=REGION, retention=timedelta(days=30))
+    record = make_record(9, not_after=T0 + timedelta(days=90))
+    store.add_certificate(record, issue_event(record))
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=table, Key={"pk": {"S": f"CERT#{9:040x}"}, "sk": {"S": "CERT"}}
+    )["Item"]
+    expected = int((record.not_after + timedelta(days=30)).timestamp())
+    assert int(item[TTL_ATTRIBUTE]["N"]) == expected
+
+
+def test_without_retention_records_never_age_out(table):
+    import boto3
+
+    store = DynamoDBStore(table, region=REGION, retention=None)
+    record = make_record(9)
+    store.add_certificate(record, issue_event(record))
+    item = boto3.client("dynamodb", region_name=REGION).get_item(
+        TableName=table, Key={"pk": {"S": f"CERT#{9:040x}"}, "sk": {"S": "CERT"}}
+    )["Item"]
+    assert TTL_ATTRIBUTE not in item
+
+
+def test_many_writers_issue_and_revoke_without_losing_or_duplicating(table):
+    """Several stores (as several Lambda instances would hold) on one table, at once."""
+    stores = [DynamoDBStore(table, region=REGION) for _ in range(4)]
+    issued: list[int] = []
+    duplicates: list[int] = []
+    revocations: list[tuple[int, str]] = []
+    crl_numbers: list[list[int]] = [[] for _ in stores]
+    lock = threading.Lock()
+    barrier = threading.Barrier(len(stores))
+
+    def writer(index: int) -> None:
+        store = stores[index]
+        barrier.wait()
+        # Every writer tries serials 1..15: each serial must be won by exactly one.
+        for serial in range(1, 16):
+            record = make_record(serial, requested_by=f"writer-{index}")
+            try:
+                store.add_certificate(record, issue_event(record))
+                with lock:
+                    issued.append(serial)
+            except DuplicateSerial:
+                with lock:
+                    duplicates.append(serial)
+            crl_numbers[index].append(store.next_crl_number(ISSUER_A))
+        barrier.wait()
+        # Then every writer revokes serials 1..14: one revocation of each must win.
+        for serial in range(1, 15):
+            try:
+                store.revoke_certificate(
+                    serial, T0, RevocationReason.SUPERSEDED, revoke_event(serial)
+                )
+                outcome = "revoked"
+            except AlreadyRevoked:
+                outcome = "already"
+            with lock:
+                revocations.append((serial, outcome))
+            crl_numbers[index].append(store.next_crl_number(ISSUER_A))
+
+    threads = [threading.Thread(target=writer, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(issued) == list(range(1, 16))  # no serial twice, none lost
+    assert len(duplicates) == 15 * (len(stores) - 1)
+    for serial in range(1, 15):
+        outcomes = sorted(o for s, o in revocations if s == serial)
+        assert outcomes == ["already"] * (len(stores) - 1) + ["revoked"]
+    reader = stores[0]
+    page = reader.query_certificates(CertificateQuery(limit=100), T0)
+    assert sorted(r.serial for r in page.records) == list(range(1, 16))
+    revoked = reader.query_certificates(CertificateQuery(status=EffectiveStatus.REVOKED), T0)
+    assert sorted(r.serial for r in revoked.records) == list(range(1, 15))
+    events = reader.audit_events(limit=1000)
+    assert sorted(e.serial for e in events if e.action == "issue") == list(range(1, 16))
+    assert sorted(e.serial for e in events if e.action == "revoke") == list(range(1, 15))
+    assert len({e.id for e in events}) == len(events)
+    every_number = [n for numbers in crl_numbers for n in numbers]
+    assert sorted(every_number) == list(range(1, len(every_number) + 1))
+    for numbers in crl_numbers:  # each writer sees its numbers strictly increase
+        assert numbers == sorted(set(numbers))
