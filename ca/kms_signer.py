@@ -46,6 +46,9 @@ if TYPE_CHECKING:
 __all__ = [
     "KmsSigner",
     "kms_client",
+    "create_key_request",
+    "create_signing_key",
+    "schedule_key_deletion",
     "is_kms_key_arn",
     "region_of_arn",
     "KMS_KEY_SPEC",
@@ -130,6 +133,32 @@ def _kms_errors(key: str, action: str) -> Iterator[None]:
         raise KeyUnavailable(text) from exc
     except BotoCoreError as exc:
         raise KeyUnavailable(f"KMS {action} with key {key!r} failed: {exc}") from exc
+
+
+def create_key_request(spec: KeySpec, *, description: str, role: str) -> dict[str, Any]:
+    """``CreateKey`` parameters of a CA key: asymmetric, signing only, tagged with its role."""
+    return {
+        "KeyUsage": "SIGN_VERIFY",
+        "KeySpec": KMS_KEY_SPEC[spec],
+        "Description": description,
+        "Tags": [
+            {"TagKey": "albca:role", "TagValue": role},
+            {"TagKey": "albca:managed", "TagValue": "true"},
+        ],
+    }
+
+
+def create_signing_key(client: KMSClient, spec: KeySpec, *, description: str, role: str) -> str:
+    """A new KMS key for a CA; its ARN."""
+    with _kms_errors(f"(new {role} key)", "creating a key"):
+        response = client.create_key(**create_key_request(spec, description=description, role=role))
+    return str(response["KeyMetadata"]["Arn"])
+
+
+def schedule_key_deletion(client: KMSClient, arn: str, *, days: int = 7) -> None:
+    """Undo ``create_signing_key`` (KMS deletes a key only after 7-30 days of waiting)."""
+    with _kms_errors(arn, "scheduling the deletion of"):
+        client.schedule_key_deletion(KeyId=arn, PendingWindowInDays=days)
 
 
 class KmsSigner:
