@@ -12,7 +12,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -334,7 +334,7 @@ def initialize_ca(
             store.close()
         if settings.config_file is not None:
             _write_new_file(settings.config_file, config_text)
-            result = InitResult(**{**result.__dict__, "config_file": settings.config_file})
+            result = replace(result, config_file=settings.config_file)
         return result
 
     with home.creating() as staging:

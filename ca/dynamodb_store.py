@@ -26,7 +26,8 @@ Ageing out. Each certificate item carries ``expires_at`` = ``not_after`` + the r
 period; with DynamoDB TTL enabled on that attribute (``albca aws bootstrap`` does it),
 DynamoDB deletes the item some time (typically within days) after that moment. A CRL
 never needs such a record: an expired certificate leaves the CRL at ``not_after``
-(RFC 5280 section 3.3). Audit events are kept. ``retention=None`` keeps records forever.
+(RFC 5280 section 3.3). Once deleted, a record no longer shows in listings or in
+``issuer_counts``; its audit events are kept. ``retention=None`` keeps records forever.
 
 Indexes are eventually consistent: a certificate shows up in listings a moment (usually
 well under a second) after it is issued. Reads by serial are strongly consistent.

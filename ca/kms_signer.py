@@ -158,7 +158,8 @@ def create_signing_key(client: KMSClient, spec: KeySpec, *, description: str, ro
 def schedule_key_deletion(client: KMSClient, arn: str, *, days: int = 7) -> None:
     """Undo ``create_signing_key`` (KMS deletes a key only after 7-30 days of waiting)."""
     with _kms_errors(arn, "scheduling the deletion of"):
-        client.schedule_key_deletion(KeyId=arn, PendingWindowInDays=days)
+        # The bare key id: KMS takes the ARN as well, moto 5.2 only the id.
+        client.schedule_key_deletion(KeyId=arn.rsplit("/", 1)[-1], PendingWindowInDays=days)
 
 
 class KmsSigner:
