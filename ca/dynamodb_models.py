@@ -215,17 +215,14 @@ def table_definition(table_name: str) -> dict[str, Any]:
         for definition in schema["attribute_definitions"]:
             attributes[definition["AttributeName"]] = definition["AttributeType"]
         if not key_schema:
-            key_schema = [
-                {"AttributeName": key["AttributeName"], "KeyType": key["KeyType"]}
-                for key in schema["key_schema"]
-            ]
+            key_schema = _hash_first(schema["key_schema"])
         for index in schema["global_secondary_indexes"]:
             for definition in index["attribute_definitions"]:
                 attributes[definition["AttributeName"]] = definition["AttributeType"]
             indexes.append(
                 {
                     "IndexName": index["index_name"],
-                    "KeySchema": [dict(key) for key in index["key_schema"]],
+                    "KeySchema": _hash_first(index["key_schema"]),
                     "Projection": dict(index["projection"]),
                 }
             )
@@ -238,6 +235,13 @@ def table_definition(table_name: str) -> dict[str, Any]:
         "GlobalSecondaryIndexes": indexes,
         "BillingMode": "PAY_PER_REQUEST",
     }
+
+
+def _hash_first(keys: Any) -> list[dict[str, str]]:
+    # DynamoDB refuses a KeySchema whose first element is not the HASH key (AWS API
+    # reference, KeySchemaElement); pynamodb lists attributes in definition order.
+    schema = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in keys]
+    return sorted(schema, key=lambda key: key["KeyType"] != "HASH")
 
 
 def index_names() -> frozenset[str]:

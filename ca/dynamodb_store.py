@@ -103,6 +103,8 @@ _SERIAL_LIMIT = 16**40
 _RETRY_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError"})
 _CONFLICT_ATTEMPTS = 6
 _ID_ATTEMPTS = 4
+# Items per Query page of revoked entries; None lets DynamoDB fill 1 MB pages.
+_REVOKED_PAGE_ITEMS: int | None = None
 
 
 class DynamoDBStore:
@@ -433,6 +435,7 @@ class DynamoDBStore:
                     range_key_condition=condition,
                     index_name=model.revoked.Meta.index_name,
                     exclusive_start_key=start,
+                    limit=_REVOKED_PAGE_ITEMS,
                 )
                 for raw in page.get("Items", []):
                     entries.append(

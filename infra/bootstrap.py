@@ -17,6 +17,8 @@ first thing that is missing (``albca aws check``). boto3 clients come from
 from __future__ import annotations
 
 import json
+import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -54,6 +56,11 @@ _ELB_ROLE = (
 )
 _POLICY_SID_PREFIX = "Albca"
 _ACCOUNT = 12  # digits in an AWS account id
+_ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]+$")  # AWS KMS API reference, CreateAlias
+# Point-in-time recovery cannot be turned on during the first minutes of a new table
+# (ContinuousBackupsUnavailableException): wait this long, then ask for a re-run.
+_PITR_ATTEMPTS = 12
+_PITR_DELAY_SECONDS = 5.0
 
 
 class BootstrapError(ConfigurationError):
@@ -78,8 +85,12 @@ class BootstrapSpec:
         for account in self.elb_accounts:
             if not (account.isdigit() and len(account) == _ACCOUNT):
                 raise ValueError(f"elb_accounts: {account!r} is not a 12-digit account id")
-        if self.kms_alias_prefix is not None and not self.kms_alias_prefix.startswith("alias/"):
-            raise ValueError("kms_alias_prefix must start with alias/")
+        alias = self.kms_alias_prefix
+        if alias is not None and (not _ALIAS.match(alias) or alias.startswith("alias/aws/")):
+            raise ValueError(
+                f"kms_alias_prefix: {alias!r} is not a KMS alias name (alias/ then letters, "
+                "digits, '/', '_', '-'; alias/aws/ is reserved)"
+            )
 
 
 @dataclass(frozen=True)
@@ -224,10 +235,26 @@ def _ensure_table(table: str, dynamodb: DynamoDBClient, calls: _Calls) -> None:
             )
         ttl = ttl_status in ("ENABLED", "ENABLING")
     if not point_in_time:
+
+        def enable_point_in_time_recovery(**params: Any) -> Any:
+            for _attempt in range(_PITR_ATTEMPTS - 1):
+                try:
+                    return dynamodb.update_continuous_backups(**params)
+                except dynamodb.exceptions.ContinuousBackupsUnavailableException:
+                    time.sleep(_PITR_DELAY_SECONDS)
+            try:
+                return dynamodb.update_continuous_backups(**params)
+            except dynamodb.exceptions.ContinuousBackupsUnavailableException as exc:
+                raise BootstrapError(
+                    f"the new DynamoDB table {table!r} cannot take point-in-time recovery "
+                    "yet; run `albca aws bootstrap` again in a few minutes to finish",
+                    setting="ALBCA_STORE",
+                ) from exc
+
         calls.make(
             "dynamodb",
             "UpdateContinuousBackups",
-            dynamodb.update_continuous_backups,
+            enable_point_in_time_recovery,
             f"the DynamoDB table {table!r} has no point-in-time recovery",
             TableName=table,
             PointInTimeRecoverySpecification={"PointInTimeRecoveryEnabled": True},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -183,7 +184,8 @@ def _spec(
             "and ALBCA_PUBLISH_TO=s3://BUCKET/PREFIX"
         )
     if use_kms and kms_alias_prefix is None:
-        kms_alias_prefix = f"alias/albca/{table or bucket}"
+        # Table and bucket names may hold '.', which KMS alias names may not.
+        kms_alias_prefix = "alias/albca/" + re.sub(r"[^A-Za-z0-9/_-]", "-", str(table or bucket))
     spec_key = key_spec or KeySpec.EC_P256
     try:
         return BootstrapSpec(

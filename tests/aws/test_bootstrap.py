@@ -91,3 +91,38 @@ def test_an_existing_key_alias_of_the_wrong_usage_is_refused(kms_standin):
 def test_spec_refuses_an_account_that_is_not_twelve_digits():
     with pytest.raises(ValueError, match="12-digit"):
         BootstrapSpec(region=REGION, bucket=BUCKET, elb_accounts=("1234",))
+
+
+def test_spec_refuses_alias_names_kms_refuses():
+    with pytest.raises(ValueError, match="not a KMS alias name"):
+        BootstrapSpec(region=REGION, kms_alias_prefix="alias/albca/prod.v2")
+    with pytest.raises(ValueError, match="reserved"):
+        BootstrapSpec(region=REGION, kms_alias_prefix="alias/aws/albca")
+
+
+def test_point_in_time_recovery_waits_out_a_brand_new_table(aws, monkeypatch):
+    """DynamoDB refuses PITR for a few minutes after CreateTable; bootstrap waits."""
+    import infra.bootstrap as module
+
+    monkeypatch.setattr(module, "_PITR_DELAY_SECONDS", 0)
+    clients = aws_clients(REGION)
+    refusals = []
+    original = clients.dynamodb.update_continuous_backups
+
+    def update_continuous_backups(**params):
+        if len(refusals) < 2:
+            refusals.append(params)
+            raise clients.dynamodb.exceptions.ContinuousBackupsUnavailableException(
+                {"Error": {"Code": "ContinuousBackupsUnavailableException", "Message": "wait"}},
+                "UpdateContinuousBackups",
+            )
+        return original(**params)
+
+    monkeypatch.setattr(clients.dynamodb, "update_continuous_backups", update_continuous_backups)
+    bootstrap(BootstrapSpec(region=REGION, table="fresh"), clients)
+    assert len(refusals) == 2
+    backups = boto3.client("dynamodb", region_name=REGION).describe_continuous_backups(
+        TableName="fresh"
+    )
+    description = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert description["PointInTimeRecoveryStatus"] == "ENABLED"

@@ -185,3 +185,31 @@ def test_many_writers_issue_and_revoke_without_losing_or_duplicating(table):
     assert sorted(every_number) == list(range(1, len(every_number) + 1))
     for numbers in crl_numbers:  # each writer sees its numbers strictly increase
         assert numbers == sorted(set(numbers))
+
+
+def test_table_definition_keeps_the_rules_dynamodb_enforces_and_moto_does_not():
+    definition = table_definition("albca")
+    schemas = [definition["KeySchema"]] + [
+        index["KeySchema"] for index in definition["GlobalSecondaryIndexes"]
+    ]
+    defined = {a["AttributeName"] for a in definition["AttributeDefinitions"]}
+    used = set()
+    for schema in schemas:
+        assert [key["KeyType"] for key in schema] == ["HASH", "RANGE"]  # HASH first
+        used |= {key["AttributeName"] for key in schema}
+    assert defined == used  # every defined attribute is a key somewhere, and no more
+    assert len(definition["GlobalSecondaryIndexes"]) <= 20
+    assert 3 <= len(definition["TableName"]) <= 255
+
+
+def test_revoked_entries_follow_every_page(table, monkeypatch):
+    import ca.dynamodb_store as module
+
+    monkeypatch.setattr(module, "_REVOKED_PAGE_ITEMS", 2)
+    store = DynamoDBStore(table, region=REGION)
+    for serial in range(1, 8):
+        record = make_record(serial)
+        store.add_certificate(record, issue_event(record))
+        store.revoke_certificate(serial, T0, RevocationReason.SUPERSEDED, revoke_event(serial))
+    entries = store.revoked_entries(ISSUER_A, T0)
+    assert sorted(entry.serial for entry in entries) == list(range(1, 8))
