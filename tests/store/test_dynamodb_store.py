@@ -213,3 +213,76 @@ def test_revoked_entries_follow_every_page(table, monkeypatch):
         store.revoke_certificate(serial, T0, RevocationReason.SUPERSEDED, revoke_event(serial))
     entries = store.revoked_entries(ISSUER_A, T0)
     assert sorted(entry.serial for entry in entries) == list(range(1, 8))
+
+
+@pytest.fixture(scope="module")
+def spread():
+    """60 records over every shard, many sharing an expiry, 15 of them revoked; built once."""
+    import random
+
+    rng = random.Random(3)
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        clean_aws_environment(monkeypatch)
+        with mocked_aws():
+            create_table("spread")
+            store = DynamoDBStore("spread", region=REGION)
+            records = []
+            for _ in range(60):
+                record = make_record(
+                    rng.randrange(1, 1 << 64),
+                    profile=rng.choice(["client", "server"]),
+                    issuer_key_id=rng.choice([ISSUER_A, "bb" * 20]),
+                    not_after=T0 + timedelta(days=rng.choice([10, 20, 30, 40])),
+                )
+                store.add_certificate(record, issue_event(record))
+                records.append(record)
+            for record in rng.sample(records, 15):
+                store.revoke_certificate(
+                    record.serial, T0, RevocationReason.UNSPECIFIED, revoke_event(1)
+                )
+            everything = [store.get_certificate(r.serial) for r in records]
+            yield store, everything
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        CertificateQuery(limit=7),
+        CertificateQuery(limit=7, status=EffectiveStatus.ACTIVE),
+        CertificateQuery(limit=7, status=EffectiveStatus.EXPIRED),
+        CertificateQuery(limit=7, status=EffectiveStatus.REVOKED),
+        CertificateQuery(limit=7, profile="server"),
+        CertificateQuery(limit=7, profile="server", status=EffectiveStatus.ACTIVE),
+        CertificateQuery(limit=7, issuer_key_id=ISSUER_A),
+        CertificateQuery(limit=7, expiring_before=T0 + timedelta(days=25)),
+    ],
+    ids=lambda q: ",".join(f"{k}={v}" for k, v in vars(q).items() if v and k != "limit"),
+)
+def test_paging_merges_the_shards_exactly(spread, query):
+    """Pages come in (not_after, serial) order with nothing missed or repeated."""
+    store, everything = spread
+    now = T0 + timedelta(days=15)
+
+    def wanted(record):
+        if query.status is not None and record.effective_status(now) is not query.status:
+            return False
+        if query.profile is not None and record.profile != query.profile:
+            return False
+        if query.issuer_key_id is not None and record.issuer_key_id != query.issuer_key_id:
+            return False
+        return query.expiring_before is None or record.not_after < query.expiring_before
+
+    expected = [
+        r.serial for r in sorted(everything, key=lambda r: (r.not_after, r.serial)) if wanted(r)
+    ]
+    seen = []
+    cursor = None
+    while True:
+        page = store.query_certificates(CertificateQuery(**{**vars(query), "cursor": cursor}), now)
+        assert len(page.records) <= query.limit
+        seen += [r.serial for r in page.records]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == expected
+    assert expected  # the case is not empty
