@@ -137,8 +137,10 @@ KmsClientFactory = Callable[[str | None], "KMSClient"]
 
 
 def _default_kms_client(region: str | None) -> KMSClient:
-    from ca.kms_signer import kms_client
-
+    try:
+        from ca.kms_signer import kms_client
+    except ImportError:
+        raise _aws_extra("using KMS keys", "ALBCA_KEY_STORE") from None
     return kms_client(region)
 
 

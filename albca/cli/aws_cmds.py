@@ -80,6 +80,8 @@ def bootstrap_command(
     issuing, found again by alias. A second run changes nothing and says so.
     """
     from ca.keys import KeySpec
+
+    _require_aws()
     from infra.bootstrap import aws_clients, bootstrap
 
     settings = load_settings()
@@ -138,6 +140,7 @@ def check_command(
 
     Fails with one line naming the first thing that is missing.
     """
+    _require_aws()
     from infra.bootstrap import aws_clients, bootstrap
 
     settings = load_settings()
@@ -200,6 +203,13 @@ def _spec(
         )
     except ValueError as exc:
         fail(str(exc))
+
+
+def _require_aws() -> None:
+    import importlib.util
+
+    if not all(importlib.util.find_spec(name) for name in ("boto3", "pynamodb")):
+        fail("albca aws needs the AWS libraries: pip install 'albca[aws]'")
 
 
 def _sdk_region() -> str | None:

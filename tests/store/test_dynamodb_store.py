@@ -215,6 +215,53 @@ def test_revoked_entries_follow_every_page(table, monkeypatch):
     assert sorted(entry.serial for entry in entries) == list(range(1, 8))
 
 
+@pytest.fixture
+def failing_transactions(monkeypatch):
+    """Answers the next TransactWriteItems calls with the given AWS error codes."""
+    from moto.core.exceptions import JsonRESTError
+    from moto.dynamodb.responses import DynamoHandler
+
+    codes: list[str] = []
+    calls: list[str] = []
+    original = DynamoHandler.transact_write_items
+
+    def transact_write_items(self):
+        if codes:
+            code = codes.pop(0)
+            calls.append(code)
+            raise JsonRESTError(code, f"injected {code}")
+        calls.append("ok")
+        return original(self)
+
+    monkeypatch.setattr(DynamoHandler, "transact_write_items", transact_write_items)
+    return codes, calls
+
+
+def test_throttled_writes_are_retried_and_commit_once(table, failing_transactions):
+    codes, calls = failing_transactions
+    store = DynamoDBStore(table, region=REGION)
+    codes.append("ProvisionedThroughputExceededException")
+    record = make_record(5)
+    store.add_certificate(record, issue_event(record))
+    assert calls == ["ProvisionedThroughputExceededException", "ok"]
+    assert store.get_certificate(5) == record
+    assert [e.serial for e in store.audit_events()] == [5]
+
+
+def test_other_aws_errors_are_store_unavailable_naming_the_table(table, failing_transactions):
+    codes, _ = failing_transactions
+    store = DynamoDBStore(table, region=REGION)
+    codes.append("AccessDeniedException")
+    record = make_record(6)
+    with pytest.raises(StoreUnavailable) as caught:
+        store.add_certificate(record, issue_event(record))
+    assert str(caught.value) == (
+        f"DynamoDB table '{table}' in {REGION}: add a certificate failed: "
+        "AccessDeniedException: injected AccessDeniedException"
+    )
+
+
+# Last in the module: the module-scoped moto of `spread` must not overlap other tests'.
 @pytest.fixture(scope="module")
 def spread():
     """60 records over every shard, many sharing an expiry, 15 of them revoked; built once."""
