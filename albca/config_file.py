@@ -6,6 +6,7 @@ Parsed with pydantic so that a mistake is reported with its place in the file
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import tomllib
 from datetime import timedelta
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ca.authority import AuthorityConfig
 from ca.errors import ConfigurationError
 from ca.keys import KeySpec
+from ca.names import CommonNamePattern, DnsPattern
 from ca.policy import NamePolicy
 from ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
 
@@ -41,6 +43,31 @@ class _ProfileModel(_Strict):
     ip_networks: list[str] = Field(default_factory=list)
     common_names: list[str] = Field(default_factory=list)
     allow_wildcards: bool = False
+
+    # Checked here, not later, so that an error names the key that holds the bad value.
+    @field_validator("dns")
+    @classmethod
+    def _dns_patterns_are_valid(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            DnsPattern(pattern)
+        return patterns
+
+    @field_validator("ip_networks")
+    @classmethod
+    def _networks_are_cidrs(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not a valid CIDR: {exc}") from None
+        return networks
+
+    @field_validator("common_names")
+    @classmethod
+    def _common_name_patterns_are_valid(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            CommonNamePattern(pattern)
+        return patterns
 
 
 class _CRLModel(_Strict):

@@ -8,6 +8,7 @@ TLS 1.3 a client learns of its rejection only when it next reads.
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import socket
 import ssl
@@ -66,7 +67,7 @@ class MTLSServer:
     def __init__(self, context: ssl.SSLContext) -> None:
         self._context = context
         self._listener = socket.create_server(("127.0.0.1", 0))
-        self._listener.settimeout(0.2)
+        self._listener.settimeout(1.0)
         self.port: int = self._listener.getsockname()[1]
         self._outcomes: queue.Queue[ServerOutcome] = queue.Queue()
         self._stopping = threading.Event()
@@ -83,6 +84,9 @@ class MTLSServer:
         traceback: TracebackType | None,
     ) -> None:
         self._stopping.set()
+        # Wake the accept() at once rather than waiting for its timeout.
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), 1):
+            pass
         self._thread.join(timeout=_TIMEOUT)
         self._listener.close()
 
@@ -93,6 +97,9 @@ class MTLSServer:
             except TimeoutError:
                 continue
             except OSError:
+                return
+            if self._stopping.is_set():
+                connection.close()
                 return
             connection.settimeout(_TIMEOUT)
             self._outcomes.put(self._handle(connection))

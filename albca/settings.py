@@ -42,8 +42,18 @@ def check_kms_key_reference(value: str) -> str:
     return value
 
 
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # RFC 9110 token
+
+
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="ALBCA_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="ALBCA_",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        # A refused value may be a passphrase: never repeat it in an error message.
+        hide_input_in_errors=True,
+    )
 
     home: Path = Field(
         default=DEFAULT_HOME,
@@ -111,6 +121,51 @@ class Settings(BaseSettings):
             "(survives power loss). normal: survives a crash of albca, not of the machine."
         ),
     )
+
+    # -- the HTTP API (`albca serve`, the Lambda handler) ------------------------------
+    api_store: str | None = Field(
+        default=None,
+        description="sqlite:///PATH for API tokens, idempotency keys and used renewal "
+        "tokens (default: albca-api.db beside the certificate store).",
+    )
+    api_behind_alb_mtls: bool = Field(
+        default=False,
+        description="True only when every request reaches the API through an ALB listener "
+        "in mTLS verify mode; then its client certificate headers are believed for renewal.",
+    )
+    api_mtls_leaf_header: str = "X-Amzn-Mtls-Clientcert-Leaf"
+    api_mtls_serial_header: str = "X-Amzn-Mtls-Clientcert-Serial-Number"
+    api_mtls_issuer_header: str = "X-Amzn-Mtls-Clientcert-Issuer"
+    api_mtls_subject_header: str = "X-Amzn-Mtls-Clientcert-Subject"
+    api_mtls_validity_header: str = "X-Amzn-Mtls-Clientcert-Validity"
+    api_renewal_audience: str = Field(
+        default="albca-renew",
+        min_length=1,
+        description="The aud renewal tokens must carry; set it to the API's URL.",
+    )
+    api_max_body_bytes: int = Field(default=128 * 1024, ge=1024, le=16 * 1024 * 1024)
+    api_crl_refresh_seconds: int = Field(default=60, ge=1, le=86400)
+
+    @field_validator(
+        "api_mtls_leaf_header",
+        "api_mtls_serial_header",
+        "api_mtls_issuer_header",
+        "api_mtls_subject_header",
+        "api_mtls_validity_header",
+        mode="after",
+    )
+    @classmethod
+    def _header_name_is_a_token(cls, value: str) -> str:
+        if not _HEADER_NAME.match(value):
+            raise ValueError(f"{value!r} is not an HTTP header name")
+        return value
+
+    @field_validator("api_store", mode="after")
+    @classmethod
+    def _api_store_is_sqlite(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sqlite:///"):
+            raise ValueError(f"ALBCA_API_STORE: {value!r} is not sqlite:///PATH")
+        return value
 
     @field_validator("home", "config_file", mode="after")
     @classmethod
@@ -212,6 +267,14 @@ class Settings(BaseSettings):
 
     @property
     def sqlite_path(self) -> Path:
-        if self.store is None:
+        """The SQLite store file (with a DynamoDB store: where it would be in the home)."""
+        if self.store is None or self.store_kind == "dynamodb":
             return self.home / "albca.db"
         return Path(self.store.removeprefix("sqlite:///")).expanduser()
+
+    @property
+    def api_store_path(self) -> Path:
+        if self.api_store is not None:
+            return Path(self.api_store.removeprefix("sqlite:///")).expanduser()
+        store = self.sqlite_path
+        return store.with_name(f"{store.stem}-api{store.suffix}")

@@ -72,7 +72,7 @@ CREATE TABLE certificates (
     certificate_pem   TEXT NOT NULL,
     requested_by      TEXT NOT NULL,
     issued_at         INTEGER NOT NULL
-) WITHOUT ROWID;
+);
 CREATE INDEX certificates_by_status ON certificates (status, not_after, serial);
 CREATE INDEX certificates_by_profile ON certificates (profile, not_after, serial);
 -- Partial: only revoked rows, so building a CRL reads exactly its entries.
@@ -82,8 +82,10 @@ CREATE TABLE crl_numbers (
     issuer_key_id TEXT PRIMARY KEY,
     last_number   INTEGER NOT NULL
 );
+-- Audit rows are never deleted, so a plain INTEGER PRIMARY KEY already gives increasing
+-- ids; AUTOINCREMENT would add a write to sqlite_sequence on every insert.
 CREATE TABLE audit (
-    id     INTEGER PRIMARY KEY AUTOINCREMENT,
+    id     INTEGER PRIMARY KEY,
     at     INTEGER NOT NULL,
     action TEXT NOT NULL,
     actor  TEXT NOT NULL,
@@ -114,6 +116,10 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        # Threads of one process take turns here rather than in SQLite: a writer that finds
+        # the database locked sleeps in SQLite's busy handler (1, 2, 5, 10 ms... steps),
+        # which under concurrent API requests cost more than the writes themselves.
+        self._write_lock = threading.Lock()
         self._ensure_schema()
 
     # -- connections -----------------------------------------------------------------
@@ -161,21 +167,24 @@ class SqliteStore:
     def _transaction(self) -> Iterator[_Cursor]:
         """One write transaction; sqlite3 errors become ``StoreUnavailable`` here, once."""
         connection = self._connection()
-        try:
-            connection.execute("BEGIN IMMEDIATE")
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"certificate store {self.path} is unavailable: {exc}") from exc
-        try:
-            yield _Cursor(connection)
-            connection.execute("COMMIT")
-        except BaseException as exc:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
-            if isinstance(exc, sqlite3.Error):
+        with self._write_lock:
+            try:
+                connection.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as exc:
                 raise StoreUnavailable(
-                    f"certificate store {self.path} failed to write: {exc}"
+                    f"certificate store {self.path} is unavailable: {exc}"
                 ) from exc
-            raise
+            try:
+                yield _Cursor(connection)
+                connection.execute("COMMIT")
+            except BaseException as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    connection.execute("ROLLBACK")
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreUnavailable(
+                        f"certificate store {self.path} failed to write: {exc}"
+                    ) from exc
+                raise
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:

@@ -11,7 +11,9 @@ Every step reads the current state first and makes only the calls that are missi
 second run makes none and says so. ``mode="plan"`` (``--dry-run``) makes the same reads
 and lists the calls it would make without making them; ``mode="check"`` fails on the
 first thing that is missing (``albca aws check``). boto3 clients come from
-``aws_clients``; nothing is made at import time.
+``aws_clients``; nothing is made at import time. A resource that is missing (in check
+mode) or exists in a shape albca cannot use is a ``ConfigurationError`` naming it; AWS
+errors become the same, naming the refused operation.
 """
 
 from __future__ import annotations
@@ -39,7 +41,6 @@ if TYPE_CHECKING:
 __all__ = [
     "AwsCall",
     "AwsClients",
-    "BootstrapError",
     "BootstrapReport",
     "BootstrapSpec",
     "Mode",
@@ -61,12 +62,6 @@ _ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]+$")  # AWS KMS API reference, Create
 # (ContinuousBackupsUnavailableException): wait this long, then ask for a re-run.
 _PITR_ATTEMPTS = 12
 _PITR_DELAY_SECONDS = 5.0
-
-
-class BootstrapError(ConfigurationError):
-    """A resource albca needs is missing, or exists in a shape albca cannot use."""
-
-    code = "bootstrap_failed"
 
 
 @dataclass(frozen=True)
@@ -155,7 +150,7 @@ class _Calls:
     ) -> Any:
         self.report.calls.append(AwsCall(service, operation, params, why))
         if self.report.mode == "check":
-            raise BootstrapError(f"{why}; run `albca aws bootstrap`", setting=service)
+            raise ConfigurationError(f"{why}; run `albca aws bootstrap`", setting=service)
         if self.report.mode == "plan":
             return None
         return call(**params)
@@ -180,12 +175,12 @@ def bootstrap(spec: BootstrapSpec, clients: AwsClients, *, mode: Mode = "apply")
     except ClientError as exc:
         error = exc.response.get("Error", {})
         operation = exc.operation_name
-        raise BootstrapError(
+        raise ConfigurationError(
             f"AWS refused {operation}: {error.get('Code')}: {error.get('Message')}",
             setting="aws",
         ) from exc
     except BotoCoreError as exc:
-        raise BootstrapError(f"cannot reach AWS: {exc}", setting="aws") from exc
+        raise ConfigurationError(f"cannot reach AWS: {exc}", setting="aws") from exc
     return report
 
 
@@ -228,7 +223,7 @@ def _ensure_table(table: str, dynamodb: DynamoDBClient, calls: _Calls) -> None:
         ttl_status = ttl_description.get("TimeToLiveStatus")
         ttl_attribute = ttl_description.get("AttributeName")
         if ttl_status in ("ENABLED", "ENABLING") and ttl_attribute != TTL_ATTRIBUTE:
-            raise BootstrapError(
+            raise ConfigurationError(
                 f"the DynamoDB table {table!r} has TTL on {ttl_attribute!r}; albca ages "
                 f"records out by {TTL_ATTRIBUTE!r}",
                 setting="ALBCA_STORE",
@@ -245,7 +240,7 @@ def _ensure_table(table: str, dynamodb: DynamoDBClient, calls: _Calls) -> None:
             try:
                 return dynamodb.update_continuous_backups(**params)
             except dynamodb.exceptions.ContinuousBackupsUnavailableException as exc:
-                raise BootstrapError(
+                raise ConfigurationError(
                     f"the new DynamoDB table {table!r} cannot take point-in-time recovery "
                     "yet; run `albca aws bootstrap` again in a few minutes to finish",
                     setting="ALBCA_STORE",
@@ -275,7 +270,7 @@ def _ensure_table(table: str, dynamodb: DynamoDBClient, calls: _Calls) -> None:
 def _check_table_shape(table: str, description: Any) -> None:
     keys = {key["AttributeName"]: key["KeyType"] for key in description["KeySchema"]}
     if keys != {"pk": "HASH", "sk": "RANGE"}:
-        raise BootstrapError(
+        raise ConfigurationError(
             f"the DynamoDB table {table!r} exists with another key schema; albca needs "
             "pk (HASH) and sk (RANGE). Choose another table name",
             setting="ALBCA_STORE",
@@ -283,7 +278,7 @@ def _check_table_shape(table: str, description: Any) -> None:
     present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
     missing = sorted(index_names() - present)
     if missing:
-        raise BootstrapError(
+        raise ConfigurationError(
             f"the DynamoDB table {table!r} exists without the indexes {', '.join(missing)}; "
             "albca does not alter a table it did not make. Choose another table name",
             setting="ALBCA_STORE",
@@ -411,7 +406,7 @@ def _bucket_exists(bucket: str, s3: S3Client) -> bool:
         if code in ("404", "NoSuchBucket", "NotFound"):
             return False
         if code in ("403", "AccessDenied", "Forbidden"):
-            raise BootstrapError(
+            raise ConfigurationError(
                 f"the S3 bucket {bucket!r} exists but this account cannot use it (bucket "
                 "names are global: it may belong to another account)",
                 setting="ALBCA_PUBLISH_TO",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from ca.issued import IssuedCertificate
+    from ca.names import RequestedNames
 
 issue_app = typer.Typer(
     help="Issue a client (mTLS) or server (backend) certificate.", no_args_is_help=True
@@ -70,56 +72,51 @@ ForceOption = Annotated[bool, typer.Option(help="Overwrite files that already ex
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-@issue_app.command("client")
-def issue_client(
-    csr: CsrOption = None,
-    cn: CnOption = None,
-    dns: DnsOption = None,
-    ip: IpOption = None,
-    profile: ProfileOption = None,
-    lifetime: LifetimeOption = None,
-    key_type: KeyTypeOption = "ec-p256",
-    out: OutOption = Path(),
-    name: NameOption = None,
-    p12: P12Option = False,
-    p12_password_file: P12PasswordFileOption = None,
-    force: ForceOption = False,
-    json_output: JsonOption = False,
-) -> None:
-    """Issue a client certificate (EKU clientAuth) for mTLS to an ALB.
+def _issue_command(kind: str, help_text: str) -> Callable[..., None]:
+    """One Typer command per certificate kind; they differ only in the kind they issue."""
+
+    def command(
+        csr: CsrOption = None,
+        cn: CnOption = None,
+        dns: DnsOption = None,
+        ip: IpOption = None,
+        profile: ProfileOption = None,
+        lifetime: LifetimeOption = None,
+        key_type: KeyTypeOption = "ec-p256",
+        out: OutOption = Path(),
+        name: NameOption = None,
+        p12: P12Option = False,
+        p12_password_file: P12PasswordFileOption = None,
+        force: ForceOption = False,
+        json_output: JsonOption = False,
+    ) -> None:
+        _issue(
+            kind, csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
+            p12_password_file, force, json_output,
+        )  # fmt: skip
+
+    command.__doc__ = help_text
+    return command
+
+
+issue_app.command("client")(
+    _issue_command(
+        "client",
+        """Issue a client certificate (EKU clientAuth) for mTLS to an ALB.
 
     Example: albca issue client --cn alice --p12
-    """
-    _issue(
-        "client", csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
-        p12_password_file, force, json_output,
-    )  # fmt: skip
-
-
-@issue_app.command("server")
-def issue_server(
-    csr: CsrOption = None,
-    cn: CnOption = None,
-    dns: DnsOption = None,
-    ip: IpOption = None,
-    profile: ProfileOption = None,
-    lifetime: LifetimeOption = None,
-    key_type: KeyTypeOption = "ec-p256",
-    out: OutOption = Path(),
-    name: NameOption = None,
-    p12: P12Option = False,
-    p12_password_file: P12PasswordFileOption = None,
-    force: ForceOption = False,
-    json_output: JsonOption = False,
-) -> None:
-    """Issue a server certificate (EKU serverAuth, at least one DNS or IP SAN).
+    """,
+    )
+)
+issue_app.command("server")(
+    _issue_command(
+        "server",
+        """Issue a server certificate (EKU serverAuth, at least one DNS or IP SAN).
 
     Example: albca issue server --dns api.internal.example --ip 10.0.1.5
-    """
-    _issue(
-        "server", csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
-        p12_password_file, force, json_output,
-    )  # fmt: skip
+    """,
+    )
+)
 
 
 def _issue(
@@ -138,21 +135,24 @@ def _issue(
     force: bool,
     json_output: bool,
 ) -> None:
+    from ca.authority import IssueRequest
+    from ca.csr import parse_csr
     from ca.keys import KeySpec
     from ca.names import RequestedNames
     from ca.profiles import CertificateKind
 
-    explicit = bool(cn or dns or ip)
-    names = (
+    explicit = (
         RequestedNames.of(common_name=cn, dns_names=dns or [], ip_addresses=ip or [])
-        if explicit
+        if cn or dns or ip
         else None
     )
-    csr_bytes = _read_csr(csr) if csr is not None else None
-    if csr_bytes is None and names is None:
+    parsed = parse_csr(_read_csr(csr)) if csr is not None else None
+    if parsed is None and explicit is None:
         fail("give --csr FILE, or the names to certify (--cn, --dns, --ip)")
-    if csr_bytes is not None and p12:
+    if parsed is not None and p12:
         fail("--p12 needs the private key, which a CSR keeps to itself; drop --csr or --p12")
+    # Names given on the command line replace the CSR's; otherwise the CSR's are used.
+    names = explicit if explicit is not None else parsed.names if parsed else RequestedNames()
     requested_lifetime = parse_lifetime(lifetime)
     spec = KeySpec.parse(key_type, field="--key-type")
     p12_password = _p12_password(p12_password_file) if p12 else None
@@ -166,20 +166,22 @@ def _issue(
             fail(f"--profile {profile_name} issues {chosen.kind} certificates, not {kind}")
         # Work out and check every output path before signing, so that a certificate is
         # never issued and then lost to a file that cannot be written.
-        base = _base_name(name, names)
-        paths = _output_paths(out, base, with_key=csr_bytes is None, with_p12=p12)
+        paths = _output_paths(
+            out.resolve(), _base_name(name, names), with_key=parsed is None, with_p12=p12
+        )
         for path in paths.values():
             check_writable(path, force=force)
-        if csr_bytes is not None:
-            issued = authority.issue_from_csr(
-                csr_bytes,
-                profile=profile_name,
-                requested_by=cli_actor(),
-                lifetime=requested_lifetime,
-                names=names,
+        if parsed is not None:
+            issued = authority.issue(
+                IssueRequest(
+                    profile=profile_name,
+                    public_key=parsed.public_key,
+                    names=names,
+                    requested_by=cli_actor(),
+                    lifetime=requested_lifetime,
+                )
             )
         else:
-            assert names is not None
             issued = authority.issue_with_new_key(
                 profile=profile_name,
                 names=names,
@@ -231,14 +233,12 @@ def _read_p12_password(password_file: Path | None) -> bytes:
     return first.encode()
 
 
-def _base_name(name: str | None, names: object) -> str:
-    from ca.names import RequestedNames
-
+def _base_name(name: str | None, names: RequestedNames) -> str:
     if name:
         candidate = name
-    elif isinstance(names, RequestedNames) and (names.common_name or names.dns_names):
+    elif names.common_name or names.dns_names:
         candidate = names.common_name or names.dns_names[0]
-    elif isinstance(names, RequestedNames) and names.ip_addresses:
+    elif names.ip_addresses:
         candidate = str(names.ip_addresses[0])
     else:
         candidate = "certificate"

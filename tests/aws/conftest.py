@@ -1,21 +1,172 @@
-"""Fixtures for tests against AWS under moto (and the KMS stand-in where moto is wrong)."""
+"""Emulated AWS for the tests: moto (in-process), with the trust store fake installed on a
+real boto3 ELBv2 client, a versioned S3 bucket, and an ALB with an HTTPS listener.
+
+Fixtures meant for reuse: ``aws`` (mock_aws is on), ``s3``, ``bucket``, ``elbv2`` (real
+client, fake installed), ``trust_fake``, ``alb`` (load balancer + HTTPS listener),
+``trust_cas`` (a root and an issuing CA) and the helper ``put_object``.
+"""
 
 from __future__ import annotations
 
-import pytest
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
+import boto3
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from moto import mock_aws
+
+from infra.emulation import TrustStoreFake, install_trust_store_fake
 from tests.aws.kms_standin import kms_stand_in
-from tests.aws.moto_support import clean_aws_environment, mocked_aws
+from tests.trust_factories import make_ca
+
+REGION = "us-east-1"
+BUCKET = "albca-trust"
+SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+
+@pytest.fixture(scope="session")
+def trust_cas():
+    """(root, issuing): the CAs a trust store bundle holds."""
+    root = make_ca("Fake Test Root", organization="Example Corp")
+    return root, make_ca("Fake Test Issuing CA", issuer=root, organization="Example Corp")
 
 
 @pytest.fixture
 def aws(monkeypatch):
-    clean_aws_environment(monkeypatch)
-    with mocked_aws():
+    # Never let a test reach a real account, whatever the machine's configuration says.
+    for variable in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
         yield
 
 
 @pytest.fixture
+def s3(aws):
+    return boto3.client("s3", region_name=REGION)
+
+
+@pytest.fixture
+def bucket(s3):
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    return BUCKET
+
+
+def put_object(s3, key: str, body: bytes, bucket: str = BUCKET) -> str:
+    """Upload ``body``; return the version id S3 gave it."""
+    version: str = s3.put_object(Bucket=bucket, Key=key, Body=body)["VersionId"]
+    return version
+
+
+@pytest.fixture
+def elbv2(aws, s3):
+    client = boto3.client("elbv2", region_name=REGION)
+    install_trust_store_fake(client, s3)
+    return client
+
+
+@pytest.fixture
+def trust_fake(elbv2) -> TrustStoreFake:
+    fake: TrustStoreFake = elbv2._albca_trust_store_fake
+    return fake
+
+
+@dataclass(frozen=True)
+class Alb:
+    load_balancer_arn: str
+    listener_arn: str  # HTTPS on 443
+    certificate_arn: str
+
+    def https_listener(self, elbv2, port: int, **extra) -> str:
+        """Another HTTPS listener on this load balancer."""
+        return create_https_listener(
+            elbv2, self.load_balancer_arn, self.certificate_arn, port, **extra
+        )
+
+
+def create_https_listener(elbv2, load_balancer_arn, certificate_arn, port, **extra) -> str:
+    listener = elbv2.create_listener(
+        LoadBalancerArn=load_balancer_arn,
+        Protocol="HTTPS",
+        Port=port,
+        SslPolicy=SSL_POLICY,
+        Certificates=[{"CertificateArn": certificate_arn}],
+        DefaultActions=[_FIXED_200],
+        **extra,
+    )["Listeners"][0]
+    arn: str = listener["ListenerArn"]
+    return arn
+
+
+_FIXED_200 = {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}
+
+
+def local_client(service: str):
+    """A client of the in-process moto (under ``mock_aws``)."""
+    return boto3.client(service, region_name=REGION)
+
+
+def make_alb(elbv2, name: str = "albca-test", *, make_client=local_client) -> Alb:
+    """An ALB (VPC, two subnets) with an HTTPS listener on 443 using an ACM certificate.
+
+    ``make_client(service)`` makes the EC2 and ACM clients (point it at a moto server)."""
+    ec2 = make_client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+    subnets = [
+        ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.0.{n}.0/24", AvailabilityZone=f"{REGION}{z}")[
+            "Subnet"
+        ]["SubnetId"]
+        for n, z in ((1, "a"), (2, "b"))
+    ]
+    load_balancer = elbv2.create_load_balancer(Name=name, Subnets=subnets)["LoadBalancers"][0]
+    load_balancer_arn = load_balancer["LoadBalancerArn"]
+    certificate_arn = _import_server_certificate(make_client("acm"))
+    listener_arn = create_https_listener(elbv2, load_balancer_arn, certificate_arn, 443)
+    return Alb(load_balancer_arn, listener_arn, certificate_arn)
+
+
+@pytest.fixture
+def alb(elbv2) -> Alb:
+    return make_alb(elbv2)
+
+
+def _import_server_certificate(acm) -> str:
+    """A self-signed server certificate in (moto) ACM: moto checks listeners use one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alb.internal.example")])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("alb.internal.example")]), critical=False
+        )
+        .sign(key, hashes.SHA256())
+    )
+    arn: str = acm.import_certificate(
+        Certificate=certificate.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )["CertificateArn"]
+    return arn
+
+
+@pytest.fixture
 def kms_standin(aws):
+    """moto's KMS with ``Sign`` done as AWS does it (``tests/aws/kms_standin.py``)."""
     with kms_stand_in() as stand_in:
         yield stand_in

@@ -8,7 +8,8 @@ import boto3
 import pytest
 
 from ca.dynamodb_models import table_definition
-from infra.bootstrap import BootstrapError, BootstrapSpec, aws_clients, bootstrap
+from ca.errors import ConfigurationError
+from infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
 from tests.aws.moto_support import REGION
 
 BUCKET = "albca-bootstrap-test"
@@ -34,7 +35,7 @@ def test_a_foreign_table_of_the_same_name_is_refused(aws):
         KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
         BillingMode="PAY_PER_REQUEST",
     )
-    with pytest.raises(BootstrapError, match="'theirs' exists with another key schema"):
+    with pytest.raises(ConfigurationError, match="'theirs' exists with another key schema"):
         bootstrap(BootstrapSpec(region=REGION, table="theirs"), aws_clients(REGION))
 
 
@@ -44,12 +45,12 @@ def test_ttl_on_another_attribute_is_refused(aws):
     dynamodb.update_time_to_live(
         TableName="ttl", TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone_at"}
     )
-    with pytest.raises(BootstrapError, match="TTL on 'gone_at'"):
+    with pytest.raises(ConfigurationError, match="TTL on 'gone_at'"):
         bootstrap(BootstrapSpec(region=REGION, table="ttl"), aws_clients(REGION))
 
 
 def test_check_names_the_missing_table_and_changes_nothing(aws):
-    with pytest.raises(BootstrapError, match="DynamoDB table 'absent' does not exist"):
+    with pytest.raises(ConfigurationError, match="DynamoDB table 'absent' does not exist"):
         bootstrap(BootstrapSpec(region=REGION, table="absent"), aws_clients(REGION), mode="check")
     assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
 

@@ -1,0 +1,55 @@
+"""The command line as a whole: help everywhere, fast start, the demo."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.main import get_command
+
+from albca.cli import app
+
+
+def walk(command, path=()):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from walk(sub, (*path, name))
+
+
+COMMANDS = list(walk(get_command(app)))
+
+
+@pytest.mark.parametrize(
+    ("path", "command"), COMMANDS, ids=[" ".join(path) or "albca" for path, _ in COMMANDS]
+)
+def test_every_command_and_option_has_help(path, command):
+    assert (command.help or "").strip(), f"albca {' '.join(path)} has no help text"
+    for parameter in command.params:
+        if parameter.param_type_name == "option":
+            assert (parameter.help or "").strip(), f"{' '.join(path)} {parameter.opts} has no help"
+
+
+def test_starting_the_cli_does_not_import_heavy_libraries():
+    # `albca --help` must answer fast; the big imports are deferred into the commands.
+    heavy = ("cryptography", "pydantic", "boto3", "fastapi")
+    code = f"import sys, albca.cli; print(','.join(m for m in {heavy!r} if m in sys.modules))"
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
+    assert loaded == ""
+
+
+def test_version(cli):
+    assert cli.ok("--version").stdout.startswith("albca ")
+
+
+def test_demo_runs_offline_and_keeps_its_artefacts(cli, tmp_path):
+    directory = tmp_path / "demo"
+    result = cli.ok("demo", "--directory", str(directory))
+    assert "Demo complete" in result.stdout
+    assert "alice (valid certificate): accepted" in result.stdout
+    assert "bob (revoked certificate): rejected: certificate revoked" in result.stdout
+    for name in ("ca-bundle.pem", "crl.pem", "server.key.pem", "alice.fullchain.pem"):
+        assert (directory / name).is_file()
+    assert "is not empty" in cli.fails("demo", "--directory", str(directory))

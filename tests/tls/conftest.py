@@ -1,0 +1,38 @@
+"""Real TLS on 127.0.0.1: write issued credentials to files and run both ends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from ca.authority import Authority
+from ca.issued import IssuedCertificate
+from trust_bundle.bundle import TrustBundle
+
+
+@dataclass(frozen=True)
+class Credentials:
+    fullchain: Path
+    key: Path
+
+
+def write_credentials(directory: Path, name: str, issued: IssuedCertificate) -> Credentials:
+    directory.mkdir(parents=True, exist_ok=True)
+    fullchain = directory / f"{name}.fullchain.pem"
+    key = directory / f"{name}.key.pem"
+    fullchain.write_bytes(issued.full_chain_pem)
+    key.write_bytes(issued.private_key_pem())
+    return Credentials(fullchain=fullchain, key=key)
+
+
+def write_bundle(directory: Path, authority: Authority) -> Path:
+    path = directory / "ca-bundle.pem"
+    path.write_bytes(TrustBundle.of(authority.trusted_certificates()).pem)
+    return path
+
+
+@pytest.fixture
+def workdir(tmp_path) -> Path:
+    return tmp_path

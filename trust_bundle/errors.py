@@ -1,0 +1,113 @@
+"""The errors of what relying parties trust: bundles and CRLs breaking a rule of ALB trust
+stores, and artefacts that could not be published.
+
+All are ``CAError``: the CLI prints them on one line, the HTTP API maps them to a status::
+
+    CAError
+    ├── BundleRejected            a CA bundle breaks an ALB trust store rule
+    ├── RevocationRejected        a CRL (or the set of CRLs) breaks a trust store rule
+    └── PublishFailed             an artefact could not be written (the old one stays)
+
+AWS answers a bad bundle with a bare ``InvalidCaCertificatesBundle``; these errors exist so
+that albca can say, before anything is uploaded, which certificate broke which rule.
+"""
+
+from __future__ import annotations
+
+import enum
+
+from ca.errors import CAError
+
+__all__ = [
+    "BundleRule",
+    "BundleRejected",
+    "RevocationRule",
+    "RevocationRejected",
+    "PublishFailed",
+]
+
+
+class BundleRule(enum.StrEnum):
+    """The documented rules a CA bundle for an ALB trust store must meet (AWS_NOTES.md,
+    "Trust stores"; ALB user guide, "Mutual authentication" and "Quotas")."""
+
+    NOT_EMPTY = "bundle holds at least one certificate"
+    PARSEABLE = "every PEM block is a parseable X.509 certificate"
+    MAX_CERTIFICATES = "at most 25 CA certificates per trust store"
+    CERTIFICATE_SIZE = "at most 16 KB (16,384 bytes DER) per CA certificate"
+    X509_V3 = "X.509 version 3 only"
+    KEY = "key is RSA 2048-8192 bits or ECDSA P-256, P-384 or P-521"
+    SIGNATURE = "signature is SHA-256/384/512 with RSA, ECDSA or RSASSA-PSS"
+    CA_BASIC_CONSTRAINTS = "CA certificate has basicConstraints CA:TRUE"
+    CA_KEY_USAGE = "CA certificate has keyUsage keyCertSign"
+    CHAIN_DEPTH = "certificate chain depth at most 4"
+    CA_NAMES_SIZE = "at most 10,000 bytes of CA subject names when CA names are advertised"
+
+
+class BundleRejected(CAError):
+    """A CA bundle breaks ``rule``.
+
+    ``position`` is the 1-based place of the offending certificate in the bundle and
+    ``subject`` its subject (RFC 4514); both are ``None`` for a rule about the bundle as a
+    whole (empty, too many certificates, CA names too large).
+    """
+
+    code = "bundle_rejected"
+
+    def __init__(
+        self,
+        rule: BundleRule,
+        detail: str,
+        *,
+        position: int | None = None,
+        subject: str | None = None,
+    ) -> None:
+        where = "CA bundle"
+        if position is not None:
+            where = f"CA bundle certificate #{position}"
+            if subject is not None:
+                where += f" ({subject or 'empty subject'})"
+        super().__init__(f"{where} breaks the ALB trust store rule '{rule.value}': {detail}")
+        self.rule = rule
+        self.detail = detail
+        self.position = position
+        self.subject = subject
+
+
+class RevocationRule(enum.StrEnum):
+    """The documented rules for the CRLs of an ALB trust store (AWS_NOTES.md, "Trust
+    stores"; ALB user guide, "Quotas": revocation entries, CRL file size, CRLs per store)."""
+
+    PEM = "CRL is supplied as PEM"
+    PARSEABLE = "CRL is a parseable X.509 CRL"
+    FILE_SIZE = "CRL file at most 50 MB"
+    ISSUER_IN_BUNDLE = "CRL is issued by a CA in the trust store's bundle"
+    SIGNATURE = "CRL signature verifies with its issuer's key"
+    MAX_ENTRIES = "at most 500,000 revoked entries per trust store"
+    MAX_CRLS = "at most 30 CRLs per trust store"
+
+
+class RevocationRejected(CAError):
+    """A CRL, or the set of CRLs a trust store would hold, breaks ``rule``.
+
+    ``issuer`` is the CRL's issuer (RFC 4514) when the CRL could be read.
+    """
+
+    code = "revocation_rejected"
+
+    def __init__(self, rule: RevocationRule, detail: str, *, issuer: str | None = None) -> None:
+        where = f"CRL of {issuer}" if issuer is not None else "CRL"
+        super().__init__(f"{where} breaks the ALB trust store rule '{rule.value}': {detail}")
+        self.rule = rule
+        self.detail = detail
+        self.issuer = issuer
+
+
+class PublishFailed(CAError):
+    """An artefact could not be written; the previous one is untouched."""
+
+    code = "publish_failed"
+
+    def __init__(self, message: str, *, target: str) -> None:
+        super().__init__(message)
+        self.target = target
