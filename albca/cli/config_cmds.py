@@ -23,13 +23,15 @@ def show(
 
     Passphrases and passwords are shown as set or unset, never their values.
     """
+    from pydantic import SecretStr
+
     from albca.settings import SECRET_SETTINGS
 
     settings = load_settings()
     values: dict[str, object] = {}
     for name in type(settings).model_fields:
         value = getattr(settings, name)
-        if name in SECRET_SETTINGS:
+        if name in SECRET_SETTINGS or isinstance(value, SecretStr):
             values[f"ALBCA_{name.upper()}"] = "set" if value is not None else "unset"
         else:
             values[f"ALBCA_{name.upper()}"] = None if value is None else str(value)
