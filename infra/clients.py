@@ -91,7 +91,12 @@ class AwsClients:
             raise AwsUnavailable(
                 "talking to AWS needs the AWS libraries: pip install 'albca[aws]'"
             ) from None
-        options: dict[str, Any] = {}
+        from botocore.config import Config
+
+        # botocore's standard retries: backoff on throttling (as infra.bootstrap does).
+        options: dict[str, Any] = {
+            "config": Config(retries={"mode": "standard", "max_attempts": 8})
+        }
         if region is not None:
             options["region_name"] = region
         if self.endpoint_url is not None:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
 from ca.records import AuditEvent, CertificateRecord
@@ -80,3 +80,60 @@ def issue_event(record: CertificateRecord) -> AuditEvent:
         serial=record.serial,
         detail={"profile": record.profile},
     )
+
+
+def make_csr_with_general_names(
+    key, general_names: list[x509.GeneralName], *, common_name: str | None = "client"
+) -> bytes:
+    """A PEM CSR whose SAN holds exactly ``general_names`` (any kind: email, URI, ...)."""
+    attributes = (
+        [x509.NameAttribute(NameOID.COMMON_NAME, common_name)] if common_name is not None else []
+    )
+    return (
+        x509.CertificateSigningRequestBuilder()
+        .subject_name(x509.Name(attributes))
+        .add_extension(x509.SubjectAlternativeName(general_names), critical=False)
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+
+
+def _der_tlv(tag: int, content: bytes) -> bytes:
+    # Written here rather than taken from ca.der, so that test inputs do not depend on the
+    # encoder under test.
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    encoded = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(encoded))) + encoded + content
+
+
+# AlgorithmIdentifier DER for SHA-1 signatures: ecdsa-with-SHA1 (RFC 3279 section 2.2.3,
+# no parameters) and sha1WithRSAEncryption (RFC 3279 section 2.2.1, NULL parameters).
+_SHA1_ALGORITHMS = {
+    True: bytes.fromhex("300906072a8648ce3d0401"),
+    False: bytes.fromhex("300d06092a864886f70d0101050500"),
+}
+
+
+def make_sha1_csr(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
+    """A DER CSR validly signed with SHA-1.
+
+    cryptography refuses to sign with SHA-1, so the request info of an ordinary CSR is
+    signed by hand and wrapped in a CertificationRequest (RFC 2986 section 4.2).
+    """
+    request_info = x509.load_pem_x509_csr(make_csr(key)).tbs_certrequest_bytes
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        signature = key.sign(request_info, ec.ECDSA(hashes.SHA1()))
+        algorithm = _SHA1_ALGORITHMS[True]
+    else:
+        signature = key.sign(request_info, padding.PKCS1v15(), hashes.SHA1())
+        algorithm = _SHA1_ALGORITHMS[False]
+    return _der_tlv(0x30, request_info + algorithm + _der_tlv(0x03, b"\x00" + signature))
+
+
+def tamper(data: bytes, old: bytes, new: bytes) -> bytes:
+    """``data`` with the first ``old`` replaced by ``new`` (same length, so DER still parses)."""
+    if len(old) != len(new) or old not in data:
+        raise ValueError(f"cannot tamper: {old!r} is not in the data or lengths differ")
+    return data.replace(old, new, 1)

@@ -1,10 +1,12 @@
-"""The errors raised when a CA bundle or a CRL breaks a rule of ALB trust stores.
+"""The errors of what relying parties trust: bundles and CRLs breaking a rule of ALB trust
+stores, and artefacts that could not be published.
 
-Both are ``CAError``: the CLI prints them on one line, the HTTP API maps them to a status::
+All are ``CAError``: the CLI prints them on one line, the HTTP API maps them to a status::
 
     CAError
     ├── BundleRejected            a CA bundle breaks an ALB trust store rule
-    └── RevocationRejected        a CRL (or the set of CRLs) breaks a trust store rule
+    ├── RevocationRejected        a CRL (or the set of CRLs) breaks a trust store rule
+    └── PublishFailed             an artefact could not be written (the old one stays)
 
 AWS answers a bad bundle with a bare ``InvalidCaCertificatesBundle``; these errors exist so
 that albca can say, before anything is uploaded, which certificate broke which rule.
@@ -16,7 +18,13 @@ import enum
 
 from ca.errors import CAError
 
-__all__ = ["BundleRule", "BundleRejected", "RevocationRule", "RevocationRejected"]
+__all__ = [
+    "BundleRule",
+    "BundleRejected",
+    "RevocationRule",
+    "RevocationRejected",
+    "PublishFailed",
+]
 
 
 class BundleRule(enum.StrEnum):
@@ -93,3 +101,13 @@ class RevocationRejected(CAError):
         self.rule = rule
         self.detail = detail
         self.issuer = issuer
+
+
+class PublishFailed(CAError):
+    """An artefact could not be written; the previous one is untouched."""
+
+    code = "publish_failed"
+
+    def __init__(self, message: str, *, target: str) -> None:
+        super().__init__(message)
+        self.target = target

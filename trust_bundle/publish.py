@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from ca.errors import CAError
 from ca.records import AuditEvent
+from trust_bundle.errors import PublishFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -38,16 +38,6 @@ __all__ = [
     "publisher_for",
     "publish_recorded",
 ]
-
-
-class PublishFailed(CAError):
-    """An artefact could not be written; the previous one is untouched."""
-
-    code = "publish_failed"
-
-    def __init__(self, message: str, *, target: str) -> None:
-        super().__init__(message)
-        self.target = target
 
 
 @dataclass(frozen=True)

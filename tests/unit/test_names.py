@@ -1,0 +1,240 @@
+"""Name syntax (what may ever appear in a certificate) and DNS/CN patterns."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from ca.errors import InvalidName
+from ca.names import (
+    CommonNamePattern,
+    DnsPattern,
+    RequestedNames,
+    normalize_common_name,
+    normalize_dns_name,
+    parse_ip_address,
+)
+from tests.unit.assertions import assert_error_names_field
+
+# -- DNS patterns -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        # '*' is a glob inside one label
+        ("*.svc.internal", "a.svc.internal", True),
+        ("*.svc.internal", "a.b.svc.internal", False),
+        ("*.svc.internal", "svc.internal", False),
+        ("web-*.internal", "web-1.internal", True),
+        ("web-*.internal", "web-.internal", True),
+        ("web-*.internal", "db-1.internal", False),
+        ("web-*.internal", "web-1.eu.internal", False),
+        ("*-api.example.com", "orders-api.example.com", True),
+        # a leading '**' is one or more labels
+        ("**.svc.internal", "a.svc.internal", True),
+        ("**.svc.internal", "a.b.c.svc.internal", True),
+        ("**.svc.internal", "svc.internal", False),
+        ("**.svc.internal", "a.svc.internal.evil.com", False),
+        ("**.svc.internal", "asvc.internal", False),
+        # '**' alone is every name
+        ("**", "localhost", True),
+        ("**", "a.b.c.d.e", True),
+        # an exact name is only itself
+        ("api.example.com", "api.example.com", True),
+        ("api.example.com", "api.example.com.evil", False),
+        ("api.example.com", "x.api.example.com", False),
+        # case does not matter on either side
+        ("*.Example.COM", "API.example.com", True),
+    ],
+)
+def test_dns_pattern_semantics(pattern, name, matches):
+    assert DnsPattern(pattern).matches(name) is matches
+
+
+@pytest.mark.parametrize(
+    "pattern", ["", "a..example.com", "a_b.example.com", "-a.example.com", "a.example.com."]
+)
+def test_dns_pattern_refuses_what_is_not_a_host_name_glob(pattern):
+    with pytest.raises(ValueError, match="DNS pattern"):
+        DnsPattern(pattern)
+
+
+def test_dns_pattern_is_stored_lower_case():
+    assert DnsPattern("*.EXAMPLE.com").pattern == "*.example.com"
+
+
+# -- DNS names --------------------------------------------------------------------------
+
+
+def test_dns_names_are_lower_cased():
+    assert normalize_dns_name("API.Example.COM") == "api.example.com"
+
+
+def test_a_label_idn_names_are_accepted():
+    assert normalize_dns_name("xn--bcher-kva.example") == "xn--bcher-kva.example"
+
+
+def test_u_label_idn_names_are_refused_with_a_hint():
+    with pytest.raises(InvalidName, match=r"give internationalised names as A-labels") as caught:
+        normalize_dns_name("bücher.example")
+    assert_error_names_field(caught, "dns_names")
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "a" * 63 + ".example",  # longest label
+        "*.example.com",  # a wildcard as the whole left-most label
+        "a-b.example",
+        "0.example",
+    ],
+)
+def test_valid_dns_names_are_accepted(name):
+    assert normalize_dns_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a" * 64 + ".example", "not a valid host name label"),
+        ("", "cannot be empty"),
+        ("example.com.", "ends with a dot"),
+        ("-a.example.com", "not a valid host name label"),
+        ("a-.example.com", "not a valid host name label"),
+        ("a..example.com", "not a valid host name label"),
+        ("a_b.example.com", "not a valid host name label"),
+        ("a b.example.com", "not a valid host name label"),
+        ("*", "a wildcard needs a parent domain"),
+        ("a.*.example.com", "a wildcard may only be the whole left-most label"),
+        ("w*.example.com", "a wildcard may only be the whole left-most label"),
+        ("a\x00.example.com", "NUL byte"),
+        ("a\x7f.example.com", "control character"),
+    ],
+)
+def test_invalid_dns_names_are_refused_saying_why(name, message):
+    with pytest.raises(InvalidName, match=message.replace("*", r"\*")) as caught:
+        normalize_dns_name(name)
+    assert_error_names_field(caught, "dns_names")
+
+
+def test_dns_names_may_be_253_characters_and_no_more():
+    longest = ".".join(["a" * 61] * 4) + ".abcde"
+    assert len(longest) == 253
+    assert normalize_dns_name(longest) == longest
+    with pytest.raises(InvalidName, match="longer than 253 characters") as caught:
+        normalize_dns_name(longest + "f")
+    assert_error_names_field(caught, "dns_names")
+
+
+# -- IP addresses -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", ["10.0.0.1", "2001:db8::1", "::1", "  192.168.0.1 "])
+def test_ip_addresses_are_parsed(text):
+    assert parse_ip_address(text) == ipaddress.ip_address(text.strip())
+
+
+@pytest.mark.parametrize("text", ["10.0.0.256", "10.0.0.0/8", "example.com", "", "1.2.3"])
+def test_malformed_ip_addresses_are_refused(text):
+    with pytest.raises(InvalidName, match="is not an IPv4 or IPv6 address") as caught:
+        parse_ip_address(text)
+    assert_error_names_field(caught, "ip_addresses")
+
+
+def test_an_ipv6_zone_is_refused():
+    with pytest.raises(InvalidName):
+        parse_ip_address("fe80::1%eth0")
+
+
+# -- common names -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["alice", "Alice Smith", "svc-billing@prod", "é" * 64])
+def test_common_names_are_kept_as_given(name):
+    assert normalize_common_name(name) == name
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("", "cannot be blank"),
+        ("   ", "cannot be blank"),
+        (" alice", "leading or trailing white space"),
+        ("alice\n", "control character"),
+        ("x" * 65, "longer than 64 characters"),
+        ("a\x00b", "NUL byte"),
+        ("a\x1fb", "control character"),
+    ],
+)
+def test_invalid_common_names_are_refused_saying_why(name, message):
+    with pytest.raises(InvalidName, match=message) as caught:
+        normalize_common_name(name)
+    assert_error_names_field(caught, "common_name")
+
+
+@pytest.mark.parametrize("name", ["a\x85b", "a\x9b31mred"])
+def test_c1_control_characters_in_a_common_name_are_refused(name):
+    with pytest.raises(InvalidName, match="control character"):
+        normalize_common_name(name)
+
+
+def test_a_name_of_the_wrong_type_is_a_type_error():
+    with pytest.raises(TypeError, match="common_name must be a string"):
+        normalize_common_name(b"alice")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="dns_names must hold strings"):
+        normalize_dns_name(None)  # type: ignore[arg-type]
+
+
+# -- common name patterns ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("pattern", "name", "matches"),
+    [
+        ("svc-*", "svc-billing", True),
+        ("svc-*", "SVC-Billing", True),
+        ("SVC-*", "svc-billing", True),
+        ("svc-*", "web-1", False),
+        ("*@example.com", "alice@example.com", True),
+        ("*@example.com", "alice@example.com.evil", False),
+        ("alice", "alice", True),
+        ("alice", "alice2", False),
+    ],
+)
+def test_common_name_patterns_are_case_insensitive_globs(pattern, name, matches):
+    assert CommonNamePattern(pattern).matches(name) is matches
+
+
+def test_an_empty_common_name_pattern_is_refused():
+    with pytest.raises(ValueError, match="cannot be empty"):
+        CommonNamePattern("")
+
+
+# -- requested names --------------------------------------------------------------------
+
+
+def test_requested_names_are_normalised_and_deduplicated_in_order():
+    names = RequestedNames.of(
+        common_name="api",
+        dns_names=["B.example.com", "a.example.com", "b.example.com"],
+        ip_addresses=["10.0.0.2", "10.0.0.1", "10.0.0.2"],
+    )
+    assert names.dns_names == ("b.example.com", "a.example.com")
+    assert [str(ip) for ip in names.ip_addresses] == ["10.0.0.2", "10.0.0.1"]
+    assert names.describe() == (
+        "CN=api, DNS:b.example.com, DNS:a.example.com, IP:10.0.0.2, IP:10.0.0.1"
+    )
+
+
+def test_no_names_is_empty():
+    assert RequestedNames.of().is_empty
+    assert RequestedNames.of().describe() == "(no names)"
+    assert not RequestedNames.of(ip_addresses=["::1"]).is_empty
+
+
+@pytest.mark.parametrize("pattern", ["a.**.example", "web**.example", "**x.example"])
+def test_double_star_is_only_a_whole_leftmost_label(pattern):
+    with pytest.raises(ValueError, match="left-most label"):
+        DnsPattern(pattern)
