@@ -27,7 +27,8 @@ RegionOption = Annotated[
     str | None,
     typer.Option(
         "--region",
-        help="AWS region (default: the one in the ARN given, else the AWS SDK's default).",
+        help="AWS region (default: the one in the ARN given, else ALBCA_AWS_REGION, else the "
+        "AWS SDK's default).",
     ),
 ]
 DryRunOption = Annotated[
@@ -49,12 +50,16 @@ def make_aws_clients(region: str | None) -> AwsClients:
 
 
 def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aws:
-    """An ``Aws`` for one command: the region is ``--region``, else the ARN's own."""
+    """An ``Aws`` for one command: the region is ``--region``, else the ARN's own, else
+    ALBCA_AWS_REGION, else the AWS SDK's default (None here)."""
+    from albca.cli.context import load_settings
     from infra.calls import Aws
     from infra.clients import region_of_arn
 
     if region is None and arn is not None:
         region = region_of_arn(arn)
+    if region is None:
+        region = load_settings().aws_region
     return Aws(make_aws_clients(region), dry_run=dry_run)
 
 

@@ -459,3 +459,20 @@ def test_ebextensions_refuse_bad_input(aws_cli, backend_certs, tmp_path):
     assert "not a PEM certificate" in aws_cli.fails(
         "backend", "ebextensions", "--cert", str(not_a_cert), "--out", out
     )
+
+
+def test_region_is_the_option_then_albca_aws_region(aws_cli, monkeypatch):
+    import albca.cli.aws_context as context
+
+    regions = []
+    made = context.make_aws_clients
+
+    def spy(region):
+        regions.append(region)
+        return made(region)
+
+    monkeypatch.setattr(context, "make_aws_clients", spy)
+    args = ("backend", "open", "--lb-sg", "sg-1", "--instance-sg", "sg-2", "--dry-run")
+    aws_cli(*args, env={"ALBCA_AWS_REGION": "eu-west-1"})
+    aws_cli(*args, "--region", "ap-south-1", env={"ALBCA_AWS_REGION": "eu-west-1"})
+    assert regions == ["eu-west-1", "ap-south-1"]
