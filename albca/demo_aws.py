@@ -46,9 +46,9 @@ from infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
 from infra.emulation.stack import EmulatedAws, start_moto_server
 from infra.listener_mtls import MtlsSettings, disable_mtls, enable_mtls
 from infra.listener_status import listener_statuses
-from infra.listeners import modify_listener_params, read_listener
+from infra.listeners import read_listener
 from infra.security_groups import open_backend_port
-from infra.server_cert import IssuedServerCertificate
+from infra.server_cert import IssuedServerCertificate, set_listener_certificate
 from infra.target_groups import HttpsTargetGroup, ensure_https_target_group
 from infra.trust_store_ready import ExistingTrustStore
 from infra.waiting import Wait
@@ -189,17 +189,12 @@ class _Steps:
     def _server_certificate(self, alb: dict[str, str]) -> None:
         self.step(f"albca alb server-cert --listener <internal ALB> --domain {INTERNAL_DOMAIN}")
         self.say("   (a Lambda function calls the internal ALB over HTTPS, trusting ca-bundle.pem)")
-        aws = self.aws()
-        listener = read_listener(aws, alb["listener"])
         source = IssuedServerCertificate(
             domain=INTERNAL_DOMAIN,
             issue=server_certificate_issuer(self.authority, key_spec=KeySpec.EC_P256, actor=_ACTOR),
             authorities=self.authority.trusted_certificates(),
         )
-        arn = source.certificate_arn(aws, listener, self.authority.now())
-        aws.change(
-            "elbv2", "modify_listener", **modify_listener_params(listener, certificate_arn=arn)
-        )
+        arn = set_listener_certificate(self.aws(), alb["listener"], source, self.authority.now())
         got = self.client("acm").get_certificate(CertificateArn=arn)
         leaf = x509.load_pem_x509_certificate(got["Certificate"].encode())
         chain = x509.load_pem_x509_certificates(got["CertificateChain"].encode())

@@ -74,6 +74,10 @@ class ImportMaterial:
 
 
 def inspect_certificate(aws: Aws, arn: str, *, region: str | None = None) -> AcmCertificate:
+    """What the certificate ARN holds; an IAM server certificate (not ACM) is reported as
+    type ``IAM`` without its content: albca never made one."""
+    if ":acm:" not in arn:
+        return AcmCertificate(arn=arn, type="IAM", certificate=None, in_use_by=())
     described = aws.read("acm", "describe_certificate", region=region, CertificateArn=arn)
     details = described["Certificate"]
     certificate = None

@@ -27,9 +27,14 @@ from infra.acm import ImportMaterial, import_certificate, inspect_certificate
 from infra.calls import Aws
 from infra.cert_checks import covers_dns_name, issuing_ca, renewal_due
 from infra.clients import region_of_arn
-from infra.listeners import Listener
+from infra.listeners import Listener, modify_listener_params, read_listener, require_https
 
-__all__ = ["IssueServerCertificate", "IssuedServerCertificate", "FileServerCertificate"]
+__all__ = [
+    "IssueServerCertificate",
+    "IssuedServerCertificate",
+    "FileServerCertificate",
+    "set_listener_certificate",
+]
 
 IssueServerCertificate = Callable[[str], IssuedCertificate]
 """Issues a server certificate (with a new key) for a DNS name from the CA."""
@@ -97,6 +102,23 @@ class FileServerCertificate:
             region=region,
             now=now,
         )
+
+
+def set_listener_certificate(
+    aws: Aws,
+    listener_arn: str,
+    source: IssuedServerCertificate | FileServerCertificate,
+    now: datetime,
+) -> str:
+    """Give the HTTPS listener ``source``'s certificate as its default certificate, keeping
+    its SSL policy and mutual TLS; returns the certificate ARN."""
+    listener = read_listener(aws, listener_arn)
+    require_https(listener)
+    arn = source.certificate_arn(aws, listener, now)
+    if arn != listener.certificate_arn:
+        params = modify_listener_params(listener, certificate_arn=arn)
+        aws.change("elbv2", "modify_listener", **params)
+    return arn
 
 
 def _first_name(certificate: x509.Certificate) -> str:

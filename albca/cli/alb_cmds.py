@@ -15,9 +15,8 @@ from albca.cli.errors import fail
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from infra.listener_mtls import ServerCertificateSource
     from infra.listener_status import ListenerStatus
-    from infra.server_cert import IssuedServerCertificate
+    from infra.server_cert import FileServerCertificate, IssuedServerCertificate
 
 alb_app = typer.Typer(
     help="Mutual TLS and server certificates on Application Load Balancer listeners.",
@@ -157,24 +156,19 @@ def server_cert(
     Example: albca alb server-cert --listener arn:... --domain service.internal.example
     """
     from infra.listener_mtls import describe_mutual_authentication
-    from infra.listeners import modify_listener_params, read_listener, require_https
+    from infra.listeners import read_listener
+    from infra.server_cert import set_listener_certificate
 
     if (domain is None) == (cert is None):
         fail("give --domain (albca issues the certificate) or --cert and --key (yours)")
     aws = open_aws(region, dry_run=dry_run, arn=listener)
-    current = read_listener(aws, listener)
-    require_https(current)
     if cert is not None:
-        source: ServerCertificateSource = _file_certificate(cert, key, chain)
-        arn = source.certificate_arn(aws, current, _now())
+        arn = set_listener_certificate(aws, listener, _file_certificate(cert, key, chain), _now())
     else:
         with _server_certificate(domain, renew, key_type) as issued:
             assert issued is not None
-            arn = issued.certificate_arn(aws, current, _now())
-    if arn != current.certificate_arn:
-        aws.change(
-            "elbv2", "modify_listener", **modify_listener_params(current, certificate_arn=arn)
-        )
+            arn = set_listener_certificate(aws, listener, issued, _now())
+    current = read_listener(aws, listener)
     mtls = describe_mutual_authentication(current.mutual_authentication)
     report(aws, f"{current.label}: certificate {arn}; {mtls}")
 
@@ -269,7 +263,7 @@ def _server_certificate(
         services.close()
 
 
-def _file_certificate(cert: Path, key: Path | None, chain: Path | None) -> ServerCertificateSource:
+def _file_certificate(cert: Path, key: Path | None, chain: Path | None) -> FileServerCertificate:
     from cryptography import x509
 
     from infra.acm import ImportMaterial
