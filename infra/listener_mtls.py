@@ -126,7 +126,10 @@ def enable_mtls(
                 mutual_authentication=wanted if mtls_changes else None,
             ),
         )
-    return f"{listener.label}: {describe_mutual_authentication(wanted)}"
+    summary = f"{listener.label}: {describe_mutual_authentication(wanted)}"
+    if server_certificate is not None:
+        summary += f"; certificate {certificate_arn}"
+    return summary
 
 
 def disable_mtls(aws: Aws, listener_arn: str) -> str:

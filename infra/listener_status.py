@@ -110,10 +110,11 @@ def _bundle_state(aws: Aws, store: TrustStore, ca: CaView) -> str:
     except (OSError, ValueError) as exc:
         return f"unreadable ({exc})"
     digest = hashlib.sha256(pem).hexdigest()[:12]
-    loaded_der = {_der(c): c for c in loaded}
-    wanted_der = {_der(c): c for c in ca.certificates}
-    missing = [wanted_der[d] for d in wanted_der.keys() - loaded_der.keys()]
-    extra = [loaded_der[d] for d in loaded_der.keys() - wanted_der.keys()]
+    # In bundle order, so that the message reads the same every time.
+    loaded_der = {_der(c) for c in loaded}
+    wanted_der = {_der(c) for c in ca.certificates}
+    missing = [c for c in ca.certificates if _der(c) not in loaded_der]
+    extra = [c for c in loaded if _der(c) not in wanted_der]
     facts = f"sha256 {digest}, {_count(len(loaded), 'CA')}"
     if not missing and not extra:
         return f"current ({facts})"

@@ -253,7 +253,9 @@ def test_status_shows_a_bundle_that_is_not_albca_s(
     aws_cli.ok("alb", "enable-mtls", "--listener", alb.listener_arn, "--trust-store", other)
     (status,) = aws_cli.json("alb", "status", "--listener", alb.listener_arn)
     assert status["bundle"].startswith("differs from albca's bundle: missing ")
-    assert "also holds CN=Fake Test Root" in status["bundle"]
+    assert (
+        "also holds CN=Fake Test Root,O=Example Corp, CN=Fake Test Issuing CA" in status["bundle"]
+    )
 
 
 def test_another_load_balancer_is_untouched(aws_cli, elbv2, alb, albca_store):
