@@ -39,7 +39,11 @@ class DemoResult:
         return not self.failures
 
 
-def run_demo(say: Callable[[str], None], *, directory: Path | None = None) -> DemoResult:
+def run_demo(
+    say: Callable[[str], None], *, directory: Path | None = None, aws_emulated: bool = False
+) -> DemoResult:
+    """The offline story; with ``aws_emulated``, then the AWS steps against a local
+    emulator (``albca.demo_aws``; needs the ``emulated`` extra)."""
     workdir = directory or Path(tempfile.mkdtemp(prefix="albca-demo-"))
     workdir.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
@@ -143,6 +147,15 @@ def run_demo(say: Callable[[str], None], *, directory: Path | None = None) -> De
                 f"{label}: {verdict}",
                 f"{label}: {verdict} (expected {'accepted' if should_pass else 'rejected'})",
             )
+
+    if aws_emulated:
+        from albca.demo_aws import run_emulated_aws_steps
+
+        services = open_services(settings, passphrase)
+        try:
+            run_emulated_aws_steps(say, check, services, workdir, first_step=7)
+        finally:
+            services.close()
 
     say(f"Artefacts are in {workdir}")
     say("   ca-bundle.pem, crl.pem, server.*, alice.*, bob.* and the CA home ca-home/")

@@ -1,4 +1,19 @@
 """AWS set-up without Terraform: mTLS on ALB listeners, backend re-encryption, ACM import,
-bootstrap of table, bucket and KMS keys."""
+CloudFront origin mTLS, bootstrap of table, bucket and KMS keys.
+
+Modules are imported one by one (they load botocore; the CLI must start fast), so this
+package exports nothing itself. The map:
+
+- ``clients`` (the boto3 client factory), ``calls`` (every AWS call: dry run, record,
+  error boundary), ``errors`` (the ``CAError``s of AWS set-up), ``waiting``;
+- ``listeners``, ``trust_store_ready``, ``listener_mtls``, ``listener_status``: ALB
+  listeners, their trust store and mutual TLS;
+- ``acm``, ``server_cert``, ``cert_checks``: certificates in ACM and on listeners;
+- ``backend_cert``, ``target_groups``, ``classic_elb``, ``security_groups``,
+  ``ebextensions``: re-encryption to backends;
+- ``cloudfront_rules``, ``cloudfront_origin``: CloudFront origin mutual TLS;
+- ``bootstrap``: the serverless CA's table, bucket and keys;
+- ``emulation``: faithful fakes of what moto lacks, for tests and the emulated demo.
+"""
 
 __all__: list[str] = []

@@ -11,7 +11,10 @@ from typing import Annotated
 import typer
 
 from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd, serve_cmd
+from albca.cli.alb_cmds import alb_app
 from albca.cli.aws_cmds import aws_app
+from albca.cli.backend_cmds import backend_app
+from albca.cli.cloudfront_cmds import cloudfront_app
 from albca.cli.config_cmds import config_app
 from albca.cli.errors import AlbcaGroup
 from albca.cli.issue_cmd import issue_app
@@ -63,3 +66,6 @@ app.command("serve")(serve_cmd.serve)
 app.add_typer(token_app, name="token")
 app.add_typer(config_app, name="config")
 app.add_typer(aws_app, name="aws")
+app.add_typer(alb_app, name="alb")
+app.add_typer(backend_app, name="backend")
+app.add_typer(cloudfront_app, name="cloudfront")

@@ -13,10 +13,19 @@ def demo(
         Path | None,
         typer.Option(help="Where to keep the artefacts (default: a new temporary directory)."),
     ] = None,
+    aws_emulated: Annotated[
+        bool,
+        typer.Option(
+            "--aws-emulated",
+            help="Then run the AWS steps (trust store, listener mTLS, backends, CloudFront) "
+            "against a local EMULATED AWS (moto on 127.0.0.1); needs albca[emulated].",
+        ),
+    ] = False,
 ) -> None:
     """Run the whole local story offline: CA, certificates, revocation, CRL, mTLS handshakes.
 
-    Exits 1 if any step does not behave as it should.
+    With --aws-emulated, continue with the AWS set-up against an emulator on 127.0.0.1:
+    nothing reaches AWS. Exits 1 if any step does not behave as it should.
     """
     from albca.demo import run_demo
 
@@ -24,8 +33,27 @@ def demo(
         from albca.cli.errors import fail
 
         fail(f"--directory {directory} is not empty; give a new or empty directory")
-    result = run_demo(typer.echo, directory=directory)
+    if aws_emulated:
+        _require_emulation()
+    result = run_demo(typer.echo, directory=directory, aws_emulated=aws_emulated)
     if not result.ok:
         typer.echo(f"albca: error: the demo failed: {'; '.join(result.failures)}", err=True)
         raise typer.Exit(1)
-    typer.echo("Demo complete: every step behaved as expected.")
+    if aws_emulated:
+        typer.echo("Demo complete (AWS steps EMULATED locally): every step behaved as expected.")
+    else:
+        typer.echo("Demo complete: every step behaved as expected.")
+
+
+def _require_emulation() -> None:
+    import importlib.util
+
+    from albca.cli.errors import fail
+
+    missing = [
+        module
+        for module in ("boto3", "moto", "flask", "flask_cors")
+        if importlib.util.find_spec(module) is None
+    ]
+    if missing:
+        fail(f"albca demo --aws-emulated needs {', '.join(missing)}: pip install 'albca[emulated]'")

@@ -5,6 +5,23 @@ Importing it loads botocore, so import it inside the functions that need it.
 """
 
 from infra.emulation.botocore_hooks import install_trust_store_fake
+from infra.emulation.classic_elb_policies import (
+    ClassicElbFake,
+    install_classic_elb_policy_rules,
+)
+from infra.emulation.cloudfront_origin_mtls import (
+    CloudFrontOriginMtlsFake,
+    install_cloudfront_fake,
+)
 from infra.emulation.elbv2_trust_stores import AwsApiError, Location, TrustStoreFake
 
-__all__ = ["install_trust_store_fake", "TrustStoreFake", "AwsApiError", "Location"]
+__all__ = [
+    "install_trust_store_fake",
+    "TrustStoreFake",
+    "AwsApiError",
+    "Location",
+    "install_cloudfront_fake",
+    "CloudFrontOriginMtlsFake",
+    "install_classic_elb_policy_rules",
+    "ClassicElbFake",
+]

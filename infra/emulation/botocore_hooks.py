@@ -26,13 +26,13 @@ Usage (tests, ``albca demo --aws-emulated``)::
 from __future__ import annotations
 
 import copy
-import uuid
 from typing import Any
 
-from botocore.awsrequest import AWSResponse, HTTPHeaders
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from infra.emulation.elbv2_trust_stores import AwsApiError, Listener, TrustStoreFake
+from infra.emulation.responses import error_response, success_response
 
 __all__ = ["install_trust_store_fake"]
 
@@ -159,34 +159,9 @@ class _Hooks:
             self._fake.forget_listeners(load_balancer_arn=context[_PARAMS]["LoadBalancerArn"])
 
 
-class _EmptyBody:
-    def stream(self, **_: Any) -> list[bytes]:
-        return [b""]
-
-
-def _http(status: int) -> AWSResponse:
-    return AWSResponse(
-        "https://elasticloadbalancing.emulated/", status, HTTPHeaders(), _EmptyBody()
-    )
-
-
-def _metadata(status: int) -> dict[str, Any]:
-    return {
-        "RequestId": str(uuid.uuid4()),
-        "HTTPStatusCode": status,
-        "HTTPHeaders": {},
-        "RetryAttempts": 0,
-    }
-
-
 def _success(body: dict[str, Any]) -> tuple[AWSResponse, dict[str, Any]]:
-    return _http(200), {**body, "ResponseMetadata": _metadata(200)}
+    return success_response(body)
 
 
 def _failure(error: AwsApiError) -> tuple[AWSResponse, dict[str, Any]]:
-    # The shape botocore's query parser produces for an error, so that the client raises the
-    # modelled exception class for ``Code``.
-    return _http(400), {
-        "Error": {"Code": error.code, "Message": error.message, "Type": "Sender"},
-        "ResponseMetadata": _metadata(400),
-    }
+    return error_response(error.code, error.message)

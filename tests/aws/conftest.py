@@ -8,6 +8,7 @@ client, fake installed), ``trust_fake``, ``alb`` (load balancer + HTTPS listener
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -170,3 +171,143 @@ def kms_standin(aws):
     """moto's KMS with ``Sign`` done as AWS does it (``tests/aws/kms_standin.py``)."""
     with kms_stand_in() as stand_in:
         yield stand_in
+
+
+# -- the albca CLI against moto --------------------------------------------------------
+
+
+@dataclass
+class RecordedCall:
+    service: str
+    operation: str  # the API name: ModifyListener
+    params: dict
+
+
+def requests_fetch(url: str) -> bytes:
+    """Reads a pre-signed URL through ``requests``, which ``mock_aws`` intercepts."""
+    import requests
+
+    response = requests.get(url, timeout=10)
+    response.raise_for_status()
+    return response.content
+
+
+def emulated_clients_factory(
+    trust_fake, recorded: list[RecordedCall], cloudfront_fake=None, classic_elb_fake=None
+):
+    """``make_aws_clients`` for the CLI: moto clients with the fakes installed, sharing the
+    tests' state, and the parameters of every call the CLI makes recorded."""
+    from infra.clients import AwsClients
+    from infra.emulation import install_classic_elb_policy_rules, install_cloudfront_fake
+
+    def configure(service: str, client) -> None:
+        if service == "elbv2":
+            install_trust_store_fake(client, fake=trust_fake)
+        elif service == "elb":
+            install_classic_elb_policy_rules(client, fake=classic_elb_fake)
+        elif service == "cloudfront" and cloudfront_fake is not None:
+            install_cloudfront_fake(client, fake=cloudfront_fake)
+
+        def remember(params, model, **_):
+            recorded.append(RecordedCall(service, model.name, copy.deepcopy(params)))
+
+        client.meta.events.register("provide-client-params", remember)
+
+    def make(region):
+        return AwsClients(region=region or REGION, configure=configure, fetch=requests_fetch)
+
+    return make
+
+
+@pytest.fixture
+def cloudfront_fake(aws):
+    from infra.emulation import CloudFrontOriginMtlsFake
+
+    return CloudFrontOriginMtlsFake(boto3.client("acm", region_name="us-east-1"))
+
+
+@pytest.fixture
+def cloudfront(cloudfront_fake):
+    """A CloudFront client of the tests, with the fake installed (shared state)."""
+    from infra.emulation import install_cloudfront_fake
+
+    client = boto3.client("cloudfront", region_name="us-east-1")
+    install_cloudfront_fake(client, fake=cloudfront_fake)
+    return client
+
+
+@pytest.fixture
+def classic_elb_fake():
+    from infra.emulation import ClassicElbFake
+
+    return ClassicElbFake()
+
+
+@pytest.fixture
+def elb(aws, classic_elb_fake):
+    """A Classic ELB client of the tests, with the policy rules installed (shared state)."""
+    from infra.emulation import install_classic_elb_policy_rules
+
+    client = boto3.client("elb", region_name=REGION)
+    install_classic_elb_policy_rules(client, fake=classic_elb_fake)
+    return client
+
+
+@pytest.fixture
+def recorded() -> list[RecordedCall]:
+    return []
+
+
+@pytest.fixture
+def aws_cli(
+    cli, aws, s3, elbv2, trust_fake, cloudfront_fake, classic_elb_fake, recorded, monkeypatch
+):
+    """The ``albca`` command (CliRunner) with an initialised CA home and its AWS calls going
+    to moto through the fakes. ``recorded`` holds every call the CLI made."""
+    monkeypatch.setattr(
+        "albca.cli.aws_context.make_aws_clients",
+        emulated_clients_factory(trust_fake, recorded, cloudfront_fake, classic_elb_fake),
+    )
+    cli.ok("init")
+    return cli
+
+
+def changes(recorded: list[RecordedCall]) -> list[RecordedCall]:
+    """The calls that change something (not Describe/Get/List)."""
+    return [c for c in recorded if not c.operation.startswith(("Describe", "Get", "List"))]
+
+
+@pytest.fixture
+def albca_store(aws_cli, elbv2, s3, bucket, trust_fake) -> str:
+    """An ACTIVE trust store holding the CLI CA's bundle."""
+    bundle = aws_cli.ok("bundle").stdout.encode()
+    version = put_object(s3, "albca/ca-bundle.pem", bundle)
+    arn: str = elbv2.create_trust_store(
+        Name="albca",
+        CaCertificatesBundleS3Bucket=BUCKET,
+        CaCertificatesBundleS3Key="albca/ca-bundle.pem",
+        CaCertificatesBundleS3ObjectVersion=version,
+    )["TrustStores"][0]["TrustStoreArn"]
+    trust_fake.activate(arn)
+    return arn
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """The plain CLI (no CA home yet), as in tests/cli."""
+    from tests.cli.conftest import Cli
+
+    for name in ("ALBCA_STORE", "ALBCA_KEY_PASSPHRASE_FILE", "ALBCA_P12_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    return Cli(
+        home=tmp_path / "home",
+        workdir=workdir,
+        env={
+            "ALBCA_HOME": str(tmp_path / "home"),
+            "ALBCA_KEY_PASSPHRASE": "correct horse battery staple",
+            "ALBCA_SQLITE_SYNCHRONOUS": "normal",
+        },
+    )

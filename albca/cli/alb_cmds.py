@@ -1,0 +1,290 @@
+"""``albca alb``: mutual TLS and server certificates on ALB listeners, without Terraform."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
+from albca.cli.errors import fail
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from infra.listener_status import ListenerStatus
+    from infra.server_cert import FileServerCertificate, IssuedServerCertificate
+
+alb_app = typer.Typer(
+    help="Mutual TLS and server certificates on Application Load Balancer listeners.",
+    no_args_is_help=True,
+)
+
+ListenerOption = Annotated[str, typer.Option("--listener", help="ARN of the HTTPS listener.")]
+DomainOption = Annotated[
+    str | None,
+    typer.Option(
+        "--domain", help="DNS name clients use for the listener (the server certificate's SAN)."
+    ),
+]
+RenewOption = Annotated[
+    bool, typer.Option("--renew", help="Renew albca's server certificate now, even if not due.")
+]
+KeyTypeOption = Annotated[
+    str, typer.Option("--key-type", help="Key type of a new server certificate (ec-p256, ...).")
+]
+
+
+@alb_app.command("enable-mtls")
+def enable_mtls(
+    listener: ListenerOption,
+    mode: Annotated[
+        str,
+        typer.Option("--mode", help="verify (the ALB checks client certificates) or passthrough."),
+    ] = "verify",
+    trust_store: Annotated[
+        str | None,
+        typer.Option(
+            "--trust-store",
+            help="Trust store NAME or ARN holding albca's bundle (verify mode; default: the "
+            "listener's current one).",
+        ),
+    ] = None,
+    advertise_ca_names: Annotated[
+        bool,
+        typer.Option("--advertise-ca-names", help="Send the trust store's CA names to clients."),
+    ] = False,
+    ignore_client_cert_expiry: Annotated[
+        bool,
+        typer.Option(
+            "--ignore-client-cert-expiry", help="Accept expired client certificates (verify)."
+        ),
+    ] = False,
+    server_cert: Annotated[
+        bool,
+        typer.Option(
+            "--server-cert",
+            help="Also issue a server certificate for --domain, import it into ACM and set it.",
+        ),
+    ] = False,
+    domain: DomainOption = None,
+    renew: RenewOption = False,
+    key_type: KeyTypeOption = "ec-p256",
+    wait_seconds: Annotated[
+        float,
+        typer.Option(
+            "--wait-seconds", help="How long to wait for the trust store to become ACTIVE."
+        ),
+    ] = 300.0,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Turn on mutual TLS on an HTTPS listener, keeping its certificate and SSL policy.
+
+    Refuses a listener that is not HTTPS, a third verify-mode listener on the load
+    balancer, and a trust store that is not ACTIVE.
+
+    Example: albca alb enable-mtls --listener arn:aws:elasticloadbalancing:... --trust-store albca
+    """
+    from albca.aws_setup import trust_store_source
+    from infra.listener_mtls import MtlsSettings
+    from infra.listener_mtls import enable_mtls as enable
+
+    if mode not in ("verify", "passthrough"):
+        fail(f"--mode: {mode!r} is not verify or passthrough")
+    if server_cert and domain is None:
+        fail("--server-cert needs --domain NAME (the name clients call the listener by)")
+    if domain is not None and not server_cert:
+        fail("--domain goes with --server-cert")
+    settings = MtlsSettings(
+        mode="verify" if mode == "verify" else "passthrough",
+        advertise_ca_names=advertise_ca_names,
+        ignore_client_certificate_expiry=ignore_client_cert_expiry,
+    )
+    aws = open_aws(region, dry_run=dry_run, arn=listener)
+    source = trust_store_source(trust_store, wait_seconds=wait_seconds)
+    with _server_certificate(domain, renew, key_type) as certificate:
+        summary = enable(
+            aws,
+            listener,
+            settings,
+            trust_store=source,
+            server_certificate=certificate,
+            now=_now(),
+        )
+    report(aws, summary)
+
+
+@alb_app.command("disable-mtls")
+def disable_mtls(
+    listener: ListenerOption, region: RegionOption = None, dry_run: DryRunOption = False
+) -> None:
+    """Turn mutual TLS off on an HTTPS listener (sends Mode=off explicitly)."""
+    from infra.listener_mtls import disable_mtls as disable
+
+    aws = open_aws(region, dry_run=dry_run, arn=listener)
+    report(aws, disable(aws, listener))
+
+
+@alb_app.command("server-cert")
+def server_cert(
+    listener: ListenerOption,
+    domain: DomainOption = None,
+    cert: Annotated[
+        Path | None,
+        typer.Option("--cert", help="Import this certificate (PEM) instead of issuing one."),
+    ] = None,
+    key: Annotated[
+        Path | None, typer.Option("--key", help="The unencrypted private key of --cert (PEM).")
+    ] = None,
+    chain: Annotated[
+        Path | None, typer.Option("--chain", help="The issuing CA certificates of --cert (PEM).")
+    ] = None,
+    renew: RenewOption = False,
+    key_type: KeyTypeOption = "ec-p256",
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Give an HTTPS listener a server certificate from albca's CA, through ACM.
+
+    For clients (a Lambda function, internal services) that call the ALB by --domain and
+    trust albca's bundle. Renewal re-imports in place, so the listener keeps its ARN.
+
+    Example: albca alb server-cert --listener arn:... --domain service.internal.example
+    """
+    from infra.listener_mtls import describe_mutual_authentication
+    from infra.listeners import read_listener
+    from infra.server_cert import set_listener_certificate
+
+    if (domain is None) == (cert is None):
+        fail("give --domain (albca issues the certificate) or --cert and --key (yours)")
+    aws = open_aws(region, dry_run=dry_run, arn=listener)
+    if cert is not None:
+        arn = set_listener_certificate(aws, listener, _file_certificate(cert, key, chain), _now())
+    else:
+        with _server_certificate(domain, renew, key_type) as issued:
+            assert issued is not None
+            arn = set_listener_certificate(aws, listener, issued, _now())
+    current = read_listener(aws, listener)
+    mtls = describe_mutual_authentication(current.mutual_authentication)
+    report(aws, f"{current.label}: certificate {arn}; {mtls}")
+
+
+@alb_app.command("status")
+def status(
+    load_balancer: Annotated[
+        str | None,
+        typer.Option("--load-balancer", help="ARN or name of the load balancer."),
+    ] = None,
+    listener: Annotated[
+        str | None, typer.Option("--listener", help="ARN of one listener instead.")
+    ] = None,
+    region: RegionOption = None,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
+) -> None:
+    """Show each HTTPS listener's mTLS mode, trust store, bundle and CRL state.
+
+    The bundle and CRLs the trust store loaded are compared with what albca's CA says it
+    should hold now (current, or what is missing).
+    """
+    from albca.aws_setup import ca_view
+    from albca.cli.context import open_cli_services
+    from albca.cli.output import emit_json
+    from infra.listener_status import listener_statuses, resolve_load_balancer
+
+    if (load_balancer is None) == (listener is None):
+        fail("give --load-balancer ARN|NAME or --listener ARN")
+    aws = open_aws(region, dry_run=True, arn=listener or load_balancer)
+    services = open_cli_services()
+    try:
+        now = services.authority.now()
+        view = ca_view(services.authority, now)
+    finally:
+        services.close()
+    load_balancer_arn = resolve_load_balancer(aws, load_balancer) if load_balancer else None
+    statuses = listener_statuses(
+        aws, load_balancer_arn=load_balancer_arn, listener_arn=listener, ca=view, now=now
+    )
+    if json_output:
+        emit_json([s.as_dict() for s in statuses])
+        return
+    if not statuses:
+        typer.echo("No HTTPS listeners.")
+        return
+    for number, listener_status in enumerate(statuses):
+        if number:
+            typer.echo()
+        _print_status(listener_status)
+
+
+def _print_status(status: ListenerStatus) -> None:
+    from albca.cli.output import emit_fields
+    from infra.listener_mtls import describe_mutual_authentication
+
+    store = status.trust_store
+    typer.echo(f"HTTPS:{status.listener.port} {status.listener.arn}")
+    emit_fields(
+        [
+            ("  mode", describe_mutual_authentication(status.listener.mutual_authentication)),
+            ("  trust store", f"{store.name} ({store.status}) {store.arn}" if store else "-"),
+            ("  bundle", status.bundle),
+            ("  CRLs", status.crls),
+        ]
+    )
+
+
+@contextmanager
+def _server_certificate(
+    domain: str | None, renew: bool, key_type: str
+) -> Iterator[IssuedServerCertificate | None]:
+    """Opens the CA only when a server certificate is wanted, and closes it after."""
+    if domain is None:
+        yield None
+        return
+    from albca.aws_setup import server_certificate_issuer
+    from albca.cli.context import cli_actor, open_cli_services
+    from ca.keys import KeySpec
+    from infra.server_cert import IssuedServerCertificate
+
+    spec = KeySpec.parse(key_type, field="--key-type")
+    services = open_cli_services()
+    try:
+        authority = services.authority
+        yield IssuedServerCertificate(
+            domain=domain,
+            issue=server_certificate_issuer(authority, key_spec=spec, actor=cli_actor()),
+            authorities=authority.trusted_certificates(),
+            renew=renew,
+        )
+    finally:
+        services.close()
+
+
+def _file_certificate(cert: Path, key: Path | None, chain: Path | None) -> FileServerCertificate:
+    from cryptography import x509
+
+    from infra.acm import ImportMaterial
+    from infra.cert_checks import load_certificate_file, load_private_key_file
+    from infra.server_cert import FileServerCertificate
+
+    if key is None:
+        fail("--cert needs --key (the certificate's unencrypted private key)")
+    chain_certificates: tuple[x509.Certificate, ...] = ()
+    if chain is not None:
+        try:
+            chain_certificates = tuple(x509.load_pem_x509_certificates(chain.read_bytes()))
+        except (OSError, ValueError):
+            fail(f"--chain: {chain} is not a readable PEM file of certificates")
+    material = ImportMaterial(
+        load_certificate_file(cert), load_private_key_file(key), chain_certificates
+    )
+    return FileServerCertificate(material, source=str(cert))
+
+
+def _now() -> datetime:
+    from datetime import UTC, datetime
+
+    return datetime.now(UTC)

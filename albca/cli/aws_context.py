@@ -1,0 +1,81 @@
+"""What the AWS commands share: the client factory, the options, and how a run is reported.
+
+``make_aws_clients`` is the one place the CLI makes its boto3 client factory; the tests
+replace it to point every command at moto with the faithful fakes installed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from infra.calls import Aws
+    from infra.clients import AwsClients
+
+__all__ = [
+    "RegionOption",
+    "DryRunOption",
+    "make_aws_clients",
+    "open_aws",
+    "report",
+    "ALB_DOES_NOT_AUTHENTICATE",
+]
+
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region",
+        help="AWS region (default: the one in the ARN given, else ALBCA_AWS_REGION, else the "
+        "AWS SDK's default).",
+    ),
+]
+DryRunOption = Annotated[
+    bool,
+    typer.Option("--dry-run", help="Print the AWS calls (operation and parameters) and make none."),
+]
+
+ALB_DOES_NOT_AUTHENTICATE = (
+    "an ALB does NOT authenticate backend certificates: it encrypts to HTTPS targets but "
+    "accepts any certificate they present, self-signed or expired. To authenticate "
+    "backends, pin their keys on a Classic ELB (albca backend pin)."
+)
+
+
+def make_aws_clients(region: str | None) -> AwsClients:
+    from infra.clients import AwsClients
+
+    return AwsClients(region=region)
+
+
+def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aws:
+    """An ``Aws`` for one command: the region is ``--region``, else the ARN's own, else
+    ALBCA_AWS_REGION, else the AWS SDK's default (None here)."""
+    from albca.cli.context import load_settings
+    from infra.calls import Aws
+    from infra.clients import region_of_arn
+
+    if region is None and arn is not None:
+        region = region_of_arn(arn)
+    if region is None:
+        region = load_settings().aws_region
+    return Aws(make_aws_clients(region), dry_run=dry_run)
+
+
+def report(aws: Aws, summary: str) -> None:
+    """Say what changed (or, in a dry run, what would), then the state now."""
+    if aws.dry_run:
+        if aws.actions:
+            typer.echo("Dry run: albca would make these changes (nothing was changed):")
+        else:
+            typer.echo("Dry run: nothing to change.")
+    elif aws.actions:
+        typer.echo("Changed:")
+    else:
+        typer.echo("Nothing to change: already in place.")
+    for action in aws.actions:
+        typer.echo(f"  {action.describe()}")
+    typer.echo(summary)
+    for note in aws.notes:
+        typer.echo(f"Note: {note}")

@@ -1,0 +1,96 @@
+"""``albca cloudfront``: a CloudFront distribution authenticates to its ALB origin with a
+client certificate from albca's CA (origin mutual TLS)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
+
+cloudfront_app = typer.Typer(
+    help="CloudFront origin mutual TLS to an ALB verifying albca's certificates.",
+    no_args_is_help=True,
+)
+
+
+@cloudfront_app.command("origin-mtls")
+def origin_mtls(
+    distribution: Annotated[
+        str, typer.Option("--distribution", help="ID of the CloudFront distribution.")
+    ],
+    origin: Annotated[str, typer.Option("--origin", help="ID of the origin (the ALB).")],
+    listener: Annotated[
+        str | None,
+        typer.Option(
+            "--listener",
+            help="ARN of the ALB listener behind the origin (default: the load balancer whose "
+            "DNS name is the origin's domain, listener on the origin's HTTPS port).",
+        ),
+    ] = None,
+    trust_store: Annotated[
+        str | None,
+        typer.Option(
+            "--trust-store",
+            help="Trust store NAME or ARN holding albca's bundle, if the listener does not "
+            "verify yet.",
+        ),
+    ] = None,
+    renew: Annotated[
+        bool, typer.Option("--renew", help="Renew the client certificate now, even if not due.")
+    ] = False,
+    key_type: Annotated[
+        str, typer.Option("--key-type", help="Client key: ec-p256 or rsa-2048 (CloudFront's).")
+    ] = "ec-p256",
+    wait_seconds: Annotated[
+        float,
+        typer.Option("--wait-seconds", help="How long to wait for the trust store to be ACTIVE."),
+    ] = 300.0,
+    deploy_wait_seconds: Annotated[
+        float,
+        typer.Option(
+            "--deploy-wait-seconds",
+            help="How long to wait for the distribution to deploy before the ALB verifies.",
+        ),
+    ] = 900.0,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Lock an ALB origin to one CloudFront distribution with origin mutual TLS.
+
+    Issues a client certificate CloudFront accepts (EKU clientAuth, RSA 2048 or EC P-256,
+    chain depth <= 3), imports it into ACM in us-east-1 (in place on renewal), sets the
+    origin's OriginMtlsConfig, and, once the distribution is deployed, puts the ALB
+    listener in verify mode with albca's trust store.
+
+    Example: albca cloudfront origin-mtls --distribution E2ABC --origin alb --trust-store albca
+    """
+    from albca.aws_setup import cloudfront_client_ca, trust_store_source
+    from albca.cli.context import cli_actor, open_cli_services
+    from ca.keys import KeySpec
+    from infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
+    from infra.waiting import Wait
+
+    request = OriginMtlsRequest(
+        distribution_id=distribution,
+        origin_id=origin,
+        listener_arn=listener,
+        renew=renew,
+        deploy_wait=Wait.up_to(deploy_wait_seconds, interval=15),
+    )
+    spec = KeySpec.parse(key_type, field="--key-type")
+    aws = open_aws(region, dry_run=dry_run, arn=listener)
+    services = open_cli_services()
+    try:
+        authority = services.authority
+        summary = ensure_origin_mtls(
+            aws,
+            request,
+            cloudfront_client_ca(authority, key_spec=spec, actor=cli_actor()),
+            trust_store=trust_store_source(trust_store, wait_seconds=wait_seconds),
+            now=authority.now(),
+        )
+    finally:
+        services.close()
+    report(aws, summary)

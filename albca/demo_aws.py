@@ -1,0 +1,463 @@
+"""``albca demo --aws-emulated``: the AWS half of the story, against EMULATED AWS.
+
+moto's server runs on 127.0.0.1 with albca's faithful fakes on every client (trust stores
+and listener mTLS, CloudFront origin mTLS, Classic ELB policies). No request leaves the
+machine and no AWS account is touched; every step says so. The steps are the commands of
+docs/, run through the same ``infra`` functions the CLI uses, each checking its result:
+
+publish the bundle -> trust store -> a server certificate from albca on an internal ALB
+(the Lambda scenario) -> mTLS verify -> a second run changes nothing -> status, then the
+CRL loaded -> an HTTPS target group -> Classic ELB key pinning -> security groups ->
+.ebextensions -> CloudFront origin mTLS to a second ALB.
+
+Creating the trust store and adding the CRL are done here with plain ELBv2 calls, standing
+in for ``albca truststore create|sync`` (the trust bundle issue).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509 import verification
+from cryptography.x509.oid import NameOID
+
+from albca.aws_setup import (
+    ca_view,
+    cloudfront_client_ca,
+    server_certificate_for_key,
+    server_certificate_issuer,
+)
+from albca.wiring import Services
+from ca.keys import KeySpec
+from ca.names import RequestedNames
+from infra.backend_cert import BackendCertRequest, BackendFiles, ensure_backend_certificate
+from infra.calls import Aws
+from infra.cert_checks import certificate_body
+from infra.classic_elb import pin_backend_key, read_backend_policies
+from infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
+from infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
+from infra.emulation.stack import EmulatedAws, start_moto_server
+from infra.listener_mtls import MtlsSettings, disable_mtls, enable_mtls
+from infra.listener_status import listener_statuses
+from infra.listeners import read_listener
+from infra.security_groups import open_backend_port
+from infra.server_cert import IssuedServerCertificate, set_listener_certificate
+from infra.target_groups import HttpsTargetGroup, ensure_https_target_group
+from infra.trust_store_ready import ExistingTrustStore
+from infra.waiting import Wait
+from trust_bundle.bundle import TrustBundle
+from trust_bundle.publish import S3Publisher
+
+__all__ = ["run_emulated_aws_steps"]
+
+REGION = "us-east-1"
+BUCKET = "albca-demo-trust"
+STORE = "albca-demo"
+INTERNAL_DOMAIN = "service.internal.albca-demo.example"
+_ACTOR = "demo"
+_FIXED_200 = {"Type": "fixed-response", "FixedResponseConfig": {"StatusCode": "200"}}
+_SSL_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
+
+Say = Callable[[str], None]
+Check = Callable[[bool, str, str], None]
+
+
+@dataclass(frozen=True)
+class _Network:
+    vpc: str
+    subnets: list[str]
+
+
+def run_emulated_aws_steps(
+    say: Say, check: Check, services: Services, workdir: Path, first_step: int
+) -> None:
+    server, endpoint = start_moto_server()
+    try:
+        say(f"{first_step}. EMULATED AWS: moto's server on {endpoint} with albca's fakes")
+        say("   Nothing below talks to AWS; every call goes to this local emulator.")
+        emulated = EmulatedAws(endpoint, region=REGION)
+        _Steps(say, check, services, workdir, emulated, first_step + 1).run()
+    finally:
+        server.stop()
+    say("   (emulated AWS stopped)")
+
+
+class _Steps:
+    def __init__(
+        self,
+        say: Say,
+        check: Check,
+        services: Services,
+        workdir: Path,
+        emulated: EmulatedAws,
+        number: int,
+    ) -> None:
+        self.say, self.check, self.services, self.workdir = say, check, services, workdir
+        self.emulated = emulated
+        self.clients = emulated.clients
+        self.number = number
+        self.authority = services.authority
+
+    def step(self, text: str) -> None:
+        self.say(f"{self.number}. {text}")
+        self.number += 1
+
+    def aws(self, *, dry_run: bool = False) -> Aws:
+        return Aws(self.clients, dry_run=dry_run)
+
+    def client(self, service: str) -> Any:
+        return self.clients.client(service)
+
+    def run(self) -> None:
+        network = self._network()
+        store_arn = self._trust_store()
+        internal = self._load_balancer("albca-internal", network, internal=True)
+        self._server_certificate(internal)
+        self._mtls(internal, store_arn)
+        self._status_and_crl(internal, store_arn)
+        self._backends(network)
+        self._cloudfront(network, store_arn)
+
+    # -- the steps -------------------------------------------------------------------
+
+    def _network(self) -> _Network:
+        ec2 = self.client("ec2")
+        vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+        subnets = []
+        for number, zone in ((1, "a"), (2, "b")):
+            subnet = ec2.create_subnet(
+                VpcId=vpc, CidrBlock=f"10.0.{number}.0/24", AvailabilityZone=f"{REGION}{zone}"
+            )
+            subnets.append(subnet["Subnet"]["SubnetId"])
+        return _Network(vpc, subnets)
+
+    def _trust_store(self) -> str:
+        self.step("albca bundle, published to s3://albca-demo-trust (versioned), and a trust store")
+        s3 = self.client("s3")
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+        bundle = TrustBundle.of(self.authority.trusted_certificates()).pem
+        published = S3Publisher(s3, BUCKET).publish(
+            "ca-bundle.pem", bundle, content_type="application/x-pem-file"
+        )
+        self.say(f"   {published.url} version {published.version_id}")
+        # Stand-in for `albca truststore create` (the trust bundle issue).
+        arn: str = self.client("elbv2").create_trust_store(
+            Name=STORE,
+            CaCertificatesBundleS3Bucket=BUCKET,
+            CaCertificatesBundleS3Key="ca-bundle.pem",
+            CaCertificatesBundleS3ObjectVersion=published.version_id,
+        )["TrustStores"][0]["TrustStoreArn"]
+        slept: list[float] = []
+        store = ExistingTrustStore(STORE, Wait(seconds=5, interval=0.1, sleep=slept.append))
+        ready = store.ready(self.aws())
+        self.check(
+            ready.status == "ACTIVE",
+            f"trust store {STORE} is ACTIVE after {len(slept)} poll(s) of CREATING",
+            f"trust store {STORE} is {ready.status}",
+        )
+        return arn
+
+    def _load_balancer(self, name: str, network: _Network, *, internal: bool) -> dict[str, str]:
+        elbv2 = self.client("elbv2")
+        balancer = elbv2.create_load_balancer(
+            Name=name, Subnets=network.subnets, Scheme="internal" if internal else "internet-facing"
+        )["LoadBalancers"][0]
+        # Stand-in for the certificate the listener starts with (on AWS: an ACM certificate).
+        certificate_arn = _import_stand_in_certificate(self.client("acm"), f"{name}.example")
+        listener = elbv2.create_listener(
+            LoadBalancerArn=balancer["LoadBalancerArn"],
+            Protocol="HTTPS",
+            Port=443,
+            SslPolicy=_SSL_POLICY,
+            Certificates=[{"CertificateArn": certificate_arn}],
+            DefaultActions=[_FIXED_200],
+        )["Listeners"][0]
+        return {
+            "arn": balancer["LoadBalancerArn"],
+            "dns": balancer["DNSName"],
+            "listener": listener["ListenerArn"],
+        }
+
+    def _server_certificate(self, alb: dict[str, str]) -> None:
+        self.step(f"albca alb server-cert --listener <internal ALB> --domain {INTERNAL_DOMAIN}")
+        self.say("   (a Lambda function calls the internal ALB over HTTPS, trusting ca-bundle.pem)")
+        source = IssuedServerCertificate(
+            domain=INTERNAL_DOMAIN,
+            issue=server_certificate_issuer(self.authority, key_spec=KeySpec.EC_P256, actor=_ACTOR),
+            authorities=self.authority.trusted_certificates(),
+        )
+        arn = set_listener_certificate(self.aws(), alb["listener"], source, self.authority.now())
+        got = self.client("acm").get_certificate(CertificateArn=arn)
+        leaf = x509.load_pem_x509_certificate(got["Certificate"].encode())
+        chain = x509.load_pem_x509_certificates(got["CertificateChain"].encode())
+        trusted = _verifies(self.authority.trusted_certificates(), leaf, chain, INTERNAL_DOMAIN)
+        self.check(
+            trusted,
+            f"the listener's ACM certificate is albca's, valid for {INTERNAL_DOMAIN} to a "
+            "client that trusts only ca-bundle.pem",
+            "the listener's certificate does not verify against ca-bundle.pem",
+        )
+
+    def _mtls(self, alb: dict[str, str], store_arn: str) -> None:
+        self.step(f"albca alb enable-mtls --listener <internal ALB> --trust-store {STORE}")
+        settings = MtlsSettings(mode="verify")
+        source = ExistingTrustStore(STORE, Wait(seconds=0))
+        aws = self.aws()
+        enable_mtls(aws, alb["listener"], settings, trust_store=source, now=self.authority.now())
+        sent = [a for a in aws.actions if "modify_listener" in a.describe()]
+        listener = read_listener(self.aws(), alb["listener"])
+        self.check(
+            listener.mode == "verify"
+            and listener.trust_store_arn == store_arn
+            and len(sent) == 1
+            and '"SslPolicy"' in sent[0].describe(),
+            "the listener verifies client certificates with the trust store; the call carried "
+            "its certificate and SSL policy",
+            f"the listener is in mode {listener.mode}",
+        )
+        again = self.aws()
+        enable_mtls(again, alb["listener"], settings, trust_store=source, now=self.authority.now())
+        self.check(not again.changed, "a second run changes nothing", "a second run changed AWS")
+        dry = self.aws(dry_run=True)
+        disable_mtls(dry, alb["listener"])
+        self.check(
+            dry.changed and read_listener(self.aws(), alb["listener"]).mode == "verify",
+            "albca alb disable-mtls --dry-run prints "
+            f"{dry.actions[0].describe()[:60]}... and changes nothing",
+            "the dry run changed the listener",
+        )
+
+    def _status_and_crl(self, alb: dict[str, str], store_arn: str) -> None:
+        self.step("albca alb status: bundle and CRLs compared with the CA")
+        now = self.authority.now()
+        (status,) = listener_statuses(
+            self.aws(), listener_arn=alb["listener"], ca=ca_view(self.authority, now), now=now
+        )
+        self.say(f"   bundle: {status.bundle}")
+        self.say(f"   CRLs:   {status.crls}")
+        self.check(
+            status.bundle.startswith("current") and status.crls.startswith("stale"),
+            "the bundle is current; the trust store lacks bob's revocation",
+            f"unexpected status: {status.bundle}; {status.crls}",
+        )
+        # Stand-in for `albca truststore sync` (the trust bundle issue): the CRL into S3,
+        # then into the trust store.
+        crl = self.authority.generate_crl(requested_by=_ACTOR)
+        published = S3Publisher(self.client("s3"), BUCKET).publish(
+            "crl.pem", crl.pem, content_type="application/pkix-crl"
+        )
+        self.client("elbv2").add_trust_store_revocations(
+            TrustStoreArn=store_arn,
+            RevocationContents=[
+                {
+                    "S3Bucket": BUCKET,
+                    "S3Key": "crl.pem",
+                    "S3ObjectVersion": published.version_id or "",
+                    "RevocationType": "CRL",
+                }
+            ],
+        )
+        (status,) = listener_statuses(
+            self.aws(), listener_arn=alb["listener"], ca=ca_view(self.authority, now), now=now
+        )
+        self.check(
+            status.crls.startswith("current"),
+            f"after loading crl.pem: CRLs {status.crls}",
+            f"the CRL state is {status.crls}",
+        )
+
+    def _backends(self, network: _Network) -> None:
+        self.step("albca backend cert --dns app.internal --self-signed")
+        files = BackendFiles(self.workdir / "backend", "app.internal")
+        request = BackendCertRequest(names=RequestedNames.of(dns_names=["app.internal"]),
+                                     self_signed=True)  # fmt: skip
+        first = ensure_backend_certificate(
+            files, request, issue=None, authorities=(), now=self.authority.now()
+        )
+        second = ensure_backend_certificate(
+            files, request, issue=None, authorities=(), now=self.authority.now()
+        )
+        self.check(
+            first.changed and not second.changed,
+            f"{files.certificate.name} written; a second run changes nothing",
+            "the backend certificate was rewritten on the second run",
+        )
+        issued = BackendFiles(self.workdir / "backend", "api.internal")
+        ensure_backend_certificate(
+            issued,
+            BackendCertRequest(names=RequestedNames.of(dns_names=["api.internal"])),
+            issue=server_certificate_for_key(self.authority, actor=_ACTOR, lifetime=None),
+            authorities=self.authority.trusted_certificates(),
+            now=self.authority.now(),
+        )
+        self.say(f"   and {issued.certificate.name}, issued by albca's server profile")
+
+        self.step(
+            "albca backend target-group --name app-https --vpc-id <vpc> --health-path /health"
+        )
+        aws = self.aws()
+        summary = ensure_https_target_group(
+            aws, HttpsTargetGroup(name="app-https", vpc_id=network.vpc, health_check_path="/health")
+        )
+        self.say(f"   {summary}")
+        self.say("   An ALB does NOT authenticate backend certificates: it encrypts, and accepts")
+        self.say(
+            "   any certificate a target presents. For authentication, pin keys on a Classic ELB:"
+        )
+
+        self.step("albca backend pin --elb albca-classic --port 443 --cert app.internal.crt.pem")
+        elb = self.client("elb")
+        elb.create_load_balancer(
+            LoadBalancerName="albca-classic",
+            Listeners=[{"Protocol": "TCP", "LoadBalancerPort": 443,
+                        "InstanceProtocol": "SSL", "InstancePort": 443}],
+            AvailabilityZones=[f"{REGION}a"],
+        )  # fmt: skip
+        certificate = x509.load_pem_x509_certificate(files.certificate.read_bytes())
+        pin_backend_key(self.aws(), "albca-classic", 443, certificate)
+        policies = read_backend_policies(self.aws(), "albca-classic", 443)
+        pinned = [policies.all_policies[n] for n in policies.pinned_key_policies()]
+        bodies = {p["PolicyAttributeDescriptions"][0]["AttributeValue"] for p in pinned}
+        self.check(
+            bodies == {certificate_body(certificate)},
+            "the Classic ELB accepts only the pinned key on instance port 443",
+            f"pinned keys: {len(bodies)}",
+        )
+
+        self.step("albca backend open --lb-sg <lb> --instance-sg <app> --port 443")
+        ec2 = self.client("ec2")
+        lb_group = ec2.create_security_group(
+            GroupName="albca-lb", Description="load balancer", VpcId=network.vpc
+        )["GroupId"]
+        app_group = ec2.create_security_group(
+            GroupName="albca-app", Description="instances", VpcId=network.vpc
+        )["GroupId"]
+        opened = self.aws()
+        open_backend_port(opened, lb_group=lb_group, instance_group=app_group, port=443)
+        again = self.aws()
+        open_backend_port(again, lb_group=lb_group, instance_group=app_group, port=443)
+        self.check(
+            len(opened.actions) == 2 and not again.changed,
+            "ingress and egress added as two rules; a second run changes nothing",
+            "the security group rules were not added once",
+        )
+
+        self.step("albca backend ebextensions --cert app.internal.crt.pem --out .ebextensions")
+        out = self.workdir / ".ebextensions"
+        written = write_ebextensions(
+            out, render_ebextensions(EbRecipe(certificate=certificate)), force=False
+        )
+        self.check(
+            "https-backendauth.config" in written,
+            f"wrote {', '.join(written)}",
+            "no .ebextensions were written",
+        )
+
+    def _cloudfront(self, network: _Network, store_arn: str) -> None:
+        self.step("albca cloudfront origin-mtls --distribution <id> --origin alb "
+                  f"--trust-store {STORE}")  # fmt: skip
+        alb = self._load_balancer("albca-public", network, internal=False)
+        distribution = self.client("cloudfront").create_distribution(
+            DistributionConfig=_distribution_config(alb["dns"])
+        )["Distribution"]["Id"]
+        ca = cloudfront_client_ca(self.authority, key_spec=KeySpec.EC_P256, actor=_ACTOR)
+        ensure_origin_mtls(
+            self.aws(),
+            OriginMtlsRequest(distribution, "alb", deploy_wait=Wait(seconds=5, interval=0.1)),
+            ca,
+            trust_store=ExistingTrustStore(STORE, Wait(seconds=0)),
+            now=self.authority.now(),
+        )
+        config = self.client("cloudfront").get_distribution_config(Id=distribution)
+        origin = config["DistributionConfig"]["Origins"]["Items"][0]["CustomOriginConfig"]
+        arn = origin.get("OriginMtlsConfig", {}).get("ClientCertificateArn", "")
+        listener = read_listener(self.aws(), alb["listener"])
+        self.check(
+            arn.startswith("arn:aws:acm:us-east-1:")
+            and listener.mode == "verify"
+            and listener.trust_store_arn == store_arn,
+            f"distribution {distribution} presents {arn.rsplit('/', 1)[-1]} from ACM us-east-1; "
+            "the ALB verifies it with albca's trust store",
+            "CloudFront origin mTLS is not in place",
+        )
+
+
+def _distribution_config(domain: str) -> dict[str, Any]:
+    return {
+        "CallerReference": "albca-demo",
+        "Comment": "albca demo (emulated)",
+        "Enabled": True,
+        "Origins": {
+            "Quantity": 1,
+            "Items": [
+                {
+                    "Id": "alb",
+                    "DomainName": domain,
+                    "CustomOriginConfig": {
+                        "HTTPPort": 80,
+                        "HTTPSPort": 443,
+                        "OriginProtocolPolicy": "https-only",
+                    },
+                }
+            ],
+        },
+        "DefaultCacheBehavior": {
+            "TargetOriginId": "alb",
+            "ViewerProtocolPolicy": "redirect-to-https",
+            "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6",  # Managed-CachingOptimized
+        },
+    }
+
+
+def _import_stand_in_certificate(acm: Any, name: str) -> str:
+    """A self-signed certificate in the emulated ACM, standing in for a public one."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.now(UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5))
+        .not_valid_after(now + timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    arn: str = acm.import_certificate(
+        Certificate=certificate.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+    )["CertificateArn"]
+    return arn
+
+
+def _verifies(
+    bundle: list[x509.Certificate],
+    leaf: x509.Certificate,
+    chain: list[x509.Certificate],
+    name: str,
+) -> bool:
+    verifier = (
+        verification.PolicyBuilder()
+        .store(verification.Store(bundle))
+        .time(datetime.now(UTC))
+        .build_server_verifier(x509.DNSName(name))
+    )
+    try:
+        verifier.verify(leaf, chain)
+    except verification.VerificationError:
+        return False
+    return True

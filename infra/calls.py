@@ -1,0 +1,200 @@
+"""Every AWS call albca makes goes through ``Aws``: the plan, the dry run, the error boundary.
+
+- ``read`` calls AWS at once (a dry run still needs to see the current state).
+- ``change`` records the call, then makes it, unless this is a dry run: then it only
+  records it. What was recorded is what ``--dry-run`` prints and what a live run reports
+  as changed; a second run of an idempotent command records nothing.
+- ``local`` records a step albca takes itself (issuing a certificate, writing a file);
+  the caller runs it only when ``dry_run`` is false.
+
+This is the one place botocore errors become ``CAError``s (``infra.errors``), as httpx's
+``map_httpcore_exceptions`` does for its transports. Printed parameters never show
+private keys, and certificates are shown by size, not content.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from infra.clients import AwsClients
+from infra.errors import AwsNotFound, AwsRefused, AwsSetupError, AwsUnavailable
+
+__all__ = ["Aws", "Call", "LocalStep", "Action", "PLACEHOLDER"]
+
+PLACEHOLDER = "<known after the previous step>"
+"""What a dry run shows for a value only a change it did not make could tell."""
+
+# Error codes that mean "the thing you named does not exist" (botocore service models).
+_NOT_FOUND = frozenset(
+    {
+        "ListenerNotFound",
+        "LoadBalancerNotFound",
+        "TargetGroupNotFound",
+        "TrustStoreNotFound",
+        "RevocationIdNotFound",
+        "AccessPointNotFound",
+        "PolicyNotFound",
+        "ResourceNotFoundException",
+        "NoSuchDistribution",
+        "NoSuchOrigin",
+        "InvalidGroup.NotFound",
+        "InvalidGroupId.Malformed",
+        "InvalidVpcID.NotFound",
+    }
+)
+_SECRET_KEYS = frozenset({"PrivateKey"})
+_PEM_KEYS = frozenset({"Certificate", "CertificateChain"})
+
+
+@dataclass(frozen=True)
+class Call:
+    """One AWS call: ``service`` is the boto3 client name (``elbv2``), ``operation`` the
+    boto3 method (``modify_listener``)."""
+
+    service: str
+    operation: str
+    params: Mapping[str, Any]
+    region: str | None = None
+    shown: Mapping[str, Any] | None = None  # what to print instead of ``params``
+
+    def describe(self) -> str:
+        shown = self.shown if self.shown is not None else _redacted(self.params)
+        where = f" (region {self.region})" if self.region else ""
+        return f"{self.service}.{self.operation}{where} {json.dumps(shown, default=str)}"
+
+
+@dataclass(frozen=True)
+class LocalStep:
+    text: str
+
+    def describe(self) -> str:
+        return f"albca: {self.text}"
+
+
+Action = Call | LocalStep
+
+
+@dataclass
+class Aws:
+    clients: AwsClients
+    dry_run: bool = False
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.actions)
+
+    def read(
+        self, service: str, operation: str, /, *, region: str | None = None, **params: Any
+    ) -> Any:
+        """Make a call that changes nothing (describe, get, list); always made."""
+        return self._call(service, operation, region, params)
+
+    def change(
+        self,
+        service: str,
+        operation: str,
+        /,
+        *,
+        region: str | None = None,
+        shown: Mapping[str, Any] | None = None,
+        already_done: Iterable[str] = (),
+        **params: Any,
+    ) -> Any:
+        """Record a call that changes AWS and make it, unless this is a dry run (then
+        return None). An error whose code is in ``already_done`` means the change is
+        already in place: it is taken back off the record and None is returned."""
+        call = Call(service, operation, dict(params), region, shown)
+        self.actions.append(call)
+        if self.dry_run:
+            return None
+        try:
+            return self._call(service, operation, region, params, already_done=already_done)
+        except _AlreadyDone:
+            self.actions.remove(call)
+            return None
+
+    def local(self, text: str) -> None:
+        """Record a step albca takes itself; the caller runs it unless ``dry_run``."""
+        self.actions.append(LocalStep(text))
+
+    def note(self, text: str) -> None:
+        """Something the user should know that is not a change (a warning, a next step)."""
+        if text not in self.notes:
+            self.notes.append(text)
+
+    def _call(
+        self,
+        service: str,
+        operation: str,
+        region: str | None,
+        params: Mapping[str, Any],
+        *,
+        already_done: Iterable[str] = (),
+    ) -> Any:
+        from botocore.exceptions import BotoCoreError, ClientError
+
+        client = self.clients.client(service, region)
+        try:
+            return getattr(client, operation)(**params)
+        except ClientError as exc:
+            code = str(exc.response.get("Error", {}).get("Code", ""))
+            if code in set(already_done):
+                raise _AlreadyDone from exc
+            raise _client_error(service, operation, code, exc) from exc
+        except BotoCoreError as exc:
+            raise _botocore_error(service, operation, exc) from exc
+
+
+class _AlreadyDone(Exception):
+    pass
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _client_error(service: str, operation: str, code: str, exc: Any) -> AwsSetupError:
+    message = _one_line(str(exc.response.get("Error", {}).get("Message", "")) or str(exc))
+    where = f"{service}.{operation}"
+    if code in _NOT_FOUND or code.endswith(".NotFound"):
+        return AwsNotFound(f"{message} ({where}: {code})", aws_code=code, operation=where)
+    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+        return AwsRefused(
+            f"AWS denied {where}: {message}; check the IAM policy of these credentials",
+            aws_code=code,
+            operation=where,
+        )
+    return AwsRefused(f"AWS refused {where}: {message} ({code})", aws_code=code, operation=where)
+
+
+def _botocore_error(service: str, operation: str, exc: Exception) -> AwsSetupError:
+    from botocore.exceptions import ParamValidationError
+
+    where = f"{service}.{operation}"
+    if isinstance(exc, ParamValidationError):
+        return AwsRefused(
+            f"{where}: {_one_line(str(exc))}", aws_code="ParamValidation", operation=where
+        )
+    return AwsUnavailable(f"cannot reach AWS for {where}: {_one_line(str(exc))}")
+
+
+def _redacted(value: Any, key: str = "") -> Any:
+    if key in _SECRET_KEYS:
+        return "<private key, not shown>"
+    if key in _PEM_KEYS and isinstance(value, bytes | str):
+        return f"<PEM, {len(value)} bytes>"
+    if isinstance(value, Mapping):
+        if value.get("AttributeName") == "PublicKey":
+            text = str(value.get("AttributeValue", ""))
+            return {"AttributeName": "PublicKey", "AttributeValue": f"{text[:16]}...({len(text)})"}
+        return {k: _redacted(v, str(k)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_redacted(item) for item in value]
+    if isinstance(value, bytes):
+        return f"<{len(value)} bytes>"
+    return value
