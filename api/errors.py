@@ -32,7 +32,6 @@ from __future__ import annotations
 
 from ca import errors as ca_errors
 from ca.errors import CAError
-from infra import errors as infra_errors  # error classes only: no AWS code comes with it
 from trust_bundle import errors as trust_errors
 
 __all__ = [
@@ -211,17 +210,6 @@ STATUS: dict[type[CAError], int] = {
     trust_errors.BundleRejected: 500,
     trust_errors.RevocationRejected: 500,
     trust_errors.PublishFailed: 502,
-    # -- AWS set-up (infra/errors.py) ------------------------------------------------
-    # The HTTP API does not set up AWS; if one of these ever reaches it, AWS (upstream)
-    # failed or refused (502/503), or the server's own AWS state does not allow it (409).
-    infra_errors.AwsSetupError: 502,
-    infra_errors.AwsUnavailable: 503,
-    infra_errors.AwsNotFound: 502,
-    infra_errors.AwsRefused: 502,
-    infra_errors.SetupRefused: 409,
-    infra_errors.TrustStoreNotReady: 503,
-    infra_errors.CloudFrontRuleViolation: 409,
-    infra_errors.CertificateUnusable: 400,
 }
 
 
