@@ -120,10 +120,18 @@ class Authority:
         return list(self.store.list_authorities())
 
     def active_issuer_record(self) -> AuthorityRecord:
-        for record in self.store.list_authorities():
-            if record.role is AuthorityRole.ISSUING and record.status is AuthorityStatus.ACTIVE:
-                return record
-        raise AuthorityNotInitialized("this CA has no active issuing CA; run `albca init` first")
+        """The issuing CA that signs. During a switch (``ca.hierarchy.activate_authority``)
+        two can be active for a moment, or after an interruption: the newest one signs."""
+        active = [
+            record
+            for record in self.store.list_authorities()
+            if record.role is AuthorityRole.ISSUING and record.status is AuthorityStatus.ACTIVE
+        ]
+        if not active:
+            raise AuthorityNotInitialized(
+                "this CA has no active issuing CA; run `albca init` first"
+            )
+        return max(active, key=lambda record: (record.created_at, record.key_id))
 
     def issuer(self, key_id: str | None = None) -> IssuerContext:
         """The issuing CA ``key_id`` (the active one by default), ready to sign."""
