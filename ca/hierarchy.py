@@ -12,7 +12,7 @@ rotation is ``trust_bundle.rotation``'s job.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from cryptography import x509
@@ -356,11 +356,11 @@ def retire_authority(
                 key_id=record.key_id,
                 valid_certificates=valid,
             )
-    retired = store.set_authority_status(
-        record.key_id,
-        AuthorityStatus.RETIRED,
-        _status_event("ca-retire", record, now, actor, forced=force, valid_certificates=valid),
-    )
+    event = _status_event("ca-retire", record, now, actor, forced=force, valid_certificates=valid)
+    # Filed under the CA certificate's serial: the root's CRL lists a retired issuing CA
+    # with this time as its revocation date (``Authority.generate_crl``).
+    event = replace(event, serial=certificate_of(record).serial_number)
+    retired = store.set_authority_status(record.key_id, AuthorityStatus.RETIRED, event)
     return RetiredAuthority(retired, valid)
 
 

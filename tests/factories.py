@@ -124,10 +124,10 @@ def make_sha1_csr(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     """
     request_info = x509.load_pem_x509_csr(make_csr(key)).tbs_certrequest_bytes
     if isinstance(key, ec.EllipticCurvePrivateKey):
-        signature = key.sign(request_info, ec.ECDSA(hashes.SHA1()))  # noqa: S303
+        signature = key.sign(request_info, ec.ECDSA(hashes.SHA1()))
         algorithm = _SHA1_ALGORITHMS[True]
     else:
-        signature = key.sign(request_info, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303
+        signature = key.sign(request_info, padding.PKCS1v15(), hashes.SHA1())
         algorithm = _SHA1_ALGORITHMS[False]
     return _der_tlv(0x30, request_info + algorithm + _der_tlv(0x03, b"\x00" + signature))
 

@@ -134,6 +134,11 @@ class RevocationSync:
     then only publishes the CRLs. ``budget`` bounds the run in seconds (an API request on
     Lambda); the check is made between AWS calls, so give the ELBv2 and S3 clients their
     own timeouts too. ``only`` restricts the run to the trust stores of those names.
+
+    ``include_roots``: also sign and swap in the roots' CRLs (they list retired issuing
+    CAs). That needs the root keys, so the sync after each revocation (the CLI's, the HTTP
+    API's) leaves it off and the roots' CRLs already in the stores stay; bundle changes
+    (create, update, rotation, retirement, rollback) turn it on.
     """
 
     def __init__(
@@ -145,6 +150,7 @@ class RevocationSync:
         budget: float | None = None,
         limits: TrustStoreLimits = ALB_LIMITS,
         allow_gap: bool = False,
+        include_roots: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         if trust_stores is not None and not isinstance(publisher, S3Publisher):
@@ -159,6 +165,7 @@ class RevocationSync:
         self.budget = budget
         self.limits = limits
         self.allow_gap = allow_gap
+        self.include_roots = include_roots
         self._monotonic = monotonic
         self._deadline: float | None = None
         self._bundles: dict[S3Location, frozenset[str]] = {}
@@ -236,7 +243,7 @@ class RevocationSync:
             stores = [store for store in stores if store.name in only]
         # 1. Sign and check a CRL per issuing CA.
         documents: dict[str, tuple[CRLDocument, int]] = {}
-        for issuer in self.authority.issuing_key_ids():
+        for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
             document = self.authority.generate_crl(issuer, requested_by=actor)
             _, checked = check_crl_document(document, trusted)
             documents[issuer] = (document, checked.entries)
@@ -305,10 +312,12 @@ class RevocationSync:
                 kept.append(issuer)  # a run that started later already put a newer CRL in
                 continue
             steps.append(_Step(issuer, entries, current.revocation_id if current else None))
+        # Tags of CAs the store no longer trusts go; those of CAs not refreshed this run
+        # (a root, when roots are left out) stay, and so do their CRLs.
         stale = [
             f"{TAG_CRL_PREFIX}{issuer}"
             for issuer in tags
-            if issuer not in in_bundle or issuer not in documents
+            if issuer not in in_bundle or issuer not in trusted_ids
         ]
         plan = _Plan(store, steps, kept, stale, existing)
         self._check_limits(plan)

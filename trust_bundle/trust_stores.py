@@ -156,13 +156,16 @@ class TrustStoreManager:
     def store(self) -> CertificateStore:
         return self.authority.store
 
-    def revocation_sync(self, *, budget: float | None = None) -> RevocationSync:
+    def revocation_sync(
+        self, *, budget: float | None = None, include_roots: bool = False
+    ) -> RevocationSync:
         return RevocationSync(
             authority=self.authority,
             publisher=self.publisher,
             trust_stores=self.api,
             budget=budget,
             allow_gap=self.allow_gap,
+            include_roots=include_roots,
         )
 
     def identity(self) -> str:
@@ -197,7 +200,7 @@ class TrustStoreManager:
         rerun = f"{UPDATE_RERUN} {name}"
         try:
             api.wait_active(created.arn, timeout=self.wait_seconds, interval=self.poll_seconds)
-            report = self.revocation_sync().run(actor=actor, only=[name])
+            report = self.revocation_sync(include_roots=True).run(actor=actor, only=[name])
         except CAError as exc:
             raise SyncIncomplete(
                 f"trust store {name} was created but does not hold its CRLs yet "
@@ -217,7 +220,9 @@ class TrustStoreManager:
         """
         if self.api is None:
             bundle = self.publish_bundle(actor=actor)
-            return UpdateResult(bundle, (), self.revocation_sync().run(actor=actor))
+            return UpdateResult(
+                bundle, (), self.revocation_sync(include_roots=True).run(actor=actor)
+            )
         api = self.api
         targets = self._targets(names, adopt=adopt)
         advertised = any(
@@ -235,7 +240,7 @@ class TrustStoreManager:
                 api.wait_active(target.arn, timeout=self.wait_seconds, interval=self.poll_seconds)
                 done.append(target.name)
             only = None if names is None else [t.name for t in targets]
-            report = self.revocation_sync().run(actor=actor, only=only)
+            report = self.revocation_sync(include_roots=True).run(actor=actor, only=only)
         except CAError as exc:
             raise _partly(exc, "updating the trust stores", done, targets, UPDATE_RERUN) from exc
         return UpdateResult(bundle, tuple(api.by_arn(t.arn) for t in targets), report)
@@ -354,7 +359,7 @@ class TrustStoreManager:
                 moves.append((store.name, before, target))
                 done.append(store.name)
             only = None if names is None else [s.name for s in targets]
-            report = self.revocation_sync().run(actor=actor, only=only)
+            report = self.revocation_sync(include_roots=True).run(actor=actor, only=only)
         except CAError as exc:
             raise _partly(exc, "rolling back", done, targets, "albca truststore sync") from exc
         return RollbackResult(tuple(moves), tuple(sorted(left_out)), refused, report)

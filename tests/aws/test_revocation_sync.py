@@ -50,6 +50,16 @@ def revoked_serials(s3, trust_fake, arn) -> set[int]:
     }
 
 
+def issuing_revocation(trust_api, name, issuer_key_id):
+    """The revocation entry that holds ``issuer_key_id``'s CRL in store ``name``."""
+    store = trust_api.get(name)
+    tag = store.crls[issuer_key_id]
+    (revocation,) = [
+        r for r in trust_api.revocations(store.arn) if r.revocation_id == tag.revocation_id
+    ]
+    return revocation
+
+
 def store_state(trust_api, name):
     store = trust_api.get(name)
     return sorted((r.revocation_id, r.entries) for r in trust_api.revocations(store.arn)), dict(
@@ -99,11 +109,14 @@ def test_a_revocation_reaches_every_fed_store_before_the_old_crl_leaves(
     report = manager.revocation_sync().run(actor="test")
 
     assert calls == ["AddTrustStoreRevocations", "AddTags", "RemoveTrustStoreRevocations"] * 2
+    issuing = authority.active_issuer_record().key_id
     for name in two_stores:
         store = trust_api.get(name)
-        (revocation,) = trust_api.revocations(store.arn)
+        revocation = issuing_revocation(trust_api, name, issuing)
         assert revocation.entries == 1
         assert revocation.revocation_id not in [rid for rid, _ in before[name]]
+        # One CRL per CA of the bundle, no more: the root's and the issuing CA's.
+        assert len(trust_api.revocations(store.arn)) == 2
         serials = revoked_serials(s3, trust_fake, store.arn)
         assert alice.record.serial in serials
         assert bob.record.serial not in serials
@@ -128,8 +141,8 @@ def test_entries_count_grows_with_each_revocation(manager, authority, two_stores
         revoke(authority, issue(authority, f"user{n}"))
         manager.revocation_sync().run(actor="test")
         store = trust_api.get("store-a")
-        assert store.revoked_entries == n + 1
-        assert len(trust_api.revocations(store.arn)) == 1
+        assert store.revoked_entries == n + 1  # the root's CRL lists nothing
+        assert len(trust_api.revocations(store.arn)) == 2
 
 
 # -- limits, checked first -------------------------------------------------------------------
@@ -181,9 +194,9 @@ def test_allow_gap_swaps_when_old_and_new_cannot_be_held_together(
         allow_gap=True,
     )
     gap.run(actor="test")
+    issuing = authority.active_issuer_record().key_id
     for name in two_stores:
-        (revocation,) = trust_api.revocations(trust_api.get(name).arn)
-        assert revocation.entries == 3
+        assert issuing_revocation(trust_api, name, issuing).entries == 3
 
 
 def test_too_many_crls_are_refused_before_upload(manager, authority, two_stores, trust_api, s3):
@@ -192,7 +205,7 @@ def test_too_many_crls_are_refused_before_upload(manager, authority, two_stores,
         authority=authority,
         publisher=manager.publisher,
         trust_stores=trust_api,
-        limits=TrustStoreLimits(max_crls=1),  # old + new would be 2
+        limits=TrustStoreLimits(max_crls=2),  # root's, issuing CA's old and new: 3
     )
     with pytest.raises(SyncIncomplete) as caught:
         sync.run(actor="test")
@@ -267,15 +280,18 @@ def test_a_failure_after_the_new_crl_is_in_keeps_both_until_the_rerun(
     with pytest.raises(SyncIncomplete):
         manager.revocation_sync().run(actor="test")
     # Two CRLs of the issuing CA: the old one and the new one, which has the revocation.
-    held = crls_in_store(s3, trust_fake, arn)
+    issuer_name = authority.issuer().certificate.subject
+    held = [c for c in crls_in_store(s3, trust_fake, arn).values() if c.issuer == issuer_name]
     assert len(held) == 2
     assert alice.record.serial in revoked_serials(s3, trust_fake, arn)
     manager.revocation_sync().run(actor="test")
-    (crl,) = crls_in_store(s3, trust_fake, arn).values()
+    held = {
+        rid: c for rid, c in crls_in_store(s3, trust_fake, arn).items() if c.issuer == issuer_name
+    }
+    ((revocation_id, crl),) = held.items()
     assert crl.get_revoked_certificate_by_serial_number(alice.record.serial) is not None
-    store = trust_api.get("store-a")
-    ((_issuer, tag),) = store.crls.items()
-    assert tag.revocation_id in crls_in_store(s3, trust_fake, arn)
+    tag = trust_api.get("store-a").crls[authority.active_issuer_record().key_id]
+    assert tag.revocation_id == revocation_id
 
 
 def test_the_time_budget_stops_the_run_between_calls(manager, authority, two_stores, trust_api):
@@ -322,14 +338,16 @@ def test_a_revocation_without_a_sync_shows_as_not_in_step(manager, authority, tw
 
 def test_a_newer_crl_already_in_a_store_is_not_replaced(manager, authority, two_stores, trust_api):
     store = trust_api.get("store-a")
-    ((issuer, tag),) = store.crls.items()
+    issuer = authority.active_issuer_record().key_id
+    tag = store.crls[issuer]
+    before = trust_api.revocations(store.arn)
     # As another run, started later, would have left it: a CRL numbered above ours.
     trust_api.tag(store.arn, {f"{TAG_CRL_PREFIX}{issuer}": f"{tag.revocation_id}:999"})
     report = manager.revocation_sync().run(actor="test")
     by_name = {s.name: s for s in report.stores}
     assert by_name["store-a"].kept == (issuer,)
     assert by_name["store-a"].added == {}
-    assert [r.revocation_id for r in trust_api.revocations(store.arn)] == [tag.revocation_id]
+    assert trust_api.revocations(store.arn) == before
     assert by_name["store-b"].added
 
 

@@ -53,10 +53,11 @@ def test_create_loads_the_exact_published_version_and_waits_until_active(
     assert store.tags[TAG_CA] == manager.identity()
     assert store.tags[TAG_BUNDLE] == f"s3://{BUCKET}/{PREFIX}/ca-bundle.pem"
     assert store.tags[TAG_BUNDLE_VERSION] == published.version_id
-    # It holds a CRL for the issuing CA before anyone can attach it to a listener.
-    issuing = manager.authority.active_issuer_record().key_id
-    (revocation,) = trust_api.revocations(store.arn)
-    assert store.crls[issuing].revocation_id == revocation.revocation_id
+    # It holds a CRL for each CA before anyone can attach it to a listener.
+    revocations = {r.revocation_id for r in trust_api.revocations(store.arn)}
+    key_ids = {r.key_id for r in manager.authority.authorities()}
+    assert set(store.crls) == key_ids
+    assert {tag.revocation_id for tag in store.crls.values()} == revocations
     assert [s.name for s in manager.fed()] == ["prod-clients"]
 
 
@@ -131,7 +132,7 @@ def test_update_points_every_fed_store_at_the_new_version(
         location = trust_fake.bundle_location(store.arn)
         assert location.version_id == result.bundle.published.version_id
         assert store.ca_certificates == 3
-        assert len(store.crls) == 2  # a CRL for each issuing CA, the new one included
+        assert len(store.crls) == 3  # a CRL for each CA, the new one included
 
 
 def test_update_of_an_unchanged_bundle_leaves_the_store_on_its_version(manager, trust_fake):
@@ -167,8 +168,7 @@ def test_show_lists_certificates_revocations_and_listeners(manager, elbv2, alb, 
         MutualAuthentication={"Mode": "verify", "TrustStoreArn": store.arn},
     )
     view = manager.show("shown")
-    issuing = authority.active_issuer_record().key_id
-    assert [issuer for _, issuer in view.revocations] == [issuing]
+    assert {issuer for _, issuer in view.revocations} == {r.key_id for r in authority.authorities()}
     assert [use.listener_arn for use in view.listeners] == [alb.listener_arn]
     assert view.bundle_subjects is not None
     assert any("Test Issuing CA" in subject for subject in view.bundle_subjects)

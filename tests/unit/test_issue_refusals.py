@@ -132,7 +132,7 @@ def test_issue_rejects_a_sha1_signed_csr(make_authority, key_pool, key_type):
 
 def test_issue_rejects_rsa_1024(make_authority):
     authority = make_authority()
-    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)  # noqa: S505
+    weak = rsa.generate_private_key(public_exponent=65537, key_size=1024)
     csr = make_csr(weak)
     with pytest.raises(UnsupportedKey, match="1024 bits is too small") as caught:
         authority.issue_from_csr(csr, profile="client", requested_by="test")
