@@ -7,6 +7,7 @@ that names the variable.
 
 from __future__ import annotations
 
+import re
 import stat
 from pathlib import Path
 from typing import Literal
@@ -19,6 +20,8 @@ from ca.key_files import MIN_PASSPHRASE_LENGTH
 __all__ = ["Settings", "DEFAULT_HOME"]
 
 DEFAULT_HOME = Path("~/.albca")
+# S3 bucket names (AWS: "Bucket naming rules").
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 
 
 class Settings(BaseSettings):
@@ -42,6 +45,10 @@ class Settings(BaseSettings):
     store: str | None = Field(
         default=None,
         description="Where records live: sqlite:///PATH (default: albca.db in the CA home).",
+    )
+    publish_to: str | None = Field(
+        default=None,
+        description="Where the CA bundle and CRLs are published: s3://BUCKET/PREFIX or file:///DIR.",
     )
     sqlite_synchronous: Literal["full", "normal"] = Field(
         default="full",
@@ -90,6 +97,23 @@ class Settings(BaseSettings):
                 f"ALBCA_STORE: {value!r} is not a store this albca knows; use sqlite:///PATH"
             )
         return value
+
+    @field_validator("publish_to", mode="after")
+    @classmethod
+    def _publish_target_is_known(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if value.startswith("s3://"):
+            bucket = value.removeprefix("s3://").split("/", 1)[0]
+            if not _BUCKET_NAME.match(bucket) or ".." in bucket:
+                raise ValueError(f"ALBCA_PUBLISH_TO: {bucket!r} is not an S3 bucket name")
+            return value
+        if value.startswith("file:///"):
+            return value
+        raise ValueError(
+            f"ALBCA_PUBLISH_TO: {value!r} is not a publish target; use s3://BUCKET/PREFIX or "
+            "file:///DIR"
+        )
 
     @model_validator(mode="after")
     def _one_passphrase_source(self) -> Settings:

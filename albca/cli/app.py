@@ -11,8 +11,11 @@ from typing import Annotated
 import typer
 
 from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd
+from albca.cli.bundle_cmds import bundle_app
+from albca.cli.ca_cmds import ca_app
 from albca.cli.errors import AlbcaGroup
 from albca.cli.issue_cmd import issue_app
+from albca.cli.truststore_cmds import truststore_app
 
 app = typer.Typer(
     name="albca",
@@ -53,6 +56,8 @@ app.command("revoke")(cert_cmds.revoke)
 app.command("list")(cert_cmds.list_certificates)
 app.command("show")(cert_cmds.show)
 app.command("crl")(crl_cmds.crl)
-app.command("bundle")(crl_cmds.bundle)
+app.add_typer(bundle_app, name="bundle")
 app.command("audit")(cert_cmds.audit)
 app.command("demo")(demo_cmd.demo)
+app.add_typer(truststore_app, name="truststore")
+app.add_typer(ca_app, name="ca")
