@@ -11,6 +11,7 @@ Names under the publish target (``file:///DIR`` or ``s3://BUCKET/PREFIX``)::
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,6 +34,8 @@ __all__ = [
     "PublishedCRL",
     "publish_bundle",
     "publish_crl",
+    "publish_checked_crl",
+    "check_crl_document",
 ]
 
 BUNDLE_NAME = "ca-bundle.pem"
@@ -133,6 +136,22 @@ def publish_crl(
 ) -> PublishedCRL:
     """Check the CRL (PEM, size, issuer in ``bundle``, signature), then publish it."""
     pem, checked = check_crl_document(document, bundle)
+    return publish_checked_crl(
+        document, pem, checked, publisher=publisher, store=store, actor=actor, now=now
+    )
+
+
+def publish_checked_crl(
+    document: CRLDocument,
+    pem: bytes,
+    checked: CheckedCRL,
+    *,
+    publisher: Publisher,
+    store: CertificateStore,
+    actor: str,
+    now: datetime,
+) -> PublishedCRL:
+    """Publish a CRL ``check_crl_document`` already passed (``pem`` is what it checked)."""
     published = publish_recorded(
         publisher,
         store,
@@ -146,6 +165,4 @@ def publish_crl(
 
 
 def _sha256(data: bytes) -> str:
-    import hashlib
-
     return hashlib.sha256(data).hexdigest()

@@ -39,8 +39,18 @@ from ca.errors import CAError
 from ca.hierarchy import ca_identity
 from ca.records import AuditEvent, format_serial
 from ca.store import CertificateStore
-from trust_bundle.alb_rules import ALB_LIMITS, TrustStoreLimits, check_revocation_totals
-from trust_bundle.artefacts import PublishedCRL, S3Location, check_crl_document, publish_crl
+from trust_bundle.alb_rules import (
+    ALB_LIMITS,
+    CheckedCRL,
+    TrustStoreLimits,
+    check_revocation_totals,
+)
+from trust_bundle.artefacts import (
+    PublishedCRL,
+    S3Location,
+    check_crl_document,
+    publish_checked_crl,
+)
 from trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore, TrustStoreApi
 from trust_bundle.errors import (
     PublishFailed,
@@ -242,21 +252,21 @@ class RevocationSync:
                 )
             stores = [store for store in stores if store.name in only]
         # 1. Sign and check a CRL per issuing CA.
-        documents: dict[str, tuple[CRLDocument, int]] = {}
+        documents: dict[str, tuple[CRLDocument, bytes, CheckedCRL]] = {}
         for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
             document = self.authority.generate_crl(issuer, requested_by=actor)
-            _, checked = check_crl_document(document, trusted)
-            documents[issuer] = (document, checked.entries)
+            documents[issuer] = (document, *check_crl_document(document, trusted))
         # 2. Plan every store and check its limits before anything is uploaded.
         plans = [self._plan(store, documents, trusted_ids) for store in stores]
         # 3. Publish the CRLs.
         published: dict[str, PublishedCRL] = {}
-        for issuer, (document, _) in documents.items():
+        for issuer, (document, pem, checked) in documents.items():
             self._check_time("publishing the CRLs")
             try:
-                published[issuer] = publish_crl(
+                published[issuer] = publish_checked_crl(
                     document,
-                    trusted,
+                    pem,
+                    checked,
                     publisher=self.publisher,
                     store=self.store,
                     actor=actor,
@@ -294,7 +304,7 @@ class RevocationSync:
     def _plan(
         self,
         store: TrustStore,
-        documents: Mapping[str, tuple[CRLDocument, int]],
+        documents: Mapping[str, tuple[CRLDocument, bytes, CheckedCRL]],
         trusted_ids: frozenset[str],
     ) -> _Plan:
         assert self.trust_stores is not None
@@ -303,7 +313,8 @@ class RevocationSync:
         tags = store.crls
         steps: list[_Step] = []
         kept: list[str] = []
-        for issuer, (document, entries) in documents.items():
+        for issuer, (document, _, checked) in documents.items():
+            entries = checked.entries
             if issuer not in in_bundle:
                 continue  # e.g. after a rollback to a bundle without it
             tag = tags.get(issuer)
