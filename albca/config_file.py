@@ -6,8 +6,11 @@ Parsed with pydantic so that a mistake is reported with its place in the file
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import tomllib
 from datetime import timedelta
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -15,10 +18,16 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from ca.authority import AuthorityConfig
 from ca.errors import ConfigurationError
 from ca.keys import KeySpec
+from ca.names import CommonNamePattern, DnsPattern
 from ca.policy import NamePolicy
 from ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
 
-__all__ = ["load_authority_config", "render_default_config"]
+__all__ = [
+    "load_authority_config",
+    "render_default_config",
+    "read_config_file",
+    "default_authority_config",
+]
 
 
 class _Strict(BaseModel):
@@ -34,6 +43,31 @@ class _ProfileModel(_Strict):
     ip_networks: list[str] = Field(default_factory=list)
     common_names: list[str] = Field(default_factory=list)
     allow_wildcards: bool = False
+
+    # Checked here, not later, so that an error names the key that holds the bad value.
+    @field_validator("dns")
+    @classmethod
+    def _dns_patterns_are_valid(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            DnsPattern(pattern)
+        return patterns
+
+    @field_validator("ip_networks")
+    @classmethod
+    def _networks_are_cidrs(cls, networks: list[str]) -> list[str]:
+        for network in networks:
+            try:
+                ipaddress.ip_network(network, strict=True)
+            except ValueError as exc:
+                raise ValueError(f"{network!r} is not a valid CIDR: {exc}") from None
+        return networks
+
+    @field_validator("common_names")
+    @classmethod
+    def _common_name_patterns_are_valid(cls, patterns: list[str]) -> list[str]:
+        for pattern in patterns:
+            CommonNamePattern(pattern)
+        return patterns
 
 
 class _CRLModel(_Strict):
@@ -106,6 +140,32 @@ def load_authority_config(raw: dict[str, object], *, source: str) -> AuthorityCo
         crl_urls=tuple(model.crl.distribution_urls),
         ca_issuers_urls=tuple(model.aia.ca_issuers_urls),
     )
+
+
+def read_config_file(path: Path) -> AuthorityConfig:
+    """A config file named by ALBCA_CONFIG_FILE (it need not live in a CA home)."""
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigurationError(
+            f"ALBCA_CONFIG_FILE: {path} does not exist", setting="ALBCA_CONFIG_FILE"
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"ALBCA_CONFIG_FILE: cannot read {path}: {exc.strerror}", setting="ALBCA_CONFIG_FILE"
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(
+            f"{path} is not valid TOML: {exc}", setting="ALBCA_CONFIG_FILE"
+        ) from None
+    return load_authority_config(raw, source=str(path))
+
+
+def default_authority_config() -> AuthorityConfig:
+    """What a CA with no config file runs with: the file ``albca init`` would write."""
+    text = render_default_config(crl_urls=[], ca_issuers_urls=[])
+    return load_authority_config(tomllib.loads(text), source="the built-in defaults")
 
 
 def _toml_list(items: list[str]) -> str:

@@ -17,16 +17,42 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ca.key_files import MIN_PASSPHRASE_LENGTH
 
-__all__ = ["Settings", "DEFAULT_HOME"]
+__all__ = ["Settings", "DEFAULT_HOME", "SECRET_SETTINGS", "check_kms_key_reference"]
 
 DEFAULT_HOME = Path("~/.albca")
-# S3 bucket names (AWS: "Bucket naming rules").
+SECRET_SETTINGS = frozenset({"key_passphrase", "p12_password"})
+"""Settings whose values are never printed (``albca config show`` says set or unset)."""
+
+# DynamoDB table names (AWS: "Naming rules"), S3 bucket names (AWS: "Bucket naming
+# rules"), and the ways KMS names a key: key ARN, alias ARN, alias name, key id.
+_TABLE_NAME = re.compile(r"^[A-Za-z0-9_.-]{3,255}$")
 _BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_KMS_KEY = re.compile(
+    r"^(arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key/[A-Za-z0-9-]+|alias/[A-Za-z0-9/_-]+)"
+    r"|alias/[A-Za-z0-9/_-]+|(mrk-)?[0-9a-fA-F-]{36})$"
+)
+
+
+def check_kms_key_reference(value: str) -> str:
+    """A KMS key as an operator names it: key ARN, alias ARN, alias/NAME or key id."""
+    if not _KMS_KEY.match(value):
+        raise ValueError(
+            f"{value!r} is not a KMS key: give a key ARN, an alias ARN, alias/NAME or a key id"
+        )
+    return value
+
+
+_HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # RFC 9110 token
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
-        env_prefix="ALBCA_", extra="ignore", frozen=True, env_ignore_empty=True
+        env_prefix="ALBCA_",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        # A refused value may be a passphrase: never repeat it in an error message.
+        hide_input_in_errors=True,
     )
 
     home: Path = Field(
@@ -44,7 +70,45 @@ class Settings(BaseSettings):
     )
     store: str | None = Field(
         default=None,
-        description="Where records live: sqlite:///PATH (default: albca.db in the CA home).",
+        description=(
+            "Where records live: sqlite:///PATH, or dynamodb://TABLE for a CA with no local "
+            "state (default: albca.db in the CA home)."
+        ),
+    )
+    aws_region: str | None = Field(
+        default=None,
+        description=(
+            "AWS region of the DynamoDB table, the S3 bucket and new KMS keys (default: the "
+            "AWS SDK's own, AWS_REGION or the profile's). A KMS key's ARN names its region."
+        ),
+    )
+    record_retention_days: int = Field(
+        default=365,
+        ge=0,
+        le=36500,
+        description=(
+            "DynamoDB: days a certificate record is kept after it expires, after which "
+            "DynamoDB TTL deletes it. 0 keeps records forever."
+        ),
+    )
+    config_file: Path | None = Field(
+        default=None,
+        description=(
+            "The config file (profiles, CRL, AIA). Default: config.toml in the CA home, or, "
+            "with a DynamoDB store and no CA home, the built-in defaults."
+        ),
+    )
+    key_store: Literal["file", "kms"] = Field(
+        default="file",
+        description="Where `albca init` creates CA keys: file (encrypted, in the CA home) or kms.",
+    )
+    root_kms_key: str | None = Field(
+        default=None,
+        description="An existing KMS key (ARN, alias/NAME or key id) for `albca init`'s root CA.",
+    )
+    issuing_kms_key: str | None = Field(
+        default=None,
+        description="An existing KMS key for `albca init`'s issuing CA.",
     )
     publish_to: str | None = Field(
         default=None,
@@ -58,10 +122,71 @@ class Settings(BaseSettings):
         ),
     )
 
-    @field_validator("home", mode="after")
+    trust_store_sync: Literal["auto", "inline", "background", "off"] = Field(
+        default="auto",
+        description=(
+            "How the HTTP API brings ALB trust stores in step after a revocation: inline "
+            "(within the request, bounded by ALBCA_TRUST_STORE_SYNC_SECONDS), background "
+            "(queued, run after the response), off. auto: off without ALBCA_PUBLISH_TO, "
+            "inline on Lambda, background otherwise."
+        ),
+    )
+    trust_store_sync_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=900,
+        description="Time allowed to an inline sync (keep it below the Lambda timeout).",
+    )
+
+    # -- the HTTP API (`albca serve`, the Lambda handler) ------------------------------
+    api_store: str | None = Field(
+        default=None,
+        description="sqlite:///PATH for API tokens, idempotency keys and used renewal "
+        "tokens (default: albca-api.db beside the certificate store).",
+    )
+    api_behind_alb_mtls: bool = Field(
+        default=False,
+        description="True only when every request reaches the API through an ALB listener "
+        "in mTLS verify mode; then its client certificate headers are believed for renewal.",
+    )
+    api_mtls_leaf_header: str = "X-Amzn-Mtls-Clientcert-Leaf"
+    api_mtls_serial_header: str = "X-Amzn-Mtls-Clientcert-Serial-Number"
+    api_mtls_issuer_header: str = "X-Amzn-Mtls-Clientcert-Issuer"
+    api_mtls_subject_header: str = "X-Amzn-Mtls-Clientcert-Subject"
+    api_mtls_validity_header: str = "X-Amzn-Mtls-Clientcert-Validity"
+    api_renewal_audience: str = Field(
+        default="albca-renew",
+        min_length=1,
+        description="The aud renewal tokens must carry; set it to the API's URL.",
+    )
+    api_max_body_bytes: int = Field(default=128 * 1024, ge=1024, le=16 * 1024 * 1024)
+    api_crl_refresh_seconds: int = Field(default=60, ge=1, le=86400)
+
+    @field_validator(
+        "api_mtls_leaf_header",
+        "api_mtls_serial_header",
+        "api_mtls_issuer_header",
+        "api_mtls_subject_header",
+        "api_mtls_validity_header",
+        mode="after",
+    )
     @classmethod
-    def _expand_home(cls, value: Path) -> Path:
-        return value.expanduser()
+    def _header_name_is_a_token(cls, value: str) -> str:
+        if not _HEADER_NAME.match(value):
+            raise ValueError(f"{value!r} is not an HTTP header name")
+        return value
+
+    @field_validator("api_store", mode="after")
+    @classmethod
+    def _api_store_is_sqlite(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("sqlite:///"):
+            raise ValueError(f"ALBCA_API_STORE: {value!r} is not sqlite:///PATH")
+        return value
+
+    @field_validator("home", "config_file", mode="after")
+    @classmethod
+    def _expand_user(cls, value: Path | None) -> Path | None:
+        return value.expanduser() if value is not None else None
 
     @field_validator("key_passphrase", mode="after")
     @classmethod
@@ -92,11 +217,25 @@ class Settings(BaseSettings):
     @field_validator("store", mode="after")
     @classmethod
     def _store_url_is_known(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith("sqlite:///"):
-            raise ValueError(
-                f"ALBCA_STORE: {value!r} is not a store this albca knows; use sqlite:///PATH"
-            )
-        return value
+        if value is None or value.startswith("sqlite:///"):
+            return value
+        if value.startswith("dynamodb://"):
+            table = value.removeprefix("dynamodb://")
+            if not _TABLE_NAME.match(table):
+                raise ValueError(
+                    f"ALBCA_STORE: {table!r} is not a DynamoDB table name (3-255 letters, "
+                    "digits, '_', '-', '.')"
+                )
+            return value
+        raise ValueError(
+            f"ALBCA_STORE: {value!r} is not a store this albca knows; use sqlite:///PATH or "
+            "dynamodb://TABLE"
+        )
+
+    @field_validator("root_kms_key", "issuing_kms_key", mode="after")
+    @classmethod
+    def _kms_key_reference(cls, value: str | None) -> str | None:
+        return None if value is None else check_kms_key_reference(value)
 
     @field_validator("publish_to", mode="after")
     @classmethod
@@ -122,7 +261,36 @@ class Settings(BaseSettings):
         return self
 
     @property
+    def store_kind(self) -> Literal["sqlite", "dynamodb"]:
+        if self.store is not None and self.store.startswith("dynamodb://"):
+            return "dynamodb"
+        return "sqlite"
+
+    @property
+    def dynamodb_table(self) -> str | None:
+        if self.store_kind != "dynamodb":
+            return None
+        assert self.store is not None
+        return self.store.removeprefix("dynamodb://")
+
+    @property
+    def publish_s3_location(self) -> tuple[str, str] | None:
+        """(bucket, prefix) of an ``s3://`` publish target; the prefix may be empty."""
+        if self.publish_to is None or not self.publish_to.startswith("s3://"):
+            return None
+        bucket, _, prefix = self.publish_to.removeprefix("s3://").partition("/")
+        return bucket, prefix.strip("/")
+
+    @property
     def sqlite_path(self) -> Path:
-        if self.store is None:
+        """The SQLite store file (with a DynamoDB store: where it would be in the home)."""
+        if self.store is None or self.store_kind == "dynamodb":
             return self.home / "albca.db"
         return Path(self.store.removeprefix("sqlite:///")).expanduser()
+
+    @property
+    def api_store_path(self) -> Path:
+        if self.api_store is not None:
+            return Path(self.api_store.removeprefix("sqlite:///")).expanduser()
+        store = self.sqlite_path
+        return store.with_name(f"{store.stem}-api{store.suffix}")

@@ -32,6 +32,9 @@ __all__ = [
     "TrustServices",
     "trust_services",
     "local_key_source",
+    "kms_key_source",
+    "new_key_source",
+    "rotation_for",
 ]
 
 
@@ -45,8 +48,9 @@ class AwsTimeouts:
 AWS_TIMEOUTS = AwsTimeouts()
 
 
-def aws_client(service: str) -> Any:
-    """A boto3 client for ``service`` in the SDK's default region and credentials."""
+def aws_client(service: str, region: str | None = None) -> Any:
+    """A boto3 client for ``service`` in ``region`` (ALBCA_AWS_REGION; None: the SDK's
+    default region), with the SDK's credentials."""
     try:
         import boto3
         from botocore.config import Config
@@ -65,7 +69,7 @@ def aws_client(service: str) -> Any:
     try:
         # boto3-stubs types client() per literal service name; this one takes any.
         make = cast(Callable[..., Any], boto3.client)
-        return make(service, config=config)
+        return make(service, region_name=region, config=config)
     except BotoCoreError as exc:  # NoRegionError, a broken profile...
         raise ConfigurationError(
             f"cannot make an AWS {service} client: {exc} (set AWS_REGION, or a profile with "
@@ -74,12 +78,12 @@ def aws_client(service: str) -> Any:
         ) from exc
 
 
-def publisher_from(url: str) -> Publisher:
+def publisher_from(url: str, region: str | None = None) -> Publisher:
     """The publisher of ``file:///DIR`` or ``s3://BUCKET/PREFIX``."""
     from trust_bundle.publish import publisher_for
 
     try:
-        return publisher_for(url, s3_client=lambda: aws_client("s3"))
+        return publisher_for(url, s3_client=lambda: aws_client("s3", region))
     except ValueError as exc:
         raise ConfigurationError(str(exc), setting="ALBCA_PUBLISH_TO") from None
 
@@ -114,8 +118,9 @@ def trust_services(
             "pass --publish-to",
             setting="ALBCA_PUBLISH_TO",
         )
-    publisher = publisher_from(url)
-    api = TrustStoreApi(aws_client("elbv2")) if isinstance(publisher, S3Publisher) else None
+    region = services.settings.aws_region
+    publisher = publisher_from(url, region)
+    api = TrustStoreApi(aws_client("elbv2", region)) if isinstance(publisher, S3Publisher) else None
     manager = TrustStoreManager(
         authority=services.authority,
         publisher=publisher,
@@ -142,18 +147,45 @@ def local_key_source(home: CAHome, passphrase: PassphraseSource) -> NewKeySource
     return new_key
 
 
+def kms_key_source(
+    region: str | None, *, make_client: Callable[[str | None], Any] | None = None
+) -> NewKeySource:
+    """New CA keys as new KMS keys (asymmetric, SIGN_VERIFY, tagged with their role) in
+    ``region``; the signer's ``location`` is the key's ARN."""
+    from ca.kms_signer import KmsSigner, create_signing_key, kms_client
+
+    clients: list[Any] = []
+
+    def new_key(role: AuthorityRole, spec: KeySpec) -> Signer:
+        if not clients:
+            clients.append((make_client or kms_client)(region))
+        arn = create_signing_key(
+            clients[0], spec, description=f"albca {role.value} CA key (rotation)", role=role.value
+        )
+        return KmsSigner(clients[0], arn)
+
+    return new_key
+
+
+def new_key_source(services: Services, passphrase: PassphraseSource) -> NewKeySource:
+    """Where a rotation's new CA keys go: ALBCA_KEY_STORE (file: the CA home; kms: KMS)."""
+    if services.settings.key_store == "kms":
+        return kms_key_source(services.settings.aws_region)
+    return local_key_source(services.home, passphrase)
+
+
 def rotation_for(
     services: Services,
     passphrase: PassphraseSource,
     manager: TrustStoreManager | None,
     *,
-    new_key: Callable[[CAHome, PassphraseSource], NewKeySource] = local_key_source,
+    new_key: NewKeySource | None = None,
 ) -> Rotation:
     from trust_bundle.rotation import Rotation
 
     return Rotation(
         authority=services.authority,
-        new_key=new_key(services.home, passphrase),
+        new_key=new_key or new_key_source(services, passphrase),
         distributor=manager,
     )
 

@@ -1,3 +1,30 @@
-"""The HTTP API: ``create_app(services) -> FastAPI``, routes, schemas and authentication."""
+"""The HTTP API: ``create_app(services) -> FastAPI``, routes, schemas and authentication.
 
-__all__: list[str] = []
+FastAPI is imported only by ``api.app`` and the modules under it; importing ``api`` alone
+costs nothing (PEP 562), so the CLI can use ``api.tokens`` without loading a web stack.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from api.app import create_app
+    from api.services import AlbMtlsHeaders, ApiServices, ApiSettings
+
+_HOMES = {
+    "create_app": "api.app",
+    "ApiServices": "api.services",
+    "ApiSettings": "api.services",
+    "AlbMtlsHeaders": "api.services",
+}
+
+__all__ = ["create_app", "ApiServices", "ApiSettings", "AlbMtlsHeaders"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOMES.get(name)
+    if module is None:
+        raise AttributeError(f"module 'api' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

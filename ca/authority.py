@@ -25,6 +25,7 @@ from ca.errors import (
     AuthorityNotInitialized,
     DuplicateSerial,
     InvalidLifetime,
+    NotRenewable,
     StoreUnavailable,
 )
 from ca.issued import IssuedCertificate
@@ -40,6 +41,7 @@ from ca.records import (
     CertificatePage,
     CertificateQuery,
     CertificateRecord,
+    CertificateStatus,
     RevocationReason,
     RevokedEntry,
 )
@@ -87,11 +89,17 @@ class IssueRequest:
     names: RequestedNames
     requested_by: str
     lifetime: timedelta | None = None
+    # A serial chosen by the caller: issued exactly once, or ``DuplicateSerial``. The HTTP
+    # API picks it before signing so that a retried request can never issue twice.
+    serial: int | None = None
+    renewal_of: int | None = None  # the certificate this one renews, for the audit trail
     key_spec: KeySpec = field(init=False)
 
     def __post_init__(self) -> None:
         if not self.requested_by:
             raise ValueError("requested_by must name who asked")
+        if self.serial is not None and not 0 < self.serial < (1 << 159):
+            raise ValueError("serial must be positive and at most 159 bits (RFC 5280 4.1.2.2)")
         object.__setattr__(self, "key_spec", key_spec_of(self.public_key))
 
 
@@ -199,6 +207,7 @@ class Authority:
         lifetime: timedelta | None = None,
         names: RequestedNames | None = None,
         caller_policy: NamePolicy | None = None,
+        serial: int | None = None,
     ) -> IssuedCertificate:
         """Issue for a CSR. The CSR's names are used unless ``names`` overrides them."""
         parsed = parse_csr(csr)
@@ -208,6 +217,7 @@ class Authority:
             names=names if names is not None else parsed.names,
             requested_by=requested_by,
             lifetime=lifetime,
+            serial=serial,
         )
         return self.issue(request, caller_policy=caller_policy)
 
@@ -223,7 +233,7 @@ class Authority:
     ) -> IssuedCertificate:
         """Issue with a key made here; the key comes back once and is never stored."""
         # Check before generating: an RSA-4096 key takes a second to make for nothing.
-        self._check(self.profiles.get(profile), key_spec, names, caller_policy)
+        self.check(profile, key_spec, names, caller_policy)
         private_key = generate_private_key(key_spec)
         request = IssueRequest(
             profile=profile,
@@ -239,6 +249,17 @@ class Authority:
             chain=issued.chain,
             private_key=private_key,
         )
+
+    def check(
+        self,
+        profile_name: str,
+        key_spec: KeySpec,
+        names: RequestedNames,
+        caller_policy: NamePolicy | None = None,
+    ) -> None:
+        """Raise what ``issue`` would raise for this profile, key and names, before any
+        work is done (a key generated, a serial reserved)."""
+        self._check(self.profiles.get(profile_name), key_spec, names, caller_policy)
 
     @staticmethod
     def _check(
@@ -269,8 +290,9 @@ class Authority:
                 f"{issuer_expiry.isoformat()}; ask for a shorter lifetime or rotate the CA"
             )
         not_before = now - self.config.backdate
-        for _attempt in range(_SERIAL_ATTEMPTS):
-            serial = random_serial()
+        attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
+        for _attempt in range(attempts):
+            serial = request.serial if request.serial is not None else random_serial()
             certificate = build_leaf_certificate(
                 issuer=issuer,
                 kind=profile.kind,
@@ -294,22 +316,23 @@ class Authority:
                 requested_by=request.requested_by,
                 issued_at=now,
             )
+            detail: dict[str, object] = {
+                "profile": profile.name,
+                "names": request.names.describe(),
+                "key": request.key_spec.value,
+                "not_after": not_after.isoformat(),
+                "issuer": issuer.key_id,
+            }
+            if request.renewal_of is not None:
+                detail["renewal_of"] = f"{request.renewal_of:x}"
             event = AuditEvent(
-                at=now,
-                action="issue",
-                actor=request.requested_by,
-                serial=serial,
-                detail={
-                    "profile": profile.name,
-                    "names": request.names.describe(),
-                    "key": request.key_spec.value,
-                    "not_after": not_after.isoformat(),
-                    "issuer": issuer.key_id,
-                },
+                at=now, action="issue", actor=request.requested_by, serial=serial, detail=detail
             )
             try:
                 self.store.add_certificate(record, event)
             except DuplicateSerial:
+                if request.serial is not None:
+                    raise
                 continue
             return IssuedCertificate(
                 record=record, certificate=certificate, chain=(issuer.certificate,)
@@ -318,6 +341,80 @@ class Authority:
             f"could not find an unused serial in {_SERIAL_ATTEMPTS} attempts; the store may "
             "be returning duplicates for every write"
         )
+
+    # -- renewal ---------------------------------------------------------------------
+    def renewable(
+        self, serial: int, presented: x509.Certificate | None = None
+    ) -> CertificateRecord:
+        """The record of ``serial`` if it may be renewed now, else ``NotRenewable``.
+
+        A renewable certificate is one this CA issued, is not revoked and has not expired.
+        ``presented`` is the certificate a holder showed: it must be exactly the one on
+        record (a certificate from another CA can share a serial by chance or by design).
+        """
+        record = self.store.get_certificate(serial)
+        if presented is not None:
+            on_record = x509.load_pem_x509_certificate(record.certificate_pem.encode())
+            if presented.public_bytes(serialization.Encoding.DER) != on_record.public_bytes(
+                serialization.Encoding.DER
+            ):
+                raise NotRenewable(
+                    f"certificate {serial:x}: the certificate presented is not the one this "
+                    "CA issued with that serial",
+                    serial=serial,
+                    reason="mismatch",
+                )
+        if record.status is CertificateStatus.REVOKED:
+            raise NotRenewable(
+                f"certificate {serial:x} is revoked and cannot be renewed; request a new one",
+                serial=serial,
+                reason="revoked",
+            )
+        now = self.clock()
+        if now >= record.not_after:
+            raise NotRenewable(
+                f"certificate {serial:x} expired at {record.not_after.isoformat()} and cannot "
+                "be renewed; request a new one",
+                serial=serial,
+                reason="expired",
+            )
+        return record
+
+    def renew(
+        self,
+        serial: int,
+        *,
+        requested_by: str,
+        public_key: CertificatePublicKeyTypes | None = None,
+        presented: x509.Certificate | None = None,
+        caller_policy: NamePolicy | None = None,
+        new_serial: int | None = None,
+    ) -> IssuedCertificate:
+        """A new certificate for the same names, profile and lifetime as ``serial``.
+
+        The key stays the same unless ``public_key`` (from a CSR, which proved possession of
+        it) replaces it. The lifetime is the original's, shortened to the profile's maximum
+        if an operator has lowered it since.
+        """
+        current = self.renewable(serial, presented)
+        profile = self.profiles.get(current.profile)
+        key = public_key
+        if key is None:
+            key = x509.load_pem_x509_certificate(current.certificate_pem.encode()).public_key()
+        request = IssueRequest(
+            profile=current.profile,
+            public_key=key,
+            names=RequestedNames.of(
+                common_name=current.common_name,
+                dns_names=current.dns_names,
+                ip_addresses=current.ip_addresses,
+            ),
+            requested_by=requested_by,
+            lifetime=min(current.not_after - current.issued_at, profile.max_lifetime),
+            serial=new_serial,
+            renewal_of=serial,
+        )
+        return self.issue(request, caller_policy=caller_policy)
 
     # -- lifecycle -------------------------------------------------------------------
     def get(self, serial: int) -> CertificateRecord:

@@ -49,7 +49,10 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
         raise InvalidCSR(f"csr: the request is larger than {MAX_CSR_BYTES} bytes")
     request = _load(raw)
     _check_signature(request)
-    public_key = request.public_key()
+    try:
+        public_key = request.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        raise InvalidCSR("csr: the request's public key cannot be decoded") from None
     key_spec = key_spec_of(public_key, field="csr.public_key")
     return ParsedCSR(public_key=public_key, key_spec=key_spec, names=_names_of(request))
 
@@ -60,7 +63,7 @@ def _load(raw: bytes) -> x509.CertificateSigningRequest:
         if is_pem:
             return x509.load_pem_x509_csr(raw)
         return x509.load_der_x509_csr(raw)
-    except ValueError:
+    except (ValueError, x509.InvalidVersion):
         form = "PEM" if is_pem else "DER"
         raise InvalidCSR(f"csr: not a valid {form} certificate signing request (PKCS#10)") from None
 
@@ -78,6 +81,11 @@ def _check_signature(request: x509.CertificateSigningRequest) -> None:
         valid = request.is_signature_valid
     except UnsupportedAlgorithm:
         valid = False
+    except x509.InvalidVersion:
+        # cryptography parses the version lazily: a damaged request fails only here.
+        raise InvalidCSR("csr: the request has an invalid version (PKCS#10 has only v1)") from None
+    except ValueError:
+        raise InvalidCSR("csr: the request's public key cannot be decoded") from None
     if not valid:
         raise InvalidCSR(
             "csr: the signature does not verify against the request's public key "

@@ -69,11 +69,13 @@ def object_identifier(dotted: str) -> bytes:
 
 
 def time(moment: datetime | int) -> bytes:
-    """UTCTime through 2049, GeneralizedTime from 2050 on (RFC 5280 section 5.1.2.4)."""
+    """UTCTime for 1950-2049, GeneralizedTime otherwise (RFC 5280 section 4.1.2.5)."""
     if isinstance(moment, int):
         moment = datetime.fromtimestamp(moment, UTC)
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; use timezone-aware UTC")
     moment = moment.astimezone(UTC)
-    if moment.year < 2050:
+    if 1950 <= moment.year < 2050:
         return tlv(_UTC_TIME, moment.strftime("%y%m%d%H%M%SZ").encode("ascii"))
     return tlv(_GENERALIZED_TIME, moment.strftime("%Y%m%d%H%M%SZ").encode("ascii"))
 

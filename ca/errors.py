@@ -15,6 +15,7 @@ caller can catch exactly what it can act on::
     ├── UnknownProfile            no profile of that name
     ├── CertificateNotFound       no certificate with that serial
     ├── AlreadyRevoked            the certificate was revoked before
+    ├── NotRenewable              revoked, expired, or not this CA's: cannot be renewed
     ├── DuplicateSerial           the store already holds that serial
     ├── AuthorityError            the CA itself cannot act
     │   ├── AuthorityExists       init on a home that already holds a CA
@@ -42,6 +43,7 @@ __all__ = [
     "UnknownProfile",
     "CertificateNotFound",
     "AlreadyRevoked",
+    "NotRenewable",
     "DuplicateSerial",
     "AuthorityError",
     "AuthorityExists",
@@ -145,6 +147,18 @@ class AlreadyRevoked(CAError):
         super().__init__(f"certificate {serial:x} was already revoked at {revoked_at}")
         self.serial = serial
         self.revoked_at = revoked_at
+
+
+class NotRenewable(CAError):
+    """The certificate exists but renewing it is refused; ``reason`` says why
+    (``revoked``, ``expired``, ``mismatch``)."""
+
+    code = "not_renewable"
+
+    def __init__(self, message: str, *, serial: int, reason: str) -> None:
+        super().__init__(message)
+        self.serial = serial
+        self.reason = reason
 
 
 class DuplicateSerial(CAError):

@@ -36,7 +36,8 @@ def _reject_control_characters(value: str, field_name: str) -> None:
     for char in value:
         if char == "\x00":
             raise InvalidName(f"{field_name}: {value!r} contains a NUL byte", field=field_name)
-        if ord(char) < 0x20 or ord(char) == 0x7F:
+        # C0, DEL and C1 (U+0080-U+009F: CSI and NEL among them, which terminals obey).
+        if ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
             raise InvalidName(
                 f"{field_name}: {value!r} contains the control character {char!r}",
                 field=field_name,
@@ -92,11 +93,15 @@ def parse_ip_address(value: str, *, field: str = "ip_addresses") -> IPAddress:
         raise TypeError(f"{field} must hold strings, not {type(value).__name__}")
     _reject_control_characters(value, field)
     try:
-        return ipaddress.ip_address(value.strip())
+        address = ipaddress.ip_address(value.strip())
     except ValueError:
         raise InvalidName(
             f"{field}: {value!r} is not an IPv4 or IPv6 address", field=field
         ) from None
+    if isinstance(address, ipaddress.IPv6Address) and address.scope_id is not None:
+        # A zone (fe80::1%eth0) names an interface of one host; a certificate cannot carry it.
+        raise InvalidName(f"{field}: {value!r} carries an IPv6 zone; drop the %zone", field=field)
+    return address
 
 
 def normalize_common_name(value: str, *, field: str = "common_name") -> str:
@@ -170,6 +175,10 @@ class DnsPattern:
         for index, label in enumerate(labels):
             if label == "**" and index == 0:
                 continue
+            if "**" in label:
+                raise ValueError(
+                    f"DNS pattern {self.pattern!r}: '**' may only be the whole left-most label"
+                )
             if not _PATTERN_LABEL.match(label):
                 raise ValueError(
                     f"DNS pattern {self.pattern!r}: label {label!r} is not a host name label "

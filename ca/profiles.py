@@ -132,7 +132,7 @@ def default_profiles() -> ProfileSet:
                 max_lifetime=timedelta(days=365),
                 default_lifetime=timedelta(days=90),
                 key_specs=every_key,
-                names=NamePolicy.allow_any(name="client profile"),
+                names=NamePolicy.allow_any(name="the client profile"),
             ),
             Profile(
                 name="server",
@@ -141,7 +141,7 @@ def default_profiles() -> ProfileSet:
                 max_lifetime=timedelta(days=397),
                 default_lifetime=timedelta(days=90),
                 key_specs=every_key,
-                names=NamePolicy.allow_any(name="server profile"),
+                names=NamePolicy.allow_any(name="the server profile"),
             ),
         ]
     )

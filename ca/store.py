@@ -1,8 +1,8 @@
 """The certificate store port: one Protocol, a backend per place records can live.
 
 Backends: ``ca.sqlite_store.SqliteStore`` (the embedded default, a file in the CA home) and
-a DynamoDB backend for serverless deployments. Every backend passes the same contract
-suite (``tests/store/contract.py``). The rules every backend keeps:
+``ca.dynamodb_store.DynamoDBStore`` (serverless deployments; an AWS adapter). Every backend
+passes the same contract suite (``tests/store/contract.py``). The rules every backend keeps:
 
 - a write and its audit event commit together, or neither does;
 - ``add_certificate`` refuses a serial the store already holds (``DuplicateSerial``);

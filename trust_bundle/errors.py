@@ -1,6 +1,7 @@
-"""The errors raised when a CA bundle or a CRL breaks a rule of ALB trust stores.
+"""The errors of what relying parties trust: bundles and CRLs breaking a rule of ALB trust
+stores, and artefacts that could not be published.
 
-Both are ``CAError``: the CLI prints them on one line, the HTTP API maps them to a status::
+All are ``CAError``: the CLI prints them on one line, the HTTP API maps them to a status::
 
     CAError
     ├── BundleRejected            a CA bundle breaks an ALB trust store rule

@@ -10,11 +10,14 @@ from typing import Annotated
 
 import typer
 
-from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd
+from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd, serve_cmd
+from albca.cli.aws_cmds import aws_app
 from albca.cli.bundle_cmds import bundle_app
 from albca.cli.ca_cmds import ca_app
+from albca.cli.config_cmds import config_app
 from albca.cli.errors import AlbcaGroup
 from albca.cli.issue_cmd import issue_app
+from albca.cli.token_cmds import token_app
 from albca.cli.truststore_cmds import truststore_app
 
 app = typer.Typer(
@@ -59,5 +62,9 @@ app.command("crl")(crl_cmds.crl)
 app.add_typer(bundle_app, name="bundle")
 app.command("audit")(cert_cmds.audit)
 app.command("demo")(demo_cmd.demo)
+app.command("serve")(serve_cmd.serve)
+app.add_typer(token_app, name="token")
+app.add_typer(config_app, name="config")
+app.add_typer(aws_app, name="aws")
 app.add_typer(truststore_app, name="truststore")
 app.add_typer(ca_app, name="ca")

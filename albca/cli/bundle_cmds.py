@@ -85,7 +85,7 @@ def publish(
         target, name = _split_target(url)
         result = publish_bundle(
             TrustBundle.of(services.authority.trusted_certificates()).pem,
-            publisher=publisher_from(target),
+            publisher=publisher_from(target, services.settings.aws_region),
             store=services.store,
             actor=cli_actor(),
             now=services.authority.now(),

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from albca.cli.context import cli_actor, load_settings
+from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
 
 KEY_TYPES = "ec-p256, ec-p384, ec-p521, rsa-2048, rsa-3072 or rsa-4096"
@@ -33,18 +34,44 @@ def init(
         list[str] | None,
         typer.Option(help="AIA caIssuers URL (where the issuing CA certificate is served)."),
     ] = None,
+    key_store: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the CA keys live: file (encrypted in $ALBCA_HOME) or kms "
+            "(new KMS keys unless --root-kms-key/--issuing-kms-key name existing ones). "
+            "Default: ALBCA_KEY_STORE, else file."
+        ),
+    ] = None,
+    root_kms_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Use this existing KMS key for the root CA: ARN, alias/NAME or key id "
+            "(its key spec wins over --key-type)."
+        ),
+    ] = None,
+    issuing_kms_key: Annotated[
+        str | None, typer.Option(help="Use this existing KMS key for the issuing CA.")
+    ] = None,
     json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Create a CA: a root CA (10 years) and an issuing CA (5 years) in $ALBCA_HOME.
 
     Keys are encrypted with the passphrase from ALBCA_KEY_PASSPHRASE,
-    ALBCA_KEY_PASSPHRASE_FILE or a prompt. Refuses, changing nothing, if the home
-    already holds a CA.
+    ALBCA_KEY_PASSPHRASE_FILE or a prompt, or kept in AWS KMS (--key-store kms). With
+    ALBCA_STORE=dynamodb://TABLE and KMS keys, nothing is written locally. Refuses,
+    changing nothing, if the home or the store already holds a CA.
     """
     from albca.wiring import InitOptions, initialize_ca, passphrase_source
     from ca.keys import KeySpec
 
     settings = load_settings()
+    root_kms = _kms_key_option(root_kms_key, "--root-kms-key") or settings.root_kms_key
+    issuing_kms = _kms_key_option(issuing_kms_key, "--issuing-kms-key") or settings.issuing_kms_key
+    store_choice = key_store or ("kms" if root_kms or issuing_kms else settings.key_store)
+    if store_choice not in ("file", "kms"):
+        fail(f"--key-store: {store_choice!r} is not file or kms")
+    if store_choice == "file" and (root_kms or issuing_kms):
+        fail("--root-kms-key/--issuing-kms-key need --key-store kms")
     options = InitOptions(
         root_common_name=root_cn,
         issuing_common_name=issuing_cn,
@@ -53,12 +80,17 @@ def init(
         issuing_key=KeySpec.parse(issuing_key_type or key_type, field="--issuing-key-type"),
         crl_urls=list(crl_url or []),
         ca_issuers_urls=list(ca_issuers_url or []),
+        key_store="kms" if store_choice == "kms" else "file",
+        root_kms_key=root_kms,
+        issuing_kms_key=issuing_kms,
     )
     result = initialize_ca(
         settings, passphrase_source(settings, confirm=True), options, actor=cli_actor()
     )
     summary = {
-        "home": str(result.home),
+        "home": str(result.home) if result.home else None,
+        "store": result.store,
+        "created_kms_keys": list(result.created_kms_keys),
         "root": {"key_id": result.root.key_id, "key_location": result.root.key_location},
         "issuing": {
             "key_id": result.issuing.key_id,
@@ -68,11 +100,30 @@ def init(
     if json_output:
         emit_json(summary)
         return
-    emit_fields(
-        [
-            ("CA home", result.home),
-            ("root CA", f"{root_cn} (key id {result.root.key_id[:16]}...)"),
-            ("issuing CA", f"{issuing_cn} (key id {result.issuing.key_id[:16]}...)"),
-            ("next", "albca issue client --cn NAME   |   albca bundle > ca-bundle.pem"),
-        ]
-    )
+    fields: list[tuple[str, object]] = []
+    if result.home is not None:
+        fields.append(("CA home", result.home))
+    fields += [
+        ("store", result.store),
+        ("root CA", f"{root_cn} (key id {result.root.key_id[:16]}...)"),
+        ("root key", result.root.key_location),
+        ("issuing CA", f"{issuing_cn} (key id {result.issuing.key_id[:16]}...)"),
+        ("issuing key", result.issuing.key_location),
+    ]
+    if result.config_file is not None:
+        fields.append(("config file", result.config_file))
+    fields.append(("next", "albca issue client --cn NAME   |   albca bundle > ca-bundle.pem"))
+    emit_fields(fields)
+
+
+def _kms_key_option(value: str | None, option: str) -> str | None:
+    """Checked like the ALBCA_*_KMS_KEY settings: an ARN, alias/NAME or a key id."""
+    if value is None:
+        return None
+    from albca.settings import check_kms_key_reference
+
+    try:
+        check_kms_key_reference(value)
+    except ValueError as exc:
+        fail(f"{option}: {exc}")
+    return value

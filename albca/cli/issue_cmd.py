@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -71,56 +72,51 @@ ForceOption = Annotated[bool, typer.Option(help="Overwrite files that already ex
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
-@issue_app.command("client")
-def issue_client(
-    csr: CsrOption = None,
-    cn: CnOption = None,
-    dns: DnsOption = None,
-    ip: IpOption = None,
-    profile: ProfileOption = None,
-    lifetime: LifetimeOption = None,
-    key_type: KeyTypeOption = "ec-p256",
-    out: OutOption = Path(),
-    name: NameOption = None,
-    p12: P12Option = False,
-    p12_password_file: P12PasswordFileOption = None,
-    force: ForceOption = False,
-    json_output: JsonOption = False,
-) -> None:
-    """Issue a client certificate (EKU clientAuth) for mTLS to an ALB.
+def _issue_command(kind: str, help_text: str) -> Callable[..., None]:
+    """One Typer command per certificate kind; they differ only in the kind they issue."""
+
+    def command(
+        csr: CsrOption = None,
+        cn: CnOption = None,
+        dns: DnsOption = None,
+        ip: IpOption = None,
+        profile: ProfileOption = None,
+        lifetime: LifetimeOption = None,
+        key_type: KeyTypeOption = "ec-p256",
+        out: OutOption = Path(),
+        name: NameOption = None,
+        p12: P12Option = False,
+        p12_password_file: P12PasswordFileOption = None,
+        force: ForceOption = False,
+        json_output: JsonOption = False,
+    ) -> None:
+        _issue(
+            kind, csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
+            p12_password_file, force, json_output,
+        )  # fmt: skip
+
+    command.__doc__ = help_text
+    return command
+
+
+issue_app.command("client")(
+    _issue_command(
+        "client",
+        """Issue a client certificate (EKU clientAuth) for mTLS to an ALB.
 
     Example: albca issue client --cn alice --p12
-    """
-    _issue(
-        "client", csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
-        p12_password_file, force, json_output,
-    )  # fmt: skip
-
-
-@issue_app.command("server")
-def issue_server(
-    csr: CsrOption = None,
-    cn: CnOption = None,
-    dns: DnsOption = None,
-    ip: IpOption = None,
-    profile: ProfileOption = None,
-    lifetime: LifetimeOption = None,
-    key_type: KeyTypeOption = "ec-p256",
-    out: OutOption = Path(),
-    name: NameOption = None,
-    p12: P12Option = False,
-    p12_password_file: P12PasswordFileOption = None,
-    force: ForceOption = False,
-    json_output: JsonOption = False,
-) -> None:
-    """Issue a server certificate (EKU serverAuth, at least one DNS or IP SAN).
+    """,
+    )
+)
+issue_app.command("server")(
+    _issue_command(
+        "server",
+        """Issue a server certificate (EKU serverAuth, at least one DNS or IP SAN).
 
     Example: albca issue server --dns api.internal.example --ip 10.0.1.5
-    """
-    _issue(
-        "server", csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
-        p12_password_file, force, json_output,
-    )  # fmt: skip
+    """,
+    )
+)
 
 
 def _issue(

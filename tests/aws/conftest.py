@@ -20,6 +20,7 @@ from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
 from infra.emulation import TrustStoreFake, install_trust_store_fake
+from tests.aws.kms_standin import kms_stand_in
 from tests.trust_factories import make_ca
 
 REGION = "us-east-1"
@@ -162,6 +163,13 @@ def _import_server_certificate(acm) -> str:
         ),
     )["CertificateArn"]
     return arn
+
+
+@pytest.fixture
+def kms_standin(aws):
+    """moto's KMS with ``Sign`` done as AWS does it (``tests/aws/kms_standin.py``)."""
+    with kms_stand_in() as stand_in:
+        yield stand_in
 
 
 # -- an authority feeding trust stores ------------------------------------------------------

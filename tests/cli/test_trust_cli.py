@@ -51,8 +51,8 @@ def aws_cli(initialized, monkeypatch):
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         state = AwsCli(initialized, s3, [], [])
 
-        def aws_client(service: str):
-            client = boto3.client(service, region_name=REGION)
+        def aws_client(service: str, region: str | None = None):
+            client = boto3.client(service, region_name=region or REGION)
             if service == "elbv2":
                 if state.fakes:
                     install_trust_store_fake(client, fake=state.fakes[0])

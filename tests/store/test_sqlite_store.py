@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import sqlite3
 import stat
+from pathlib import Path
 
 import pytest
 
 from ca.errors import StoreUnavailable
+from ca.records import CertificateQuery
 from ca.sqlite_store import SqliteStore
-from tests.factories import issue_event, make_record
+from tests.factories import T0, issue_event, make_record
 from tests.store.contract import StoreContract
 
 
@@ -54,3 +57,31 @@ def test_a_file_that_is_not_a_database_is_unavailable(tmp_path):
     path.write_bytes(b"this is not a SQLite database, it is a text file" * 100)
     with pytest.raises(StoreUnavailable, match=r"albca\.db"):
         SqliteStore(path)
+
+
+def _write_records(path: str, offset: int, count: int) -> None:
+    store = SqliteStore(Path(path), synchronous="normal")
+    for index in range(count):
+        record = make_record(offset + index + 1)
+        store.add_certificate(record, issue_event(record))
+    store.close()
+
+
+def test_writers_in_several_processes_lose_nothing(tmp_path):
+    # uvicorn workers and the CLI write to one file; they queue on a file lock, not in
+    # SQLite's sleeping busy handler, and every write lands.
+    path = tmp_path / "albca.db"
+    SqliteStore(path).close()
+    context = multiprocessing.get_context("spawn")
+    workers = [
+        context.Process(target=_write_records, args=(str(path), n * 1000, 60)) for n in range(3)
+    ]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=60)
+        assert worker.exitcode == 0
+    store = SqliteStore(path)
+    assert len(store.query_certificates(CertificateQuery(limit=1000), T0).records) == 180
+    assert len(store.audit_events(limit=1000)) == 180
+    store.close()

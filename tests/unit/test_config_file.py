@@ -46,12 +46,6 @@ def test_the_rendered_default_config_loads_into_the_default_profiles():
     assert config.ca_issuers_urls == ()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: default_profiles() names its policies 'client profile'/'server profile' "
-    "but config_file.load_authority_config names them 'the client profile'/'the server "
-    "profile', so PolicyViolation.rule and messages differ with where the profiles came from",
-)
 def test_the_rendered_default_config_loads_into_equal_profiles():
     config = load_authority_config(default_raw(), source=SOURCE)
     assert config.profiles == default_profiles()
@@ -155,12 +149,6 @@ def test_an_inconsistent_profile_is_a_configuration_error_naming_the_profile(pat
     assert message in str(caught.value)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: config_file.load_authority_config reports a bad CIDR (or DNS pattern) with "
-    "setting='profiles.client', not the key that holds it ('profiles.client.ip_networks'), "
-    "unlike every field pydantic checks",
-)
 @pytest.mark.parametrize(
     ("key", "value"), [("ip_networks", ["10.0.0.1/8"]), ("dns", ["a..example.com"])]
 )

@@ -112,11 +112,6 @@ def test_time_converts_other_timezones_to_utc():
     assert der.time(moment) == b"\x17\x0d251231230000Z"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: ca/der.py time() encodes years before 1950 as UTCTime, whose two-digit "
-    "year then reads back as 20YY (RFC 5280 section 4.1.2.5 requires GeneralizedTime)",
-)
 def test_time_before_1950_reads_back_as_the_same_moment():
     moment = datetime(1949, 6, 1, 12, tzinfo=UTC)
     assert read_time(der.time(moment)) == moment

@@ -1,0 +1,194 @@
+"""``albca token create|list|revoke``: the API tokens callers authenticate with."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from albca.cli.context import cli_actor, load_settings, parse_lifetime
+from albca.cli.errors import fail
+from albca.cli.output import emit_fields, emit_json, emit_table
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from albca.settings import Settings
+
+token_app = typer.Typer(
+    help="API tokens: create (shown once), list (never the secret), revoke.",
+    no_args_is_help=True,
+)
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+
+
+@token_app.command("create")
+def create(
+    name: Annotated[str, typer.Argument(help="A unique name; the audit trail shows it.")],
+    profile: Annotated[
+        list[str] | None,
+        typer.Option("--profile", help="Profile the token may issue from (repeatable)."),
+    ] = None,
+    names: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--names",
+            help="Names the token may ask for: DNS globs ('*.svc.internal', "
+            "'**.prod.internal') or IP networks (10.0.0.0/8); repeatable or comma-separated.",
+        ),
+    ] = None,
+    cn: Annotated[
+        list[str] | None,
+        typer.Option("--cn", help="Common name globs (default: the DNS globs of --names)."),
+    ] = None,
+    ttl: Annotated[str, typer.Option(help="How long the token lives: 90d, 12h, 30m.")] = "90d",
+    scopes: Annotated[
+        list[str] | None,
+        typer.Option("--scopes", help="issue, renew, revoke, read (comma-separated)."),
+    ] = None,
+    allow_wildcards: Annotated[
+        bool, typer.Option(help="Allow wildcard DNS names (*.example) in certificates.")
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Create an API token. Its secret is printed once: store it now.
+
+    Example: albca token create ci --profile server --names '*.svc.internal'
+    --scopes issue,renew --ttl 30d
+    """
+    from albca.api_services import open_token_store
+    from api.tokens import Scope, new_token
+    from ca.records import AuditEvent
+    from ca.sqlite_store import SqliteStore
+
+    lifetime = parse_lifetime(ttl)
+    assert lifetime is not None
+    try:
+        wanted = Scope.parse_many(scopes or ["issue"])
+    except ValueError as exc:
+        fail(f"--scopes: {exc}")
+    if Scope.ISSUE in wanted and not profile:
+        fail("--profile: a token with the issue scope needs at least one profile")
+    settings = load_settings()
+    known = _profile_names(settings)
+    for chosen in profile or []:
+        if chosen not in known:
+            fail(f"--profile: no profile {chosen!r} in this CA (known: {', '.join(known)})")
+    store = SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
+    tokens = open_token_store(settings)
+    try:
+        now = _now()
+        try:
+            made = new_token(
+                name=name,
+                scopes=wanted,
+                profiles=profile or [],
+                names=names or [],
+                common_names=cn,
+                allow_wildcards=allow_wildcards,
+                ttl=lifetime,
+                now=now,
+            )
+        except ValueError as exc:
+            fail(str(exc))
+        tokens.add(made.token)
+        store.append_audit(
+            AuditEvent(
+                at=now,
+                action="token.create",
+                actor=cli_actor(),
+                detail={"token": made.token.name, "scopes": sorted(wanted)},
+            )
+        )
+    finally:
+        tokens.close()
+        store.close()
+    if json_output:
+        emit_json({"token": made.secret, **made.token.to_json(now)})
+        return
+    emit_fields(
+        [
+            ("token", made.secret),
+            ("name", made.token.name),
+            ("scopes", ", ".join(sorted(wanted))),
+            ("profiles", ", ".join(made.token.profiles) or "-"),
+            ("names", ", ".join([*made.token.dns, *made.token.ip_networks]) or "-"),
+            ("expires", made.token.expires_at.isoformat()),
+        ]
+    )
+    typer.echo("This is the only time the token is shown; albca keeps only its hash.", err=True)
+
+
+@token_app.command("list")
+def list_tokens(json_output: JsonOption = False) -> None:
+    """List API tokens (names, scopes, policies, status; never secrets)."""
+    from albca.api_services import open_token_store
+
+    settings = load_settings()
+    tokens = open_token_store(settings)
+    try:
+        every = tokens.list()
+    finally:
+        tokens.close()
+    now = _now()
+    if json_output:
+        emit_json([token.to_json(now) for token in every])
+        return
+    emit_table(
+        ["name", "status", "scopes", "profiles", "names", "expires"],
+        [
+            (
+                token.name,
+                token.status(now).value,
+                ",".join(sorted(token.scopes)),
+                ",".join(token.profiles),
+                ", ".join([*token.dns, *token.ip_networks]),
+                token.expires_at.strftime("%Y-%m-%d %H:%M"),
+            )
+            for token in every
+        ],
+        keep_whole=("name",),
+    )
+
+
+@token_app.command("revoke")
+def revoke(
+    name: Annotated[str, typer.Argument(help="The token's name.")],
+    json_output: JsonOption = False,
+) -> None:
+    """Revoke an API token: it stops working at once. Its certificates stay valid."""
+    from albca.api_services import open_token_store
+    from ca.records import AuditEvent
+    from ca.sqlite_store import SqliteStore
+
+    settings = load_settings()
+    store = SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
+    tokens = open_token_store(settings)
+    try:
+        now = _now()
+        token = tokens.revoke(name, now)
+        store.append_audit(
+            AuditEvent(at=now, action="token.revoke", actor=cli_actor(), detail={"token": name})
+        )
+    finally:
+        tokens.close()
+        store.close()
+    if json_output:
+        emit_json(token.to_json(now))
+        return
+    emit_fields([("revoked", token.name), ("at", token.revoked_at)])
+
+
+def _now() -> datetime:
+    from ca.clock import system_clock
+
+    return system_clock()
+
+
+def _profile_names(settings: Settings) -> tuple[str, ...]:
+    from albca.config_file import load_authority_config
+    from albca.home import CAHome
+
+    home = CAHome(settings.home)
+    config = load_authority_config(home.read_config(), source=str(home.config_path))
+    return config.profiles.names

@@ -1,0 +1,88 @@
+"""Running the API: the application factory uvicorn workers and Lambda call, and the
+server certificate ``albca serve --tls-from-ca`` gets from the CA itself."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from albca.api_services import ApiStack, open_api
+from albca.settings import Settings
+from albca.wiring import passphrase_source
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from ca.authority import Authority
+
+__all__ = ["app_from_environment", "ServerCredentials", "server_credentials_from_ca"]
+
+SERVE_ACTOR = "albca serve"
+_RENEW_BEFORE = timedelta(days=7)
+
+
+def app_from_environment(*, on_lambda: bool = False) -> FastAPI:
+    """The app for the settings in the environment (uvicorn ``--factory``, Lambda).
+
+    Fails at start-up, not on the first request, when the CA key cannot be loaded.
+    ``on_lambda``: nothing runs after a response, so trust store syncs run inline.
+    """
+    from api.app import create_app
+
+    settings = Settings()
+    stack: ApiStack = open_api(
+        settings, passphrase_source(settings, interactive=False), on_lambda=on_lambda
+    )
+    stack.services.authority.issuer()
+    return create_app(stack.api)
+
+
+@dataclass(frozen=True)
+class ServerCredentials:
+    certificate_chain: Path
+    private_key: Path
+
+
+def server_credentials_from_ca(
+    authority: Authority, directory: Path, *, host: str
+) -> ServerCredentials:
+    """A server certificate for ``host`` (plus localhost and 127.0.0.1), issued by this CA
+    and kept in ``directory``; reused until a week before it expires."""
+    from cryptography import x509
+
+    from ca.names import RequestedNames
+
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    chain_path = directory / "server.fullchain.pem"
+    key_path = directory / "server.key.pem"
+    if chain_path.exists() and key_path.exists():
+        current = x509.load_pem_x509_certificates(chain_path.read_bytes())[0]
+        if current.not_valid_after_utc - authority.now() > _RENEW_BEFORE:
+            return ServerCredentials(chain_path, key_path)
+    dns = ["localhost"]
+    ips = ["127.0.0.1"]
+    if host not in ("0.0.0.0", "::", "localhost", "127.0.0.1"):  # noqa: S104 - names, not binds
+        (ips if _is_ip(host) else dns).append(host)
+    issued = authority.issue_with_new_key(
+        profile="server",
+        names=RequestedNames.of(dns_names=dns, ip_addresses=ips),
+        requested_by=SERVE_ACTOR,
+    )
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as out:
+        out.write(issued.private_key_pem())
+    chain_path.write_bytes(issued.full_chain_pem)
+    return ServerCredentials(chain_path, key_path)
+
+
+def _is_ip(text: str) -> bool:
+    import ipaddress
+
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True

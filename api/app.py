@@ -1,0 +1,42 @@
+"""``create_app(services)``: the FastAPI application, given everything it needs."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from api.body_guard import BodyGuard
+from api.crl_cache import CrlCache
+from api.http_errors import install_error_handlers
+from api.openapi import install_openapi
+from api.routes import api_router
+from api.services import ApiServices
+from api.unexpected import CatchUnexpected
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+Request, renew and revoke certificates of an albca private CA.
+
+Authenticate with `Authorization: Bearer <API token>` (from `albca token create`); renew
+with proof of possession of the current certificate instead. Every error is
+`{"error": {"code", "message", "field"}}`.
+"""
+
+
+def create_app(services: ApiServices) -> FastAPI:
+    app = FastAPI(
+        title="albca",
+        version="1",
+        description=_DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+        openapi_url="/openapi.json",
+    )
+    app.state.services = services
+    app.state.crl_cache = CrlCache(services.authority, refresh=services.settings.crl_refresh)
+    app.include_router(api_router)
+    install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(BodyGuard, max_body_bytes=services.settings.max_body_bytes)
+    app.add_middleware(CatchUnexpected)  # outermost of ours: also guards BodyGuard
+    return app

@@ -1,0 +1,110 @@
+"""One handler turns every error into ``{"error": {"code", "message", "field"}}``.
+
+CAErrors get their status from ``api.errors.STATUS``. FastAPI's own refusals (a body that
+fails validation, an unknown path, a wrong method) are first turned into CAErrors, so that
+they go through the same table. Refusals of authenticated operations are written to the
+audit trail; logs get the code and the route, never a body or a token.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.audit import record_refusal
+from api.errors import (
+    ApiRequestError,
+    AuthenticationError,
+    MethodNotAllowed,
+    RouteNotFound,
+    field_of,
+    status_of,
+)
+from api.services import ApiServices
+from ca.errors import CAError, InvalidRequest
+from ca.records import parse_serial
+
+__all__ = ["error_response", "install_error_handlers"]
+
+log = logging.getLogger("albca.api")
+
+# Operations that need a credential: their refusals are decisions, and are audited.
+_AUDITED_PREFIX = "/v1/certificates"
+
+
+def error_response(error: CAError) -> JSONResponse:
+    status = status_of(error)
+    if status is None:
+        log.error("no HTTP status for %s; answering 500", type(error).__name__)
+        status = 500
+    headers = {"WWW-Authenticate": "Bearer"} if isinstance(error, AuthenticationError) else None
+    return JSONResponse(
+        {"error": {"code": error.code, "message": error.message, "field": field_of(error)}},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def _serial_in_path(request: Request) -> int | None:
+    text = request.path_params.get("serial")
+    if not isinstance(text, str):
+        return None
+    try:
+        return parse_serial(text)
+    except CAError:
+        return None
+
+
+async def _handle_ca_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, CAError)
+    actor = getattr(request.state, "actor", "unauthenticated")
+    route = f"{request.method} {request.url.path}"
+    log.info("refused %s: %s (actor %s)", route, error.code, actor)
+    if request.url.path.startswith(_AUDITED_PREFIX):
+        services: ApiServices = request.app.state.services
+        record_refusal(
+            services.authority,
+            actor=actor,
+            route=route,
+            error=error,
+            serial=_serial_in_path(request),
+        )
+    return error_response(error)
+
+
+async def _handle_validation_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, RequestValidationError)
+    errors = error.errors()
+    first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
+    location = [str(part) for part in first.get("loc", ())]
+    # ("body", "csr") -> "csr"; ("header", "idempotency-key") -> "idempotency-key".
+    field = ".".join(location[1:]) or (location[0] if location else "body")
+    # The message, never the offending input: pydantic's error dicts carry the input,
+    # which may be a password or a key.
+    message = f"{field}: {first.get('msg', 'invalid')}"
+    return await _handle_ca_error(request, InvalidRequest(message, field=field))
+
+
+async def _handle_http_exception(request: Request, error: Exception) -> Response:
+    assert isinstance(error, StarletteHTTPException)
+    mapped: CAError
+    if error.status_code == 404:
+        mapped = RouteNotFound(f"no such path: {request.url.path}")
+    elif error.status_code == 405:
+        mapped = MethodNotAllowed(f"{request.method} is not allowed on {request.url.path}")
+    else:
+        mapped = ApiRequestError(str(error.detail))
+    response = await _handle_ca_error(request, mapped)
+    if error.status_code not in (404, 405) and 400 <= error.status_code < 500:
+        response.status_code = error.status_code
+    return response
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(CAError, _handle_ca_error)
+    app.add_exception_handler(RequestValidationError, _handle_validation_error)
+    app.add_exception_handler(StarletteHTTPException, _handle_http_exception)

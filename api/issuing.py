@@ -1,0 +1,249 @@
+"""Issuance as the API does it: permissions, idempotency, then the authority.
+
+Routes call these functions and turn the result into a response; nothing here knows HTTP.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from api.errors import IdempotencyKeyReused
+from api.idempotency import fingerprint, seal, unseal
+from api.services import ApiServices
+from api.stores.protocols import IdempotencyEntry
+from api.tokens import Caller, Scope
+from ca.authority import IssueRequest
+from ca.certificates import random_serial
+from ca.csr import parse_csr
+from ca.errors import CertificateNotFound, DuplicateSerial
+from ca.issued import IssuedCertificate
+from ca.keys import CAKey, KeySpec, generate_private_key
+from ca.names import RequestedNames
+from ca.records import CertificateRecord
+
+__all__ = ["Outcome", "issue_from_csr", "issue_with_new_key", "issued_response"]
+
+
+@dataclass(frozen=True)
+class Outcome:
+    issued: IssuedCertificate
+    replayed: bool  # True when an Idempotency-Key retry returned an earlier certificate
+
+
+def _lifetime(seconds: int | None) -> timedelta | None:
+    return timedelta(seconds=seconds) if seconds is not None else None
+
+
+def issue_from_csr(
+    services: ApiServices,
+    caller: Caller,
+    *,
+    profile: str,
+    csr: str,
+    lifetime_seconds: int | None,
+    idempotency_key: str | None,
+) -> Outcome:
+    authority = services.authority
+    caller.require(Scope.ISSUE, action="issue certificates")
+    caller.require_profile(profile)
+    parsed = parse_csr(csr)
+
+    def issue(serial: int | None) -> IssuedCertificate:
+        return authority.issue(
+            IssueRequest(
+                profile=profile,
+                public_key=parsed.public_key,
+                names=parsed.names,
+                requested_by=caller.actor,
+                lifetime=_lifetime(lifetime_seconds),
+                serial=serial,
+            ),
+            caller_policy=caller.policy,
+        )
+
+    if idempotency_key is None:
+        return Outcome(issue(None), replayed=False)
+    # Refuse what issue() would refuse before a claim is written for it.
+    authority.check(profile, parsed.key_spec, parsed.names, caller.policy)
+    body: dict[str, object] = {
+        "profile": profile,
+        "csr": csr,
+        "lifetime_seconds": lifetime_seconds,
+    }
+    entry = _claim(services, caller, idempotency_key, "issue-csr", body, sealed=None)
+    return _issue_once(services, entry, issue, private_key=None)
+
+
+def issue_with_new_key(
+    services: ApiServices,
+    caller: Caller,
+    *,
+    profile: str,
+    names: RequestedNames,
+    key_spec: KeySpec,
+    lifetime_seconds: int | None,
+    request_body: dict[str, object],
+    idempotency_key: str | None,
+) -> Outcome:
+    authority = services.authority
+    caller.require(Scope.ISSUE, action="issue certificates")
+    caller.require_profile(profile)
+    authority.check(profile, key_spec, names, caller.policy)
+    if idempotency_key is None:
+        issued = authority.issue_with_new_key(
+            profile=profile,
+            names=names,
+            requested_by=caller.actor,
+            key_spec=key_spec,
+            lifetime=_lifetime(lifetime_seconds),
+            caller_policy=caller.policy,
+        )
+        return Outcome(issued, replayed=False)
+
+    now = authority.now()
+    entry = services.idempotency.find(caller.token.token_id, idempotency_key, now)
+    if entry is None:
+        # Generate the key before claiming: the claim must carry it (sealed), because a
+        # retry has to return this very key with the certificate.
+        fresh_key = generate_private_key(key_spec)
+        serial = random_serial()
+        der = fresh_key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        entry = _claim(
+            services,
+            caller,
+            idempotency_key,
+            "issue-key",
+            request_body,
+            sealed=(serial, seal(caller, idempotency_key, serial, der)),
+        )
+    else:
+        _check_fingerprint(entry, fingerprint(caller, "issue-key", request_body))
+    assert entry.sealed_private_key is not None
+    private_key = _load_key(unseal(caller, idempotency_key, entry.serial, entry.sealed_private_key))
+
+    def issue(serial: int | None) -> IssuedCertificate:
+        return authority.issue(
+            IssueRequest(
+                profile=profile,
+                public_key=private_key.public_key(),
+                names=names,
+                requested_by=caller.actor,
+                lifetime=_lifetime(lifetime_seconds),
+                serial=serial,
+            ),
+            caller_policy=caller.policy,
+        )
+
+    return _issue_once(services, entry, issue, private_key=private_key)
+
+
+def _claim(
+    services: ApiServices,
+    caller: Caller,
+    key: str,
+    operation: str,
+    body: dict[str, object],
+    *,
+    sealed: tuple[int, bytes] | None,
+) -> IdempotencyEntry:
+    now = services.authority.now()
+    expected = fingerprint(caller, operation, body)
+    serial, sealed_key = sealed if sealed is not None else (random_serial(), None)
+    entry = services.idempotency.claim(
+        IdempotencyEntry(
+            caller=caller.token.token_id,
+            key=key,
+            fingerprint=expected,
+            serial=serial,
+            created_at=now,
+            expires_at=now + services.settings.idempotency_retention,
+            sealed_private_key=sealed_key,
+        )
+    )
+    _check_fingerprint(entry, expected)
+    return entry
+
+
+def _check_fingerprint(entry: IdempotencyEntry, expected: str) -> None:
+    if entry.fingerprint != expected:
+        raise IdempotencyKeyReused(
+            "Idempotency-Key: this key was used for a different request; use a new key for "
+            "a new request"
+        )
+
+
+def _issue_once(
+    services: ApiServices,
+    entry: IdempotencyEntry,
+    issue: Callable[[int | None], IssuedCertificate],
+    *,
+    private_key: CAKey | None,
+) -> Outcome:
+    """Issue with the entry's serial, or return the certificate an earlier attempt issued."""
+    authority = services.authority
+    try:
+        record = authority.get(entry.serial)
+    except CertificateNotFound:
+        try:
+            issued = issue(entry.serial)
+        except DuplicateSerial:
+            # A concurrent retry issued it between our look-up and our write.
+            record = authority.get(entry.serial)
+        else:
+            if private_key is not None:
+                issued = IssuedCertificate(
+                    record=issued.record,
+                    certificate=issued.certificate,
+                    chain=issued.chain,
+                    private_key=private_key,
+                )
+            return Outcome(issued, replayed=False)
+    return Outcome(_from_record(services, record, private_key), replayed=True)
+
+
+def _from_record(
+    services: ApiServices, record: CertificateRecord, private_key: CAKey | None
+) -> IssuedCertificate:
+    return IssuedCertificate(
+        record=record,
+        certificate=x509.load_pem_x509_certificate(record.certificate_pem.encode()),
+        chain=services.authority.chain_for(record.issuer_key_id),
+        private_key=private_key,
+    )
+
+
+def _load_key(der: bytes) -> CAKey:
+    key = serialization.load_der_private_key(der, password=None)
+    assert isinstance(key, CAKey)
+    return key
+
+
+def issued_response(
+    issued: IssuedCertificate, services: ApiServices, *, pkcs12_password: str | None
+) -> dict[str, object]:
+    now = services.authority.now()
+    body: dict[str, object] = {
+        "certificate": {
+            **issued.record.to_json(now),
+            "certificate_pem": issued.record.certificate_pem,
+        },
+        "certificate_pem": issued.record.certificate_pem,
+        "chain_pem": issued.chain_pem.decode(),
+        "private_key_pem": None,
+        "pkcs12": None,
+    }
+    if issued.private_key is not None:
+        body["private_key_pem"] = issued.private_key_pem().decode()
+        if pkcs12_password is not None:
+            body["pkcs12"] = base64.b64encode(issued.pkcs12(pkcs12_password.encode())).decode()
+    return body

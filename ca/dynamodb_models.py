@@ -1,0 +1,295 @@
+"""The DynamoDB table behind ``DynamoDBStore``: its items, its indexes, its definition.
+
+One table holds every kind of item (single-table design), told apart by the key ``pk``:
+
+==========================  ==============  ===============================================
+pk                          sk              item
+==========================  ==============  ===============================================
+``CERT#<serial, 40 hex>``   ``CERT``        a certificate record
+``AUTHORITY``               ``<key id>``    a CA certificate and where its key lives
+``CRLNUMBER#<key id>``      ``CRLNUMBER``   the last CRL number of an issuing CA (a counter)
+``AUDIT#<shard>``           ``<id, 20 d>``  one audit event
+==========================  ==============  ===============================================
+
+Every listing is a Query on an index, never a Scan (AWS: "Best practices for querying and
+scanning data"). Certificates are listed ordered by ``(not_after, serial)``, so every
+certificate index sorts on ``expiry_key = "<not_after, 12 digits>#<serial, 40 hex>"``:
+string order is that order, and a cursor is a sort-key bound.
+
+Hot partitions. A certificate index keyed only by status (``valid``) or profile
+(``client``) would put every issuance's index write into one partition, which DynamoDB
+caps at about 1,000 writes per second, and since ``expiry_key`` grows with time the
+writes all land at its tail, where split-for-heat cannot help. So those keys are written
+sharded, ``valid#0`` .. ``valid#7`` (the shard is the serial modulo ``SHARDS``), and a
+listing queries the shards and merges them: exact, because each shard is sorted on the
+same key. The unfiltered listing is the merge of the ``valid#*`` and ``revoked#*`` shards
+of the status index: it needs no index of its own. Audit events are sharded the same way.
+The revoked-entries index is not sharded: revocations are rare, and a CRL is one
+sequential read of one issuer's partition.
+
+The CRL itself is never stored here (400 KB item limit); only its number is.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
+from pynamodb.models import Model
+
+__all__ = [
+    "SHARDS",
+    "TTL_ATTRIBUTE",
+    "CertificateItem",
+    "AuthorityItem",
+    "CounterItem",
+    "AuditItem",
+    "MODELS",
+    "table_definition",
+    "index_names",
+    "BoundModels",
+    "bind_models",
+]
+
+SHARDS = 8
+"""Write shards of the status, profile, issuer and audit partitions. Part of the data
+format: changing it needs a migration of every item."""
+
+TTL_ATTRIBUTE = "expires_at"
+"""Epoch seconds after which DynamoDB TTL may delete a certificate item: not_after plus
+the retention period. Only certificate items carry it."""
+
+_M = TypeVar("_M", bound=Model)
+
+CERT_SK = "CERT"
+AUTHORITY_PK = "AUTHORITY"
+CRL_NUMBER_SK = "CRLNUMBER"
+
+
+class _Meta:
+    """Replaced per store by ``bind_models``: the table name and region are settings."""
+
+    table_name = "albca"
+    region: str | None = None
+    host: str | None = None
+    max_retry_attempts = 8
+
+
+class StatusIndex(GlobalSecondaryIndex["CertificateItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "status-expiry"
+        projection = IncludeProjection(["profile", "issuer_key_id"])
+
+    status_shard = UnicodeAttribute(hash_key=True)
+    expiry_key = UnicodeAttribute(range_key=True)
+
+
+class ProfileIndex(GlobalSecondaryIndex["CertificateItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "profile-expiry"
+        projection = IncludeProjection(["status", "issuer_key_id"])
+
+    profile_shard = UnicodeAttribute(hash_key=True)
+    expiry_key = UnicodeAttribute(range_key=True)
+
+
+class IssuerIndex(GlobalSecondaryIndex["CertificateItem"]):  # type: ignore[no-untyped-call]
+    class Meta:
+        index_name = "issuer-expiry"
+        projection = IncludeProjection(["status", "profile"])
+
+    issuer_shard = UnicodeAttribute(hash_key=True)
+    expiry_key = UnicodeAttribute(range_key=True)
+
+
+class RevokedIndex(GlobalSecondaryIndex["CertificateItem"]):  # type: ignore[no-untyped-call]
+    """Sparse: only revoked certificates carry ``revoked_issuer``. A CRL reads exactly its
+    entries, and the entries of expired certificates fall off by the sort-key bound."""
+
+    class Meta:
+        index_name = "revoked-by-issuer"
+        projection = IncludeProjection(["revoked_at", "revocation_reason"])
+
+    revoked_issuer = UnicodeAttribute(hash_key=True)
+    expiry_key = UnicodeAttribute(range_key=True)
+
+
+class CertificateItem(Model):
+    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    serial = UnicodeAttribute()  # 40 hex digits
+    issuer_key_id = UnicodeAttribute()
+    subject = UnicodeAttribute()
+    common_name = UnicodeAttribute(null=True)
+    dns_names = ListAttribute(of=UnicodeAttribute)
+    ip_addresses = ListAttribute(of=UnicodeAttribute)
+    profile = UnicodeAttribute()
+    not_before = NumberAttribute()  # epoch seconds, UTC
+    not_after = NumberAttribute()
+    status = UnicodeAttribute()
+    revoked_at = NumberAttribute(null=True)
+    revocation_reason = NumberAttribute(null=True)
+    certificate_pem = UnicodeAttribute()
+    requested_by = UnicodeAttribute()
+    issued_at = NumberAttribute()
+    # Index keys, derived from the fields above when the item is written.
+    expiry_key = UnicodeAttribute()
+    status_shard = UnicodeAttribute()
+    profile_shard = UnicodeAttribute()
+    issuer_shard = UnicodeAttribute()
+    revoked_issuer = UnicodeAttribute(null=True)
+    expires_at = NumberAttribute(null=True, attr_name=TTL_ATTRIBUTE)
+
+    by_status = StatusIndex()
+    by_profile = ProfileIndex()
+    by_issuer = IssuerIndex()
+    revoked = RevokedIndex()
+
+
+class AuthorityItem(Model):
+    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # the key id
+    role = UnicodeAttribute()
+    status = UnicodeAttribute()
+    certificate_pem = UnicodeAttribute()
+    key_location = UnicodeAttribute()
+    parent_key_id = UnicodeAttribute(null=True)
+    created_at = NumberAttribute()
+
+
+class CounterItem(Model):
+    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    last_number = NumberAttribute(default=0)
+
+
+class AuditSerialIndex(GlobalSecondaryIndex["AuditItem"]):  # type: ignore[no-untyped-call]
+    """Sparse: only events about a certificate carry ``audit_serial``."""
+
+    class Meta:
+        index_name = "audit-by-serial"
+        projection = AllProjection()
+
+    audit_serial = UnicodeAttribute(hash_key=True)
+    audit_id = NumberAttribute(range_key=True)
+
+
+class AuditItem(Model):
+    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+
+    pk = UnicodeAttribute(hash_key=True)  # AUDIT#<shard>
+    sk = UnicodeAttribute(range_key=True)  # the id, 20 digits: string order is number order
+    audit_id = NumberAttribute()
+    at = NumberAttribute()
+    action = UnicodeAttribute()
+    actor = UnicodeAttribute()
+    audit_serial = UnicodeAttribute(null=True)
+    detail = UnicodeAttribute()  # JSON
+
+    by_serial = AuditSerialIndex()
+
+
+MODELS: tuple[type[Model], ...] = (CertificateItem, AuthorityItem, CounterItem, AuditItem)
+
+
+def table_definition(table_name: str) -> dict[str, Any]:
+    """``CreateTable`` parameters (boto3 spelling) for the table every model above lives in.
+
+    Derived from the models, so the table ``albca aws bootstrap`` creates and the items the
+    store writes cannot drift apart. On-demand capacity: a CA's load is bursty (a fleet
+    renewing at once) and mostly idle.
+    """
+    attributes: dict[str, str] = {}
+    key_schema: list[dict[str, str]] = []
+    indexes: list[dict[str, Any]] = []
+    for model in MODELS:
+        schema = model._get_schema()
+        for definition in schema["attribute_definitions"]:
+            attributes[definition["AttributeName"]] = definition["AttributeType"]
+        if not key_schema:
+            key_schema = _hash_first(schema["key_schema"])
+        for index in schema["global_secondary_indexes"]:
+            for definition in index["attribute_definitions"]:
+                attributes[definition["AttributeName"]] = definition["AttributeType"]
+            indexes.append(
+                {
+                    "IndexName": index["index_name"],
+                    "KeySchema": _hash_first(index["key_schema"]),
+                    "Projection": dict(index["projection"]),
+                }
+            )
+    return {
+        "TableName": table_name,
+        "AttributeDefinitions": [
+            {"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()
+        ],
+        "KeySchema": key_schema,
+        "GlobalSecondaryIndexes": indexes,
+        "BillingMode": "PAY_PER_REQUEST",
+    }
+
+
+def _hash_first(keys: Any) -> list[dict[str, str]]:
+    # DynamoDB refuses a KeySchema whose first element is not the HASH key (AWS API
+    # reference, KeySchemaElement); pynamodb lists attributes in definition order.
+    schema = [{"AttributeName": k["AttributeName"], "KeyType": k["KeyType"]} for k in keys]
+    return sorted(schema, key=lambda key: key["KeyType"] != "HASH")
+
+
+def index_names() -> frozenset[str]:
+    indexes = table_definition("albca")["GlobalSecondaryIndexes"]
+    return frozenset(index["IndexName"] for index in indexes)
+
+
+@dataclass(frozen=True)
+class BoundModels:
+    """The models bound to one table (see ``bind_models``)."""
+
+    certificate: type[CertificateItem]
+    authority: type[AuthorityItem]
+    counter: type[CounterItem]
+    audit: type[AuditItem]
+
+
+def bind_models(
+    table_name: str, *, region: str | None, host: str | None, max_retry_attempts: int
+) -> BoundModels:
+    """Subclasses of the models bound to one table: pynamodb reads the table from ``Meta``.
+
+    Each store gets its own classes (and so its own connection), so two stores over two
+    tables can live in one process. Retries: pynamodb hands ``max_retry_attempts`` to
+    botocore's "standard" retry mode, which retries throttling
+    (``ProvisionedThroughputExceededException``, ``ThrottlingException``, ...) and transient
+    errors (5xx, timeouts) with exponential backoff and jitter.
+    """
+    meta = type(
+        "Meta",
+        (),
+        {
+            "table_name": table_name,
+            "region": region,
+            "host": host,
+            "max_retry_attempts": max_retry_attempts,
+            "connect_timeout_seconds": 5,
+            "read_timeout_seconds": 15,
+            "max_pool_connections": 32,
+        },
+    )
+
+    def bind(model: type[_M]) -> type[_M]:
+        return type(model.__name__, (model,), {"Meta": meta})
+
+    return BoundModels(
+        certificate=bind(CertificateItem),
+        authority=bind(AuthorityItem),
+        counter=bind(CounterItem),
+        audit=bind(AuditItem),
+    )

@@ -1,0 +1,674 @@
+"""The DynamoDB backend of the certificate store: for a CA with no local state.
+
+Many writers at once (several Lambda instances, several API workers) are safe because
+every rule of the store Protocol is kept by DynamoDB itself, never by a lock here:
+
+- a certificate and its audit event are one ``TransactWriteItems``: both or neither;
+- a serial is written with ``attribute_not_exists(pk)``: the second writer of a serial
+  is refused (``DuplicateSerial``), whatever the timing;
+- a revocation is an update conditioned on ``status = "valid"``: exactly one of several
+  concurrent revocations succeeds, the others find the certificate revoked
+  (``AlreadyRevoked``) and write nothing;
+- a CRL number is an atomic ``ADD 1`` on a counter item, so no two CRLs of one issuer
+  share a number. A botocore retry of a request whose answer was lost may skip a number;
+  RFC 5280 (section 5.2.3) only asks that numbers increase.
+
+Retries. Throttling and transient errors are retried by botocore ("standard" mode,
+exponential backoff with jitter; see ``dynamodb_models.bind_models``). A retried
+``TransactWriteItems`` carries the same ``ClientRequestToken``, so a transaction whose
+answer was lost is not applied twice. A transaction cancelled because another one held
+the same item (``TransactionConflict``) is retried here with backoff.
+
+Errors. Every AWS and pynamodb error becomes a ``StoreUnavailable`` naming the table, in
+one place (``_translate``).
+
+Ageing out. Each certificate item carries ``expires_at`` = ``not_after`` + the retention
+period; with DynamoDB TTL enabled on that attribute (``albca aws bootstrap`` does it),
+DynamoDB deletes the item some time (typically within days) after that moment. A CRL
+never needs such a record: an expired certificate leaves the CRL at ``not_after``
+(RFC 5280 section 3.3). Once deleted, a record no longer shows in listings or in
+``issuer_counts``; its audit events are kept. ``retention=None`` keeps records forever.
+
+Indexes are eventually consistent: a certificate shows up in listings a moment (usually
+well under a second) after it is issued. Reads by serial are strongly consistent.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import heapq
+import json
+import secrets
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from botocore.exceptions import BotoCoreError
+from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableDoesNotExist
+from pynamodb.exceptions import TransactWriteError as _TransactWriteError
+from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
+from pynamodb.indexes import GlobalSecondaryIndex
+from pynamodb.transactions import TransactWrite
+
+from ca.clock import from_epoch, to_epoch
+from ca.dynamodb_models import (
+    AUTHORITY_PK,
+    CERT_SK,
+    CRL_NUMBER_SK,
+    SHARDS,
+    AuditItem,
+    AuthorityItem,
+    CertificateItem,
+    bind_models,
+    index_names,
+)
+from ca.errors import (
+    AlreadyRevoked,
+    CertificateNotFound,
+    DuplicateSerial,
+    InvalidRequest,
+    StoreUnavailable,
+)
+from ca.records import (
+    AuditEvent,
+    AuthorityRecord,
+    AuthorityRole,
+    AuthorityStatus,
+    CertificatePage,
+    CertificateQuery,
+    CertificateRecord,
+    CertificateStatus,
+    EffectiveStatus,
+    RevocationReason,
+    RevokedEntry,
+    decode_cursor,
+    encode_cursor,
+)
+from ca.store import IssuerCounts
+
+__all__ = ["DynamoDBStore", "DEFAULT_RETENTION"]
+
+DEFAULT_RETENTION = timedelta(days=365)
+
+_VALID = CertificateStatus.VALID.value
+_REVOKED = CertificateStatus.REVOKED.value
+_MAX_SERIAL_HEX = "f" * 40
+_SERIAL_LIMIT = 16**40
+# Cancellation reasons worth another try: another transaction held an item, or the
+# table was throttled inside the transaction (AWS: TransactWriteItems, "Errors").
+_RETRY_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError"})
+_CONFLICT_ATTEMPTS = 6
+_ID_ATTEMPTS = 4
+# Items per Query page of revoked entries; None lets DynamoDB fill 1 MB pages.
+_REVOKED_PAGE_ITEMS: int | None = None
+
+
+class DynamoDBStore:
+    """``CertificateStore`` over one DynamoDB table (see ``ca.dynamodb_models``)."""
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        region: str | None = None,
+        endpoint_url: str | None = None,
+        retention: timedelta | None = DEFAULT_RETENTION,
+        max_retry_attempts: int = 8,
+    ) -> None:
+        if not table_name:
+            raise ValueError("table_name must not be empty")
+        if retention is not None and retention < timedelta(0):
+            raise ValueError("retention must not be negative")
+        self.table_name = table_name
+        self.region = region
+        self._retention = None if retention is None else int(retention.total_seconds())
+        self._models = bind_models(
+            table_name, region=region, host=endpoint_url, max_retry_attempts=max_retry_attempts
+        )
+        self._ids = _AuditIds()
+        self._check_table()
+
+    # -- the one error boundary ------------------------------------------------------
+    def _translate(self, exc: Exception, action: str) -> StoreUnavailable:
+        """The ``StoreUnavailable`` an AWS or pynamodb error means, naming the table."""
+        where = f"DynamoDB table {self.table_name!r}"
+        if self.region:
+            where += f" in {self.region}"
+        code = exc.cause_response_code if isinstance(exc, PynamoDBException) else None
+        if isinstance(exc, TableDoesNotExist) or code == "ResourceNotFoundException":
+            return StoreUnavailable(f"{where} does not exist; create it with `albca aws bootstrap`")
+        if isinstance(exc, PynamoDBException):
+            message = exc.cause_response_message or str(exc)
+            return StoreUnavailable(f"{where}: {action} failed: {code or 'error'}: {message}")
+        return StoreUnavailable(f"{where}: {action} failed: {exc}")
+
+    @contextlib.contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        try:
+            yield
+        except (PynamoDBException, BotoCoreError) as exc:
+            raise self._translate(exc, action) from exc
+
+    def _check_table(self) -> None:
+        with self._errors("describe the table"):
+            description = self._models.certificate.describe_table()
+        present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
+        missing = sorted(index_names() - present)
+        if missing:
+            raise StoreUnavailable(
+                f"DynamoDB table {self.table_name!r} lacks the indexes {', '.join(missing)}; "
+                "it was not made by `albca aws bootstrap`"
+            )
+
+    def close(self) -> None:
+        """Nothing to release: botocore's connection pool closes with the process."""
+
+    # -- transactions ----------------------------------------------------------------
+    def _transact(self, action: str, fill: Callable[[TransactWrite], None]) -> frozenset[str]:
+        """Commit one transaction; the cancellation reasons, or an empty set on success."""
+        connection = self._models.certificate._get_connection().connection
+        for attempt in range(_CONFLICT_ATTEMPTS):
+            try:
+                # A token per attempt: botocore's own retries of this call reuse it, so a
+                # transaction whose answer was lost is applied once (AWS: "Idempotency").
+                with TransactWrite(
+                    connection=connection, client_request_token=uuid.uuid4().hex
+                ) as transaction:
+                    fill(transaction)
+            except _TransactWriteError as exc:
+                if exc.cause_response_code != "TransactionCanceledException":
+                    raise self._translate(exc, action) from exc
+                codes = frozenset(r.code for r in exc.cancellation_reasons if r is not None)
+                if codes & _RETRY_CANCELLATIONS and attempt + 1 < _CONFLICT_ATTEMPTS:
+                    time.sleep(_backoff(attempt))
+                    continue
+                if codes & _RETRY_CANCELLATIONS:
+                    raise StoreUnavailable(
+                        f"DynamoDB table {self.table_name!r}: {action} kept conflicting with "
+                        f"other writers ({', '.join(sorted(codes))}); try again"
+                    ) from exc
+                return codes
+            except (PynamoDBException, BotoCoreError) as exc:
+                raise self._translate(exc, action) from exc
+            return frozenset()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _audit_item(self, event: AuditEvent) -> AuditItem:
+        event_id = self._ids.next()
+        return self._models.audit(
+            pk=f"AUDIT#{event_id % SHARDS}",
+            sk=f"{event_id:020d}",
+            audit_id=event_id,
+            at=to_epoch(event.at),
+            action=event.action,
+            actor=event.actor,
+            audit_serial=_serial_key(event.serial) if event.serial is not None else None,
+            detail=event.detail_json(),
+        )
+
+    def _save_audit(self, transaction: TransactWrite, event: AuditEvent) -> None:
+        audit = self._models.audit
+        transaction.save(self._audit_item(event), condition=audit.pk.does_not_exist())
+
+    # -- authorities -----------------------------------------------------------------
+    def add_authority(self, record: AuthorityRecord, event: AuditEvent) -> None:
+        model = self._models.authority
+        item = model(
+            pk=AUTHORITY_PK,
+            sk=record.key_id,
+            role=record.role.value,
+            status=record.status.value,
+            certificate_pem=record.certificate_pem,
+            key_location=record.key_location,
+            parent_key_id=record.parent_key_id,
+            created_at=to_epoch(record.created_at),
+        )
+
+        def fill(transaction: TransactWrite) -> None:
+            transaction.save(item, condition=model.pk.does_not_exist())
+            self._save_audit(transaction, event)
+
+        for _attempt in range(_ID_ATTEMPTS):
+            if not self._transact("add an authority", fill):
+                return
+            if self._authority_item(record.key_id) is not None:
+                raise StoreUnavailable(
+                    f"the store already holds an authority with key id {record.key_id}"
+                )
+        raise self._id_exhausted()
+
+    def set_authority_status(
+        self, key_id: str, status: AuthorityStatus, event: AuditEvent
+    ) -> AuthorityRecord:
+        model = self._models.authority
+        item = model(pk=AUTHORITY_PK, sk=key_id)
+
+        def fill(transaction: TransactWrite) -> None:
+            transaction.update(
+                item, actions=[model.status.set(status.value)], condition=model.pk.exists()
+            )
+            self._save_audit(transaction, event)
+
+        for _attempt in range(_ID_ATTEMPTS):
+            if not self._transact("change an authority's status", fill):
+                stored = self._authority_item(key_id)
+                assert stored is not None
+                return _authority_record(stored)
+            if self._authority_item(key_id) is None:
+                raise StoreUnavailable(f"the store holds no authority with key id {key_id}")
+        raise self._id_exhausted()
+
+    def _authority_item(self, key_id: str) -> AuthorityItem | None:
+        with self._errors("read an authority"):
+            try:
+                return self._models.authority.get(AUTHORITY_PK, key_id, consistent_read=True)
+            except DoesNotExist:
+                return None
+
+    def list_authorities(self) -> list[AuthorityRecord]:
+        with self._errors("list authorities"):
+            items = list(self._models.authority.query(AUTHORITY_PK, consistent_read=True))
+        records = [_authority_record(item) for item in items]
+        return sorted(records, key=lambda record: (record.created_at, record.key_id))
+
+    # -- certificates ----------------------------------------------------------------
+    def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None:
+        model = self._models.certificate
+        item = self._certificate_item(record)
+
+        def fill(transaction: TransactWrite) -> None:
+            transaction.save(item, condition=model.pk.does_not_exist())
+            self._save_audit(transaction, event)
+
+        for _attempt in range(_ID_ATTEMPTS):
+            if not self._transact("add a certificate", fill):
+                return
+            if self._certificate(record.serial) is not None:
+                raise DuplicateSerial(record.serial)
+            # Otherwise the audit id was taken by another writer: draw a new one.
+        raise self._id_exhausted()
+
+    def _certificate(self, serial: int) -> CertificateItem | None:
+        with self._errors("read a certificate"):
+            try:
+                return self._models.certificate.get(_cert_pk(serial), CERT_SK, consistent_read=True)
+            except DoesNotExist:
+                return None
+
+    def get_certificate(self, serial: int) -> CertificateRecord:
+        item = self._certificate(serial)
+        if item is None:
+            raise CertificateNotFound(serial)
+        return _certificate_record(item)
+
+    def revoke_certificate(
+        self, serial: int, revoked_at: datetime, reason: RevocationReason, event: AuditEvent
+    ) -> CertificateRecord:
+        model = self._models.certificate
+        for _attempt in range(_ID_ATTEMPTS):
+            item = self._certificate(serial)
+            if item is None:
+                raise CertificateNotFound(serial)
+            record = _certificate_record(item)
+            if record.status is CertificateStatus.REVOKED:
+                assert record.revoked_at is not None
+                raise AlreadyRevoked(serial, record.revoked_at.isoformat())
+            shard = serial % SHARDS
+            actions: list[Action] = [
+                model.status.set(_REVOKED),
+                model.revoked_at.set(to_epoch(revoked_at)),
+                model.revocation_reason.set(int(reason)),
+                model.status_shard.set(f"{_REVOKED}#{shard}"),
+                model.revoked_issuer.set(record.issuer_key_id),
+            ]
+
+            def fill(
+                transaction: TransactWrite,
+                item: CertificateItem = item,
+                actions: list[Action] = actions,
+            ) -> None:
+                # The condition is what makes a revocation happen once: of several
+                # concurrent revocations, DynamoDB lets exactly one see "valid".
+                transaction.update(item, actions=actions, condition=model.status == _VALID)
+                self._save_audit(transaction, event)
+
+            if not self._transact("revoke a certificate", fill):
+                return record.revoked(revoked_at, reason)
+            # Cancelled: either someone else revoked it first (the next read says so) or
+            # the audit id was taken (the next attempt draws another).
+        raise self._id_exhausted()
+
+    def query_certificates(self, query: CertificateQuery, now: datetime) -> CertificatePage:
+        model = self._models.certificate
+        now_epoch = to_epoch(now)
+        low: str | None = None  # inclusive bounds on expiry_key
+        high: str | None = None
+        filters: list[Condition] = []
+        index: GlobalSecondaryIndex[CertificateItem]
+        if query.status is not None:
+            index, values = model.by_status, self._status_partitions(query.status)
+            if query.status is EffectiveStatus.ACTIVE:
+                low = _expiry_key(now_epoch + 1, 0)  # not_after > now
+            elif query.status is EffectiveStatus.EXPIRED:
+                high = _expiry_key(now_epoch, _MAX_SERIAL_HEX)  # not_after <= now
+            if query.profile is not None:
+                filters.append(model.profile == query.profile)
+            if query.issuer_key_id is not None:
+                filters.append(model.issuer_key_id == query.issuer_key_id)
+        elif query.profile is not None:
+            index, values = model.by_profile, _shards(query.profile)
+            if query.issuer_key_id is not None:
+                filters.append(model.issuer_key_id == query.issuer_key_id)
+        elif query.issuer_key_id is not None:
+            index, values = model.by_issuer, _shards(query.issuer_key_id)
+        else:
+            # Everything: the valid and the revoked shards of the status index together.
+            index, values = model.by_status, [*_shards(_VALID), *_shards(_REVOKED)]
+        if query.expiring_before is not None:
+            high = _min_key(high, _expiry_key(to_epoch(query.expiring_before) - 1, _MAX_SERIAL_HEX))
+        if query.cursor is not None:
+            low = _max_key(low, _successor_key(*decode_cursor(query.cursor)))
+        if low is not None and high is not None and low > high:
+            return CertificatePage(records=(), next_cursor=None)
+        condition = _range_condition(model, low, high)
+        wanted = query.limit + 1
+        per_partition: list[list[str]] = []
+        with self._errors("list certificates"):
+            for value in values:
+                results = index.query(
+                    value,
+                    range_key_condition=condition,
+                    filter_condition=_all_of(filters),
+                    limit=wanted,
+                    page_size=wanted,
+                )
+                per_partition.append([item.expiry_key for item in results])
+        keys = list(_take(heapq.merge(*per_partition), wanted))
+        records = self._records_for(keys[: query.limit])
+        next_cursor = encode_cursor(records[-1]) if len(keys) > query.limit and records else None
+        return CertificatePage(records=tuple(records), next_cursor=next_cursor)
+
+    def _status_partitions(self, status: EffectiveStatus) -> list[str]:
+        return _shards(_REVOKED if status is EffectiveStatus.REVOKED else _VALID)
+
+    def _records_for(self, expiry_keys: list[str]) -> list[CertificateRecord]:
+        """The records of the listed keys, in that order (one BatchGetItem per 100)."""
+        if not expiry_keys:
+            return []
+        serials = [key.split("#", 1)[1] for key in expiry_keys]
+        with self._errors("read certificates"):
+            items = self._models.certificate.batch_get(
+                [(f"CERT#{serial}", CERT_SK) for serial in serials], consistent_read=True
+            )
+            by_serial = {item.serial: item for item in items}
+        # A record aged out by TTL between the index read and this one is simply skipped.
+        return [_certificate_record(by_serial[s]) for s in serials if s in by_serial]
+
+    def issuer_counts(self, issuer_key_id: str, now: datetime) -> IssuerCounts:
+        model = self._models.certificate
+        not_expired = model.expiry_key >= _expiry_key(to_epoch(now) + 1, 0)
+        issued = active = 0
+        with self._errors("count certificates"):
+            for value in _shards(issuer_key_id):
+                issued += model.by_issuer.count(value)
+                active += model.by_issuer.count(
+                    value, range_key_condition=not_expired, filter_condition=model.status == _VALID
+                )
+        return IssuerCounts(issued=issued, active=active)
+
+    # -- CRLs ------------------------------------------------------------------------
+    def revoked_entries(self, issuer_key_id: str, now: datetime) -> list[RevokedEntry]:
+        """One Query on the sparse revoked index; raw pages, as a CRL can hold 500,000."""
+        model = self._models.certificate
+        connection = model._get_connection()
+        condition = model.expiry_key >= _expiry_key(to_epoch(now) + 1, 0)  # not yet expired
+        entries: list[RevokedEntry] = []
+        start: dict[str, Any] | None = None
+        with self._errors("read revoked certificates"):
+            while True:
+                page = connection.query(
+                    issuer_key_id,
+                    range_key_condition=condition,
+                    index_name=model.revoked.Meta.index_name,
+                    exclusive_start_key=start,
+                    limit=_REVOKED_PAGE_ITEMS,
+                )
+                for raw in page.get("Items", []):
+                    entries.append(
+                        RevokedEntry(
+                            int(raw["expiry_key"]["S"].split("#", 1)[1], 16),
+                            int(raw["revoked_at"]["N"]),
+                            int(raw["revocation_reason"]["N"]),
+                        )
+                    )
+                start = page.get("LastEvaluatedKey")
+                if not start:
+                    return entries
+
+    def next_crl_number(self, issuer_key_id: str) -> int:
+        model = self._models.counter
+        counter = model(pk=f"CRLNUMBER#{issuer_key_id}", sk=CRL_NUMBER_SK)
+        with self._errors("take a CRL number"):
+            counter.update(actions=[model.last_number.add(1)])
+        return int(counter.last_number)
+
+    # -- audit -----------------------------------------------------------------------
+    def append_audit(self, event: AuditEvent) -> None:
+        def fill(transaction: TransactWrite) -> None:
+            self._save_audit(transaction, event)
+
+        for _attempt in range(_ID_ATTEMPTS):
+            if not self._transact("append an audit event", fill):
+                return
+        raise self._id_exhausted()
+
+    def audit_events(
+        self, *, limit: int = 100, serial: int | None = None, before_id: int | None = None
+    ) -> list[AuditEvent]:
+        model = self._models.audit
+        with self._errors("read the audit trail"):
+            if serial is not None:
+                items: Iterable[AuditItem] = model.by_serial.query(
+                    _serial_key(serial),
+                    range_key_condition=(
+                        model.audit_id < before_id if before_id is not None else None
+                    ),
+                    scan_index_forward=False,
+                    limit=limit,
+                )
+                found = list(items)
+            else:
+                per_shard = [
+                    list(
+                        model.query(
+                            f"AUDIT#{shard}",
+                            range_key_condition=(
+                                model.sk < f"{before_id:020d}" if before_id is not None else None
+                            ),
+                            scan_index_forward=False,
+                            limit=limit,
+                        )
+                    )
+                    for shard in range(SHARDS)
+                ]
+                merged = heapq.merge(*per_shard, key=lambda item: -int(item.audit_id))
+                found = list(_take(merged, limit))
+        return [_audit_event(item) for item in found]
+
+    def _id_exhausted(self) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"DynamoDB table {self.table_name!r}: could not write after {_ID_ATTEMPTS} "
+            "attempts; every attempt was refused"
+        )
+
+    # -- records <-> items -----------------------------------------------------------
+    def _certificate_item(self, record: CertificateRecord) -> CertificateItem:
+        not_after = to_epoch(record.not_after)
+        shard = record.serial % SHARDS
+        status = record.status.value
+        revoked = record.status is CertificateStatus.REVOKED
+        return self._models.certificate(
+            pk=_cert_pk(record.serial),
+            sk=CERT_SK,
+            serial=_serial_key(record.serial),
+            issuer_key_id=record.issuer_key_id,
+            subject=record.subject,
+            common_name=record.common_name,
+            dns_names=list(record.dns_names),
+            ip_addresses=list(record.ip_addresses),
+            profile=record.profile,
+            not_before=to_epoch(record.not_before),
+            not_after=not_after,
+            status=status,
+            revoked_at=to_epoch(record.revoked_at) if record.revoked_at else None,
+            revocation_reason=(
+                int(record.revocation_reason) if record.revocation_reason is not None else None
+            ),
+            certificate_pem=record.certificate_pem,
+            requested_by=record.requested_by,
+            issued_at=to_epoch(record.issued_at),
+            expiry_key=_expiry_key(not_after, record.serial),
+            status_shard=f"{status}#{shard}",
+            profile_shard=f"{record.profile}#{shard}",
+            issuer_shard=f"{record.issuer_key_id}#{shard}",
+            revoked_issuer=record.issuer_key_id if revoked else None,
+            expires_at=None if self._retention is None else not_after + self._retention,
+        )
+
+
+class _AuditIds:
+    """Audit event ids: milliseconds since the epoch times 1024, plus 10 random bits.
+
+    No counter item, so no hot partition and no extra round trip per write. Ids grow
+    strictly within one process and follow the writers' clocks across processes; the
+    random bits make a clash between two writers in one millisecond rare, and the
+    conditional put makes it harmless (the loser draws again). At most 51 bits, so the ids
+    stay exact as JSON numbers in any client.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._lock = threading.Lock()
+
+    def next(self) -> int:
+        candidate = (time.time_ns() // 1_000_000) * 1024 + secrets.randbelow(1024)
+        with self._lock:
+            self._last = max(candidate, self._last + 1)
+            return self._last
+
+
+def _backoff(attempt: int) -> float:
+    # Full jitter (AWS Architecture Blog: "Exponential Backoff And Jitter"), 25 ms base.
+    return secrets.randbelow(1000) / 1000 * 0.025 * (1 << attempt)
+
+
+def _serial_key(serial: int) -> str:
+    # 159-bit serials are at most 40 hex digits; padding makes string order number order.
+    return f"{serial:040x}"
+
+
+def _cert_pk(serial: int) -> str:
+    return f"CERT#{_serial_key(serial)}"
+
+
+def _expiry_key(not_after: int, serial: int | str) -> str:
+    hex_serial = serial if isinstance(serial, str) else _serial_key(serial)
+    return f"{max(not_after, 0):012d}#{hex_serial}"
+
+
+def _successor_key(not_after: int, serial: int) -> str:
+    """The smallest key after ``(not_after, serial)``: where the next page starts."""
+    if not_after < 0 or serial < 0:
+        raise InvalidRequest("cursor: not a cursor this store gave out", field="cursor")
+    if serial + 1 >= _SERIAL_LIMIT:
+        return _expiry_key(not_after + 1, 0)
+    return _expiry_key(not_after, serial + 1)
+
+
+def _min_key(current: str | None, bound: str) -> str:
+    return bound if current is None else min(current, bound)
+
+
+def _max_key(current: str | None, bound: str) -> str:
+    return bound if current is None else max(current, bound)
+
+
+def _range_condition(
+    model: type[CertificateItem], low: str | None, high: str | None
+) -> Condition | None:
+    if low is not None and high is not None:
+        return model.expiry_key.between(low, high)
+    if low is not None:
+        return model.expiry_key >= low
+    if high is not None:
+        return model.expiry_key <= high
+    return None
+
+
+def _all_of(conditions: list[Condition]) -> Condition | None:
+    combined: Condition | None = None
+    for condition in conditions:
+        combined = condition if combined is None else combined & condition
+    return combined
+
+
+def _shards(value: str) -> list[str]:
+    return [f"{value}#{shard}" for shard in range(SHARDS)]
+
+
+def _take(items: Iterable[Any], count: int) -> Iterator[Any]:
+    for index, item in enumerate(items):
+        if index >= count:
+            return
+        yield item
+
+
+def _certificate_record(item: CertificateItem) -> CertificateRecord:
+    return CertificateRecord(
+        serial=int(item.serial, 16),
+        issuer_key_id=item.issuer_key_id,
+        subject=item.subject,
+        common_name=item.common_name,
+        dns_names=tuple(cast("list[str]", item.dns_names)),
+        ip_addresses=tuple(cast("list[str]", item.ip_addresses)),
+        profile=item.profile,
+        not_before=from_epoch(int(item.not_before)),
+        not_after=from_epoch(int(item.not_after)),
+        certificate_pem=item.certificate_pem,
+        requested_by=item.requested_by,
+        issued_at=from_epoch(int(item.issued_at)),
+        status=CertificateStatus(item.status),
+        revoked_at=from_epoch(int(item.revoked_at)) if item.revoked_at is not None else None,
+        revocation_reason=(
+            RevocationReason(int(item.revocation_reason))
+            if item.revocation_reason is not None
+            else None
+        ),
+    )
+
+
+def _authority_record(item: AuthorityItem) -> AuthorityRecord:
+    return AuthorityRecord(
+        key_id=item.sk,
+        role=AuthorityRole(item.role),
+        status=AuthorityStatus(item.status),
+        certificate_pem=item.certificate_pem,
+        key_location=item.key_location,
+        parent_key_id=item.parent_key_id,
+        created_at=from_epoch(int(item.created_at)),
+    )
+
+
+def _audit_event(item: AuditItem) -> AuditEvent:
+    return AuditEvent(
+        id=int(item.audit_id),
+        at=from_epoch(int(item.at)),
+        action=item.action,
+        actor=item.actor,
+        serial=int(item.audit_serial, 16) if item.audit_serial is not None else None,
+        detail=json.loads(item.detail),
+    )

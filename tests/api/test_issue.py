@@ -1,0 +1,299 @@
+"""Issuing through the API: from a CSR and with a generated key, and every refusal."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.verification import PolicyBuilder, Store
+
+from api.tokens import Scope
+from tests.api.helpers import auth, csr_pem
+from tests.factories import ec_key, make_csr
+
+
+def assert_chains_to_ca(body, ca, *, dns_name: str) -> x509.Certificate:
+    """The returned certificate verifies against the CA bundle as a TLS server would."""
+    from cryptography.x509 import DNSName
+
+    leaf = x509.load_pem_x509_certificate(body["certificate_pem"].encode())
+    chain = x509.load_pem_x509_certificates(body["chain_pem"].encode())
+    roots = [c for c in ca.authority.trusted_certificates() if c.issuer == c.subject]
+    verifier = (
+        PolicyBuilder()
+        .store(Store(roots))
+        .time(ca.clock())
+        .build_server_verifier(DNSName(dns_name))
+    )
+    verifier.verify(leaf, chain)
+    return leaf
+
+
+def test_issue_from_csr_returns_a_certificate_that_verifies(ca, client):
+    token = ca.token("deploy")
+    key = ec_key()
+    response = client.post(
+        "/v1/certificates",
+        json={"profile": "server", "csr": csr_pem(key)},
+        headers=auth(token),
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    leaf = assert_chains_to_ca(body, ca, dns_name="a.svc.internal")
+    assert leaf.public_key() == key.public_key()
+    assert body["certificate"]["requested_by"] == "api:deploy"
+    assert body["private_key_pem"] is None
+    assert response.headers["cache-control"] == "no-store"
+    issued = ca.audit("issue")[0]
+    assert issued.actor == "api:deploy"
+    assert issued.serial == int(body["certificate"]["serial"], 16)
+
+
+def test_issue_accepts_a_shorter_lifetime(ca, client):
+    response = client.post(
+        "/v1/certificates",
+        json={"profile": "server", "csr": csr_pem(), "lifetime_seconds": 3600},
+        headers=auth(ca.token()),
+    )
+    assert response.status_code == 201
+    leaf = x509.load_pem_x509_certificate(response.json()["certificate_pem"].encode())
+    assert leaf.not_valid_after_utc - ca.clock() == timedelta(hours=1)
+
+
+def test_issue_with_generated_key_returns_key_chain_and_pkcs12(ca, client):
+    response = client.post(
+        "/v1/certificates/generate",
+        json={
+            "profile": "client",
+            "common_name": "worker-1.svc.internal",
+            "key_type": "ec-p384",
+            "pkcs12_password": "correct horse",
+        },
+        headers=auth(ca.token()),
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    key = serialization.load_pem_private_key(body["private_key_pem"].encode(), None)
+    leaf = x509.load_pem_x509_certificate(body["certificate_pem"].encode())
+    assert leaf.public_key() == key.public_key()
+    assert key.curve.name == "secp384r1"
+    loaded = pkcs12.load_pkcs12(base64.b64decode(body["pkcs12"]), b"correct horse")
+    assert loaded.cert.certificate == leaf
+    assert [c.certificate for c in loaded.additional_certs] == x509.load_pem_x509_certificates(
+        body["chain_pem"].encode()
+    )
+
+
+@pytest.mark.parametrize(
+    ("scopes", "path"),
+    [
+        ({Scope.READ}, "/v1/certificates"),
+        ({Scope.RENEW, Scope.REVOKE}, "/v1/certificates/generate"),
+    ],
+)
+def test_issue_without_issue_scope_is_refused_and_audited(ca, client, scopes, path):
+    token = ca.token("reader", scopes=scopes)
+    body = (
+        {"profile": "server", "csr": csr_pem()}
+        if path == "/v1/certificates"
+        else {"profile": "server", "dns_names": ["a.svc.internal"]}
+    )
+    response = client.post(path, json=body, headers=auth(token))
+    assert response.status_code == 403
+    assert response.json()["error"] == {
+        "code": "scope_required",
+        "message": "token reader lacks the issue scope needed to issue certificates",
+        "field": "scope",
+    }
+    refused = ca.audit("api.refused")[0]
+    assert refused.actor == "api:reader"
+    assert refused.detail["code"] == "scope_required"
+    assert ca.audit("issue") == []
+
+
+def test_token_for_svc_internal_cannot_get_db_prod_internal(ca, client):
+    token = ca.token("svc", names=("*.svc.internal",))
+    response = client.post(
+        "/v1/certificates",
+        json={
+            "profile": "server",
+            "csr": csr_pem(common_name=None, dns_names=("db.prod.internal",)),
+        },
+        headers=auth(token),
+    )
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "policy_violation"
+    assert error["field"] == "dns_names"
+    assert "token svc" in error["message"]
+    assert ca.audit("api.refused")[0].detail["code"] == "policy_violation"
+
+
+def test_token_policy_is_checked_for_generated_keys_too(ca, client):
+    token = ca.token(names=("*.svc.internal",))
+    response = client.post(
+        "/v1/certificates/generate",
+        json={"profile": "server", "dns_names": ["a.svc.internal", "b.other.internal"]},
+        headers=auth(token),
+    )
+    assert response.status_code == 403
+    assert "b.other.internal" in response.json()["error"]["message"]
+
+
+def test_ip_outside_token_networks_is_refused(ca, client):
+    response = client.post(
+        "/v1/certificates/generate",
+        json={"profile": "server", "ip_addresses": ["192.168.1.1"]},
+        headers=auth(ca.token(names=("*.svc.internal", "10.0.0.0/8"))),
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["field"] == "ip_addresses"
+
+
+def test_profile_outside_token_profiles_is_refused(ca, client):
+    response = client.post(
+        "/v1/certificates",
+        json={"profile": "server", "csr": csr_pem()},
+        headers=auth(ca.token(profiles=("client",))),
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "profile_not_allowed"
+
+
+def test_unknown_profile_is_a_400_naming_the_field(ca, client):
+    token = ca.token(profiles=("client", "server", "nope"))
+    response = client.post(
+        "/v1/certificates", json={"profile": "nope", "csr": csr_pem()}, headers=auth(token)
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "unknown_profile"
+    assert response.json()["error"]["field"] == "profile"
+
+
+@pytest.mark.parametrize(
+    ("headers", "code"),
+    [
+        ({}, "missing_credential"),
+        ({"Authorization": "Basic dXNlcjpwYXNz"}, "missing_credential"),
+        ({"Authorization": "Bearer nonsense"}, "invalid_token"),
+        ({"Authorization": "Bearer albca_0123456789abcdef_" + "A" * 43}, "invalid_token"),
+    ],
+)
+def test_requests_without_a_valid_token_are_401(ca, client, headers, code):
+    response = client.post(
+        "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=headers
+    )
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == code
+    assert response.headers["www-authenticate"] == "Bearer"
+
+
+def test_a_token_with_a_wrong_secret_is_refused(ca, client):
+    token = ca.token()
+    forged = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    response = client.get("/v1/certificates", headers=auth(forged))
+    assert response.status_code == 401
+    refused = ca.audit("api.refused")[0]
+    assert refused.actor.startswith("token-id:")
+    assert token.split("_")[2] not in json.dumps(refused.to_json())
+
+
+def test_revoked_and_expired_tokens_are_refused(ca, client):
+    revoked = ca.token("gone")
+    ca.api.tokens.revoke("gone", ca.clock())
+    expired = ca.token("old", ttl=timedelta(minutes=1))
+    ca.clock.advance(timedelta(minutes=2))
+    for token, status in ((revoked, "revoked"), (expired, "expired")):
+        response = client.post(
+            "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
+        )
+        assert response.status_code == 401
+        assert response.json()["error"]["message"].endswith(f"is {status}")
+
+
+@pytest.mark.parametrize(
+    ("csr", "code"),
+    [
+        ("not a csr", "invalid_csr"),
+        ("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+         "invalid_csr"),
+    ],
+)  # fmt: skip
+def test_bad_csr_is_a_400(ca, client, csr, code):
+    response = client.post(
+        "/v1/certificates", json={"profile": "server", "csr": csr}, headers=auth(ca.token())
+    )
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == code
+    assert response.json()["error"]["field"] == "csr"
+
+
+def test_csr_with_a_tampered_signature_is_refused(ca, client):
+    der = bytearray(
+        make_csr(ec_key(), encoding=serialization.Encoding.DER, dns_names=("a.svc.internal",))
+    )
+    der[-5] ^= 0x01
+    pem = x509.load_der_x509_csr(bytes(der)).public_bytes(serialization.Encoding.PEM).decode()
+    response = client.post(
+        "/v1/certificates", json={"profile": "server", "csr": pem}, headers=auth(ca.token())
+    )
+    assert response.status_code == 400
+    assert "signature" in response.json()["error"]["message"]
+
+
+def test_malformed_and_unexpected_bodies_are_400(ca, client):
+    token = ca.token()
+    headers = {**auth(token), "Content-Type": "application/json"}
+    cases = [
+        b"{not json",
+        b"[]",
+        json.dumps({"profile": "server"}).encode(),
+        json.dumps({"profile": "server", "csr": csr_pem(), "admin": True}).encode(),
+        json.dumps({"profile": "server", "csr": csr_pem(), "lifetime_seconds": -1}).encode(),
+    ]
+    for content in cases:
+        response = client.post("/v1/certificates", content=content, headers=headers)
+        assert response.status_code == 400, content
+        assert response.json()["error"]["code"] == "invalid_request"
+
+
+def test_missing_field_is_named(ca, client):
+    response = client.post("/v1/certificates", json={"profile": "server"}, headers=auth(ca.token()))
+    assert response.json()["error"]["field"] == "csr"
+
+
+def test_wrong_content_type_is_415(ca, client):
+    response = client.post(
+        "/v1/certificates",
+        content=csr_pem().encode(),
+        headers={**auth(ca.token()), "Content-Type": "application/pkcs10"},
+    )
+    assert response.status_code == 415
+    assert response.json()["error"]["code"] == "unsupported_media_type"
+
+
+def test_oversized_body_is_413_with_or_without_content_length(ca, client):
+    big = json.dumps({"profile": "server", "csr": "A" * 200_000}).encode()
+    headers = {**auth(ca.token()), "Content-Type": "application/json"}
+    response = client.post("/v1/certificates", content=big, headers=headers)
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "payload_too_large"
+
+    def chunks():
+        for start in range(0, len(big), 10_000):
+            yield big[start : start + 10_000]
+
+    chunked = client.post("/v1/certificates", content=chunks(), headers=headers)
+    assert chunked.status_code == 413
+
+
+def test_unknown_path_and_wrong_method_are_json_errors(client):
+    assert client.get("/v1/nothing").json()["error"]["code"] == "not_found"
+    response = client.delete("/v1/certificates")
+    assert response.status_code == 405
+    assert response.json()["error"]["code"] == "method_not_allowed"

@@ -1,0 +1,290 @@
+"""Renewal by proof of possession (renewal token, ALB mTLS headers) and by API token."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import urllib.parse
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.tokens import Scope
+from tests.api.helpers import auth, csr_pem, open_api_ca, renewal_token
+from tests.factories import ec_key
+
+
+@pytest.fixture
+def holder(ca, client):
+    """A client certificate obtained through the API, and its key."""
+    key = ec_key()
+    response = client.post(
+        "/v1/certificates",
+        json={
+            "profile": "client",
+            "csr": csr_pem(key, common_name="w1.svc.internal", dns_names=()),
+        },
+        headers=auth(ca.token("issuer")),
+    )
+    assert response.status_code == 201
+    certificate = x509.load_pem_x509_certificate(response.json()["certificate_pem"].encode())
+    return certificate, key
+
+
+def renew(client, token, **kwargs):
+    return client.post("/v1/certificates/renew", headers=auth(token), **kwargs)
+
+
+def test_renewal_token_renews_for_the_same_names_and_key(ca, client, holder):
+    certificate, key = holder
+    response = renew(client, renewal_token(certificate, key, issued_at=ca.clock()))
+    assert response.status_code == 201, response.text
+    renewed = x509.load_pem_x509_certificate(response.json()["certificate_pem"].encode())
+    assert renewed.serial_number != certificate.serial_number
+    assert renewed.subject == certificate.subject
+    assert renewed.public_key() == certificate.public_key()
+    lifetime = certificate.not_valid_after_utc - certificate.not_valid_before_utc
+    assert renewed.not_valid_after_utc - renewed.not_valid_before_utc == lifetime
+    body = response.json()["certificate"]
+    assert body["requested_by"] == "api:issuer"  # ownership carries over
+    event = ca.audit("api.renew")[0]
+    assert event.actor == f"holder:{certificate.serial_number:x}"
+    assert event.detail["proof"] == "x5c-token"
+    assert ca.audit("issue")[0].detail["renewal_of"] == f"{certificate.serial_number:x}"
+
+
+def test_renewal_with_a_csr_changes_the_key_but_not_the_names(ca, client, holder):
+    certificate, key = holder
+    new_key = ec_key()
+    response = renew(
+        client,
+        renewal_token(certificate, key, issued_at=ca.clock()),
+        json={"csr": csr_pem(new_key, common_name="evil.example", dns_names=("evil.example",))},
+    )
+    assert response.status_code == 201
+    renewed = x509.load_pem_x509_certificate(response.json()["certificate_pem"].encode())
+    assert renewed.public_key() == new_key.public_key()
+    assert renewed.subject == certificate.subject
+
+
+def test_expired_renewal_token_is_refused(ca, client, holder):
+    certificate, key = holder
+    token = renewal_token(certificate, key, issued_at=ca.clock() - timedelta(minutes=10))
+    response = renew(client, token)
+    assert response.status_code == 401
+    assert "expired" in response.json()["error"]["message"]
+
+
+def test_renewal_token_for_another_audience_is_refused(ca, client, holder):
+    certificate, key = holder
+    token = renewal_token(certificate, key, issued_at=ca.clock(), audience="https://other/")
+    response = renew(client, token)
+    assert response.status_code == 401
+    assert "aud" in response.json()["error"]["message"]
+
+
+def test_replayed_renewal_token_is_refused(ca, client, holder):
+    certificate, key = holder
+    token = renewal_token(certificate, key, issued_at=ca.clock())
+    assert renew(client, token).status_code == 201
+    again = renew(client, token)
+    assert again.status_code == 401
+    assert again.json()["error"]["code"] == "renewal_token_replayed"
+
+
+def test_renewal_of_a_revoked_certificate_is_refused(ca, client, holder):
+    certificate, key = holder
+    client.post(
+        f"/v1/certificates/{certificate.serial_number:x}/revoke",
+        headers=auth(ca.token(scopes={Scope.REVOKE}, names=("**",))),
+    )
+    response = renew(client, renewal_token(certificate, key, issued_at=ca.clock()))
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "not_renewable"
+    assert "revoked" in response.json()["error"]["message"]
+
+
+def test_renewal_of_an_expired_certificate_is_refused(ca, client):
+    key = ec_key()
+    response = client.post(
+        "/v1/certificates",
+        json={"profile": "client", "csr": csr_pem(key, common_name="w.svc.internal", dns_names=()),
+              "lifetime_seconds": 600},
+        headers=auth(ca.token()),
+    )  # fmt: skip
+    certificate = x509.load_pem_x509_certificate(response.json()["certificate_pem"].encode())
+    ca.clock.advance(timedelta(minutes=11))
+    refused = renew(client, renewal_token(certificate, key, issued_at=ca.clock()))
+    assert refused.status_code == 409
+    assert "expired" in refused.json()["error"]["message"]
+
+
+def test_renewal_token_signed_by_another_key_is_refused(ca, client, holder):
+    certificate, _ = holder
+    response = renew(client, renewal_token(certificate, ec_key(), issued_at=ca.clock()))
+    assert response.status_code == 401
+    assert "signature" in response.json()["error"]["message"]
+
+
+def test_renewal_token_with_a_certificate_from_another_ca_is_refused(ca, client, tmp_path):
+    other = open_api_ca(tmp_path / "other")
+    try:
+        key = ec_key()
+        foreign = other.authority.issue_from_csr(
+            csr_pem(key, common_name="w.svc.internal", dns_names=()),
+            profile="client",
+            requested_by="t",
+        )
+    finally:
+        other.close()
+    response = renew(client, renewal_token(foreign.certificate, key, issued_at=ca.clock()))
+    assert response.status_code == 401
+    assert "not issued by this CA" in response.json()["error"]["message"]
+
+
+def with_header(token: str, **changes) -> str:
+    """The token with its protected header changed (its signature left as it was)."""
+    header_b64, payload, signature = token.split(".")
+    header = json.loads(base64.urlsafe_b64decode(header_b64 + "=" * (-len(header_b64) % 4)))
+    header.update(changes)
+    encoded = base64.urlsafe_b64encode(json.dumps(header).encode()).rstrip(b"=").decode()
+    return f"{encoded}.{payload}.{signature}"
+
+
+def test_renewal_token_may_not_outlive_five_minutes(ca, client, holder):
+    certificate, key = holder
+    token = renewal_token(certificate, key, issued_at=ca.clock(), lifetime=timedelta(hours=1))
+    response = renew(client, token)
+    assert response.status_code == 401
+    assert "longer than" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("algorithm", ["ES384", "HS256", "none", "RS256"])
+def test_renewal_token_algorithm_is_fixed_by_the_certificate_key(ca, client, holder, algorithm):
+    certificate, key = holder
+    token = with_header(renewal_token(certificate, key, issued_at=ca.clock()), alg=algorithm)
+    response = renew(client, token)
+    assert response.status_code == 401
+    assert "alg" in response.json()["error"]["message"]
+
+
+def test_renewal_token_without_x5c_is_refused(ca, client, holder):
+    certificate, key = holder
+    token = with_header(renewal_token(certificate, key, issued_at=ca.clock()), x5c=None)
+    response = renew(client, token)
+    assert response.status_code == 401
+    assert "x5c" in response.json()["error"]["message"]
+
+
+@pytest.mark.parametrize("bad", ["garbage", "a.b.c", ""])
+def test_malformed_renewal_tokens_are_401(client, bad):
+    response = client.post("/v1/certificates/renew", headers={"Authorization": f"Bearer {bad}"})
+    assert response.status_code == 401
+
+
+def test_an_api_token_is_not_a_proof_of_possession(ca, client):
+    response = renew(client, ca.token(scopes={Scope.RENEW}))
+    assert response.status_code == 401
+    assert "{serial}/renew" in response.json()["error"]["message"]
+
+
+# -- ALB mTLS headers -------------------------------------------------------------------
+def alb_headers(certificate: x509.Certificate) -> dict[str, str]:
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    # As the ALB sends it: URL-encoded, leaving '+', '=' and '/' as they are.
+    return {
+        "X-Amzn-Mtls-Clientcert-Leaf": urllib.parse.quote(pem, safe="+=/"),
+        "X-Amzn-Mtls-Clientcert-Serial-Number": f"{certificate.serial_number:X}",
+        "X-Amzn-Mtls-Clientcert-Subject": certificate.subject.rfc4514_string(),
+    }
+
+
+@pytest.fixture
+def behind_alb(ca):
+    settings = dataclasses.replace(ca.api.settings, behind_alb_mtls=True)
+    app = create_app(dataclasses.replace(ca.api, settings=settings))
+    with TestClient(app, base_url="https://testserver") as test_client:
+        yield test_client
+
+
+def test_alb_headers_renew_when_the_api_is_behind_an_alb(ca, behind_alb, holder):
+    certificate, _ = holder
+    assert "+" in certificate.public_bytes(serialization.Encoding.PEM).decode()
+    response = behind_alb.post("/v1/certificates/renew", headers=alb_headers(certificate))
+    assert response.status_code == 201, response.text
+    assert ca.audit("api.renew")[0].detail["proof"] == "alb-mtls"
+
+
+def test_spoofed_alb_headers_are_refused_when_not_behind_an_alb(ca, client, holder):
+    certificate, key = holder
+    response = client.post("/v1/certificates/renew", headers=alb_headers(certificate))
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "untrusted_mtls_headers"
+    # Even alongside a valid renewal token: the request is not to be believed.
+    mixed = client.post(
+        "/v1/certificates/renew",
+        headers={
+            **alb_headers(certificate),
+            **auth(renewal_token(certificate, key, issued_at=ca.clock())),
+        },
+    )
+    assert mixed.status_code == 400
+    assert ca.audit("issue")[0].detail.get("renewal_of") is None
+
+
+def test_alb_header_with_a_foreign_certificate_is_refused(ca, behind_alb, tmp_path):
+    other = open_api_ca(tmp_path / "other")
+    try:
+        foreign = other.authority.issue_with_new_key(
+            profile="client",
+            names=__import__("ca.names").names.RequestedNames.of(common_name="x"),
+            requested_by="t",
+        )
+    finally:
+        other.close()
+    response = behind_alb.post("/v1/certificates/renew", headers=alb_headers(foreign.certificate))
+    assert response.status_code == 401
+
+
+def test_alb_serial_header_must_match_the_leaf(ca, behind_alb, holder):
+    certificate, _ = holder
+    headers = {**alb_headers(certificate), "X-Amzn-Mtls-Clientcert-Serial-Number": "01"}
+    response = behind_alb.post("/v1/certificates/renew", headers=headers)
+    assert response.status_code == 401
+    assert response.json()["error"]["field"] == "X-Amzn-Mtls-Clientcert-Serial-Number"
+
+
+# -- renewal by API token ---------------------------------------------------------------
+def test_renew_scope_renews_by_serial(ca, client, holder):
+    certificate, _ = holder
+    token = ca.token("renewer", scopes={Scope.RENEW})
+    response = client.post(
+        f"/v1/certificates/{certificate.serial_number:x}/renew", headers=auth(token)
+    )
+    assert response.status_code == 201
+    assert response.json()["certificate"]["requested_by"] == "api:renewer"
+
+
+def test_renew_by_serial_without_renew_scope_is_refused(ca, client, holder):
+    certificate, _ = holder
+    token = ca.token(scopes={Scope.ISSUE, Scope.READ})
+    response = client.post(
+        f"/v1/certificates/{certificate.serial_number:x}/renew", headers=auth(token)
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "scope_required"
+
+
+def test_renew_by_serial_outside_the_token_policy_is_refused(ca, client, holder):
+    certificate, _ = holder
+    token = ca.token(scopes={Scope.RENEW}, names=("*.prod.internal",))
+    response = client.post(
+        f"/v1/certificates/{certificate.serial_number:x}/renew", headers=auth(token)
+    )
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "policy_violation"

@@ -1,0 +1,129 @@
+"""infra.bootstrap against moto: it completes what is missing and leaves the rest alone."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+
+from ca.dynamodb_models import table_definition
+from ca.errors import ConfigurationError
+from infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
+from tests.aws.moto_support import REGION
+
+BUCKET = "albca-bootstrap-test"
+
+
+def operations(report):
+    return [call.operation for call in report.calls]
+
+
+def test_a_table_made_without_the_safety_settings_gets_them(aws):
+    boto3.client("dynamodb", region_name=REGION).create_table(**table_definition("plain"))
+    report = bootstrap(BootstrapSpec(region=REGION, table="plain"), aws_clients(REGION))
+    assert operations(report) == ["UpdateTable", "UpdateContinuousBackups", "UpdateTimeToLive"]
+    again = bootstrap(BootstrapSpec(region=REGION, table="plain"), aws_clients(REGION))
+    assert again.calls == []
+    assert again.in_place == ["DynamoDB table plain"]
+
+
+def test_a_foreign_table_of_the_same_name_is_refused(aws):
+    boto3.client("dynamodb", region_name=REGION).create_table(
+        TableName="theirs",
+        AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
+        KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    with pytest.raises(ConfigurationError, match="'theirs' exists with another key schema"):
+        bootstrap(BootstrapSpec(region=REGION, table="theirs"), aws_clients(REGION))
+
+
+def test_ttl_on_another_attribute_is_refused(aws):
+    dynamodb = boto3.client("dynamodb", region_name=REGION)
+    dynamodb.create_table(**table_definition("ttl"))
+    dynamodb.update_time_to_live(
+        TableName="ttl", TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone_at"}
+    )
+    with pytest.raises(ConfigurationError, match="TTL on 'gone_at'"):
+        bootstrap(BootstrapSpec(region=REGION, table="ttl"), aws_clients(REGION))
+
+
+def test_check_names_the_missing_table_and_changes_nothing(aws):
+    with pytest.raises(ConfigurationError, match="DynamoDB table 'absent' does not exist"):
+        bootstrap(BootstrapSpec(region=REGION, table="absent"), aws_clients(REGION), mode="check")
+    assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
+
+
+def test_bucket_policy_keeps_statements_that_are_not_albcas(aws):
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+    foreign = {
+        "Sid": "TheirAuditorReads",
+        "Effect": "Allow",
+        "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+        "Action": "s3:ListBucket",
+        "Resource": f"arn:aws:s3:::{BUCKET}",
+    }
+    s3.put_bucket_policy(
+        Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [foreign]})
+    )
+    spec = BootstrapSpec(region=REGION, bucket=BUCKET, prefix="pki")
+    report = bootstrap(spec, aws_clients(REGION))
+    assert "CreateBucket" not in operations(report)
+    statements = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]
+    assert statements[0] == foreign
+    assert [s["Sid"] for s in statements[1:]] == [
+        "AlbcaElasticLoadBalancingReadsBundleAndCrls",
+        "AlbcaDenyInsecureTransport",
+    ]
+    assert bootstrap(spec, aws_clients(REGION)).calls == []
+
+
+def test_an_existing_key_alias_of_the_wrong_usage_is_refused(kms_standin):
+    kms = boto3.client("kms", region_name=REGION)
+    key = kms.create_key(KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]["KeyId"]
+    kms.create_alias(AliasName="alias/albca/x/root", TargetKeyId=key)
+    spec = BootstrapSpec(region=REGION, kms_alias_prefix="alias/albca/x")
+    with pytest.raises(Exception, match="KeyUsage ENCRYPT_DECRYPT"):
+        bootstrap(spec, aws_clients(REGION))
+
+
+def test_spec_refuses_an_account_that_is_not_twelve_digits():
+    with pytest.raises(ValueError, match="12-digit"):
+        BootstrapSpec(region=REGION, bucket=BUCKET, elb_accounts=("1234",))
+
+
+def test_spec_refuses_alias_names_kms_refuses():
+    with pytest.raises(ValueError, match="not a KMS alias name"):
+        BootstrapSpec(region=REGION, kms_alias_prefix="alias/albca/prod.v2")
+    with pytest.raises(ValueError, match="reserved"):
+        BootstrapSpec(region=REGION, kms_alias_prefix="alias/aws/albca")
+
+
+def test_point_in_time_recovery_waits_out_a_brand_new_table(aws, monkeypatch):
+    """DynamoDB refuses PITR for a few minutes after CreateTable; bootstrap waits."""
+    import infra.bootstrap as module
+
+    monkeypatch.setattr(module, "_PITR_DELAY_SECONDS", 0)
+    clients = aws_clients(REGION)
+    refusals = []
+    original = clients.dynamodb.update_continuous_backups
+
+    def update_continuous_backups(**params):
+        if len(refusals) < 2:
+            refusals.append(params)
+            raise clients.dynamodb.exceptions.ContinuousBackupsUnavailableException(
+                {"Error": {"Code": "ContinuousBackupsUnavailableException", "Message": "wait"}},
+                "UpdateContinuousBackups",
+            )
+        return original(**params)
+
+    monkeypatch.setattr(clients.dynamodb, "update_continuous_backups", update_continuous_backups)
+    bootstrap(BootstrapSpec(region=REGION, table="fresh"), clients)
+    assert len(refusals) == 2
+    backups = boto3.client("dynamodb", region_name=REGION).describe_continuous_backups(
+        TableName="fresh"
+    )
+    description = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
+    assert description["PointInTimeRecoveryStatus"] == "ENABLED"
