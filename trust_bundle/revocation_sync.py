@@ -240,7 +240,7 @@ class RevocationSync:
     # -- the steps ---------------------------------------------------------------------
     def _run(self, actor: str, only: Collection[str] | None) -> SyncReport:
         trusted = self.authority.trusted_certificates()
-        trusted_ids = frozenset(key_id_of(certificate) for certificate in trusted)
+        trusted_ids = _key_ids(trusted)
         stores = self.fed_trust_stores()
         if only is not None:
             missing = sorted(set(only) - {store.name for store in stores})
@@ -440,12 +440,17 @@ class RevocationSync:
 
 
 def bundle_key_ids(pem: bytes) -> frozenset[str]:
+    """Key ids of the CA certificates of a PEM bundle."""
+    return _key_ids(x509.load_pem_x509_certificates(pem))
+
+
+def _key_ids(certificates: Sequence[x509.Certificate]) -> frozenset[str]:
     ids = set()
-    for certificate in x509.load_pem_x509_certificates(pem):
+    for certificate in certificates:
         try:
             ids.add(key_id_of(certificate))
         except x509.ExtensionNotFound:
-            continue
+            continue  # not a CA albca made: it has no CRL of albca's to track
     return frozenset(ids)
 
 

@@ -8,7 +8,7 @@ import typer
 
 from albca.cli.context import cli_actor, load_settings
 from albca.cli.errors import fail
-from albca.cli.output import emit_json, emit_table
+from albca.cli.output import emit_fields, emit_json
 
 if TYPE_CHECKING:
     from albca.wiring import PassphraseSource, Services
@@ -88,24 +88,24 @@ def status(
     if json_output:
         emit_json([report.to_json() for report in reports])
         return
-    emit_table(
-        ["key id", "role", "status", "subject", "key", "not after", "issued", "valid", "advice"],
-        [
-            (
-                r.record.key_id[:16],
-                r.record.role.value,
-                r.record.status.value,
-                r.subject,
-                f"{r.key_spec.value} {r.record.key_location}",
-                r.not_after.date().isoformat(),
-                r.issued,
-                r.valid,
-                r.advice,
-            )
-            for r in reports
-        ],
-        keep_whole=("key id",),
-    )
+    for report in reports:
+        record = report.record
+        what = "issuing CAs" if record.role.value == "root" else "certificates"
+        still = "not retired" if record.role.value == "root" else "unexpired and unrevoked"
+        typer.echo(f"{record.role.value} CA {record.key_id} ({record.status.value})")
+        emit_fields(
+            [
+                ("  subject", report.subject),
+                ("  key", f"{report.key_spec.value} at {record.key_location}"),
+                (
+                    "  valid",
+                    f"{report.not_before.date().isoformat()} to "
+                    f"{report.not_after.date().isoformat()}",
+                ),
+                ("  issued", f"{report.issued} {what}, {report.valid} {still}"),
+                ("  advice", report.advice),
+            ]
+        )
 
 
 @ca_app.command("rotate")

@@ -230,7 +230,8 @@ def test_update_checks_the_ca_names_rule_when_a_listener_advertises_them(
                 certificate_pem=built.pem.decode(),
                 key_location="mem:none",
                 parent_key_id=None,
-                created_at=authority.now(),
+                # Later than the CA's own root, which stays the CA's identity.
+                created_at=authority.now() + timedelta(minutes=1),
             ),
             AuditEvent(at=authority.now(), action="ca-create", actor="test"),
         )
