@@ -5,12 +5,14 @@ handler all come through here; ``api/`` itself never sees Settings.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 from albca.settings import Settings
 from albca.wiring import PassphraseSource, Services, open_services
-from api.services import AlbMtlsHeaders, ApiServices, ApiSettings
+from api.services import AlbMtlsHeaders, ApiServices, ApiSettings, TrustStoreSync
 from api.stores.sqlite import (
     SqliteApiDatabase,
     SqliteIdempotencyStore,
@@ -18,8 +20,20 @@ from api.stores.sqlite import (
     SqliteTokenStore,
 )
 from ca.clock import Clock, system_clock
+from ca.errors import ConfigurationError
 
-__all__ = ["ApiStack", "api_settings", "open_api_database", "open_token_store", "open_api"]
+if TYPE_CHECKING:
+    from trust_bundle.revocation_sync import RevocationSync
+    from trust_bundle.trust_stores import TrustStoreManager
+
+__all__ = [
+    "ApiStack",
+    "api_settings",
+    "open_api_database",
+    "open_token_store",
+    "open_api",
+    "trust_store_sync",
+]
 
 
 def api_settings(settings: Settings) -> ApiSettings:
@@ -58,8 +72,40 @@ class ApiStack:
         self.services.close()
 
 
+def trust_store_sync(
+    settings: Settings, services: Services, *, on_lambda: bool
+) -> TrustStoreSync | None:
+    """ALBCA_TRUST_STORE_SYNC resolved: None (off), inline or background."""
+    mode = settings.trust_store_sync
+    if mode == "auto":
+        mode = "off" if settings.publish_to is None else ("inline" if on_lambda else "background")
+    if mode == "off":
+        return None
+    if settings.publish_to is None:
+        raise ConfigurationError(
+            f"ALBCA_TRUST_STORE_SYNC={mode} needs ALBCA_PUBLISH_TO (where the CRLs go)",
+            setting="ALBCA_TRUST_STORE_SYNC",
+        )
+    lock = threading.Lock()
+    made: list[TrustStoreManager] = []
+
+    def make() -> RevocationSync:
+        from albca.trust_wiring import trust_services
+
+        with lock:  # the clients are made once, on the first revocation, and shared
+            if not made:
+                made.append(trust_services(services).manager)
+        return made[0].revocation_sync(budget=settings.trust_store_sync_seconds)
+
+    return TrustStoreSync(make=make, inline=mode == "inline")
+
+
 def open_api(
-    settings: Settings, passphrase: PassphraseSource, *, clock: Clock = system_clock
+    settings: Settings,
+    passphrase: PassphraseSource,
+    *,
+    clock: Clock = system_clock,
+    on_lambda: bool = False,
 ) -> ApiStack:
     services = open_services(settings, passphrase, clock=clock)
     try:
@@ -73,5 +119,6 @@ def open_api(
         idempotency=SqliteIdempotencyStore(database),
         replay_guard=SqliteReplayGuard(database),
         settings=api_settings(settings),
+        trust_store_sync=trust_store_sync(settings, services, on_lambda=on_lambda),
     )
     return ApiStack(services=services, api=api)

@@ -29,6 +29,6 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if _handler is None:
         from albca.server import app_from_environment
 
-        _handler = make_handler(app_from_environment())
+        _handler = make_handler(app_from_environment(on_lambda=True))
     result: dict[str, Any] = _handler(event, context)
     return result

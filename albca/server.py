@@ -24,15 +24,18 @@ SERVE_ACTOR = "albca serve"
 _RENEW_BEFORE = timedelta(days=7)
 
 
-def app_from_environment() -> FastAPI:
+def app_from_environment(*, on_lambda: bool = False) -> FastAPI:
     """The app for the settings in the environment (uvicorn ``--factory``, Lambda).
 
     Fails at start-up, not on the first request, when the CA key cannot be loaded.
+    ``on_lambda``: nothing runs after a response, so trust store syncs run inline.
     """
     from api.app import create_app
 
     settings = Settings()
-    stack: ApiStack = open_api(settings, passphrase_source(settings, interactive=False))
+    stack: ApiStack = open_api(
+        settings, passphrase_source(settings, interactive=False), on_lambda=on_lambda
+    )
     stack.services.authority.issuer()
     return create_app(stack.api)
 

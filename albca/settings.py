@@ -122,6 +122,22 @@ class Settings(BaseSettings):
         ),
     )
 
+    trust_store_sync: Literal["auto", "inline", "background", "off"] = Field(
+        default="auto",
+        description=(
+            "How the HTTP API brings ALB trust stores in step after a revocation: inline "
+            "(within the request, bounded by ALBCA_TRUST_STORE_SYNC_SECONDS), background "
+            "(queued, run after the response), off. auto: off without ALBCA_PUBLISH_TO, "
+            "inline on Lambda, background otherwise."
+        ),
+    )
+    trust_store_sync_seconds: float = Field(
+        default=20.0,
+        gt=0,
+        le=900,
+        description="Time allowed to an inline sync (keep it below the Lambda timeout).",
+    )
+
     # -- the HTTP API (`albca serve`, the Lambda handler) ------------------------------
     api_store: str | None = Field(
         default=None,

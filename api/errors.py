@@ -179,6 +179,7 @@ STATUS: dict[type[CAError], int] = {
     ca_errors.AuthorityError: 503,
     ca_errors.AuthorityExists: 409,
     ca_errors.AuthorityNotInitialized: 503,
+    ca_errors.AuthorityInUse: 409,
     ca_errors.KeyUnavailable: 503,
     ca_errors.StoreUnavailable: 503,
     ca_errors.ConfigurationError: 500,
@@ -210,6 +211,13 @@ STATUS: dict[type[CAError], int] = {
     trust_errors.BundleRejected: 500,
     trust_errors.RevocationRejected: 500,
     trust_errors.PublishFailed: 502,
+    # ELBv2 refused or could not be reached: a failed upstream; a wait that ran out, a
+    # gateway timeout.
+    trust_errors.TrustStoreError: 502,
+    trust_errors.TrustStoreNotFound: 404,
+    trust_errors.TrustStoreInUse: 409,
+    trust_errors.TrustStoreNotReady: 504,
+    trust_errors.SyncIncomplete: 502,
 }
 
 

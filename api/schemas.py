@@ -104,6 +104,22 @@ class CertificateOut(BaseModel):
         return {**record.to_json(now), "certificate_pem": record.certificate_pem}
 
 
+class TrustStoreSyncOut(BaseModel):
+    status: Literal["synced", "pending", "queued"] = Field(
+        description="synced: every ALB trust store this CA feeds holds the new CRL. queued: "
+        "it is being done after this response. pending: it failed; the revocation stands "
+        "and `rerun` finishes it."
+    )
+    error: str | None = None
+    rerun: str | None = None
+
+
+class RevokedOut(CertificateOut):
+    trust_store_sync: TrustStoreSyncOut | None = Field(
+        default=None, description="Absent when this API feeds no ALB trust store."
+    )
+
+
 class IssuedOut(BaseModel):
     certificate: CertificateOut
     certificate_pem: str

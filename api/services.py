@@ -7,13 +7,15 @@ live.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from api.stores.protocols import IdempotencyStore, ReplayGuard, TokenStore
 from ca.authority import Authority
+from trust_bundle.revocation_sync import RevocationSync
 
-__all__ = ["ApiServices", "ApiSettings", "AlbMtlsHeaders"]
+__all__ = ["ApiServices", "ApiSettings", "AlbMtlsHeaders", "TrustStoreSync"]
 
 
 @dataclass(frozen=True)
@@ -69,12 +71,28 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class TrustStoreSync:
+    """How a revocation reaches the ALB trust stores this CA feeds.
+
+    ``make`` gives a fresh ``RevocationSync`` (one per revocation: a run keeps state).
+    ``inline``: run it inside the request, bounded by the sync's own time budget (on
+    Lambda, where nothing runs after the response); otherwise a pending-sync marker is
+    written at once and the sync runs after the response. Either way a sync that fails
+    leaves its marker in the audit trail for ``albca truststore status``/``sync``.
+    """
+
+    make: Callable[[], RevocationSync]
+    inline: bool
+
+
+@dataclass(frozen=True)
 class ApiServices:
     authority: Authority
     tokens: TokenStore
     idempotency: IdempotencyStore
     replay_guard: ReplayGuard
     settings: ApiSettings = field(default_factory=ApiSettings)
+    trust_store_sync: TrustStoreSync | None = None  # None: revocations are not pushed
 
     def close(self) -> None:
         self.tokens.close()

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from ca.certificates import IssuerContext, build_leaf_certificate, random_serial
-from ca.clock import Clock, system_clock
+from ca.clock import Clock, system_clock, to_epoch
 from ca.crl import CRLDocument, build_crl
 from ca.csr import parse_csr
 from ca.errors import (
@@ -43,6 +43,7 @@ from ca.records import (
     CertificateRecord,
     CertificateStatus,
     RevocationReason,
+    RevokedEntry,
 )
 from ca.signer import Signer
 from ca.store import CertificateStore
@@ -128,10 +129,18 @@ class Authority:
         return list(self.store.list_authorities())
 
     def active_issuer_record(self) -> AuthorityRecord:
-        for record in self.store.list_authorities():
-            if record.role is AuthorityRole.ISSUING and record.status is AuthorityStatus.ACTIVE:
-                return record
-        raise AuthorityNotInitialized("this CA has no active issuing CA; run `albca init` first")
+        """The issuing CA that signs. During a switch (``ca.hierarchy.activate_authority``)
+        two can be active for a moment, or after an interruption: the newest one signs."""
+        active = [
+            record
+            for record in self.store.list_authorities()
+            if record.role is AuthorityRole.ISSUING and record.status is AuthorityStatus.ACTIVE
+        ]
+        if not active:
+            raise AuthorityNotInitialized(
+                "this CA has no active issuing CA; run `albca init` first"
+            )
+        return max(active, key=lambda record: (record.created_at, record.key_id))
 
     def issuer(self, key_id: str | None = None) -> IssuerContext:
         """The issuing CA ``key_id`` (the active one by default), ready to sign."""
@@ -434,11 +443,22 @@ class Authority:
 
     # -- CRLs ------------------------------------------------------------------------
     def generate_crl(self, issuer_key_id: str | None = None, *, requested_by: str) -> CRLDocument:
-        """A new full CRL for one issuing CA (the active one by default), numbered above
-        every CRL this CA signed before."""
+        """A new full CRL for one CA (the active issuing CA by default), numbered above
+        every CRL this CA signed before.
+
+        An issuing CA's CRL lists the certificates it issued that are revoked and not yet
+        expired. A root's lists the issuing CAs under it that were retired before they
+        expired: a client that sends a retired issuing CA's certificate along with its own
+        still chains to the root, so the root must say that CA is no longer good
+        (cessationOfOperation, RFC 5280 section 5.3.1).
+        """
         issuer = self.issuer(issuer_key_id)
         now = self.clock()
-        entries = self.store.revoked_entries(issuer.key_id, now)
+        record = self._authority(issuer.key_id)
+        if record.role is AuthorityRole.ROOT:
+            entries = self._retired_children(record.key_id, now)
+        else:
+            entries = self.store.revoked_entries(issuer.key_id, now)
         number = self.store.next_crl_number(issuer.key_id)
         document = build_crl(
             issuer=issuer.certificate,
@@ -457,6 +477,37 @@ class Authority:
             )
         )
         return document
+
+    def _retired_children(self, root_key_id: str, now: datetime) -> list[RevokedEntry]:
+        entries = []
+        for child in self.store.list_authorities():
+            if child.parent_key_id != root_key_id or child.status is not AuthorityStatus.RETIRED:
+                continue
+            certificate = x509.load_pem_x509_certificate(child.certificate_pem.encode())
+            if certificate.not_valid_after_utc <= now:
+                continue  # expired: no relying party accepts it anyway (RFC 5280 5.1.2.6)
+            # ``ca.hierarchy.retire_authority`` files its audit event under the CA
+            # certificate's serial, so the retirement time is one indexed lookup away.
+            events = self.store.audit_events(serial=certificate.serial_number, limit=20)
+            retired = next((e.at for e in events if e.action == "ca-retire"), child.created_at)
+            entries.append(
+                RevokedEntry(
+                    certificate.serial_number,
+                    to_epoch(retired),
+                    int(RevocationReason.CESSATION_OF_OPERATION),
+                )
+            )
+        return entries
+
+    def crl_issuer_key_ids(self, *, roots: bool) -> Sequence[str]:
+        """CAs relying parties still trust, whose CRLs they need: the issuing CAs, and the
+        roots too when ``roots`` (signing a root's CRL needs the root key)."""
+        return [
+            record.key_id
+            for record in self.store.list_authorities()
+            if record.status is not AuthorityStatus.RETIRED
+            and (roots or record.role is AuthorityRole.ISSUING)
+        ]
 
     def issuing_key_ids(self) -> Sequence[str]:
         """Issuing CAs whose certificates relying parties still trust (need a CRL)."""

@@ -20,6 +20,7 @@ caller can catch exactly what it can act on::
     ├── AuthorityError            the CA itself cannot act
     │   ├── AuthorityExists       init on a home that already holds a CA
     │   ├── AuthorityNotInitialized
+    │   ├── AuthorityInUse        retiring a CA whose certificates are still valid
     │   └── KeyUnavailable        a CA key cannot be loaded or used
     ├── StoreUnavailable          the certificate store cannot be reached or read
     └── ConfigurationError        a setting or config file value is unsafe or invalid
@@ -47,6 +48,7 @@ __all__ = [
     "AuthorityError",
     "AuthorityExists",
     "AuthorityNotInitialized",
+    "AuthorityInUse",
     "KeyUnavailable",
     "StoreUnavailable",
     "ConfigurationError",
@@ -177,6 +179,18 @@ class AuthorityExists(AuthorityError):
 
 class AuthorityNotInitialized(AuthorityError):
     code = "authority_not_initialized"
+
+
+class AuthorityInUse(AuthorityError):
+    """A CA cannot be retired (or is still needed): ``key_id`` names it and
+    ``valid_certificates`` counts what would stop working."""
+
+    code = "authority_in_use"
+
+    def __init__(self, message: str, *, key_id: str, valid_certificates: int) -> None:
+        super().__init__(message)
+        self.key_id = key_id
+        self.valid_certificates = valid_certificates
 
 
 class KeyUnavailable(AuthorityError):

@@ -23,14 +23,19 @@ def build_authority(
     clock: Clock = system_clock,
     config: AuthorityConfig | None = None,
     synchronous: Synchronous = "normal",
+    signers: dict[str, PrivateKeySigner] | None = None,
 ) -> Authority:
-    """Create a root and issuing CA (keys held in memory) and an authority over them."""
+    """Create a root and issuing CA (keys held in memory) and an authority over them.
+
+    ``signers``: the dict the authority resolves key locations in (``mem:...``); pass one to
+    add keys later (a rotation's new CA keys, see ``memory_key_source``)."""
     directory.mkdir(parents=True, exist_ok=True)
     store = SqliteStore(directory / "albca.db", synchronous=synchronous)
-    signers = {
-        "mem:root": PrivateKeySigner(generate_private_key(root_key), location="mem:root"),
-        "mem:issuing": PrivateKeySigner(generate_private_key(issuing_key), location="mem:issuing"),
-    }
+    signers = {} if signers is None else signers
+    signers["mem:root"] = PrivateKeySigner(generate_private_key(root_key), location="mem:root")
+    signers["mem:issuing"] = PrivateKeySigner(
+        generate_private_key(issuing_key), location="mem:issuing"
+    )
     create_hierarchy(
         store=store,
         spec=HierarchySpec(
@@ -48,3 +53,14 @@ def build_authority(
         resolve_signer=signers.__getitem__,
         clock=clock,
     )
+
+
+def memory_key_source(signers: dict[str, PrivateKeySigner]):
+    """A rotation's ``NewKeySource`` keeping keys in ``signers`` (``mem:<role>-<n>``)."""
+
+    def new_key(role, spec: KeySpec) -> PrivateKeySigner:
+        location = f"mem:{role.value}-{len(signers)}"
+        signers[location] = PrivateKeySigner(generate_private_key(spec), location=location)
+        return signers[location]
+
+    return new_key

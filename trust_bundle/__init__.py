@@ -1,5 +1,12 @@
 """What relying parties trust: the CA bundle and CRLs, their checks against the ALB rules,
-publishing, ALB trust stores and their revocations, CA rotation."""
+publishing, ALB trust stores and their revocations, CA rotation.
+
+Modules: ``alb_rules`` (the checks), ``bundle`` (the PEM bundle), ``publish`` (file:// and
+s3:// targets), ``artefacts`` (checked publishing of the bundle and CRLs), ``elbv2`` (the
+trust store calls; the AWS boundary), ``revocation_sync`` (CRLs in step with every
+revocation), ``trust_stores`` (create, update, show, delete, roll back) and ``rotation``.
+Importing this package loads no AWS library.
+"""
 
 from trust_bundle.alb_rules import (
     ALB_LIMITS,
@@ -11,7 +18,18 @@ from trust_bundle.alb_rules import (
     check_revocation_totals,
 )
 from trust_bundle.bundle import TrustBundle
-from trust_bundle.errors import BundleRejected, BundleRule, RevocationRejected, RevocationRule
+from trust_bundle.errors import (
+    BundleRejected,
+    BundleRule,
+    PublishFailed,
+    RevocationRejected,
+    RevocationRule,
+    SyncIncomplete,
+    TrustStoreError,
+    TrustStoreInUse,
+    TrustStoreNotFound,
+    TrustStoreNotReady,
+)
 
 __all__ = [
     "TrustBundle",
@@ -26,4 +44,10 @@ __all__ = [
     "BundleRule",
     "RevocationRejected",
     "RevocationRule",
+    "PublishFailed",
+    "TrustStoreError",
+    "TrustStoreNotFound",
+    "TrustStoreInUse",
+    "TrustStoreNotReady",
+    "SyncIncomplete",
 ]

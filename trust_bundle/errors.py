@@ -6,7 +6,12 @@ All are ``CAError``: the CLI prints them on one line, the HTTP API maps them to 
     CAError
     ├── BundleRejected            a CA bundle breaks an ALB trust store rule
     ├── RevocationRejected        a CRL (or the set of CRLs) breaks a trust store rule
-    └── PublishFailed             an artefact could not be written (the old one stays)
+    ├── PublishFailed             an artefact could not be written; the previous one stands
+    └── TrustStoreError           an ALB trust store call was refused or could not be made
+        ├── TrustStoreNotFound    no trust store of that name (or not one this CA feeds)
+        ├── TrustStoreInUse       delete refused: listeners verify clients with it
+        ├── TrustStoreNotReady    not ACTIVE within the bound albca waits
+        └── SyncIncomplete        a sync, update or rotation stopped part-way: what to rerun
 
 AWS answers a bad bundle with a bare ``InvalidCaCertificatesBundle``; these errors exist so
 that albca can say, before anything is uploaded, which certificate broke which rule.
@@ -24,6 +29,11 @@ __all__ = [
     "RevocationRule",
     "RevocationRejected",
     "PublishFailed",
+    "TrustStoreError",
+    "TrustStoreNotFound",
+    "TrustStoreInUse",
+    "TrustStoreNotReady",
+    "SyncIncomplete",
 ]
 
 
@@ -111,3 +121,54 @@ class PublishFailed(CAError):
     def __init__(self, message: str, *, target: str) -> None:
         super().__init__(message)
         self.target = target
+
+
+class TrustStoreError(CAError):
+    """An ALB trust store call failed. ``aws_code`` is the AWS error code when AWS answered
+    (``InvalidRevocationContent``, ...), ``None`` when it could not be reached."""
+
+    code = "trust_store_error"
+
+    def __init__(
+        self, message: str, *, trust_store: str | None = None, aws_code: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.trust_store = trust_store
+        self.aws_code = aws_code
+
+
+class TrustStoreNotFound(TrustStoreError):
+    code = "trust_store_not_found"
+
+
+class TrustStoreInUse(TrustStoreError):
+    """Deleting the trust store was refused: ``listeners`` (ARNs) verify clients with it."""
+
+    code = "trust_store_in_use"
+
+    def __init__(self, message: str, *, trust_store: str, listeners: tuple[str, ...]) -> None:
+        super().__init__(message, trust_store=trust_store, aws_code="TrustStoreInUse")
+        self.listeners = listeners
+
+
+class TrustStoreNotReady(TrustStoreError):
+    """The trust store did not become ACTIVE within the time albca waits for it."""
+
+    code = "trust_store_not_ready"
+
+
+class SyncIncomplete(TrustStoreError):
+    """A sync (or an update, a rotation, a rollback) stopped part-way.
+
+    Every trust store still holds a complete, earlier state: its previous bundle, and for
+    each CA a CRL (the previous one or the new one, never none). ``rerun`` is the command
+    that finishes the work; ``failures`` maps each trust store that was not brought up to
+    date to the reason.
+    """
+
+    code = "sync_incomplete"
+
+    def __init__(self, message: str, *, rerun: str, failures: dict[str, str] | None = None) -> None:
+        super().__init__(f"{message}; rerun `{rerun}` to finish")
+        self.rerun = rerun
+        self.failures = dict(failures or {})

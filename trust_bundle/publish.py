@@ -16,6 +16,7 @@ import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
@@ -25,13 +26,13 @@ from trust_bundle.errors import PublishFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from datetime import datetime
 
     from ca.store import CertificateStore
 
 __all__ = [
     "PublishFailed",
     "PublishedObject",
+    "ObjectVersion",
     "Publisher",
     "FilePublisher",
     "S3Publisher",
@@ -173,6 +174,55 @@ class S3Publisher:
         )
 
     def read(self, name: str, version_id: str | None = None) -> bytes:
+        return self._get(name, version_id)[0]
+
+    def current(self, name: str) -> PublishedObject | None:
+        """The latest version of ``name`` (content digest and all), or None if there is none."""
+        from botocore.exceptions import ClientError
+
+        try:
+            data, version_id = self._get(name, None)
+        except PublishFailed as exc:
+            cause = exc.__cause__
+            if isinstance(cause, ClientError) and _error_code(cause) in ("NoSuchKey", "404"):
+                return None
+            raise
+        return PublishedObject(
+            url=f"s3://{self.bucket}/{self.key(name)}",
+            version_id=version_id,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+        )
+
+    def versions(self, name: str) -> list[ObjectVersion]:
+        """Every version of ``name`` the bucket keeps, newest first (delete markers left out)."""
+        key = self.key(name)
+        found: list[ObjectVersion] = []
+        arguments: dict[str, str] = {"Bucket": self.bucket, "Prefix": key}
+        with _s3_errors(f"s3://{self.bucket}/{key}", self.bucket):
+            while True:
+                page = self._client.list_object_versions(**arguments)
+                found += [
+                    ObjectVersion(version["VersionId"], version["LastModified"])
+                    for version in page.get("Versions", [])
+                    if version["Key"] == key
+                ]
+                if not page.get("IsTruncated"):
+                    break
+                arguments["KeyMarker"] = page["NextKeyMarker"]
+                arguments["VersionIdMarker"] = page["NextVersionIdMarker"]
+        # S3 lists the versions of a key newest first; sorting keeps that true of any page
+        # boundary. Equal timestamps keep S3's order (sorted() is stable).
+        return sorted(found, key=lambda version: version.last_modified, reverse=True)
+
+    def name_of(self, url: str) -> str:
+        """The artefact name of ``s3://bucket/prefix/name`` under this publisher."""
+        start = f"s3://{self.bucket}/{self.prefix + '/' if self.prefix else ''}"
+        if not url.startswith(start) or len(url) == len(start):
+            raise PublishFailed(f"{url} is not under {self.target}", target=self.target)
+        return _check_name(url.removeprefix(start))
+
+    def _get(self, name: str, version_id: str | None) -> tuple[bytes, str | None]:
         key = self.key(name)
         arguments: dict[str, str] = {"Bucket": self.bucket, "Key": key}
         if version_id is not None:
@@ -180,7 +230,18 @@ class S3Publisher:
         with _s3_errors(f"s3://{self.bucket}/{key}", self.bucket):
             response = self._client.get_object(**arguments)
             body: bytes = response["Body"].read()
-        return body
+        return body, response.get("VersionId")
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    version_id: str
+    last_modified: datetime
+
+
+def _error_code(error: Any) -> str:
+    code: str = error.response.get("Error", {}).get("Code", "")
+    return code
 
 
 @contextlib.contextmanager
@@ -191,7 +252,7 @@ def _s3_errors(url: str, bucket: str) -> Any:
     try:
         yield
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = _error_code(exc)
         message = {
             "NoSuchBucket": f"bucket {bucket} does not exist",
             "NoSuchKey": f"{url} does not exist",

@@ -14,11 +14,14 @@ from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd, serve_cmd
 from albca.cli.alb_cmds import alb_app
 from albca.cli.aws_cmds import aws_app
 from albca.cli.backend_cmds import backend_app
+from albca.cli.bundle_cmds import bundle_app
+from albca.cli.ca_cmds import ca_app
 from albca.cli.cloudfront_cmds import cloudfront_app
 from albca.cli.config_cmds import config_app
 from albca.cli.errors import AlbcaGroup
 from albca.cli.issue_cmd import issue_app
 from albca.cli.token_cmds import token_app
+from albca.cli.truststore_cmds import truststore_app
 
 app = typer.Typer(
     name="albca",
@@ -59,7 +62,7 @@ app.command("revoke")(cert_cmds.revoke)
 app.command("list")(cert_cmds.list_certificates)
 app.command("show")(cert_cmds.show)
 app.command("crl")(crl_cmds.crl)
-app.command("bundle")(crl_cmds.bundle)
+app.add_typer(bundle_app, name="bundle")
 app.command("audit")(cert_cmds.audit)
 app.command("demo")(demo_cmd.demo)
 app.command("serve")(serve_cmd.serve)
@@ -69,3 +72,5 @@ app.add_typer(aws_app, name="aws")
 app.add_typer(alb_app, name="alb")
 app.add_typer(backend_app, name="backend")
 app.add_typer(cloudfront_app, name="cloudfront")
+app.add_typer(truststore_app, name="truststore")
+app.add_typer(ca_app, name="ca")

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json, emit_table
+
+if TYPE_CHECKING:
+    from albca.wiring import Services
+    from trust_bundle.revocation_sync import SyncOutcome
 
 REASONS = (
     "unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, "
@@ -20,32 +24,79 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 def revoke(
     serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
     reason: Annotated[str, typer.Option(help=f"RFC 5280 reason: {REASONS}.")] = "unspecified",
+    no_sync: Annotated[
+        bool,
+        typer.Option(
+            "--no-sync", help="Do not publish the new CRL to ALBCA_PUBLISH_TO and trust stores."
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
-    """Revoke a certificate. Run `albca crl` afterwards to publish the new CRL."""
+    """Revoke a certificate (and, with ALBCA_PUBLISH_TO set, bring the trust stores in step).
+
+    With ALBCA_PUBLISH_TO set, the new CRL is then published and swapped into every ALB
+    trust store this CA feeds, as `albca truststore sync` does.
+    """
     from ca.records import RevocationReason, parse_serial
 
     parsed_reason = RevocationReason.parse(reason)
     services = open_cli_services()
+    outcome = None
     try:
         record = services.authority.revoke(
             parse_serial(serial), parsed_reason, requested_by=cli_actor()
         )
         now = services.authority.now()
+        if services.settings.publish_to is not None and not no_sync:
+            outcome = _sync_after_revocation(services, record.serial)
     finally:
         services.close()
     if json_output:
-        emit_json(record.to_json(now))
-        return
-    emit_fields(
-        [
-            ("revoked", f"{record.serial:x}"),
-            ("subject", record.subject),
-            ("reason", parsed_reason.label),
-            ("at", record.revoked_at.isoformat() if record.revoked_at else ""),
-            ("next", "albca crl --out crl.pem   (relying parties see it once published)"),
-        ]
-    )
+        emit_json(
+            {**record.to_json(now), "trust_store_sync": outcome.to_json() if outcome else None}
+        )
+    else:
+        emit_fields(
+            [
+                ("revoked", f"{record.serial:x}"),
+                ("subject", record.subject),
+                ("reason", parsed_reason.label),
+                ("at", record.revoked_at.isoformat() if record.revoked_at else ""),
+                (
+                    "published",
+                    "CRL published, trust stores in step"
+                    if outcome is not None and outcome.synced
+                    else "",
+                )
+                if outcome is not None
+                else ("next", "albca crl --out crl.pem   (relying parties see it once published)"),
+            ]
+        )
+    if outcome is not None and not outcome.synced:
+        fail(
+            f"revoked, but the trust stores do not have it yet: {outcome.error}; a pending "
+            f"sync is recorded (albca truststore status); run `{outcome.rerun}`"
+        )
+
+
+def _sync_after_revocation(services: Services, serial: int) -> SyncOutcome:
+    from albca.trust_wiring import trust_services
+    from ca.errors import CAError
+    from trust_bundle.revocation_sync import SyncOutcome, queue_sync, sync_after_revocation
+
+    try:
+        manager = trust_services(services).manager
+    except CAError as exc:
+        # No client could be made (no region, no AWS libraries): queue the sync.
+        queue_sync(
+            services.store,
+            actor=cli_actor(),
+            now=services.authority.now(),
+            serial=serial,
+            reason=exc.message,
+        )
+        return SyncOutcome(False, None, exc.message)
+    return sync_after_revocation(manager.revocation_sync(), actor=cli_actor(), serial=serial)
 
 
 def list_certificates(

@@ -1,4 +1,4 @@
-"""``albca crl`` and ``albca bundle``: what relying parties load."""
+"""``albca crl``: a new full CRL (``albca bundle`` is in ``bundle_cmds``)."""
 
 from __future__ import annotations
 
@@ -58,24 +58,3 @@ def crl(
         emit_json(facts)
     else:
         emit_fields((key.replace("_", " "), value) for key, value in facts.items())
-
-
-def bundle(
-    out: Annotated[
-        Path | None, typer.Option(help="Write the bundle to this file (default: standard output).")
-    ] = None,
-    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
-) -> None:
-    """Print the CA bundle (root, then issuing CA) as PEM: what an ALB trust store loads."""
-    from trust_bundle.bundle import TrustBundle
-
-    services = open_cli_services()
-    try:
-        pem = TrustBundle.of(services.authority.trusted_certificates()).pem
-    finally:
-        services.close()
-    if out is None:
-        typer.echo(pem.decode(), nl=False)
-    else:
-        write_output_file(out, pem, private=False, force=force)
-        typer.echo(f"wrote {out}")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Path, Query, Response
+from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response
 
 from api import issuing
 from api.audit import record_decision
@@ -24,9 +24,11 @@ from api.schemas import (
     IssuedOut,
     IssueFromCsrRequest,
     IssueWithKeyRequest,
+    RevokedOut,
     RevokeRequest,
 )
 from api.tokens import Scope
+from api.trust_sync import sync_after_revocation_request
 from ca.errors import InvalidRequest
 from ca.keys import KeySpec
 from ca.names import RequestedNames
@@ -172,7 +174,7 @@ def get_certificate(serial: SerialPath, caller: CallerDep, services: ServicesDep
 
 @router.post(
     "/{serial}/revoke",
-    response_model=CertificateOut,
+    response_model=RevokedOut,
     responses=errors(400, 401, 403, 404, 409, 413, 415, 503),
 )
 def revoke_certificate(
@@ -180,10 +182,12 @@ def revoke_certificate(
     caller: CallerDep,
     services: ServicesDep,
     crl_cache: CrlCacheDep,
+    background: BackgroundTasks,
     body: Annotated[RevokeRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     """Revoke a certificate. Its own certificates any token may revoke; others need
-    ``revoke`` and names inside the token's policy."""
+    ``revoke`` and names inside the token's policy. When the CA feeds ALB trust stores,
+    the new CRL is then swapped into them (``trust_store_sync`` says how that went)."""
     authority = services.authority
     reason = RevocationReason.parse((body or RevokeRequest()).reason)
     record = authority.get(parse_serial(serial))
@@ -198,4 +202,7 @@ def revoke_certificate(
         )
     revoked = authority.revoke(record.serial, reason, requested_by=caller.actor)
     crl_cache.invalidate()
-    return CertificateOut.of(revoked, authority.now())
+    synced = sync_after_revocation_request(
+        services, serial=revoked.serial, actor=caller.actor, background=background
+    )
+    return {**CertificateOut.of(revoked, authority.now()), "trust_store_sync": synced}

@@ -10,6 +10,8 @@ every call the fake does not answer still goes to moto, in-process under
 - ``before-call`` of the ten trust store operations: answer from the fake, as a parsed
   response or an error botocore turns into the modelled exception class
   (``client.exceptions.TrustStoreNotFoundException``, ...);
+- ``before-call`` of AddTags/RemoveTags/DescribeTags: answer for trust store ARNs from
+  the fake, and send the other ARNs of the same call on to moto;
 - ``before-call`` of CreateListener/ModifyListener: refuse what AWS refuses about
   ``MutualAuthentication`` before moto sees the request;
 - ``after-call`` of Create/Modify/DescribeListeners: record and return the attributes
@@ -28,10 +30,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from infra.emulation.elbv2_trust_stores import AwsApiError, Listener, TrustStoreFake
+from infra.emulation.elbv2_trust_stores import (
+    AwsApiError,
+    Listener,
+    TrustStoreFake,
+    is_trust_store_arn,
+)
 from infra.emulation.responses import error_response, success_response
 
 __all__ = ["install_trust_store_fake"]
@@ -67,6 +75,8 @@ def install_trust_store_fake(
     events.register(f"before-parameter-build.{_SERVICE}", _remember_params)
     for operation in fake.operations:
         events.register(f"before-call.{_SERVICE}.{operation}", hooks.answer)
+    for operation in fake.tag_operations:
+        events.register(f"before-call.{_SERVICE}.{operation}", hooks.answer_tags)
     events.register(f"before-call.{_SERVICE}.CreateListener", hooks.check_create_listener)
     events.register(f"before-call.{_SERVICE}.ModifyListener", hooks.check_modify_listener)
     for operation in ("CreateListener", "ModifyListener", "DescribeListeners"):
@@ -91,6 +101,35 @@ class _Hooks:
             return _success(self._fake.handle(model.name, context.get(_PARAMS, {}), region))
         except AwsApiError as error:
             return _failure(error)
+
+    def answer_tags(
+        self, model: Any, context: dict[str, Any], **_: Any
+    ) -> tuple[AWSResponse, Any] | None:
+        params = context.get(_PARAMS, {})
+        arns = params.get("ResourceArns", [])
+        stores = [arn for arn in arns if is_trust_store_arn(arn)]
+        if not stores:
+            return None  # moto answers for load balancers, target groups, listeners, rules
+        region = context.get("client_region") or "us-east-1"
+        others = [arn for arn in arns if not is_trust_store_arn(arn)]
+        try:
+            body = self._fake.handle(model.name, {**params, "ResourceArns": stores}, region)
+        except AwsApiError as error:
+            return _failure(error)
+        if others:
+            # The same client, so the same endpoint (in-process moto or a moto server).
+            method = getattr(self._client, xform_name(model.name))
+            try:
+                forwarded = method(**{**params, "ResourceArns": others})
+            except ClientError as exc:
+                answer = exc.response.get("Error", {})
+                return _failure(AwsApiError(answer.get("Code", ""), answer.get("Message", "")))
+            if "TagDescriptions" in body:
+                body["TagDescriptions"] = [
+                    *forwarded.get("TagDescriptions", []),
+                    *body["TagDescriptions"],
+                ]
+        return _success(body)
 
     def check_create_listener(
         self, context: dict[str, Any], **_: Any

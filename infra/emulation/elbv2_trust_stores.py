@@ -50,7 +50,13 @@ Where AWS documents the rule but not the error it returns, the fake answers
 ``InvalidConfigurationRequest`` (a third verify-mode listener; a TrustStoreArn,
 IgnoreClientCertificateExpiry or AdvertiseTrustStoreCaNames=on outside verify mode; CA names
 over 10,000 bytes on a listener that advertises them; a Mode other than the three).
-Not modelled: tags beyond storing them, shared (cross-account) trust stores, NLB TLS
+Tags on trust stores (``CreateTrustStore`` ``Tags``, ``AddTags``, ``RemoveTags``,
+``DescribeTags`` for trust store ARNs; the hooks send other ARNs on to moto): at most 50
+per store (``TooManyTags``), keys unique (``DuplicateTagKeys``), ``AddTags`` overwrites
+the value of a key that exists, at most 20 ARNs per ``DescribeTags`` (``ValidationError``),
+unknown ARNs are ``TrustStoreNotFound``; each call is all-or-nothing.
+
+Not modelled: shared (cross-account) trust stores, NLB TLS
 listeners, and the time a real store takes to become ACTIVE.
 """
 
@@ -73,7 +79,14 @@ from trust_bundle.alb_rules import (
 )
 from trust_bundle.errors import BundleRejected, RevocationRejected
 
-__all__ = ["AwsApiError", "ObjectReader", "ObjectMissing", "TrustStoreFake", "Listener"]
+__all__ = [
+    "AwsApiError",
+    "ObjectReader",
+    "ObjectMissing",
+    "TrustStoreFake",
+    "Listener",
+    "is_trust_store_arn",
+]
 
 MAX_TRUST_STORES = 20
 MAX_NAME_LENGTH = 32
@@ -81,6 +94,7 @@ NAME_PATTERN = re.compile(r"^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$")
 MAX_PAGE_SIZE = 400
 MAX_VERIFY_LISTENERS_PER_LOAD_BALANCER = 2
 MAX_TAGS = 50
+MAX_DESCRIBE_TAGS_ARNS = 20  # DescribeTags: "You can specify up to 20 resources"
 PRESIGNED_URL_SECONDS = 600  # "a pre-signed S3 URI which is active for ten minutes"
 DEFAULT_ACCOUNT = "123456789012"  # moto's default account
 
@@ -246,6 +260,11 @@ class TrustStoreFake:
             "GetTrustStoreRevocationContent": self.get_trust_store_revocation_content,
             "DescribeTrustStoreAssociations": self.describe_trust_store_associations,
         }
+        self._tag_operations: dict[str, Callable[[Params, str], Response]] = {
+            "AddTags": self.add_tags,
+            "RemoveTags": self.remove_tags,
+            "DescribeTags": self.describe_tags,
+        }
 
     # -- dispatch ------------------------------------------------------------------------
 
@@ -254,10 +273,16 @@ class TrustStoreFake:
         """The ELBv2 operations this fake answers instead of moto."""
         return frozenset(self._operations)
 
+    @property
+    def tag_operations(self) -> frozenset[str]:
+        """The tagging operations this fake answers for trust store ARNs (and only those)."""
+        return frozenset(self._tag_operations)
+
     def handle(self, operation: str, params: Params, region: str) -> Response:
         """Answer one trust store operation (``params`` already validated by botocore)."""
         with self._lock:
-            return self._operations[operation](params, region)
+            handler = self._operations.get(operation) or self._tag_operations[operation]
+            return handler(params, region)
 
     # -- inspection, for tests and the demo ------------------------------------------------
 
@@ -265,6 +290,12 @@ class TrustStoreFake:
         """The exact S3 object version the store loaded its CA bundle from."""
         with self._lock:
             return self._store(trust_store_arn).bundle_location
+
+    def revocation_locations(self, trust_store_arn: str) -> dict[int, Location]:
+        """The exact S3 object version of each CRL the store holds, by revocation id."""
+        with self._lock:
+            store = self._store(trust_store_arn)
+            return {rid: r.location for rid, r in store.revocations.items()}
 
     def activate(self, trust_store_arn: str) -> None:
         """Make a CREATING store ACTIVE now (as if enough time had passed)."""
@@ -369,6 +400,39 @@ class TrustStoreFake:
         page, next_marker = _page(load_balancers, params)
         associations = [{"ResourceArn": arn} for arn in page]
         return _with_marker({"TrustStoreAssociations": associations}, next_marker)
+
+    # -- tags ----------------------------------------------------------------------------
+
+    def add_tags(self, params: Params, region: str) -> Response:
+        stores = [self._store(arn, region) for arn in params["ResourceArns"]]
+        new = {tag["Key"]: dict(tag) for tag in _checked_tags(params["Tags"])}
+        merged = [{**{t["Key"]: t for t in store.tags}, **new} for store in stores]
+        checked = [_checked_tags(list(tags.values())) for tags in merged]  # all, then apply
+        for store, tags in zip(stores, checked, strict=True):
+            store.tags = tags
+        return {}
+
+    def remove_tags(self, params: Params, region: str) -> Response:
+        stores = [self._store(arn, region) for arn in params["ResourceArns"]]
+        keys = set(params["TagKeys"])
+        for store in stores:
+            store.tags = [tag for tag in store.tags if tag["Key"] not in keys]
+        return {}
+
+    def describe_tags(self, params: Params, region: str) -> Response:
+        arns = params["ResourceArns"]
+        if len(arns) > MAX_DESCRIBE_TAGS_ARNS:
+            raise AwsApiError(
+                "ValidationError",
+                f"You can specify up to {MAX_DESCRIBE_TAGS_ARNS} resources, not {len(arns)}",
+            )
+        stores = [self._store(arn, region) for arn in arns]
+        return {
+            "TagDescriptions": [
+                {"ResourceArn": store.arn, "Tags": [dict(tag) for tag in store.tags]}
+                for store in stores
+            ]
+        }
 
     # -- revocations ---------------------------------------------------------------------
 
@@ -563,6 +627,16 @@ class TrustStoreFake:
 
     def _presigned(self, location: Location) -> str:
         return self._objects.presigned_url(location.bucket, location.key, location.version_id)
+
+
+def is_trust_store_arn(arn: str) -> bool:
+    """``arn:aws:elasticloadbalancing:REGION:ACCOUNT:truststore/NAME/ID``"""
+    parts = arn.split(":", 5)
+    return (
+        len(parts) == 6
+        and parts[2] == "elasticloadbalancing"
+        and parts[5].startswith("truststore/")
+    )
 
 
 def _region_of(arn: str) -> str:

@@ -311,3 +311,50 @@ def cli(tmp_path, monkeypatch):
             "ALBCA_SQLITE_SYNCHRONOUS": "normal",
         },
     )
+
+
+# -- an authority feeding trust stores ------------------------------------------------------
+
+PREFIX = "pki"
+
+
+@pytest.fixture
+def ca_signers() -> dict:
+    """Where the test authority's CA keys live (``mem:...``); rotations add to it."""
+    return {}
+
+
+@pytest.fixture
+def authority(tmp_path, ca_signers):
+    from tests.authorities import build_authority
+
+    return build_authority(tmp_path / "ca", signers=ca_signers)
+
+
+@pytest.fixture
+def publisher(s3, bucket):
+    from trust_bundle.publish import S3Publisher
+
+    return S3Publisher(s3, bucket, PREFIX)
+
+
+@pytest.fixture
+def trust_api(elbv2):
+    from trust_bundle.elbv2 import TrustStoreApi
+
+    return TrustStoreApi(elbv2, sleep=lambda _seconds: None)
+
+
+@pytest.fixture
+def manager(authority, publisher, trust_api):
+    from trust_bundle.trust_stores import TrustStoreManager
+
+    return TrustStoreManager(
+        authority=authority, publisher=publisher, api=trust_api, poll_seconds=0
+    )
+
+
+def object_versions(s3, bucket: str = BUCKET) -> list[str]:
+    """Every object version in the bucket, as KEY@VERSION."""
+    answer = s3.list_object_versions(Bucket=bucket)
+    return [f"{v['Key']}@{v['VersionId']}" for v in answer.get("Versions", [])]

@@ -9,6 +9,21 @@ import pytest
 
 from ca.authority import Authority
 from ca.issued import IssuedCertificate
+
+# The emulated AWS of tests/aws (moto S3, the ELBv2 trust store fake, an authority feeding
+# trust stores), for handshakes against exactly what a trust store loaded.
+from tests.aws.conftest import (  # noqa: F401
+    authority,
+    aws,
+    bucket,
+    ca_signers,
+    elbv2,
+    manager,
+    publisher,
+    s3,
+    trust_api,
+    trust_fake,
+)
 from trust_bundle.bundle import TrustBundle
 
 
@@ -27,9 +42,9 @@ def write_credentials(directory: Path, name: str, issued: IssuedCertificate) -> 
     return Credentials(fullchain=fullchain, key=key)
 
 
-def write_bundle(directory: Path, authority: Authority) -> Path:
+def write_bundle(directory: Path, ca: Authority) -> Path:
     path = directory / "ca-bundle.pem"
-    path.write_bytes(TrustBundle.of(authority.trusted_certificates()).pem)
+    path.write_bytes(TrustBundle.of(ca.trusted_certificates()).pem)
     return path
 
 

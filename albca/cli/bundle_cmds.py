@@ -1,0 +1,158 @@
+"""``albca bundle``: print, publish and roll back the CA bundle relying parties trust."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from albca.cli.context import cli_actor, open_cli_services, write_output_file
+from albca.cli.output import emit_fields, emit_json
+
+bundle_app = typer.Typer(
+    help="The CA bundle: print it (no subcommand), publish it, roll trust stores back.",
+    no_args_is_help=False,
+    invoke_without_command=True,
+)
+
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+PublishTo = Annotated[
+    str | None,
+    typer.Option(
+        "--to",
+        help="s3://BUCKET/PREFIX or file:///DIR (default: ALBCA_PUBLISH_TO). A last segment "
+        "ending in .pem names the bundle object itself.",
+    ),
+]
+
+
+@bundle_app.callback()
+def bundle(
+    ctx: typer.Context,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the bundle to this file (default: standard output).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite --out if it exists.")] = False,
+) -> None:
+    """Print the CA bundle (roots, then issuing CAs) as PEM: what an ALB trust store loads."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from trust_bundle.bundle import TrustBundle
+
+    services = open_cli_services()
+    try:
+        pem = TrustBundle.of(services.authority.trusted_certificates()).pem
+    finally:
+        services.close()
+    if out is None:
+        typer.echo(pem.decode(), nl=False)
+    else:
+        write_output_file(out, pem, private=False, force=force)
+        typer.echo(f"wrote {out}")
+
+
+@bundle_app.command("publish")
+def publish(
+    to: PublishTo = None,
+    advertise_ca_names: Annotated[
+        bool,
+        typer.Option(
+            help="Also check the 10,000-byte CA names limit (listeners that advertise CA names)."
+        ),
+    ] = False,
+    json_output: JsonOption = False,
+) -> None:
+    """Check the bundle against every ALB rule, then publish it and record its version.
+
+    The object version goes into the audit trail. A bundle that breaks a rule is never
+    uploaded, and the error names the certificate and the rule.
+    """
+    from albca.trust_wiring import publisher_from
+    from trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
+    from trust_bundle.bundle import TrustBundle
+
+    services = open_cli_services()
+    try:
+        url = to or services.settings.publish_to
+        if url is None:
+            from ca.errors import ConfigurationError
+
+            raise ConfigurationError(
+                "give --to s3://BUCKET/PREFIX (or file:///DIR), or set ALBCA_PUBLISH_TO",
+                setting="ALBCA_PUBLISH_TO",
+            )
+        target, name = _split_target(url)
+        result = publish_bundle(
+            TrustBundle.of(services.authority.trusted_certificates()).pem,
+            publisher=publisher_from(target, services.settings.aws_region),
+            store=services.store,
+            actor=cli_actor(),
+            now=services.authority.now(),
+            name=name or BUNDLE_NAME,
+            advertise_ca_names=advertise_ca_names,
+        )
+    finally:
+        services.close()
+    facts = {
+        **result.published.audit_detail(),
+        "certificates": len(result.certificates),
+        "unchanged": result.reused,
+    }
+    if json_output:
+        emit_json(facts)
+        return
+    emit_fields((key.replace("_", " "), value) for key, value in facts.items())
+
+
+def _split_target(url: str) -> tuple[str, str | None]:
+    """``s3://b/pki/bundle.pem`` -> (``s3://b/pki``, ``bundle.pem``); a prefix stays whole."""
+    head, _, last = url.rstrip("/").rpartition("/")
+    if last.endswith(".pem") and "://" in head and not head.endswith(":/"):
+        return head, last
+    return url, None
+
+
+@bundle_app.command("rollback")
+def rollback(
+    name: Annotated[
+        list[str] | None,
+        typer.Argument(help="Trust stores to roll back (default: every one this CA feeds)."),
+    ] = None,
+    to_version: Annotated[
+        str | None, typer.Option(help="The S3 version of the bundle to go back to.")
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(help="Roll back even if that bundle leaves out the active issuing CA."),
+    ] = False,
+    publish_to: Annotated[
+        str | None, typer.Option(help="s3://BUCKET/PREFIX (default: ALBCA_PUBLISH_TO).")
+    ] = None,
+    json_output: JsonOption = False,
+) -> None:
+    """Put the trust stores back on the previous bundle version.
+
+    The previous version is the one before the version a store holds that differs from it
+    (or --to-version). Their CRLs are then brought in step with that bundle.
+    """
+    from albca.trust_wiring import trust_services
+
+    services = open_cli_services()
+    try:
+        trust = trust_services(services, publish_to=publish_to)
+        result = trust.manager.rollback(
+            name or None, actor=cli_actor(), to_version=to_version, force=force
+        )
+    finally:
+        services.close()
+    if json_output:
+        emit_json(result.to_json())
+        return
+    for store, before, after in result.moves:
+        typer.echo(f"{store}: {after.url} version {before.version_id} -> {after.version_id}")
+    if result.untrusted_key_ids:
+        typer.echo(
+            f"no longer trusted: {', '.join(result.untrusted_key_ids)} "
+            f"({result.certificates_refused} valid certificate(s) are now refused)"
+        )

@@ -1,0 +1,196 @@
+"""Settings in, trust store services out: the publish target, the S3 and ELBv2 clients, the
+revocation sync, the trust store manager and CA rotation (with where new CA keys go).
+
+boto3 clients are made here, in ``aws_client``, when a command first needs one: never at
+import time (moto must start first in tests; the CLI must start fast). Each client gets
+bounded timeouts and botocore's standard retries, so a command (or an API request on
+Lambda) never hangs on AWS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from ca.errors import ConfigurationError
+from ca.keys import KeySpec, generate_private_key
+from ca.records import AuthorityRole
+from ca.signer import PrivateKeySigner, Signer
+
+if TYPE_CHECKING:
+    from albca.home import CAHome
+    from albca.wiring import PassphraseSource, Services
+    from trust_bundle.publish import Publisher
+    from trust_bundle.rotation import NewKeySource, Rotation
+    from trust_bundle.trust_stores import TrustStoreManager
+
+__all__ = [
+    "AWS_TIMEOUTS",
+    "aws_client",
+    "publisher_from",
+    "TrustServices",
+    "trust_services",
+    "local_key_source",
+    "kms_key_source",
+    "new_key_source",
+    "rotation_for",
+]
+
+
+@dataclass(frozen=True)
+class AwsTimeouts:
+    connect_seconds: float = 5.0
+    read_seconds: float = 30.0
+    max_attempts: int = 4  # botocore's standard mode: throttling and 5xx retried with backoff
+
+
+AWS_TIMEOUTS = AwsTimeouts()
+
+
+def aws_client(service: str, region: str | None = None) -> Any:
+    """A boto3 client for ``service`` in ``region`` (ALBCA_AWS_REGION; None: the SDK's
+    default region), with the SDK's credentials."""
+    try:
+        import boto3
+        from botocore.config import Config
+        from botocore.exceptions import BotoCoreError
+    except ImportError:
+        raise ConfigurationError(
+            "publishing to S3 and ALB trust stores needs the AWS libraries: "
+            "pip install 'albca[aws]'",
+            setting="ALBCA_PUBLISH_TO",
+        ) from None
+    config = Config(
+        connect_timeout=AWS_TIMEOUTS.connect_seconds,
+        read_timeout=AWS_TIMEOUTS.read_seconds,
+        retries={"mode": "standard", "max_attempts": AWS_TIMEOUTS.max_attempts},
+    )
+    try:
+        # boto3-stubs types client() per literal service name; this one takes any.
+        make = cast(Callable[..., Any], boto3.client)
+        return make(service, region_name=region, config=config)
+    except BotoCoreError as exc:  # NoRegionError, a broken profile...
+        raise ConfigurationError(
+            f"cannot make an AWS {service} client: {exc} (set AWS_REGION, or a profile with "
+            "a region)",
+            setting="AWS_REGION",
+        ) from exc
+
+
+def publisher_from(url: str, region: str | None = None) -> Publisher:
+    """The publisher of ``file:///DIR`` or ``s3://BUCKET/PREFIX``."""
+    from trust_bundle.publish import publisher_for
+
+    try:
+        return publisher_for(url, s3_client=lambda: aws_client("s3", region))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc), setting="ALBCA_PUBLISH_TO") from None
+
+
+@dataclass(frozen=True)
+class TrustServices:
+    manager: TrustStoreManager
+    publish_to: str
+
+    @property
+    def feeds_trust_stores(self) -> bool:
+        return self.manager.api is not None
+
+
+def trust_services(
+    services: Services,
+    *,
+    publish_to: str | None = None,
+    wait_seconds: float | None = None,
+    allow_gap: bool = False,
+) -> TrustServices:
+    """The trust store manager for the CA of ``services``, publishing to ``publish_to``
+    (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores."""
+    from trust_bundle.elbv2 import TrustStoreApi
+    from trust_bundle.publish import S3Publisher
+    from trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
+
+    url = publish_to or services.settings.publish_to
+    if url is None:
+        raise ConfigurationError(
+            "no publish target: set ALBCA_PUBLISH_TO=s3://BUCKET/PREFIX (or file:///DIR), or "
+            "pass --publish-to",
+            setting="ALBCA_PUBLISH_TO",
+        )
+    region = services.settings.aws_region
+    publisher = publisher_from(url, region)
+    api = TrustStoreApi(aws_client("elbv2", region)) if isinstance(publisher, S3Publisher) else None
+    manager = TrustStoreManager(
+        authority=services.authority,
+        publisher=publisher,
+        api=api,
+        wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
+        allow_gap=allow_gap,
+    )
+    return TrustServices(manager, url)
+
+
+def local_key_source(home: CAHome, passphrase: PassphraseSource) -> NewKeySource:
+    """New CA keys as encrypted files in the CA home (``file:keys/<role>-<id>.key.pem``),
+    under the passphrase of the existing keys. A KMS key source (new KMS keys) plugs in
+    here the same way: it returns a signer whose ``location`` is the key's ARN."""
+    from ca.key_files import write_encrypted_key
+
+    def new_key(role: AuthorityRole, spec: KeySpec) -> Signer:
+        key = generate_private_key(spec)
+        short_id = _short_key_id(PrivateKeySigner(key, location=""))
+        file_name = f"{role.value}-{short_id}.key.pem"
+        write_encrypted_key(home.keys_dir / file_name, key, passphrase())
+        return PrivateKeySigner(key, location=home.key_location(file_name))
+
+    return new_key
+
+
+def kms_key_source(
+    region: str | None, *, make_client: Callable[[str | None], Any] | None = None
+) -> NewKeySource:
+    """New CA keys as new KMS keys (asymmetric, SIGN_VERIFY, tagged with their role) in
+    ``region``; the signer's ``location`` is the key's ARN."""
+    from ca.kms_signer import KmsSigner, create_signing_key, kms_client
+
+    clients: list[Any] = []
+
+    def new_key(role: AuthorityRole, spec: KeySpec) -> Signer:
+        if not clients:
+            clients.append((make_client or kms_client)(region))
+        arn = create_signing_key(
+            clients[0], spec, description=f"albca {role.value} CA key (rotation)", role=role.value
+        )
+        return KmsSigner(clients[0], arn)
+
+    return new_key
+
+
+def new_key_source(services: Services, passphrase: PassphraseSource) -> NewKeySource:
+    """Where a rotation's new CA keys go: ALBCA_KEY_STORE (file: the CA home; kms: KMS)."""
+    if services.settings.key_store == "kms":
+        return kms_key_source(services.settings.aws_region)
+    return local_key_source(services.home, passphrase)
+
+
+def rotation_for(
+    services: Services,
+    passphrase: PassphraseSource,
+    manager: TrustStoreManager | None,
+    *,
+    new_key: NewKeySource | None = None,
+) -> Rotation:
+    from trust_bundle.rotation import Rotation
+
+    return Rotation(
+        authority=services.authority,
+        new_key=new_key or new_key_source(services, passphrase),
+        distributor=manager,
+    )
+
+
+def _short_key_id(signer: Signer) -> str:
+    from cryptography import x509
+
+    return x509.SubjectKeyIdentifier.from_public_key(signer.public_key).digest.hex()[:16]

@@ -1,0 +1,573 @@
+"""Revocations in step: new CRLs published, then swapped into every trust store this CA feeds.
+
+One run (``RevocationSync.run``):
+
+1. sign a new full CRL for every issuing CA relying parties trust, and check each against
+   the ALB rules (PEM, 50 MB, issuer in the bundle, signature);
+2. plan every trust store's changes and check the limits of each intermediate state (at
+   most 30 CRLs and 500,000 entries while the old and the new CRL of a CA are both in)
+   before anything is uploaded;
+3. publish the CRLs (``crl/<issuer key id>.pem``, a new S3 version each);
+4. per trust store and per CA: add the new CRL at its exact version, record it in the
+   ``albca:crl:<issuer>`` tag, and only then remove the CA's previous CRL; finally remove
+   CRLs no tag names (left by an interrupted run, or of CAs the store no longer trusts).
+
+So a trust store always holds a CRL for each of its CAs: the previous one until the new
+one is in. If anything fails, every trust store keeps a complete earlier state, a
+``truststore-sync-pending`` event goes into the audit trail (``albca truststore status``
+shows it; the next successful run clears it) and ``SyncIncomplete`` says what to rerun.
+
+Two runs at once (the CLI and a Lambda function) are safe in the sense that matters: a CRL
+is never replaced by one with a lower CRL number, and a run that loses a race fails with
+a pending marker rather than leaving a store without a CRL; rerun the sync.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cryptography import x509
+
+from ca.authority import Authority
+from ca.certificates import key_id_of
+from ca.crl import CRLDocument
+from ca.errors import CAError
+from ca.hierarchy import ca_identity
+from ca.records import AuditEvent, format_serial
+from ca.store import CertificateStore
+from trust_bundle.alb_rules import (
+    ALB_LIMITS,
+    CheckedCRL,
+    TrustStoreLimits,
+    check_revocation_totals,
+)
+from trust_bundle.artefacts import (
+    PublishedCRL,
+    S3Location,
+    check_crl_document,
+    publish_checked_crl,
+)
+from trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore, TrustStoreApi
+from trust_bundle.errors import (
+    PublishFailed,
+    RevocationRejected,
+    RevocationRule,
+    SyncIncomplete,
+    TrustStoreError,
+)
+from trust_bundle.publish import Publisher, S3Publisher
+
+__all__ = [
+    "SYNC_DONE",
+    "SYNC_PENDING",
+    "SYNC_RERUN",
+    "RevocationSync",
+    "SyncReport",
+    "StoreSync",
+    "SyncState",
+    "SyncOutcome",
+    "sync_state",
+    "queue_sync",
+    "sync_after_revocation",
+    "bundle_key_ids",
+]
+
+SYNC_DONE = "truststore-sync"
+SYNC_PENDING = "truststore-sync-pending"
+SYNC_RERUN = "albca truststore sync"
+
+
+@dataclass(frozen=True)
+class StoreSync:
+    """What one run did to one trust store."""
+
+    name: str
+    arn: str
+    added: Mapping[str, int]  # issuer key id -> new revocation id
+    removed: tuple[int, ...]
+    kept: tuple[str, ...] = ()  # issuers whose CRL in the store was already as new
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "arn": self.arn,
+            "added": dict(self.added),
+            "removed": list(self.removed),
+            "kept": list(self.kept),
+        }
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    crls: tuple[PublishedCRL, ...]
+    stores: tuple[StoreSync, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "crls": [
+                {
+                    "issuer_key_id": crl.issuer_key_id,
+                    "number": crl.number,
+                    "entries": crl.entries,
+                    **crl.published.audit_detail(),
+                }
+                for crl in self.crls
+            ],
+            "trust_stores": [store.to_json() for store in self.stores],
+        }
+
+
+@dataclass
+class _Step:
+    issuer: str
+    crl_entries: int
+    old: int | None  # the revocation id it replaces
+
+
+@dataclass
+class _Plan:
+    store: TrustStore
+    steps: list[_Step]
+    kept: list[str]
+    stale_tags: list[str]  # albca:crl:<issuer> tags of CAs the store no longer trusts
+    existing: dict[int, int] = field(default_factory=dict)  # revocation id -> entries
+
+
+class RevocationSync:
+    """Publish fresh CRLs and swap them into the trust stores this CA feeds.
+
+    ``trust_stores`` is None when no trust store is fed (a ``file://`` target): the run
+    then only publishes the CRLs. ``budget`` bounds the run in seconds (an API request on
+    Lambda); the check is made between AWS calls, so give the ELBv2 and S3 clients their
+    own timeouts too. ``only`` restricts the run to the trust stores of those names.
+
+    ``include_roots``: also sign and swap in the roots' CRLs (they list retired issuing
+    CAs). That needs the root keys, so the sync after each revocation (the CLI's, the HTTP
+    API's) leaves it off and the roots' CRLs already in the stores stay; bundle changes
+    (create, update, rotation, retirement, rollback) turn it on.
+    """
+
+    def __init__(
+        self,
+        *,
+        authority: Authority,
+        publisher: Publisher,
+        trust_stores: TrustStoreApi | None,
+        budget: float | None = None,
+        limits: TrustStoreLimits = ALB_LIMITS,
+        allow_gap: bool = False,
+        include_roots: bool = False,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if trust_stores is not None and not isinstance(publisher, S3Publisher):
+            raise PublishFailed(
+                f"trust stores load CRLs from S3, but the publish target is "
+                f"{publisher.target}; publish to s3://BUCKET/PREFIX",
+                target=publisher.target,
+            )
+        self.authority = authority
+        self.publisher = publisher
+        self.trust_stores = trust_stores
+        self.budget = budget
+        self.limits = limits
+        self.allow_gap = allow_gap
+        self.include_roots = include_roots
+        self._monotonic = monotonic
+        self._deadline: float | None = None
+        self._bundles: dict[S3Location, frozenset[str]] = {}
+
+    @property
+    def store(self) -> CertificateStore:
+        return self.authority.store
+
+    def fed_trust_stores(self) -> list[TrustStore]:
+        """The trust stores tagged with this CA's identity."""
+        if self.trust_stores is None:
+            return []
+        identity = ca_identity(self.store.list_authorities())
+        return [store for store in self.trust_stores.all() if store.ca_id == identity]
+
+    def run(
+        self, *, actor: str, only: Collection[str] | None = None, serial: int | None = None
+    ) -> SyncReport:
+        """One sync; records ``truststore-sync`` on success, a pending marker on failure."""
+        self._deadline = None if self.budget is None else self._monotonic() + self.budget
+        # Every revocation recorded up to this audit event is in the CRLs this run signs
+        # (a revocation and its audit event commit together); ``sync_state`` reads it back.
+        newest = self.store.audit_events(limit=1)
+        covers = newest[0].id if newest and newest[0].id is not None else 0
+        try:
+            report = self._run(actor, only)
+        except CAError as exc:
+            failure = (
+                exc
+                if isinstance(exc, SyncIncomplete)
+                else SyncIncomplete(
+                    f"the trust stores were not brought in step: {exc.message}",
+                    rerun=SYNC_RERUN,
+                )
+            )
+            _record_pending(self.store, actor, failure, serial, self.authority.now())
+            if failure is exc:
+                raise
+            raise failure from exc
+        self.store.append_audit(
+            AuditEvent(
+                at=self.authority.now(),
+                action=SYNC_DONE,
+                actor=actor,
+                detail={
+                    "covers_audit_id": covers,
+                    "stores": [store.name for store in report.stores],
+                    "crls": {
+                        crl.issuer_key_id: {
+                            "number": crl.number,
+                            "entries": crl.entries,
+                            "version_id": crl.published.version_id,
+                        }
+                        for crl in report.crls
+                    },
+                    **({"only": sorted(only)} if only is not None else {}),
+                },
+            )
+        )
+        return report
+
+    # -- the steps ---------------------------------------------------------------------
+    def _run(self, actor: str, only: Collection[str] | None) -> SyncReport:
+        trusted = self.authority.trusted_certificates()
+        trusted_ids = _key_ids(trusted)
+        stores = self.fed_trust_stores()
+        if only is not None:
+            missing = sorted(set(only) - {store.name for store in stores})
+            if missing:
+                raise TrustStoreError(
+                    f"trust store {missing[0]} is not one this CA feeds (no albca:ca tag with "
+                    "this CA's identity)",
+                    trust_store=missing[0],
+                )
+            stores = [store for store in stores if store.name in only]
+        # 1. Sign and check a CRL per issuing CA.
+        documents: dict[str, tuple[CRLDocument, bytes, CheckedCRL]] = {}
+        for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
+            document = self.authority.generate_crl(issuer, requested_by=actor)
+            documents[issuer] = (document, *check_crl_document(document, trusted))
+        # 2. Plan every store and check its limits before anything is uploaded.
+        plans = [self._plan(store, documents, trusted_ids) for store in stores]
+        # 3. Publish the CRLs.
+        published: dict[str, PublishedCRL] = {}
+        for issuer, (document, pem, checked) in documents.items():
+            self._check_time("publishing the CRLs")
+            try:
+                published[issuer] = publish_checked_crl(
+                    document,
+                    pem,
+                    checked,
+                    publisher=self.publisher,
+                    store=self.store,
+                    actor=actor,
+                    now=self.authority.now(),
+                )
+            except PublishFailed as exc:
+                raise SyncIncomplete(
+                    f"publishing the CRL of issuing CA {issuer} failed ({exc.message}); no "
+                    "trust store was changed",
+                    rerun=SYNC_RERUN,
+                ) from exc
+        # 4. Swap them into each store; a failing store does not stop the others.
+        done: list[StoreSync] = []
+        failures: dict[str, str] = {}
+        for plan in plans:
+            try:
+                done.append(self._apply(plan, published))
+            except TrustStoreError as exc:
+                failures[plan.store.name] = exc.message
+                if isinstance(exc, SyncIncomplete):  # out of time: stop here
+                    break
+        if failures:
+            names = ", ".join(f"{name} ({reason})" for name, reason in failures.items())
+            untouched = [plan.store.name for plan in plans[len(done) + len(failures) :]]
+            raise SyncIncomplete(
+                f"{len(failures)} trust store(s) were not brought in step: {names}"
+                + (f"; not reached: {', '.join(untouched)}" if untouched else "")
+                + "; each still holds a CRL for each of its CAs (the previous one where the "
+                "new one could not be added)",
+                rerun=SYNC_RERUN,
+                failures=failures,
+            )
+        return SyncReport(tuple(published.values()), tuple(done))
+
+    def _plan(
+        self,
+        store: TrustStore,
+        documents: Mapping[str, tuple[CRLDocument, bytes, CheckedCRL]],
+        trusted_ids: frozenset[str],
+    ) -> _Plan:
+        assert self.trust_stores is not None
+        in_bundle = self._bundle_key_ids(store) or trusted_ids
+        existing = {r.revocation_id: r.entries for r in self.trust_stores.revocations(store.arn)}
+        tags = store.crls
+        steps: list[_Step] = []
+        kept: list[str] = []
+        for issuer, (document, _, checked) in documents.items():
+            entries = checked.entries
+            if issuer not in in_bundle:
+                continue  # e.g. after a rollback to a bundle without it
+            tag = tags.get(issuer)
+            current = tag if tag is not None and tag.revocation_id in existing else None
+            if current is not None and current.number >= document.number:
+                kept.append(issuer)  # a run that started later already put a newer CRL in
+                continue
+            steps.append(_Step(issuer, entries, current.revocation_id if current else None))
+        # Tags of CAs the store no longer trusts go; those of CAs not refreshed this run
+        # (a root, when roots are left out) stay, and so do their CRLs.
+        stale = [
+            f"{TAG_CRL_PREFIX}{issuer}"
+            for issuer in tags
+            if issuer not in in_bundle or issuer not in trusted_ids
+        ]
+        plan = _Plan(store, steps, kept, stale, existing)
+        self._check_limits(plan)
+        return plan
+
+    def _check_limits(self, plan: _Plan) -> None:
+        holding = dict(plan.existing)
+        for index, step in enumerate(plan.steps):
+            new_id = -1 - index  # stands for the id AWS will give
+            if step.crl_entries > self.limits.max_revoked_entries:
+                self._refuse(plan, step, f"{step.crl_entries} entries on its own")
+            if self.allow_gap and step.old is not None:
+                holding.pop(step.old, None)
+                holding[new_id] = step.crl_entries
+                self._totals(plan, step, holding)
+                continue
+            holding[new_id] = step.crl_entries
+            self._totals(plan, step, holding)
+            if step.old is not None:
+                holding.pop(step.old, None)
+
+    def _totals(self, plan: _Plan, step: _Step, holding: Mapping[int, int]) -> None:
+        try:
+            check_revocation_totals(list(holding.values()), limits=self.limits)
+        except RevocationRejected as exc:
+            self._refuse(plan, step, exc.detail, rule=exc.rule)
+
+    def _refuse(
+        self,
+        plan: _Plan,
+        step: _Step,
+        detail: str,
+        *,
+        rule: RevocationRule = RevocationRule.MAX_ENTRIES,
+    ) -> None:
+        hint = (
+            ""
+            if self.allow_gap
+            else "; the old and the new CRL of a CA are held together for a moment: rerun "
+            "with --allow-gap to remove the old one first (leaving that CA without a CRL for "
+            "the length of one API call)"
+        )
+        raise RevocationRejected(
+            rule,
+            f"trust store {plan.store.name}: adding the new CRL of issuing CA {step.issuer}: "
+            f"{detail}{hint}; nothing was uploaded",
+        )
+
+    def _apply(self, plan: _Plan, published: Mapping[str, PublishedCRL]) -> StoreSync:
+        assert self.trust_stores is not None
+        api, arn = self.trust_stores, plan.store.arn
+        added: dict[str, int] = {}
+        removed: list[int] = []
+        for step in plan.steps:
+            crl = published[step.issuer]
+            location = S3Location.of(crl.published)
+            if self.allow_gap and step.old is not None:
+                self._check_time(f"trust store {plan.store.name}")
+                self._remove(api, arn, [step.old])
+                removed.append(step.old)
+            self._check_time(f"trust store {plan.store.name}")
+            revocation = api.add_revocation(arn, location)
+            added[step.issuer] = revocation.revocation_id
+            tag = CrlTag(revocation.revocation_id, crl.number)
+            api.tag(arn, {f"{TAG_CRL_PREFIX}{step.issuer}": str(tag)})
+            if step.old is not None and not self.allow_gap:
+                self._check_time(f"trust store {plan.store.name}")
+                self._remove(api, arn, [step.old])
+                removed.append(step.old)
+        # What no tag names any more: left by an interrupted run, or CAs no longer trusted.
+        self._check_time(f"trust store {plan.store.name}")
+        api.untag(arn, plan.stale_tags)
+        named = {tag.revocation_id for tag in api.by_arn(arn).crls.values()}
+        orphans = [r.revocation_id for r in api.revocations(arn) if r.revocation_id not in named]
+        self._remove(api, arn, orphans)
+        removed += orphans
+        return StoreSync(plan.store.name, arn, added, tuple(removed), tuple(plan.kept))
+
+    @staticmethod
+    def _remove(api: TrustStoreApi, arn: str, ids: Sequence[int]) -> None:
+        try:
+            api.remove_revocations(arn, ids)
+        except TrustStoreError as exc:
+            if exc.aws_code != "RevocationIdNotFound":  # gone already: what was wanted
+                raise
+
+    def _bundle_key_ids(self, store: TrustStore) -> frozenset[str] | None:
+        """Key ids of the CAs in the bundle the store holds (read at the version its tag
+        names), or None when that cannot be known (a store albca did not give a bundle)."""
+        location = store.bundle
+        if location is None or not isinstance(self.publisher, S3Publisher):
+            return None
+        if location.bucket != self.publisher.bucket:
+            return None
+        if location not in self._bundles:
+            try:
+                name = self.publisher.name_of(location.url)
+                pem = self.publisher.read(name, location.version_id)
+            except PublishFailed:
+                return None
+            self._bundles[location] = bundle_key_ids(pem)
+        return self._bundles[location]
+
+    def _check_time(self, doing: str) -> None:
+        if self._deadline is not None and self._monotonic() > self._deadline:
+            raise SyncIncomplete(
+                f"the time allowed ({self.budget:g} s) ran out while {doing}", rerun=SYNC_RERUN
+            )
+
+
+def bundle_key_ids(pem: bytes) -> frozenset[str]:
+    """Key ids of the CA certificates of a PEM bundle."""
+    return _key_ids(x509.load_pem_x509_certificates(pem))
+
+
+def _key_ids(certificates: Sequence[x509.Certificate]) -> frozenset[str]:
+    ids = set()
+    for certificate in certificates:
+        try:
+            ids.add(key_id_of(certificate))
+        except x509.ExtensionNotFound:
+            continue  # not a CA albca made: it has no CRL of albca's to track
+    return frozenset(ids)
+
+
+def _record_pending(
+    store: CertificateStore,
+    actor: str,
+    failure: SyncIncomplete,
+    serial: int | None,
+    now: datetime,
+) -> None:
+    store.append_audit(
+        AuditEvent(
+            at=now,
+            action=SYNC_PENDING,
+            actor=actor,
+            serial=serial,
+            detail={"error": failure.message, "rerun": failure.rerun, **failure.failures},
+        )
+    )
+
+
+def queue_sync(
+    store: CertificateStore, *, actor: str, now: datetime, serial: int | None, reason: str
+) -> None:
+    """Leave a pending marker without running the sync now (a worker or the operator runs
+    ``albca truststore sync``; its success clears the marker)."""
+    store.append_audit(
+        AuditEvent(
+            at=now,
+            action=SYNC_PENDING,
+            actor=actor,
+            serial=serial,
+            detail={"error": reason, "rerun": SYNC_RERUN},
+        )
+    )
+
+
+@dataclass(frozen=True)
+class SyncOutcome:
+    """What became of the sync a revocation triggered."""
+
+    synced: bool
+    report: SyncReport | None
+    error: str | None  # why it is pending
+    rerun: str = SYNC_RERUN
+
+    def to_json(self) -> dict[str, Any]:
+        if self.synced:
+            return {"status": "synced"}
+        return {"status": "pending", "error": self.error, "rerun": self.rerun}
+
+
+def sync_after_revocation(sync: RevocationSync, *, actor: str, serial: int) -> SyncOutcome:
+    """Run the sync a revocation calls for (within the sync's budget). A failure is not
+    raised: the revocation stands, the pending marker is in the audit trail, and the
+    outcome says so (for the HTTP API's revoke response, or the CLI's message)."""
+    try:
+        report = sync.run(actor=actor, serial=serial)
+    except SyncIncomplete as exc:
+        return SyncOutcome(False, None, exc.message)
+    return SyncOutcome(True, report, None)
+
+
+@dataclass(frozen=True)
+class SyncState:
+    """Whether the trust stores have every revocation, as the audit trail tells it."""
+
+    last_sync: AuditEvent | None
+    pending: tuple[AuditEvent, ...]  # markers since the last successful sync, newest first
+    revocations_since: tuple[AuditEvent, ...]  # revocations the last sync's CRLs may lack
+    complete: bool  # False: the scan stopped at its bound before finding a sync
+
+    @property
+    def in_step(self) -> bool:
+        return self.complete and not self.pending and not self.revocations_since
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "in_step": self.in_step,
+            "last_sync": self.last_sync.to_json() if self.last_sync else None,
+            "pending": [event.to_json() for event in self.pending],
+            "revocations_since": [
+                format_serial(e.serial) for e in self.revocations_since if e.serial is not None
+            ],
+            "complete": self.complete,
+        }
+
+
+def sync_state(store: CertificateStore, *, scan_limit: int = 20_000) -> SyncState:
+    """Read the audit trail back to the last successful sync of every fed store (at most
+    ``scan_limit`` events): the pending markers after it, and the revocations its CRLs do
+    not hold, are what is not in step."""
+    last: AuditEvent | None = None
+    covers = 0
+    pending: list[AuditEvent] = []
+    revocations: list[AuditEvent] = []
+    scanned = 0
+    before: int | None = None
+    while scanned < scan_limit:
+        page = store.audit_events(limit=min(500, scan_limit - scanned), before_id=before)
+        if not page:
+            return SyncState(last, tuple(pending), tuple(revocations), True)
+        for event in page:
+            if last is None:
+                if event.action == SYNC_DONE and "only" not in event.detail:
+                    last = event
+                    covers = int(event.detail.get("covers_audit_id", 0))
+                elif event.action == SYNC_PENDING:
+                    pending.append(event)
+                elif event.action == "revoke":
+                    revocations.append(event)
+                continue
+            if event.id is None or event.id <= covers:
+                return SyncState(last, tuple(pending), tuple(revocations), True)
+            # Revoked while the last sync ran, after it read what its CRLs would cover.
+            if event.action == "revoke":
+                revocations.append(event)
+        scanned += len(page)
+        before = page[-1].id
+    return SyncState(last, tuple(pending), tuple(revocations), last is not None)
