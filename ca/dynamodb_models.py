@@ -30,8 +30,8 @@ sequential read of one issuer's partition.
 The CRL itself is never stored here (400 KB item limit); only its number is.
 
 The HTTP API keeps its tokens, idempotency keys and used renewal-token ids in the same
-table, under keys of their own (``TOKEN#...``, ``TOKENNAME#...``, ``IDEMPOTENCY#...``,
-``RENEWAL#...``; see ``api.stores.dynamodb_models``): no index of this table includes
+table, under keys of their own (``TOKEN#...``, ``TOKENNAMES``, ``IDEMPOTENCY#...``,
+``USEDTOKEN#...``; see ``api.stores.dynamodb_models``): no index of this table includes
 them, and no listing here reads their partitions.
 """
 
