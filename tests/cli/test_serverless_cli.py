@@ -305,3 +305,17 @@ def test_a_sqlite_api_store_can_still_be_named(env, monkeypatch):
     assert api_db.exists()
     lines = dict(line.split(":", 1) for line in ok("config", "show").splitlines())
     assert lines["-> api_store"].strip() == f"sqlite file {api_db}"
+
+
+def test_check_names_the_ttl_the_api_items_age_out_by(env):
+    ok("aws", "bootstrap", "--no-kms-keys")
+    boto3.client("dynamodb", region_name=REGION).update_time_to_live(
+        TableName=TABLE, TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"}
+    )
+    line = one_line_error("aws", "check", "--no-kms-keys")
+    assert line == (
+        f"albca: error: the DynamoDB table '{TABLE}' does not age out expired records, "
+        "idempotency keys and used renewal tokens (TTL); run `albca aws bootstrap`"
+    )
+    assert "called: dynamodb UpdateTimeToLive" in ok("aws", "bootstrap", "--no-kms-keys")
+    assert ok("aws", "check", "--no-kms-keys").startswith("ready: ")
