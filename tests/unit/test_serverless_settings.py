@@ -42,7 +42,7 @@ def test_the_api_keeps_its_state_with_the_certificates(tmp_path):
 
 
 def test_a_dynamodb_api_store_of_its_own_is_refused():
-    with pytest.raises(ValidationError, match="ALBCA_API_STORE: .* is not sqlite:///PATH"):
+    with pytest.raises(ValidationError, match=r"ALBCA_API_STORE: .* is not sqlite:///PATH"):
         Settings(store="dynamodb://albca-prod", api_store="dynamodb://other")
 
 
