@@ -74,9 +74,10 @@ def open_api_stores(settings: Settings) -> ApiStores:
             DynamoDBReplayGuard,
             DynamoDBTokenStore,
         )
+        from ca.dynamodb_table import DynamoDBTable
     except ImportError:
         raise _aws_extra("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
-    shared = DynamoDBApiTable(table, region=settings.aws_region)
+    shared = DynamoDBApiTable(DynamoDBTable(table, region=settings.aws_region))
     return ApiStores(
         DynamoDBTokenStore(shared), DynamoDBIdempotencyStore(shared), DynamoDBReplayGuard(shared)
     )

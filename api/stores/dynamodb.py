@@ -61,22 +61,10 @@ _CLAIM_ATTEMPTS = 4
 class DynamoDBApiTable:
     """The certificate table, as the API's three stores use it (checked once, here)."""
 
-    def __init__(
-        self,
-        table_name: str,
-        *,
-        region: str | None = None,
-        endpoint_url: str | None = None,
-        max_retry_attempts: int = 8,
-    ) -> None:
-        self.table = DynamoDBTable(
-            table_name,
-            region=region,
-            endpoint_url=endpoint_url,
-            max_retry_attempts=max_retry_attempts,
-        )
-        self.models = bind_api_models(self.table)
-        self.table.check(index_names())
+    def __init__(self, table: DynamoDBTable) -> None:
+        self.table = table
+        self.models = bind_api_models(table)
+        table.check(index_names())
 
     def close(self) -> None:
         """Nothing to release: botocore's connection pool closes with the process."""

@@ -18,6 +18,7 @@ from api.stores.dynamodb import (
     DynamoDBTokenStore,
 )
 from ca.dynamodb_models import TTL_ATTRIBUTE
+from ca.dynamodb_table import DynamoDBTable
 from ca.errors import StoreUnavailable
 from tests.api.store_contract import ApiStoreContract, entry, make_token
 from tests.aws.moto_support import REGION
@@ -26,7 +27,7 @@ from tests.factories import T0
 
 def open_stores(table: str):
     """What one API instance (one Lambda container) holds."""
-    database = DynamoDBApiTable(table, region=REGION)
+    database = DynamoDBApiTable(DynamoDBTable(table, region=REGION))
     return (
         DynamoDBTokenStore(database),
         DynamoDBIdempotencyStore(database),
@@ -179,7 +180,7 @@ def test_sealed_keys_are_stored_as_given_and_come_back_whole(dynamodb_table):
 # -- errors ------------------------------------------------------------------------------
 def test_missing_table_is_one_clear_line(serialized_aws):
     with pytest.raises(StoreUnavailable) as caught:
-        DynamoDBApiTable("no-such-table", region=REGION)
+        DynamoDBApiTable(DynamoDBTable("no-such-table", region=REGION))
     assert str(caught.value) == (
         f"DynamoDB table 'no-such-table' in {REGION} does not exist; create it with "
         "`albca aws bootstrap`"

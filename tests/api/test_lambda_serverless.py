@@ -60,13 +60,19 @@ def serverless(monkeypatch, tmp_path):
 
 
 class Lambda:
-    """One Lambda container: the handler module as it is after a cold start."""
+    """One Lambda container: its first event is a cold start of the handler module, which
+    builds the app from the environment; later events reach that same app."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(lambda_handler, "_handler", None)
+        self._warm = None
 
     def __call__(self, event: dict) -> tuple[int, dict | bytes]:
-        response = lambda_handler.handler(event, LambdaContext())
+        if self._warm is None:
+            response = lambda_handler.handler(event, LambdaContext())
+            self._warm = lambda_handler._handler
+        else:
+            response = self._warm(event, LambdaContext())
         body = response["body"]
         if response.get("isBase64Encoded"):
             return response["statusCode"], base64.b64decode(body)
