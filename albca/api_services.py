@@ -8,17 +8,12 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from albca.settings import Settings
-from albca.wiring import PassphraseSource, Services, open_services
+from albca.wiring import PassphraseSource, Services, _aws_extra, open_services
 from api.services import AlbMtlsHeaders, ApiServices, ApiSettings, TrustStoreSync
-from api.stores.sqlite import (
-    SqliteApiDatabase,
-    SqliteIdempotencyStore,
-    SqliteReplayGuard,
-    SqliteTokenStore,
-)
+from api.stores import IdempotencyStore, ReplayGuard, TokenStore
 from ca.clock import Clock, system_clock
 from ca.errors import ConfigurationError
 
@@ -28,8 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ApiStack",
+    "ApiStores",
     "api_settings",
-    "open_api_database",
+    "open_api_stores",
     "open_token_store",
     "open_api",
     "trust_store_sync",
@@ -52,12 +48,50 @@ def api_settings(settings: Settings) -> ApiSettings:
     )
 
 
-def open_api_database(settings: Settings) -> SqliteApiDatabase:
-    return SqliteApiDatabase(settings.api_store_path, synchronous=settings.sqlite_synchronous)
+class ApiStores(NamedTuple):
+    tokens: TokenStore
+    idempotency: IdempotencyStore
+    replay_guard: ReplayGuard
 
 
-def open_token_store(settings: Settings) -> SqliteTokenStore:
-    return SqliteTokenStore(open_api_database(settings))
+def open_api_stores(settings: Settings) -> ApiStores:
+    """Where the certificates are: in the DynamoDB table of ALBCA_STORE=dynamodb://TABLE
+    (nothing local), else in a SQLite file (ALBCA_API_STORE, or beside the store)."""
+    table = settings.api_dynamodb_table
+    if table is None:
+        from api.stores.sqlite import (
+            SqliteApiDatabase,
+            SqliteIdempotencyStore,
+            SqliteReplayGuard,
+            SqliteTokenStore,
+        )
+
+        database = SqliteApiDatabase(
+            settings.api_store_path, synchronous=settings.sqlite_synchronous
+        )
+        return ApiStores(
+            SqliteTokenStore(database),
+            SqliteIdempotencyStore(database),
+            SqliteReplayGuard(database),
+        )
+    try:
+        from api.stores.dynamodb import (
+            DynamoDBApiTable,
+            DynamoDBIdempotencyStore,
+            DynamoDBReplayGuard,
+            DynamoDBTokenStore,
+        )
+        from ca.dynamodb_table import DynamoDBTable
+    except ImportError:
+        raise _aws_extra("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
+    shared = DynamoDBApiTable(DynamoDBTable(table, region=settings.aws_region))
+    return ApiStores(
+        DynamoDBTokenStore(shared), DynamoDBIdempotencyStore(shared), DynamoDBReplayGuard(shared)
+    )
+
+
+def open_token_store(settings: Settings) -> TokenStore:
+    return open_api_stores(settings).tokens
 
 
 @dataclass
@@ -109,15 +143,15 @@ def open_api(
 ) -> ApiStack:
     services = open_services(settings, passphrase, clock=clock)
     try:
-        database = open_api_database(settings)
+        stores = open_api_stores(settings)
     except BaseException:
         services.close()
         raise
     api = ApiServices(
         authority=services.authority,
-        tokens=SqliteTokenStore(database),
-        idempotency=SqliteIdempotencyStore(database),
-        replay_guard=SqliteReplayGuard(database),
+        tokens=stores.tokens,
+        idempotency=stores.idempotency,
+        replay_guard=stores.replay_guard,
         settings=api_settings(settings),
         trust_store_sync=trust_store_sync(settings, services, on_lambda=on_lambda),
     )

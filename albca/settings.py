@@ -142,7 +142,8 @@ class Settings(BaseSettings):
     api_store: str | None = Field(
         default=None,
         description="sqlite:///PATH for API tokens, idempotency keys and used renewal "
-        "tokens (default: albca-api.db beside the certificate store).",
+        "tokens. Default: where the certificates are: albca-api.db beside a SQLite store, "
+        "or the DynamoDB table of ALBCA_STORE=dynamodb://TABLE (no local state).",
     )
     api_behind_alb_mtls: bool = Field(
         default=False,
@@ -180,7 +181,10 @@ class Settings(BaseSettings):
     @classmethod
     def _api_store_is_sqlite(cls, value: str | None) -> str | None:
         if value is not None and not value.startswith("sqlite:///"):
-            raise ValueError(f"ALBCA_API_STORE: {value!r} is not sqlite:///PATH")
+            raise ValueError(
+                f"ALBCA_API_STORE: {value!r} is not sqlite:///PATH (unset, the API keeps its "
+                "state where ALBCA_STORE keeps the certificates, DynamoDB included)"
+            )
         return value
 
     @field_validator("home", "config_file", mode="after")
@@ -287,6 +291,12 @@ class Settings(BaseSettings):
         if self.store is None or self.store_kind == "dynamodb":
             return self.home / "albca.db"
         return Path(self.store.removeprefix("sqlite:///")).expanduser()
+
+    @property
+    def api_dynamodb_table(self) -> str | None:
+        """The table of the API's stores: the certificate table, unless ALBCA_API_STORE
+        names a SQLite file."""
+        return self.dynamodb_table if self.api_store is None else None
 
     @property
     def api_store_path(self) -> Path:

@@ -125,6 +125,12 @@ class InvalidRenewalProof(AuthenticationError):
 class RenewalTokenReplayed(InvalidRenewalProof):
     code = "renewal_token_replayed"
 
+    def __init__(self) -> None:
+        super().__init__(
+            "Authorization: this renewal token was used before; make a new one for each "
+            "request (a new jti)"
+        )
+
 
 class PermissionDenied(CAError):
     code = "permission_denied"
@@ -156,9 +162,17 @@ class TokenAdminError(CAError):
 class TokenNotFound(TokenAdminError):
     code = "token_not_found"
 
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no API token named {name!r}")
+        self.name = name
+
 
 class DuplicateTokenName(TokenAdminError):
     code = "duplicate_token_name"
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"a token named {name!r} exists (or existed); choose another name")
+        self.name = name
 
 
 STATUS: dict[type[CAError], int] = {

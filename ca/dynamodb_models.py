@@ -28,16 +28,23 @@ The revoked-entries index is not sharded: revocations are rare, and a CRL is one
 sequential read of one issuer's partition.
 
 The CRL itself is never stored here (400 KB item limit); only its number is.
+
+The HTTP API keeps its tokens, idempotency keys and used renewal-token ids in the same
+table, under keys of their own (``TOKEN#...``, ``TOKENNAMES``, ``IDEMPOTENCY#...``,
+``USEDTOKEN#...``; see ``api.stores.dynamodb_models``): no index of this table includes
+them, and no listing here reads their partitions.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
+
+from ca.dynamodb_table import DynamoDBTable, UnboundMeta
 
 __all__ = [
     "SHARDS",
@@ -58,23 +65,14 @@ SHARDS = 8
 format: changing it needs a migration of every item."""
 
 TTL_ATTRIBUTE = "expires_at"
-"""Epoch seconds after which DynamoDB TTL may delete a certificate item: not_after plus
-the retention period. Only certificate items carry it."""
-
-_M = TypeVar("_M", bound=Model)
+"""Epoch seconds after which DynamoDB TTL may delete an item: for a certificate, not_after
+plus the retention period; for the API's idempotency keys and used renewal-token ids
+(``api.stores.dynamodb``), the moment they expire. Nothing else carries it: authorities,
+counters, audit events and API tokens are kept."""
 
 CERT_SK = "CERT"
 AUTHORITY_PK = "AUTHORITY"
 CRL_NUMBER_SK = "CRLNUMBER"
-
-
-class _Meta:
-    """Replaced per store by ``bind_models``: the table name and region are settings."""
-
-    table_name = "albca"
-    region: str | None = None
-    host: str | None = None
-    max_retry_attempts = 8
 
 
 class StatusIndex(GlobalSecondaryIndex["CertificateItem"]):  # type: ignore[no-untyped-call]
@@ -117,7 +115,7 @@ class RevokedIndex(GlobalSecondaryIndex["CertificateItem"]):  # type: ignore[no-
 
 
 class CertificateItem(Model):
-    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+    Meta = UnboundMeta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -151,7 +149,7 @@ class CertificateItem(Model):
 
 
 class AuthorityItem(Model):
-    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+    Meta = UnboundMeta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)  # the key id
@@ -164,7 +162,7 @@ class AuthorityItem(Model):
 
 
 class CounterItem(Model):
-    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+    Meta = UnboundMeta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
 
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
@@ -183,7 +181,7 @@ class AuditSerialIndex(GlobalSecondaryIndex["AuditItem"]):  # type: ignore[no-un
 
 
 class AuditItem(Model):
-    Meta = _Meta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+    Meta = UnboundMeta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
 
     pk = UnicodeAttribute(hash_key=True)  # AUDIT#<shard>
     sk = UnicodeAttribute(range_key=True)  # the id, 20 digits: string order is number order
@@ -259,37 +257,11 @@ class BoundModels:
     audit: type[AuditItem]
 
 
-def bind_models(
-    table_name: str, *, region: str | None, host: str | None, max_retry_attempts: int
-) -> BoundModels:
-    """Subclasses of the models bound to one table: pynamodb reads the table from ``Meta``.
-
-    Each store gets its own classes (and so its own connection), so two stores over two
-    tables can live in one process. Retries: pynamodb hands ``max_retry_attempts`` to
-    botocore's "standard" retry mode, which retries throttling
-    (``ProvisionedThroughputExceededException``, ``ThrottlingException``, ...) and transient
-    errors (5xx, timeouts) with exponential backoff and jitter.
-    """
-    meta = type(
-        "Meta",
-        (),
-        {
-            "table_name": table_name,
-            "region": region,
-            "host": host,
-            "max_retry_attempts": max_retry_attempts,
-            "connect_timeout_seconds": 5,
-            "read_timeout_seconds": 15,
-            "max_pool_connections": 32,
-        },
-    )
-
-    def bind(model: type[_M]) -> type[_M]:
-        return type(model.__name__, (model,), {"Meta": meta})
-
+def bind_models(table: DynamoDBTable) -> BoundModels:
+    """The models bound to ``table`` (see ``ca.dynamodb_table``)."""
     return BoundModels(
-        certificate=bind(CertificateItem),
-        authority=bind(AuthorityItem),
-        counter=bind(CounterItem),
-        audit=bind(AuditItem),
+        certificate=table.bind(CertificateItem),
+        authority=table.bind(AuthorityItem),
+        counter=table.bind(CounterItem),
+        audit=table.bind(AuditItem),
     )

@@ -13,14 +13,11 @@ every rule of the store Protocol is kept by DynamoDB itself, never by a lock her
   share a number. A botocore retry of a request whose answer was lost may skip a number;
   RFC 5280 (section 5.2.3) only asks that numbers increase.
 
-Retries. Throttling and transient errors are retried by botocore ("standard" mode,
-exponential backoff with jitter; see ``dynamodb_models.bind_models``). A retried
-``TransactWriteItems`` carries the same ``ClientRequestToken``, so a transaction whose
-answer was lost is not applied twice. A transaction cancelled because another one held
-the same item (``TransactionConflict``) is retried here with backoff.
-
-Errors. Every AWS and pynamodb error becomes a ``StoreUnavailable`` naming the table, in
-one place (``_translate``).
+Retries and errors: ``ca.dynamodb_table``, shared with the API's stores. Throttling and
+transient errors are retried by botocore with backoff; a transaction is applied once
+however often it is retried; a transaction cancelled by a conflicting one is tried again.
+Every AWS and pynamodb error becomes a ``StoreUnavailable`` naming the table, in one place
+(``DynamoDBTable.translate``).
 
 Ageing out. Each certificate item carries ``expires_at`` = ``not_after`` + the retention
 period; with DynamoDB TTL enabled on that attribute (``albca aws bootstrap`` does it),
@@ -35,20 +32,16 @@ well under a second) after it is issued. Reads by serial are strongly consistent
 
 from __future__ import annotations
 
-import contextlib
 import heapq
 import json
 import secrets
 import threading
 import time
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from botocore.exceptions import BotoCoreError
-from pynamodb.exceptions import DoesNotExist, PynamoDBException, TableDoesNotExist
-from pynamodb.exceptions import TransactWriteError as _TransactWriteError
+from pynamodb.exceptions import DoesNotExist
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex
@@ -66,6 +59,7 @@ from ca.dynamodb_models import (
     bind_models,
     index_names,
 )
+from ca.dynamodb_table import DynamoDBTable
 from ca.errors import (
     AlreadyRevoked,
     CertificateNotFound,
@@ -98,10 +92,6 @@ _VALID = CertificateStatus.VALID.value
 _REVOKED = CertificateStatus.REVOKED.value
 _MAX_SERIAL_HEX = "f" * 40
 _SERIAL_LIMIT = 16**40
-# Cancellation reasons worth another try: another transaction held an item, or the
-# table was throttled inside the transaction (AWS: TransactWriteItems, "Errors").
-_RETRY_CANCELLATIONS = frozenset({"TransactionConflict", "ThrottlingError"})
-_CONFLICT_ATTEMPTS = 6
 _ID_ATTEMPTS = 4
 # Items per Query page of revoked entries; None lets DynamoDB fill 1 MB pages.
 _REVOKED_PAGE_ITEMS: int | None = None
@@ -119,83 +109,23 @@ class DynamoDBStore:
         retention: timedelta | None = DEFAULT_RETENTION,
         max_retry_attempts: int = 8,
     ) -> None:
-        if not table_name:
-            raise ValueError("table_name must not be empty")
         if retention is not None and retention < timedelta(0):
             raise ValueError("retention must not be negative")
+        self._table = DynamoDBTable(
+            table_name,
+            region=region,
+            endpoint_url=endpoint_url,
+            max_retry_attempts=max_retry_attempts,
+        )
         self.table_name = table_name
         self.region = region
         self._retention = None if retention is None else int(retention.total_seconds())
-        self._models = bind_models(
-            table_name, region=region, host=endpoint_url, max_retry_attempts=max_retry_attempts
-        )
+        self._models = bind_models(self._table)
         self._ids = _AuditIds()
-        self._check_table()
-
-    # -- the one error boundary ------------------------------------------------------
-    def _translate(self, exc: Exception, action: str) -> StoreUnavailable:
-        """The ``StoreUnavailable`` an AWS or pynamodb error means, naming the table."""
-        where = f"DynamoDB table {self.table_name!r}"
-        if self.region:
-            where += f" in {self.region}"
-        code = exc.cause_response_code if isinstance(exc, PynamoDBException) else None
-        if isinstance(exc, TableDoesNotExist) or code == "ResourceNotFoundException":
-            return StoreUnavailable(f"{where} does not exist; create it with `albca aws bootstrap`")
-        if isinstance(exc, PynamoDBException):
-            message = exc.cause_response_message or str(exc)
-            return StoreUnavailable(f"{where}: {action} failed: {code or 'error'}: {message}")
-        return StoreUnavailable(f"{where}: {action} failed: {exc}")
-
-    @contextlib.contextmanager
-    def _errors(self, action: str) -> Iterator[None]:
-        try:
-            yield
-        except (PynamoDBException, BotoCoreError) as exc:
-            raise self._translate(exc, action) from exc
-
-    def _check_table(self) -> None:
-        with self._errors("describe the table"):
-            description = self._models.certificate.describe_table()
-        present = {index["IndexName"] for index in description.get("GlobalSecondaryIndexes", [])}
-        missing = sorted(index_names() - present)
-        if missing:
-            raise StoreUnavailable(
-                f"DynamoDB table {self.table_name!r} lacks the indexes {', '.join(missing)}; "
-                "it was not made by `albca aws bootstrap`"
-            )
+        self._table.check(index_names())
 
     def close(self) -> None:
         """Nothing to release: botocore's connection pool closes with the process."""
-
-    # -- transactions ----------------------------------------------------------------
-    def _transact(self, action: str, fill: Callable[[TransactWrite], None]) -> frozenset[str]:
-        """Commit one transaction; the cancellation reasons, or an empty set on success."""
-        connection = self._models.certificate._get_connection().connection
-        for attempt in range(_CONFLICT_ATTEMPTS):
-            try:
-                # A token per attempt: botocore's own retries of this call reuse it, so a
-                # transaction whose answer was lost is applied once (AWS: "Idempotency").
-                with TransactWrite(
-                    connection=connection, client_request_token=uuid.uuid4().hex
-                ) as transaction:
-                    fill(transaction)
-            except _TransactWriteError as exc:
-                if exc.cause_response_code != "TransactionCanceledException":
-                    raise self._translate(exc, action) from exc
-                codes = frozenset(r.code for r in exc.cancellation_reasons if r is not None)
-                if codes & _RETRY_CANCELLATIONS and attempt + 1 < _CONFLICT_ATTEMPTS:
-                    time.sleep(_backoff(attempt))
-                    continue
-                if codes & _RETRY_CANCELLATIONS:
-                    raise StoreUnavailable(
-                        f"DynamoDB table {self.table_name!r}: {action} kept conflicting with "
-                        f"other writers ({', '.join(sorted(codes))}); try again"
-                    ) from exc
-                return codes
-            except (PynamoDBException, BotoCoreError) as exc:
-                raise self._translate(exc, action) from exc
-            return frozenset()
-        raise AssertionError("unreachable")  # pragma: no cover
 
     def _audit_item(self, event: AuditEvent) -> AuditItem:
         event_id = self._ids.next()
@@ -233,7 +163,7 @@ class DynamoDBStore:
             self._save_audit(transaction, event)
 
         for _attempt in range(_ID_ATTEMPTS):
-            if not self._transact("add an authority", fill):
+            if not self._table.transact("add an authority", fill):
                 return
             if self._authority_item(record.key_id) is not None:
                 raise StoreUnavailable(
@@ -254,7 +184,7 @@ class DynamoDBStore:
             self._save_audit(transaction, event)
 
         for _attempt in range(_ID_ATTEMPTS):
-            if not self._transact("change an authority's status", fill):
+            if not self._table.transact("change an authority's status", fill):
                 stored = self._authority_item(key_id)
                 assert stored is not None
                 return _authority_record(stored)
@@ -263,14 +193,14 @@ class DynamoDBStore:
         raise self._id_exhausted()
 
     def _authority_item(self, key_id: str) -> AuthorityItem | None:
-        with self._errors("read an authority"):
+        with self._table.errors("read an authority"):
             try:
                 return self._models.authority.get(AUTHORITY_PK, key_id, consistent_read=True)
             except DoesNotExist:
                 return None
 
     def list_authorities(self) -> list[AuthorityRecord]:
-        with self._errors("list authorities"):
+        with self._table.errors("list authorities"):
             items = list(self._models.authority.query(AUTHORITY_PK, consistent_read=True))
         records = [_authority_record(item) for item in items]
         return sorted(records, key=lambda record: (record.created_at, record.key_id))
@@ -285,7 +215,7 @@ class DynamoDBStore:
             self._save_audit(transaction, event)
 
         for _attempt in range(_ID_ATTEMPTS):
-            if not self._transact("add a certificate", fill):
+            if not self._table.transact("add a certificate", fill):
                 return
             if self._certificate(record.serial) is not None:
                 raise DuplicateSerial(record.serial)
@@ -293,7 +223,7 @@ class DynamoDBStore:
         raise self._id_exhausted()
 
     def _certificate(self, serial: int) -> CertificateItem | None:
-        with self._errors("read a certificate"):
+        with self._table.errors("read a certificate"):
             try:
                 return self._models.certificate.get(_cert_pk(serial), CERT_SK, consistent_read=True)
             except DoesNotExist:
@@ -336,7 +266,7 @@ class DynamoDBStore:
                 transaction.update(item, actions=actions, condition=model.status == _VALID)
                 self._save_audit(transaction, event)
 
-            if not self._transact("revoke a certificate", fill):
+            if not self._table.transact("revoke a certificate", fill):
                 return record.revoked(revoked_at, reason)
             # Cancelled: either someone else revoked it first (the next read says so) or
             # the audit id was taken (the next attempt draws another).
@@ -377,7 +307,7 @@ class DynamoDBStore:
         condition = _range_condition(model, low, high)
         wanted = query.limit + 1
         per_partition: list[list[str]] = []
-        with self._errors("list certificates"):
+        with self._table.errors("list certificates"):
             for value in values:
                 results = index.query(
                     value,
@@ -400,7 +330,7 @@ class DynamoDBStore:
         if not expiry_keys:
             return []
         serials = [key.split("#", 1)[1] for key in expiry_keys]
-        with self._errors("read certificates"):
+        with self._table.errors("read certificates"):
             items = self._models.certificate.batch_get(
                 [(f"CERT#{serial}", CERT_SK) for serial in serials], consistent_read=True
             )
@@ -412,7 +342,7 @@ class DynamoDBStore:
         model = self._models.certificate
         not_expired = model.expiry_key >= _expiry_key(to_epoch(now) + 1, 0)
         issued = active = 0
-        with self._errors("count certificates"):
+        with self._table.errors("count certificates"):
             for value in _shards(issuer_key_id):
                 issued += model.by_issuer.count(value)
                 active += model.by_issuer.count(
@@ -428,7 +358,7 @@ class DynamoDBStore:
         condition = model.expiry_key >= _expiry_key(to_epoch(now) + 1, 0)  # not yet expired
         entries: list[RevokedEntry] = []
         start: dict[str, Any] | None = None
-        with self._errors("read revoked certificates"):
+        with self._table.errors("read revoked certificates"):
             while True:
                 page = connection.query(
                     issuer_key_id,
@@ -452,7 +382,7 @@ class DynamoDBStore:
     def next_crl_number(self, issuer_key_id: str) -> int:
         model = self._models.counter
         counter = model(pk=f"CRLNUMBER#{issuer_key_id}", sk=CRL_NUMBER_SK)
-        with self._errors("take a CRL number"):
+        with self._table.errors("take a CRL number"):
             counter.update(actions=[model.last_number.add(1)])
         return int(counter.last_number)
 
@@ -462,7 +392,7 @@ class DynamoDBStore:
             self._save_audit(transaction, event)
 
         for _attempt in range(_ID_ATTEMPTS):
-            if not self._transact("append an audit event", fill):
+            if not self._table.transact("append an audit event", fill):
                 return
         raise self._id_exhausted()
 
@@ -470,7 +400,7 @@ class DynamoDBStore:
         self, *, limit: int = 100, serial: int | None = None, before_id: int | None = None
     ) -> list[AuditEvent]:
         model = self._models.audit
-        with self._errors("read the audit trail"):
+        with self._table.errors("read the audit trail"):
             if serial is not None:
                 items: Iterable[AuditItem] = model.by_serial.query(
                     _serial_key(serial),
@@ -500,10 +430,7 @@ class DynamoDBStore:
         return [_audit_event(item) for item in found]
 
     def _id_exhausted(self) -> StoreUnavailable:
-        return StoreUnavailable(
-            f"DynamoDB table {self.table_name!r}: could not write after {_ID_ATTEMPTS} "
-            "attempts; every attempt was refused"
-        )
+        return self._table.gave_up(_ID_ATTEMPTS)
 
     # -- records <-> items -----------------------------------------------------------
     def _certificate_item(self, record: CertificateRecord) -> CertificateItem:
@@ -559,11 +486,6 @@ class _AuditIds:
         with self._lock:
             self._last = max(candidate, self._last + 1)
             return self._last
-
-
-def _backoff(attempt: int) -> float:
-    # Full jitter (AWS Architecture Blog: "Exponential Backoff And Jitter"), 25 ms base.
-    return secrets.randbelow(1000) / 1000 * 0.025 * (1 << attempt)
 
 
 def _serial_key(serial: int) -> str:

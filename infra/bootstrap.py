@@ -1,7 +1,9 @@
 """``albca aws bootstrap``: what a serverless CA needs in one account and region.
 
 - the DynamoDB table of ``ca.dynamodb_models`` (on-demand, deletion protection, point-in-
-  time recovery, TTL on ``expires_at``);
+  time recovery, TTL on ``expires_at``). It is all the HTTP API needs too: its tokens,
+  idempotency keys and used renewal tokens are items of the same table, with no index of
+  their own, aged out by the same TTL (``api.stores.dynamodb_models``);
 - the S3 bucket relying parties read the CA bundle and CRLs from (versioning, default
   encryption SSE-S3, public access blocked, a policy letting Elastic Load Balancing read
   the published objects, also from other accounts);
@@ -259,7 +261,8 @@ def _ensure_table(table: str, dynamodb: DynamoDBClient, calls: _Calls) -> None:
             "dynamodb",
             "UpdateTimeToLive",
             dynamodb.update_time_to_live,
-            f"the DynamoDB table {table!r} does not age records out (TTL)",
+            f"the DynamoDB table {table!r} does not age out expired records, idempotency "
+            "keys and used renewal tokens (TTL)",
             TableName=table,
             TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
         )

@@ -35,12 +35,18 @@ def show(
             values[f"ALBCA_{name.upper()}"] = "set" if value is not None else "unset"
         else:
             values[f"ALBCA_{name.upper()}"] = None if value is None else str(value)
+    where = f" in {settings.aws_region}" if settings.aws_region else ""
+    api_table = settings.api_dynamodb_table
     derived = {
         "store": (
-            f"dynamodb table {settings.dynamodb_table}"
-            + (f" in {settings.aws_region}" if settings.aws_region else "")
+            f"dynamodb table {settings.dynamodb_table}{where}"
             if settings.store_kind == "dynamodb"
             else f"sqlite file {settings.sqlite_path}"
+        ),
+        "api_store": (
+            f"dynamodb table {api_table}{where} (with the certificates)"
+            if api_table is not None
+            else f"sqlite file {settings.api_store_path}"
         ),
         "config": _config_source(settings),
         "publish": settings.publish_to or "not set",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from albca.settings import Settings
+    from api.stores import TokenStore
+    from ca.store import CertificateStore
 
 token_app = typer.Typer(
     help="API tokens: create (shown once), list (never the secret), revoke.",
@@ -56,10 +60,8 @@ def create(
     Example: albca token create ci --profile server --names '*.svc.internal'
     --scopes issue,renew --ttl 30d
     """
-    from albca.api_services import open_token_store
     from api.tokens import Scope, new_token
     from ca.records import AuditEvent
-    from ca.sqlite_store import SqliteStore
 
     lifetime = parse_lifetime(ttl)
     assert lifetime is not None
@@ -74,9 +76,7 @@ def create(
     for chosen in profile or []:
         if chosen not in known:
             fail(f"--profile: no profile {chosen!r} in this CA (known: {', '.join(known)})")
-    store = SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
-    tokens = open_token_store(settings)
-    try:
+    with _token_and_audit_stores(settings) as (tokens, store):
         now = _now()
         try:
             made = new_token(
@@ -100,9 +100,6 @@ def create(
                 detail={"token": made.token.name, "scopes": sorted(wanted)},
             )
         )
-    finally:
-        tokens.close()
-        store.close()
     if json_output:
         emit_json({"token": made.secret, **made.token.to_json(now)})
         return
@@ -157,26 +154,37 @@ def revoke(
     json_output: JsonOption = False,
 ) -> None:
     """Revoke an API token: it stops working at once. Its certificates stay valid."""
-    from albca.api_services import open_token_store
     from ca.records import AuditEvent
-    from ca.sqlite_store import SqliteStore
 
     settings = load_settings()
-    store = SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
-    tokens = open_token_store(settings)
-    try:
+    with _token_and_audit_stores(settings) as (tokens, store):
         now = _now()
         token = tokens.revoke(name, now)
         store.append_audit(
             AuditEvent(at=now, action="token.revoke", actor=cli_actor(), detail={"token": name})
         )
-    finally:
-        tokens.close()
-        store.close()
     if json_output:
         emit_json(token.to_json(now))
         return
     emit_fields([("revoked", token.name), ("at", token.revoked_at)])
+
+
+@contextmanager
+def _token_and_audit_stores(settings: Settings) -> Iterator[tuple[TokenStore, CertificateStore]]:
+    """The API tokens, and the certificate store that keeps the audit trail: both in the
+    DynamoDB table with ALBCA_STORE=dynamodb://TABLE, both local files otherwise."""
+    from albca.api_services import open_token_store
+    from albca.wiring import open_store
+
+    store = open_store(settings)
+    try:
+        tokens = open_token_store(settings)
+        try:
+            yield tokens, store
+        finally:
+            tokens.close()
+    finally:
+        store.close()
 
 
 def _now() -> datetime:
@@ -186,9 +194,7 @@ def _now() -> datetime:
 
 
 def _profile_names(settings: Settings) -> tuple[str, ...]:
-    from albca.config_file import load_authority_config
     from albca.home import CAHome
+    from albca.wiring import load_config
 
-    home = CAHome(settings.home)
-    config = load_authority_config(home.read_config(), source=str(home.config_path))
-    return config.profiles.names
+    return load_config(settings, CAHome(settings.home)).profiles.names

@@ -172,9 +172,7 @@ class SqliteTokenStore:
                     ),
                 )
         except sqlite3.IntegrityError:
-            raise DuplicateTokenName(
-                f"a token named {token.name!r} exists (or existed); choose another name"
-            ) from None
+            raise DuplicateTokenName(token.name) from None
 
     def find(self, token_id: str) -> ApiToken | None:
         rows = self._db.read("SELECT * FROM tokens WHERE token_id = ?", (token_id,))
@@ -183,7 +181,7 @@ class SqliteTokenStore:
     def by_name(self, name: str) -> ApiToken:
         rows = self._db.read("SELECT * FROM tokens WHERE name = ?", (name,))
         if not rows:
-            raise TokenNotFound(f"no API token named {name!r}")
+            raise TokenNotFound(name)
         return _token_from_row(rows[0])
 
     def list(self) -> list[ApiToken]:
@@ -197,7 +195,7 @@ class SqliteTokenStore:
                 (to_epoch(at), name),
             ).rowcount
         if updated != 1:
-            raise TokenNotFound(f"no API token named {name!r}")
+            raise TokenNotFound(name)
         return self.by_name(name)
 
     def close(self) -> None:
@@ -261,10 +259,7 @@ class SqliteReplayGuard:
                 )
                 db.execute("INSERT INTO used_tokens VALUES (?, ?)", (key, to_epoch(expires_at)))
         except sqlite3.IntegrityError:
-            raise RenewalTokenReplayed(
-                "Authorization: this renewal token was used before; make a new one for each "
-                "request (a new jti)"
-            ) from None
+            raise RenewalTokenReplayed() from None
 
     def close(self) -> None:
         self._db.close()

@@ -29,6 +29,9 @@ __all__ = [
     "auth",
     "AUDIENCE",
     "ALL_SCOPES",
+    "LambdaContext",
+    "alb_event",
+    "http_api_event",
 ]
 
 AUDIENCE = "https://ca.test/v1/certificates/renew"
@@ -131,3 +134,37 @@ def renewal_token(
         "sub": f"{certificate.serial_number:x}",
     }
     return jwt.encode(claims, key, algorithm=algorithm, headers=headers)
+
+
+class LambdaContext:
+    function_name = "albca"
+    aws_request_id = "req-1"
+
+
+def alb_event(method, path, *, headers=None, body=None):
+    """What an ALB sends a Lambda target (AWS: "Lambda functions as targets")."""
+    return {
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:..."}},
+        "httpMethod": method,
+        "path": path,
+        "queryStringParameters": {},
+        "headers": {"host": "ca.internal", **(headers or {})},
+        "body": body or "",
+        "isBase64Encoded": False,
+    }
+
+
+def http_api_event(method, path, *, headers=None):
+    """What an API Gateway HTTP API (payload format 2.0) sends."""
+    return {
+        "version": "2.0",
+        "routeKey": "$default",
+        "rawPath": path,
+        "rawQueryString": "",
+        "headers": {"host": "ca.internal", **(headers or {})},
+        "requestContext": {
+            "http": {"method": method, "path": path, "sourceIp": "10.0.0.1"},
+            "stage": "$default",
+        },
+        "isBase64Encoded": False,
+    }

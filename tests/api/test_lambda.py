@@ -7,24 +7,8 @@ import json
 
 from albca.lambda_handler import make_handler
 from api.app import create_app
-from tests.api.helpers import csr_pem
-
-
-class Context:
-    function_name = "albca"
-    aws_request_id = "req-1"
-
-
-def alb_event(method, path, *, headers=None, body=None):
-    return {
-        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:..."}},
-        "httpMethod": method,
-        "path": path,
-        "queryStringParameters": {},
-        "headers": {"host": "ca.internal", **(headers or {})},
-        "body": body or "",
-        "isBase64Encoded": False,
-    }
+from tests.api.helpers import LambdaContext as Context
+from tests.api.helpers import alb_event, csr_pem, http_api_event
 
 
 def test_alb_event_reaches_health_and_issue(ca):
@@ -48,19 +32,7 @@ def test_alb_event_reaches_health_and_issue(ca):
 
 def test_api_gateway_http_event_gets_the_der_crl(ca):
     handler = make_handler(create_app(ca.api))
-    event = {
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": "/v1/ca/crl.der",
-        "rawQueryString": "",
-        "headers": {"host": "ca.internal"},
-        "requestContext": {
-            "http": {"method": "GET", "path": "/v1/ca/crl.der", "sourceIp": "10.0.0.1"},
-            "stage": "$default",
-        },
-        "isBase64Encoded": False,
-    }
-    response = handler(event, Context())
+    response = handler(http_api_event("GET", "/v1/ca/crl.der"), Context())
     assert response["statusCode"] == 200
     assert response["isBase64Encoded"] is True
     der = base64.b64decode(response["body"])

@@ -248,6 +248,9 @@ def test_config_show_prints_settings_without_secrets(env, monkeypatch):
     assert lines["ALBCA_P12_PASSWORD"].strip() == "unset"
     assert lines["ALBCA_STORE"].strip() == f"dynamodb://{TABLE}"
     assert lines["-> store"].strip() == f"dynamodb table {TABLE} in {REGION}"
+    assert lines["-> api_store"].strip() == (
+        f"dynamodb table {TABLE} in {REGION} (with the certificates)"
+    )
     assert lines["-> config"].strip().startswith("built-in defaults")
     shown = json.loads(ok("config", "show", "--json"))
     assert shown["settings"]["ALBCA_PUBLISH_TO"] == f"s3://{BUCKET}/pki"
@@ -258,3 +261,65 @@ def test_unknown_store_url_is_one_line(env, monkeypatch):
     line = one_line_error("config", "show")
     assert "ALBCA_STORE" in line
     assert "dynamodb://TABLE" in line
+
+
+def test_api_tokens_live_in_the_table_with_no_local_state(env):
+    ok("aws", "bootstrap", "--no-kms-keys")
+    ok("init", "--key-store", "kms")
+    created = json.loads(
+        ok("token", "create", "ci", "--profile", "client", "--names", "*.svc.internal", "--json")
+    )
+    ok("token", "create", "reader", "--scopes", "read")
+    listed = json.loads(ok("token", "list", "--json"))
+    assert [(t["name"], t["status"]) for t in listed] == [("ci", "active"), ("reader", "active")]
+    assert listed[0]["dns"] == ["*.svc.internal"]
+    assert created["token"] not in ok("token", "list", "--json")
+
+    revoked = json.loads(ok("token", "revoke", "ci", "--json"))
+    again = json.loads(ok("token", "revoke", "ci", "--json"))
+    assert revoked["revoked_at"] is not None
+    assert again["revoked_at"] == revoked["revoked_at"]  # the first time stays
+    assert "revoked" in ok("token", "list")
+    line = one_line_error("token", "create", "ci", "--profile", "client")
+    assert line == "albca: error: a token named 'ci' exists (or existed); choose another name"
+    line = one_line_error("token", "revoke", "nobody")
+    assert line == "albca: error: no API token named 'nobody'"
+
+    actions = [event["action"] for event in json.loads(ok("audit", "--json"))]
+    assert (actions.count("token.create"), actions.count("token.revoke")) == (2, 2)
+    assert not env["home"].exists()  # tokens and their audit events are all in DynamoDB
+    assert not list(env["tmp"].glob("**/*.db"))
+
+
+def test_token_commands_with_a_missing_table_are_one_line(env, monkeypatch):
+    monkeypatch.setenv("ALBCA_STORE", "dynamodb://no-such-table")
+    for args in (("token", "list"), ("token", "revoke", "ci")):
+        line = one_line_error(*args)
+        assert line == (
+            f"albca: error: DynamoDB table 'no-such-table' in {REGION} does not exist; "
+            "create it with `albca aws bootstrap`"
+        )
+
+
+def test_a_sqlite_api_store_can_still_be_named(env, monkeypatch):
+    api_db = env["tmp"] / "api.db"
+    monkeypatch.setenv("ALBCA_API_STORE", f"sqlite:///{api_db}")
+    ok("aws", "bootstrap", "--no-kms-keys")
+    ok("token", "create", "local", "--scopes", "read")
+    assert api_db.exists()
+    lines = dict(line.split(":", 1) for line in ok("config", "show").splitlines())
+    assert lines["-> api_store"].strip() == f"sqlite file {api_db}"
+
+
+def test_check_names_the_ttl_the_api_items_age_out_by(env):
+    ok("aws", "bootstrap", "--no-kms-keys")
+    boto3.client("dynamodb", region_name=REGION).update_time_to_live(
+        TableName=TABLE, TimeToLiveSpecification={"Enabled": False, "AttributeName": "expires_at"}
+    )
+    line = one_line_error("aws", "check", "--no-kms-keys")
+    assert line == (
+        f"albca: error: the DynamoDB table '{TABLE}' does not age out expired records, "
+        "idempotency keys and used renewal tokens (TTL); run `albca aws bootstrap`"
+    )
+    assert "called: dynamodb UpdateTimeToLive" in ok("aws", "bootstrap", "--no-kms-keys")
+    assert ok("aws", "check", "--no-kms-keys").startswith("ready: ")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import threading
 from datetime import timedelta
 
@@ -17,27 +16,11 @@ from tests.aws.moto_support import REGION, clean_aws_environment, create_table, 
 from tests.factories import T0, issue_event, make_record
 from tests.store.contract import ISSUER_A, StoreContract, revoke_event
 
-_tables = itertools.count()
-
-
-@pytest.fixture
-def aws(monkeypatch):
-    clean_aws_environment(monkeypatch)
-    with mocked_aws():
-        yield
-
-
-@pytest.fixture
-def table(aws):
-    name = f"albca-test-{next(_tables)}"
-    create_table(name)
-    return name
-
 
 class TestDynamoDBStore(StoreContract):
     @pytest.fixture
-    def open_store(self, table):
-        return lambda: DynamoDBStore(table, region=REGION)
+    def open_store(self, dynamodb_table):
+        return lambda: DynamoDBStore(dynamodb_table, region=REGION)
 
 
 @pytest.fixture
@@ -54,7 +37,7 @@ def operations(monkeypatch):
     return sent
 
 
-def test_missing_table_is_one_clear_error(aws):
+def test_missing_table_is_one_clear_error(serialized_aws):
     with pytest.raises(StoreUnavailable) as caught:
         DynamoDBStore("no-such-table", region=REGION)
     message = str(caught.value)
@@ -64,7 +47,7 @@ def test_missing_table_is_one_clear_error(aws):
     assert "\n" not in message
 
 
-def test_table_without_the_indexes_is_refused(aws):
+def test_table_without_the_indexes_is_refused(serialized_aws):
     import boto3
 
     definition = table_definition("bare")
@@ -77,8 +60,8 @@ def test_table_without_the_indexes_is_refused(aws):
         DynamoDBStore("bare", region=REGION)
 
 
-def test_listing_and_crls_query_indexes_and_never_scan(table, operations):
-    store = DynamoDBStore(table, region=REGION)
+def test_listing_and_crls_query_indexes_and_never_scan(dynamodb_table, operations):
+    store = DynamoDBStore(dynamodb_table, region=REGION)
     now = T0 + timedelta(days=1)
     for serial in range(1, 21):
         record = make_record(serial, profile="server" if serial % 2 else "client")
@@ -98,34 +81,34 @@ def test_listing_and_crls_query_indexes_and_never_scan(table, operations):
     assert set(operations) <= {"Query", "BatchGetItem"}
 
 
-def test_records_carry_a_ttl_of_expiry_plus_retention(table):
+def test_records_carry_a_ttl_of_expiry_plus_retention(dynamodb_table):
     import boto3
 
-    store = DynamoDBStore(table, region=REGION, retention=timedelta(days=30))
+    store = DynamoDBStore(dynamodb_table, region=REGION, retention=timedelta(days=30))
     record = make_record(9, not_after=T0 + timedelta(days=90))
     store.add_certificate(record, issue_event(record))
     item = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=table, Key={"pk": {"S": f"CERT#{9:040x}"}, "sk": {"S": "CERT"}}
+        TableName=dynamodb_table, Key={"pk": {"S": f"CERT#{9:040x}"}, "sk": {"S": "CERT"}}
     )["Item"]
     expected = int((record.not_after + timedelta(days=30)).timestamp())
     assert int(item[TTL_ATTRIBUTE]["N"]) == expected
 
 
-def test_without_retention_records_never_age_out(table):
+def test_without_retention_records_never_age_out(dynamodb_table):
     import boto3
 
-    store = DynamoDBStore(table, region=REGION, retention=None)
+    store = DynamoDBStore(dynamodb_table, region=REGION, retention=None)
     record = make_record(9)
     store.add_certificate(record, issue_event(record))
     item = boto3.client("dynamodb", region_name=REGION).get_item(
-        TableName=table, Key={"pk": {"S": f"CERT#{9:040x}"}, "sk": {"S": "CERT"}}
+        TableName=dynamodb_table, Key={"pk": {"S": f"CERT#{9:040x}"}, "sk": {"S": "CERT"}}
     )["Item"]
     assert TTL_ATTRIBUTE not in item
 
 
-def test_many_writers_issue_and_revoke_without_losing_or_duplicating(table):
+def test_many_writers_issue_and_revoke_without_losing_or_duplicating(dynamodb_table):
     """Several stores (as several Lambda instances would hold) on one table, at once."""
-    stores = [DynamoDBStore(table, region=REGION) for _ in range(4)]
+    stores = [DynamoDBStore(dynamodb_table, region=REGION) for _ in range(4)]
     issued: list[int] = []
     duplicates: list[int] = []
     revocations: list[tuple[int, str]] = []
@@ -202,11 +185,11 @@ def test_table_definition_keeps_the_rules_dynamodb_enforces_and_moto_does_not():
     assert 3 <= len(definition["TableName"]) <= 255
 
 
-def test_revoked_entries_follow_every_page(table, monkeypatch):
+def test_revoked_entries_follow_every_page(dynamodb_table, monkeypatch):
     import ca.dynamodb_store as module
 
     monkeypatch.setattr(module, "_REVOKED_PAGE_ITEMS", 2)
-    store = DynamoDBStore(table, region=REGION)
+    store = DynamoDBStore(dynamodb_table, region=REGION)
     for serial in range(1, 8):
         record = make_record(serial)
         store.add_certificate(record, issue_event(record))
@@ -237,9 +220,9 @@ def failing_transactions(monkeypatch):
     return codes, calls
 
 
-def test_throttled_writes_are_retried_and_commit_once(table, failing_transactions):
+def test_throttled_writes_are_retried_and_commit_once(dynamodb_table, failing_transactions):
     codes, calls = failing_transactions
-    store = DynamoDBStore(table, region=REGION)
+    store = DynamoDBStore(dynamodb_table, region=REGION)
     codes.append("ProvisionedThroughputExceededException")
     record = make_record(5)
     store.add_certificate(record, issue_event(record))
@@ -248,15 +231,17 @@ def test_throttled_writes_are_retried_and_commit_once(table, failing_transaction
     assert [e.serial for e in store.audit_events()] == [5]
 
 
-def test_other_aws_errors_are_store_unavailable_naming_the_table(table, failing_transactions):
+def test_other_aws_errors_are_store_unavailable_naming_the_table(
+    dynamodb_table, failing_transactions
+):
     codes, _ = failing_transactions
-    store = DynamoDBStore(table, region=REGION)
+    store = DynamoDBStore(dynamodb_table, region=REGION)
     codes.append("AccessDeniedException")
     record = make_record(6)
     with pytest.raises(StoreUnavailable) as caught:
         store.add_certificate(record, issue_event(record))
     assert str(caught.value) == (
-        f"DynamoDB table '{table}' in {REGION}: add a certificate failed: "
+        f"DynamoDB table '{dynamodb_table}' in {REGION}: add a certificate failed: "
         "AccessDeniedException: injected AccessDeniedException"
     )
 

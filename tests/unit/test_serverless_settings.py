@@ -31,6 +31,21 @@ def test_sqlite_remains_the_default_store(tmp_path):
     assert settings.sqlite_path == tmp_path / "albca.db"
 
 
+def test_the_api_keeps_its_state_with_the_certificates(tmp_path):
+    assert Settings(store="dynamodb://albca-prod").api_dynamodb_table == "albca-prod"
+    local = Settings(home=tmp_path)
+    assert local.api_dynamodb_table is None
+    assert local.api_store_path == tmp_path / "albca-api.db"
+    pinned = Settings(store="dynamodb://albca-prod", api_store=f"sqlite:///{tmp_path}/api.db")
+    assert pinned.api_dynamodb_table is None
+    assert pinned.api_store_path == tmp_path / "api.db"
+
+
+def test_a_dynamodb_api_store_of_its_own_is_refused():
+    with pytest.raises(ValidationError, match=r"ALBCA_API_STORE: .* is not sqlite:///PATH"):
+        Settings(store="dynamodb://albca-prod", api_store="dynamodb://other")
+
+
 @pytest.mark.parametrize(
     ("store", "message"),
     [
