@@ -26,6 +26,7 @@ __all__ = [
     "build_root_certificate",
     "build_issuing_certificate",
     "build_leaf_certificate",
+    "leaf_subject",
     "random_serial",
     "key_id_of",
 ]
@@ -202,6 +203,13 @@ def _leaf_key_usage(kind: CertificateKind, public_key: CertificatePublicKeyTypes
     )
 
 
+def leaf_subject(names: RequestedNames) -> x509.Name:
+    """A leaf's subject: its common name, or empty when the SAN carries the identity."""
+    if names.common_name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)])
+    return x509.Name([])
+
+
 def build_leaf_certificate(
     *,
     issuer: IssuerContext,
@@ -212,11 +220,7 @@ def build_leaf_certificate(
     not_before: datetime,
     not_after: datetime,
 ) -> x509.Certificate:
-    subject = (
-        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)])
-        if names.common_name
-        else x509.Name([])
-    )
+    subject = leaf_subject(names)
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
