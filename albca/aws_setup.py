@@ -5,9 +5,11 @@ that make a certificate "albca's", a function that issues a server or client
 certificate, the revoked serials to compare trust stores with, and the trust store
 source a verify-mode listener gets.
 
-``trust_store_source`` is where the trust bundle service (issue 5: publish the bundle,
-create or update the trust store, wait for ACTIVE) plugs in: today it returns the
-existing trust store named on the command line, polled until ACTIVE.
+``trust_store_source`` is where the trust bundle service plugs in: with an ``s3://``
+publish target (ALBCA_PUBLISH_TO), the trust store named on the command line is fed by
+it (bundle published, store created or updated from that exact version, CRLs in step,
+ACTIVE: ``infra.published_trust_store``), its S3 and ELBv2 calls recorded on the command's
+``Aws`` (``infra.recording``); without one, it must exist already and is waited for.
 """
 
 from __future__ import annotations
@@ -22,13 +24,21 @@ from ca.authority import Authority, IssueRequest
 from ca.issued import IssuedCertificate
 from ca.keys import KeySpec
 from ca.names import RequestedNames
+from infra.calls import Aws
 from infra.cloudfront_origin import ClientCertificateAuthority
 from infra.listener_status import CaView
+from infra.published_trust_store import ManagerFactory, PublishedTrustStore
+from infra.recording import RecordingClient
 from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
 from infra.waiting import Wait
+from trust_bundle.elbv2 import TrustStoreApi
+from trust_bundle.publish import S3Publisher
+from trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
+    "publishes_trust_stores",
     "trust_store_source",
+    "trust_store_manager_for",
     "server_certificate_issuer",
     "client_certificate_issuer",
     "server_certificate_for_key",
@@ -37,15 +47,73 @@ __all__ = [
 ]
 
 
-def trust_store_source(name_or_arn: str | None, *, wait_seconds: float) -> TrustStoreSource | None:
+def publishes_trust_stores(publish_to: str | None) -> bool:
+    """Whether ALBCA_PUBLISH_TO is a target ALB trust stores can load from (S3)."""
+    return publish_to is not None and publish_to.startswith("s3://")
+
+
+def trust_store_source(
+    name_or_arn: str | None,
+    *,
+    wait_seconds: float,
+    publish_to: str | None = None,
+    authority: Authority | None = None,
+    actor: str = "",
+    advertise_ca_names: bool = False,
+) -> TrustStoreSource | None:
     """The trust store a verify-mode listener will use; None keeps the listener's own.
 
-    Issue 5 replaces the body with its service (ensure the bundle is published and the
-    store created or updated from it), returning a ``TrustStoreSource``.
+    With an ``s3://`` ``publish_to`` (and the ``authority`` whose bundle it holds), the
+    store is fed by albca: created or updated as needed. Otherwise it must exist, and the
+    error when it does not says how to have albca create it.
     """
     if name_or_arn is None:
         return None
-    return ExistingTrustStore(name_or_arn, Wait.up_to(wait_seconds))
+    wait = Wait.up_to(wait_seconds)
+    if publish_to is not None and publishes_trust_stores(publish_to):
+        if authority is None:
+            raise ValueError("an s3:// publish target needs the authority whose bundle it holds")
+        bucket, _, prefix = publish_to.removeprefix("s3://").partition("/")
+        return PublishedTrustStore(
+            name_or_arn,
+            manager=trust_store_manager_for(authority, bucket=bucket, prefix=prefix, wait=wait),
+            actor=actor,
+            target=publish_to,
+            advertise_ca_names=advertise_ca_names,
+        )
+    return ExistingTrustStore(name_or_arn, wait, missing=_how_to_publish(publish_to))
+
+
+def trust_store_manager_for(
+    authority: Authority, *, bucket: str, prefix: str, wait: Wait
+) -> ManagerFactory:
+    """The trust store manager of ``authority`` publishing to ``s3://bucket/prefix``, made
+    per run on that run's ``Aws``: each S3 and ELBv2 change it makes goes on the record."""
+
+    def manager(aws: Aws) -> TrustStoreManager:
+        return TrustStoreManager(
+            authority=authority,
+            publisher=S3Publisher(RecordingClient(aws, "s3"), bucket, prefix),
+            api=TrustStoreApi(RecordingClient(aws, "elbv2"), sleep=wait.sleep),
+            wait_seconds=wait.seconds,
+            poll_seconds=wait.interval,
+        )
+
+    return manager
+
+
+def _how_to_publish(publish_to: str | None) -> str:
+    create = (
+        "s3://BUCKET/PREFIX (a versioned bucket: `albca aws bootstrap` makes one) and albca "
+        "creates the trust store from its published bundle, or create it first with `albca "
+        "truststore create NAME --publish-to s3://BUCKET/PREFIX`"
+    )
+    if publish_to is None:
+        return f"no publish target is configured: set ALBCA_PUBLISH_TO={create}"
+    return (
+        f"ALBCA_PUBLISH_TO is {publish_to}, but trust stores load their bundle from S3: set "
+        f"it to {create}"
+    )
 
 
 def server_certificate_issuer(

@@ -15,6 +15,7 @@ from albca.cli.errors import fail
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from ca.authority import Authority
     from infra.listener_status import ListenerStatus
     from infra.server_cert import FileServerCertificate, IssuedServerCertificate
 
@@ -50,7 +51,8 @@ def enable_mtls(
         typer.Option(
             "--trust-store",
             help="Trust store NAME or ARN holding albca's bundle (verify mode; default: the "
-            "listener's current one).",
+            "listener's current one). With ALBCA_PUBLISH_TO=s3://..., albca publishes the "
+            "bundle and creates or updates the store from it, with its CRLs.",
         ),
     ] = None,
     advertise_ca_names: Annotated[
@@ -84,12 +86,16 @@ def enable_mtls(
 ) -> None:
     """Turn on mutual TLS on an HTTPS listener, keeping its certificate and SSL policy.
 
-    Refuses a listener that is not HTTPS, a third verify-mode listener on the load
-    balancer, and a trust store that is not ACTIVE.
+    With ALBCA_PUBLISH_TO=s3://BUCKET/PREFIX, first makes sure of the trust store: albca's
+    bundle published (checked against every ALB rule), the store created from that exact
+    object version or pointed at it, its CRLs in step, ACTIVE. Without it, the trust store
+    must exist. Refuses a listener that is not HTTPS, a third verify-mode listener on the
+    load balancer, and a trust store that is not ACTIVE.
 
     Example: albca alb enable-mtls --listener arn:aws:elasticloadbalancing:... --trust-store albca
     """
-    from albca.aws_setup import trust_store_source
+    from albca.aws_setup import publishes_trust_stores, trust_store_source
+    from albca.cli.context import cli_actor, load_settings
     from infra.listener_mtls import MtlsSettings
     from infra.listener_mtls import enable_mtls as enable
 
@@ -105,8 +111,18 @@ def enable_mtls(
         ignore_client_certificate_expiry=ignore_client_cert_expiry,
     )
     aws = open_aws(region, dry_run=dry_run, arn=listener)
-    source = trust_store_source(trust_store, wait_seconds=wait_seconds)
-    with _server_certificate(domain, renew, key_type) as certificate:
+    publish_to = load_settings().publish_to
+    publishes = trust_store is not None and publishes_trust_stores(publish_to)
+    with _authority(server_cert or publishes) as authority:
+        source = trust_store_source(
+            trust_store,
+            wait_seconds=wait_seconds,
+            publish_to=publish_to,
+            authority=authority,
+            actor=cli_actor(),
+            advertise_ca_names=advertise_ca_names,
+        )
+        certificate = _server_certificate(authority, domain, renew, key_type)
         summary = enable(
             aws,
             listener,
@@ -165,7 +181,8 @@ def server_cert(
     if cert is not None:
         arn = set_listener_certificate(aws, listener, _file_certificate(cert, key, chain), _now())
     else:
-        with _server_certificate(domain, renew, key_type) as issued:
+        with _authority(True) as authority:
+            issued = _server_certificate(authority, domain, renew, key_type)
             assert issued is not None
             arn = set_listener_certificate(aws, listener, issued, _now())
     current = read_listener(aws, listener)
@@ -237,30 +254,39 @@ def _print_status(status: ListenerStatus) -> None:
 
 
 @contextmanager
-def _server_certificate(
-    domain: str | None, renew: bool, key_type: str
-) -> Iterator[IssuedServerCertificate | None]:
-    """Opens the CA only when a server certificate is wanted, and closes it after."""
-    if domain is None:
+def _authority(wanted: bool) -> Iterator[Authority | None]:
+    """Opens the CA only when it is wanted (a server certificate, a trust store albca
+    feeds), and closes it after."""
+    if not wanted:
         yield None
         return
+    from albca.cli.context import open_cli_services
+
+    services = open_cli_services()
+    try:
+        yield services.authority
+    finally:
+        services.close()
+
+
+def _server_certificate(
+    authority: Authority | None, domain: str | None, renew: bool, key_type: str
+) -> IssuedServerCertificate | None:
+    if domain is None:
+        return None
+    assert authority is not None
     from albca.aws_setup import server_certificate_issuer
-    from albca.cli.context import cli_actor, open_cli_services
+    from albca.cli.context import cli_actor
     from ca.keys import KeySpec
     from infra.server_cert import IssuedServerCertificate
 
     spec = KeySpec.parse(key_type, field="--key-type")
-    services = open_cli_services()
-    try:
-        authority = services.authority
-        yield IssuedServerCertificate(
-            domain=domain,
-            issue=server_certificate_issuer(authority, key_spec=spec, actor=cli_actor()),
-            authorities=authority.trusted_certificates(),
-            renew=renew,
-        )
-    finally:
-        services.close()
+    return IssuedServerCertificate(
+        domain=domain,
+        issue=server_certificate_issuer(authority, key_spec=spec, actor=cli_actor()),
+        authorities=authority.trusted_certificates(),
+        renew=renew,
+    )
 
 
 def _file_certificate(cert: Path, key: Path | None, chain: Path | None) -> FileServerCertificate:
