@@ -15,12 +15,15 @@ ACTIVE: ``infra.published_trust_store``), its S3 and ELBv2 calls recorded on the
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
 from ca.authority import Authority, IssueRequest
+from ca.hierarchy import ca_identity
 from ca.issued import IssuedCertificate
 from ca.keys import KeySpec
 from ca.names import RequestedNames
@@ -31,14 +34,18 @@ from infra.published_trust_store import ManagerFactory, PublishedTrustStore
 from infra.recording import RecordingClient
 from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
 from infra.waiting import Wait
+from trust_bundle.crl_standing import CrlStanding, store_standing
 from trust_bundle.elbv2 import TrustStoreApi
 from trust_bundle.publish import S3Publisher
+from trust_bundle.revocation_sync import sync_state
 from trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
     "publishes_trust_stores",
     "trust_store_source",
     "trust_store_manager_for",
+    "FeedView",
+    "trust_store_feed",
     "server_certificate_issuer",
     "client_certificate_issuer",
     "server_certificate_for_key",
@@ -195,3 +202,61 @@ def cloudfront_client_ca(
         above=tuple(above),
         authorities=authority.trusted_certificates(),
     )
+
+
+@dataclass(frozen=True)
+class FeedView:
+    """What albca knows of a trust store (``albca alb status``): whether this CA feeds it
+    (its ``albca:ca`` tag), the standing of its CRLs (``trust_bundle.crl_standing``) and
+    the syncs the audit trail says are pending."""
+
+    name: str
+    ca_id: str | None
+    fed: bool
+    standing: CrlStanding | None
+    pending_syncs: int
+
+    def line(self) -> str:
+        if self.ca_id is None:
+            return (
+                "not fed by this CA (no albca:ca tag); take it on with `albca truststore "
+                f"update {self.name} --adopt`"
+            )
+        if not self.fed:
+            return f"fed by another CA (albca:ca={self.ca_id})"
+        text = "fed by this CA"
+        if self.standing is not None:
+            text += f"; CRLs {self.standing.summary()}"
+        if self.pending_syncs:
+            text += f"; {self.pending_syncs} pending sync(s) (albca truststore status)"
+        if self.standing is not None and not self.standing.in_step:
+            text += "; run albca truststore sync"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ca_id": self.ca_id,
+            "fed_by_this_ca": self.fed,
+            "crls": self.standing.to_json() if self.standing else None,
+            "pending_syncs": self.pending_syncs,
+        }
+
+
+def trust_store_feed(
+    aws: Aws, trust_store_arn: str, *, authority: Authority, publish_to: str | None
+) -> FeedView:
+    """Reads only (the trust store's tags and revocations, the published CRLs)."""
+    api = TrustStoreApi(RecordingClient(aws, "elbv2"))
+    store = api.by_arn(trust_store_arn)
+    identity = ca_identity(authority.store.list_authorities())
+    pending = len(sync_state(authority.store).pending)
+    if store.ca_id != identity:
+        return FeedView(store.name, store.ca_id, False, None, pending)
+    publisher = None
+    if publish_to is not None and publishes_trust_stores(publish_to):
+        bucket, _, prefix = publish_to.removeprefix("s3://").partition("/")
+        publisher = S3Publisher(RecordingClient(aws, "s3"), bucket, prefix)
+    standing = store_standing(
+        store, authority=authority, api=api, publisher=publisher, now=authority.now()
+    )
+    return FeedView(store.name, store.ca_id, True, standing, pending)

@@ -31,12 +31,19 @@ from cryptography import x509
 
 from ca.authority import Authority
 from trust_bundle.artefacts import crl_name
-from trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore
+from trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore, TrustStoreApi
 from trust_bundle.errors import PublishFailed
 from trust_bundle.publish import S3Publisher
-from trust_bundle.revocation_sync import certificate_key_ids
+from trust_bundle.revocation_sync import bundle_key_ids, certificate_key_ids
 
-__all__ = ["CrlState", "IssuerCrl", "CrlStanding", "crl_standing", "VERSIONS_LOOKED_AT"]
+__all__ = [
+    "CrlState",
+    "IssuerCrl",
+    "CrlStanding",
+    "crl_standing",
+    "store_standing",
+    "VERSIONS_LOOKED_AT",
+]
 
 VERSIONS_LOOKED_AT = 5
 """How many of the newest versions of ``crl/<issuer>.pem`` are searched for the CRL number
@@ -84,23 +91,23 @@ class CrlStanding:
         )
 
     def summary(self) -> str:
-        """One line: ``in step (CRL 3 of 1a2b3c4d..., CRL 1 of 9f8e7d6c...)``."""
-        parts = [
-            f"CRL {i.tag.number} of {i.issuer_key_id[:8]}... {i.state.value}"
-            if i.tag is not None and i.state is not CrlState.MISSING
-            else f"{i.issuer_key_id[:8]}... {i.detail}"
+        """One line: ``in step (CRL 3 of 1a2b3c4d..., CRL 1 of 9f8e7d6c...)``, or what is
+        not."""
+        if self.in_step:
+            held = [
+                f"CRL {i.tag.number} of {i.issuer_key_id[:8]}..." for i in self.issuers if i.tag
+            ]
+            return f"in step ({', '.join(held)})" if held else "in step"
+        problems = [
+            f"{i.issuer_key_id[:8]}...: {i.detail}"
             for i in self.issuers
+            if i.state is not CrlState.CURRENT
         ]
         if self.orphans:
-            parts.append(f"{len(self.orphans)} CRL(s) no albca:crl tag names")
+            problems.append(f"{len(self.orphans)} CRL(s) no albca:crl tag names")
         if self.stale_tags:
-            parts.append(f"{len(self.stale_tags)} tag(s) of CAs no longer trusted")
-        problems = [i.detail for i in self.issuers if i.state is not CrlState.CURRENT]
-        head = "in step" if self.in_step else "not in step"
-        text = f"{head} ({', '.join(parts)})" if parts else head
-        if problems and not self.in_step:
-            text += f": {'; '.join(problems)}"
-        return text
+            problems.append(f"{len(self.stale_tags)} tag(s) of CAs no longer trusted")
+        return f"not in step: {'; '.join(problems)}"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -206,3 +213,33 @@ def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
 
 def _trusted_key_ids(authority: Authority) -> frozenset[str]:
     return certificate_key_ids(authority.trusted_certificates())
+
+
+def store_standing(
+    store: TrustStore,
+    *,
+    authority: Authority,
+    api: TrustStoreApi,
+    publisher: S3Publisher | None,
+    now: datetime,
+) -> CrlStanding:
+    """``crl_standing`` of a store as it stands: the CAs of the bundle it was given (read
+    back at the version its tags name), else of the bundle albca would publish now."""
+    key_ids = None
+    location = store.bundle
+    if location is not None and publisher is not None and location.bucket == publisher.bucket:
+        try:
+            pem = publisher.read(publisher.name_of(location.url), location.version_id)
+            key_ids = bundle_key_ids(pem)
+        except (PublishFailed, ValueError):
+            key_ids = None
+    if key_ids is None:
+        key_ids = certificate_key_ids(authority.trusted_certificates())
+    return crl_standing(
+        store,
+        authority=authority,
+        revocation_ids=[r.revocation_id for r in api.revocations(store.arn)],
+        bundle_key_ids=key_ids,
+        publisher=publisher,
+        now=now,
+    )

@@ -13,8 +13,10 @@ from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
 from albca.cli.errors import fail
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
+    from albca.aws_setup import FeedView
     from ca.authority import Authority
     from infra.listener_status import ListenerStatus
     from infra.server_cert import FileServerCertificate, IssuedServerCertificate
@@ -205,9 +207,11 @@ def status(
     """Show each HTTPS listener's mTLS mode, trust store, bundle and CRL state.
 
     The bundle and CRLs the trust store loaded are compared with what albca's CA says it
-    should hold now (current, or what is missing).
+    should hold now (current, or what is missing). For a trust store this CA feeds (its
+    albca:ca tag), also the standing of each CA's CRL as the sync tracks it, and pending
+    syncs.
     """
-    from albca.aws_setup import ca_view
+    from albca.aws_setup import ca_view, trust_store_feed
     from albca.cli.context import open_cli_services
     from albca.cli.output import emit_json
     from infra.listener_status import listener_statuses, resolve_load_balancer
@@ -217,16 +221,26 @@ def status(
     aws = open_aws(region, dry_run=True, arn=listener or load_balancer)
     services = open_cli_services()
     try:
-        now = services.authority.now()
-        view = ca_view(services.authority, now)
+        authority = services.authority
+        now = authority.now()
+        load_balancer_arn = resolve_load_balancer(aws, load_balancer) if load_balancer else None
+        statuses = listener_statuses(
+            aws,
+            load_balancer_arn=load_balancer_arn,
+            listener_arn=listener,
+            ca=ca_view(authority, now),
+            now=now,
+        )
+        feeds = {
+            arn: trust_store_feed(
+                aws, arn, authority=authority, publish_to=services.settings.publish_to
+            )
+            for arn in dict.fromkeys(s.trust_store.arn for s in statuses if s.trust_store)
+        }
     finally:
         services.close()
-    load_balancer_arn = resolve_load_balancer(aws, load_balancer) if load_balancer else None
-    statuses = listener_statuses(
-        aws, load_balancer_arn=load_balancer_arn, listener_arn=listener, ca=view, now=now
-    )
     if json_output:
-        emit_json([s.as_dict() for s in statuses])
+        emit_json([_status_json(s, feeds) for s in statuses])
         return
     if not statuses:
         typer.echo("No HTTPS listeners.")
@@ -234,10 +248,15 @@ def status(
     for number, listener_status in enumerate(statuses):
         if number:
             typer.echo()
-        _print_status(listener_status)
+        _print_status(listener_status, feeds)
 
 
-def _print_status(status: ListenerStatus) -> None:
+def _status_json(status: ListenerStatus, feeds: Mapping[str, FeedView]) -> dict[str, object]:
+    feed = feeds.get(status.trust_store.arn) if status.trust_store else None
+    return {**status.as_dict(), "albca": feed.to_json() if feed else None}
+
+
+def _print_status(status: ListenerStatus, feeds: Mapping[str, FeedView]) -> None:
     from albca.cli.output import emit_fields
     from infra.listener_mtls import describe_mutual_authentication
 
@@ -249,6 +268,7 @@ def _print_status(status: ListenerStatus) -> None:
             ("  trust store", f"{store.name} ({store.status}) {store.arn}" if store else "-"),
             ("  bundle", status.bundle),
             ("  CRLs", status.crls),
+            *([("  albca", feeds[store.arn].line())] if store and store.arn in feeds else []),
         ]
     )
 
