@@ -36,6 +36,7 @@ from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
 from infra.waiting import Wait
 from trust_bundle.crl_standing import CrlStanding, store_standing
 from trust_bundle.elbv2 import TrustStoreApi
+from trust_bundle.errors import TrustStoreError
 from trust_bundle.publish import S3Publisher
 from trust_bundle.revocation_sync import sync_state
 from trust_bundle.trust_stores import TrustStoreManager
@@ -207,16 +208,20 @@ def cloudfront_client_ca(
 @dataclass(frozen=True)
 class FeedView:
     """What albca knows of a trust store (``albca alb status``): whether this CA feeds it
-    (its ``albca:ca`` tag), the standing of its CRLs (``trust_bundle.crl_standing``) and
-    the syncs the audit trail says are pending."""
+    (its ``albca:ca`` tag), the standing of its CRLs (``trust_bundle.crl_standing``; None
+    without an S3 publish target to read them back from) and the syncs the audit trail
+    says are pending. ``error``: why none of it could be read."""
 
     name: str
     ca_id: str | None
     fed: bool
     standing: CrlStanding | None
     pending_syncs: int
+    error: str | None = None
 
     def line(self) -> str:
+        if self.error is not None:
+            return f"unknown ({self.error})"
         if self.ca_id is None:
             return (
                 "not fed by this CA (no albca:ca tag); take it on with `albca truststore "
@@ -225,7 +230,9 @@ class FeedView:
         if not self.fed:
             return f"fed by another CA (albca:ca={self.ca_id})"
         text = "fed by this CA"
-        if self.standing is not None:
+        if self.standing is None:
+            text += "; its CRLs are tracked with ALBCA_PUBLISH_TO=s3://BUCKET/PREFIX"
+        else:
             text += f"; CRLs {self.standing.summary()}"
         if self.pending_syncs:
             text += f"; {self.pending_syncs} pending sync(s) (albca truststore status)"
@@ -239,24 +246,33 @@ class FeedView:
             "fed_by_this_ca": self.fed,
             "crls": self.standing.to_json() if self.standing else None,
             "pending_syncs": self.pending_syncs,
+            "error": self.error,
         }
 
 
 def trust_store_feed(
     aws: Aws, trust_store_arn: str, *, authority: Authority, publish_to: str | None
 ) -> FeedView:
-    """Reads only (the trust store's tags and revocations, the published CRLs)."""
+    """Reads only (the trust store's tags and revocations, the published CRLs). A store
+    whose tags cannot be read (another account's, or no DescribeTags permission) is
+    reported as unknown rather than failing the whole status."""
     api = TrustStoreApi(RecordingClient(aws, "elbv2"))
-    store = api.by_arn(trust_store_arn)
+    try:
+        store = api.by_arn(trust_store_arn)
+    except TrustStoreError as exc:
+        return FeedView(trust_store_arn, None, False, None, 0, error=exc.message)
     identity = ca_identity(authority.store.list_authorities())
     pending = len(sync_state(authority.store).pending)
     if store.ca_id != identity:
         return FeedView(store.name, store.ca_id, False, None, pending)
-    publisher = None
-    if publish_to is not None and publishes_trust_stores(publish_to):
-        bucket, _, prefix = publish_to.removeprefix("s3://").partition("/")
-        publisher = S3Publisher(RecordingClient(aws, "s3"), bucket, prefix)
-    standing = store_standing(
-        store, authority=authority, api=api, publisher=publisher, now=authority.now()
-    )
+    if publish_to is None or not publishes_trust_stores(publish_to):
+        return FeedView(store.name, store.ca_id, True, None, pending)
+    bucket, _, prefix = publish_to.removeprefix("s3://").partition("/")
+    publisher = S3Publisher(RecordingClient(aws, "s3"), bucket, prefix)
+    try:
+        standing = store_standing(
+            store, authority=authority, api=api, publisher=publisher, now=authority.now()
+        )
+    except TrustStoreError as exc:
+        return FeedView(store.name, store.ca_id, True, None, pending, error=exc.message)
     return FeedView(store.name, store.ca_id, True, standing, pending)

@@ -140,7 +140,7 @@ def test_fresh_account_publishes_creates_feeds_waits_then_sets_the_listener(
     assert "trust store albca created from" in result.stdout
 
 
-def test_second_run_changes_nothing_and_says_so(publishing, s3, alb, recorded):
+def test_second_run_changes_nothing_and_says_so(publishing, elbv2, s3, alb, recorded):
     enable(publishing, alb)
     objects = versions(s3)
     recorded.clear()
@@ -149,6 +149,10 @@ def test_second_run_changes_nothing_and_says_so(publishing, s3, alb, recorded):
     assert "trust store albca already holds" in result.stdout
     assert changes(recorded) == []
     assert versions(s3) == objects  # not even an identical bundle or CRL re-uploaded
+    (store,) = elbv2.describe_trust_stores(Names=["albca"])["TrustStores"]
+    by_arn = enable(publishing, alb, store=store["TrustStoreArn"])  # the same store, by ARN
+    assert "Nothing to change" in by_arn.stdout
+    assert changes(recorded) == []
 
 
 def test_dry_run_prints_every_call_of_the_run_and_makes_none(publishing, elbv2, s3, alb, recorded):
@@ -302,4 +306,26 @@ def test_status_reports_the_store_fed_by_this_ca(publishing, alb):
     assert listener["albca"]["crls"]["in_step"] is True
     assert [i["state"] for i in listener["albca"]["crls"]["issuers"]] == ["current", "current"]
     text = publishing.ok("alb", "status", "--listener", alb.listener_arn).stdout
+    assert "fed by this CA; CRLs in step" in text
+
+
+def test_status_says_whether_this_ca_feeds_the_store(
+    aws_cli, alb, albca_store, bucket, elbv2, s3, monkeypatch
+):
+    aws_cli.ok("alb", "enable-mtls", "--listener", alb.listener_arn, "--trust-store", "albca")
+    text = aws_cli.ok("alb", "status", "--listener", alb.listener_arn).stdout
+    assert "not fed by this CA (no albca:ca tag)" in text
+    assert "albca truststore update albca --adopt" in text
+
+    # The truststore commands make their clients in albca.trust_wiring: the tests' ones.
+    clients = {"elbv2": elbv2, "s3": s3}
+    monkeypatch.setattr(
+        "albca.trust_wiring.aws_client", lambda service, region=None: clients[service]
+    )
+    aws_cli.ok("truststore", "update", "albca", "--adopt", env={"ALBCA_PUBLISH_TO": TARGET})
+    text = aws_cli.ok("alb", "status", "--listener", alb.listener_arn).stdout
+    assert "fed by this CA; its CRLs are tracked with ALBCA_PUBLISH_TO" in text
+    text = aws_cli.ok(
+        "alb", "status", "--listener", alb.listener_arn, env={"ALBCA_PUBLISH_TO": TARGET}
+    ).stdout
     assert "fed by this CA; CRLs in step" in text
