@@ -27,6 +27,7 @@ __all__ = [
     "build_issuing_certificate",
     "build_leaf_certificate",
     "leaf_subject",
+    "leaf_key_usage",
     "random_serial",
     "key_id_of",
 ]
@@ -186,7 +187,7 @@ _EXTENDED_KEY_USAGE = {
 }
 
 
-def _leaf_key_usage(kind: CertificateKind, public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
+def leaf_key_usage(kind: CertificateKind, public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
     # ECDHE key exchange needs only digitalSignature. An RSA server certificate also gets
     # keyEncipherment, which TLS 1.2 RSA key transport requires (RFC 5246 section 7.4.2).
     rsa_server = kind is CertificateKind.SERVER and isinstance(public_key, rsa.RSAPublicKey)
@@ -230,7 +231,7 @@ def build_leaf_certificate(
         .not_valid_before(not_before)
         .not_valid_after(not_after)
         .add_extension(_LEAF_CONSTRAINTS, critical=True)
-        .add_extension(_leaf_key_usage(kind, public_key), critical=True)
+        .add_extension(leaf_key_usage(kind, public_key), critical=True)
         .add_extension(_EXTENDED_KEY_USAGE[kind], critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(issuer.authority_key_identifier, critical=False)

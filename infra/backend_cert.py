@@ -20,13 +20,14 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from ca.certificates import leaf_key_usage
 from ca.issued import IssuedCertificate
 from ca.keys import CAKey, KeySpec, generate_private_key, key_spec_of, signature_hash
 from ca.names import RequestedNames
+from ca.profiles import CertificateKind
 from infra.cert_checks import (
     issuing_ca,
     load_certificate_file,
@@ -199,7 +200,6 @@ def _self_signed(
     """A self-signed server certificate: the backend's own, trusted by pinning its key (a
     Classic ELB) or not at all (an ALB accepts any backend certificate)."""
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.dns_names[0])])
-    rsa_key = isinstance(key, rsa.RSAPrivateKey)
     return (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -209,20 +209,7 @@ def _self_signed(
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + (lifetime or SELF_SIGNED_LIFETIME))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=rsa_key,  # TLS 1.2 RSA key transport (RFC 5246 7.4.2)
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
+        .add_extension(leaf_key_usage(CertificateKind.SERVER, key.public_key()), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names.dns_names]),
