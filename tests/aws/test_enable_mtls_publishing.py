@@ -241,6 +241,23 @@ def test_a_new_ca_in_the_bundle_updates_the_store_to_the_new_version(
     assert changes(recorded) == []
 
 
+def test_a_store_not_active_in_time_leaves_the_listener_alone_and_a_rerun_finishes(
+    publishing, elbv2, alb, recorded
+):
+    message = publishing.fails(
+        "alb", "enable-mtls", "--listener", alb.listener_arn, "--trust-store", "albca",
+        "--wait-seconds", "0",
+    )  # fmt: skip
+    assert "trust store albca was created but does not hold its CRLs yet" in message
+    assert "still CREATING after 0 s" in message
+    assert operations(recorded) == ["PutObject", "CreateTrustStore"]
+    assert listener_mtls(elbv2, alb) == {"Mode": "off"}
+    recorded.clear()
+    enable(publishing, alb)
+    assert operations(recorded) == FRESH[2:]  # its CRLs, then the listener
+    assert listener_mtls(elbv2, alb)["Mode"] == "verify"
+
+
 def test_a_store_albca_does_not_feed_is_refused_naming_the_adopt_command(
     publishing, albca_store, alb, recorded
 ):
