@@ -3,15 +3,15 @@
 moto's server runs on 127.0.0.1 with albca's faithful fakes on every client (trust stores
 and listener mTLS, CloudFront origin mTLS, Classic ELB policies). No request leaves the
 machine and no AWS account is touched; every step says so. The steps are the commands of
-docs/, run through the same ``infra`` functions the CLI uses, each checking its result:
+docs/, run through the same functions the CLI uses, each checking its result:
 
-publish the bundle -> trust store -> a server certificate from albca on an internal ALB
-(the Lambda scenario) -> mTLS verify -> a second run changes nothing -> status, then the
-CRL loaded -> an HTTPS target group -> Classic ELB key pinning -> security groups ->
-.ebextensions -> CloudFront origin mTLS to a second ALB.
-
-Creating the trust store and adding the CRL are done here with plain ELBv2 calls, standing
-in for ``albca truststore create|sync`` (the trust bundle issue).
+a publish target (a versioned bucket) -> a server certificate from albca on an internal ALB
+(the Lambda scenario) -> ``albca alb enable-mtls`` with ALBCA_PUBLISH_TO set: the bundle
+published, the trust store created from that exact version with its CRLs, ACTIVE, then the
+listener in verify mode (a dry run first; a second run changes nothing) -> status -> a
+revocation, and its CRL synced into the trust store -> an HTTPS target group -> Classic ELB
+key pinning -> security groups -> .ebextensions -> CloudFront origin mTLS to a second ALB,
+verified with the same trust store.
 """
 
 from __future__ import annotations
@@ -33,10 +33,13 @@ from albca.aws_setup import (
     cloudfront_client_ca,
     server_certificate_for_key,
     server_certificate_issuer,
+    trust_store_feed,
+    trust_store_manager_for,
 )
 from albca.wiring import Services
 from ca.keys import KeySpec
 from ca.names import RequestedNames
+from ca.records import RevocationReason
 from infra.backend_cert import BackendCertRequest, BackendFiles, ensure_backend_certificate
 from infra.calls import Aws
 from infra.cert_checks import certificate_body
@@ -45,20 +48,21 @@ from infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
 from infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
 from infra.emulation.stack import EmulatedAws, start_moto_server
 from infra.listener_mtls import MtlsSettings, disable_mtls, enable_mtls
-from infra.listener_status import listener_statuses
+from infra.listener_status import ListenerStatus, listener_statuses
 from infra.listeners import read_listener
+from infra.published_trust_store import PublishedTrustStore
 from infra.security_groups import open_backend_port
 from infra.server_cert import IssuedServerCertificate, set_listener_certificate
 from infra.target_groups import HttpsTargetGroup, ensure_https_target_group
-from infra.trust_store_ready import ExistingTrustStore
 from infra.waiting import Wait
-from trust_bundle.bundle import TrustBundle
-from trust_bundle.publish import S3Publisher
+from trust_bundle.revocation_sync import sync_after_revocation
 
 __all__ = ["run_emulated_aws_steps"]
 
 REGION = "us-east-1"
 BUCKET = "albca-demo-trust"
+PREFIX = "albca"
+PUBLISH_TO = f"s3://{BUCKET}/{PREFIX}"
 STORE = "albca-demo"
 INTERNAL_DOMAIN = "service.internal.albca-demo.example"
 _ACTOR = "demo"
@@ -104,6 +108,13 @@ class _Steps:
         self.clients = emulated.clients
         self.number = number
         self.authority = services.authority
+        self.polls: list[float] = []  # the waits for ACTIVE (the emulator needs no sleep)
+        self.manager = trust_store_manager_for(
+            self.authority,
+            bucket=BUCKET,
+            prefix=PREFIX,
+            wait=Wait(seconds=5, interval=0.1, sleep=self.polls.append),
+        )
 
     def step(self, text: str) -> None:
         self.say(f"{self.number}. {text}")
@@ -115,13 +126,18 @@ class _Steps:
     def client(self, service: str) -> Any:
         return self.clients.client(service)
 
+    def trust_store(self) -> PublishedTrustStore:
+        """What ``--trust-store albca-demo`` is with ALBCA_PUBLISH_TO set."""
+        return PublishedTrustStore(STORE, manager=self.manager, actor=_ACTOR, target=PUBLISH_TO)
+
     def run(self) -> None:
         network = self._network()
-        store_arn = self._trust_store()
+        self._publish_target()
         internal = self._load_balancer("albca-internal", network, internal=True)
         self._server_certificate(internal)
-        self._mtls(internal, store_arn)
-        self._status_and_crl(internal, store_arn)
+        store_arn = self._mtls(internal)
+        self._status(internal)
+        self._revocation(internal, store_arn)
         self._backends(network)
         self._cloudfront(network, store_arn)
 
@@ -138,32 +154,15 @@ class _Steps:
             subnets.append(subnet["Subnet"]["SubnetId"])
         return _Network(vpc, subnets)
 
-    def _trust_store(self) -> str:
-        self.step("albca bundle, published to s3://albca-demo-trust (versioned), and a trust store")
+    def _publish_target(self) -> None:
+        self.step(f"export ALBCA_PUBLISH_TO={PUBLISH_TO}   (a versioned S3 bucket)")
+        # On AWS, `albca aws bootstrap` makes the bucket; here the emulator gets one directly.
         s3 = self.client("s3")
         s3.create_bucket(Bucket=BUCKET)
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
-        bundle = TrustBundle.of(self.authority.trusted_certificates()).pem
-        published = S3Publisher(s3, BUCKET).publish(
-            "ca-bundle.pem", bundle, content_type="application/x-pem-file"
+        self.say(
+            "   the bundle and the CRLs go there; ALB trust stores load exact versions of them"
         )
-        self.say(f"   {published.url} version {published.version_id}")
-        # Stand-in for `albca truststore create` (the trust bundle issue).
-        arn: str = self.client("elbv2").create_trust_store(
-            Name=STORE,
-            CaCertificatesBundleS3Bucket=BUCKET,
-            CaCertificatesBundleS3Key="ca-bundle.pem",
-            CaCertificatesBundleS3ObjectVersion=published.version_id,
-        )["TrustStores"][0]["TrustStoreArn"]
-        slept: list[float] = []
-        store = ExistingTrustStore(STORE, Wait(seconds=5, interval=0.1, sleep=slept.append))
-        ready = store.ready(self.aws())
-        self.check(
-            ready.status == "ACTIVE",
-            f"trust store {STORE} is ACTIVE after {len(slept)} poll(s) of CREATING",
-            f"trust store {STORE} is {ready.status}",
-        )
-        return arn
 
     def _load_balancer(self, name: str, network: _Network, *, internal: bool) -> dict[str, str]:
         elbv2 = self.client("elbv2")
@@ -206,72 +205,116 @@ class _Steps:
             "the listener's certificate does not verify against ca-bundle.pem",
         )
 
-    def _mtls(self, alb: dict[str, str], store_arn: str) -> None:
+    def _mtls(self, alb: dict[str, str]) -> str:
         self.step(f"albca alb enable-mtls --listener <internal ALB> --trust-store {STORE}")
         settings = MtlsSettings(mode="verify")
-        source = ExistingTrustStore(STORE, Wait(seconds=0))
+        now = self.authority.now()
+        dry = self.aws(dry_run=True)
+        enable_mtls(dry, alb["listener"], settings, trust_store=self.trust_store(), now=now)
+        planned = [a.describe().split(" ", 1)[0] for a in dry.actions]
+        nothing_made = not self.client("elbv2").describe_trust_stores()["TrustStores"]
+        self.check(
+            planned[:2] == ["s3.put_object", "elbv2.create_trust_store"]
+            and planned[-1] == "elbv2.modify_listener"
+            and nothing_made,
+            f"--dry-run plans {len(planned)} calls (publish, create the trust store, its CRLs, "
+            "the listener) and makes none",
+            f"the dry run planned {planned} or changed AWS",
+        )
         aws = self.aws()
-        enable_mtls(aws, alb["listener"], settings, trust_store=source, now=self.authority.now())
+        enable_mtls(aws, alb["listener"], settings, trust_store=self.trust_store(), now=now)
+        for note in aws.notes:
+            self.say(f"   {note}")
+        store = self.manager(self.aws()).require_api().get(STORE)
+        bundle = store.bundle
+        latest = self.client("s3").head_object(Bucket=BUCKET, Key=f"{PREFIX}/ca-bundle.pem")
+        made = [a.describe().split(" ", 1)[0] for a in aws.actions]
+        self.check(
+            bundle is not None
+            and bundle.version_id == latest["VersionId"]
+            and store.status == "ACTIVE"
+            and set(store.crls) == set(self.authority.crl_issuer_key_ids(roots=True)),
+            f"trust store {STORE} holds ca-bundle.pem at its exact version and a CRL per CA, "
+            f"ACTIVE after {len(self.polls)} poll(s) of CREATING",
+            f"trust store {STORE} is not as published: {store}",
+        )
         sent = [a for a in aws.actions if "modify_listener" in a.describe()]
         listener = read_listener(self.aws(), alb["listener"])
         self.check(
             listener.mode == "verify"
-            and listener.trust_store_arn == store_arn
+            and listener.trust_store_arn == store.arn
+            and made == planned
             and len(sent) == 1
             and '"SslPolicy"' in sent[0].describe(),
-            "the listener verifies client certificates with the trust store; the call carried "
-            "its certificate and SSL policy",
-            f"the listener is in mode {listener.mode}",
+            "the listener verifies client certificates with it; the run made exactly the "
+            "calls the dry run printed, and the listener call carried its certificate and SSL "
+            "policy",
+            f"the listener is in mode {listener.mode}; the run made {made}",
         )
         again = self.aws()
-        enable_mtls(again, alb["listener"], settings, trust_store=source, now=self.authority.now())
+        enable_mtls(again, alb["listener"], settings, trust_store=self.trust_store(), now=now)
         self.check(not again.changed, "a second run changes nothing", "a second run changed AWS")
-        dry = self.aws(dry_run=True)
-        disable_mtls(dry, alb["listener"])
+        off = self.aws(dry_run=True)
+        disable_mtls(off, alb["listener"])
         self.check(
-            dry.changed and read_listener(self.aws(), alb["listener"]).mode == "verify",
+            off.changed and read_listener(self.aws(), alb["listener"]).mode == "verify",
             "albca alb disable-mtls --dry-run prints "
-            f"{dry.actions[0].describe()[:60]}... and changes nothing",
+            f"{off.actions[0].describe()[:60]}... and changes nothing",
             "the dry run changed the listener",
         )
+        return store.arn
 
-    def _status_and_crl(self, alb: dict[str, str], store_arn: str) -> None:
-        self.step("albca alb status: bundle and CRLs compared with the CA")
+    def _listener_status(self, alb: dict[str, str]) -> tuple[ListenerStatus, str]:
         now = self.authority.now()
+        aws = self.aws(dry_run=True)
         (status,) = listener_statuses(
-            self.aws(), listener_arn=alb["listener"], ca=ca_view(self.authority, now), now=now
+            aws, listener_arn=alb["listener"], ca=ca_view(self.authority, now), now=now
         )
+        assert status.trust_store is not None
+        feed = trust_store_feed(
+            aws, status.trust_store.arn, authority=self.authority, publish_to=PUBLISH_TO
+        )
+        return status, feed.line()
+
+    def _status(self, alb: dict[str, str]) -> None:
+        self.step("albca alb status --listener <internal ALB>")
+        status, feed = self._listener_status(alb)
         self.say(f"   bundle: {status.bundle}")
         self.say(f"   CRLs:   {status.crls}")
+        self.say(f"   albca:  {feed}")
         self.check(
-            status.bundle.startswith("current") and status.crls.startswith("stale"),
-            "the bundle is current; the trust store lacks bob's revocation",
-            f"unexpected status: {status.bundle}; {status.crls}",
+            status.bundle.startswith("current")
+            and status.crls.startswith("current")
+            and "CRLs in step" in feed,
+            "the bundle and the CRLs are current: bob's revocation reached the trust store",
+            f"unexpected status: {status.bundle}; {status.crls}; {feed}",
         )
-        # Stand-in for `albca truststore sync` (the trust bundle issue): the CRL into S3,
-        # then into the trust store.
-        crl = self.authority.generate_crl(requested_by=_ACTOR)
-        published = S3Publisher(self.client("s3"), BUCKET).publish(
-            "crl.pem", crl.pem, content_type="application/pkix-crl"
+
+    def _revocation(self, alb: dict[str, str], store_arn: str) -> None:
+        self.step("albca issue client --cn carol, then albca revoke <carol's serial>")
+        carol = self.authority.issue_with_new_key(
+            profile="client", names=RequestedNames.of(common_name="carol"), requested_by=_ACTOR
         )
-        self.client("elbv2").add_trust_store_revocations(
-            TrustStoreArn=store_arn,
-            RevocationContents=[
-                {
-                    "S3Bucket": BUCKET,
-                    "S3Key": "crl.pem",
-                    "S3ObjectVersion": published.version_id or "",
-                    "RevocationType": "CRL",
-                }
-            ],
-        )
-        (status,) = listener_statuses(
-            self.aws(), listener_arn=alb["listener"], ca=ca_view(self.authority, now), now=now
-        )
+        self.authority.revoke(carol.serial, RevocationReason.KEY_COMPROMISE, requested_by=_ACTOR)
+        status, _ = self._listener_status(alb)
         self.check(
-            status.crls.startswith("current"),
-            f"after loading crl.pem: CRLs {status.crls}",
+            status.crls.startswith("stale"),
+            f"revoked: the trust store does not know it yet ({status.crls.split(';')[0]})",
             f"the CRL state is {status.crls}",
+        )
+        # What `albca revoke` does next when ALBCA_PUBLISH_TO is set (`albca truststore sync`).
+        aws = self.aws()
+        manager = self.manager(aws)
+        outcome = sync_after_revocation(
+            manager.revocation_sync(), actor=_ACTOR, serial=carol.serial
+        )
+        status, feed = self._listener_status(alb)
+        operations = sorted({a.describe().split(" ", 1)[0] for a in aws.actions})
+        self.check(
+            outcome.synced and status.crls.startswith("current") and "CRLs in step" in feed,
+            f"the new CRL went to S3 and into trust store {STORE} ({', '.join(operations)}), "
+            f"the old one out: CRLs {status.crls}",
+            f"the sync did not bring the trust store in step: {outcome.error or status.crls}",
         )
 
     def _backends(self, network: _Network) -> None:
@@ -369,13 +412,15 @@ class _Steps:
             DistributionConfig=_distribution_config(alb["dns"])
         )["Distribution"]["Id"]
         ca = cloudfront_client_ca(self.authority, key_spec=KeySpec.EC_P256, actor=_ACTOR)
+        aws = self.aws()
         ensure_origin_mtls(
-            self.aws(),
+            aws,
             OriginMtlsRequest(distribution, "alb", deploy_wait=Wait(seconds=5, interval=0.1)),
             ca,
-            trust_store=ExistingTrustStore(STORE, Wait(seconds=0)),
+            trust_store=self.trust_store(),
             now=self.authority.now(),
         )
+        store_calls = [a for a in aws.actions if "trust_store" in a.describe().split(" ", 1)[0]]
         config = self.client("cloudfront").get_distribution_config(Id=distribution)
         origin = config["DistributionConfig"]["Origins"]["Items"][0]["CustomOriginConfig"]
         arn = origin.get("OriginMtlsConfig", {}).get("ClientCertificateArn", "")
@@ -383,9 +428,10 @@ class _Steps:
         self.check(
             arn.startswith("arn:aws:acm:us-east-1:")
             and listener.mode == "verify"
-            and listener.trust_store_arn == store_arn,
+            and listener.trust_store_arn == store_arn
+            and not store_calls,
             f"distribution {distribution} presents {arn.rsplit('/', 1)[-1]} from ACM us-east-1; "
-            "the ALB verifies it with albca's trust store",
+            f"the ALB verifies it with trust store {STORE}, already in step",
             "CloudFront origin mTLS is not in place",
         )
 

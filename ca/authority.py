@@ -456,11 +456,7 @@ class Authority:
         """
         issuer = self.issuer(issuer_key_id)
         now = self.clock()
-        record = self._authority(issuer.key_id)
-        if record.role is AuthorityRole.ROOT:
-            entries = self._retired_children(record.key_id, now)
-        else:
-            entries = self.store.revoked_entries(issuer.key_id, now)
+        entries = self._crl_entries(issuer.key_id, now)
         number = self.store.next_crl_number(issuer.key_id)
         document = build_crl(
             issuer=issuer.certificate,
@@ -479,6 +475,16 @@ class Authority:
             )
         )
         return document
+
+    def crl_entries(self, issuer_key_id: str) -> list[RevokedEntry]:
+        """What a CRL of this CA signed now would list (``generate_crl``'s entries), without
+        signing one: to tell whether a CRL already published is still complete."""
+        return self._crl_entries(issuer_key_id, self.clock())
+
+    def _crl_entries(self, key_id: str, now: datetime) -> list[RevokedEntry]:
+        if self._authority(key_id).role is AuthorityRole.ROOT:
+            return self._retired_children(key_id, now)
+        return self.store.revoked_entries(key_id, now)
 
     def _retired_children(self, root_key_id: str, now: datetime) -> list[RevokedEntry]:
         entries = []

@@ -5,9 +5,11 @@ Modules are imported one by one (they load botocore; the CLI must start fast), s
 package exports nothing itself. The map:
 
 - ``clients`` (the boto3 client factory), ``calls`` (every AWS call: dry run, record,
-  error boundary), ``errors`` (the ``CAError``s of AWS set-up), ``waiting``;
-- ``listeners``, ``trust_store_ready``, ``listener_mtls``, ``listener_status``: ALB
-  listeners, their trust store and mutual TLS;
+  error boundary), ``recording`` (clients that put ``trust_bundle``'s changes on that
+  record), ``errors`` (the ``CAError``s of AWS set-up), ``waiting``;
+- ``listeners``, ``trust_store_ready``, ``published_trust_store``, ``listener_mtls``,
+  ``listener_status``: ALB listeners, their trust store (an existing one, or one fed by
+  the trust bundle service) and mutual TLS;
 - ``acm``, ``server_cert``, ``cert_checks``: certificates in ACM and on listeners;
 - ``backend_cert``, ``target_groups``, ``classic_elb``, ``security_groups``,
   ``ebextensions``: re-encryption to backends;

@@ -6,10 +6,15 @@
   as changed; a second run of an idempotent command records nothing.
 - ``local`` records a step albca takes itself (issuing a certificate, writing a file);
   the caller runs it only when ``dry_run`` is false.
+- ``record`` puts a change on the record that is made elsewhere: by an adapter with its
+  own error boundary (``trust_bundle``'s S3 publisher and trust store API, given a
+  ``infra.recording.RecordingClient``), or planned by a dry run.
 
-This is the one place botocore errors become ``CAError``s (``infra.errors``), as httpx's
-``map_httpcore_exceptions`` does for its transports. Printed parameters never show
-private keys, and certificates are shown by size, not content.
+This is the one place botocore errors become ``CAError``s (``infra.errors``) for ``infra``'s
+own calls, as httpx's ``map_httpcore_exceptions`` does for its transports (``trust_bundle``
+maps the errors of the calls it makes, in ``trust_bundle.elbv2`` and
+``trust_bundle.publish``). Printed parameters never show private keys, and certificates
+are shown by size, not content.
 """
 
 from __future__ import annotations
@@ -109,7 +114,7 @@ class Aws:
         return None). An error whose code is in ``already_done`` means the change is
         already in place: it is taken back off the record and None is returned."""
         call = Call(service, operation, dict(params), region, shown)
-        self.actions.append(call)
+        self.record(call)
         if self.dry_run:
             return None
         try:
@@ -117,6 +122,11 @@ class Aws:
         except _AlreadyDone:
             self.actions.remove(call)
             return None
+
+    def record(self, call: Call) -> None:
+        """Put a change on the record without making it: a change another adapter makes
+        itself (``infra.recording``), or one a dry run plans."""
+        self.actions.append(call)
 
     def local(self, text: str) -> None:
         """Record a step albca takes itself; the caller runs it unless ``dry_run``."""

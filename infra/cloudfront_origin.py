@@ -26,14 +26,14 @@ from cryptography import x509
 from ca.issued import IssuedCertificate
 from ca.keys import KeySpec
 from infra.acm import ImportMaterial, import_certificate, inspect_certificate
-from infra.calls import Aws
+from infra.calls import PLACEHOLDER, Aws
 from infra.cert_checks import issuing_ca, renewal_due
 from infra.clients import region_of_arn
 from infra.cloudfront_rules import check_ca_for_cloudfront, check_client_certificate
 from infra.errors import CloudFrontRuleViolation, SetupRefused
-from infra.listener_mtls import MtlsSettings, enable_mtls
+from infra.listener_mtls import MtlsSettings, enable_mtls, require_verify_slot
 from infra.listeners import Listener, listeners_of, read_listener, require_https
-from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
+from infra.trust_store_ready import ExistingTrustStore, ReadyTrustStore, TrustStoreSource
 from infra.waiting import Wait
 
 __all__ = ["OriginMtlsRequest", "ClientCertificateAuthority", "ensure_origin_mtls"]
@@ -77,9 +77,11 @@ def ensure_origin_mtls(
     origin = _origin(config, request)
     listener = _listener_behind(aws, origin, request.listener_arn)
     _require_public_origin_certificate(aws, listener, ca)
+    require_verify_slot(aws, listener)  # before anything changes
     store_source = _trust_store_for(listener, trust_store)
     store = store_source.ready(aws)
-    _require_store_trusts(aws, store.arn, store.name, ca.issuing_ca)
+    if store.arn != PLACEHOLDER:  # else a dry run plans to create it from albca's bundle
+        _require_store_trusts(aws, store.arn, store.name, ca.issuing_ca)
 
     current_arn = (
         origin["CustomOriginConfig"].get("OriginMtlsConfig", {}).get("ClientCertificateArn")
@@ -116,7 +118,7 @@ def ensure_origin_mtls(
             aws,
             listener.arn,
             MtlsSettings(mode="verify"),
-            trust_store=ExistingTrustStore(store.arn, Wait(seconds=0)),
+            trust_store=ReadyTrustStore(store),
             now=now,
         )
     aws.note(

@@ -103,9 +103,10 @@ def enable_mtls(
                 )
             # Already verifying: keep its store (it was ACTIVE when attached).
             trust_store = ExistingTrustStore(listener.trust_store_arn, Wait(seconds=0))
+        # Refuse before the trust store source changes anything (it may publish and create).
+        require_verify_slot(aws, listener)
         store = trust_store.ready(aws)
         trust_store_arn = store.arn
-        require_verify_slot(aws, listener)
     elif trust_store is not None:
         raise SetupRefused(
             "--trust-store applies only to verify mode: passthrough mode uses no trust store",

@@ -2,11 +2,14 @@
 
 ``TrustStoreSource`` is the one step ``albca alb enable-mtls`` (and ``albca cloudfront
 origin-mtls``) take before touching a listener: "the bundle is published and the trust
-store is ACTIVE". Today the source is ``ExistingTrustStore``: a trust store named by
-name or ARN, polled with a bound until it is ACTIVE (there is no boto3 waiter for trust
-stores; AWS_NOTES). The trust bundle service (issue 5: publish the bundle, create or
-update the store from that exact object version) plugs in as another ``TrustStoreSource``
-in ``albca.wiring`` without changing the listener code.
+store is ACTIVE". Two sources, chosen in ``albca.aws_setup``:
+
+- ``infra.published_trust_store.PublishedTrustStore``, when albca publishes to S3: the
+  bundle published, the store created or updated from that exact object version, its
+  CRLs in step, ACTIVE;
+- ``ExistingTrustStore`` (here), when it does not: a trust store that already exists,
+  named by name or ARN, polled with a bound until it is ACTIVE (there is no boto3 waiter
+  for trust stores; AWS_NOTES).
 """
 
 from __future__ import annotations
@@ -16,10 +19,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from infra.calls import Aws
-from infra.errors import SetupRefused, TrustStoreNotReady
+from infra.errors import AwsNotFound, SetupRefused, TrustStoreNotReady
 from infra.waiting import Wait
 
-__all__ = ["TrustStore", "TrustStoreSource", "ExistingTrustStore", "find_trust_store"]
+__all__ = [
+    "TrustStore",
+    "TrustStoreSource",
+    "ExistingTrustStore",
+    "ReadyTrustStore",
+    "find_trust_store",
+    "check_trust_store_name",
+]
 
 _NAME = re.compile(r"^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$")
 _MAX_NAME_LENGTH = 32
@@ -57,16 +67,23 @@ class TrustStoreSource(Protocol):
         ...
 
 
+def check_trust_store_name(name_or_arn: str) -> None:
+    """Refuses what is neither an ARN nor a valid trust store name (AWS_NOTES)."""
+    if name_or_arn.startswith("arn:"):
+        return
+    if len(name_or_arn) > _MAX_NAME_LENGTH or not _NAME.match(name_or_arn):
+        raise SetupRefused(
+            f"--trust-store: {name_or_arn!r} is neither a trust store ARN nor a trust store "
+            "name (1-32 letters, digits and single hyphens)",
+            rule="trust store name",
+        )
+
+
 def find_trust_store(aws: Aws, name_or_arn: str) -> TrustStore:
+    check_trust_store_name(name_or_arn)
     if name_or_arn.startswith("arn:"):
         response = aws.read("elbv2", "describe_trust_stores", TrustStoreArns=[name_or_arn])
     else:
-        if len(name_or_arn) > _MAX_NAME_LENGTH or not _NAME.match(name_or_arn):
-            raise SetupRefused(
-                f"--trust-store: {name_or_arn!r} is neither a trust store ARN nor a trust store "
-                "name (1-32 letters, digits and single hyphens)",
-                rule="trust store name",
-            )
         response = aws.read("elbv2", "describe_trust_stores", Names=[name_or_arn])
     (described,) = response["TrustStores"]
     return TrustStore.from_description(described)
@@ -76,15 +93,25 @@ class ExistingTrustStore:
     """A trust store that already exists (created with ``albca truststore create`` or by
     hand), named by name or ARN."""
 
-    def __init__(self, name_or_arn: str, wait: Wait | None = None) -> None:
+    def __init__(self, name_or_arn: str, wait: Wait | None = None, *, missing: str = "") -> None:
+        """``missing``: what to tell the user when there is no such store (how to have
+        albca create it)."""
         self.name_or_arn = name_or_arn
         self.wait = wait or Wait()
+        self.missing = missing
 
     def describe(self) -> str:
         return f"trust store {self.name_or_arn!r}"
 
     def ready(self, aws: Aws) -> TrustStore:
-        store = find_trust_store(aws, self.name_or_arn)
+        try:
+            store = find_trust_store(aws, self.name_or_arn)
+        except AwsNotFound as exc:
+            if not self.missing:
+                raise
+            raise AwsNotFound(
+                f"{exc.message}; {self.missing}", aws_code=exc.aws_code, operation=exc.operation
+            ) from exc
         for _ in range(self.wait.polls):
             if store.status == "ACTIVE":
                 return store
@@ -105,3 +132,17 @@ class ExistingTrustStore:
                 status=store.status,
             )
         return store
+
+
+class ReadyTrustStore:
+    """A trust store an earlier step of this run made ready (in a dry run, possibly one
+    that is only planned: its ARN is then ``PLACEHOLDER``)."""
+
+    def __init__(self, store: TrustStore) -> None:
+        self.store = store
+
+    def describe(self) -> str:
+        return f"trust store {self.store.name!r}"
+
+    def ready(self, aws: Aws) -> TrustStore:
+        return self.store

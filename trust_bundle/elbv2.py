@@ -44,6 +44,12 @@ __all__ = [
     "Revocation",
     "ListenerUse",
     "TrustStoreApi",
+    "create_params",
+    "modify_params",
+    "add_revocation_params",
+    "remove_revocations_params",
+    "add_tags_params",
+    "remove_tags_params",
 ]
 
 TAG_CA = "albca:ca"
@@ -232,23 +238,14 @@ class TrustStoreApi:
     # -- changing ----------------------------------------------------------------------
     def create(self, name: str, bundle: S3Location, tags: Mapping[str, str]) -> TrustStore:
         with _aws("CreateTrustStore", name):
-            created = self._client.create_trust_store(
-                Name=name,
-                CaCertificatesBundleS3Bucket=bundle.bucket,
-                CaCertificatesBundleS3Key=bundle.key,
-                CaCertificatesBundleS3ObjectVersion=bundle.version_id,
-                Tags=[{"Key": key, "Value": value} for key, value in tags.items()],
-            )["TrustStores"][0]
+            created = self._client.create_trust_store(**create_params(name, bundle, tags))[
+                "TrustStores"
+            ][0]
         return self._with_tags([created])[0]
 
     def modify(self, arn: str, bundle: S3Location) -> None:
         with _aws("ModifyTrustStore", arn):
-            self._client.modify_trust_store(
-                TrustStoreArn=arn,
-                CaCertificatesBundleS3Bucket=bundle.bucket,
-                CaCertificatesBundleS3Key=bundle.key,
-                CaCertificatesBundleS3ObjectVersion=bundle.version_id,
-            )
+            self._client.modify_trust_store(**modify_params(arn, bundle))
 
     def delete(self, arn: str) -> None:
         with _aws("DeleteTrustStore", arn):
@@ -272,17 +269,9 @@ class TrustStoreApi:
 
     def add_revocation(self, arn: str, crl: S3Location) -> Revocation:
         with _aws("AddTrustStoreRevocations", arn, crl.url):
-            added = self._client.add_trust_store_revocations(
-                TrustStoreArn=arn,
-                RevocationContents=[
-                    {
-                        "S3Bucket": crl.bucket,
-                        "S3Key": crl.key,
-                        "S3ObjectVersion": crl.version_id,
-                        "RevocationType": "CRL",
-                    }
-                ],
-            )["TrustStoreRevocations"][0]
+            added = self._client.add_trust_store_revocations(**add_revocation_params(arn, crl))[
+                "TrustStoreRevocations"
+            ][0]
         return Revocation(added["RevocationId"], added.get("NumberOfRevokedEntries", 0))
 
     def remove_revocations(self, arn: str, revocation_ids: Sequence[int]) -> None:
@@ -290,22 +279,66 @@ class TrustStoreApi:
             return
         with _aws("RemoveTrustStoreRevocations", arn):
             self._client.remove_trust_store_revocations(
-                TrustStoreArn=arn, RevocationIds=list(revocation_ids)
+                **remove_revocations_params(arn, revocation_ids)
             )
 
     def tag(self, arn: str, tags: Mapping[str, str]) -> None:
         if not tags:
             return
         with _aws("AddTags", arn):
-            self._client.add_tags(
-                ResourceArns=[arn], Tags=[{"Key": k, "Value": v} for k, v in tags.items()]
-            )
+            self._client.add_tags(**add_tags_params(arn, tags))
 
     def untag(self, arn: str, keys: Sequence[str]) -> None:
         if not keys:
             return
         with _aws("RemoveTags", arn):
-            self._client.remove_tags(ResourceArns=[arn], TagKeys=list(keys))
+            self._client.remove_tags(**remove_tags_params(arn, keys))
+
+
+# -- the parameters of each change: shared with the plans a dry run prints ---------------
+def create_params(name: str, bundle: S3Location, tags: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "Name": name,
+        "CaCertificatesBundleS3Bucket": bundle.bucket,
+        "CaCertificatesBundleS3Key": bundle.key,
+        "CaCertificatesBundleS3ObjectVersion": bundle.version_id,
+        "Tags": [{"Key": key, "Value": value} for key, value in tags.items()],
+    }
+
+
+def modify_params(arn: str, bundle: S3Location) -> dict[str, Any]:
+    return {
+        "TrustStoreArn": arn,
+        "CaCertificatesBundleS3Bucket": bundle.bucket,
+        "CaCertificatesBundleS3Key": bundle.key,
+        "CaCertificatesBundleS3ObjectVersion": bundle.version_id,
+    }
+
+
+def add_revocation_params(arn: str, crl: S3Location) -> dict[str, Any]:
+    return {
+        "TrustStoreArn": arn,
+        "RevocationContents": [
+            {
+                "S3Bucket": crl.bucket,
+                "S3Key": crl.key,
+                "S3ObjectVersion": crl.version_id,
+                "RevocationType": "CRL",
+            }
+        ],
+    }
+
+
+def remove_revocations_params(arn: str, revocation_ids: Sequence[int]) -> dict[str, Any]:
+    return {"TrustStoreArn": arn, "RevocationIds": list(revocation_ids)}
+
+
+def add_tags_params(arn: str, tags: Mapping[str, str]) -> dict[str, Any]:
+    return {"ResourceArns": [arn], "Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+
+
+def remove_tags_params(arn: str, keys: Sequence[str]) -> dict[str, Any]:
+    return {"ResourceArns": [arn], "TagKeys": list(keys)}
 
 
 # What each AWS error means for an operator, by error code.

@@ -150,14 +150,7 @@ class S3Publisher:
         key = self.key(name)
         digest = hashlib.sha256(data)
         with _s3_errors(f"s3://{self.bucket}/{key}", self.bucket):
-            response = self._client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=data,
-                ContentType=content_type,
-                # S3 checks the body against this digest and refuses a corrupted upload.
-                ChecksumAlgorithm="SHA256",
-            )
+            response = self._client.put_object(**self.put_params(name, data, content_type))
         version_id = response.get("VersionId")
         if not version_id or version_id == "null":
             raise PublishFailed(
@@ -172,6 +165,18 @@ class S3Publisher:
             sha256=digest.hexdigest(),
             size=len(data),
         )
+
+    def put_params(self, name: str, body: bytes | str, content_type: str) -> dict[str, Any]:
+        """The ``put_object`` parameters of a publish (a plan shows ``body`` as text when
+        the bytes are not made yet)."""
+        return {
+            "Bucket": self.bucket,
+            "Key": self.key(name),
+            "Body": body,
+            "ContentType": content_type,
+            # S3 checks the body against this digest and refuses a corrupted upload.
+            "ChecksumAlgorithm": "SHA256",
+        }
 
     def read(self, name: str, version_id: str | None = None) -> bytes:
         return self._get(name, version_id)[0]

@@ -74,6 +74,7 @@ __all__ = [
     "queue_sync",
     "sync_after_revocation",
     "bundle_key_ids",
+    "certificate_key_ids",
 ]
 
 SYNC_DONE = "truststore-sync"
@@ -240,7 +241,7 @@ class RevocationSync:
     # -- the steps ---------------------------------------------------------------------
     def _run(self, actor: str, only: Collection[str] | None) -> SyncReport:
         trusted = self.authority.trusted_certificates()
-        trusted_ids = _key_ids(trusted)
+        trusted_ids = certificate_key_ids(trusted)
         stores = self.fed_trust_stores()
         if only is not None:
             missing = sorted(set(only) - {store.name for store in stores})
@@ -441,10 +442,10 @@ class RevocationSync:
 
 def bundle_key_ids(pem: bytes) -> frozenset[str]:
     """Key ids of the CA certificates of a PEM bundle."""
-    return _key_ids(x509.load_pem_x509_certificates(pem))
+    return certificate_key_ids(x509.load_pem_x509_certificates(pem))
 
 
-def _key_ids(certificates: Sequence[x509.Certificate]) -> frozenset[str]:
+def certificate_key_ids(certificates: Sequence[x509.Certificate]) -> frozenset[str]:
     ids = set()
     for certificate in certificates:
         try:

@@ -190,9 +190,11 @@ class TrustStoreManager:
         )
 
     # -- create, update ----------------------------------------------------------------
-    def create(self, name: str, *, actor: str) -> UpdateResult:
-        api = self._api()
-        bundle = self.publish_bundle(actor=actor)
+    def create(self, name: str, *, actor: str, advertise_ca_names: bool = False) -> UpdateResult:
+        """``advertise_ca_names``: the store is for a listener that will advertise its CA
+        names, so the bundle must also meet the CA names limit."""
+        api = self.require_api()
+        bundle = self.publish_bundle(actor=actor, advertise_ca_names=advertise_ca_names)
         location = S3Location.of(bundle.published)
         tags = {TAG_CA: self.identity(), **_bundle_tags(location)}
         created = api.create(name, location, tags)
@@ -210,13 +212,19 @@ class TrustStoreManager:
         return UpdateResult(bundle, (api.by_arn(created.arn),), report)
 
     def update(
-        self, names: Sequence[str] | None = None, *, actor: str, adopt: bool = False
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        actor: str,
+        adopt: bool = False,
+        advertise_ca_names: bool = False,
     ) -> UpdateResult:
         """Publish the bundle of every CA trusted now and point the stores at it (all the
         stores this CA feeds, or ``names``), then bring their CRLs in step.
 
         ``adopt``: also take on stores of those names that carry no albca tags yet (made by
-        hand in the console), tagging them with this CA's identity.
+        hand in the console), tagging them with this CA's identity. ``advertise_ca_names``:
+        check the CA names limit even if no listener advertises them yet.
         """
         if self.api is None:
             bundle = self.publish_bundle(actor=actor)
@@ -225,9 +233,7 @@ class TrustStoreManager:
             )
         api = self.api
         targets = self._targets(names, adopt=adopt)
-        advertised = any(
-            use.advertises_ca_names for s in targets for use in api.listeners_using(s.arn)
-        )
+        advertised = advertise_ca_names or self.advertised(targets)
         bundle = self.publish_bundle(actor=actor, advertise_ca_names=advertised)
         location = S3Location.of(bundle.published)
         done: list[str] = []
@@ -245,13 +251,18 @@ class TrustStoreManager:
             raise _partly(exc, "updating the trust stores", done, targets, UPDATE_RERUN) from exc
         return UpdateResult(bundle, tuple(api.by_arn(t.arn) for t in targets), report)
 
+    def advertised(self, stores: Sequence[TrustStore]) -> bool:
+        """Whether a listener verifying with one of ``stores`` advertises its CA names."""
+        api = self.require_api()
+        return any(use.advertises_ca_names for s in stores for use in api.listeners_using(s.arn))
+
     def distribute(self, *, actor: str) -> UpdateResult:
         """What a rotation or a retirement needs: the new bundle published and loaded by
         every store this CA feeds, and their CRLs in step."""
         return self.update(None, actor=actor)
 
     def _targets(self, names: Sequence[str] | None, *, adopt: bool) -> list[TrustStore]:
-        api = self._api()
+        api = self.require_api()
         fed = self.fed()
         if names is None:
             return fed
@@ -277,7 +288,7 @@ class TrustStoreManager:
 
     # -- show, delete ------------------------------------------------------------------
     def show(self, name: str) -> StoreView:
-        api = self._api()
+        api = self.require_api()
         store = api.get(name)
         issuers = {tag.revocation_id: issuer for issuer, tag in store.crls.items()}
         revocations = tuple((r, issuers.get(r.revocation_id)) for r in api.revocations(store.arn))
@@ -289,7 +300,7 @@ class TrustStoreManager:
         )
 
     def delete(self, name: str, *, actor: str) -> TrustStore:
-        api = self._api()
+        api = self.require_api()
         store = api.get(name)
         users = api.listeners_using(store.arn)
         if users:
@@ -319,8 +330,8 @@ class TrustStoreManager:
         Refused, unless ``force``, when that bundle leaves out the active issuing CA: every
         certificate issued from then on would be refused.
         """
-        api = self._api()
-        publisher = self._s3()
+        api = self.require_api()
+        publisher = self.require_s3()
         targets = self._targets(names, adopt=False)
         if not targets:
             raise TrustStoreNotFound("this CA feeds no trust store; nothing to roll back")
@@ -402,13 +413,13 @@ class TrustStoreManager:
         )
 
     # -- helpers -----------------------------------------------------------------------
-    def _api(self) -> TrustStoreApi:
+    def require_api(self) -> TrustStoreApi:
         if self.api is None:
             raise TrustStoreError("no ELBv2 client: trust stores need an s3:// publish target")
-        self._s3()
+        self.require_s3()
         return self.api
 
-    def _s3(self) -> S3Publisher:
+    def require_s3(self) -> S3Publisher:
         if not isinstance(self.publisher, S3Publisher):
             raise PublishFailed(
                 f"trust stores load their bundle and CRLs from S3, but the publish target is "

@@ -13,8 +13,11 @@ from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
 from albca.cli.errors import fail
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
     from datetime import datetime
 
+    from albca.aws_setup import FeedView
+    from ca.authority import Authority
     from infra.listener_status import ListenerStatus
     from infra.server_cert import FileServerCertificate, IssuedServerCertificate
 
@@ -50,7 +53,8 @@ def enable_mtls(
         typer.Option(
             "--trust-store",
             help="Trust store NAME or ARN holding albca's bundle (verify mode; default: the "
-            "listener's current one).",
+            "listener's current one). With ALBCA_PUBLISH_TO=s3://..., albca publishes the "
+            "bundle and creates or updates the store from it, with its CRLs.",
         ),
     ] = None,
     advertise_ca_names: Annotated[
@@ -84,12 +88,16 @@ def enable_mtls(
 ) -> None:
     """Turn on mutual TLS on an HTTPS listener, keeping its certificate and SSL policy.
 
-    Refuses a listener that is not HTTPS, a third verify-mode listener on the load
-    balancer, and a trust store that is not ACTIVE.
+    With ALBCA_PUBLISH_TO=s3://BUCKET/PREFIX, first makes sure of the trust store: albca's
+    bundle published (checked against every ALB rule), the store created from that exact
+    object version or pointed at it, its CRLs in step, ACTIVE. Without it, the trust store
+    must exist. Refuses a listener that is not HTTPS, a third verify-mode listener on the
+    load balancer, and a trust store that is not ACTIVE.
 
     Example: albca alb enable-mtls --listener arn:aws:elasticloadbalancing:... --trust-store albca
     """
-    from albca.aws_setup import trust_store_source
+    from albca.aws_setup import publishes_trust_stores, trust_store_source
+    from albca.cli.context import cli_actor, load_settings
     from infra.listener_mtls import MtlsSettings
     from infra.listener_mtls import enable_mtls as enable
 
@@ -105,8 +113,18 @@ def enable_mtls(
         ignore_client_certificate_expiry=ignore_client_cert_expiry,
     )
     aws = open_aws(region, dry_run=dry_run, arn=listener)
-    source = trust_store_source(trust_store, wait_seconds=wait_seconds)
-    with _server_certificate(domain, renew, key_type) as certificate:
+    publish_to = load_settings().publish_to
+    publishes = trust_store is not None and publishes_trust_stores(publish_to)
+    with _authority(server_cert or publishes) as authority:
+        source = trust_store_source(
+            trust_store,
+            wait_seconds=wait_seconds,
+            publish_to=publish_to,
+            authority=authority,
+            actor=cli_actor(),
+            advertise_ca_names=advertise_ca_names,
+        )
+        certificate = _server_certificate(authority, domain, renew, key_type)
         summary = enable(
             aws,
             listener,
@@ -165,7 +183,8 @@ def server_cert(
     if cert is not None:
         arn = set_listener_certificate(aws, listener, _file_certificate(cert, key, chain), _now())
     else:
-        with _server_certificate(domain, renew, key_type) as issued:
+        with _authority(True) as authority:
+            issued = _server_certificate(authority, domain, renew, key_type)
             assert issued is not None
             arn = set_listener_certificate(aws, listener, issued, _now())
     current = read_listener(aws, listener)
@@ -188,9 +207,11 @@ def status(
     """Show each HTTPS listener's mTLS mode, trust store, bundle and CRL state.
 
     The bundle and CRLs the trust store loaded are compared with what albca's CA says it
-    should hold now (current, or what is missing).
+    should hold now (current, or what is missing). For a trust store this CA feeds (its
+    albca:ca tag), also the standing of each CA's CRL as the sync tracks it, and pending
+    syncs.
     """
-    from albca.aws_setup import ca_view
+    from albca.aws_setup import ca_view, trust_store_feed
     from albca.cli.context import open_cli_services
     from albca.cli.output import emit_json
     from infra.listener_status import listener_statuses, resolve_load_balancer
@@ -200,16 +221,26 @@ def status(
     aws = open_aws(region, dry_run=True, arn=listener or load_balancer)
     services = open_cli_services()
     try:
-        now = services.authority.now()
-        view = ca_view(services.authority, now)
+        authority = services.authority
+        now = authority.now()
+        load_balancer_arn = resolve_load_balancer(aws, load_balancer) if load_balancer else None
+        statuses = listener_statuses(
+            aws,
+            load_balancer_arn=load_balancer_arn,
+            listener_arn=listener,
+            ca=ca_view(authority, now),
+            now=now,
+        )
+        feeds = {
+            arn: trust_store_feed(
+                aws, arn, authority=authority, publish_to=services.settings.publish_to
+            )
+            for arn in dict.fromkeys(s.trust_store.arn for s in statuses if s.trust_store)
+        }
     finally:
         services.close()
-    load_balancer_arn = resolve_load_balancer(aws, load_balancer) if load_balancer else None
-    statuses = listener_statuses(
-        aws, load_balancer_arn=load_balancer_arn, listener_arn=listener, ca=view, now=now
-    )
     if json_output:
-        emit_json([s.as_dict() for s in statuses])
+        emit_json([_status_json(s, feeds) for s in statuses])
         return
     if not statuses:
         typer.echo("No HTTPS listeners.")
@@ -217,10 +248,15 @@ def status(
     for number, listener_status in enumerate(statuses):
         if number:
             typer.echo()
-        _print_status(listener_status)
+        _print_status(listener_status, feeds)
 
 
-def _print_status(status: ListenerStatus) -> None:
+def _status_json(status: ListenerStatus, feeds: Mapping[str, FeedView]) -> dict[str, object]:
+    feed = feeds.get(status.trust_store.arn) if status.trust_store else None
+    return {**status.as_dict(), "albca": feed.to_json() if feed else None}
+
+
+def _print_status(status: ListenerStatus, feeds: Mapping[str, FeedView]) -> None:
     from albca.cli.output import emit_fields
     from infra.listener_mtls import describe_mutual_authentication
 
@@ -232,35 +268,45 @@ def _print_status(status: ListenerStatus) -> None:
             ("  trust store", f"{store.name} ({store.status}) {store.arn}" if store else "-"),
             ("  bundle", status.bundle),
             ("  CRLs", status.crls),
+            *([("  albca", feeds[store.arn].line())] if store and store.arn in feeds else []),
         ]
     )
 
 
 @contextmanager
-def _server_certificate(
-    domain: str | None, renew: bool, key_type: str
-) -> Iterator[IssuedServerCertificate | None]:
-    """Opens the CA only when a server certificate is wanted, and closes it after."""
-    if domain is None:
+def _authority(wanted: bool) -> Iterator[Authority | None]:
+    """Opens the CA only when it is wanted (a server certificate, a trust store albca
+    feeds), and closes it after."""
+    if not wanted:
         yield None
         return
+    from albca.cli.context import open_cli_services
+
+    services = open_cli_services()
+    try:
+        yield services.authority
+    finally:
+        services.close()
+
+
+def _server_certificate(
+    authority: Authority | None, domain: str | None, renew: bool, key_type: str
+) -> IssuedServerCertificate | None:
+    if domain is None:
+        return None
+    assert authority is not None
     from albca.aws_setup import server_certificate_issuer
-    from albca.cli.context import cli_actor, open_cli_services
+    from albca.cli.context import cli_actor
     from ca.keys import KeySpec
     from infra.server_cert import IssuedServerCertificate
 
     spec = KeySpec.parse(key_type, field="--key-type")
-    services = open_cli_services()
-    try:
-        authority = services.authority
-        yield IssuedServerCertificate(
-            domain=domain,
-            issue=server_certificate_issuer(authority, key_spec=spec, actor=cli_actor()),
-            authorities=authority.trusted_certificates(),
-            renew=renew,
-        )
-    finally:
-        services.close()
+    return IssuedServerCertificate(
+        domain=domain,
+        issue=server_certificate_issuer(authority, key_spec=spec, actor=cli_actor()),
+        authorities=authority.trusted_certificates(),
+        renew=renew,
+    )
 
 
 def _file_certificate(cert: Path, key: Path | None, chain: Path | None) -> FileServerCertificate:

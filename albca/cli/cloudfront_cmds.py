@@ -34,7 +34,7 @@ def origin_mtls(
         typer.Option(
             "--trust-store",
             help="Trust store NAME or ARN holding albca's bundle, if the listener does not "
-            "verify yet.",
+            "verify yet (with ALBCA_PUBLISH_TO=s3://..., created or updated by albca).",
         ),
     ] = None,
     renew: Annotated[
@@ -84,11 +84,18 @@ def origin_mtls(
     services = open_cli_services()
     try:
         authority = services.authority
+        source = trust_store_source(
+            trust_store,
+            wait_seconds=wait_seconds,
+            publish_to=services.settings.publish_to,
+            authority=authority,
+            actor=cli_actor(),
+        )
         summary = ensure_origin_mtls(
             aws,
             request,
             cloudfront_client_ca(authority, key_spec=spec, actor=cli_actor()),
-            trust_store=trust_store_source(trust_store, wait_seconds=wait_seconds),
+            trust_store=source,
             now=authority.now(),
         )
     finally:

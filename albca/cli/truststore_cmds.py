@@ -65,11 +65,7 @@ def create(
                 f"{result.bundle.published.url} version {result.bundle.published.version_id}",
             ),
             ("CRLs", len(result.sync.crls)),
-            (
-                "next",
-                "aws elbv2 modify-listener --listener-arn ARN --mutual-authentication "
-                f"Mode=verify,TrustStoreArn={store.arn}",
-            ),
+            ("next", f"albca alb enable-mtls --listener ARN --trust-store {store.name}"),
         ]
     )
 

@@ -138,6 +138,27 @@ def test_dry_run_issues_nothing_and_changes_nothing(
     assert aws_cli.json("list")["certificates"] == []
 
 
+def test_with_a_publish_target_the_trust_store_is_made_from_albca_s_bundle(
+    aws_cli, cloudfront, elbv2, bucket, alb, distribution, recorded
+):
+    aws_cli.env["ALBCA_PUBLISH_TO"] = f"s3://{BUCKET}/pki"
+    args = command(distribution, "--trust-store", "cloudfront", "--wait-seconds", "0.05")
+    dry = aws_cli.ok(*args, "--dry-run")
+    assert "elbv2.create_trust_store" in dry.stdout
+    assert changes(recorded) == []
+    assert elbv2.describe_trust_stores()["TrustStores"] == []
+
+    aws_cli.ok(*args)
+    operations = [c.operation for c in changes(recorded)]
+    assert operations[:2] == ["PutObject", "CreateTrustStore"]
+    assert operations[-3:] == ["ImportCertificate", "UpdateDistribution", "ModifyListener"]
+    (store,) = elbv2.describe_trust_stores(Names=["cloudfront"])["TrustStores"]
+    assert mutual_authentication(elbv2, alb.listener_arn)["TrustStoreArn"] == store["TrustStoreArn"]
+    recorded.clear()
+    assert "Nothing to change" in aws_cli.ok(*args).stdout
+    assert changes(recorded) == []
+
+
 def test_a_ca_that_signs_with_sha384_is_refused(aws_cli, distribution, albca_store, recorded,
                                                 tmp_path):  # fmt: skip
     other = {"ALBCA_HOME": str(tmp_path / "p384-home")}
