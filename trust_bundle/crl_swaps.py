@@ -110,7 +110,7 @@ def _as_new(current: HeldCrl[R] | None, crl: NewCrl) -> bool:
 def _check_limits(
     swaps: StoreSwaps[R], revocations: Mapping[R, int], limits: TrustStoreLimits, allow_gap: bool
 ) -> None:
-    holding: dict[object, int] = dict(revocations)
+    holding: dict[object, int] = dict(revocations.items())
     for index, swap in enumerate(swaps.swaps):
         new_id = ("new", index)  # stands for the id AWS will give
         if swap.entries > limits.max_revoked_entries:

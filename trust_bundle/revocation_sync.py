@@ -67,6 +67,7 @@ __all__ = [
     "sync_state",
     "queue_sync",
     "sync_after_revocation",
+    "only_these",
     "bundle_key_ids",
     "certificate_key_ids",
 ]
@@ -228,14 +229,7 @@ class RevocationSync:
         trusted_ids = certificate_key_ids(trusted)
         stores = self.fed_trust_stores()
         if only is not None:
-            missing = sorted(set(only) - {store.name for store in stores})
-            if missing:
-                raise TrustStoreError(
-                    f"trust store {missing[0]} is not one this CA feeds (no albca:ca tag with "
-                    "this CA's identity)",
-                    trust_store=missing[0],
-                )
-            stores = [store for store in stores if store.name in only]
+            stores = only_these(stores, only)
         # 1. Sign and check a CRL per issuing CA.
         documents: dict[str, tuple[CRLDocument, bytes, CheckedCRL]] = {}
         for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
@@ -369,6 +363,18 @@ class RevocationSync:
             raise SyncIncomplete(
                 f"the time allowed ({self.budget:g} s) ran out while {doing}", rerun=SYNC_RERUN
             )
+
+
+def only_these(stores: Sequence[TrustStore], only: Collection[str]) -> list[TrustStore]:
+    """The stores named in ``only``; raises when one of them is not among ``stores``."""
+    missing = sorted(set(only) - {store.name for store in stores})
+    if missing:
+        raise TrustStoreError(
+            f"trust store {missing[0]} is not one this CA feeds (no albca:ca tag with "
+            "this CA's identity)",
+            trust_store=missing[0],
+        )
+    return [store for store in stores if store.name in only]
 
 
 def bundle_key_ids(pem: bytes) -> frozenset[str]:
