@@ -28,12 +28,14 @@ if TYPE_CHECKING:
 __all__ = [
     "AWS_TIMEOUTS",
     "aws_client",
+    "ClientFactory",
     "publisher_from",
     "TrustServices",
     "trust_services",
     "local_key_source",
     "kms_key_source",
     "new_key_source",
+    "key_store_words",
     "rotation_for",
 ]
 
@@ -78,12 +80,21 @@ def aws_client(service: str, region: str | None = None) -> Any:
         ) from exc
 
 
-def publisher_from(url: str, region: str | None = None) -> Publisher:
+ClientFactory = Callable[[str], Any]
+"""Makes the boto3 client of a service (``s3``, ``elbv2``): ``aws_client`` by default; the
+CLI's commands pass their own (``albca.cli.trust_context``), which a dry run makes refuse
+every change."""
+
+
+def publisher_from(
+    url: str, region: str | None = None, *, client: ClientFactory | None = None
+) -> Publisher:
     """The publisher of ``file:///DIR`` or ``s3://BUCKET/PREFIX``."""
     from trust_bundle.publish import publisher_for
 
+    make = client or (lambda service: aws_client(service, region))
     try:
-        return publisher_for(url, s3_client=lambda: aws_client("s3", region))
+        return publisher_for(url, s3_client=lambda: make("s3"))
     except ValueError as exc:
         raise ConfigurationError(str(exc), setting="ALBCA_PUBLISH_TO") from None
 
@@ -104,9 +115,11 @@ def trust_services(
     publish_to: str | None = None,
     wait_seconds: float | None = None,
     allow_gap: bool = False,
+    client: ClientFactory | None = None,
 ) -> TrustServices:
     """The trust store manager for the CA of ``services``, publishing to ``publish_to``
-    (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores."""
+    (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores. Its
+    clients come from ``client`` (default: ``aws_client`` in ALBCA_AWS_REGION)."""
     from trust_bundle.elbv2 import TrustStoreApi
     from trust_bundle.publish import S3Publisher
     from trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
@@ -119,8 +132,9 @@ def trust_services(
             setting="ALBCA_PUBLISH_TO",
         )
     region = services.settings.aws_region
-    publisher = publisher_from(url, region)
-    api = TrustStoreApi(aws_client("elbv2", region)) if isinstance(publisher, S3Publisher) else None
+    make = client or (lambda service: aws_client(service, region))
+    publisher = publisher_from(url, region, client=make)
+    api = TrustStoreApi(make("elbv2")) if isinstance(publisher, S3Publisher) else None
     manager = TrustStoreManager(
         authority=services.authority,
         publisher=publisher,
@@ -174,6 +188,14 @@ def new_key_source(services: Services, passphrase: PassphraseSource) -> NewKeySo
     return local_key_source(services.home, passphrase)
 
 
+def key_store_words(services: Services) -> str:
+    """Where ``new_key_source`` puts a new key, in words (for ``--dry-run`` plans)."""
+    if services.settings.key_store == "kms":
+        region = services.settings.aws_region or "the AWS SDK's default region"
+        return f"a new KMS key in {region}"
+    return f"encrypted in {services.home.keys_dir}"
+
+
 def rotation_for(
     services: Services,
     passphrase: PassphraseSource,
@@ -187,6 +209,7 @@ def rotation_for(
         authority=services.authority,
         new_key=new_key or new_key_source(services, passphrase),
         distributor=manager,
+        key_store=key_store_words(services),
     )
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from cryptography import x509
@@ -163,8 +163,10 @@ class TrustedCAs:
             )
         )
 
-    def adding(self, name: str, role: AuthorityRole, at: datetime) -> TrustedCAs:
-        """With a CA the run makes, called ``name`` until its key id is known."""
+    def adding(self, name: str, role: AuthorityRole, now: datetime) -> TrustedCAs:
+        """With a CA the run makes at ``now``, called ``name`` until its key id is known.
+        It comes after every CA there is (``ca.hierarchy`` stamps it so)."""
+        at = max([now, *(ca.created_at + timedelta(seconds=1) for ca in self.cas)])
         return TrustedCAs((*self.cas, PlannedCA(name, role, at, None, 0)))
 
     def without(self, key_id: str) -> TrustedCAs:
@@ -202,7 +204,7 @@ class TrustedCAs:
         count = len(self.cas)
         pem = self.pem
         if pem is None:
-            return f"<bundle: {count} certificates, with the new CA's, made when the change is>"
+            return f"<bundle: {count} certificates including the new CA's, known once it is made>"
         return f"<bundle: {count} certificates, sha256 {hashlib.sha256(pem).hexdigest()}>"
 
 
