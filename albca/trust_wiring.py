@@ -1,10 +1,11 @@
 """Settings in, trust store services out: the publish target, the S3 and ELBv2 clients, the
 revocation sync, the trust store manager and CA rotation (with where new CA keys go).
 
-boto3 clients are made here, in ``aws_client``, when a command first needs one: never at
-import time (moto must start first in tests; the CLI must start fast). Each client gets
-bounded timeouts and botocore's standard retries, so a command (or an API request on
-Lambda) never hangs on AWS.
+boto3 clients are made when a command first needs one, never at import time (moto must
+start first in tests; the CLI must start fast): by default in ``aws_client``, with bounded
+timeouts and botocore's standard retries, so an API request on Lambda never hangs on AWS.
+The CLI's commands pass their own factory (``client``: ``albca.cli.trust_context``), the
+one every AWS command of the CLI uses, which in a dry run refuses every change.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ca.signer import PrivateKeySigner, Signer
 if TYPE_CHECKING:
     from albca.home import CAHome
     from albca.wiring import PassphraseSource, Services
+    from trust_bundle.planning import PlannedCall
     from trust_bundle.publish import Publisher
     from trust_bundle.rotation import NewKeySource, Rotation
     from trust_bundle.trust_stores import TrustStoreManager
@@ -36,6 +38,7 @@ __all__ = [
     "kms_key_source",
     "new_key_source",
     "key_store_words",
+    "kms_key_call",
     "rotation_for",
 ]
 
@@ -174,7 +177,7 @@ def kms_key_source(
         if not clients:
             clients.append((make_client or kms_client)(region))
         arn = create_signing_key(
-            clients[0], spec, description=f"albca {role.value} CA key (rotation)", role=role.value
+            clients[0], spec, description=_rotation_key_description(role), role=role.value
         )
         return KmsSigner(clients[0], arn)
 
@@ -186,6 +189,19 @@ def new_key_source(services: Services, passphrase: PassphraseSource) -> NewKeySo
     if services.settings.key_store == "kms":
         return kms_key_source(services.settings.aws_region)
     return local_key_source(services.home, passphrase)
+
+
+def kms_key_call(role: AuthorityRole, spec: KeySpec) -> PlannedCall:
+    """The ``create_key`` call ``kms_key_source`` makes for a new key (for plans)."""
+    from ca.kms_signer import create_key_request
+    from trust_bundle.planning import PlannedCall
+
+    request = create_key_request(spec, description=_rotation_key_description(role), role=role.value)
+    return PlannedCall("kms", "create_key", request)
+
+
+def _rotation_key_description(role: AuthorityRole) -> str:
+    return f"albca {role.value} CA key (rotation)"
 
 
 def key_store_words(services: Services) -> str:
@@ -210,6 +226,7 @@ def rotation_for(
         new_key=new_key or new_key_source(services, passphrase),
         distributor=manager,
         key_store=key_store_words(services),
+        key_call=kms_key_call if services.settings.key_store == "kms" else None,
     )
 
 

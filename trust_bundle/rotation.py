@@ -54,10 +54,11 @@ from ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStat
 from ca.signer import Signer
 from ca.store import CertificateStore
 from trust_bundle.errors import SyncIncomplete
-from trust_bundle.planning import Plan, Planner, TrustedCAs
+from trust_bundle.planning import Plan, PlannedCall, Planner, TrustedCAs
 
 __all__ = [
     "NewKeySource",
+    "KeyCall",
     "Distributor",
     "Rotation",
     "RotationResult",
@@ -70,6 +71,9 @@ NewKeySource = Callable[[AuthorityRole, KeySpec], Signer]
 """Makes a new CA key of a spec and returns a signer over it, its ``location`` set (where
 the key lives: ``file:keys/...``, a KMS key ARN) so the authority can find it again."""
 
+
+KeyCall = Callable[[AuthorityRole, KeySpec], PlannedCall]
+"""The AWS call a ``NewKeySource`` makes for a new key (KMS ``create_key``), for plans."""
 
 NEW_ROOT = "<key id of the new root CA>"
 NEW_ISSUING = "<key id of the new issuing CA>"
@@ -106,7 +110,8 @@ class RotationResult:
 class Rotation:
     """``distributor`` None: no publish target; the records change and the caller must get
     the new bundle to relying parties itself before certificates of the new CA are used.
-    ``key_store`` says in words where ``new_key`` puts a new key, for plans."""
+    ``key_store`` says in words where ``new_key`` puts a new key, and ``key_call`` which AWS
+    call it makes for one (None: none, a key file), for plans."""
 
     def __init__(
         self,
@@ -116,12 +121,14 @@ class Rotation:
         distributor: Distributor | None,
         margin: timedelta = ROTATION_MARGIN,
         key_store: str = "a new key",
+        key_call: KeyCall | None = None,
     ) -> None:
         self.authority = authority
         self.new_key = new_key
         self.distributor = distributor
         self.margin = margin
         self.key_store = key_store
+        self.key_call = key_call
 
     @property
     def store(self) -> CertificateStore:
@@ -299,6 +306,7 @@ class Rotation:
             check_new_subject(self.store, subject)
             if lifetime <= timedelta(0):
                 raise InvalidLifetime("lifetime: a root CA's lifetime must be positive")
+            self._plan_key(plan, AuthorityRole.ROOT, spec)
             plan.step(
                 f"create root CA {subject.rfc4514_string()}: a new {spec.value} key "
                 f"({self.key_store}), self-signed, valid until {(now + lifetime).date()}, in "
@@ -393,12 +401,18 @@ class Rotation:
             root_id, root_not_after, previous, key_spec, common_name, lifetime, taken
         )
         check_new_subject(self.store, subject)
+        self._plan_key(plan, AuthorityRole.ISSUING, spec)
         plan.step(
             f"create issuing CA {subject.rfc4514_string()}: a new {spec.value} key "
             f"({self.key_store}), signed by root CA {root_id}, valid until {not_after.date()}, "
             "in standby (trusted, signing nothing yet)"
         )
         return NEW_ISSUING
+
+    def _plan_key(self, plan: Plan, role: AuthorityRole, spec: KeySpec) -> None:
+        if self.key_call is not None:
+            call = self.key_call(role, spec)
+            plan.call(call.service, call.operation, call.params)
 
     def _plan_distribution(self, plan: Plan, planner: Planner | None, trusted: TrustedCAs) -> None:
         if planner is None:

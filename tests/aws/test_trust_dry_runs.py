@@ -427,3 +427,16 @@ def test_activate_and_rollback_dry_runs(world):
     # The new CA's CRL is published but goes into no store, and its tag is removed.
     assert "RemoveTags" in made
     assert store_arn(world.elbv2, "prod") in stdout
+
+
+def test_a_directory_target_plans_the_files_the_run_writes(world, tmp_path):
+    directory = tmp_path / "pki"
+    target = directory.as_uri()
+    stdout = world.dry_run("truststore", "update", "--publish-to", target)
+    assert printed_calls(stdout) == []
+    planned = sorted(step.rsplit(" to ", 1)[1] for step in local_steps(stdout))
+    assert not directory.exists()
+    world.cli.ok("truststore", "update", "--publish-to", target)
+    written = sorted(path.as_uri() for path in directory.rglob("*.pem"))
+    assert planned == written  # the bundle, and a CRL of each CA (roots too: a bundle change)
+    assert len(written) == 3
