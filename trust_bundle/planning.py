@@ -33,7 +33,7 @@ from cryptography import x509
 from ca.authority import Authority
 from ca.hierarchy import certificate_of
 from ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
-from trust_bundle.alb_rules import check_bundle
+from trust_bundle.alb_rules import ALB_LIMITS, check_bundle
 from trust_bundle.artefacts import BUNDLE_NAME, PEM_CONTENT_TYPE, S3Location, crl_name
 from trust_bundle.bundle import TrustBundle
 from trust_bundle.crl_swaps import HeldCrl, NewCrl, StoreSwaps, swaps_for
@@ -48,7 +48,7 @@ from trust_bundle.elbv2 import (
     remove_revocations_params,
     remove_tags_params,
 )
-from trust_bundle.errors import TrustStoreError
+from trust_bundle.errors import BundleRejected, BundleRule, TrustStoreError
 from trust_bundle.publish import S3Publisher
 from trust_bundle.revocation_sync import bundle_key_ids, only_these
 from trust_bundle.trust_stores import (
@@ -273,6 +273,8 @@ class Planner:
         pem = self.trusted.pem
         if pem is not None:
             check_bundle(pem, advertise_ca_names=advertise_ca_names)
+        else:
+            self._check_known_part(advertise_ca_names)
         publisher = self.manager.publisher
         if not isinstance(publisher, S3Publisher):
             self.plan.step(f"write {self.trusted.summary()} to {publisher.target}/{name}")
@@ -369,6 +371,23 @@ class Planner:
         crls = {ca.key_id: self._publish_crl(ca) for ca in issuers}
         for store, swaps in planned:
             self._apply(store, swaps, crls)
+
+    def _check_known_part(self, advertise_ca_names: bool) -> None:
+        """A bundle with a CA the run makes is checked once it is made; what breaks a rule
+        without it breaks it with it (every rule is per certificate or grows with them)."""
+        known = [ca.certificate for ca in self.trusted.in_bundle_order if ca.certificate]
+        if len(self.trusted.cas) > ALB_LIMITS.max_certificates:
+            raise BundleRejected(
+                BundleRule.MAX_CERTIFICATES,
+                f"the bundle would hold {len(self.trusted.cas)} certificates; the limit is "
+                f"{ALB_LIMITS.max_certificates}",
+            )
+        if known:
+            check_bundle(TrustBundle.of(known).pem, advertise_ca_names=advertise_ca_names)
+        self.plan.note(
+            "the bundle with the new CA is checked against every ALB rule once the CA is made, "
+            "before it is uploaded"
+        )
 
     # -- the steps of a sync ---------------------------------------------------------------
     def _swaps(self, store: _Store, new: Mapping[str, NewCrl]) -> StoreSwaps[Any]:

@@ -343,6 +343,7 @@ def test_rotate_dry_run_describes_the_new_ca_and_makes_no_key(world):
     assert switch.startswith("albca: make issuing CA <key id of the new issuing CA> active")
     assert old["key_id"] in switch
     assert "<bundle: 3 certificates including the new CA's, known once it is made>" in stdout
+    assert "checked against every ALB rule once the CA is made" in stdout
     assert made == [
         "PutObject", "ModifyTrustStore", "AddTags",
         "PutObject", "PutObject", "PutObject",
@@ -440,3 +441,14 @@ def test_a_directory_target_plans_the_files_the_run_writes(world, tmp_path):
     written = sorted(path.as_uri() for path in directory.rglob("*.pem"))
     assert planned == written  # the bundle, and a CRL of each CA (roots too: a bundle change)
     assert len(written) == 3
+
+
+def test_rotate_dry_run_refuses_a_bundle_over_the_alb_limit_before_the_ca_is_made(world):
+    # 2 certificates at first, one more per rotation: 23 rotations fill the 25 ALB allows
+    for _ in range(23):
+        world.cli.ok("ca", "rotate", "--no-publish")
+    before = world.state()
+    error = world.cli.fails("ca", "rotate", "--dry-run")
+    assert "26 certificates" in error
+    assert "the limit is 25" in error
+    assert world.state() == before
