@@ -1,10 +1,11 @@
 """Settings in, trust store services out: the publish target, the S3 and ELBv2 clients, the
 revocation sync, the trust store manager and CA rotation (with where new CA keys go).
 
-boto3 clients are made here, in ``aws_client``, when a command first needs one: never at
-import time (moto must start first in tests; the CLI must start fast). Each client gets
-bounded timeouts and botocore's standard retries, so a command (or an API request on
-Lambda) never hangs on AWS.
+boto3 clients are made when a command first needs one, never at import time (moto must
+start first in tests; the CLI must start fast): by default in ``aws_client``, with bounded
+timeouts and botocore's standard retries, so an API request on Lambda never hangs on AWS.
+The CLI's commands pass their own factory (``client``: ``albca.cli.trust_context``), the
+one every AWS command of the CLI uses, which in a dry run refuses every change.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ca.signer import PrivateKeySigner, Signer
 if TYPE_CHECKING:
     from albca.home import CAHome
     from albca.wiring import PassphraseSource, Services
+    from trust_bundle.planning import PlannedCall
     from trust_bundle.publish import Publisher
     from trust_bundle.rotation import NewKeySource, Rotation
     from trust_bundle.trust_stores import TrustStoreManager
@@ -28,12 +30,15 @@ if TYPE_CHECKING:
 __all__ = [
     "AWS_TIMEOUTS",
     "aws_client",
+    "ClientFactory",
     "publisher_from",
     "TrustServices",
     "trust_services",
     "local_key_source",
     "kms_key_source",
     "new_key_source",
+    "key_store_words",
+    "kms_key_call",
     "rotation_for",
 ]
 
@@ -78,12 +83,21 @@ def aws_client(service: str, region: str | None = None) -> Any:
         ) from exc
 
 
-def publisher_from(url: str, region: str | None = None) -> Publisher:
+ClientFactory = Callable[[str], Any]
+"""Makes the boto3 client of a service (``s3``, ``elbv2``): ``aws_client`` by default; the
+CLI's commands pass their own (``albca.cli.trust_context``), which a dry run makes refuse
+every change."""
+
+
+def publisher_from(
+    url: str, region: str | None = None, *, client: ClientFactory | None = None
+) -> Publisher:
     """The publisher of ``file:///DIR`` or ``s3://BUCKET/PREFIX``."""
     from trust_bundle.publish import publisher_for
 
+    make = client or (lambda service: aws_client(service, region))
     try:
-        return publisher_for(url, s3_client=lambda: aws_client("s3", region))
+        return publisher_for(url, s3_client=lambda: make("s3"))
     except ValueError as exc:
         raise ConfigurationError(str(exc), setting="ALBCA_PUBLISH_TO") from None
 
@@ -104,9 +118,11 @@ def trust_services(
     publish_to: str | None = None,
     wait_seconds: float | None = None,
     allow_gap: bool = False,
+    client: ClientFactory | None = None,
 ) -> TrustServices:
     """The trust store manager for the CA of ``services``, publishing to ``publish_to``
-    (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores."""
+    (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores. Its
+    clients come from ``client`` (default: ``aws_client`` in ALBCA_AWS_REGION)."""
     from trust_bundle.elbv2 import TrustStoreApi
     from trust_bundle.publish import S3Publisher
     from trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
@@ -119,8 +135,9 @@ def trust_services(
             setting="ALBCA_PUBLISH_TO",
         )
     region = services.settings.aws_region
-    publisher = publisher_from(url, region)
-    api = TrustStoreApi(aws_client("elbv2", region)) if isinstance(publisher, S3Publisher) else None
+    make = client or (lambda service: aws_client(service, region))
+    publisher = publisher_from(url, region, client=make)
+    api = TrustStoreApi(make("elbv2")) if isinstance(publisher, S3Publisher) else None
     manager = TrustStoreManager(
         authority=services.authority,
         publisher=publisher,
@@ -160,7 +177,7 @@ def kms_key_source(
         if not clients:
             clients.append((make_client or kms_client)(region))
         arn = create_signing_key(
-            clients[0], spec, description=f"albca {role.value} CA key (rotation)", role=role.value
+            clients[0], spec, description=_rotation_key_description(role), role=role.value
         )
         return KmsSigner(clients[0], arn)
 
@@ -172,6 +189,27 @@ def new_key_source(services: Services, passphrase: PassphraseSource) -> NewKeySo
     if services.settings.key_store == "kms":
         return kms_key_source(services.settings.aws_region)
     return local_key_source(services.home, passphrase)
+
+
+def kms_key_call(role: AuthorityRole, spec: KeySpec) -> PlannedCall:
+    """The ``create_key`` call ``kms_key_source`` makes for a new key (for plans)."""
+    from ca.kms_signer import create_key_request
+    from trust_bundle.planning import PlannedCall
+
+    request = create_key_request(spec, description=_rotation_key_description(role), role=role.value)
+    return PlannedCall("kms", "create_key", request)
+
+
+def _rotation_key_description(role: AuthorityRole) -> str:
+    return f"albca {role.value} CA key (rotation)"
+
+
+def key_store_words(services: Services) -> str:
+    """Where ``new_key_source`` puts a new key, in words (for ``--dry-run`` plans)."""
+    if services.settings.key_store == "kms":
+        region = services.settings.aws_region or "the AWS SDK's default region"
+        return f"a new KMS key in {region}"
+    return f"encrypted in {services.home.keys_dir}"
 
 
 def rotation_for(
@@ -187,6 +225,8 @@ def rotation_for(
         authority=services.authority,
         new_key=new_key or new_key_source(services, passphrase),
         distributor=manager,
+        key_store=key_store_words(services),
+        key_call=kms_key_call if services.settings.key_store == "kms" else None,
     )
 
 

@@ -22,6 +22,7 @@ from ca.clock import Clock, system_clock, to_epoch
 from ca.crl import CRLDocument, build_crl
 from ca.csr import parse_csr
 from ca.errors import (
+    AlreadyRevoked,
     AuthorityNotInitialized,
     DuplicateSerial,
     InvalidLifetime,
@@ -424,6 +425,15 @@ class Authority:
 
     def list_certificates(self, query: CertificateQuery) -> CertificatePage:
         return self.store.query_certificates(query, self.clock())
+
+    def revocable(self, serial: int) -> CertificateRecord:
+        """The certificate ``revoke`` would revoke; raises what it would refuse
+        (``CertificateNotFound``, ``AlreadyRevoked``). Changes nothing (``--dry-run``)."""
+        record = self.store.get_certificate(serial)
+        if record.status is CertificateStatus.REVOKED:
+            assert record.revoked_at is not None
+            raise AlreadyRevoked(serial, record.revoked_at.isoformat())
+        return record
 
     def revoke(
         self, serial: int, reason: RevocationReason, *, requested_by: str

@@ -37,7 +37,10 @@ __all__ = [
     "create_root_ca",
     "create_issuing_ca",
     "activate_authority",
+    "check_activation",
     "retire_authority",
+    "check_retirement",
+    "check_new_subject",
     "RetiredAuthority",
     "ca_identity",
     "find_authority",
@@ -146,7 +149,7 @@ def create_root_ca(
 ) -> AuthorityRecord:
     """Sign and record a root CA. A new root starts in standby: relying parties must trust
     it (it must be in every trust store's bundle) before anything chains to it."""
-    _check_new_subject(store, subject)
+    check_new_subject(store, subject)
     if lifetime <= timedelta(0):
         raise InvalidLifetime("lifetime: a root CA's lifetime must be positive")
     certificate = build_root_certificate(
@@ -180,7 +183,7 @@ def create_issuing_ca(
         raise AuthorityError(f"root CA {root.key_id} is retired; it cannot sign a new issuing CA")
     if lifetime <= timedelta(0):
         raise InvalidLifetime("lifetime: an issuing CA's lifetime must be positive")
-    _check_new_subject(store, subject)
+    check_new_subject(store, subject)
     root_certificate = certificate_of(root)
     if root_certificate.public_key() != root_signer.public_key:
         raise AuthorityError(
@@ -210,7 +213,8 @@ def create_issuing_ca(
     )
 
 
-def _check_new_subject(store: CertificateStore, subject: x509.Name) -> None:
+def check_new_subject(store: CertificateStore, subject: x509.Name) -> None:
+    """Refuses a subject a CA that is not retired already has (``InvalidName``)."""
     # Two trusted CAs with one subject make CRL and path matching by name ambiguous (a CRL
     # names its issuer by subject: RFC 5280 section 5.1.2.3); refuse rather than guess.
     for record in store.list_authorities():
@@ -278,13 +282,7 @@ def activate_authority(
     without an active CA; for that moment both are active and the newest one is used
     (``Authority.active_issuer_record``).
     """
-    record = find_authority(store, key_id)
-    if record.status is AuthorityStatus.RETIRED:
-        raise AuthorityError(f"CA {record.key_id} is retired; it cannot become active again")
-    if record.role is AuthorityRole.ISSUING:
-        parent = find_authority(store, record.parent_key_id or "")
-        if parent.status is AuthorityStatus.RETIRED:
-            raise AuthorityError(f"the root of CA {record.key_id} is retired")
+    record = check_activation(store, key_id)
     if record.status is not AuthorityStatus.ACTIVE:
         record = store.set_authority_status(
             record.key_id,
@@ -305,6 +303,18 @@ def activate_authority(
     return record
 
 
+def check_activation(store: CertificateStore, key_id: str) -> AuthorityRecord:
+    """The CA ``activate_authority`` would make active; raises what it would refuse."""
+    record = find_authority(store, key_id)
+    if record.status is AuthorityStatus.RETIRED:
+        raise AuthorityError(f"CA {record.key_id} is retired; it cannot become active again")
+    if record.role is AuthorityRole.ISSUING:
+        parent = find_authority(store, record.parent_key_id or "")
+        if parent.status is AuthorityStatus.RETIRED:
+            raise AuthorityError(f"the root of CA {record.key_id} is retired")
+    return record
+
+
 @dataclass(frozen=True)
 class RetiredAuthority:
     record: AuthorityRecord
@@ -320,6 +330,21 @@ def retire_authority(
     retired, and for an issuing CA with certificates that are unexpired and unrevoked
     unless ``force`` (those certificates stop working wherever the new bundle is loaded).
     """
+    checked = check_retirement(store, key_id=key_id, now=now, force=force)
+    record, valid = checked.record, checked.valid_certificates
+    event = _status_event("ca-retire", record, now, actor, forced=force, valid_certificates=valid)
+    # Filed under the CA certificate's serial: the root's CRL lists a retired issuing CA
+    # with this time as its revocation date (``Authority.generate_crl``).
+    event = replace(event, serial=certificate_of(record).serial_number)
+    retired = store.set_authority_status(record.key_id, AuthorityStatus.RETIRED, event)
+    return RetiredAuthority(retired, valid)
+
+
+def check_retirement(
+    store: CertificateStore, *, key_id: str, now: datetime, force: bool = False
+) -> RetiredAuthority:
+    """What ``retire_authority`` would retire (the record as it stands, and how many
+    certificates would stop working); raises what it would refuse. Changes nothing."""
     record = find_authority(store, key_id)
     if record.status is AuthorityStatus.RETIRED:
         raise AuthorityError(f"CA {record.key_id} is already retired")
@@ -356,12 +381,7 @@ def retire_authority(
                 key_id=record.key_id,
                 valid_certificates=valid,
             )
-    event = _status_event("ca-retire", record, now, actor, forced=force, valid_certificates=valid)
-    # Filed under the CA certificate's serial: the root's CRL lists a retired issuing CA
-    # with this time as its revocation date (``Authority.generate_crl``).
-    event = replace(event, serial=certificate_of(record).serial_number)
-    retired = store.set_authority_status(record.key_id, AuthorityStatus.RETIRED, event)
-    return RetiredAuthority(retired, valid)
+    return RetiredAuthority(record, valid)
 
 
 def _status_event(

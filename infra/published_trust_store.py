@@ -69,9 +69,7 @@ class PublishedTrustStore:
         return _plain(result.store)
 
     def _planned(self, aws: Aws, manager: TrustStoreManager, name: str) -> TrustStore:
-        plan = plan_trust_store(
-            manager, name, advertise_ca_names=self.advertise_ca_names, unknown=PLACEHOLDER
-        )
+        plan = plan_trust_store(manager, name, advertise_ca_names=self.advertise_ca_names)
         for call in plan.calls:
             aws.record(Call(call.service, call.operation, dict(call.params)))
         if plan.waits:

@@ -4,9 +4,10 @@ publishing, ALB trust stores and their revocations, CA rotation.
 Modules: ``alb_rules`` (the checks), ``bundle`` (the PEM bundle), ``publish`` (file:// and
 s3:// targets), ``artefacts`` (checked publishing of the bundle and CRLs), ``elbv2`` (the
 trust store calls; the AWS boundary), ``revocation_sync`` (CRLs in step with every
-revocation), ``trust_stores`` (create, update, show, delete, roll back), ``crl_standing``
-(is a store's every CRL current), ``ensure`` (one store made ready for a listener, planned
-for a dry run) and ``rotation``.
+revocation), ``crl_swaps`` (what a sync does to one store, decided first), ``trust_stores``
+(create, update, show, delete, roll back), ``crl_standing`` (is a store's every CRL
+current), ``ensure`` (one store made ready for a listener), ``rotation``, and ``planning``
+(what any of them would do, for ``--dry-run``: the calls planned, none made).
 Importing this package loads no AWS library.
 """
 

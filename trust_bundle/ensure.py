@@ -6,8 +6,9 @@ from it or pointed at it, its CRLs in step, ACTIVE. What ``albca alb enable-mtls
 bundle albca's current one (else a new S3 version is published), does the store exist
 (else it is created from that exact version), does it hold that version (else it is
 pointed at it), are its CRLs in step (``crl_standing``; else a sync). The plan lists the
-calls a run would make, for ``--dry-run``, with ``unknown`` standing for the values only an
-earlier call of the run could tell (a new object version, a new store's ARN).
+calls a run would make, for ``--dry-run``, as ``trust_bundle.planning`` plans them, with
+``UNKNOWN`` standing for the values only an earlier call of the run could tell (a new
+object version, a new store's ARN).
 
 ``ensure_trust_store`` carries the plan out with ``TrustStoreManager`` (``create``,
 ``update``, the revocation sync), each step recorded in the audit trail as those commands
@@ -21,34 +22,21 @@ from __future__ import annotations
 
 import enum
 import hashlib
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, replace
 
 from trust_bundle.alb_rules import check_bundle
 from trust_bundle.artefacts import (
     BUNDLE_NAME,
-    PEM_CONTENT_TYPE,
     PublishedBundle,
     S3Location,
-    crl_name,
 )
 from trust_bundle.crl_standing import CrlStanding, crl_standing
 from trust_bundle.elbv2 import (
-    TAG_BUNDLE,
-    TAG_BUNDLE_VERSION,
-    TAG_CA,
-    TAG_CRL_PREFIX,
     TrustStore,
-    add_revocation_params,
-    add_tags_params,
-    create_params,
-    modify_params,
-    remove_revocations_params,
-    remove_tags_params,
 )
 from trust_bundle.errors import TrustStoreError, TrustStoreNotFound
-from trust_bundle.publish import PublishedObject, S3Publisher
+from trust_bundle.planning import UNKNOWN, Plan, PlannedCall, Planner
+from trust_bundle.publish import PublishedObject
 from trust_bundle.revocation_sync import SyncReport, certificate_key_ids
 from trust_bundle.trust_stores import TrustStoreManager
 
@@ -62,7 +50,6 @@ __all__ = [
     "ensure_trust_store",
 ]
 
-UNKNOWN = "<known after the previous step>"
 ACTIVE = "ACTIVE"
 
 
@@ -70,15 +57,6 @@ class StoreAction(enum.Enum):
     CREATE = "create"  # no store of that name: create it from the bundle
     UPDATE = "update"  # it holds another bundle: point it at the current one
     NONE = "none"  # it holds the current bundle
-
-
-@dataclass(frozen=True)
-class PlannedCall:
-    """A call a run would make: ``service`` and ``operation`` as boto3 names them."""
-
-    service: str
-    operation: str
-    params: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -135,18 +113,29 @@ class EnsureResult:
 
 
 def plan_trust_store(
-    manager: TrustStoreManager,
-    name: str,
-    *,
-    advertise_ca_names: bool = False,
-    unknown: str = UNKNOWN,
+    manager: TrustStoreManager, name: str, *, advertise_ca_names: bool = False
 ) -> TrustStorePlan:
-    """What it takes for trust store ``name`` to hold albca's current bundle and CRLs.
+    """What it takes for trust store ``name`` to hold albca's current bundle and CRLs, and
+    the calls a run would make for it (``trust_bundle.planning``).
 
     Reads only. Raises ``BundleRejected`` when the bundle breaks an ALB rule (with
     ``advertise_ca_names``, or a listener of the store advertising them, the CA names
     limit too), and ``TrustStoreError`` when the store is not this CA's to change.
     """
+    decided = _decide(manager, name, advertise_ca_names=advertise_ca_names)
+    plan = Plan()
+    planner = Planner(manager, plan)
+    if decided.action is StoreAction.CREATE:
+        planner.create(name, advertise_ca_names=advertise_ca_names)
+    elif decided.action is StoreAction.UPDATE:
+        planner.update([name], advertise_ca_names=advertise_ca_names)
+    elif decided.syncs_crls:
+        planner.sync(only=[name], include_roots=True)
+    return replace(decided, calls=plan.calls)
+
+
+def _decide(manager: TrustStoreManager, name: str, *, advertise_ca_names: bool) -> TrustStorePlan:
+    """``plan_trust_store`` without the calls: what a run needs to decide what to do."""
     api = manager.require_api()
     publisher = manager.require_s3()
     store = _existing(manager, name)
@@ -177,19 +166,7 @@ def plan_trust_store(
             publisher=publisher,
             now=manager.authority.now(),
         )
-    calls = _Calls(manager, publisher, unknown)
-    bundle_at = location or S3Location(publisher.bucket, publisher.key(BUNDLE_NAME), unknown)
-    if published is None:
-        calls.add("s3", "put_object", publisher.put_params(BUNDLE_NAME, pem, PEM_CONTENT_TYPE))
-    tags = {TAG_CA: identity, TAG_BUNDLE: bundle_at.url, TAG_BUNDLE_VERSION: bundle_at.version_id}
-    if store is None:
-        calls.add("elbv2", "create_trust_store", create_params(name, bundle_at, tags))
-    elif action is StoreAction.UPDATE:
-        calls.add("elbv2", "modify_trust_store", modify_params(store.arn, bundle_at))
-        calls.add("elbv2", "add_tags", add_tags_params(store.arn, tags))
-    if crls is None or not crls.in_step:
-        calls.sync(store, key_ids, revocation_ids)
-    return TrustStorePlan(name, published, store, action, crls, tuple(calls.planned))
+    return TrustStorePlan(name, published, store, action, crls, ())
 
 
 def ensure_trust_store(
@@ -201,7 +178,7 @@ def ensure_trust_store(
     A failure part-way raises ``SyncIncomplete`` (or the error of the step) and leaves the
     store with a complete earlier state; running it again finishes the work.
     """
-    plan = plan_trust_store(manager, name, advertise_ca_names=advertise_ca_names)
+    plan = _decide(manager, name, advertise_ca_names=advertise_ca_names)
     api = manager.require_api()
     if plan.action is StoreAction.CREATE:
         created = manager.create(name, actor=actor, advertise_ca_names=advertise_ca_names)
@@ -220,78 +197,6 @@ def ensure_trust_store(
         sync = manager.revocation_sync(include_roots=True).run(actor=actor, only=[name])
         store = api.by_arn(store.arn)
     return EnsureResult(plan, store, None, sync)
-
-
-class _Calls:
-    """The calls of a plan, in the order a run makes them."""
-
-    def __init__(self, manager: TrustStoreManager, publisher: S3Publisher, unknown: str) -> None:
-        self.manager = manager
-        self.publisher = publisher
-        self.unknown = unknown
-        self.planned: list[PlannedCall] = []
-
-    def add(self, service: str, operation: str, params: Mapping[str, Any]) -> None:
-        self.planned.append(PlannedCall(service, operation, params))
-
-    def sync(
-        self, store: TrustStore | None, key_ids: frozenset[str], revocation_ids: Sequence[int]
-    ) -> None:
-        """What ``RevocationSync.run(include_roots=True, only=[store])`` does to a store
-        that holds the bundle of ``key_ids``: a new CRL per CA published, then, per CA of
-        the bundle, added, tagged, and the previous one removed; then stale tags and CRLs no
-        tag names removed."""
-        authority = self.manager.authority
-        issuers = authority.crl_issuer_key_ids(roots=True)
-        for issuer in issuers:
-            self.add(
-                "s3",
-                "put_object",
-                self.publisher.put_params(
-                    crl_name(issuer),
-                    f"<the CRL of CA {issuer}, signed when the change is made>",
-                    PEM_CONTENT_TYPE,
-                ),
-            )
-        arn = store.arn if store is not None else self.unknown
-        tags = store.crls if store is not None else {}
-        trusted = certificate_key_ids(authority.trusted_certificates())
-        replaced: set[str] = set()
-        removed: set[int] = set()
-        for issuer in issuers:
-            if issuer not in key_ids:
-                continue
-            crl = S3Location(self.publisher.bucket, self.publisher.key(crl_name(issuer)),
-                             self.unknown)  # fmt: skip
-            self.add("elbv2", "add_trust_store_revocations", add_revocation_params(arn, crl))
-            tag = {f"{TAG_CRL_PREFIX}{issuer}": self.unknown}
-            self.add("elbv2", "add_tags", add_tags_params(arn, tag))
-            replaced.add(issuer)
-            old = tags.get(issuer)
-            if old is not None and old.revocation_id in revocation_ids:
-                self.add(
-                    "elbv2",
-                    "remove_trust_store_revocations",
-                    remove_revocations_params(arn, [old.revocation_id]),
-                )
-                removed.add(old.revocation_id)
-        stale = [
-            f"{TAG_CRL_PREFIX}{issuer}"
-            for issuer in tags
-            if issuer not in key_ids or issuer not in trusted
-        ]
-        if stale:
-            self.add("elbv2", "remove_tags", remove_tags_params(arn, stale))
-        still_named = {
-            tag.revocation_id
-            for issuer, tag in tags.items()
-            if issuer not in replaced and f"{TAG_CRL_PREFIX}{issuer}" not in stale
-        }
-        orphans = [r for r in revocation_ids if r not in removed and r not in still_named]
-        if orphans:
-            self.add(
-                "elbv2", "remove_trust_store_revocations", remove_revocations_params(arn, orphans)
-            )
 
 
 def _existing(manager: TrustStoreManager, name: str) -> TrustStore | None:

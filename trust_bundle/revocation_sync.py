@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -39,23 +39,17 @@ from ca.errors import CAError
 from ca.hierarchy import ca_identity
 from ca.records import AuditEvent, format_serial
 from ca.store import CertificateStore
-from trust_bundle.alb_rules import (
-    ALB_LIMITS,
-    CheckedCRL,
-    TrustStoreLimits,
-    check_revocation_totals,
-)
+from trust_bundle.alb_rules import ALB_LIMITS, CheckedCRL, TrustStoreLimits
 from trust_bundle.artefacts import (
     PublishedCRL,
     S3Location,
     check_crl_document,
     publish_checked_crl,
 )
+from trust_bundle.crl_swaps import HeldCrl, NewCrl, StoreSwaps, swaps_for
 from trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore, TrustStoreApi
 from trust_bundle.errors import (
     PublishFailed,
-    RevocationRejected,
-    RevocationRule,
     SyncIncomplete,
     TrustStoreError,
 )
@@ -73,6 +67,7 @@ __all__ = [
     "sync_state",
     "queue_sync",
     "sync_after_revocation",
+    "only_these",
     "bundle_key_ids",
     "certificate_key_ids",
 ]
@@ -122,20 +117,10 @@ class SyncReport:
         }
 
 
-@dataclass
-class _Step:
-    issuer: str
-    crl_entries: int
-    old: int | None  # the revocation id it replaces
-
-
-@dataclass
+@dataclass(frozen=True)
 class _Plan:
     store: TrustStore
-    steps: list[_Step]
-    kept: list[str]
-    stale_tags: list[str]  # albca:crl:<issuer> tags of CAs the store no longer trusts
-    existing: dict[int, int] = field(default_factory=dict)  # revocation id -> entries
+    swaps: StoreSwaps[int]
 
 
 class RevocationSync:
@@ -244,14 +229,7 @@ class RevocationSync:
         trusted_ids = certificate_key_ids(trusted)
         stores = self.fed_trust_stores()
         if only is not None:
-            missing = sorted(set(only) - {store.name for store in stores})
-            if missing:
-                raise TrustStoreError(
-                    f"trust store {missing[0]} is not one this CA feeds (no albca:ca tag with "
-                    "this CA's identity)",
-                    trust_store=missing[0],
-                )
-            stores = [store for store in stores if store.name in only]
+            stores = only_these(stores, only)
         # 1. Sign and check a CRL per issuing CA.
         documents: dict[str, tuple[CRLDocument, bytes, CheckedCRL]] = {}
         for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
@@ -309,81 +287,28 @@ class RevocationSync:
         trusted_ids: frozenset[str],
     ) -> _Plan:
         assert self.trust_stores is not None
-        in_bundle = self._bundle_key_ids(store) or trusted_ids
         existing = {r.revocation_id: r.entries for r in self.trust_stores.revocations(store.arn)}
-        tags = store.crls
-        steps: list[_Step] = []
-        kept: list[str] = []
-        for issuer, (document, _, checked) in documents.items():
-            entries = checked.entries
-            if issuer not in in_bundle:
-                continue  # e.g. after a rollback to a bundle without it
-            tag = tags.get(issuer)
-            current = tag if tag is not None and tag.revocation_id in existing else None
-            if current is not None and current.number >= document.number:
-                kept.append(issuer)  # a run that started later already put a newer CRL in
-                continue
-            steps.append(_Step(issuer, entries, current.revocation_id if current else None))
-        # Tags of CAs the store no longer trusts go; those of CAs not refreshed this run
-        # (a root, when roots are left out) stay, and so do their CRLs.
-        stale = [
-            f"{TAG_CRL_PREFIX}{issuer}"
-            for issuer in tags
-            if issuer not in in_bundle or issuer not in trusted_ids
-        ]
-        plan = _Plan(store, steps, kept, stale, existing)
-        self._check_limits(plan)
-        return plan
-
-    def _check_limits(self, plan: _Plan) -> None:
-        holding = dict(plan.existing)
-        for index, step in enumerate(plan.steps):
-            new_id = -1 - index  # stands for the id AWS will give
-            if step.crl_entries > self.limits.max_revoked_entries:
-                self._refuse(plan, step, f"{step.crl_entries} entries on its own")
-            if self.allow_gap and step.old is not None:
-                holding.pop(step.old, None)
-                holding[new_id] = step.crl_entries
-                self._totals(plan, step, holding)
-                continue
-            holding[new_id] = step.crl_entries
-            self._totals(plan, step, holding)
-            if step.old is not None:
-                holding.pop(step.old, None)
-
-    def _totals(self, plan: _Plan, step: _Step, holding: Mapping[int, int]) -> None:
-        try:
-            check_revocation_totals(list(holding.values()), limits=self.limits)
-        except RevocationRejected as exc:
-            self._refuse(plan, step, exc.detail, rule=exc.rule)
-
-    def _refuse(
-        self,
-        plan: _Plan,
-        step: _Step,
-        detail: str,
-        *,
-        rule: RevocationRule = RevocationRule.MAX_ENTRIES,
-    ) -> None:
-        hint = (
-            ""
-            if self.allow_gap
-            else "; the old and the new CRL of a CA are held together for a moment: rerun "
-            "with --allow-gap to remove the old one first (leaving that CA without a CRL for "
-            "the length of one API call)"
+        swaps = swaps_for(
+            store.name,
+            held={i: HeldCrl(tag.revocation_id, tag.number) for i, tag in store.crls.items()},
+            revocations=existing,
+            new={
+                issuer: NewCrl(document.number, checked.entries)
+                for issuer, (document, _, checked) in documents.items()
+            },
+            in_bundle=self.held_bundle_key_ids(store) or trusted_ids,
+            trusted=trusted_ids,
+            limits=self.limits,
+            allow_gap=self.allow_gap,
         )
-        raise RevocationRejected(
-            rule,
-            f"trust store {plan.store.name}: adding the new CRL of issuing CA {step.issuer}: "
-            f"{detail}{hint}; nothing was uploaded",
-        )
+        return _Plan(store, swaps)
 
     def _apply(self, plan: _Plan, published: Mapping[str, PublishedCRL]) -> StoreSync:
         assert self.trust_stores is not None
         api, arn = self.trust_stores, plan.store.arn
         added: dict[str, int] = {}
         removed: list[int] = []
-        for step in plan.steps:
+        for step in plan.swaps.swaps:
             crl = published[step.issuer]
             location = S3Location.of(crl.published)
             if self.allow_gap and step.old is not None:
@@ -401,12 +326,12 @@ class RevocationSync:
                 removed.append(step.old)
         # What no tag names any more: left by an interrupted run, or CAs no longer trusted.
         self._check_time(f"trust store {plan.store.name}")
-        api.untag(arn, plan.stale_tags)
+        api.untag(arn, plan.swaps.stale_tags)
         named = {tag.revocation_id for tag in api.by_arn(arn).crls.values()}
         orphans = [r.revocation_id for r in api.revocations(arn) if r.revocation_id not in named]
         self._remove(api, arn, orphans)
         removed += orphans
-        return StoreSync(plan.store.name, arn, added, tuple(removed), tuple(plan.kept))
+        return StoreSync(plan.store.name, arn, added, tuple(removed), plan.swaps.kept)
 
     @staticmethod
     def _remove(api: TrustStoreApi, arn: str, ids: Sequence[int]) -> None:
@@ -416,7 +341,7 @@ class RevocationSync:
             if exc.aws_code != "RevocationIdNotFound":  # gone already: what was wanted
                 raise
 
-    def _bundle_key_ids(self, store: TrustStore) -> frozenset[str] | None:
+    def held_bundle_key_ids(self, store: TrustStore) -> frozenset[str] | None:
         """Key ids of the CAs in the bundle the store holds (read at the version its tag
         names), or None when that cannot be known (a store albca did not give a bundle)."""
         location = store.bundle
@@ -438,6 +363,18 @@ class RevocationSync:
             raise SyncIncomplete(
                 f"the time allowed ({self.budget:g} s) ran out while {doing}", rerun=SYNC_RERUN
             )
+
+
+def only_these(stores: Sequence[TrustStore], only: Collection[str]) -> list[TrustStore]:
+    """The stores named in ``only``; raises when one of them is not among ``stores``."""
+    missing = sorted(set(only) - {store.name for store in stores})
+    if missing:
+        raise TrustStoreError(
+            f"trust store {missing[0]} is not one this CA feeds (no albca:ca tag with "
+            "this CA's identity)",
+            trust_store=missing[0],
+        )
+    return [store for store in stores if store.name in only]
 
 
 def bundle_key_ids(pem: bytes) -> frozenset[str]:

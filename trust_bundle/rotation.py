@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from cryptography import x509
@@ -34,13 +34,16 @@ from cryptography.x509.oid import NameOID
 
 from ca.authority import Authority
 from ca.ca_status import ROTATION_MARGIN
-from ca.errors import AuthorityError, AuthorityNotInitialized, CAError
+from ca.errors import AuthorityError, AuthorityNotInitialized, CAError, InvalidLifetime
 from ca.hierarchy import (
     ISSUING_LIFETIME,
     ROOT_LIFETIME,
     RetiredAuthority,
     activate_authority,
     certificate_of,
+    check_activation,
+    check_new_subject,
+    check_retirement,
     create_issuing_ca,
     create_root_ca,
     find_authority,
@@ -51,12 +54,30 @@ from ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStat
 from ca.signer import Signer
 from ca.store import CertificateStore
 from trust_bundle.errors import SyncIncomplete
+from trust_bundle.planning import Plan, PlannedCall, Planner, TrustedCAs
 
-__all__ = ["NewKeySource", "Distributor", "Rotation", "RotationResult", "successor_subject"]
+__all__ = [
+    "NewKeySource",
+    "KeyCall",
+    "Distributor",
+    "Rotation",
+    "RotationResult",
+    "successor_subject",
+    "NEW_ROOT",
+    "NEW_ISSUING",
+]
 
 NewKeySource = Callable[[AuthorityRole, KeySpec], Signer]
 """Makes a new CA key of a spec and returns a signer over it, its ``location`` set (where
 the key lives: ``file:keys/...``, a KMS key ARN) so the authority can find it again."""
+
+
+KeyCall = Callable[[AuthorityRole, KeySpec], PlannedCall]
+"""The AWS call a ``NewKeySource`` makes for a new key (KMS ``create_key``), for plans."""
+
+NEW_ROOT = "<key id of the new root CA>"
+NEW_ISSUING = "<key id of the new issuing CA>"
+"""What a plan calls a CA the run would make: its key id is known once its key is."""
 
 
 class Distributor(Protocol):
@@ -88,7 +109,9 @@ class RotationResult:
 
 class Rotation:
     """``distributor`` None: no publish target; the records change and the caller must get
-    the new bundle to relying parties itself before certificates of the new CA are used."""
+    the new bundle to relying parties itself before certificates of the new CA are used.
+    ``key_store`` says in words where ``new_key`` puts a new key, and ``key_call`` which AWS
+    call it makes for one (None: none, a key file), for plans."""
 
     def __init__(
         self,
@@ -97,11 +120,15 @@ class Rotation:
         new_key: NewKeySource,
         distributor: Distributor | None,
         margin: timedelta = ROTATION_MARGIN,
+        key_store: str = "a new key",
+        key_call: KeyCall | None = None,
     ) -> None:
         self.authority = authority
         self.new_key = new_key
         self.distributor = distributor
         self.margin = margin
+        self.key_store = key_store
+        self.key_call = key_call
 
     @property
     def store(self) -> CertificateStore:
@@ -212,6 +239,191 @@ class Rotation:
         self.authority.forget_cached_issuers()
         return current
 
+    # -- plans (--dry-run): what each of the above would do, changing nothing --------------
+    def plan_rotate_issuing(
+        self,
+        plan: Plan,
+        planner: Planner | None,
+        *,
+        key_spec: KeySpec | None = None,
+        common_name: str | None = None,
+        lifetime: timedelta = ISSUING_LIFETIME,
+    ) -> None:
+        """``rotate_issuing``, planned: the new CA described (no key is made), the
+        distribution of a bundle holding it planned by ``planner`` (None: no publish
+        target), then the switch. Raises what ``rotate_issuing`` would refuse."""
+        previous = self.authority.active_issuer_record()
+        root = self._active(AuthorityRole.ROOT)
+        trusted = TrustedCAs.now(self.authority)
+        pending = self._pending(AuthorityRole.ISSUING, parent=root.key_id)
+        if pending is None:
+            new = self._plan_new_issuing(
+                plan,
+                root.key_id,
+                certificate_of(root).not_valid_after_utc,
+                previous,
+                key_spec,
+                common_name,
+                lifetime,
+                self._subjects(),
+            )
+            trusted = trusted.adding(new, AuthorityRole.ISSUING, self.authority.now())
+        else:
+            new = pending.key_id
+            plan.step(f"resume the rotation to issuing CA {new} (made earlier, in standby)")
+        self._plan_distribution(plan, planner, trusted)
+        plan.step(
+            f"make issuing CA {new} active; issuing CA {previous.key_id} goes to standby "
+            "(still trusted until `albca ca retire`)"
+        )
+
+    def plan_rotate_root(
+        self,
+        plan: Plan,
+        planner: Planner | None,
+        *,
+        key_spec: KeySpec | None = None,
+        issuing_key_spec: KeySpec | None = None,
+        common_name: str | None = None,
+        issuing_common_name: str | None = None,
+        lifetime: timedelta = ROOT_LIFETIME,
+        issuing_lifetime: timedelta = ISSUING_LIFETIME,
+        stop_after_root: bool = False,
+    ) -> None:
+        """``rotate_root``, planned: the new root, its distribution, the new issuing CA
+        under it, the second distribution (on the state the first would leave), then the
+        switch. Raises what ``rotate_root`` would refuse."""
+        previous_root = self._active(AuthorityRole.ROOT)
+        previous_issuing = self.authority.active_issuer_record()
+        now = self.authority.now()
+        trusted = TrustedCAs.now(self.authority)
+        taken = self._subjects()
+        new_root = self._pending(AuthorityRole.ROOT)
+        if new_root is None:
+            old = certificate_of(previous_root)
+            spec = key_spec or key_spec_of(old.public_key(), field="root")
+            subject = successor_subject(old.subject, common_name, taken)
+            check_new_subject(self.store, subject)
+            if lifetime <= timedelta(0):
+                raise InvalidLifetime("lifetime: a root CA's lifetime must be positive")
+            self._plan_key(plan, AuthorityRole.ROOT, spec)
+            plan.step(
+                f"create root CA {subject.rfc4514_string()}: a new {spec.value} key "
+                f"({self.key_store}), self-signed, valid until {(now + lifetime).date()}, in "
+                "standby (trusted, signing nothing yet)"
+            )
+            root_id, root_not_after = NEW_ROOT, now + lifetime
+            taken = taken | {subject}
+            trusted = trusted.adding(NEW_ROOT, AuthorityRole.ROOT, now)
+        else:
+            root_id = new_root.key_id
+            root_not_after = certificate_of(new_root).not_valid_after_utc
+            plan.step(f"resume the rotation to root CA {root_id} (made earlier, in standby)")
+        self._plan_distribution(plan, planner, trusted)
+        if stop_after_root:
+            plan.note(
+                "--stop-after-root: the run stops once the new root is in the bundle and the "
+                "trust stores; `albca ca rotate --root` again makes its issuing CA and switches"
+            )
+            return
+        issuing = None
+        if new_root is not None:
+            issuing = self._pending(AuthorityRole.ISSUING, parent=new_root.key_id)
+        if issuing is None:
+            new_issuing = self._plan_new_issuing(
+                plan,
+                root_id,
+                root_not_after,
+                previous_issuing,
+                issuing_key_spec,
+                issuing_common_name,
+                issuing_lifetime,
+                taken,
+            )
+            trusted = trusted.adding(new_issuing, AuthorityRole.ISSUING, now)
+        else:
+            new_issuing = issuing.key_id
+            plan.step(f"resume with issuing CA {new_issuing} (made earlier, in standby)")
+        self._plan_distribution(plan, planner, trusted)
+        plan.step(
+            f"make issuing CA {new_issuing} and root CA {root_id} active; issuing CA "
+            f"{previous_issuing.key_id} and root CA {previous_root.key_id} go to standby "
+            "(still trusted until `albca ca retire`)"
+        )
+
+    def plan_retire(
+        self, plan: Plan, planner: Planner | None, key_id: str, *, force: bool = False
+    ) -> RetiredAuthority:
+        """``retire``, planned; raises what it would refuse."""
+        now = self.authority.now()
+        retiring = check_retirement(self.store, key_id=key_id, now=now, force=force)
+        record = retiring.record
+        stops = (
+            f": {retiring.valid_certificates} valid certificate(s) it issued stop working"
+            if retiring.valid_certificates
+            else ""
+        )
+        plan.step(f"retire {record.role.value} CA {record.key_id}{stops}")
+        trusted = TrustedCAs.now(self.authority).without(record.key_id)
+        if record.parent_key_id and certificate_of(record).not_valid_after_utc > now:
+            trusted = trusted.with_entries(record.parent_key_id, 1)  # its root's CRL lists it
+        self._plan_distribution(plan, planner, trusted)
+        return retiring
+
+    def plan_activate(self, plan: Plan, planner: Planner | None, key_id: str) -> AuthorityRecord:
+        """``activate``, planned; raises what it would refuse."""
+        record = check_activation(self.store, key_id)
+        self._plan_distribution(plan, planner, TrustedCAs.now(self.authority))
+        others = [
+            other.key_id
+            for other in self.store.list_authorities()
+            if other.role is record.role
+            and other.status is AuthorityStatus.ACTIVE
+            and other.key_id != record.key_id
+        ]
+        if record.status is not AuthorityStatus.ACTIVE or others:
+            standby = f"; {', '.join(others)} goes to standby" if others else ""
+            plan.step(f"make {record.role.value} CA {record.key_id} active{standby}")
+        return record
+
+    def _plan_new_issuing(
+        self,
+        plan: Plan,
+        root_id: str,
+        root_not_after: datetime,
+        previous: AuthorityRecord,
+        key_spec: KeySpec | None,
+        common_name: str | None,
+        lifetime: timedelta,
+        taken: set[x509.Name],
+    ) -> str:
+        spec, subject, not_after = self._issuing_terms(
+            root_id, root_not_after, previous, key_spec, common_name, lifetime, taken
+        )
+        check_new_subject(self.store, subject)
+        self._plan_key(plan, AuthorityRole.ISSUING, spec)
+        plan.step(
+            f"create issuing CA {subject.rfc4514_string()}: a new {spec.value} key "
+            f"({self.key_store}), signed by root CA {root_id}, valid until {not_after.date()}, "
+            "in standby (trusted, signing nothing yet)"
+        )
+        return NEW_ISSUING
+
+    def _plan_key(self, plan: Plan, role: AuthorityRole, spec: KeySpec) -> None:
+        if self.key_call is not None:
+            call = self.key_call(role, spec)
+            plan.call(call.service, call.operation, call.params)
+
+    def _plan_distribution(self, plan: Plan, planner: Planner | None, trusted: TrustedCAs) -> None:
+        if planner is None:
+            plan.note(
+                "nothing is published (--no-publish): distribute the new bundle to relying "
+                "parties yourself before certificates of a new CA are used"
+            )
+            return
+        planner.trust(trusted)
+        planner.update(None)
+
     # -- helpers -----------------------------------------------------------------------
     def _new_issuing(
         self,
@@ -222,29 +434,52 @@ class Rotation:
         common_name: str | None,
         lifetime: timedelta,
     ) -> AuthorityRecord:
-        now = self.authority.now()
         root_certificate = certificate_of(root)
-        usable = min(now + lifetime, root_certificate.not_valid_after_utc) - now
+        spec, subject, _ = self._issuing_terms(
+            root.key_id,
+            root_certificate.not_valid_after_utc,
+            previous,
+            key_spec,
+            common_name,
+            lifetime,
+            self._subjects(),
+        )
+        return create_issuing_ca(
+            store=self.store,
+            root=root,
+            root_signer=self.authority.issuer(root.key_id).signer,
+            issuing_signer=self.new_key(AuthorityRole.ISSUING, spec),
+            subject=subject,
+            lifetime=lifetime,
+            now=self.authority.now(),
+            actor=actor,
+        )
+
+    def _issuing_terms(
+        self,
+        root_key_id: str,
+        root_not_after: datetime,
+        previous: AuthorityRecord,
+        key_spec: KeySpec | None,
+        common_name: str | None,
+        lifetime: timedelta,
+        taken: set[x509.Name],
+    ) -> tuple[KeySpec, x509.Name, datetime]:
+        """The key spec, subject and end of validity of a new issuing CA under a root
+        valid until ``root_not_after``; refused when it would be too short-lived."""
+        now = self.authority.now()
+        usable = min(now + lifetime, root_not_after) - now
         longest = max(profile.max_lifetime for profile in self.authority.profiles.profiles)
         if usable < longest + self.margin:
             raise AuthorityError(
-                f"root CA {root.key_id} expires {root_certificate.not_valid_after_utc.date()}: an "
+                f"root CA {root_key_id} expires {root_not_after.date()}: an "
                 f"issuing CA under it would be usable for {usable.days} days, less than the "
                 f"longest certificate lifetime ({longest.days} days) plus {self.margin.days}; "
                 "rotate the root instead (`albca ca rotate --root`)"
             )
         old = certificate_of(previous)
         spec = key_spec or key_spec_of(old.public_key(), field="issuing")
-        return create_issuing_ca(
-            store=self.store,
-            root=root,
-            root_signer=self.authority.issuer(root.key_id).signer,
-            issuing_signer=self.new_key(AuthorityRole.ISSUING, spec),
-            subject=successor_subject(old.subject, common_name, self._subjects()),
-            lifetime=lifetime,
-            now=now,
-            actor=actor,
-        )
+        return spec, successor_subject(old.subject, common_name, taken), now + usable
 
     def _active(self, role: AuthorityRole) -> AuthorityRecord:
         active = [

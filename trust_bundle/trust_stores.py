@@ -8,7 +8,7 @@ every store with a complete earlier state and says which command finishes the wo
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,9 @@ __all__ = [
     "UpdateResult",
     "StoreView",
     "RollbackResult",
+    "RollbackChoice",
+    "select_targets",
+    "bundle_tags",
     "UPDATE_RERUN",
 ]
 
@@ -130,6 +133,16 @@ class RollbackResult:
         }
 
 
+@dataclass(frozen=True)
+class RollbackChoice:
+    """What a rollback would do, decided before anything changes."""
+
+    chosen: tuple[tuple[TrustStore, S3Location, bytes], ...]  # (store, back to, its bundle)
+    untrusted_key_ids: tuple[str, ...]  # CAs those bundles leave out
+    certificates_refused: int  # valid certificates of those CAs
+    sync_only: tuple[str, ...] | None  # the stores the sync after it covers (None: all fed)
+
+
 class TrustStoreManager:
     """Trust store work for one CA: ``authority`` (its store and keys), the ``publisher``
     the bundle and CRLs go to, and ``api`` (None when no ELBv2 client is wanted: then the
@@ -196,7 +209,7 @@ class TrustStoreManager:
         api = self.require_api()
         bundle = self.publish_bundle(actor=actor, advertise_ca_names=advertise_ca_names)
         location = S3Location.of(bundle.published)
-        tags = {TAG_CA: self.identity(), **_bundle_tags(location)}
+        tags = {TAG_CA: self.identity(), **bundle_tags(location)}
         created = api.create(name, location, tags)
         self._audit("truststore-create", actor, created, location)
         rerun = f"{UPDATE_RERUN} {name}"
@@ -241,7 +254,7 @@ class TrustStoreManager:
             for target in targets:
                 if target.bundle != location or target.ca_id is None:
                     api.modify(target.arn, location)
-                    api.tag(target.arn, {TAG_CA: self.identity(), **_bundle_tags(location)})
+                    api.tag(target.arn, {TAG_CA: self.identity(), **bundle_tags(location)})
                     self._audit("truststore-update", actor, target, location)
                 api.wait_active(target.arn, timeout=self.wait_seconds, interval=self.poll_seconds)
                 done.append(target.name)
@@ -262,29 +275,9 @@ class TrustStoreManager:
         return self.update(None, actor=actor)
 
     def _targets(self, names: Sequence[str] | None, *, adopt: bool) -> list[TrustStore]:
-        api = self.require_api()
-        fed = self.fed()
-        if names is None:
-            return fed
-        by_name = {store.name: store for store in fed}
-        targets = []
-        for name in dict.fromkeys(names):
-            store = by_name.get(name)
-            if store is None:
-                store = api.get(name)  # TrustStoreNotFound if there is none at all
-                if store.ca_id is not None and store.ca_id != self.identity():
-                    raise TrustStoreNotFound(
-                        f"trust store {name} is fed by another CA (albca:ca={store.ca_id})",
-                        trust_store=name,
-                    )
-                if not adopt:
-                    raise TrustStoreNotFound(
-                        f"trust store {name} is not fed by this CA (it has no albca:ca tag); "
-                        "pass --adopt to take it on",
-                        trust_store=name,
-                    )
-            targets.append(store)
-        return targets
+        return select_targets(
+            self.fed(), names, adopt=adopt, identity=self.identity(), get=self.require_api().get
+        )
 
     # -- show, delete ------------------------------------------------------------------
     def show(self, name: str) -> StoreView:
@@ -302,18 +295,23 @@ class TrustStoreManager:
     def delete(self, name: str, *, actor: str) -> TrustStore:
         api = self.require_api()
         store = api.get(name)
-        users = api.listeners_using(store.arn)
-        if users:
-            listed = ", ".join(use.listener_arn for use in users)
-            raise TrustStoreInUse(
-                f"trust store {name} is in use by {len(users)} listener(s): {listed}; turn "
-                "their mutual TLS off or point them at another trust store first",
-                trust_store=name,
-                listeners=tuple(use.listener_arn for use in users),
-            )
+        self.refuse_if_used(store)
         api.delete(store.arn)
         self._audit("truststore-delete", actor, store, store.bundle)
         return store
+
+    def refuse_if_used(self, store: TrustStore) -> None:
+        """Raises ``TrustStoreInUse``, naming them, while listeners verify with ``store``
+        (AWS refuses to delete it then, with no names)."""
+        users = self.require_api().listeners_using(store.arn)
+        if users:
+            listed = ", ".join(use.listener_arn for use in users)
+            raise TrustStoreInUse(
+                f"trust store {store.name} is in use by {len(users)} listener(s): {listed}; "
+                "turn their mutual TLS off or point them at another trust store first",
+                trust_store=store.name,
+                listeners=tuple(use.listener_arn for use in users),
+            )
 
     # -- rollback ----------------------------------------------------------------------
     def rollback(
@@ -331,6 +329,40 @@ class TrustStoreManager:
         certificate issued from then on would be refused.
         """
         api = self.require_api()
+        choice = self.rollback_choice(names, to_version=to_version, force=force)
+        moves: list[tuple[str, S3Location, S3Location]] = []
+        done: list[str] = []
+        targets = [store for store, _, _ in choice.chosen]
+        try:
+            for store, target, _ in choice.chosen:
+                before = store.bundle
+                assert before is not None
+                api.modify(store.arn, target)
+                api.tag(store.arn, bundle_tags(target))
+                self._audit(
+                    "truststore-rollback", actor, store, target, from_version=before.version_id
+                )
+                api.wait_active(store.arn, timeout=self.wait_seconds, interval=self.poll_seconds)
+                moves.append((store.name, before, target))
+                done.append(store.name)
+            report = self.revocation_sync(include_roots=True).run(
+                actor=actor, only=choice.sync_only
+            )
+        except CAError as exc:
+            raise _partly(exc, "rolling back", done, targets, "albca truststore sync") from exc
+        return RollbackResult(
+            tuple(moves), choice.untrusted_key_ids, choice.certificates_refused, report
+        )
+
+    def rollback_choice(
+        self,
+        names: Sequence[str] | None = None,
+        *,
+        to_version: str | None = None,
+        force: bool = False,
+    ) -> RollbackChoice:
+        """What ``rollback`` would do (reads only): the bundle version each store goes back
+        to, checked; raises what ``rollback`` would refuse."""
         publisher = self.require_s3()
         targets = self._targets(names, adopt=False)
         if not targets:
@@ -355,25 +387,8 @@ class TrustStoreManager:
             )
         now = self.authority.now()
         refused = sum(self.store.issuer_counts(key_id, now).active for key_id in left_out)
-        moves: list[tuple[str, S3Location, S3Location]] = []
-        done: list[str] = []
-        try:
-            for store, target, _ in chosen:
-                before = store.bundle
-                assert before is not None
-                api.modify(store.arn, target)
-                api.tag(store.arn, _bundle_tags(target))
-                self._audit(
-                    "truststore-rollback", actor, store, target, from_version=before.version_id
-                )
-                api.wait_active(store.arn, timeout=self.wait_seconds, interval=self.poll_seconds)
-                moves.append((store.name, before, target))
-                done.append(store.name)
-            only = None if names is None else [s.name for s in targets]
-            report = self.revocation_sync(include_roots=True).run(actor=actor, only=only)
-        except CAError as exc:
-            raise _partly(exc, "rolling back", done, targets, "albca truststore sync") from exc
-        return RollbackResult(tuple(moves), tuple(sorted(left_out)), refused, report)
+        only = None if names is None else tuple(store.name for store in targets)
+        return RollbackChoice(tuple(chosen), tuple(sorted(left_out)), refused, only)
 
     def _previous(
         self, publisher: S3Publisher, store: TrustStore, to_version: str | None
@@ -458,7 +473,42 @@ class TrustStoreManager:
         )
 
 
-def _bundle_tags(location: S3Location) -> dict[str, str]:
+def select_targets(
+    fed: Sequence[TrustStore],
+    names: Sequence[str] | None,
+    *,
+    adopt: bool,
+    identity: str,
+    get: Callable[[str], TrustStore],
+) -> list[TrustStore]:
+    """The stores a command names (``names``; None: every store this CA feeds, ``fed``).
+    A named store this CA does not feed is refused, unless ``adopt`` and it carries no
+    ``albca:ca`` tag (made by hand); ``get`` finds it (raising ``TrustStoreNotFound``)."""
+    if names is None:
+        return list(fed)
+    by_name = {store.name: store for store in fed}
+    targets = []
+    for name in dict.fromkeys(names):
+        store = by_name.get(name)
+        if store is None:
+            store = get(name)  # TrustStoreNotFound if there is none at all
+            if store.ca_id is not None and store.ca_id != identity:
+                raise TrustStoreNotFound(
+                    f"trust store {name} is fed by another CA (albca:ca={store.ca_id})",
+                    trust_store=name,
+                )
+            if not adopt:
+                raise TrustStoreNotFound(
+                    f"trust store {name} is not fed by this CA (it has no albca:ca tag); "
+                    "pass --adopt to take it on",
+                    trust_store=name,
+                )
+        targets.append(store)
+    return targets
+
+
+def bundle_tags(location: S3Location) -> dict[str, str]:
+    """The ``albca:bundle`` tags of a store given the bundle at ``location``."""
     return {TAG_BUNDLE: location.url, TAG_BUNDLE_VERSION: location.version_id}
 
 

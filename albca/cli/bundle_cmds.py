@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from albca.cli.aws_context import DryRunOption
 from albca.cli.context import cli_actor, open_cli_services, write_output_file
 from albca.cli.output import emit_fields, emit_json
+
+if TYPE_CHECKING:
+    from albca.wiring import Services
+    from infra.calls import Aws
+    from trust_bundle.publish import Publisher
 
 bundle_app = typer.Typer(
     help="The CA bundle: print it (no subcommand), publish it, roll trust stores back.",
@@ -61,6 +67,7 @@ def publish(
             help="Also check the 10,000-byte CA names limit (listeners that advertise CA names)."
         ),
     ] = False,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Check the bundle against every ALB rule, then publish it and record its version.
@@ -68,6 +75,8 @@ def publish(
     The object version goes into the audit trail. A bundle that breaks a rule is never
     uploaded, and the error names the certificate and the rule.
     """
+    from albca.cli.aws_context import open_aws
+    from albca.cli.trust_context import clients_of
     from albca.trust_wiring import publisher_from
     from trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
     from trust_bundle.bundle import TrustBundle
@@ -83,9 +92,16 @@ def publish(
                 setting="ALBCA_PUBLISH_TO",
             )
         target, name = _split_target(url)
+        aws = open_aws(None, dry_run=dry_run)
+        publisher = publisher_from(target, services.settings.aws_region, client=clients_of(aws))
+        if dry_run:
+            _plan_publish(
+                services, aws, publisher, name or BUNDLE_NAME, advertise_ca_names, json_output
+            )
+            return
         result = publish_bundle(
             TrustBundle.of(services.authority.trusted_certificates()).pem,
-            publisher=publisher_from(target, services.settings.aws_region),
+            publisher=publisher,
             store=services.store,
             actor=cli_actor(),
             now=services.authority.now(),
@@ -103,6 +119,30 @@ def publish(
         emit_json(facts)
         return
     emit_fields((key.replace("_", " "), value) for key, value in facts.items())
+
+
+def _plan_publish(
+    services: Services,
+    aws: Aws,
+    publisher: Publisher,
+    name: str,
+    advertise_ca_names: bool,
+    json_output: bool,
+) -> None:
+    from albca.cli.trust_context import report_plan
+    from trust_bundle.planning import Plan, Planner
+    from trust_bundle.trust_stores import TrustStoreManager
+
+    plan = Plan()
+    manager = TrustStoreManager(authority=services.authority, publisher=publisher, api=None)
+    planner = Planner(manager, plan)
+    planner.publish_bundle(advertise_ca_names=advertise_ca_names, name=name)
+    bundle = planner.trusted.summary()
+    where = f"{publisher.target}/{name}"
+    summary = f"bundle {bundle}: " + (
+        f"to be published to {where}" if plan.actions else f"already the latest version of {where}"
+    )
+    report_plan(aws, plan, json_output=json_output, summary=summary)
 
 
 def _split_target(url: str) -> tuple[str, str | None]:
@@ -129,6 +169,7 @@ def rollback(
     publish_to: Annotated[
         str | None, typer.Option(help="s3://BUCKET/PREFIX (default: ALBCA_PUBLISH_TO).")
     ] = None,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Put the trust stores back on the previous bundle version.
@@ -136,11 +177,30 @@ def rollback(
     The previous version is the one before the version a store holds that differs from it
     (or --to-version). Their CRLs are then brought in step with that bundle.
     """
-    from albca.trust_wiring import trust_services
+    from albca.cli.trust_context import open_trust, report_plan
 
     services = open_cli_services()
     try:
-        trust = trust_services(services, publish_to=publish_to)
+        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+        if dry_run:
+            from trust_bundle.planning import Plan, Planner
+
+            plan = Plan()
+            choice = Planner(trust.manager, plan).rollback(
+                name or None, to_version=to_version, force=force
+            )
+            moves = [
+                f"{store.name}: {target.url} version "
+                f"{store.bundle.version_id if store.bundle else '?'} -> {target.version_id}"
+                for store, target, _ in choice.chosen
+            ]
+            if choice.untrusted_key_ids:
+                moves.append(
+                    f"no longer trusted: {', '.join(choice.untrusted_key_ids)} "
+                    f"({choice.certificates_refused} valid certificate(s) would be refused)"
+                )
+            report_plan(aws, plan, json_output=json_output, summary="\n".join(moves))
+            return
         result = trust.manager.rollback(
             name or None, actor=cli_actor(), to_version=to_version, force=force
         )

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from albca.cli.aws_context import DryRunOption
 from albca.cli.context import cli_actor, load_settings
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
 
 if TYPE_CHECKING:
     from albca.wiring import PassphraseSource, Services
+    from infra.calls import Aws
+    from trust_bundle.planning import Plan, Planner
     from trust_bundle.rotation import Rotation
+    from trust_bundle.trust_stores import TrustStoreManager
 
 ca_app = typer.Typer(
     help="The CA hierarchy: status, rotate, retire, activate.", no_args_is_help=True
@@ -42,21 +47,52 @@ def _open() -> tuple[Services, PassphraseSource]:
     return open_services(settings, passphrase), passphrase
 
 
+@dataclass
+class _Rotating:
+    """A rotation and, when it publishes, the trust store manager it distributes with; in a
+    dry run, the plan and its planner too."""
+
+    rotation: Rotation
+    aws: Aws
+    manager: TrustStoreManager | None
+    plan: Plan | None = None
+
+    def planned(self) -> tuple[Plan, Planner | None]:
+        from trust_bundle.planning import Plan, Planner
+
+        self.plan = Plan()
+        return self.plan, Planner(self.manager, self.plan) if self.manager else None
+
+    def report(self, summary: str, json_output: bool) -> None:
+        from albca.cli.trust_context import report_plan
+
+        assert self.plan is not None
+        report_plan(self.aws, self.plan, json_output=json_output, summary=summary)
+
+
 def _rotation(
-    services: Services, passphrase: PassphraseSource, publish_to: str | None, no_publish: bool
-) -> Rotation:
-    from albca.trust_wiring import rotation_for, trust_services
+    services: Services,
+    passphrase: PassphraseSource,
+    publish_to: str | None,
+    no_publish: bool,
+    *,
+    dry_run: bool = False,
+) -> _Rotating:
+    from albca.cli.aws_context import open_aws
+    from albca.cli.trust_context import open_trust
+    from albca.trust_wiring import rotation_for
 
     if no_publish:
-        return rotation_for(services, passphrase, None)
+        aws = open_aws(None, dry_run=dry_run)
+        return _Rotating(rotation_for(services, passphrase, None), aws, None)
     if publish_to is None and services.settings.publish_to is None:
         fail(
             "a rotation publishes the new bundle and updates the trust stores: set "
             "ALBCA_PUBLISH_TO or pass --publish-to, or pass --no-publish to distribute the "
             "bundle yourself"
         )
-    manager = trust_services(services, publish_to=publish_to).manager
-    return rotation_for(services, passphrase, manager)
+    aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+    return _Rotating(rotation_for(services, passphrase, trust.manager), aws, trust.manager)
 
 
 @ca_app.command("status")
@@ -135,6 +171,14 @@ def rotate(
     ] = False,
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the new CA it would make and the AWS calls (operation and "
+            "parameters); make none, and no key.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Rotate the issuing CA (or --root) with an overlap, updating every trust store.
@@ -150,13 +194,30 @@ def rotate(
     spec = KeySpec.parse(key_type, field="--key-type") if key_type else None
     services, passphrase = _open()
     try:
-        rotation = _rotation(services, passphrase, publish_to, no_publish)
+        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        rotation = rotating.rotation
+        issuing_spec = (
+            KeySpec.parse(issuing_key_type, field="--issuing-key-type")
+            if issuing_key_type
+            else None
+        )
+        if dry_run:
+            plan, planner = rotating.planned()
+            if root:
+                rotation.plan_rotate_root(
+                    plan,
+                    planner,
+                    key_spec=spec,
+                    issuing_key_spec=issuing_spec,
+                    common_name=cn,
+                    issuing_common_name=issuing_cn,
+                    stop_after_root=stop_after_root,
+                )
+            else:
+                rotation.plan_rotate_issuing(plan, planner, key_spec=spec, common_name=cn)
+            rotating.report(f"{'root' if root else 'issuing'} CA rotation planned", json_output)
+            return
         if root:
-            issuing_spec = (
-                KeySpec.parse(issuing_key_type, field="--issuing-key-type")
-                if issuing_key_type
-                else None
-            )
             result = rotation.rotate_root(
                 actor=cli_actor(),
                 key_spec=spec,
@@ -200,6 +261,7 @@ def retire(
     ] = False,
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Stop trusting a standby CA, and publish the bundle without it.
@@ -209,8 +271,14 @@ def retire(
     """
     services, passphrase = _open()
     try:
-        rotation = _rotation(services, passphrase, publish_to, no_publish)
-        retired = rotation.retire(key_id, actor=cli_actor(), force=force)
+        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        if dry_run:
+            plan, planner = rotating.planned()
+            retiring = rotating.rotation.plan_retire(plan, planner, key_id, force=force)
+            record = retiring.record
+            rotating.report(f"{record.role.value} CA {record.key_id}: to be retired", json_output)
+            return
+        retired = rotating.rotation.retire(key_id, actor=cli_actor(), force=force)
     finally:
         services.close()
     if json_output:
@@ -233,6 +301,7 @@ def activate(
     key_id: Annotated[str, typer.Argument(help="Key id of a standby CA (a unique prefix).")],
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Make a standby CA the active one of its role again (after a rollback, say).
 
@@ -240,9 +309,13 @@ def activate(
     """
     services, passphrase = _open()
     try:
-        record = _rotation(services, passphrase, publish_to, no_publish).activate(
-            key_id, actor=cli_actor()
-        )
+        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        if dry_run:
+            plan, planner = rotating.planned()
+            planned = rotating.rotation.plan_activate(plan, planner, key_id)
+            rotating.report(f"{planned.role.value} CA {planned.key_id}: to be active", False)
+            return
+        record = rotating.rotation.activate(key_id, actor=cli_actor())
     finally:
         services.close()
     typer.echo(f"active {record.role.value} CA: {record.key_id}")

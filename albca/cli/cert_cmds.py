@@ -12,6 +12,7 @@ from albca.cli.output import emit_fields, emit_json, emit_table
 
 if TYPE_CHECKING:
     from albca.wiring import Services
+    from ca.records import RevocationReason
     from trust_bundle.revocation_sync import SyncOutcome
 
 REASONS = (
@@ -30,6 +31,14 @@ def revoke(
             "--no-sync", help="Do not publish the new CRL to ALBCA_PUBLISH_TO and trust stores."
         ),
     ] = False,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run",
+            help="Print the revocation and the AWS calls of the sync after it (operation and "
+            "parameters); revoke nothing, make no call.",
+        ),
+    ] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Revoke a certificate (and, with ALBCA_PUBLISH_TO set, bring the trust stores in step).
@@ -43,6 +52,10 @@ def revoke(
     services = open_cli_services()
     outcome = None
     try:
+        if dry_run:
+            sync = services.settings.publish_to is not None and not no_sync
+            _plan_revoke(services, parse_serial(serial), parsed_reason, sync, json_output)
+            return
         record = services.authority.revoke(
             parse_serial(serial), parsed_reason, requested_by=cli_actor()
         )
@@ -79,13 +92,49 @@ def revoke(
         )
 
 
+def _plan_revoke(
+    services: Services, serial: int, reason: RevocationReason, sync: bool, json_output: bool
+) -> None:
+    """What ``revoke`` would do: the revocation (refused as it would be), then the sync
+    after it, planned with the new entry in its CA's CRL."""
+    from albca.cli.aws_context import open_aws
+    from albca.cli.trust_context import clients_of, report_plan
+    from albca.trust_wiring import trust_services
+    from ca.errors import CAError
+    from trust_bundle.planning import Plan, Planner, TrustedCAs
+
+    record = services.authority.revocable(serial)
+    plan = Plan()
+    plan.step(f"revoke certificate {serial:x} ({record.subject}), reason {reason.label}")
+    aws = open_aws(None, dry_run=True)
+    if not sync:
+        plan.note(
+            "the trust stores are not synced (--no-sync, or no ALBCA_PUBLISH_TO): relying "
+            "parties see the revocation once a CRL is published"
+        )
+    else:
+        try:
+            trust = trust_services(services, client=clients_of(aws))
+        except CAError as exc:  # no client could be made: a real run queues the sync
+            plan.note(f"a real run would revoke, then record a pending sync: {exc.message}")
+        else:
+            trusted = TrustedCAs.now(services.authority)
+            if record.not_after > services.authority.now():
+                trusted = trusted.with_entries(record.issuer_key_id, 1)
+            Planner(trust.manager, plan, trusted).sync()
+    report_plan(aws, plan, json_output=json_output, summary=f"certificate {serial:x}: valid")
+
+
 def _sync_after_revocation(services: Services, serial: int) -> SyncOutcome:
+    from albca.cli.aws_context import open_aws
+    from albca.cli.trust_context import clients_of
     from albca.trust_wiring import trust_services
     from ca.errors import CAError
     from trust_bundle.revocation_sync import SyncOutcome, queue_sync, sync_after_revocation
 
     try:
-        manager = trust_services(services).manager
+        client = clients_of(open_aws(None, dry_run=False))
+        manager = trust_services(services, client=client).manager
     except CAError as exc:
         # No client could be made (no region, no AWS libraries): queue the sync.
         queue_sync(

@@ -7,12 +7,19 @@ versions. The AWS region and credentials are the SDK's (AWS_REGION, AWS_PROFILE,
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from albca.cli.aws_context import DryRunOption
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.output import emit_fields, emit_json, emit_table
+
+if TYPE_CHECKING:
+    from infra.calls import Aws
+    from trust_bundle.planning import Planner
+    from trust_bundle.trust_stores import TrustStoreManager
 
 truststore_app = typer.Typer(
     help="ALB trust stores fed by this CA: create, update, show, delete, sync, status.",
@@ -36,6 +43,7 @@ def create(
     name: NameArgument,
     publish_to: PublishTo = None,
     wait: Wait = 300.0,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Create a trust store from the published bundle, wait until ACTIVE, add the CRLs.
@@ -43,12 +51,21 @@ def create(
     The store loads the exact S3 version just published and gets a CRL for each CA before
     this returns; then attach it to a listener.
     """
-    from albca.trust_wiring import trust_services
+    from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        manager = trust_services(services, publish_to=publish_to, wait_seconds=wait).manager
-        result = manager.create(name, actor=cli_actor())
+        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to, wait_seconds=wait)
+        if dry_run:
+            _dry_run(
+                aws,
+                trust.manager,
+                lambda planner: planner.create(name),
+                f"trust store {name}: to be created from {trust.publish_to}",
+                json_output,
+            )
+            return
+        result = trust.manager.create(name, actor=cli_actor())
     finally:
         services.close()
     if json_output:
@@ -81,6 +98,7 @@ def update(
     ] = False,
     publish_to: PublishTo = None,
     wait: Wait = 300.0,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Point the trust stores at the bundle of every CA trusted now, and their CRLs.
@@ -88,12 +106,22 @@ def update(
     The bundle is published (or its latest identical version reused), every store is
     pointed at that exact version and waited for until ACTIVE, then its CRLs are synced.
     """
-    from albca.trust_wiring import trust_services
+    from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        manager = trust_services(services, publish_to=publish_to, wait_seconds=wait).manager
-        result = manager.update(names or None, actor=cli_actor(), adopt=adopt)
+        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to, wait_seconds=wait)
+        if dry_run:
+            which = ", ".join(names) if names else "every trust store this CA feeds"
+            _dry_run(
+                aws,
+                trust.manager,
+                lambda planner: planner.update(names or None, adopt=adopt),
+                f"{which}: the bundle of every CA trusted now, and its CRLs",
+                json_output,
+            )
+            return
+        result = trust.manager.update(names or None, actor=cli_actor(), adopt=adopt)
     finally:
         services.close()
     if json_output:
@@ -113,11 +141,11 @@ def update(
 @truststore_app.command("list")
 def list_stores(publish_to: PublishTo = None, json_output: JsonOption = False) -> None:
     """The trust stores this CA feeds (tagged albca:ca with its identity)."""
-    from albca.trust_wiring import trust_services
+    from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        stores = trust_services(services, publish_to=publish_to).manager.fed()
+        stores = open_trust(services, dry_run=False, publish_to=publish_to)[1].manager.fed()
     finally:
         services.close()
     if json_output:
@@ -153,11 +181,11 @@ def list_stores(publish_to: PublishTo = None, json_output: JsonOption = False) -
 @truststore_app.command("show")
 def show(name: NameArgument, publish_to: PublishTo = None, json_output: JsonOption = False) -> None:
     """A trust store's CA certificates, revocations and listener associations."""
-    from albca.trust_wiring import trust_services
+    from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        view = trust_services(services, publish_to=publish_to).manager.show(name)
+        view = open_trust(services, dry_run=False, publish_to=publish_to)[1].manager.show(name)
     finally:
         services.close()
     data = view.to_json()
@@ -193,17 +221,26 @@ def delete(
     name: NameArgument,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     publish_to: PublishTo = None,
+    dry_run: DryRunOption = False,
 ) -> None:
     """Delete a trust store; refused (naming them) while listeners verify with it."""
-    from albca.trust_wiring import trust_services
+    from albca.cli.trust_context import open_trust
 
-    if not yes:
+    if not yes and not dry_run:
         typer.confirm(f"Delete trust store {name}?", abort=True)
     services = open_cli_services()
     try:
-        store = trust_services(services, publish_to=publish_to).manager.delete(
-            name, actor=cli_actor()
-        )
+        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+        if dry_run:
+            _dry_run(
+                aws,
+                trust.manager,
+                lambda planner: planner.delete(name),
+                f"trust store {name}: no listener uses it",
+                False,
+            )
+            return
+        store = trust.manager.delete(name, actor=cli_actor())
     finally:
         services.close()
     typer.echo(f"deleted {store.name} ({store.arn})")
@@ -219,18 +256,30 @@ def sync(
         ),
     ] = False,
     publish_to: PublishTo = None,
+    dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
     """Publish new CRLs and swap them into every trust store; clears pending syncs.
 
     Each issuing CA's new CRL goes into each store before its old one is removed.
     """
-    from albca.trust_wiring import trust_services
+    from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        manager = trust_services(services, publish_to=publish_to, allow_gap=allow_gap).manager
-        report = manager.revocation_sync().run(actor=cli_actor())
+        aws, trust = open_trust(
+            services, dry_run=dry_run, publish_to=publish_to, allow_gap=allow_gap
+        )
+        if dry_run:
+            _dry_run(
+                aws,
+                trust.manager,
+                lambda planner: planner.sync(),
+                "a new CRL of each issuing CA, swapped into every trust store this CA feeds",
+                json_output,
+            )
+            return
+        report = trust.manager.revocation_sync().run(actor=cli_actor())
     finally:
         services.close()
     if json_output:
@@ -275,3 +324,19 @@ def status(json_output: JsonOption = False) -> None:
         typer.echo(f"  {event.at.isoformat()} {event.actor}: {event.detail.get('error', '')}")
     if not state.in_step:
         typer.echo(f"run: {SYNC_RERUN}")
+
+
+def _dry_run(
+    aws: Aws,
+    manager: TrustStoreManager,
+    planned: Callable[[Planner], object],
+    summary: str,
+    json_output: bool,
+) -> None:
+    """Plan what the command would do (``planned``, on a planner of ``manager``), print it."""
+    from albca.cli.trust_context import report_plan
+    from trust_bundle.planning import Plan, Planner
+
+    plan = Plan()
+    planned(Planner(manager, plan))
+    report_plan(aws, plan, json_output=json_output, summary=summary)

@@ -334,11 +334,6 @@ def test_status_says_whether_this_ca_feeds_the_store(
     assert "not fed by this CA (no albca:ca tag)" in text
     assert "albca truststore update albca --adopt" in text
 
-    # The truststore commands make their clients in albca.trust_wiring: the tests' ones.
-    clients = {"elbv2": elbv2, "s3": s3}
-    monkeypatch.setattr(
-        "albca.trust_wiring.aws_client", lambda service, region=None: clients[service]
-    )
     aws_cli.ok("truststore", "update", "albca", "--adopt", env={"ALBCA_PUBLISH_TO": TARGET})
     text = aws_cli.ok("alb", "status", "--listener", alb.listener_arn).stdout
     assert "fed by this CA; its CRLs are tracked with ALBCA_PUBLISH_TO" in text

@@ -57,3 +57,39 @@ def test_rotation_to_a_new_kms_key(tmp_path, kms_standin, publisher, trust_api):
     assert {"TagKey": "albca:role", "TagValue": "issuing"} in tags
     # The store holds the new KMS-signed CA's CRL.
     assert result.current.key_id in trust_api.get("kms-store").crls
+
+
+def test_a_planned_rotation_names_the_kms_key_it_would_make_and_makes_none(
+    tmp_path, kms_standin, publisher, trust_api
+):
+    from albca.trust_wiring import kms_key_call
+    from trust_bundle.planning import Plan, PlannedCall, Planner
+
+    authority = build_authority(tmp_path / "kms-ca", signers=KmsOrMemory())
+    manager = TrustStoreManager(
+        authority=authority, publisher=publisher, api=trust_api, poll_seconds=0
+    )
+    manager.create("kms-store", actor="test")
+    rotation = Rotation(
+        authority=authority,
+        new_key=kms_key_source(REGION),
+        distributor=manager,
+        key_store=f"a new KMS key in {REGION}",
+        key_call=kms_key_call,
+    )
+    kms = boto3.client("kms", region_name=REGION)
+    keys = kms.list_keys()["Keys"]
+    plan = Plan()
+    rotation.plan_rotate_issuing(plan, Planner(manager, plan), key_spec=KeySpec.EC_P384)
+    assert kms.list_keys()["Keys"] == keys  # no key made
+    (create_key,) = [a for a in plan.actions if isinstance(a, PlannedCall) and a.service == "kms"]
+    assert plan.actions.index(create_key) == 0  # the key first, then the CA, then the bundle
+    assert create_key.params["KeySpec"] == "ECC_NIST_P384"
+
+    result = rotation.rotate_issuing(actor="test", key_spec=KeySpec.EC_P384)
+    made = kms.describe_key(KeyId=result.current.key_location.rsplit("/", 1)[-1])["KeyMetadata"]
+    assert made["KeySpec"] == create_key.params["KeySpec"]
+    assert made["KeyUsage"] == create_key.params["KeyUsage"]
+    assert made["Description"] == create_key.params["Description"]
+    tags = kms.list_resource_tags(KeyId=made["KeyId"])["Tags"]
+    assert sorted(map(str, tags)) == sorted(map(str, create_key.params["Tags"]))

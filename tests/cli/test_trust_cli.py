@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from infra.clients import AwsClients
 from infra.emulation import TrustStoreFake, install_trust_store_fake
 from tests.aws.conftest import make_alb
 from tests.aws.failures import fail
@@ -51,8 +52,7 @@ def aws_cli(initialized, monkeypatch):
         s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
         state = AwsCli(initialized, s3, [], [])
 
-        def aws_client(service: str, region: str | None = None):
-            client = boto3.client(service, region_name=region or REGION)
+        def configure(service: str, client) -> None:
             if service == "elbv2":
                 if state.fakes:
                     install_trust_store_fake(client, fake=state.fakes[0])
@@ -60,9 +60,12 @@ def aws_cli(initialized, monkeypatch):
                     state.fakes.append(install_trust_store_fake(client, s3, creating_polls=0))
                 for operation, code in state.failures:
                     fail(client, operation, code, calls=set(range(1, 100)))
-            return client
 
-        monkeypatch.setattr("albca.trust_wiring.aws_client", aws_client)
+        # The CLI's commands make their clients in albca.cli.aws_context.make_aws_clients.
+        monkeypatch.setattr(
+            "albca.cli.aws_context.make_aws_clients",
+            lambda region: AwsClients(region=region or REGION, configure=configure),
+        )
         initialized.env["ALBCA_PUBLISH_TO"] = f"s3://{BUCKET}/pki"
         yield state
 
