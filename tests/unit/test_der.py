@@ -133,6 +133,13 @@ def test_epoch_times_agree_with_time_across_days_and_the_2050_switch():
         assert encode(seconds) == der.time(seconds), seconds
 
 
+def test_epoch_times_agree_with_time_for_every_second_of_a_day():
+    encode = der.EpochTimes()
+    start = int(datetime(2026, 3, 1, tzinfo=UTC).timestamp())
+    for seconds in range(start, start + 86_400):
+        assert encode(seconds) == der.time(seconds), seconds
+
+
 def test_wrappers_tag_and_length_their_content():
     assert der.sequence(b"\x05\x00", b"\x05\x00").hex() == "300405000500"
     assert der.octet_string(b"\x01\x02").hex() == "04020102"
