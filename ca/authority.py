@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 
 from ca.certificates import IssuerContext, build_leaf_certificate, leaf_subject, random_serial
 from ca.clock import Clock, system_clock, to_epoch
-from ca.crl import CRLDocument, build_crl
+from ca.crl import CRLDocument, build_crl, collector_paused
 from ca.csr import parse_csr
 from ca.errors import (
     AlreadyRevoked,
@@ -494,7 +494,8 @@ class Authority:
     def _crl_entries(self, key_id: str, now: datetime) -> list[RevokedEntry]:
         if self._authority(key_id).role is AuthorityRole.ROOT:
             return self._retired_children(key_id, now)
-        return self.store.revoked_entries(key_id, now)
+        with collector_paused():
+            return self.store.revoked_entries(key_id, now)
 
     def _retired_children(self, root_key_id: str, now: datetime) -> list[RevokedEntry]:
         entries = []

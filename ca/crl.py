@@ -11,7 +11,9 @@ and OpenSSL, check the signature, and lint it with pkilint.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+import contextlib
+import gc
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -22,7 +24,7 @@ from ca.keys import signature_hash
 from ca.records import RevocationReason, RevokedEntry
 from ca.signer import Signer, sign_bytes
 
-__all__ = ["CRLDocument", "build_crl", "signature_algorithm_identifier"]
+__all__ = ["CRLDocument", "build_crl", "collector_paused", "signature_algorithm_identifier"]
 
 _REASON_CODE_OID = der.object_identifier("2.5.29.21")
 _AUTHORITY_KEY_ID_OID = der.object_identifier("2.5.29.35")
@@ -134,6 +136,24 @@ def build_crl(
         next_update=next_update,
         entries=count,
     )
+
+
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Hold off Python's cycle collector while a CRL's entries are loaded.
+
+    Every entry is a tuple, and the collector walks all live tuples each time enough new
+    ones have been allocated: loading 500,000 entries set it off again and again, a third
+    of the load's time. Tuples of ints cannot form cycles, so there is nothing to collect;
+    the collector runs as usual once the load is done.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def _encode_entries(entries: Iterable[RevokedEntry]) -> tuple[bytes, int]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import random
 import re
 from datetime import UTC, datetime, timedelta
@@ -10,7 +11,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca.crl import build_crl
+from ca.crl import build_crl, collector_paused
 from ca.keys import KeySpec, signature_hash
 from ca.records import RevocationReason, RevokedEntry
 from tests.unit.assertions import extension
@@ -263,3 +264,23 @@ def test_twenty_thousand_entries_parse_back_intact(hierarchies):
             revoked.serial_number, epoch(revoked.revocation_date_utc), reason
         )
     assert seen == expected
+
+
+def test_the_collector_is_paused_during_a_load_and_back_after_it_even_on_error():
+    assert gc.isenabled()
+    with collector_paused():
+        assert not gc.isenabled()
+    assert gc.isenabled()
+    with pytest.raises(RuntimeError), collector_paused():
+        raise RuntimeError("the store failed")
+    assert gc.isenabled()
+
+
+def test_a_collector_paused_by_someone_else_stays_paused():
+    gc.disable()
+    try:
+        with collector_paused():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
