@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from api.errors import InvalidIdempotencyKey
 from api.tokens import Caller
 
-__all__ = ["check_idempotency_key", "fingerprint", "seal", "unseal"]
+__all__ = ["check_idempotency_key", "fingerprint", "holder_fingerprint", "seal", "unseal"]
 
 # Printable ASCII without spaces at either end, as Stripe and the IETF draft allow.
 _KEY = re.compile(r"^[\x21-\x7e](?:[\x20-\x7e]{0,253}[\x21-\x7e])?$")
@@ -56,6 +56,13 @@ def fingerprint(caller: Caller, operation: str, body: dict[str, Any]) -> str:
     """A keyed hash of what was asked: same key + different request is refused."""
     canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"))
     return hmac.new(_derive(caller, b"fingerprint"), canonical.encode(), hashlib.sha256).hexdigest()
+
+
+def holder_fingerprint(operation: str, body: dict[str, Any]) -> str:
+    """The fingerprint of a renewal by a certificate holder, who has no API token secret
+    to key it with. Unkeyed is enough: such a body holds at most a CSR, which is public."""
+    canonical = json.dumps([operation, body], sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _aad(caller: Caller, key: str, serial: int) -> bytes:

@@ -14,7 +14,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from api.errors import IdempotencyKeyReused
-from api.idempotency import fingerprint, seal, unseal
+from api.idempotency import fingerprint, holder_fingerprint, seal, unseal
+from api.renewal import Holder
 from api.services import ApiServices
 from api.stores.protocols import IdempotencyEntry
 from api.tokens import Caller, Scope
@@ -27,7 +28,14 @@ from ca.keys import CAKey, KeySpec, generate_private_key
 from ca.names import RequestedNames
 from ca.records import CertificateRecord
 
-__all__ = ["Outcome", "issue_from_csr", "issue_with_new_key", "issued_response"]
+__all__ = [
+    "Outcome",
+    "issue_from_csr",
+    "issue_with_new_key",
+    "issued_response",
+    "renew_as_holder",
+    "renew_by_serial",
+]
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,92 @@ def issue_with_new_key(
     return _issue_once(services, entry, issue, private_key=private_key)
 
 
+def renew_by_serial(
+    services: ApiServices,
+    caller: Caller,
+    *,
+    serial: int,
+    csr: str | None,
+    idempotency_key: str | None,
+) -> Outcome:
+    """Renew ``serial`` for an API token with the ``renew`` scope."""
+    caller.require(Scope.RENEW, action="renew certificates")
+    authority = services.authority
+    public_key = parse_csr(csr).public_key if csr is not None else None
+    current = authority.renewable(serial)
+    caller.require_profile(current.profile)
+
+    def renew(new_serial: int | None) -> IssuedCertificate:
+        return authority.renew(
+            current.serial,
+            requested_by=caller.actor,
+            public_key=public_key,
+            caller_policy=caller.policy,
+            new_serial=new_serial,
+        )
+
+    if idempotency_key is None:
+        return Outcome(renew(None), replayed=False)
+    authority.check_renewal(current, caller.policy)
+    body: dict[str, object] = {"serial": f"{serial:x}", "csr": csr}
+    entry = _claim(services, caller, idempotency_key, "renew", body, sealed=None)
+    return _issue_once(services, entry, renew, private_key=None)
+
+
+def renew_as_holder(
+    services: ApiServices,
+    holder: Holder,
+    *,
+    csr: str | None,
+    idempotency_key: str | None,
+) -> Outcome:
+    """Renew the certificate ``holder`` proved it holds (renewal token or ALB mTLS).
+
+    With an Idempotency-Key, keys belong to the certificate (``holder:<serial>``), and a
+    retry returns the certificate the first attempt issued, even when it presents the same
+    one-time renewal token again: the token was spent on exactly this request.
+    """
+    authority = services.authority
+    public_key = parse_csr(csr).public_key if csr is not None else None
+    current = authority.renewable(holder.serial, holder.certificate)
+
+    def renew(new_serial: int | None) -> IssuedCertificate:
+        return authority.renew(
+            holder.serial,
+            requested_by=current.requested_by,  # the certificate's owner stays its owner
+            public_key=public_key,
+            presented=holder.certificate,
+            new_serial=new_serial,
+        )
+
+    if idempotency_key is None:
+        _spend_renewal_token(services, holder)
+        return Outcome(renew(None), replayed=False)
+    expected = holder_fingerprint("renew-holder", {"csr": csr})
+    entry = services.idempotency.find(holder.actor, idempotency_key, authority.now())
+    if entry is not None:
+        _check_fingerprint(entry, expected)
+        try:
+            record = authority.get(entry.serial)
+        except CertificateNotFound:
+            pass  # claimed by an attempt that died before issuing: issue now
+        else:
+            return Outcome(_from_record(services, record, None), replayed=True)
+    _spend_renewal_token(services, holder)
+    if entry is None:
+        entry = _claim_entry(services, holder.actor, idempotency_key, expected, sealed=None)
+    return _issue_once(services, entry, renew, private_key=None)
+
+
+def _spend_renewal_token(services: ApiServices, holder: Holder) -> None:
+    if holder.token_id is not None and holder.token_expires_at is not None:
+        services.replay_guard.use_once(
+            f"{holder.serial:x}:{holder.token_id}",
+            holder.token_expires_at,
+            services.authority.now(),
+        )
+
+
 def _claim(
     services: ApiServices,
     caller: Caller,
@@ -156,12 +250,23 @@ def _claim(
     *,
     sealed: tuple[int, bytes] | None,
 ) -> IdempotencyEntry:
-    now = services.authority.now()
     expected = fingerprint(caller, operation, body)
+    return _claim_entry(services, caller.token.token_id, key, expected, sealed=sealed)
+
+
+def _claim_entry(
+    services: ApiServices,
+    caller_id: str,
+    key: str,
+    expected: str,
+    *,
+    sealed: tuple[int, bytes] | None,
+) -> IdempotencyEntry:
+    now = services.authority.now()
     serial, sealed_key = sealed if sealed is not None else (random_serial(), None)
     entry = services.idempotency.claim(
         IdempotencyEntry(
-            caller=caller.token.token_id,
+            caller=caller_id,
             key=key,
             fingerprint=expected,
             serial=serial,

@@ -104,6 +104,15 @@ class IssueRequest:
         object.__setattr__(self, "key_spec", key_spec_of(self.public_key))
 
 
+def renewal_names(record: CertificateRecord) -> RequestedNames:
+    """The names a renewal of ``record`` carries: exactly the ones it has."""
+    return RequestedNames.of(
+        common_name=record.common_name,
+        dns_names=record.dns_names,
+        ip_addresses=record.ip_addresses,
+    )
+
+
 class Authority:
     def __init__(
         self,
@@ -407,17 +416,19 @@ class Authority:
         request = IssueRequest(
             profile=current.profile,
             public_key=key,
-            names=RequestedNames.of(
-                common_name=current.common_name,
-                dns_names=current.dns_names,
-                ip_addresses=current.ip_addresses,
-            ),
+            names=renewal_names(current),
             requested_by=requested_by,
             lifetime=min(current.not_after - current.issued_at, profile.max_lifetime),
             serial=new_serial,
             renewal_of=serial,
         )
         return self.issue(request, caller_policy=caller_policy)
+
+    def check_renewal(self, record: CertificateRecord, caller_policy: NamePolicy | None) -> None:
+        """Raise what ``renew`` would raise for the caller's name policy, before any work
+        is done (an Idempotency-Key claimed)."""
+        if caller_policy is not None:
+            caller_policy.check(renewal_names(record))
 
     # -- lifecycle -------------------------------------------------------------------
     def get(self, serial: int) -> CertificateRecord:

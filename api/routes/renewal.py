@@ -16,85 +16,83 @@ from fastapi import APIRouter, Body, Response
 
 from api import issuing
 from api.audit import record_decision
-from api.deps import CallerDep, HolderDep, ServicesDep
+from api.deps import CallerDep, HolderDep, IdempotencyKeyDep, ServicesDep
 from api.routes.certificates import SerialPath
 from api.routes.responses import errors
 from api.schemas import IssuedOut, RenewRequest
-from api.tokens import Scope
-from ca.csr import parse_csr
 from ca.records import parse_serial
 
 router = APIRouter(prefix="/certificates", tags=["renewal"])
-
-
-def _new_key(body: RenewRequest | None) -> Any:
-    if body is None or body.csr is None:
-        return None
-    return parse_csr(body.csr).public_key
 
 
 @router.post(
     "/renew",
     status_code=201,
     response_model=IssuedOut,
-    responses=errors(400, 401, 403, 404, 409, 413, 415, 503),
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 def renew_as_holder(
     holder: HolderDep,
     services: ServicesDep,
     response: Response,
+    idempotency_key: IdempotencyKeyDep,
     body: Annotated[RenewRequest | None, Body()] = None,
 ) -> dict[str, Any]:
-    """Renew the certificate the caller holds (proved by renewal token or ALB mTLS)."""
-    authority = services.authority
-    public_key = _new_key(body)
-    current = authority.renewable(holder.serial, holder.certificate)
-    if holder.token_id is not None and holder.token_expires_at is not None:
-        services.replay_guard.use_once(
-            f"{holder.serial:x}:{holder.token_id}", holder.token_expires_at, authority.now()
-        )
-    issued = authority.renew(
-        holder.serial,
-        requested_by=current.requested_by,
-        public_key=public_key,
-        presented=holder.certificate,
+    """Renew the certificate the caller holds (proved by renewal token or ALB mTLS).
+
+    With an Idempotency-Key, a retry returns the certificate the first attempt issued."""
+    outcome = issuing.renew_as_holder(
+        services,
+        holder,
+        csr=body.csr if body is not None else None,
+        idempotency_key=idempotency_key,
     )
     record_decision(
-        authority,
-        action="api.renew",
+        services.authority,
+        action="api.replay" if outcome.replayed else "api.renew",
         actor=holder.actor,
-        serial=issued.serial,
+        serial=outcome.issued.serial,
         detail={"proof": holder.proof, "renewal_of": f"{holder.serial:x}"},
     )
-    response.headers["Cache-Control"] = "no-store"
-    return issuing.issued_response(issued, services, pkcs12_password=None)
+    return _renewed(outcome, services, response)
 
 
 @router.post(
     "/{serial}/renew",
     status_code=201,
     response_model=IssuedOut,
-    responses=errors(400, 401, 403, 404, 409, 413, 415, 503),
+    responses=errors(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 def renew_with_token(
     serial: SerialPath,
     caller: CallerDep,
     services: ServicesDep,
     response: Response,
+    idempotency_key: IdempotencyKeyDep,
     body: Annotated[RenewRequest | None, Body()] = None,
 ) -> dict[str, Any]:
     """Renew a certificate by serial with an API token. Needs ``renew``, the certificate's
-    profile among the token's, and its names inside the token's policy."""
-    caller.require(Scope.RENEW, action="renew certificates")
-    authority = services.authority
-    public_key = _new_key(body)
-    current = authority.renewable(parse_serial(serial))
-    caller.require_profile(current.profile)
-    issued = authority.renew(
-        current.serial,
-        requested_by=caller.actor,
-        public_key=public_key,
-        caller_policy=caller.policy,
+    profile among the token's, and its names inside the token's policy. With an
+    Idempotency-Key, a retry returns the certificate the first attempt issued."""
+    outcome = issuing.renew_by_serial(
+        services,
+        caller,
+        serial=parse_serial(serial),
+        csr=body.csr if body is not None else None,
+        idempotency_key=idempotency_key,
     )
+    if outcome.replayed:
+        record_decision(
+            services.authority,
+            action="api.replay",
+            actor=caller.actor,
+            serial=outcome.issued.serial,
+        )
+    return _renewed(outcome, services, response)
+
+
+def _renewed(outcome: issuing.Outcome, services: ServicesDep, response: Response) -> dict[str, Any]:
     response.headers["Cache-Control"] = "no-store"
-    return issuing.issued_response(issued, services, pkcs12_password=None)
+    if outcome.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return issuing.issued_response(outcome.issued, services, pkcs12_password=None)

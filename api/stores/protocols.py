@@ -42,7 +42,7 @@ class IdempotencyEntry:
     """What an Idempotency-Key is bound to: the request's fingerprint and the serial the
     certificate gets (chosen before signing, so that a retry can never issue twice)."""
 
-    caller: str  # the token id: keys are per caller
+    caller: str  # the token id, or holder:<serial> for a holder's renewal: keys are per caller
     key: str
     fingerprint: str  # keyed hash of the request
     serial: int
