@@ -37,14 +37,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 
 from api.errors import InvalidRenewalProof, UntrustedMtlsHeaders
+from api.renewal_token import EC_ALGORITHMS, RSA_ALGORITHMS
 from api.services import ApiSettings
 from ca.authority import Authority
 from ca.errors import NotRenewable
 
 __all__ = ["Holder", "holder_from_alb_headers", "holder_from_renewal_token", "verify_issued_here"]
 
-_EC_ALGORITHMS = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
-_RSA_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512"})
 _MAX_X5C = 4  # leaf and at most the chain an ALB accepts (depth 4)
 _MAX_CERT_BYTES = 16 * 1024  # the ALB's limit per certificate
 _MAX_JTI = 128
@@ -174,14 +173,14 @@ def _leaf_of(header: Mapping[str, Any]) -> x509.Certificate:
 def _algorithm_for(leaf: x509.Certificate, claimed: object) -> str:
     key = leaf.public_key()
     if isinstance(key, ec.EllipticCurvePublicKey):
-        expected = _EC_ALGORITHMS.get(key.curve.name)
+        expected = EC_ALGORITHMS.get(key.curve.name)
         if expected is not None and claimed == expected:
             return expected
         raise InvalidRenewalProof(
             f"Authorization: alg {claimed!r} does not fit the certificate's "
             f"{key.curve.name} key (expected {expected})"
         )
-    if isinstance(key, rsa.RSAPublicKey) and claimed in _RSA_ALGORITHMS:
+    if isinstance(key, rsa.RSAPublicKey) and claimed in RSA_ALGORITHMS:
         return str(claimed)
     raise InvalidRenewalProof(f"Authorization: alg {claimed!r} does not fit the certificate's key")
 

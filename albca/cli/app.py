@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd, serve_cmd
+from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd, renewal_cmd, serve_cmd
 from albca.cli.alb_cmds import alb_app
 from albca.cli.aws_cmds import aws_app
 from albca.cli.backend_cmds import backend_app
@@ -67,6 +67,7 @@ app.command("audit")(cert_cmds.audit)
 app.command("demo")(demo_cmd.demo)
 app.command("serve")(serve_cmd.serve)
 app.add_typer(token_app, name="token")
+app.command("renewal-token")(renewal_cmd.renewal_token)
 app.add_typer(config_app, name="config")
 app.add_typer(aws_app, name="aws")
 app.add_typer(alb_app, name="alb")

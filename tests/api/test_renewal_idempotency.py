@@ -18,7 +18,10 @@ def holder(ca, client):
     key = ec_key()
     response = client.post(
         "/v1/certificates",
-        json={"profile": "client", "csr": csr_pem(key, common_name="w1.svc.internal", dns_names=())},
+        json={
+            "profile": "client",
+            "csr": csr_pem(key, common_name="w1.svc.internal", dns_names=()),
+        },
         headers=auth(ca.token("issuer")),
     )
     assert response.status_code == 201
@@ -87,9 +90,7 @@ def holder_renew(client, token, key, **kwargs):
     )
 
 
-def test_holder_retry_with_the_same_renewal_token_returns_the_same_certificate(
-    ca, client, holder
-):
+def test_holder_retry_with_the_same_renewal_token_returns_the_same_certificate(ca, client, holder):
     # Without a key the second use of a token is a replay (test_renewal); with one, a
     # client whose response was lost gets its certificate back.
     certificate, key = holder
