@@ -47,6 +47,7 @@ __all__ = ["SqliteStore", "Synchronous"]
 Synchronous = Literal["full", "normal"]
 
 _SCHEMA_VERSION = 1
+_WAL_CHECKPOINT_PAGES = 4000
 _SCHEMA = """
 CREATE TABLE authorities (
     key_id          TEXT PRIMARY KEY,
@@ -141,6 +142,13 @@ class SqliteStore:
             # full: every commit is fsynced before it returns, so a certificate handed out
             # survives a power cut. normal: survives a crash of the process, not of the OS.
             connection.execute(f"PRAGMA synchronous = {self.synchronous.upper()}")
+            # The commit that crosses this many WAL pages copies them back into the
+            # database (and, under synchronous=full, fsyncs it). SQLite's default of 1,000
+            # pages comes every ~140 issuances; at 4,000 (a WAL of at most ~16 MiB) index
+            # pages rewritten meanwhile are copied once. Measured on one store write (a
+            # record and its audit event, 10,000 rows already in): 104 -> 90 us normal,
+            # 240 -> 210 us full; end to end it is within the issuance bench's noise.
+            connection.execute(f"PRAGMA wal_autocheckpoint = {_WAL_CHECKPOINT_PAGES}")
             connection.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"cannot open the certificate store {self.path}: {exc}") from exc
