@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca.certificates import IssuerContext, build_leaf_certificate, leaf_subject, random_serial
+from ca.certificates import IssuerContext, leaf_subject, random_serial
 from ca.clock import Clock, system_clock, to_epoch
 from ca.crl import CRLDocument, build_crl, collector_paused
 from ca.csr import parse_csr
@@ -31,6 +31,7 @@ from ca.errors import (
 )
 from ca.issued import IssuedCertificate
 from ca.keys import KeySpec, generate_private_key, key_spec_of
+from ca.leaf_der import LeafTemplate, encode_leaf_certificate
 from ca.names import RequestedNames
 from ca.policy import NamePolicy
 from ca.profiles import Profile, ProfileSet
@@ -126,7 +127,7 @@ class Authority:
         self.config = config
         self.clock = clock
         self._resolve_signer = resolve_signer
-        self._issuers: dict[str, IssuerContext] = {}
+        self._templates: dict[str, LeafTemplate] = {}
         self._active: tuple[str, float] | None = None  # (key id, monotonic time read)
         self._lock = threading.Lock()
 
@@ -154,10 +155,14 @@ class Authority:
 
     def issuer(self, key_id: str | None = None) -> IssuerContext:
         """The issuing CA ``key_id`` (the active one by default), ready to sign."""
+        return self._leaf_template(key_id).issuer
+
+    def _leaf_template(self, key_id: str | None = None) -> LeafTemplate:
+        """The issuing CA with the parts of its leaves encoded once (``ca.leaf_der``)."""
         if key_id is None:
             key_id = self._active_key_id()
         with self._lock:
-            cached = self._issuers.get(key_id)
+            cached = self._templates.get(key_id)
         if cached is not None:
             return cached
         record = self._authority(key_id)
@@ -167,8 +172,9 @@ class Authority:
             crl_urls=self.config.crl_urls,
             ca_issuers_urls=self.config.ca_issuers_urls,
         )
+        template = LeafTemplate.of(context)
         with self._lock:
-            return self._issuers.setdefault(key_id, context)
+            return self._templates.setdefault(key_id, template)
 
     def _active_key_id(self) -> str:
         with self._lock:
@@ -183,7 +189,7 @@ class Authority:
     def forget_cached_issuers(self) -> None:
         """Drop cached issuer contexts (after a rotation changed which CA is active)."""
         with self._lock:
-            self._issuers.clear()
+            self._templates.clear()
             self._active = None
 
     def _authority(self, key_id: str) -> AuthorityRecord:
@@ -290,7 +296,8 @@ class Authority:
         profile = self.profiles.get(request.profile)
         self._check(profile, request.key_spec, request.names, caller_policy)
         lifetime = profile.resolve_lifetime(request.lifetime)
-        issuer = self.issuer()
+        template = self._leaf_template()
+        issuer = template.issuer
         now = self.clock()
         not_after = now + lifetime
         issuer_expiry = issuer.certificate.not_valid_after_utc
@@ -303,8 +310,8 @@ class Authority:
         attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
         for _attempt in range(attempts):
             serial = request.serial if request.serial is not None else random_serial()
-            certificate = build_leaf_certificate(
-                issuer=issuer,
+            certificate = encode_leaf_certificate(
+                template,
                 kind=profile.kind,
                 public_key=request.public_key,
                 names=request.names,

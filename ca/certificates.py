@@ -28,6 +28,8 @@ __all__ = [
     "build_leaf_certificate",
     "leaf_subject",
     "leaf_key_usage",
+    "LEAF_CONSTRAINTS",
+    "EXTENDED_KEY_USAGE",
     "random_serial",
     "key_id_of",
 ]
@@ -180,17 +182,17 @@ class IssuerContext:
         )
 
 
-_LEAF_CONSTRAINTS = x509.BasicConstraints(ca=False, path_length=None)
-_EXTENDED_KEY_USAGE = {
+LEAF_CONSTRAINTS = x509.BasicConstraints(ca=False, path_length=None)
+EXTENDED_KEY_USAGE = {
     CertificateKind.CLIENT: x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
     CertificateKind.SERVER: x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
 }
 
 
-def leaf_key_usage(kind: CertificateKind, public_key: CertificatePublicKeyTypes) -> x509.KeyUsage:
+def leaf_key_usage(kind: CertificateKind, *, rsa_key: bool) -> x509.KeyUsage:
     # ECDHE key exchange needs only digitalSignature. An RSA server certificate also gets
     # keyEncipherment, which TLS 1.2 RSA key transport requires (RFC 5246 section 7.4.2).
-    rsa_server = kind is CertificateKind.SERVER and isinstance(public_key, rsa.RSAPublicKey)
+    rsa_server = kind is CertificateKind.SERVER and rsa_key
     return x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,
@@ -230,9 +232,11 @@ def build_leaf_certificate(
         .serial_number(serial)
         .not_valid_before(not_before)
         .not_valid_after(not_after)
-        .add_extension(_LEAF_CONSTRAINTS, critical=True)
-        .add_extension(leaf_key_usage(kind, public_key), critical=True)
-        .add_extension(_EXTENDED_KEY_USAGE[kind], critical=False)
+        .add_extension(LEAF_CONSTRAINTS, critical=True)
+        .add_extension(
+            leaf_key_usage(kind, rsa_key=isinstance(public_key, rsa.RSAPublicKey)), critical=True
+        )
+        .add_extension(EXTENDED_KEY_USAGE[kind], critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
         .add_extension(issuer.authority_key_identifier, critical=False)
     )

@@ -118,6 +118,16 @@ def normalize_common_name(value: str, *, field: str = "common_name") -> str:
             "ub-common-name)",
             field=field,
         )
+    if len(value.encode("utf-8")) > _MAX_CN_LENGTH:
+        # RFC 5280 counts characters, but cryptography (and what is built on it) counts
+        # UTF-8 bytes and refuses to build or re-issue such a name: keep every certificate
+        # this CA issues one that common tooling can handle.
+        raise InvalidName(
+            f"{field}: {value!r} is longer than {_MAX_CN_LENGTH} bytes in UTF-8 (the "
+            "ub-common-name limit as common libraries apply it); use fewer non-ASCII "
+            "characters",
+            field=field,
+        )
     return value
 
 

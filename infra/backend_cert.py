@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
@@ -209,7 +210,10 @@ def _self_signed(
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + (lifetime or SELF_SIGNED_LIFETIME))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(leaf_key_usage(CertificateKind.SERVER, key.public_key()), critical=True)
+        .add_extension(
+            leaf_key_usage(CertificateKind.SERVER, rsa_key=isinstance(key, rsa.RSAPrivateKey)),
+            critical=True,
+        )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         .add_extension(
             x509.SubjectAlternativeName([x509.DNSName(n) for n in names.dns_names]),
