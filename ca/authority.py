@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -111,6 +111,30 @@ def renewal_names(record: CertificateRecord) -> RequestedNames:
         common_name=record.common_name,
         dns_names=record.dns_names,
         ip_addresses=record.ip_addresses,
+    )
+
+
+@dataclass(frozen=True)
+class _IssuePlan:
+    request: IssueRequest
+    profile: Profile
+    template: LeafTemplate
+    now: datetime
+    not_before: datetime
+    not_after: datetime
+
+
+@dataclass(frozen=True)
+class _Signed:
+    record: CertificateRecord
+    event: AuditEvent
+    issued: IssuedCertificate
+
+
+def _no_unused_serial() -> StoreUnavailable:
+    return StoreUnavailable(
+        f"could not find an unused serial in {_SERIAL_ATTEMPTS} attempts; the store may "
+        "be returning duplicates for every write"
     )
 
 
@@ -293,73 +317,114 @@ class Authority:
         self, request: IssueRequest, *, caller_policy: NamePolicy | None = None
     ) -> IssuedCertificate:
         """Sign and record one certificate; it is returned only once its record is committed."""
+        plan = self._plan(request, caller_policy)
+        attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
+        for _attempt in range(attempts):
+            signed = self._sign(plan, request.serial or random_serial())
+            try:
+                self.store.add_certificate(signed.record, signed.event)
+            except DuplicateSerial:
+                if request.serial is not None:
+                    raise
+                continue
+            return signed.issued
+        raise _no_unused_serial()
+
+    def issue_batches(
+        self, requests: Sequence[IssueRequest], *, caller_policy: NamePolicy | None = None
+    ) -> Iterator[list[IssuedCertificate]]:
+        """Issue many certificates, committing them in batches: one transaction (and one
+        fsync) per ``store.batch_limit`` certificates instead of one per certificate.
+
+        Every request is checked before anything is signed, so a refusal issues nothing.
+        Each batch is yielded once committed; if a later batch fails, the ones yielded
+        before it stand (they are recorded and in the caller's hands), and nothing of the
+        failed one is recorded. Callers choose no serials here.
+        """
+        if any(request.serial is not None for request in requests):
+            raise ValueError("issue_batches picks serials itself; use issue() for a chosen one")
+        plans = [self._plan(request, caller_policy) for request in requests]
+        limit = self.store.batch_limit
+        for start in range(0, len(plans), limit):
+            batch = plans[start : start + limit]
+            for _attempt in range(_SERIAL_ATTEMPTS):
+                signed = [self._sign(plan, random_serial()) for plan in batch]
+                try:
+                    self.store.add_certificates([(s.record, s.event) for s in signed])
+                except DuplicateSerial:
+                    continue  # nothing of the batch was written: sign it again, new serials
+                yield [s.issued for s in signed]
+                break
+            else:
+                raise _no_unused_serial()
+
+    def _plan(self, request: IssueRequest, caller_policy: NamePolicy | None) -> _IssuePlan:
+        """Everything about a certificate but its serial, checked against every rule."""
         profile = self.profiles.get(request.profile)
         self._check(profile, request.key_spec, request.names, caller_policy)
         lifetime = profile.resolve_lifetime(request.lifetime)
         template = self._leaf_template()
-        issuer = template.issuer
         now = self.clock()
         not_after = now + lifetime
-        issuer_expiry = issuer.certificate.not_valid_after_utc
+        issuer_expiry = template.issuer.certificate.not_valid_after_utc
         if not_after > issuer_expiry:
             raise InvalidLifetime(
                 f"lifetime: the certificate would outlive the issuing CA, which expires "
                 f"{issuer_expiry.isoformat()}; ask for a shorter lifetime or rotate the CA"
             )
-        not_before = now - self.config.backdate
-        attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
-        for _attempt in range(attempts):
-            serial = request.serial if request.serial is not None else random_serial()
-            certificate = encode_leaf_certificate(
-                template,
-                kind=profile.kind,
-                public_key=request.public_key,
-                names=request.names,
-                serial=serial,
-                not_before=not_before,
-                not_after=not_after,
-            )
-            record = CertificateRecord(
-                serial=serial,
-                issuer_key_id=issuer.key_id,
-                # From the names, not certificate.subject: reading the subject back out of
-                # the signed DER costs more than building the string.
-                subject=leaf_subject(request.names).rfc4514_string(),
-                common_name=request.names.common_name,
-                dns_names=request.names.dns_names,
-                ip_addresses=tuple(str(ip) for ip in request.names.ip_addresses),
-                profile=profile.name,
-                not_before=not_before,
-                not_after=not_after,
-                certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
-                requested_by=request.requested_by,
-                issued_at=now,
-            )
-            detail: dict[str, object] = {
-                "profile": profile.name,
-                "names": request.names.describe(),
-                "key": request.key_spec.value,
-                "not_after": not_after.isoformat(),
-                "issuer": issuer.key_id,
-            }
-            if request.renewal_of is not None:
-                detail["renewal_of"] = f"{request.renewal_of:x}"
-            event = AuditEvent(
-                at=now, action="issue", actor=request.requested_by, serial=serial, detail=detail
-            )
-            try:
-                self.store.add_certificate(record, event)
-            except DuplicateSerial:
-                if request.serial is not None:
-                    raise
-                continue
-            return IssuedCertificate(
-                record=record, certificate=certificate, chain=(issuer.certificate,)
-            )
-        raise StoreUnavailable(
-            f"could not find an unused serial in {_SERIAL_ATTEMPTS} attempts; the store may "
-            "be returning duplicates for every write"
+        return _IssuePlan(
+            request=request,
+            profile=profile,
+            template=template,
+            now=now,
+            not_before=now - self.config.backdate,
+            not_after=not_after,
         )
+
+    @staticmethod
+    def _sign(plan: _IssuePlan, serial: int) -> _Signed:
+        request, profile, issuer = plan.request, plan.profile, plan.template.issuer
+        certificate = encode_leaf_certificate(
+            plan.template,
+            kind=profile.kind,
+            public_key=request.public_key,
+            names=request.names,
+            serial=serial,
+            not_before=plan.not_before,
+            not_after=plan.not_after,
+        )
+        record = CertificateRecord(
+            serial=serial,
+            issuer_key_id=issuer.key_id,
+            # From the names, not certificate.subject: reading the subject back out of
+            # the signed DER costs more than building the string.
+            subject=leaf_subject(request.names).rfc4514_string(),
+            common_name=request.names.common_name,
+            dns_names=request.names.dns_names,
+            ip_addresses=tuple(str(ip) for ip in request.names.ip_addresses),
+            profile=profile.name,
+            not_before=plan.not_before,
+            not_after=plan.not_after,
+            certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+            requested_by=request.requested_by,
+            issued_at=plan.now,
+        )
+        detail: dict[str, object] = {
+            "profile": profile.name,
+            "names": request.names.describe(),
+            "key": request.key_spec.value,
+            "not_after": plan.not_after.isoformat(),
+            "issuer": issuer.key_id,
+        }
+        if request.renewal_of is not None:
+            detail["renewal_of"] = f"{request.renewal_of:x}"
+        event = AuditEvent(
+            at=plan.now, action="issue", actor=request.requested_by, serial=serial, detail=detail
+        )
+        issued = IssuedCertificate(
+            record=record, certificate=certificate, chain=(issuer.certificate,)
+        )
+        return _Signed(record=record, event=event, issued=issued)
 
     # -- renewal ---------------------------------------------------------------------
     def renewable(

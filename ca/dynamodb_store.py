@@ -37,7 +37,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -99,6 +99,9 @@ _REVOKED_PAGE_ITEMS: int | None = None
 
 class DynamoDBStore:
     """``CertificateStore`` over one DynamoDB table (see ``ca.dynamodb_models``)."""
+
+    # TransactWriteItems takes at most 100 actions: a record and its audit event each.
+    batch_limit = 50
 
     def __init__(
         self,
@@ -207,19 +210,34 @@ class DynamoDBStore:
 
     # -- certificates ----------------------------------------------------------------
     def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None:
+        self.add_certificates([(record, event)])
+
+    def add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
+        if len(entries) > self.batch_limit:
+            raise ValueError(f"at most {self.batch_limit} certificates per transaction")
+        seen: set[int] = set()
+        for record, _ in entries:
+            # DynamoDB refuses a transaction touching one item twice (a ValidationException,
+            # not a failed condition): name the repeated serial instead.
+            if record.serial in seen:
+                raise DuplicateSerial(record.serial)
+            seen.add(record.serial)
         model = self._models.certificate
-        item = self._certificate_item(record)
+        items = [(self._certificate_item(record), event) for record, event in entries]
 
         def fill(transaction: TransactWrite) -> None:
-            transaction.save(item, condition=model.pk.does_not_exist())
-            self._save_audit(transaction, event)
+            for item, event in items:
+                transaction.save(item, condition=model.pk.does_not_exist())
+                self._save_audit(transaction, event)  # a fresh audit id on every attempt
 
         for _attempt in range(_ID_ATTEMPTS):
-            if not self._table.transact("add a certificate", fill):
+            action = "add a certificate" if len(items) == 1 else f"add {len(items)} certificates"
+            if not self._table.transact(action, fill):
                 return
-            if self._certificate(record.serial) is not None:
-                raise DuplicateSerial(record.serial)
-            # Otherwise the audit id was taken by another writer: draw a new one.
+            for record, _ in entries:
+                if self._certificate(record.serial) is not None:
+                    raise DuplicateSerial(record.serial)
+            # Otherwise an audit id was taken by another writer: draw new ones.
         raise self._id_exhausted()
 
     def _certificate(self, serial: int) -> CertificateItem | None:

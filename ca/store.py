@@ -6,6 +6,8 @@ passes the same contract suite (``tests/store/contract.py``). The rules every ba
 
 - a write and its audit event commit together, or neither does;
 - ``add_certificate`` refuses a serial the store already holds (``DuplicateSerial``);
+  ``add_certificates`` writes up to ``batch_limit`` records in one transaction, all of
+  them or (on a duplicate serial or any error) none;
 - ``revoke_certificate`` records a revocation once: a second one is ``AlreadyRevoked``;
 - ``next_crl_number`` never returns the same number twice for one issuer, across
   processes and restarts;
@@ -40,6 +42,9 @@ class IssuerCounts:
 
 
 class CertificateStore(Protocol):
+    #: The most records ``add_certificates`` takes at once (one transaction's worth).
+    batch_limit: int
+
     # -- authorities -----------------------------------------------------------------
     def add_authority(self, record: AuthorityRecord, event: AuditEvent) -> None: ...
 
@@ -51,6 +56,8 @@ class CertificateStore(Protocol):
 
     # -- certificates ----------------------------------------------------------------
     def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None: ...
+
+    def add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None: ...
 
     def get_certificate(self, serial: int) -> CertificateRecord: ...
 

@@ -90,6 +90,44 @@ class StoreContract:
         assert event.detail == {"profile": "client"}
         assert event.id is not None
 
+    # -- batches ---------------------------------------------------------------------
+    def test_a_batch_commits_every_record_with_its_audit_event(self, store):
+        records = [make_record(serial, common_name=f"n{serial}") for serial in range(1, 21)]
+        store.add_certificates([(record, issue_event(record)) for record in records])
+        assert [store.get_certificate(r.serial) for r in records] == records
+        assert sorted(e.serial for e in store.audit_events()) == list(range(1, 21))
+
+    def test_a_batch_meeting_a_stored_serial_writes_nothing(self, store):
+        kept = make_record(7, common_name="kept")
+        store.add_certificate(kept, issue_event(kept))
+        batch = [make_record(serial) for serial in (5, 6, 7, 8)]
+        with pytest.raises(DuplicateSerial) as caught:
+            store.add_certificates([(record, issue_event(record)) for record in batch])
+        assert caught.value.serial == 7
+        for serial in (5, 6, 8):
+            with pytest.raises(CertificateNotFound):
+                store.get_certificate(serial)
+        assert store.get_certificate(7).common_name == "kept"
+        assert [e.serial for e in store.audit_events()] == [7]
+
+    def test_a_batch_repeating_a_serial_writes_nothing(self, store):
+        batch = [make_record(serial) for serial in (11, 12, 11)]
+        with pytest.raises(DuplicateSerial):
+            store.add_certificates([(record, issue_event(record)) for record in batch])
+        with pytest.raises(CertificateNotFound):
+            store.get_certificate(11)
+        assert store.audit_events() == []
+
+    def test_a_batch_over_the_limit_is_refused_before_any_write(self, store):
+        batch = [make_record(serial) for serial in range(1, store.batch_limit + 2)]
+        with pytest.raises(ValueError, match=f"at most {store.batch_limit}"):
+            store.add_certificates([(record, issue_event(record)) for record in batch])
+        assert store.audit_events() == []
+
+    def test_an_empty_batch_writes_nothing(self, store):
+        store.add_certificates([])
+        assert store.audit_events() == []
+
     # -- revocation ------------------------------------------------------------------
     def test_revoke_records_time_and_reason(self, store):
         record = make_record(5)
