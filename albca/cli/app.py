@@ -10,7 +10,15 @@ from typing import Annotated
 
 import typer
 
-from albca.cli import cert_cmds, crl_cmds, demo_cmd, init_cmd, renewal_cmd, serve_cmd
+from albca.cli import (
+    cert_cmds,
+    crl_cmds,
+    demo_cmd,
+    init_cmd,
+    issue_batch_cmd,
+    renewal_cmd,
+    serve_cmd,
+)
 from albca.cli.alb_cmds import alb_app
 from albca.cli.aws_cmds import aws_app
 from albca.cli.backend_cmds import backend_app
@@ -57,6 +65,7 @@ def _root(
 
 
 app.command("init")(init_cmd.init)
+issue_app.command("batch")(issue_batch_cmd.issue_batch)
 app.add_typer(issue_app, name="issue")
 app.command("revoke")(cert_cmds.revoke)
 app.command("list")(cert_cmds.list_certificates)

@@ -166,7 +166,7 @@ def _issue(
             fail(f"--profile {profile_name} issues {chosen.kind} certificates, not {kind}")
         # Work out and check every output path before signing, so that a certificate is
         # never issued and then lost to a file that cannot be written.
-        paths = _output_paths(
+        paths = output_paths(
             out.resolve(), _base_name(name, names), with_key=parsed is None, with_p12=p12
         )
         for path in paths.values():
@@ -189,7 +189,7 @@ def _issue(
                 key_spec=spec,
                 lifetime=requested_lifetime,
             )
-        _write_files(issued, paths, p12_password, force=force)
+        write_files(issued, paths, p12_password, force=force)
         now = authority.now()
     finally:
         services.close()
@@ -246,7 +246,7 @@ def _base_name(name: str | None, names: RequestedNames) -> str:
     return safe or "certificate"
 
 
-def _output_paths(out: Path, base: str, *, with_key: bool, with_p12: bool) -> dict[str, Path]:
+def output_paths(out: Path, base: str, *, with_key: bool, with_p12: bool) -> dict[str, Path]:
     paths = {
         "certificate": out / f"{base}.crt.pem",
         "chain": out / f"{base}.chain.pem",
@@ -259,7 +259,7 @@ def _output_paths(out: Path, base: str, *, with_key: bool, with_p12: bool) -> di
     return paths
 
 
-def _write_files(
+def write_files(
     issued: IssuedCertificate, paths: dict[str, Path], p12_password: bytes | None, *, force: bool
 ) -> None:
     write_output_file(paths["certificate"], issued.certificate_pem, private=False, force=force)
