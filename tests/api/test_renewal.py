@@ -19,23 +19,6 @@ from tests.api.helpers import auth, csr_pem, open_api_ca, renewal_token
 from tests.factories import ec_key
 
 
-@pytest.fixture
-def holder(ca, client):
-    """A client certificate obtained through the API, and its key."""
-    key = ec_key()
-    response = client.post(
-        "/v1/certificates",
-        json={
-            "profile": "client",
-            "csr": csr_pem(key, common_name="w1.svc.internal", dns_names=()),
-        },
-        headers=auth(ca.token("issuer")),
-    )
-    assert response.status_code == 201
-    certificate = x509.load_pem_x509_certificate(response.json()["certificate_pem"].encode())
-    return certificate, key
-
-
 def renew(client, token, **kwargs):
     return client.post("/v1/certificates/renew", headers=auth(token), **kwargs)
 

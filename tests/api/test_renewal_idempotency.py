@@ -3,30 +3,12 @@ issued and never issues a second one, for API tokens and for certificate holders
 
 from __future__ import annotations
 
-import pytest
 from cryptography import x509
 
 from api.tokens import Scope
 from ca.records import CertificateQuery
 from tests.api.helpers import auth, csr_pem, renewal_token
 from tests.factories import ec_key
-
-
-@pytest.fixture
-def holder(ca, client):
-    """A client certificate obtained through the API, and its key."""
-    key = ec_key()
-    response = client.post(
-        "/v1/certificates",
-        json={
-            "profile": "client",
-            "csr": csr_pem(key, common_name="w1.svc.internal", dns_names=()),
-        },
-        headers=auth(ca.token("issuer")),
-    )
-    assert response.status_code == 201
-    certificate = x509.load_pem_x509_certificate(response.json()["certificate_pem"].encode())
-    return certificate, key
 
 
 def issued_count(ca) -> int:

@@ -9,9 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 from cryptography import x509
 
+from ca.authority import Authority
 from ca.certificates import ca_subject
 from ca.hierarchy import HierarchySpec, create_hierarchy
 from ca.keys import CAKey, KeySpec, generate_private_key
@@ -119,3 +121,14 @@ class Hierarchies:
             root_record=root_record,
             issuing_record=issuing_record,
         )
+
+
+def authority_over(base: Authority, store: Any, hierarchies: Hierarchies) -> Authority:
+    """``base`` (an EC P-256 authority of ``make_authority``) over another store: a test
+    double wrapping its own."""
+    return Authority(
+        store=store,
+        config=base.config,
+        resolve_signer=hierarchies.get(KeySpec.EC_P256).resolve_signer,
+        clock=base.clock,
+    )

@@ -32,7 +32,7 @@ from ca.records import (
 from ca.sqlite_store import SqliteStore
 from tests.factories import make_csr
 from tests.unit.assertions import extension, has_extension
-from tests.unit.ca_fixtures import ISSUE_TIME
+from tests.unit.ca_fixtures import ISSUE_TIME, authority_over
 
 
 def assert_record_matches_certificate(record: CertificateRecord, certificate: x509.Certificate):
@@ -219,13 +219,7 @@ class FlakyStore:
 def flaky_authority(make_authority, hierarchies, failures) -> tuple[Authority, FlakyStore]:
     base = make_authority(KeySpec.EC_P256)
     store = FlakyStore(base.store, failures)
-    authority = Authority(
-        store=store,
-        config=base.config,
-        resolve_signer=hierarchies.get(KeySpec.EC_P256).resolve_signer,
-        clock=base.clock,
-    )
-    return authority, store
+    return authority_over(base, store, hierarchies), store
 
 
 def test_a_store_that_cannot_commit_means_no_certificate(make_authority, hierarchies):

@@ -14,6 +14,7 @@ from ca.names import RequestedNames
 from ca.policy import NamePolicy
 from ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from tests.factories import ec_key
+from tests.unit.ca_fixtures import authority_over
 
 
 def requests(count: int, **overrides: Any) -> list[IssueRequest]:
@@ -58,13 +59,7 @@ class BatchStore:
 def batch_authority(make_authority, hierarchies, *, batch_limit=3, failures=None):
     base = make_authority(KeySpec.EC_P256)
     store = BatchStore(base.store, batch_limit=batch_limit, failures=failures or {})
-    authority = Authority(
-        store=store,
-        config=base.config,
-        resolve_signer=hierarchies.get(KeySpec.EC_P256).resolve_signer,
-        clock=base.clock,
-    )
-    return authority, store
+    return authority_over(base, store, hierarchies), store
 
 
 def test_every_certificate_is_issued_in_batches_of_the_store_limit(make_authority, hierarchies):
