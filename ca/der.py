@@ -1,4 +1,4 @@
-"""The few DER encodings (ITU-T X.690) the CRL encoder needs, and nothing else.
+"""The few DER encodings (ITU-T X.690) the CRL and leaf encoders need, and nothing else.
 
 Kept deliberately small: lengths, integers, OIDs, times and the wrappers around them. Every
 output is checked in the tests by parsing it back with cryptography and OpenSSL.

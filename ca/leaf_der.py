@@ -1,7 +1,8 @@
 """Leaf certificates encoded straight to DER: the issuing hot path.
 
-cryptography's ``CertificateBuilder`` spends about 80 of its ~105 us per leaf building
-Python objects (names, extensions, their checks), not signing. Every leaf this CA signs
+cryptography's ``CertificateBuilder`` takes 105-155 us per leaf on this machine, of which
+the ECDSA signature is 25-35: the rest is building Python objects (names, extensions,
+their checks). This encoder makes the same leaf in about 70 us, signature included. Every leaf this CA signs
 has one shape, so most of its bytes are fixed per issuing CA and certificate kind: the
 version, signature algorithm, issuer name, basicConstraints, keyUsage, extendedKeyUsage,
 authorityKeyIdentifier, CRL distribution points and AIA. Those are encoded once, by
