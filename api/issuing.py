@@ -233,10 +233,10 @@ def renew_as_holder(
 
 
 def _spend_renewal_token(services: ApiServices, holder: Holder) -> None:
-    if holder.token_id is not None and holder.token_expires_at is not None:
+    if holder.token_id is not None and holder.token_accepted_until is not None:
         services.replay_guard.use_once(
             f"{holder.serial:x}:{holder.token_id}",
-            holder.token_expires_at,
+            holder.token_accepted_until,
             services.authority.now(),
         )
 

@@ -56,7 +56,9 @@ class Holder:
     certificate: x509.Certificate
     proof: str  # "alb-mtls" or "x5c-token"
     token_id: str | None = None  # the jti, for the replay guard
-    token_expires_at: datetime | None = None
+    # Until when the token is accepted (exp plus the clock-skew leeway): the replay guard
+    # must remember its jti at least that long, or it could be spent twice.
+    token_accepted_until: datetime | None = None
 
     @property
     def serial(self) -> int:
@@ -150,7 +152,12 @@ def holder_from_renewal_token(token: str, settings: ApiSettings, authority: Auth
     if not isinstance(jti, str) or not 0 < len(jti) <= _MAX_JTI:
         raise InvalidRenewalProof(f"Authorization: jti must be a string of 1-{_MAX_JTI} chars")
     verify_issued_here(leaf, authority)
-    return Holder(certificate=leaf, proof="x5c-token", token_id=jti, token_expires_at=expires_at)
+    return Holder(
+        certificate=leaf,
+        proof="x5c-token",
+        token_id=jti,
+        token_accepted_until=expires_at + settings.renewal_token_leeway,
+    )
 
 
 def _leaf_of(header: Mapping[str, Any]) -> x509.Certificate:

@@ -80,6 +80,18 @@ def test_replayed_renewal_token_is_refused(ca, client, holder):
     assert again.json()["error"]["code"] == "renewal_token_replayed"
 
 
+def test_a_spent_token_stays_spent_through_the_clock_skew_leeway(ca, client, holder):
+    # The token is accepted until exp + leeway (30 s); its jti must be remembered as long,
+    # or a replay just after exp would issue a second certificate.
+    certificate, key = holder
+    token = renewal_token(certificate, key, issued_at=ca.clock(), lifetime=timedelta(seconds=60))
+    assert renew(client, token).status_code == 201
+    ca.clock.advance(timedelta(seconds=75))  # past exp, inside the leeway
+    again = renew(client, token)
+    assert again.status_code == 401
+    assert again.json()["error"]["code"] == "renewal_token_replayed"
+
+
 def test_renewal_of_a_revoked_certificate_is_refused(ca, client, holder):
     certificate, key = holder
     client.post(
