@@ -166,6 +166,14 @@ def renew_by_serial(
     """Renew ``serial`` for an API token with the ``renew`` scope."""
     caller.require(Scope.RENEW, action="renew certificates")
     authority = services.authority
+    caller_id = caller.token.token_id
+    expected = fingerprint(caller, "renew", {"serial": f"{serial:x}", "csr": csr})
+    if idempotency_key is not None:
+        # Before any check: a retry must get its certificate back even if the one it
+        # renewed has since expired or been revoked (the usual next step after renewing).
+        replay = _earlier_result(services, caller_id, idempotency_key, expected)
+        if replay is not None:
+            return replay
     public_key = parse_csr(csr).public_key if csr is not None else None
     current = authority.renewable(serial)
     caller.require_profile(current.profile)
@@ -181,9 +189,8 @@ def renew_by_serial(
 
     if idempotency_key is None:
         return Outcome(renew(None), replayed=False)
-    authority.check_renewal(current, caller.policy)
-    body: dict[str, object] = {"serial": f"{serial:x}", "csr": csr}
-    entry = _claim(services, caller, idempotency_key, "renew", body, sealed=None)
+    authority.check_renewal(current, public_key=public_key, caller_policy=caller.policy)
+    entry = _claim_entry(services, caller_id, idempotency_key, expected, sealed=None)
     return _issue_once(services, entry, renew, private_key=None)
 
 
@@ -201,6 +208,11 @@ def renew_as_holder(
     one-time renewal token again: the token was spent on exactly this request.
     """
     authority = services.authority
+    expected = holder_fingerprint("renew-holder", {"csr": csr})
+    if idempotency_key is not None:
+        replay = _earlier_result(services, holder.actor, idempotency_key, expected)
+        if replay is not None:
+            return replay
     public_key = parse_csr(csr).public_key if csr is not None else None
     current = authority.renewable(holder.serial, holder.certificate)
 
@@ -216,20 +228,28 @@ def renew_as_holder(
     if idempotency_key is None:
         _spend_renewal_token(services, holder)
         return Outcome(renew(None), replayed=False)
-    expected = holder_fingerprint("renew-holder", {"csr": csr})
-    entry = services.idempotency.find(holder.actor, idempotency_key, authority.now())
-    if entry is not None:
-        _check_fingerprint(entry, expected)
-        try:
-            record = authority.get(entry.serial)
-        except CertificateNotFound:
-            pass  # claimed by an attempt that died before issuing: issue now
-        else:
-            return Outcome(_from_record(services, record, None), replayed=True)
+    authority.check_renewal(current, public_key=public_key)
     _spend_renewal_token(services, holder)
-    if entry is None:
-        entry = _claim_entry(services, holder.actor, idempotency_key, expected, sealed=None)
+    entry = _claim_entry(services, holder.actor, idempotency_key, expected, sealed=None)
     return _issue_once(services, entry, renew, private_key=None)
+
+
+def _earlier_result(
+    services: ApiServices, caller_id: str, key: str, expected: str
+) -> Outcome | None:
+    """The certificate an earlier attempt with this Idempotency-Key issued, if any.
+
+    A key used for another request is refused; a key claimed by an attempt that died
+    before issuing gives None, and the claim (with its serial) is taken up again."""
+    entry = services.idempotency.find(caller_id, key, services.authority.now())
+    if entry is None:
+        return None
+    _check_fingerprint(entry, expected)
+    try:
+        record = services.authority.get(entry.serial)
+    except CertificateNotFound:
+        return None
+    return Outcome(_from_record(services, record, None), replayed=True)
 
 
 def _spend_renewal_token(services: ApiServices, holder: Holder) -> None:

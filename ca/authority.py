@@ -481,26 +481,45 @@ class Authority:
         if an operator has lowered it since.
         """
         current = self.renewable(serial, presented)
+        request = self._renewal_request(
+            current, requested_by=requested_by, public_key=public_key, new_serial=new_serial
+        )
+        return self.issue(request, caller_policy=caller_policy)
+
+    def check_renewal(
+        self,
+        record: CertificateRecord,
+        *,
+        public_key: CertificatePublicKeyTypes | None = None,
+        caller_policy: NamePolicy | None = None,
+    ) -> None:
+        """Raise what ``renew`` would raise for this certificate, key and caller (profile,
+        key type, names, the issuing CA's expiry), before any work is done (an
+        Idempotency-Key claimed)."""
+        request = self._renewal_request(record, requested_by="check", public_key=public_key)
+        self._plan(request, caller_policy)
+
+    def _renewal_request(
+        self,
+        current: CertificateRecord,
+        *,
+        requested_by: str,
+        public_key: CertificatePublicKeyTypes | None,
+        new_serial: int | None = None,
+    ) -> IssueRequest:
         profile = self.profiles.get(current.profile)
         key = public_key
         if key is None:
             key = x509.load_pem_x509_certificate(current.certificate_pem.encode()).public_key()
-        request = IssueRequest(
+        return IssueRequest(
             profile=current.profile,
             public_key=key,
             names=renewal_names(current),
             requested_by=requested_by,
             lifetime=min(current.not_after - current.issued_at, profile.max_lifetime),
             serial=new_serial,
-            renewal_of=serial,
+            renewal_of=current.serial,
         )
-        return self.issue(request, caller_policy=caller_policy)
-
-    def check_renewal(self, record: CertificateRecord, caller_policy: NamePolicy | None) -> None:
-        """Raise what ``renew`` would raise for the caller's name policy, before any work
-        is done (an Idempotency-Key claimed)."""
-        if caller_policy is not None:
-            caller_policy.check(renewal_names(record))
 
     # -- lifecycle -------------------------------------------------------------------
     def get(self, serial: int) -> CertificateRecord:

@@ -3,9 +3,14 @@ issued and never issues a second one, for API tokens and for certificate holders
 
 from __future__ import annotations
 
+import dataclasses
+
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from api.tokens import Scope
+from ca.keys import KeySpec
+from ca.profiles import ProfileSet
 from ca.records import CertificateQuery
 from tests.api.helpers import auth, csr_pem, renewal_token
 from tests.factories import ec_key
@@ -138,3 +143,55 @@ def test_replayed_token_with_an_unused_key_is_still_refused(ca, client, holder):
     assert response.status_code == 401
     assert response.json()["error"]["code"] == "renewal_token_replayed"
     assert issued_count(ca) == 2
+
+
+def revoke(ca, client, certificate):
+    response = client.post(
+        f"/v1/certificates/{certificate.serial_number:x}/revoke",
+        headers=auth(ca.token(scopes={Scope.REVOKE}, names=("**",))),
+    )
+    assert response.status_code == 200, response.text
+
+
+def test_a_retry_after_the_old_certificate_was_revoked_still_gets_its_renewal(ca, client, holder):
+    # Renew, lose the response, revoke the old certificate (the usual next step), retry:
+    # the retry must return the renewal, not refuse because the old one is now revoked.
+    certificate, _ = holder
+    token = ca.token(scopes={Scope.RENEW})
+    first = renew_by_serial(client, certificate, token, "then-revoke")
+    revoke(ca, client, certificate)
+    retry = renew_by_serial(client, certificate, token, "then-revoke")
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["certificate_pem"] == first.json()["certificate_pem"]
+    assert retry.headers["idempotent-replayed"] == "true"
+
+
+def test_a_holder_retry_after_the_old_certificate_was_revoked_gets_its_renewal(ca, client, holder):
+    certificate, key = holder
+    token = renewal_token(certificate, key, issued_at=ca.clock())
+    first = holder_renew(client, token, "then-revoke")
+    revoke(ca, client, certificate)
+    retry = holder_renew(client, token, "then-revoke")
+    assert retry.status_code == 201, retry.text
+    assert retry.json()["certificate_pem"] == first.json()["certificate_pem"]
+
+
+def test_a_renewal_refused_by_the_profile_claims_no_key(ca, client, holder):
+    # The profile now allows only P-384 keys: a P-256 CSR is refused before the key is
+    # claimed, so the same key then works for a corrected request.
+    certificate, _ = holder
+    authority = ca.authority
+    profiles = authority.config.profiles
+    only_p384 = dataclasses.replace(profiles.get("client"), key_specs=frozenset({KeySpec.EC_P384}))
+    authority.config = dataclasses.replace(
+        authority.config,
+        profiles=ProfileSet.of([only_p384, profiles.get("server")]),
+    )
+    token = ca.token(scopes={Scope.RENEW})
+    refused = renew_by_serial(client, certificate, token, "k", json={"csr": csr_pem(ec_key())})
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "unsupported_key"
+    corrected = renew_by_serial(
+        client, certificate, token, "k", json={"csr": csr_pem(ec_key(ec.SECP384R1()))}
+    )
+    assert corrected.status_code == 201, corrected.text
