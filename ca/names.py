@@ -118,7 +118,14 @@ def normalize_common_name(value: str, *, field: str = "common_name") -> str:
             "ub-common-name)",
             field=field,
         )
-    if len(value.encode("utf-8")) > _MAX_CN_LENGTH:
+    try:
+        encoded = value.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone UTF-16 surrogate (JSON lets "\ud800" through) is not text.
+        raise InvalidName(
+            f"{field}: {value!r} holds an unpaired surrogate, which is not text", field=field
+        ) from None
+    if len(encoded) > _MAX_CN_LENGTH:
         # RFC 5280 counts characters, but cryptography (and what is built on it) counts
         # UTF-8 bytes and refuses to build or re-issue such a name: keep every certificate
         # this CA issues one that common tooling can handle.

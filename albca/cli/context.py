@@ -74,6 +74,8 @@ def parse_lifetime(text: str | None) -> timedelta | None:
 
 
 def check_writable(path: Path, *, force: bool) -> None:
+    if path.is_dir():
+        fail(f"{path} is a directory; it cannot be replaced by a file")
     if path.exists() and not force:
         fail(f"{path} already exists; use --force to overwrite it")
     if not path.parent.is_dir():
@@ -82,13 +84,18 @@ def check_writable(path: Path, *, force: bool) -> None:
 
 def write_output_file(path: Path, data: bytes, *, private: bool, force: bool) -> None:
     """Write a result file; private ones (keys, PKCS#12) are created with mode 0600."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
     try:
-        fd = os.open(path, flags, 0o600 if private else 0o644)
+        write_output_file_or_raise(path, data, private=private, force=force)
     except FileExistsError:
         fail(f"{path} already exists; use --force to overwrite it")
     except OSError as exc:
         fail(f"cannot write {path}: {exc.strerror}")
+
+
+def write_output_file_or_raise(path: Path, data: bytes, *, private: bool, force: bool) -> None:
+    """``write_output_file`` raising ``OSError`` (for callers that must say more)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
+    fd = os.open(path, flags, 0o600 if private else 0o644)
     with os.fdopen(fd, "wb") as out:
         if private:
             os.fchmod(out.fileno(), 0o600)  # also when --force reuses an existing file

@@ -10,11 +10,17 @@ committed.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from albca.cli.context import check_writable, cli_actor, open_cli_services, parse_lifetime
+from albca.cli.context import (
+    check_writable,
+    cli_actor,
+    open_cli_services,
+    parse_lifetime,
+    write_output_file_or_raise,
+)
 from albca.cli.errors import fail
 from albca.cli.issue_cmd import output_paths, write_files
 from albca.cli.output import emit_json, emit_table
@@ -84,8 +90,17 @@ def issue_batch(
         issued: list[IssuedCertificate] = []
         try:
             for batch in authority.issue_batches(requests):
-                for certificate in batch:
-                    write_files(certificate, paths[len(issued)], None, force=force)
+                for position, certificate in enumerate(batch):
+                    try:
+                        write_files(
+                            certificate,
+                            paths[len(issued)],
+                            None,
+                            force=force,
+                            write=write_output_file_or_raise,
+                        )
+                    except OSError as exc:
+                        _fail_unwritten(exc, batch[position:], len(issued), len(files))
                     issued.append(certificate)
         except CAError as exc:
             fail(
@@ -114,6 +129,19 @@ def issue_batch(
     )
 
 
+def _fail_unwritten(
+    error: OSError, unwritten: list[IssuedCertificate], written: int, total: int
+) -> NoReturn:
+    """A file could not be written after its batch committed: those certificates exist
+    and are recorded, so say which, and how to get them, rather than lose them."""
+    serials = " ".join(f"{issued.serial:x}" for issued in unwritten)
+    fail(
+        f"cannot write {error.filename}: {error.strerror}; {written} of {total} "
+        f"certificates were written; {len(unwritten)} more were issued and recorded but not "
+        f"written (albca show --pem SERIAL prints each): {serials}"
+    )
+
+
 def _names(issued: IssuedCertificate) -> str:
     record = issued.record
     return ", ".join([*record.dns_names, *record.ip_addresses]) or record.common_name or "-"
@@ -133,12 +161,14 @@ def _csr_files(directory: Path) -> list[Path]:
         fail(f"{directory} holds {len(files)} CSRs; issue at most {MAX_CSRS} at a time")
     stems: dict[str, Path] = {}
     for path in files:
-        if path.stem in stems:
+        # Case-folded: on macOS and Windows Host.csr and host.csr write the same files.
+        stem = path.stem.casefold()
+        if stem in stems:
             fail(
-                f"{stems[path.stem].name} and {path.name} would write the same files "
+                f"{stems[stem].name} and {path.name} would write the same files "
                 f"({path.stem}.crt.pem); rename one"
             )
-        stems[path.stem] = path
+        stems[stem] = path
     return files
 
 

@@ -260,16 +260,21 @@ def output_paths(out: Path, base: str, *, with_key: bool, with_p12: bool) -> dic
 
 
 def write_files(
-    issued: IssuedCertificate, paths: dict[str, Path], p12_password: bytes | None, *, force: bool
+    issued: IssuedCertificate,
+    paths: dict[str, Path],
+    p12_password: bytes | None,
+    *,
+    force: bool,
+    write: Callable[..., None] = write_output_file,
 ) -> None:
-    write_output_file(paths["certificate"], issued.certificate_pem, private=False, force=force)
-    write_output_file(paths["chain"], issued.chain_pem, private=False, force=force)
-    write_output_file(paths["fullchain"], issued.full_chain_pem, private=False, force=force)
+    write(paths["certificate"], issued.certificate_pem, private=False, force=force)
+    write(paths["chain"], issued.chain_pem, private=False, force=force)
+    write(paths["fullchain"], issued.full_chain_pem, private=False, force=force)
     if "private_key" in paths:
-        write_output_file(paths["private_key"], issued.private_key_pem(), private=True, force=force)
+        write(paths["private_key"], issued.private_key_pem(), private=True, force=force)
     if "pkcs12" in paths:
         assert p12_password is not None
-        write_output_file(paths["pkcs12"], issued.pkcs12(p12_password), private=True, force=force)
+        write(paths["pkcs12"], issued.pkcs12(p12_password), private=True, force=force)
 
 
 def _report(

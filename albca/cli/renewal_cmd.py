@@ -62,6 +62,8 @@ def renewal_token(
     try:
         private_key = serialization.load_pem_private_key(_read(key, "--key"), passphrase)
     except TypeError:
+        if passphrase is not None:
+            fail(f"--key-passphrase-file: {key} is not encrypted; leave the option out")
         fail(f"--key: {key} is encrypted; give its passphrase with --key-passphrase-file")
     except ValueError:
         fail(f"--key: {key} is not a PEM private key, or the passphrase is wrong")

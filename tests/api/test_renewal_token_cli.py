@@ -98,6 +98,24 @@ def test_an_encrypted_key_needs_its_passphrase(ca, client, tmp_path):
     assert result.stdout.count(".") == 2  # header.claims.signature
 
 
+def test_a_passphrase_for_a_key_that_has_none_is_refused(ca, client, tmp_path):
+    key = ec_key()
+    cert_file, key_file = write(tmp_path, obtain(ca, client, key), key)
+    passphrase = tmp_path / "passphrase"
+    passphrase.write_text("s3cret\n")
+    message = error_line(
+        run(
+            "--cert",
+            str(cert_file),
+            "--key",
+            str(key_file),
+            "--key-passphrase-file",
+            str(passphrase),
+        )
+    )
+    assert message == f"--key-passphrase-file: {key_file} is not encrypted; leave the option out"
+
+
 def test_another_key_than_the_certificate_s_is_refused(ca, client, tmp_path):
     certificate = obtain(ca, client, ec_key())
     cert_file, key_file = write(tmp_path, certificate, ec_key())

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import errno
+
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from albca.cli import issue_batch_cmd
 from tests.factories import ec_key, make_csr
 
 
@@ -106,3 +109,42 @@ def test_an_unknown_profile_refuses_every_csr(initialized):
     assert "nope" in message
     assert message.endswith("2 of 2 CSRs refused, nothing was issued")
     assert issued(initialized) == []
+
+
+def test_a_file_that_cannot_be_written_after_the_commit_names_what_was_issued(
+    initialized, monkeypatch
+):
+    directory, _ = csr_dir(initialized, count=3)
+    real_write = issue_batch_cmd.write_output_file_or_raise
+
+    def disk_full_at_web1(path, data, **kwargs):
+        if path.name.startswith("web1."):
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        real_write(path, data, **kwargs)
+
+    monkeypatch.setattr(issue_batch_cmd, "write_output_file_or_raise", disk_full_at_web1)
+    message = initialized.fails("issue", "batch", str(directory), "--profile", "server")
+    records = {entry["common_name"]: entry["serial"] for entry in issued(initialized)}
+    assert sorted(records) == ["web0", "web1", "web2"]  # committed before the write failed
+    assert message.startswith(f"cannot write {initialized.workdir / 'web1.crt.pem'}: No space")
+    assert "1 of 3 certificates were written; 2 more were issued and recorded" in message
+    assert message.endswith(f"{records['web1']} {records['web2']}")
+    assert initialized.ok("show", "--pem", records["web2"]).stdout.startswith("-----BEGIN")
+
+
+def test_an_output_path_that_is_a_directory_stops_the_batch_even_with_force(initialized):
+    directory, _ = csr_dir(initialized, count=2)
+    (initialized.workdir / "web1.crt.pem").mkdir()
+    message = initialized.fails("issue", "batch", str(directory), "--profile", "server", "--force")
+    assert message.endswith("web1.crt.pem is a directory; it cannot be replaced by a file")
+    assert issued(initialized) == []
+
+
+def test_csr_names_differing_only_in_case_are_refused(initialized):
+    directory = initialized.workdir / "mixed"
+    directory.mkdir()
+    (directory / "Host.csr").write_bytes(make_csr(common_name="a"))
+    (directory / "host.pem").write_bytes(make_csr(common_name="b"))
+    assert initialized.fails("issue", "batch", str(directory), "--profile", "client") == (
+        "Host.csr and host.pem would write the same files (host.crt.pem); rename one"
+    )

@@ -165,6 +165,7 @@ def test_common_names_are_kept_as_given(name):
         ("alice\n", "control character"),
         ("x" * 65, "longer than 64 characters"),
         ("ü" * 33, "longer than 64 bytes in UTF-8"),
+        ("a\ud800b", "unpaired surrogate"),
         ("a\x00b", "NUL byte"),
         ("a\x1fb", "control character"),
     ],
