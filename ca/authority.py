@@ -126,9 +126,19 @@ class _IssuePlan:
 
 @dataclass(frozen=True)
 class _Signed:
+    plan: _IssuePlan
     record: CertificateRecord
     event: AuditEvent
     issued: IssuedCertificate
+
+    @property
+    def weight(self) -> int:
+        """About the bytes the record and its event take in a store (for batch sizes):
+        the PEM, the names (in the record and again in the event) and a margin for the
+        other attributes."""
+        names = sum(len(name) for name in self.record.dns_names + self.record.ip_addresses)
+        subject = len(self.record.subject)
+        return len(self.record.certificate_pem) + 2 * (names + subject) + 1024
 
 
 def _no_unused_serial() -> StoreUnavailable:
@@ -334,7 +344,8 @@ class Authority:
         self, requests: Sequence[IssueRequest], *, caller_policy: NamePolicy | None = None
     ) -> Iterator[list[IssuedCertificate]]:
         """Issue many certificates, committing them in batches: one transaction (and one
-        fsync) per ``store.batch_limit`` certificates instead of one per certificate.
+        fsync) per batch instead of one per certificate. A batch holds at most
+        ``store.batch_limit`` certificates and ``store.batch_bytes`` of records.
 
         Every request is checked before anything is signed, so a refusal issues nothing.
         Each batch is yielded once committed; if a later batch fails, the ones yielded
@@ -344,19 +355,31 @@ class Authority:
         if any(request.serial is not None for request in requests):
             raise ValueError("issue_batches picks serials itself; use issue() for a chosen one")
         plans = [self._plan(request, caller_policy) for request in requests]
-        limit = self.store.batch_limit
-        for start in range(0, len(plans), limit):
-            batch = plans[start : start + limit]
-            for _attempt in range(_SERIAL_ATTEMPTS):
-                signed = [self._sign(plan, random_serial()) for plan in batch]
-                try:
-                    self.store.add_certificates([(s.record, s.event) for s in signed])
-                except DuplicateSerial:
-                    continue  # nothing of the batch was written: sign it again, new serials
-                yield [s.issued for s in signed]
-                break
-            else:
-                raise _no_unused_serial()
+        batch: list[_Signed] = []
+        weight = 0
+        for plan in plans:
+            signed = self._sign(plan, random_serial())
+            if batch and (
+                len(batch) == self.store.batch_limit
+                or weight + signed.weight > self.store.batch_bytes
+            ):
+                yield self._commit_batch(batch)
+                batch, weight = [], 0
+            batch.append(signed)
+            weight += signed.weight
+        if batch:
+            yield self._commit_batch(batch)
+
+    def _commit_batch(self, batch: list[_Signed]) -> list[IssuedCertificate]:
+        for _attempt in range(_SERIAL_ATTEMPTS):
+            try:
+                self.store.add_certificates([(s.record, s.event) for s in batch])
+            except DuplicateSerial:
+                # Nothing of the batch was written: sign it again with new serials.
+                batch = [self._sign(s.plan, random_serial()) for s in batch]
+                continue
+            return [s.issued for s in batch]
+        raise _no_unused_serial()
 
     def _plan(self, request: IssueRequest, caller_policy: NamePolicy | None) -> _IssuePlan:
         """Everything about a certificate but its serial, checked against every rule."""
@@ -424,7 +447,7 @@ class Authority:
         issued = IssuedCertificate(
             record=record, certificate=certificate, chain=(issuer.certificate,)
         )
-        return _Signed(record=record, event=event, issued=issued)
+        return _Signed(plan=plan, record=record, event=event, issued=issued)
 
     # -- renewal ---------------------------------------------------------------------
     def renewable(

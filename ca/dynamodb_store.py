@@ -100,8 +100,10 @@ _REVOKED_PAGE_ITEMS: int | None = None
 class DynamoDBStore:
     """``CertificateStore`` over one DynamoDB table (see ``ca.dynamodb_models``)."""
 
-    # TransactWriteItems takes at most 100 actions: a record and its audit event each.
+    # TransactWriteItems takes at most 100 actions (a record and its audit event each) and
+    # 4 MB in all; 3 MiB of records leaves room for attribute names and encoding.
     batch_limit = 50
+    batch_bytes = 3 * 2**20
 
     def __init__(
         self,

@@ -112,6 +112,7 @@ class SqliteStore:
     # A batch holds the writer lock while it inserts (~40 us a certificate): 500 keep
     # other writers (API requests) waiting 20 ms at most.
     batch_limit = 500
+    batch_bytes = 64 * 2**20  # a transaction of SQLite has no size limit that matters here
 
     def __init__(
         self, path: Path, *, synchronous: Synchronous = "full", busy_timeout_ms: int = 10_000

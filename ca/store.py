@@ -42,8 +42,10 @@ class IssuerCounts:
 
 
 class CertificateStore(Protocol):
-    #: The most records ``add_certificates`` takes at once (one transaction's worth).
+    #: The most records ``add_certificates`` takes at once (one transaction's worth), and
+    #: about the most bytes of them (``Authority.issue_batches`` keeps under both).
     batch_limit: int
+    batch_bytes: int
 
     # -- authorities -----------------------------------------------------------------
     def add_authority(self, record: AuthorityRecord, event: AuditEvent) -> None: ...

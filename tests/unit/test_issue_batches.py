@@ -39,9 +39,17 @@ class BatchStore:
     """The real SQLite store with a small batch limit, counting transactions and failing
     the transactions it is told to."""
 
-    def __init__(self, inner: Any, *, batch_limit: int, failures: dict[int, Exception]) -> None:
+    def __init__(
+        self,
+        inner: Any,
+        *,
+        batch_limit: int,
+        failures: dict[int, Exception],
+        batch_bytes: int = 2**20,
+    ) -> None:
         self._inner = inner
         self.batch_limit = batch_limit
+        self.batch_bytes = batch_bytes
         self._failures = failures  # transaction number (from 1) -> error
         self.transactions: list[list[int]] = []
 
@@ -56,9 +64,13 @@ class BatchStore:
         return getattr(self._inner, name)
 
 
-def batch_authority(make_authority, hierarchies, *, batch_limit=3, failures=None):
+def batch_authority(
+    make_authority, hierarchies, *, batch_limit=3, failures=None, batch_bytes=2**20
+):
     base = make_authority(KeySpec.EC_P256)
-    store = BatchStore(base.store, batch_limit=batch_limit, failures=failures or {})
+    store = BatchStore(
+        base.store, batch_limit=batch_limit, failures=failures or {}, batch_bytes=batch_bytes
+    )
     return authority_over(base, store, hierarchies), store
 
 
@@ -76,6 +88,34 @@ def test_every_certificate_is_issued_in_batches_of_the_store_limit(make_authorit
         certificate.certificate.verify_directly_issued_by(issuer)
         (event,) = authority.audit(serial=certificate.serial)
         assert (event.action, event.actor) == ("issue", "batch")
+
+
+def test_batches_also_stay_under_the_store_s_byte_limit(make_authority, hierarchies):
+    # DynamoDB takes 4 MB a transaction: certificates with long SAN lists fill a batch
+    # long before 50 of them do.
+    authority, store = batch_authority(
+        make_authority, hierarchies, batch_limit=50, batch_bytes=12_000
+    )
+    many_names = [
+        IssueRequest(
+            profile="server",
+            public_key=ec_key().public_key(),
+            names=RequestedNames.of(
+                dns_names=[f"host-{i}-{j}.{'x' * 30}.svc.internal" for j in range(40)]
+            ),
+            requested_by="batch",
+        )
+        for i in range(6)
+    ]
+    batches = list(authority.issue_batches(many_names))
+    assert sum(len(batch) for batch in batches) == 6
+    assert len(store.transactions) == len(batches) > 1
+    for batch in batches:
+        weight = sum(
+            len(issued.record.certificate_pem) + 2 * sum(map(len, issued.record.dns_names))
+            for issued in batch
+        )
+        assert weight <= 12_000
 
 
 def test_a_refused_request_issues_nothing(make_authority, hierarchies):
