@@ -19,6 +19,7 @@ shape, and lint, verify and handshake with what this module makes.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -112,7 +113,7 @@ def encode_leaf_certificate(
 ) -> x509.Certificate:
     """Sign a leaf; the same certificate ``build_leaf_certificate`` makes, faster."""
     spki = public_key.public_bytes(serialization.Encoding.DER, _SPKI)
-    key_id = x509.SubjectKeyIdentifier.from_public_key(public_key).digest
+    key_id = _key_identifier(spki)
     extensions = (
         template.before_key_id[(kind, isinstance(public_key, rsa.RSAPublicKey))]
         + der.sequence(_SUBJECT_KEY_ID, der.octet_string(der.octet_string(key_id)))
@@ -131,7 +132,7 @@ def encode_leaf_certificate(
         der.integer(serial),
         template.algorithm,
         template.issuer_name,
-        der.sequence(der.time(not_before), der.time(not_after)),
+        der.sequence(_time(not_before), _time(not_after)),
         _subject(names.common_name),
         spki,
         der.explicit(3, der.sequence(extensions + template.tail)),
@@ -139,6 +140,38 @@ def encode_leaf_certificate(
     signature = sign_bytes(template.issuer.signer, tbs)
     certificate = der.sequence(tbs, template.algorithm, der.bit_string(signature))
     return x509.load_der_x509_certificate(certificate)
+
+
+_epoch_times = der.EpochTimes()
+
+
+def _time(moment: datetime) -> bytes:
+    # Whole seconds, as cryptography's builder writes them; the day's encoding is cached.
+    if moment.tzinfo is None:
+        raise ValueError("naive datetimes are ambiguous; use timezone-aware UTC")
+    return _epoch_times(int(moment.timestamp()))
+
+
+def _key_identifier(spki: bytes) -> bytes:
+    """RFC 5280 4.2.1.2 method 1, as cryptography computes it: the SHA-1 of the
+    subjectPublicKey BIT STRING's bytes (without tag, length and unused-bits octet)."""
+    _, body, _ = _tlv_at(spki, 0)  # SubjectPublicKeyInfo
+    _, _, after_algorithm = _tlv_at(spki, body)  # AlgorithmIdentifier
+    tag, key_start, key_end = _tlv_at(spki, after_algorithm)
+    if tag != 0x03 or spki[key_start] != 0:
+        raise ValueError("not a SubjectPublicKeyInfo with a whole-octet BIT STRING key")
+    return hashlib.sha1(spki[key_start + 1 : key_end], usedforsecurity=False).digest()
+
+
+def _tlv_at(data: bytes, offset: int) -> tuple[int, int, int]:
+    """The tag, content start and content end of the DER element at ``offset``."""
+    tag, first = data[offset], data[offset + 1]
+    if first < 0x80:
+        return tag, offset + 2, offset + 2 + first
+    size = first & 0x7F
+    length = int.from_bytes(data[offset + 2 : offset + 2 + size], "big")
+    start = offset + 2 + size
+    return tag, start, start + length
 
 
 def _subject(common_name: str | None) -> bytes:
