@@ -17,7 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca.certificates import IssuerContext, leaf_subject, random_serial
+from ca.certificates import IssuerContext, leaf_subject_text, random_serial
 from ca.clock import Clock, system_clock, to_epoch
 from ca.crl import CRLDocument, build_crl, collector_paused
 from ca.csr import parse_csr
@@ -420,8 +420,8 @@ class Authority:
             serial=serial,
             issuer_key_id=issuer.key_id,
             # From the names, not certificate.subject: reading the subject back out of
-            # the signed DER costs more than building the string.
-            subject=leaf_subject(request.names).rfc4514_string(),
+            # the signed DER costs more than writing the string.
+            subject=leaf_subject_text(request.names),
             common_name=request.names.common_name,
             dns_names=request.names.dns_names,
             ip_addresses=tuple(str(ip) for ip in request.names.ip_addresses),

@@ -27,6 +27,7 @@ __all__ = [
     "build_issuing_certificate",
     "build_leaf_certificate",
     "leaf_subject",
+    "leaf_subject_text",
     "leaf_key_usage",
     "LEAF_CONSTRAINTS",
     "EXTENDED_KEY_USAGE",
@@ -211,6 +212,35 @@ def leaf_subject(names: RequestedNames) -> x509.Name:
     if names.common_name:
         return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names.common_name)])
     return x509.Name([])
+
+
+# RFC 4514 section 2.4: characters escaped with a backslash anywhere in a value.
+_RFC4514_ESCAPES = str.maketrans(
+    {
+        "\\": "\\\\",
+        '"': '\\"',
+        "+": "\\+",
+        ",": "\\,",
+        ";": "\\;",
+        "<": "\\<",
+        ">": "\\>",
+        "\0": "\\00",
+    }
+)
+
+
+def leaf_subject_text(names: RequestedNames) -> str:
+    """``leaf_subject(names).rfc4514_string()``, the way records show the subject, without
+    building the Name (the issuing hot path writes one per certificate)."""
+    if not names.common_name:
+        return ""
+    value = names.common_name.translate(_RFC4514_ESCAPES)
+    # A leading "#" or space, and a trailing space, are escaped too (as cryptography does).
+    if value[0] == "#" or (value[0] == " " and len(value) > 1):
+        value = "\\" + value
+    if value[-1] == " ":
+        value = value[:-1] + "\\ "
+    return "CN=" + value
 
 
 def build_leaf_certificate(

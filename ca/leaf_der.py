@@ -49,7 +49,10 @@ _UTF8_STRING = 0x0C
 _SET = 0x31
 _DNS_NAME = 0x82  # [2] IMPLICIT IA5String
 _IP_ADDRESS = 0x87  # [7] IMPLICIT OCTET STRING
-_SUBJECT_KEY_ID = der.object_identifier("2.5.29.14")
+# A subjectKeyIdentifier extension is these bytes and then the 20-byte SHA-1.
+_SUBJECT_KEY_ID_PREFIX = der.sequence(
+    der.object_identifier("2.5.29.14"), der.octet_string(der.octet_string(bytes(20)))
+)[:-20]
 _SUBJECT_ALT_NAME = der.object_identifier("2.5.29.17")
 _SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 
@@ -116,7 +119,8 @@ def encode_leaf_certificate(
     key_id = _key_identifier(spki)
     extensions = (
         template.before_key_id[(kind, isinstance(public_key, rsa.RSAPublicKey))]
-        + der.sequence(_SUBJECT_KEY_ID, der.octet_string(der.octet_string(key_id)))
+        + _SUBJECT_KEY_ID_PREFIX
+        + key_id
         + template.after_key_id
     )
     general_names = _general_names(names)

@@ -16,7 +16,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ca.authority import AuthorityConfig
-from ca.certificates import build_leaf_certificate, random_serial
+from ca.certificates import (
+    build_leaf_certificate,
+    leaf_subject,
+    leaf_subject_text,
+    random_serial,
+)
 from ca.errors import InvalidName
 from ca.keys import KeySpec
 from ca.leaf_der import LeafTemplate, encode_leaf_certificate
@@ -168,3 +173,17 @@ def test_any_valid_names_encode_as_the_builder_does(
         not_after=NOT_BEFORE + timedelta(seconds=seconds + 1),
     )
     assert_same_certificate(reference, encoded, issuer)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    common_name=st.text(min_size=1, max_size=30)
+    | st.text(alphabet='#, +"\\;<>=ab ', min_size=1, max_size=12)
+)
+def test_the_record_subject_text_is_what_cryptography_writes(common_name):
+    try:
+        names = RequestedNames.of(common_name=common_name)
+    except InvalidName:
+        return
+    assert leaf_subject_text(names) == leaf_subject(names).rfc4514_string()
+    assert leaf_subject_text(RequestedNames.of(dns_names=["a.example"])) == ""
