@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
+from albca.api.services import AlbMtlsHeaders, ApiServices, ApiSettings, TrustStoreSync
+from albca.api.stores import IdempotencyStore, ReplayGuard, TokenStore
+from albca.ca.clock import Clock, system_clock
+from albca.ca.errors import ConfigurationError
 from albca.settings import Settings
 from albca.wiring import PassphraseSource, Services, _aws_extra, open_services
-from api.services import AlbMtlsHeaders, ApiServices, ApiSettings, TrustStoreSync
-from api.stores import IdempotencyStore, ReplayGuard, TokenStore
-from ca.clock import Clock, system_clock
-from ca.errors import ConfigurationError
 
 if TYPE_CHECKING:
-    from trust_bundle.revocation_sync import RevocationSync
-    from trust_bundle.trust_stores import TrustStoreManager
+    from albca.trust_bundle.revocation_sync import RevocationSync
+    from albca.trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
     "ApiStack",
@@ -59,7 +59,7 @@ def open_api_stores(settings: Settings) -> ApiStores:
     (nothing local), else in a SQLite file (ALBCA_API_STORE, or beside the store)."""
     table = settings.api_dynamodb_table
     if table is None:
-        from api.stores.sqlite import (
+        from albca.api.stores.sqlite import (
             SqliteApiDatabase,
             SqliteIdempotencyStore,
             SqliteReplayGuard,
@@ -75,13 +75,13 @@ def open_api_stores(settings: Settings) -> ApiStores:
             SqliteReplayGuard(database),
         )
     try:
-        from api.stores.dynamodb import (
+        from albca.api.stores.dynamodb import (
             DynamoDBApiTable,
             DynamoDBIdempotencyStore,
             DynamoDBReplayGuard,
             DynamoDBTokenStore,
         )
-        from ca.dynamodb_table import DynamoDBTable
+        from albca.ca.dynamodb_table import DynamoDBTable
     except ImportError:
         raise _aws_extra("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
     shared = DynamoDBApiTable(DynamoDBTable(table, region=settings.aws_region))

@@ -22,24 +22,24 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca.authority import Authority, IssueRequest
-from ca.hierarchy import ca_identity
-from ca.issued import IssuedCertificate
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from infra.calls import Aws
-from infra.cloudfront_origin import ClientCertificateAuthority
-from infra.listener_status import CaView
-from infra.published_trust_store import ManagerFactory, PublishedTrustStore
-from infra.recording import RecordingClient
-from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
-from infra.waiting import Wait
-from trust_bundle.crl_standing import CrlStanding, store_standing
-from trust_bundle.elbv2 import TrustStoreApi
-from trust_bundle.errors import TrustStoreError
-from trust_bundle.publish import S3Publisher
-from trust_bundle.revocation_sync import sync_state
-from trust_bundle.trust_stores import TrustStoreManager
+from albca.ca.authority import Authority, IssueRequest
+from albca.ca.hierarchy import ca_identity
+from albca.ca.issued import IssuedCertificate
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.infra.calls import Aws
+from albca.infra.cloudfront_origin import ClientCertificateAuthority
+from albca.infra.listener_status import CaView
+from albca.infra.published_trust_store import ManagerFactory, PublishedTrustStore
+from albca.infra.recording import RecordingClient
+from albca.infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
+from albca.infra.waiting import Wait
+from albca.trust_bundle.crl_standing import CrlStanding, store_standing
+from albca.trust_bundle.elbv2 import TrustStoreApi
+from albca.trust_bundle.errors import TrustStoreError
+from albca.trust_bundle.publish import S3Publisher
+from albca.trust_bundle.revocation_sync import sync_state
+from albca.trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
     "publishes_trust_stores",

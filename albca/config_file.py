@@ -15,12 +15,12 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from ca.authority import AuthorityConfig
-from ca.errors import ConfigurationError
-from ca.keys import KeySpec
-from ca.names import CommonNamePattern, DnsPattern
-from ca.policy import NamePolicy
-from ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
+from albca.ca.authority import AuthorityConfig
+from albca.ca.errors import ConfigurationError
+from albca.ca.keys import KeySpec
+from albca.ca.names import CommonNamePattern, DnsPattern
+from albca.ca.policy import NamePolicy
+from albca.ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
 
 __all__ = [
     "load_authority_config",

@@ -16,13 +16,13 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
+from albca.ca.issued import IssuedCertificate
+from albca.ca.names import RequestedNames
+from albca.ca.records import RevocationReason
 from albca.mtls_probe import MTLSServer, client_context, connect, server_context
 from albca.settings import Settings
+from albca.trust_bundle.bundle import TrustBundle
 from albca.wiring import InitOptions, initialize_ca, open_services, passphrase_source
-from ca.issued import IssuedCertificate
-from ca.names import RequestedNames
-from ca.records import RevocationReason
-from trust_bundle.bundle import TrustBundle
 
 __all__ = ["run_demo", "DemoResult"]
 

@@ -36,26 +36,26 @@ from albca.aws_setup import (
     trust_store_feed,
     trust_store_manager_for,
 )
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.records import RevocationReason
+from albca.infra.backend_cert import BackendCertRequest, BackendFiles, ensure_backend_certificate
+from albca.infra.calls import Aws
+from albca.infra.cert_checks import certificate_body
+from albca.infra.classic_elb import pin_backend_key, read_backend_policies
+from albca.infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
+from albca.infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
+from albca.infra.emulation.stack import EmulatedAws, start_moto_server
+from albca.infra.listener_mtls import MtlsSettings, disable_mtls, enable_mtls
+from albca.infra.listener_status import ListenerStatus, listener_statuses
+from albca.infra.listeners import read_listener
+from albca.infra.published_trust_store import PublishedTrustStore
+from albca.infra.security_groups import open_backend_port
+from albca.infra.server_cert import IssuedServerCertificate, set_listener_certificate
+from albca.infra.target_groups import HttpsTargetGroup, ensure_https_target_group
+from albca.infra.waiting import Wait
+from albca.trust_bundle.revocation_sync import sync_after_revocation
 from albca.wiring import Services
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.records import RevocationReason
-from infra.backend_cert import BackendCertRequest, BackendFiles, ensure_backend_certificate
-from infra.calls import Aws
-from infra.cert_checks import certificate_body
-from infra.classic_elb import pin_backend_key, read_backend_policies
-from infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
-from infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
-from infra.emulation.stack import EmulatedAws, start_moto_server
-from infra.listener_mtls import MtlsSettings, disable_mtls, enable_mtls
-from infra.listener_status import ListenerStatus, listener_statuses
-from infra.listeners import read_listener
-from infra.published_trust_store import PublishedTrustStore
-from infra.security_groups import open_backend_port
-from infra.server_cert import IssuedServerCertificate, set_listener_certificate
-from infra.target_groups import HttpsTargetGroup, ensure_https_target_group
-from infra.waiting import Wait
-from trust_bundle.revocation_sync import sync_after_revocation
 
 __all__ = ["run_emulated_aws_steps"]
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ca.errors import AuthorityExists, AuthorityNotInitialized, ConfigurationError
+from albca.ca.errors import AuthorityExists, AuthorityNotInitialized, ConfigurationError
 
 __all__ = ["CAHome", "CONFIG_FILE", "KEYS_DIR", "STORE_FILE"]
 

@@ -16,7 +16,7 @@ from albca.wiring import passphrase_source
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from ca.authority import Authority
+    from albca.ca.authority import Authority
 
 __all__ = ["app_from_environment", "ServerCredentials", "server_credentials_from_ca"]
 
@@ -30,7 +30,7 @@ def app_from_environment(*, on_lambda: bool = False) -> FastAPI:
     Fails at start-up, not on the first request, when the CA key cannot be loaded.
     ``on_lambda``: nothing runs after a response, so trust store syncs run inline.
     """
-    from api.app import create_app
+    from albca.api.app import create_app
 
     settings = Settings()
     stack: ApiStack = open_api(
@@ -53,7 +53,7 @@ def server_credentials_from_ca(
     and kept in ``directory``; reused until a week before it expires."""
     from cryptography import x509
 
-    from ca.names import RequestedNames
+    from albca.ca.names import RequestedNames
 
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     chain_path = directory / "server.fullchain.pem"

@@ -15,7 +15,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from ca.key_files import MIN_PASSPHRASE_LENGTH
+from albca.ca.key_files import MIN_PASSPHRASE_LENGTH
 
 __all__ = ["Settings", "DEFAULT_HOME", "SECRET_SETTINGS", "check_kms_key_reference"]
 

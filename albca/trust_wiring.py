@@ -14,18 +14,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
-from ca.errors import ConfigurationError
-from ca.keys import KeySpec, generate_private_key
-from ca.records import AuthorityRole
-from ca.signer import PrivateKeySigner, Signer
+from albca.ca.errors import ConfigurationError
+from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.records import AuthorityRole
+from albca.ca.signer import PrivateKeySigner, Signer
 
 if TYPE_CHECKING:
     from albca.home import CAHome
+    from albca.trust_bundle.planning import PlannedCall
+    from albca.trust_bundle.publish import Publisher
+    from albca.trust_bundle.rotation import NewKeySource, Rotation
+    from albca.trust_bundle.trust_stores import TrustStoreManager
     from albca.wiring import PassphraseSource, Services
-    from trust_bundle.planning import PlannedCall
-    from trust_bundle.publish import Publisher
-    from trust_bundle.rotation import NewKeySource, Rotation
-    from trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
     "AWS_TIMEOUTS",
@@ -93,7 +93,7 @@ def publisher_from(
     url: str, region: str | None = None, *, client: ClientFactory | None = None
 ) -> Publisher:
     """The publisher of ``file:///DIR`` or ``s3://BUCKET/PREFIX``."""
-    from trust_bundle.publish import publisher_for
+    from albca.trust_bundle.publish import publisher_for
 
     make = client or (lambda service: aws_client(service, region))
     try:
@@ -123,9 +123,9 @@ def trust_services(
     """The trust store manager for the CA of ``services``, publishing to ``publish_to``
     (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores. Its
     clients come from ``client`` (default: ``aws_client`` in ALBCA_AWS_REGION)."""
-    from trust_bundle.elbv2 import TrustStoreApi
-    from trust_bundle.publish import S3Publisher
-    from trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
+    from albca.trust_bundle.elbv2 import TrustStoreApi
+    from albca.trust_bundle.publish import S3Publisher
+    from albca.trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
 
     url = publish_to or services.settings.publish_to
     if url is None:
@@ -152,7 +152,7 @@ def local_key_source(home: CAHome, passphrase: PassphraseSource) -> NewKeySource
     """New CA keys as encrypted files in the CA home (``file:keys/<role>-<id>.key.pem``),
     under the passphrase of the existing keys. A KMS key source (new KMS keys) plugs in
     here the same way: it returns a signer whose ``location`` is the key's ARN."""
-    from ca.key_files import write_encrypted_key
+    from albca.ca.key_files import write_encrypted_key
 
     def new_key(role: AuthorityRole, spec: KeySpec) -> Signer:
         key = generate_private_key(spec)
@@ -169,7 +169,7 @@ def kms_key_source(
 ) -> NewKeySource:
     """New CA keys as new KMS keys (asymmetric, SIGN_VERIFY, tagged with their role) in
     ``region``; the signer's ``location`` is the key's ARN."""
-    from ca.kms_signer import KmsSigner, create_signing_key, kms_client
+    from albca.ca.kms_signer import KmsSigner, create_signing_key, kms_client
 
     clients: list[Any] = []
 
@@ -193,8 +193,8 @@ def new_key_source(services: Services, passphrase: PassphraseSource) -> NewKeySo
 
 def kms_key_call(role: AuthorityRole, spec: KeySpec) -> PlannedCall:
     """The ``create_key`` call ``kms_key_source`` makes for a new key (for plans)."""
-    from ca.kms_signer import create_key_request
-    from trust_bundle.planning import PlannedCall
+    from albca.ca.kms_signer import create_key_request
+    from albca.trust_bundle.planning import PlannedCall
 
     request = create_key_request(spec, description=_rotation_key_description(role), role=role.value)
     return PlannedCall("kms", "create_key", request)
@@ -219,7 +219,7 @@ def rotation_for(
     *,
     new_key: NewKeySource | None = None,
 ) -> Rotation:
-    from trust_bundle.rotation import Rotation
+    from albca.trust_bundle.rotation import Rotation
 
     return Rotation(
         authority=services.authority,

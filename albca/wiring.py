@@ -19,6 +19,17 @@ from typing import TYPE_CHECKING, Literal
 
 from cryptography import x509
 
+from albca.ca.authority import Authority, AuthorityConfig, SignerResolver
+from albca.ca.certificates import ca_subject
+from albca.ca.clock import Clock, system_clock
+from albca.ca.errors import AuthorityExists, ConfigurationError, KeyUnavailable
+from albca.ca.hierarchy import HierarchySpec, create_hierarchy
+from albca.ca.key_files import MIN_PASSPHRASE_LENGTH, load_key_file, write_encrypted_key
+from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.records import AuthorityRecord
+from albca.ca.signer import PrivateKeySigner, Signer
+from albca.ca.sqlite_store import SqliteStore
+from albca.ca.store import CertificateStore
 from albca.config_file import (
     default_authority_config,
     load_authority_config,
@@ -27,17 +38,6 @@ from albca.config_file import (
 )
 from albca.home import CAHome
 from albca.settings import Settings
-from ca.authority import Authority, AuthorityConfig, SignerResolver
-from ca.certificates import ca_subject
-from ca.clock import Clock, system_clock
-from ca.errors import AuthorityExists, ConfigurationError, KeyUnavailable
-from ca.hierarchy import HierarchySpec, create_hierarchy
-from ca.key_files import MIN_PASSPHRASE_LENGTH, load_key_file, write_encrypted_key
-from ca.keys import KeySpec, generate_private_key
-from ca.records import AuthorityRecord
-from ca.signer import PrivateKeySigner, Signer
-from ca.sqlite_store import SqliteStore
-from ca.store import CertificateStore
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient
@@ -138,7 +138,7 @@ KmsClientFactory = Callable[[str | None], "KMSClient"]
 
 def _default_kms_client(region: str | None) -> KMSClient:
     try:
-        from ca.kms_signer import kms_client
+        from albca.ca.kms_signer import kms_client
     except ImportError:
         raise _aws_extra("using KMS keys", "ALBCA_KEY_STORE") from None
     return kms_client(region)
@@ -156,7 +156,7 @@ def open_store(settings: Settings) -> CertificateStore:
     if table is None:
         return SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
     try:
-        from ca.dynamodb_store import DynamoDBStore
+        from albca.ca.dynamodb_store import DynamoDBStore
     except ImportError:
         raise _aws_extra("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
     days = settings.record_retention_days
@@ -186,7 +186,7 @@ def signer_resolver(
         if not location.startswith("arn:"):
             return local(location)
         try:
-            from ca.kms_signer import KmsSigner, is_kms_key_arn, region_of_arn
+            from albca.ca.kms_signer import KmsSigner, is_kms_key_arn, region_of_arn
         except ImportError:
             raise _aws_extra(f"the KMS key {location}", "key_location") from None
         if not is_kms_key_arn(location):
@@ -430,7 +430,7 @@ class _InitKeys:
         return PrivateKeySigner(key, location=home.key_location(file_name))
 
     def _kms_signer(self, client: KMSClient, role: str, spec: KeySpec, ref: str | None) -> Signer:
-        from ca.kms_signer import KmsSigner, create_signing_key
+        from albca.ca.kms_signer import KmsSigner, create_signing_key
 
         if ref is None:
             ref = create_signing_key(
@@ -440,7 +440,7 @@ class _InitKeys:
         return KmsSigner(client, ref)
 
     def _undo(self, client: KMSClient) -> None:
-        from ca.kms_signer import schedule_key_deletion
+        from albca.ca.kms_signer import schedule_key_deletion
 
         for arn in self.created:
             with contextlib.suppress(KeyUnavailable):

@@ -10,14 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from api.app import create_app
-    from api.services import AlbMtlsHeaders, ApiServices, ApiSettings
+    from albca.api.app import create_app
+    from albca.api.services import AlbMtlsHeaders, ApiServices, ApiSettings
 
 _HOMES = {
-    "create_app": "api.app",
-    "ApiServices": "api.services",
-    "ApiSettings": "api.services",
-    "AlbMtlsHeaders": "api.services",
+    "create_app": "albca.api.app",
+    "ApiServices": "albca.api.services",
+    "ApiSettings": "albca.api.services",
+    "AlbMtlsHeaders": "albca.api.services",
 }
 
 __all__ = ["create_app", "ApiServices", "ApiSettings", "AlbMtlsHeaders"]

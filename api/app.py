@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from api.body_guard import BodyGuard
-from api.crl_cache import CrlCache
-from api.http_errors import install_error_handlers
-from api.openapi import install_openapi
-from api.routes import api_router
-from api.services import ApiServices
-from api.unexpected import CatchUnexpected
+from albca.api.body_guard import BodyGuard
+from albca.api.crl_cache import CrlCache
+from albca.api.http_errors import install_error_handlers
+from albca.api.openapi import install_openapi
+from albca.api.routes import api_router
+from albca.api.services import ApiServices
+from albca.api.unexpected import CatchUnexpected
 
 __all__ = ["create_app"]
 

@@ -11,9 +11,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from ca.authority import Authority
-from ca.errors import CAError
-from ca.records import AuditEvent
+from albca.ca.authority import Authority
+from albca.ca.errors import CAError
+from albca.ca.records import AuditEvent
 
 __all__ = ["record_decision", "record_refusal"]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api.errors import ApiRequestError, PayloadTooLarge, UnsupportedMediaType
-from api.http_errors import error_response
+from albca.api.errors import ApiRequestError, PayloadTooLarge, UnsupportedMediaType
+from albca.api.http_errors import error_response
 
 __all__ = ["BodyGuard"]
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 import threading
 from datetime import timedelta
 
-from ca.authority import Authority
-from ca.crl import CRLDocument
+from albca.ca.authority import Authority
+from albca.ca.crl import CRLDocument
 
 __all__ = ["CrlCache"]
 

@@ -13,13 +13,13 @@ from typing import Annotated
 
 from fastapi import Depends, Header, Request
 
-from api.crl_cache import CrlCache
-from api.errors import InvalidRenewalProof, MissingCredential
-from api.idempotency import check_idempotency_key
-from api.renewal import Holder, holder_from_alb_headers, holder_from_renewal_token
-from api.services import ApiServices
-from api.tokens import TOKEN_PREFIX, Caller, parse_bearer
-from ca.authority import Authority
+from albca.api.crl_cache import CrlCache
+from albca.api.errors import InvalidRenewalProof, MissingCredential
+from albca.api.idempotency import check_idempotency_key
+from albca.api.renewal import Holder, holder_from_alb_headers, holder_from_renewal_token
+from albca.api.services import ApiServices
+from albca.api.tokens import TOKEN_PREFIX, Caller, parse_bearer
+from albca.ca.authority import Authority
 
 __all__ = [
     "ServicesDep",

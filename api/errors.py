@@ -30,9 +30,9 @@ status fails ``tests/api/test_error_table.py`` instead of silently becoming a 50
 
 from __future__ import annotations
 
-from ca import errors as ca_errors
-from ca.errors import CAError
-from trust_bundle import errors as trust_errors
+from albca.ca import errors as ca_errors
+from albca.ca.errors import CAError
+from albca.trust_bundle import errors as trust_errors
 
 __all__ = [
     "ApiRequestError",

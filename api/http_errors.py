@@ -15,8 +15,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from api.audit import record_refusal
-from api.errors import (
+from albca.api.audit import record_refusal
+from albca.api.errors import (
     ApiRequestError,
     AuthenticationError,
     MethodNotAllowed,
@@ -24,9 +24,9 @@ from api.errors import (
     field_of,
     status_of,
 )
-from api.services import ApiServices
-from ca.errors import CAError, InvalidRequest
-from ca.records import parse_serial
+from albca.api.services import ApiServices
+from albca.ca.errors import CAError, InvalidRequest
+from albca.ca.records import parse_serial
 
 __all__ = ["error_response", "install_error_handlers"]
 

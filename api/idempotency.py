@@ -28,8 +28,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from api.errors import InvalidIdempotencyKey
-from api.tokens import Caller
+from albca.api.errors import InvalidIdempotencyKey
+from albca.api.tokens import Caller
 
 __all__ = ["check_idempotency_key", "fingerprint", "holder_fingerprint", "seal", "unseal"]
 

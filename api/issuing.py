@@ -13,20 +13,20 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from api.errors import IdempotencyKeyReused
-from api.idempotency import fingerprint, holder_fingerprint, seal, unseal
-from api.renewal import Holder
-from api.services import ApiServices
-from api.stores.protocols import IdempotencyEntry
-from api.tokens import Caller, Scope
-from ca.authority import IssueRequest
-from ca.certificates import random_serial
-from ca.csr import parse_csr
-from ca.errors import CertificateNotFound, DuplicateSerial
-from ca.issued import IssuedCertificate
-from ca.keys import CAKey, KeySpec, generate_private_key
-from ca.names import RequestedNames
-from ca.records import CertificateRecord
+from albca.api.errors import IdempotencyKeyReused
+from albca.api.idempotency import fingerprint, holder_fingerprint, seal, unseal
+from albca.api.renewal import Holder
+from albca.api.services import ApiServices
+from albca.api.stores.protocols import IdempotencyEntry
+from albca.api.tokens import Caller, Scope
+from albca.ca.authority import IssueRequest
+from albca.ca.certificates import random_serial
+from albca.ca.csr import parse_csr
+from albca.ca.errors import CertificateNotFound, DuplicateSerial
+from albca.ca.issued import IssuedCertificate
+from albca.ca.keys import CAKey, KeySpec, generate_private_key
+from albca.ca.names import RequestedNames
+from albca.ca.records import CertificateRecord
 
 __all__ = [
     "Outcome",

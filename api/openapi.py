@@ -17,7 +17,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api.deps import current_caller, current_holder
+from albca.api.deps import current_caller, current_holder
 
 __all__ = ["install_openapi"]
 

@@ -36,11 +36,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 
-from api.errors import InvalidRenewalProof, UntrustedMtlsHeaders
-from api.renewal_token import EC_ALGORITHMS, RSA_ALGORITHMS
-from api.services import ApiSettings
-from ca.authority import Authority
-from ca.errors import NotRenewable
+from albca.api.errors import InvalidRenewalProof, UntrustedMtlsHeaders
+from albca.api.renewal_token import EC_ALGORITHMS, RSA_ALGORITHMS
+from albca.api.services import ApiSettings
+from albca.ca.authority import Authority
+from albca.ca.errors import NotRenewable
 
 __all__ = ["Holder", "holder_from_alb_headers", "holder_from_renewal_token", "verify_issued_here"]
 

@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ca.records import CertificateRecord
+from albca.ca.records import CertificateRecord
 
 __all__ = [
     "IssueFromCsrRequest",

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from api.stores.protocols import IdempotencyStore, ReplayGuard, TokenStore
-from ca.authority import Authority
-from trust_bundle.revocation_sync import RevocationSync
+from albca.api.stores.protocols import IdempotencyStore, ReplayGuard, TokenStore
+from albca.ca.authority import Authority
+from albca.trust_bundle.revocation_sync import RevocationSync
 
 __all__ = ["ApiServices", "ApiSettings", "AlbMtlsHeaders", "TrustStoreSync"]
 

@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 from functools import cached_property
 from typing import Any
 
-from api.errors import InvalidToken, ProfileNotAllowed, ScopeRequired
-from ca.policy import NamePolicy
-from ca.records import CertificateRecord
+from albca.api.errors import InvalidToken, ProfileNotAllowed, ScopeRequired
+from albca.ca.policy import NamePolicy
+from albca.ca.records import CertificateRecord
 
 __all__ = [
     "Scope",

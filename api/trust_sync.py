@@ -11,9 +11,9 @@ from typing import Any
 
 from fastapi import BackgroundTasks
 
-from api.services import ApiServices, TrustStoreSync
-from ca.errors import CAError
-from trust_bundle.revocation_sync import SYNC_RERUN, queue_sync, sync_after_revocation
+from albca.api.services import ApiServices, TrustStoreSync
+from albca.ca.errors import CAError
+from albca.trust_bundle.revocation_sync import SYNC_RERUN, queue_sync, sync_after_revocation
 
 __all__ = ["sync_after_revocation_request"]
 

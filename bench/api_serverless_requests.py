@@ -118,12 +118,12 @@ def main() -> None:
 
 def set_up() -> str:
     """Table (as `albca aws bootstrap` makes it), a CA with KMS keys, an API token."""
+    from albca.api.tokens import Scope, new_token
     from albca.api_services import open_token_store
+    from albca.ca.clock import system_clock
+    from albca.infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
     from albca.settings import Settings
     from albca.wiring import InitOptions, initialize_ca, passphrase_source
-    from api.tokens import Scope, new_token
-    from ca.clock import system_clock
-    from infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
 
     bootstrap(BootstrapSpec(region=REGION, table=TABLE), aws_clients(REGION))
     settings = Settings()
@@ -224,7 +224,7 @@ def operations(invoke: Invoke, token: str) -> dict[str, Operation]:
 
 
 def _now() -> Any:
-    from ca.clock import system_clock
+    from albca.ca.clock import system_clock
 
     return system_clock()
 

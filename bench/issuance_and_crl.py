@@ -40,14 +40,14 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca.authority import Authority, IssueRequest
-from ca.certificates import build_leaf_certificate, random_serial
-from ca.crl import build_crl
-from ca.csr import parse_csr
-from ca.keys import KeySpec, generate_private_key, signature_hash
-from ca.names import RequestedNames
-from ca.profiles import CertificateKind
-from ca.records import RevokedEntry
+from albca.ca.authority import Authority, IssueRequest
+from albca.ca.certificates import build_leaf_certificate, random_serial
+from albca.ca.crl import build_crl
+from albca.ca.csr import parse_csr
+from albca.ca.keys import KeySpec, generate_private_key, signature_hash
+from albca.ca.names import RequestedNames
+from albca.ca.profiles import CertificateKind
+from albca.ca.records import RevokedEntry
 from tests.authorities import build_authority
 from tests.factories import make_csr
 

@@ -28,16 +28,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from albca.ca.authority import Authority, IssueRequest
+from albca.ca.certificates import ca_subject
+from albca.ca.clock import system_clock
+from albca.ca.hierarchy import HierarchySpec, create_hierarchy
+from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.names import RequestedNames
+from albca.ca.signer import PrivateKeySigner, Signer
+from albca.ca.sqlite_store import SqliteStore
+from albca.ca.store import CertificateStore
 from albca.config_file import default_authority_config
-from ca.authority import Authority, IssueRequest
-from ca.certificates import ca_subject
-from ca.clock import system_clock
-from ca.hierarchy import HierarchySpec, create_hierarchy
-from ca.keys import KeySpec, generate_private_key
-from ca.names import RequestedNames
-from ca.signer import PrivateKeySigner, Signer
-from ca.sqlite_store import SqliteStore
-from ca.store import CertificateStore
 
 REGION = "eu-west-1"
 
@@ -143,9 +143,9 @@ def main() -> None:
     with moto_aws():
         import boto3
 
-        from ca.dynamodb_models import table_definition
-        from ca.dynamodb_store import DynamoDBStore
-        from ca.kms_signer import KmsSigner, create_signing_key, kms_client
+        from albca.ca.dynamodb_models import table_definition
+        from albca.ca.dynamodb_store import DynamoDBStore
+        from albca.ca.kms_signer import KmsSigner, create_signing_key, kms_client
 
         kms = kms_client(REGION)
         tables = itertools.count()

@@ -18,11 +18,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from ca.certificates import build_issuing_certificate, build_root_certificate
-from ca.crl import build_crl
-from ca.records import RevokedEntry
-from ca.signer import PrivateKeySigner
-from trust_bundle import check_bundle, check_crl
+from albca.ca.certificates import build_issuing_certificate, build_root_certificate
+from albca.ca.crl import build_crl
+from albca.ca.records import RevokedEntry
+from albca.ca.signer import PrivateKeySigner
+from albca.trust_bundle import check_bundle, check_crl
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -85,7 +85,7 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from infra.emulation import install_trust_store_fake
+    from albca.infra.emulation import install_trust_store_fake
 
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")

@@ -35,17 +35,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import boto3
 from moto import mock_aws
 
+from albca.ca.names import RequestedNames
+from albca.ca.records import RevocationReason
+from albca.infra.emulation import install_trust_store_fake
+from albca.trust_bundle.alb_rules import ALB_LIMITS
+from albca.trust_bundle.artefacts import S3Location, check_crl_document, publish_checked_crl
+from albca.trust_bundle.elbv2 import TrustStoreApi
+from albca.trust_bundle.publish import S3Publisher
+from albca.trust_bundle.revocation_sync import sync_after_revocation
+from albca.trust_bundle.trust_stores import TrustStoreManager
 from bench.issuance_and_crl import _load_revoked, random_entries
-from ca.names import RequestedNames
-from ca.records import RevocationReason
-from infra.emulation import install_trust_store_fake
 from tests.authorities import build_authority
-from trust_bundle.alb_rules import ALB_LIMITS
-from trust_bundle.artefacts import S3Location, check_crl_document, publish_checked_crl
-from trust_bundle.elbv2 import TrustStoreApi
-from trust_bundle.publish import S3Publisher
-from trust_bundle.revocation_sync import sync_after_revocation
-from trust_bundle.trust_stores import TrustStoreManager
 
 REGION = "us-east-1"
 BUCKET = "albca-bench"

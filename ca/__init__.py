@@ -14,16 +14,16 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ca.authority import Authority, AuthorityConfig, IssueRequest, SignerResolver
-    from ca.clock import Clock, FixedClock, system_clock
-    from ca.crl import CRLDocument
-    from ca.errors import CAError
-    from ca.issued import IssuedCertificate
-    from ca.keys import KeySpec
-    from ca.names import RequestedNames
-    from ca.policy import NamePolicy
-    from ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
-    from ca.records import (
+    from albca.ca.authority import Authority, AuthorityConfig, IssueRequest, SignerResolver
+    from albca.ca.clock import Clock, FixedClock, system_clock
+    from albca.ca.crl import CRLDocument
+    from albca.ca.errors import CAError
+    from albca.ca.issued import IssuedCertificate
+    from albca.ca.keys import KeySpec
+    from albca.ca.names import RequestedNames
+    from albca.ca.policy import NamePolicy
+    from albca.ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
+    from albca.ca.records import (
         AuditEvent,
         AuthorityRecord,
         AuthorityRole,
@@ -33,20 +33,20 @@ if TYPE_CHECKING:
         EffectiveStatus,
         RevocationReason,
     )
-    from ca.signer import PrivateKeySigner, Signer
-    from ca.store import CertificateStore
+    from albca.ca.signer import PrivateKeySigner, Signer
+    from albca.ca.store import CertificateStore
 
 _HOMES = {
-    "ca.authority": ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"],
-    "ca.clock": ["Clock", "FixedClock", "system_clock"],
-    "ca.crl": ["CRLDocument"],
-    "ca.errors": ["CAError"],
-    "ca.issued": ["IssuedCertificate"],
-    "ca.keys": ["KeySpec"],
-    "ca.names": ["RequestedNames"],
-    "ca.policy": ["NamePolicy"],
-    "ca.profiles": ["CertificateKind", "Profile", "ProfileSet", "default_profiles"],
-    "ca.records": [
+    "albca.ca.authority": ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"],
+    "albca.ca.clock": ["Clock", "FixedClock", "system_clock"],
+    "albca.ca.crl": ["CRLDocument"],
+    "albca.ca.errors": ["CAError"],
+    "albca.ca.issued": ["IssuedCertificate"],
+    "albca.ca.keys": ["KeySpec"],
+    "albca.ca.names": ["RequestedNames"],
+    "albca.ca.policy": ["NamePolicy"],
+    "albca.ca.profiles": ["CertificateKind", "Profile", "ProfileSet", "default_profiles"],
+    "albca.ca.records": [
         "AuditEvent",
         "AuthorityRecord",
         "AuthorityRole",
@@ -56,8 +56,8 @@ _HOMES = {
         "EffectiveStatus",
         "RevocationReason",
     ],
-    "ca.signer": ["PrivateKeySigner", "Signer"],
-    "ca.store": ["CertificateStore"],
+    "albca.ca.signer": ["PrivateKeySigner", "Signer"],
+    "albca.ca.store": ["CertificateStore"],
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 

@@ -17,11 +17,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca.certificates import IssuerContext, leaf_subject_text, random_serial
-from ca.clock import Clock, system_clock, to_epoch
-from ca.crl import CRLDocument, build_crl, collector_paused
-from ca.csr import parse_csr
-from ca.errors import (
+from albca.ca.certificates import IssuerContext, leaf_subject_text, random_serial
+from albca.ca.clock import Clock, system_clock, to_epoch
+from albca.ca.crl import CRLDocument, build_crl, collector_paused
+from albca.ca.csr import parse_csr
+from albca.ca.errors import (
     AlreadyRevoked,
     AuthorityNotInitialized,
     DuplicateSerial,
@@ -29,13 +29,13 @@ from ca.errors import (
     NotRenewable,
     StoreUnavailable,
 )
-from ca.issued import IssuedCertificate
-from ca.keys import KeySpec, generate_private_key, key_spec_of
-from ca.leaf_der import LeafTemplate, encode_leaf_certificate
-from ca.names import RequestedNames
-from ca.policy import NamePolicy
-from ca.profiles import Profile, ProfileSet
-from ca.records import (
+from albca.ca.issued import IssuedCertificate
+from albca.ca.keys import KeySpec, generate_private_key, key_spec_of
+from albca.ca.leaf_der import LeafTemplate, encode_leaf_certificate
+from albca.ca.names import RequestedNames
+from albca.ca.policy import NamePolicy
+from albca.ca.profiles import Profile, ProfileSet
+from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
     AuthorityRole,
@@ -47,8 +47,8 @@ from ca.records import (
     RevocationReason,
     RevokedEntry,
 )
-from ca.signer import Signer
-from ca.store import CertificateStore
+from albca.ca.signer import Signer
+from albca.ca.store import CertificateStore
 
 __all__ = ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"]
 

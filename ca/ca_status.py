@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from ca.hierarchy import ISSUING_LIFETIME, certificate_of
-from ca.keys import KeySpec, key_spec_of
-from ca.profiles import ProfileSet
-from ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
-from ca.store import CertificateStore
+from albca.ca.hierarchy import ISSUING_LIFETIME, certificate_of
+from albca.ca.keys import KeySpec, key_spec_of
+from albca.ca.profiles import ProfileSet
+from albca.ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
+from albca.ca.store import CertificateStore
 
 __all__ = ["AuthorityReport", "ROTATION_MARGIN", "authority_reports"]
 

@@ -15,10 +15,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-from ca.keys import signature_hash
-from ca.names import RequestedNames
-from ca.profiles import CertificateKind
-from ca.signer import Signer
+from albca.ca.keys import signature_hash
+from albca.ca.names import RequestedNames
+from albca.ca.profiles import CertificateKind
+from albca.ca.signer import Signer
 
 __all__ = [
     "IssuerContext",

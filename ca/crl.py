@@ -19,10 +19,10 @@ from datetime import datetime
 
 from cryptography import x509
 
-from ca import der
-from ca.keys import signature_hash
-from ca.records import RevocationReason, RevokedEntry
-from ca.signer import Signer, sign_bytes
+from albca.ca import der
+from albca.ca.keys import signature_hash
+from albca.ca.records import RevocationReason, RevokedEntry
+from albca.ca.signer import Signer, sign_bytes
 
 __all__ = ["CRLDocument", "build_crl", "collector_paused", "signature_algorithm_identifier"]
 

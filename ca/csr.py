@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
-from ca.errors import InvalidCSR, InvalidName
-from ca.keys import KeySpec, key_spec_of
-from ca.names import RequestedNames
+from albca.ca.errors import InvalidCSR, InvalidName
+from albca.ca.keys import KeySpec, key_spec_of
+from albca.ca.names import RequestedNames
 
 __all__ = ["MAX_CSR_BYTES", "ParsedCSR", "parse_csr"]
 

@@ -44,7 +44,7 @@ from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from ca.dynamodb_table import DynamoDBTable, UnboundMeta
+from albca.ca.dynamodb_table import DynamoDBTable, UnboundMeta
 
 __all__ = [
     "SHARDS",

@@ -47,8 +47,8 @@ from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
-from ca.clock import from_epoch, to_epoch
-from ca.dynamodb_models import (
+from albca.ca.clock import from_epoch, to_epoch
+from albca.ca.dynamodb_models import (
     AUTHORITY_PK,
     CERT_SK,
     CRL_NUMBER_SK,
@@ -59,15 +59,15 @@ from ca.dynamodb_models import (
     bind_models,
     index_names,
 )
-from ca.dynamodb_table import DynamoDBTable
-from ca.errors import (
+from albca.ca.dynamodb_table import DynamoDBTable
+from albca.ca.errors import (
     AlreadyRevoked,
     CertificateNotFound,
     DuplicateSerial,
     InvalidRequest,
     StoreUnavailable,
 )
-from ca.records import (
+from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
     AuthorityRole,
@@ -82,7 +82,7 @@ from ca.records import (
     decode_cursor,
     encode_cursor,
 )
-from ca.store import IssuerCounts
+from albca.ca.store import IssuerCounts
 
 __all__ = ["DynamoDBStore", "DEFAULT_RETENTION"]
 

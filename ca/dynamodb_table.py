@@ -36,7 +36,7 @@ from pynamodb.exceptions import TransactWriteError as _TransactWriteError
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
 
-from ca.errors import StoreUnavailable
+from albca.ca.errors import StoreUnavailable
 
 __all__ = ["UnboundMeta", "DynamoDBTable", "condition_failed"]
 

@@ -18,8 +18,8 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca.certificates import build_issuing_certificate, build_root_certificate, key_id_of
-from ca.errors import (
+from albca.ca.certificates import build_issuing_certificate, build_root_certificate, key_id_of
+from albca.ca.errors import (
     AuthorityError,
     AuthorityExists,
     AuthorityInUse,
@@ -27,9 +27,9 @@ from ca.errors import (
     InvalidLifetime,
     InvalidName,
 )
-from ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
-from ca.signer import Signer
-from ca.store import CertificateStore
+from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
+from albca.ca.signer import Signer
+from albca.ca.store import CertificateStore
 
 __all__ = [
     "HierarchySpec",

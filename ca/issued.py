@@ -8,9 +8,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from ca.errors import InvalidRequest
-from ca.keys import CAKey
-from ca.records import CertificateRecord
+from albca.ca.errors import InvalidRequest
+from albca.ca.keys import CAKey
+from albca.ca.records import CertificateRecord
 
 __all__ = ["IssuedCertificate", "MIN_PKCS12_PASSWORD_LENGTH"]
 

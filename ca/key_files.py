@@ -9,8 +9,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from ca.errors import KeyUnavailable
-from ca.signer import PrivateKeySigner
+from albca.ca.errors import KeyUnavailable
+from albca.ca.signer import PrivateKeySigner
 
 __all__ = ["MIN_PASSPHRASE_LENGTH", "write_encrypted_key", "load_key_file"]
 

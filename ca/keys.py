@@ -14,7 +14,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca.errors import UnsupportedKey
+from albca.ca.errors import UnsupportedKey
 
 __all__ = [
     "KeySpec",

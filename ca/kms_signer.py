@@ -37,8 +37,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.utils import Buffer
 
-from ca.errors import KeyUnavailable, UnsupportedKey
-from ca.keys import KeySpec, key_spec_of, signature_hash
+from albca.ca.errors import KeyUnavailable, UnsupportedKey
+from albca.ca.keys import KeySpec, key_spec_of, signature_hash
 
 if TYPE_CHECKING:
     from mypy_boto3_kms.client import KMSClient

@@ -28,17 +28,17 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from ca import der
-from ca.certificates import (
+from albca.ca import der
+from albca.ca.certificates import (
     EXTENDED_KEY_USAGE,
     LEAF_CONSTRAINTS,
     IssuerContext,
     leaf_key_usage,
 )
-from ca.crl import signature_algorithm_identifier
-from ca.names import RequestedNames
-from ca.profiles import CertificateKind
-from ca.signer import sign_bytes
+from albca.ca.crl import signature_algorithm_identifier
+from albca.ca.names import RequestedNames
+from albca.ca.profiles import CertificateKind
+from albca.ca.signer import sign_bytes
 
 __all__ = ["LeafTemplate", "encode_leaf_certificate"]
 

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 
-from ca.errors import InvalidName
+from albca.ca.errors import InvalidName
 
 __all__ = [
     "IPAddress",

@@ -11,8 +11,8 @@ import ipaddress
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ca.errors import PolicyViolation
-from ca.names import CommonNamePattern, DnsPattern, RequestedNames, is_wildcard
+from albca.ca.errors import PolicyViolation
+from albca.ca.names import CommonNamePattern, DnsPattern, RequestedNames, is_wildcard
 
 __all__ = ["NamePolicy"]
 

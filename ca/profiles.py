@@ -12,10 +12,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from ca.errors import InvalidLifetime, InvalidName, UnknownProfile, UnsupportedKey
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.policy import NamePolicy
+from albca.ca.errors import InvalidLifetime, InvalidName, UnknownProfile, UnsupportedKey
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.policy import NamePolicy
 
 __all__ = ["CertificateKind", "Profile", "ProfileSet", "default_profiles"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from ca.errors import InvalidRequest, InvalidSerial
+from albca.ca.errors import InvalidRequest, InvalidSerial
 
 __all__ = [
     "RevocationReason",

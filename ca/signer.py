@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     CertificateIssuerPublicKeyTypes,
 )
 
-from ca.keys import KeySpec, key_spec_of, signature_hash
+from albca.ca.keys import KeySpec, key_spec_of, signature_hash
 
 __all__ = ["Signer", "PrivateKeySigner", "sign_bytes"]
 

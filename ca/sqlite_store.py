@@ -23,9 +23,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from ca.clock import from_epoch, to_epoch
-from ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial, StoreUnavailable
-from ca.records import (
+from albca.ca.clock import from_epoch, to_epoch
+from albca.ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial, StoreUnavailable
+from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
     AuthorityRole,
@@ -40,7 +40,7 @@ from ca.records import (
     decode_cursor,
     encode_cursor,
 )
-from ca.store import IssuerCounts
+from albca.ca.store import IssuerCounts
 
 __all__ = ["SqliteStore", "Synchronous"]
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
-from ca.records import (
+from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
     AuthorityStatus,

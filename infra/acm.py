@@ -17,10 +17,10 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca.keys import CAKey
-from infra.calls import PLACEHOLDER, Aws
-from infra.cert_checks import load_certificate, require_matching_key, require_valid_at
-from infra.errors import CertificateUnusable
+from albca.ca.keys import CAKey
+from albca.infra.calls import PLACEHOLDER, Aws
+from albca.infra.cert_checks import load_certificate, require_matching_key, require_valid_at
+from albca.infra.errors import CertificateUnusable
 
 __all__ = ["AcmCertificate", "ImportMaterial", "inspect_certificate", "import_certificate"]
 

@@ -24,19 +24,19 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ca.certificates import leaf_key_usage
-from ca.issued import IssuedCertificate
-from ca.keys import CAKey, KeySpec, generate_private_key, key_spec_of, signature_hash
-from ca.names import RequestedNames
-from ca.profiles import CertificateKind
-from infra.cert_checks import (
+from albca.ca.certificates import leaf_key_usage
+from albca.ca.issued import IssuedCertificate
+from albca.ca.keys import CAKey, KeySpec, generate_private_key, key_spec_of, signature_hash
+from albca.ca.names import RequestedNames
+from albca.ca.profiles import CertificateKind
+from albca.infra.cert_checks import (
     issuing_ca,
     load_certificate_file,
     load_private_key_file,
     renewal_due,
     require_matching_key,
 )
-from infra.errors import CertificateUnusable, SetupRefused
+from albca.infra.errors import CertificateUnusable, SetupRefused
 
 __all__ = ["BackendFiles", "BackendCertRequest", "IssueForKey", "ensure_backend_certificate"]
 

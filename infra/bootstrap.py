@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from ca.dynamodb_models import TTL_ATTRIBUTE, index_names, table_definition
-from ca.errors import ConfigurationError
-from ca.keys import KeySpec
-from ca.kms_signer import KmsSigner, create_key_request
+from albca.ca.dynamodb_models import TTL_ATTRIBUTE, index_names, table_definition
+from albca.ca.errors import ConfigurationError
+from albca.ca.keys import KeySpec
+from albca.ca.kms_signer import KmsSigner, create_key_request
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

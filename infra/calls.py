@@ -24,8 +24,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.clients import AwsClients
-from infra.errors import AwsNotFound, AwsRefused, AwsSetupError, AwsUnavailable
+from albca.infra.clients import AwsClients
+from albca.infra.errors import AwsNotFound, AwsRefused, AwsSetupError, AwsUnavailable
 
 __all__ = ["Aws", "Call", "LocalStep", "Action", "PLACEHOLDER"]
 

@@ -20,8 +20,8 @@ from cryptography.hazmat.primitives.asymmetric.types import (
     PrivateKeyTypes,
 )
 
-from ca.keys import CAKey
-from infra.errors import CertificateUnusable
+from albca.ca.keys import CAKey
+from albca.infra.errors import CertificateUnusable
 
 __all__ = [
     "RENEW_WHEN_REMAINING",

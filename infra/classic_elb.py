@@ -28,9 +28,9 @@ from typing import Any
 
 from cryptography import x509
 
-from infra.calls import Aws
-from infra.cert_checks import certificate_body, describe_certificate, key_fingerprint
-from infra.errors import SetupRefused
+from albca.infra.calls import Aws
+from albca.infra.cert_checks import certificate_body, describe_certificate, key_fingerprint
+from albca.infra.errors import SetupRefused
 
 __all__ = ["BackendPolicies", "pin_backend_key", "unpin_backend_key", "read_backend_policies"]
 

@@ -12,7 +12,7 @@ import urllib.request
 from collections.abc import Callable
 from typing import Any
 
-from infra.errors import AwsUnavailable
+from albca.infra.errors import AwsUnavailable
 
 __all__ = ["AwsClients", "ClientHook", "Fetch", "region_of_arn"]
 

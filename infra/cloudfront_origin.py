@@ -23,18 +23,18 @@ from typing import Any
 
 from cryptography import x509
 
-from ca.issued import IssuedCertificate
-from ca.keys import KeySpec
-from infra.acm import ImportMaterial, import_certificate, inspect_certificate
-from infra.calls import PLACEHOLDER, Aws
-from infra.cert_checks import issuing_ca, renewal_due
-from infra.clients import region_of_arn
-from infra.cloudfront_rules import check_ca_for_cloudfront, check_client_certificate
-from infra.errors import CloudFrontRuleViolation, SetupRefused
-from infra.listener_mtls import MtlsSettings, enable_mtls, require_verify_slot
-from infra.listeners import Listener, listeners_of, read_listener, require_https
-from infra.trust_store_ready import ExistingTrustStore, ReadyTrustStore, TrustStoreSource
-from infra.waiting import Wait
+from albca.ca.issued import IssuedCertificate
+from albca.ca.keys import KeySpec
+from albca.infra.acm import ImportMaterial, import_certificate, inspect_certificate
+from albca.infra.calls import PLACEHOLDER, Aws
+from albca.infra.cert_checks import issuing_ca, renewal_due
+from albca.infra.clients import region_of_arn
+from albca.infra.cloudfront_rules import check_ca_for_cloudfront, check_client_certificate
+from albca.infra.errors import CloudFrontRuleViolation, SetupRefused
+from albca.infra.listener_mtls import MtlsSettings, enable_mtls, require_verify_slot
+from albca.infra.listeners import Listener, listeners_of, read_listener, require_https
+from albca.infra.trust_store_ready import ExistingTrustStore, ReadyTrustStore, TrustStoreSource
+from albca.infra.waiting import Wait
 
 __all__ = ["OriginMtlsRequest", "ClientCertificateAuthority", "ensure_origin_mtls"]
 

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
-from ca.keys import KeySpec, key_spec_of, signature_hash
-from infra.errors import CloudFrontRuleViolation
+from albca.ca.keys import KeySpec, key_spec_of, signature_hash
+from albca.infra.errors import CloudFrontRuleViolation
 
 __all__ = [
     "CloudFrontRule",

@@ -27,7 +27,7 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from infra.errors import CertificateUnusable, SetupRefused
+from albca.infra.errors import CertificateUnusable, SetupRefused
 
 __all__ = ["EbRecipe", "render_ebextensions", "write_ebextensions"]
 

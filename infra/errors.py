@@ -19,7 +19,7 @@ AWS errors (botocore's ``ClientError`` and ``BotoCoreError``) become these in on
 
 from __future__ import annotations
 
-from ca.errors import CAError
+from albca.ca.errors import CAError
 
 __all__ = [
     "AwsSetupError",

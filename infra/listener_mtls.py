@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-from infra.calls import Aws
-from infra.errors import SetupRefused
-from infra.listeners import (
+from albca.infra.calls import Aws
+from albca.infra.errors import SetupRefused
+from albca.infra.listeners import (
     MAX_VERIFY_LISTENERS,
     Listener,
     listeners_of,
@@ -24,8 +24,8 @@ from infra.listeners import (
     read_listener,
     require_https,
 )
-from infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
-from infra.waiting import Wait
+from albca.infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
+from albca.infra.waiting import Wait
 
 __all__ = [
     "MtlsSettings",

@@ -18,9 +18,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from infra.calls import Aws
-from infra.listeners import Listener, listeners_of, read_listener
-from infra.trust_store_ready import TrustStore, find_trust_store
+from albca.infra.calls import Aws
+from albca.infra.listeners import Listener, listeners_of, read_listener
+from albca.infra.trust_store_ready import TrustStore, find_trust_store
 
 __all__ = ["CaView", "ListenerStatus", "listener_statuses", "resolve_load_balancer"]
 

@@ -11,8 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from infra.calls import Aws
-from infra.errors import SetupRefused
+from albca.infra.calls import Aws
+from albca.infra.errors import SetupRefused
 
 __all__ = [
     "Listener",

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from infra.calls import PLACEHOLDER, Aws, Call
-from infra.trust_store_ready import TrustStore, check_trust_store_name, find_trust_store
-from trust_bundle.elbv2 import TrustStore as FedTrustStore
-from trust_bundle.ensure import ensure_trust_store, plan_trust_store
-from trust_bundle.trust_stores import TrustStoreManager
+from albca.infra.calls import PLACEHOLDER, Aws, Call
+from albca.infra.trust_store_ready import TrustStore, check_trust_store_name, find_trust_store
+from albca.trust_bundle.elbv2 import TrustStore as FedTrustStore
+from albca.trust_bundle.ensure import ensure_trust_store, plan_trust_store
+from albca.trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = ["ManagerFactory", "PublishedTrustStore"]
 

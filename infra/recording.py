@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from infra.calls import Aws, Call
+from albca.infra.calls import Aws, Call
 
 __all__ = ["RecordingClient", "DryRunBreach"]
 

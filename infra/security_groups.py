@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from infra.calls import Aws
-from infra.errors import SetupRefused
+from albca.infra.calls import Aws
+from albca.infra.errors import SetupRefused
 
 __all__ = ["open_backend_port"]
 

@@ -22,12 +22,12 @@ from datetime import datetime
 
 from cryptography import x509
 
-from ca.issued import IssuedCertificate
-from infra.acm import ImportMaterial, import_certificate, inspect_certificate
-from infra.calls import Aws
-from infra.cert_checks import covers_dns_name, issuing_ca, renewal_due
-from infra.clients import region_of_arn
-from infra.listeners import Listener, modify_listener_params, read_listener, require_https
+from albca.ca.issued import IssuedCertificate
+from albca.infra.acm import ImportMaterial, import_certificate, inspect_certificate
+from albca.infra.calls import Aws
+from albca.infra.cert_checks import covers_dns_name, issuing_ca, renewal_due
+from albca.infra.clients import region_of_arn
+from albca.infra.listeners import Listener, modify_listener_params, read_listener, require_https
 
 __all__ = [
     "IssueServerCertificate",

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from infra.calls import PLACEHOLDER, Aws
-from infra.errors import AwsNotFound, SetupRefused
+from albca.infra.calls import PLACEHOLDER, Aws
+from albca.infra.errors import AwsNotFound, SetupRefused
 
 __all__ = ["HttpsTargetGroup", "ensure_https_target_group"]
 

@@ -18,9 +18,9 @@ import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from infra.calls import Aws
-from infra.errors import AwsNotFound, SetupRefused, TrustStoreNotReady
-from infra.waiting import Wait
+from albca.infra.calls import Aws
+from albca.infra.errors import AwsNotFound, SetupRefused, TrustStoreNotReady
+from albca.infra.waiting import Wait
 
 __all__ = [
     "TrustStore",

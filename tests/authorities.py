@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ca.authority import Authority, AuthorityConfig
-from ca.certificates import ca_subject
-from ca.clock import Clock, system_clock
-from ca.hierarchy import HierarchySpec, create_hierarchy
-from ca.keys import KeySpec, generate_private_key
-from ca.profiles import default_profiles
-from ca.signer import PrivateKeySigner
-from ca.sqlite_store import SqliteStore, Synchronous
+from albca.ca.authority import Authority, AuthorityConfig
+from albca.ca.certificates import ca_subject
+from albca.ca.clock import Clock, system_clock
+from albca.ca.hierarchy import HierarchySpec, create_hierarchy
+from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.profiles import default_profiles
+from albca.ca.signer import PrivateKeySigner
+from albca.ca.sqlite_store import SqliteStore, Synchronous
 
 
 def build_authority(

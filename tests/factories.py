@@ -10,7 +10,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from ca.records import AuditEvent, CertificateRecord
+from albca.ca.records import AuditEvent, CertificateRecord
 
 T0 = datetime(2026, 1, 1, 12, 0, 0, tzinfo=UTC)
 

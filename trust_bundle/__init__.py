@@ -11,7 +11,7 @@ current), ``ensure`` (one store made ready for a listener), ``rotation``, and ``
 Importing this package loads no AWS library.
 """
 
-from trust_bundle.alb_rules import (
+from albca.trust_bundle.alb_rules import (
     ALB_LIMITS,
     CheckedBundle,
     CheckedCRL,
@@ -20,8 +20,8 @@ from trust_bundle.alb_rules import (
     check_crl,
     check_revocation_totals,
 )
-from trust_bundle.bundle import TrustBundle
-from trust_bundle.errors import (
+from albca.trust_bundle.bundle import TrustBundle
+from albca.trust_bundle.errors import (
     BundleRejected,
     BundleRule,
     PublishFailed,

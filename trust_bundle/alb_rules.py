@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import SignatureAlgorithmOID
 
-from trust_bundle.errors import BundleRejected, BundleRule, RevocationRejected, RevocationRule
+from albca.trust_bundle.errors import BundleRejected, BundleRule, RevocationRejected, RevocationRule
 
 __all__ = [
     "TrustStoreLimits",

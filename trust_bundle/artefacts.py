@@ -19,11 +19,11 @@ from urllib.parse import urlparse
 
 from cryptography import x509
 
-from ca.crl import CRLDocument
-from ca.store import CertificateStore
-from trust_bundle.alb_rules import CheckedBundle, CheckedCRL, check_bundle, check_crl
-from trust_bundle.errors import PublishFailed
-from trust_bundle.publish import PublishedObject, Publisher, S3Publisher, publish_recorded
+from albca.ca.crl import CRLDocument
+from albca.ca.store import CertificateStore
+from albca.trust_bundle.alb_rules import CheckedBundle, CheckedCRL, check_bundle, check_crl
+from albca.trust_bundle.errors import PublishFailed
+from albca.trust_bundle.publish import PublishedObject, Publisher, S3Publisher, publish_recorded
 
 __all__ = [
     "BUNDLE_NAME",

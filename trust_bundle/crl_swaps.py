@@ -19,9 +19,9 @@ from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
-from trust_bundle.alb_rules import ALB_LIMITS, TrustStoreLimits, check_revocation_totals
-from trust_bundle.elbv2 import TAG_CRL_PREFIX
-from trust_bundle.errors import RevocationRejected, RevocationRule
+from albca.trust_bundle.alb_rules import ALB_LIMITS, TrustStoreLimits, check_revocation_totals
+from albca.trust_bundle.elbv2 import TAG_CRL_PREFIX
+from albca.trust_bundle.errors import RevocationRejected, RevocationRule
 
 __all__ = ["HeldCrl", "NewCrl", "CrlSwap", "StoreSwaps", "swaps_for"]
 

@@ -26,8 +26,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trust_bundle.artefacts import S3Location
-from trust_bundle.errors import (
+from albca.trust_bundle.artefacts import S3Location
+from albca.trust_bundle.errors import (
     TrustStoreError,
     TrustStoreInUse,
     TrustStoreNotFound,

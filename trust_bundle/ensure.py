@@ -24,21 +24,21 @@ import enum
 import hashlib
 from dataclasses import dataclass, replace
 
-from trust_bundle.alb_rules import check_bundle
-from trust_bundle.artefacts import (
+from albca.trust_bundle.alb_rules import check_bundle
+from albca.trust_bundle.artefacts import (
     BUNDLE_NAME,
     PublishedBundle,
     S3Location,
 )
-from trust_bundle.crl_standing import CrlStanding, crl_standing
-from trust_bundle.elbv2 import (
+from albca.trust_bundle.crl_standing import CrlStanding, crl_standing
+from albca.trust_bundle.elbv2 import (
     TrustStore,
 )
-from trust_bundle.errors import TrustStoreError, TrustStoreNotFound
-from trust_bundle.planning import UNKNOWN, Plan, PlannedCall, Planner
-from trust_bundle.publish import PublishedObject
-from trust_bundle.revocation_sync import SyncReport, certificate_key_ids
-from trust_bundle.trust_stores import TrustStoreManager
+from albca.trust_bundle.errors import TrustStoreError, TrustStoreNotFound
+from albca.trust_bundle.planning import UNKNOWN, Plan, PlannedCall, Planner
+from albca.trust_bundle.publish import PublishedObject
+from albca.trust_bundle.revocation_sync import SyncReport, certificate_key_ids
+from albca.trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
     "UNKNOWN",

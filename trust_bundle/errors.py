@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import enum
 
-from ca.errors import CAError
+from albca.ca.errors import CAError
 
 __all__ = [
     "BundleRule",

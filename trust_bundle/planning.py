@@ -30,14 +30,14 @@ from typing import Any
 
 from cryptography import x509
 
-from ca.authority import Authority
-from ca.hierarchy import certificate_of
-from ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
-from trust_bundle.alb_rules import ALB_LIMITS, check_bundle
-from trust_bundle.artefacts import BUNDLE_NAME, PEM_CONTENT_TYPE, S3Location, crl_name
-from trust_bundle.bundle import TrustBundle
-from trust_bundle.crl_swaps import HeldCrl, NewCrl, StoreSwaps, swaps_for
-from trust_bundle.elbv2 import (
+from albca.ca.authority import Authority
+from albca.ca.hierarchy import certificate_of
+from albca.ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
+from albca.trust_bundle.alb_rules import ALB_LIMITS, check_bundle
+from albca.trust_bundle.artefacts import BUNDLE_NAME, PEM_CONTENT_TYPE, S3Location, crl_name
+from albca.trust_bundle.bundle import TrustBundle
+from albca.trust_bundle.crl_swaps import HeldCrl, NewCrl, StoreSwaps, swaps_for
+from albca.trust_bundle.elbv2 import (
     TAG_CA,
     TAG_CRL_PREFIX,
     TrustStore,
@@ -48,10 +48,10 @@ from trust_bundle.elbv2 import (
     remove_revocations_params,
     remove_tags_params,
 )
-from trust_bundle.errors import BundleRejected, BundleRule, TrustStoreError
-from trust_bundle.publish import S3Publisher
-from trust_bundle.revocation_sync import bundle_key_ids, only_these
-from trust_bundle.trust_stores import (
+from albca.trust_bundle.errors import BundleRejected, BundleRule, TrustStoreError
+from albca.trust_bundle.publish import S3Publisher
+from albca.trust_bundle.revocation_sync import bundle_key_ids, only_these
+from albca.trust_bundle.trust_stores import (
     RollbackChoice,
     TrustStoreManager,
     bundle_tags,

@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
-from ca.records import AuditEvent
-from trust_bundle.errors import PublishFailed
+from albca.ca.records import AuditEvent
+from albca.trust_bundle.errors import PublishFailed
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from ca.store import CertificateStore
+    from albca.ca.store import CertificateStore
 
 __all__ = [
     "PublishFailed",

@@ -32,28 +32,28 @@ from typing import Any
 
 from cryptography import x509
 
-from ca.authority import Authority
-from ca.certificates import key_id_of
-from ca.crl import CRLDocument
-from ca.errors import CAError
-from ca.hierarchy import ca_identity
-from ca.records import AuditEvent, format_serial
-from ca.store import CertificateStore
-from trust_bundle.alb_rules import ALB_LIMITS, CheckedCRL, TrustStoreLimits
-from trust_bundle.artefacts import (
+from albca.ca.authority import Authority
+from albca.ca.certificates import key_id_of
+from albca.ca.crl import CRLDocument
+from albca.ca.errors import CAError
+from albca.ca.hierarchy import ca_identity
+from albca.ca.records import AuditEvent, format_serial
+from albca.ca.store import CertificateStore
+from albca.trust_bundle.alb_rules import ALB_LIMITS, CheckedCRL, TrustStoreLimits
+from albca.trust_bundle.artefacts import (
     PublishedCRL,
     S3Location,
     check_crl_document,
     publish_checked_crl,
 )
-from trust_bundle.crl_swaps import HeldCrl, NewCrl, StoreSwaps, swaps_for
-from trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore, TrustStoreApi
-from trust_bundle.errors import (
+from albca.trust_bundle.crl_swaps import HeldCrl, NewCrl, StoreSwaps, swaps_for
+from albca.trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore, TrustStoreApi
+from albca.trust_bundle.errors import (
     PublishFailed,
     SyncIncomplete,
     TrustStoreError,
 )
-from trust_bundle.publish import Publisher, S3Publisher
+from albca.trust_bundle.publish import Publisher, S3Publisher
 
 __all__ = [
     "SYNC_DONE",

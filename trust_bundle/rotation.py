@@ -32,10 +32,10 @@ from typing import Any, Protocol
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ca.authority import Authority
-from ca.ca_status import ROTATION_MARGIN
-from ca.errors import AuthorityError, AuthorityNotInitialized, CAError, InvalidLifetime
-from ca.hierarchy import (
+from albca.ca.authority import Authority
+from albca.ca.ca_status import ROTATION_MARGIN
+from albca.ca.errors import AuthorityError, AuthorityNotInitialized, CAError, InvalidLifetime
+from albca.ca.hierarchy import (
     ISSUING_LIFETIME,
     ROOT_LIFETIME,
     RetiredAuthority,
@@ -49,12 +49,12 @@ from ca.hierarchy import (
     find_authority,
     retire_authority,
 )
-from ca.keys import KeySpec, key_spec_of
-from ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
-from ca.signer import Signer
-from ca.store import CertificateStore
-from trust_bundle.errors import SyncIncomplete
-from trust_bundle.planning import Plan, PlannedCall, Planner, TrustedCAs
+from albca.ca.keys import KeySpec, key_spec_of
+from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
+from albca.ca.signer import Signer
+from albca.ca.store import CertificateStore
+from albca.trust_bundle.errors import SyncIncomplete
+from albca.trust_bundle.planning import Plan, PlannedCall, Planner, TrustedCAs
 
 __all__ = [
     "NewKeySource",

@@ -14,16 +14,16 @@ from typing import Any
 
 from cryptography import x509
 
-from ca.authority import Authority
-from ca.certificates import key_id_of
-from ca.errors import AuthorityInUse, CAError
-from ca.hierarchy import ca_identity
-from ca.records import AuditEvent
-from ca.store import CertificateStore
-from trust_bundle.alb_rules import check_bundle
-from trust_bundle.artefacts import PublishedBundle, S3Location, publish_bundle
-from trust_bundle.bundle import TrustBundle
-from trust_bundle.elbv2 import (
+from albca.ca.authority import Authority
+from albca.ca.certificates import key_id_of
+from albca.ca.errors import AuthorityInUse, CAError
+from albca.ca.hierarchy import ca_identity
+from albca.ca.records import AuditEvent
+from albca.ca.store import CertificateStore
+from albca.trust_bundle.alb_rules import check_bundle
+from albca.trust_bundle.artefacts import PublishedBundle, S3Location, publish_bundle
+from albca.trust_bundle.bundle import TrustBundle
+from albca.trust_bundle.elbv2 import (
     TAG_BUNDLE,
     TAG_BUNDLE_VERSION,
     TAG_CA,
@@ -32,15 +32,15 @@ from trust_bundle.elbv2 import (
     TrustStore,
     TrustStoreApi,
 )
-from trust_bundle.errors import (
+from albca.trust_bundle.errors import (
     PublishFailed,
     SyncIncomplete,
     TrustStoreError,
     TrustStoreInUse,
     TrustStoreNotFound,
 )
-from trust_bundle.publish import Publisher, S3Publisher
-from trust_bundle.revocation_sync import RevocationSync, SyncReport, bundle_key_ids
+from albca.trust_bundle.publish import Publisher, S3Publisher
+from albca.trust_bundle.revocation_sync import RevocationSync, SyncReport, bundle_key_ids
 
 __all__ = [
     "TrustStoreManager",

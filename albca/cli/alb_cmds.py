@@ -17,9 +17,9 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from albca.aws_setup import FeedView
-    from ca.authority import Authority
-    from infra.listener_status import ListenerStatus
-    from infra.server_cert import FileServerCertificate, IssuedServerCertificate
+    from albca.ca.authority import Authority
+    from albca.infra.listener_status import ListenerStatus
+    from albca.infra.server_cert import FileServerCertificate, IssuedServerCertificate
 
 alb_app = typer.Typer(
     help="Mutual TLS and server certificates on Application Load Balancer listeners.",
@@ -98,8 +98,8 @@ def enable_mtls(
     """
     from albca.aws_setup import publishes_trust_stores, trust_store_source
     from albca.cli.context import cli_actor, load_settings
-    from infra.listener_mtls import MtlsSettings
-    from infra.listener_mtls import enable_mtls as enable
+    from albca.infra.listener_mtls import MtlsSettings
+    from albca.infra.listener_mtls import enable_mtls as enable
 
     if mode not in ("verify", "passthrough"):
         fail(f"--mode: {mode!r} is not verify or passthrough")
@@ -141,7 +141,7 @@ def disable_mtls(
     listener: ListenerOption, region: RegionOption = None, dry_run: DryRunOption = False
 ) -> None:
     """Turn mutual TLS off on an HTTPS listener (sends Mode=off explicitly)."""
-    from infra.listener_mtls import disable_mtls as disable
+    from albca.infra.listener_mtls import disable_mtls as disable
 
     aws = open_aws(region, dry_run=dry_run, arn=listener)
     report(aws, disable(aws, listener))
@@ -173,9 +173,9 @@ def server_cert(
 
     Example: albca alb server-cert --listener arn:... --domain service.internal.example
     """
-    from infra.listener_mtls import describe_mutual_authentication
-    from infra.listeners import read_listener
-    from infra.server_cert import set_listener_certificate
+    from albca.infra.listener_mtls import describe_mutual_authentication
+    from albca.infra.listeners import read_listener
+    from albca.infra.server_cert import set_listener_certificate
 
     if (domain is None) == (cert is None):
         fail("give --domain (albca issues the certificate) or --cert and --key (yours)")
@@ -214,7 +214,7 @@ def status(
     from albca.aws_setup import ca_view, trust_store_feed
     from albca.cli.context import open_cli_services
     from albca.cli.output import emit_json
-    from infra.listener_status import listener_statuses, resolve_load_balancer
+    from albca.infra.listener_status import listener_statuses, resolve_load_balancer
 
     if (load_balancer is None) == (listener is None):
         fail("give --load-balancer ARN|NAME or --listener ARN")
@@ -258,7 +258,7 @@ def _status_json(status: ListenerStatus, feeds: Mapping[str, FeedView]) -> dict[
 
 def _print_status(status: ListenerStatus, feeds: Mapping[str, FeedView]) -> None:
     from albca.cli.output import emit_fields
-    from infra.listener_mtls import describe_mutual_authentication
+    from albca.infra.listener_mtls import describe_mutual_authentication
 
     store = status.trust_store
     typer.echo(f"HTTPS:{status.listener.port} {status.listener.arn}")
@@ -296,9 +296,9 @@ def _server_certificate(
         return None
     assert authority is not None
     from albca.aws_setup import server_certificate_issuer
+    from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor
-    from ca.keys import KeySpec
-    from infra.server_cert import IssuedServerCertificate
+    from albca.infra.server_cert import IssuedServerCertificate
 
     spec = KeySpec.parse(key_type, field="--key-type")
     return IssuedServerCertificate(
@@ -312,9 +312,9 @@ def _server_certificate(
 def _file_certificate(cert: Path, key: Path | None, chain: Path | None) -> FileServerCertificate:
     from cryptography import x509
 
-    from infra.acm import ImportMaterial
-    from infra.cert_checks import load_certificate_file, load_private_key_file
-    from infra.server_cert import FileServerCertificate
+    from albca.infra.acm import ImportMaterial
+    from albca.infra.cert_checks import load_certificate_file, load_private_key_file
+    from albca.infra.server_cert import FileServerCertificate
 
     if key is None:
         fail("--cert needs --key (the certificate's unencrypted private key)")

@@ -12,9 +12,9 @@ from albca.cli.errors import fail
 from albca.cli.output import emit_json
 
 if TYPE_CHECKING:
+    from albca.ca.keys import KeySpec
+    from albca.infra.bootstrap import BootstrapSpec
     from albca.settings import Settings
-    from ca.keys import KeySpec
-    from infra.bootstrap import BootstrapSpec
 
 aws_app = typer.Typer(
     help="Set up and check the AWS resources of a serverless CA.", no_args_is_help=True
@@ -79,10 +79,10 @@ def bootstrap_command(
     encrypted, public access blocked, readable by Elastic Load Balancing. Keys: root and
     issuing, found again by alias. A second run changes nothing and says so.
     """
-    from ca.keys import KeySpec
+    from albca.ca.keys import KeySpec
 
     _require_aws()
-    from infra.bootstrap import aws_clients, bootstrap
+    from albca.infra.bootstrap import aws_clients, bootstrap
 
     settings = load_settings()
     spec = _spec(
@@ -141,7 +141,7 @@ def check_command(
     Fails with one line naming the first thing that is missing.
     """
     _require_aws()
-    from infra.bootstrap import aws_clients, bootstrap
+    from albca.infra.bootstrap import aws_clients, bootstrap
 
     settings = load_settings()
     spec = _spec(
@@ -170,8 +170,8 @@ def _spec(
     use_kms: bool,
     key_spec: KeySpec | None = None,
 ) -> BootstrapSpec:
-    from ca.keys import KeySpec
-    from infra.bootstrap import BootstrapSpec
+    from albca.ca.keys import KeySpec
+    from albca.infra.bootstrap import BootstrapSpec
 
     resolved_region = region or settings.aws_region or _sdk_region()
     if resolved_region is None:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
-    from infra.calls import Aws
-    from infra.clients import AwsClients
+    from albca.infra.calls import Aws
+    from albca.infra.clients import AwsClients
 
 __all__ = [
     "RegionOption",
@@ -44,7 +44,7 @@ ALB_DOES_NOT_AUTHENTICATE = (
 
 
 def make_aws_clients(region: str | None) -> AwsClients:
-    from infra.clients import AwsClients
+    from albca.infra.clients import AwsClients
 
     return AwsClients(region=region)
 
@@ -53,8 +53,8 @@ def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aw
     """An ``Aws`` for one command: the region is ``--region``, else the ARN's own, else
     ALBCA_AWS_REGION, else the AWS SDK's default (None here)."""
     from albca.cli.context import load_settings
-    from infra.calls import Aws
-    from infra.clients import region_of_arn
+    from albca.infra.calls import Aws
+    from albca.infra.clients import region_of_arn
 
     if region is None and arn is not None:
         region = region_of_arn(arn)

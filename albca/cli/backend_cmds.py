@@ -79,10 +79,14 @@ def cert(
     from datetime import UTC, datetime
 
     from albca.aws_setup import server_certificate_for_key
+    from albca.ca.keys import KeySpec
+    from albca.ca.names import RequestedNames
     from albca.cli.context import cli_actor, open_cli_services, parse_lifetime
-    from ca.keys import KeySpec
-    from ca.names import RequestedNames
-    from infra.backend_cert import BackendCertRequest, BackendFiles, ensure_backend_certificate
+    from albca.infra.backend_cert import (
+        BackendCertRequest,
+        BackendFiles,
+        ensure_backend_certificate,
+    )
 
     request = BackendCertRequest(
         names=RequestedNames.of(dns_names=dns),
@@ -144,7 +148,7 @@ def target_group(
 
     The ALB then encrypts to the targets; it does NOT authenticate their certificates.
     """
-    from infra.target_groups import HttpsTargetGroup, ensure_https_target_group
+    from albca.infra.target_groups import HttpsTargetGroup, ensure_https_target_group
 
     spec = HttpsTargetGroup(
         name=name,
@@ -173,8 +177,8 @@ def pin(
     The ELB then talks HTTPS only to instances holding a pinned key. Key rollover: pin
     the new key, switch the instances to it, then unpin the old one.
     """
-    from infra.cert_checks import load_certificate_file
-    from infra.classic_elb import pin_backend_key
+    from albca.infra.cert_checks import load_certificate_file
+    from albca.infra.classic_elb import pin_backend_key
 
     certificate = load_certificate_file(cert)
     aws = open_aws(region, dry_run=dry_run)
@@ -197,8 +201,8 @@ def unpin(
     dry_run: DryRunOption = False,
 ) -> None:
     """Unpin the key of --cert from a Classic ELB port; the other pinned keys stay."""
-    from infra.cert_checks import load_certificate_file
-    from infra.classic_elb import unpin_backend_key
+    from albca.infra.cert_checks import load_certificate_file
+    from albca.infra.classic_elb import unpin_backend_key
 
     certificate = load_certificate_file(cert)
     aws = open_aws(region, dry_run=dry_run)
@@ -220,7 +224,7 @@ def open_port(
     Ingress on the instances' group from the load balancer's, egress on the load
     balancer's to the instances', as two separate rules. Rules already there stay.
     """
-    from infra.security_groups import open_backend_port
+    from albca.infra.security_groups import open_backend_port
 
     aws = open_aws(region, dry_run=dry_run)
     report(aws, open_backend_port(aws, lb_group=lb_sg, instance_group=instance_sg, port=port))
@@ -255,8 +259,8 @@ def ebextensions(
 
     Filled in with the instances' certificate: the ELB trusts only its key on --port.
     """
-    from infra.cert_checks import load_certificate_file
-    from infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
+    from albca.infra.cert_checks import load_certificate_file
+    from albca.infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
 
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is not a directory")

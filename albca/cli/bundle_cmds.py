@@ -12,9 +12,9 @@ from albca.cli.context import cli_actor, open_cli_services, write_output_file
 from albca.cli.output import emit_fields, emit_json
 
 if TYPE_CHECKING:
+    from albca.infra.calls import Aws
+    from albca.trust_bundle.publish import Publisher
     from albca.wiring import Services
-    from infra.calls import Aws
-    from trust_bundle.publish import Publisher
 
 bundle_app = typer.Typer(
     help="The CA bundle: print it (no subcommand), publish it, roll trust stores back.",
@@ -44,7 +44,7 @@ def bundle(
     """Print the CA bundle (roots, then issuing CAs) as PEM: what an ALB trust store loads."""
     if ctx.invoked_subcommand is not None:
         return
-    from trust_bundle.bundle import TrustBundle
+    from albca.trust_bundle.bundle import TrustBundle
 
     services = open_cli_services()
     try:
@@ -77,15 +77,15 @@ def publish(
     """
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of
+    from albca.trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
+    from albca.trust_bundle.bundle import TrustBundle
     from albca.trust_wiring import publisher_from
-    from trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
-    from trust_bundle.bundle import TrustBundle
 
     services = open_cli_services()
     try:
         url = to or services.settings.publish_to
         if url is None:
-            from ca.errors import ConfigurationError
+            from albca.ca.errors import ConfigurationError
 
             raise ConfigurationError(
                 "give --to s3://BUCKET/PREFIX (or file:///DIR), or set ALBCA_PUBLISH_TO",
@@ -130,8 +130,8 @@ def _plan_publish(
     json_output: bool,
 ) -> None:
     from albca.cli.trust_context import report_plan
-    from trust_bundle.planning import Plan, Planner
-    from trust_bundle.trust_stores import TrustStoreManager
+    from albca.trust_bundle.planning import Plan, Planner
+    from albca.trust_bundle.trust_stores import TrustStoreManager
 
     plan = Plan()
     manager = TrustStoreManager(authority=services.authority, publisher=publisher, api=None)
@@ -183,7 +183,7 @@ def rollback(
     try:
         aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
         if dry_run:
-            from trust_bundle.planning import Plan, Planner
+            from albca.trust_bundle.planning import Plan, Planner
 
             plan = Plan()
             choice = Planner(trust.manager, plan).rollback(

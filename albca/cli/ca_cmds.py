@@ -13,11 +13,11 @@ from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
 
 if TYPE_CHECKING:
+    from albca.infra.calls import Aws
+    from albca.trust_bundle.planning import Plan, Planner
+    from albca.trust_bundle.rotation import Rotation
+    from albca.trust_bundle.trust_stores import TrustStoreManager
     from albca.wiring import PassphraseSource, Services
-    from infra.calls import Aws
-    from trust_bundle.planning import Plan, Planner
-    from trust_bundle.rotation import Rotation
-    from trust_bundle.trust_stores import TrustStoreManager
 
 ca_app = typer.Typer(
     help="The CA hierarchy: status, rotate, retire, activate.", no_args_is_help=True
@@ -58,7 +58,7 @@ class _Rotating:
     plan: Plan | None = None
 
     def planned(self) -> tuple[Plan, Planner | None]:
-        from trust_bundle.planning import Plan, Planner
+        from albca.trust_bundle.planning import Plan, Planner
 
         self.plan = Plan()
         return self.plan, Planner(self.manager, self.plan) if self.manager else None
@@ -109,7 +109,7 @@ def status(
     """
     from datetime import timedelta
 
-    from ca.ca_status import authority_reports
+    from albca.ca.ca_status import authority_reports
 
     services, _ = _open()
     try:
@@ -187,7 +187,7 @@ def rotate(
     every trust store, and only then does issuing switch to it. The old CA stays trusted
     until `albca ca retire`. A rerun resumes an interrupted rotation.
     """
-    from ca.keys import KeySpec
+    from albca.ca.keys import KeySpec
 
     if not root and (issuing_key_type or issuing_cn or stop_after_root):
         fail("--issuing-key-type, --issuing-cn and --stop-after-root go with --root")

@@ -11,9 +11,9 @@ from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json, emit_table
 
 if TYPE_CHECKING:
+    from albca.ca.records import RevocationReason
+    from albca.trust_bundle.revocation_sync import SyncOutcome
     from albca.wiring import Services
-    from ca.records import RevocationReason
-    from trust_bundle.revocation_sync import SyncOutcome
 
 REASONS = (
     "unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, "
@@ -46,7 +46,7 @@ def revoke(
     With ALBCA_PUBLISH_TO set, the new CRL is then published and swapped into every ALB
     trust store this CA feeds, as `albca truststore sync` does.
     """
-    from ca.records import RevocationReason, parse_serial
+    from albca.ca.records import RevocationReason, parse_serial
 
     parsed_reason = RevocationReason.parse(reason)
     services = open_cli_services()
@@ -97,11 +97,11 @@ def _plan_revoke(
 ) -> None:
     """What ``revoke`` would do: the revocation (refused as it would be), then the sync
     after it, planned with the new entry in its CA's CRL."""
+    from albca.ca.errors import CAError
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of, report_plan
+    from albca.trust_bundle.planning import Plan, Planner, TrustedCAs
     from albca.trust_wiring import trust_services
-    from ca.errors import CAError
-    from trust_bundle.planning import Plan, Planner, TrustedCAs
 
     record = services.authority.revocable(serial)
     plan = Plan()
@@ -126,11 +126,11 @@ def _plan_revoke(
 
 
 def _sync_after_revocation(services: Services, serial: int) -> SyncOutcome:
+    from albca.ca.errors import CAError
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of
+    from albca.trust_bundle.revocation_sync import SyncOutcome, queue_sync, sync_after_revocation
     from albca.trust_wiring import trust_services
-    from ca.errors import CAError
-    from trust_bundle.revocation_sync import SyncOutcome, queue_sync, sync_after_revocation
 
     try:
         client = clients_of(open_aws(None, dry_run=False))
@@ -166,8 +166,8 @@ def list_certificates(
     """List issued certificates, soonest expiry first."""
     from datetime import timedelta
 
-    from ca.errors import InvalidRequest
-    from ca.records import CertificateQuery, EffectiveStatus
+    from albca.ca.errors import InvalidRequest
+    from albca.ca.records import CertificateQuery, EffectiveStatus
 
     try:
         wanted = EffectiveStatus(status) if status else None
@@ -228,7 +228,7 @@ def show(
     json_output: JsonOption = False,
 ) -> None:
     """Show one certificate's record."""
-    from ca.records import parse_serial
+    from albca.ca.records import parse_serial
 
     services = open_cli_services()
     try:
@@ -252,7 +252,7 @@ def audit(
     json_output: JsonOption = False,
 ) -> None:
     """Show the audit trail: every init, issue, revoke and CRL, newest first."""
-    from ca.records import parse_serial
+    from albca.ca.records import parse_serial
 
     services = open_cli_services()
     try:

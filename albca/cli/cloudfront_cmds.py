@@ -67,10 +67,10 @@ def origin_mtls(
     Example: albca cloudfront origin-mtls --distribution E2ABC --origin alb --trust-store albca
     """
     from albca.aws_setup import cloudfront_client_ca, trust_store_source
+    from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor, open_cli_services
-    from ca.keys import KeySpec
-    from infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
-    from infra.waiting import Wait
+    from albca.infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
+    from albca.infra.waiting import Wait
 
     request = OriginMtlsRequest(
         distribution_id=distribution,

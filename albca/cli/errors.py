@@ -8,7 +8,7 @@ from typing import Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from ca.errors import CAError
+from albca.ca.errors import CAError
 
 __all__ = ["AlbcaGroup", "fail"]
 

@@ -61,8 +61,8 @@ def init(
     ALBCA_STORE=dynamodb://TABLE and KMS keys, nothing is written locally. Refuses,
     changing nothing, if the home or the store already holds a CA.
     """
+    from albca.ca.keys import KeySpec
     from albca.wiring import InitOptions, initialize_ca, passphrase_source
-    from ca.keys import KeySpec
 
     settings = load_settings()
     root_kms = _kms_key_option(root_kms_key, "--root-kms-key") or settings.root_kms_key

@@ -26,8 +26,8 @@ from albca.cli.issue_cmd import output_paths, write_files
 from albca.cli.output import emit_json, emit_table
 
 if TYPE_CHECKING:
-    from ca.csr import ParsedCSR
-    from ca.issued import IssuedCertificate
+    from albca.ca.csr import ParsedCSR
+    from albca.ca.issued import IssuedCertificate
 
 CSR_SUFFIXES = (".csr", ".req", ".pem", ".der")
 MAX_CSRS = 10_000
@@ -55,8 +55,8 @@ def issue_batch(
 
     Example: albca issue batch ./csrs --profile server --out ./certs
     """
-    from ca.authority import IssueRequest
-    from ca.errors import CAError
+    from albca.ca.authority import IssueRequest
+    from albca.ca.errors import CAError
 
     files = _csr_files(csr_dir)
     parsed = _parse_all(files)
@@ -173,8 +173,8 @@ def _csr_files(directory: Path) -> list[Path]:
 
 
 def _parse_all(files: list[Path]) -> list[ParsedCSR]:
-    from ca.csr import parse_csr
-    from ca.errors import CAError
+    from albca.ca.csr import parse_csr
+    from albca.ca.errors import CAError
 
     parsed: list[ParsedCSR] = []
     refusals: list[str] = []

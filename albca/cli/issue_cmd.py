@@ -23,8 +23,8 @@ from albca.cli.output import emit_fields, emit_json
 if TYPE_CHECKING:
     from datetime import datetime
 
-    from ca.issued import IssuedCertificate
-    from ca.names import RequestedNames
+    from albca.ca.issued import IssuedCertificate
+    from albca.ca.names import RequestedNames
 
 issue_app = typer.Typer(
     help="Issue a client (mTLS) or server (backend) certificate.", no_args_is_help=True
@@ -135,11 +135,11 @@ def _issue(
     force: bool,
     json_output: bool,
 ) -> None:
-    from ca.authority import IssueRequest
-    from ca.csr import parse_csr
-    from ca.keys import KeySpec
-    from ca.names import RequestedNames
-    from ca.profiles import CertificateKind
+    from albca.ca.authority import IssueRequest
+    from albca.ca.csr import parse_csr
+    from albca.ca.keys import KeySpec
+    from albca.ca.names import RequestedNames
+    from albca.ca.profiles import CertificateKind
 
     explicit = (
         RequestedNames.of(common_name=cn, dns_names=dns or [], ip_addresses=ip or [])
@@ -205,7 +205,7 @@ def _read_csr(path: Path) -> bytes:
 
 def _p12_password(password_file: Path | None) -> bytes:
     """The PKCS#12 password, checked before anything is issued."""
-    from ca.issued import MIN_PKCS12_PASSWORD_LENGTH
+    from albca.ca.issued import MIN_PKCS12_PASSWORD_LENGTH
 
     password = _read_p12_password(password_file)
     if len(password) < MIN_PKCS12_PASSWORD_LENGTH:

@@ -45,9 +45,9 @@ def serve(
     import uvicorn
 
     from albca.api_services import open_api
+    from albca.ca.errors import CAError
     from albca.server import server_credentials_from_ca
     from albca.wiring import passphrase_source
-    from ca.errors import CAError
 
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
@@ -86,7 +86,7 @@ def serve(
         **ssl_options,
     }
     if workers == 1:
-        from api.app import create_app
+        from albca.api.app import create_app
 
         try:
             uvicorn.run(create_app(stack.api), **common)  # type: ignore[arg-type]

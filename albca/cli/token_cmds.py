@@ -15,9 +15,9 @@ from albca.cli.output import emit_fields, emit_json, emit_table
 if TYPE_CHECKING:
     from datetime import datetime
 
+    from albca.api.stores import TokenStore
+    from albca.ca.store import CertificateStore
     from albca.settings import Settings
-    from api.stores import TokenStore
-    from ca.store import CertificateStore
 
 token_app = typer.Typer(
     help="API tokens: create (shown once), list (never the secret), revoke.",
@@ -60,8 +60,8 @@ def create(
     Example: albca token create ci --profile server --names '*.svc.internal'
     --scopes issue,renew --ttl 30d
     """
-    from api.tokens import Scope, new_token
-    from ca.records import AuditEvent
+    from albca.api.tokens import Scope, new_token
+    from albca.ca.records import AuditEvent
 
     lifetime = parse_lifetime(ttl)
     assert lifetime is not None
@@ -154,7 +154,7 @@ def revoke(
     json_output: JsonOption = False,
 ) -> None:
     """Revoke an API token: it stops working at once. Its certificates stay valid."""
-    from ca.records import AuditEvent
+    from albca.ca.records import AuditEvent
 
     settings = load_settings()
     with _token_and_audit_stores(settings) as (tokens, store):
@@ -188,7 +188,7 @@ def _token_and_audit_stores(settings: Settings) -> Iterator[tuple[TokenStore, Ce
 
 
 def _now() -> datetime:
-    from ca.clock import system_clock
+    from albca.ca.clock import system_clock
 
     return system_clock()
 

@@ -21,17 +21,17 @@ from albca.cli.aws_context import open_aws, report
 from albca.cli.output import emit_json
 
 if TYPE_CHECKING:
+    from albca.infra.calls import Aws
+    from albca.trust_bundle.planning import Plan
     from albca.trust_wiring import ClientFactory, TrustServices
     from albca.wiring import Services
-    from infra.calls import Aws
-    from trust_bundle.planning import Plan
 
 __all__ = ["open_trust", "clients_of", "report_plan"]
 
 
 def clients_of(aws: Aws) -> ClientFactory:
     """The boto3 clients of a command: ``aws``'s, refusing every change in a dry run."""
-    from infra.recording import RecordingClient
+    from albca.infra.recording import RecordingClient
 
     if aws.dry_run:
         return lambda service: RecordingClient(aws, service)
@@ -64,8 +64,8 @@ def open_trust(
 def report_plan(aws: Aws, plan: Plan, *, json_output: bool = False, summary: str = "") -> None:
     """Put ``plan`` on ``aws``'s record and print it: every change a run would make (none
     was made), then ``summary`` and the notes; with ``json_output``, as JSON."""
-    from infra.calls import Call
-    from trust_bundle.planning import PlannedCall
+    from albca.infra.calls import Call
+    from albca.trust_bundle.planning import PlannedCall
 
     for action in plan.actions:
         if isinstance(action, PlannedCall):

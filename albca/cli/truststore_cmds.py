@@ -17,9 +17,9 @@ from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.output import emit_fields, emit_json, emit_table
 
 if TYPE_CHECKING:
-    from infra.calls import Aws
-    from trust_bundle.planning import Planner
-    from trust_bundle.trust_stores import TrustStoreManager
+    from albca.infra.calls import Aws
+    from albca.trust_bundle.planning import Planner
+    from albca.trust_bundle.trust_stores import TrustStoreManager
 
 truststore_app = typer.Typer(
     help="ALB trust stores fed by this CA: create, update, show, delete, sync, status.",
@@ -301,7 +301,7 @@ def status(json_output: JsonOption = False) -> None:
     From the audit trail: the last successful sync, revocations since, and pending-sync
     markers (syncs that failed or were queued).
     """
-    from trust_bundle.revocation_sync import SYNC_RERUN, sync_state
+    from albca.trust_bundle.revocation_sync import SYNC_RERUN, sync_state
 
     services = open_cli_services()
     try:
@@ -335,7 +335,7 @@ def _dry_run(
 ) -> None:
     """Plan what the command would do (``planned``, on a planner of ``manager``), print it."""
     from albca.cli.trust_context import report_plan
-    from trust_bundle.planning import Plan, Planner
+    from albca.trust_bundle.planning import Plan, Planner
 
     plan = Plan()
     planned(Planner(manager, plan))

@@ -2,7 +2,7 @@
 
 from fastapi import APIRouter
 
-from api.routes import authority, certificates, health, renewal
+from albca.api.routes import authority, certificates, health, renewal
 
 __all__ = ["api_router"]
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter, Response
 
-from api.deps import AuthorityDep, CrlCacheDep
-from api.routes.responses import errors
-from trust_bundle.bundle import TrustBundle
+from albca.api.deps import AuthorityDep, CrlCacheDep
+from albca.api.routes.responses import errors
+from albca.trust_bundle.bundle import TrustBundle
 
 router = APIRouter(prefix="/ca", tags=["ca"])
 

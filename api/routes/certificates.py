@@ -14,11 +14,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, BackgroundTasks, Body, Path, Query, Response
 
-from api import issuing
-from api.audit import record_decision
-from api.deps import CallerDep, CrlCacheDep, IdempotencyKeyDep, ServicesDep
-from api.routes.responses import errors
-from api.schemas import (
+from albca.api import issuing
+from albca.api.audit import record_decision
+from albca.api.deps import CallerDep, CrlCacheDep, IdempotencyKeyDep, ServicesDep
+from albca.api.routes.responses import errors
+from albca.api.schemas import (
     CertificateOut,
     CertificatePageOut,
     IssuedOut,
@@ -27,12 +27,12 @@ from api.schemas import (
     RevokedOut,
     RevokeRequest,
 )
-from api.tokens import Scope
-from api.trust_sync import sync_after_revocation_request
-from ca.errors import InvalidRequest
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.records import CertificateQuery, EffectiveStatus, RevocationReason, parse_serial
+from albca.api.tokens import Scope
+from albca.api.trust_sync import sync_after_revocation_request
+from albca.ca.errors import InvalidRequest
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.records import CertificateQuery, EffectiveStatus, RevocationReason, parse_serial
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
 

@@ -6,9 +6,9 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import AuthorityDep
-from api.routes.responses import errors
-from api.schemas import HealthOut
+from albca.api.deps import AuthorityDep
+from albca.api.routes.responses import errors
+from albca.api.schemas import HealthOut
 
 router = APIRouter(tags=["health"])
 

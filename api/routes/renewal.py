@@ -14,13 +14,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Response
 
-from api import issuing
-from api.audit import record_decision
-from api.deps import CallerDep, HolderDep, IdempotencyKeyDep, ServicesDep
-from api.routes.certificates import SerialPath
-from api.routes.responses import errors
-from api.schemas import IssuedOut, RenewRequest
-from ca.records import parse_serial
+from albca.api import issuing
+from albca.api.audit import record_decision
+from albca.api.deps import CallerDep, HolderDep, IdempotencyKeyDep, ServicesDep
+from albca.api.routes.certificates import SerialPath
+from albca.api.routes.responses import errors
+from albca.api.schemas import IssuedOut, RenewRequest
+from albca.ca.records import parse_serial
 
 router = APIRouter(prefix="/certificates", tags=["renewal"])
 

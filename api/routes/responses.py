@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from api.schemas import ErrorOut
+from albca.api.schemas import ErrorOut
 
 __all__ = ["errors"]
 

@@ -3,6 +3,6 @@ implementations: ``sqlite`` (a file beside the certificate store) and ``dynamodb
 in the certificate table, for an API with no local state). Both pass
 ``tests/api/store_contract.py``."""
 
-from api.stores.protocols import IdempotencyEntry, IdempotencyStore, ReplayGuard, TokenStore
+from albca.api.stores.protocols import IdempotencyEntry, IdempotencyStore, ReplayGuard, TokenStore
 
 __all__ = ["IdempotencyEntry", "IdempotencyStore", "ReplayGuard", "TokenStore"]

@@ -31,8 +31,8 @@ from typing import cast
 from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from api.errors import DuplicateTokenName, RenewalTokenReplayed, TokenNotFound
-from api.stores.dynamodb_models import (
+from albca.api.errors import DuplicateTokenName, RenewalTokenReplayed, TokenNotFound
+from albca.api.stores.dynamodb_models import (
     TOKEN_NAMES_PK,
     TOKEN_SK,
     USED_TOKEN_SK,
@@ -40,12 +40,12 @@ from api.stores.dynamodb_models import (
     TokenItem,
     bind_api_models,
 )
-from api.stores.protocols import IdempotencyEntry
-from api.tokens import ApiToken, Scope
-from ca.clock import from_epoch, to_epoch
-from ca.dynamodb_models import index_names
-from ca.dynamodb_table import DynamoDBTable, condition_failed
-from ca.errors import StoreUnavailable
+from albca.api.stores.protocols import IdempotencyEntry
+from albca.api.tokens import ApiToken, Scope
+from albca.ca.clock import from_epoch, to_epoch
+from albca.ca.dynamodb_models import index_names
+from albca.ca.dynamodb_table import DynamoDBTable, condition_failed
+from albca.ca.errors import StoreUnavailable
 
 __all__ = [
     "DynamoDBApiTable",

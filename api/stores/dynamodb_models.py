@@ -36,8 +36,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from ca.dynamodb_models import TTL_ATTRIBUTE
-from ca.dynamodb_table import DynamoDBTable, UnboundMeta
+from albca.ca.dynamodb_models import TTL_ATTRIBUTE
+from albca.ca.dynamodb_table import DynamoDBTable, UnboundMeta
 
 __all__ = [
     "TOKEN_SK",

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from api.tokens import ApiToken
+from albca.api.tokens import ApiToken
 
 __all__ = ["TokenStore", "IdempotencyEntry", "IdempotencyStore", "ReplayGuard"]
 

@@ -18,11 +18,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from api.errors import DuplicateTokenName, RenewalTokenReplayed, TokenNotFound
-from api.stores.protocols import IdempotencyEntry
-from api.tokens import ApiToken, Scope
-from ca.clock import from_epoch, to_epoch
-from ca.errors import StoreUnavailable
+from albca.api.errors import DuplicateTokenName, RenewalTokenReplayed, TokenNotFound
+from albca.api.stores.protocols import IdempotencyEntry
+from albca.api.tokens import ApiToken, Scope
+from albca.ca.clock import from_epoch, to_epoch
+from albca.ca.errors import StoreUnavailable
 
 __all__ = ["SqliteApiDatabase", "SqliteTokenStore", "SqliteIdempotencyStore", "SqliteReplayGuard"]
 

@@ -34,13 +34,13 @@ from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from infra.emulation.elbv2_trust_stores import (
+from albca.infra.emulation.elbv2_trust_stores import (
     AwsApiError,
     Listener,
     TrustStoreFake,
     is_trust_store_arn,
 )
-from infra.emulation.responses import error_response, success_response
+from albca.infra.emulation.responses import error_response, success_response
 
 __all__ = ["install_trust_store_fake"]
 

@@ -36,8 +36,8 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from cryptography import x509
 
-from infra.emulation.responses import error_response
-from infra.errors import CloudFrontRuleViolation
+from albca.infra.emulation.responses import error_response
+from albca.infra.errors import CloudFrontRuleViolation
 
 __all__ = ["CloudFrontOriginMtlsFake", "install_cloudfront_fake"]
 
@@ -88,7 +88,7 @@ class CloudFrontOriginMtlsFake:
         return wanted
 
     def _check_certificate(self, arn: str) -> None:
-        from infra.cloudfront_rules import check_client_certificate
+        from albca.infra.cloudfront_rules import check_client_certificate
 
         if not _ACM_ARN.match(arn):
             raise _Refused(

@@ -70,14 +70,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trust_bundle.alb_rules import (
+from albca.trust_bundle.alb_rules import (
     ALB_LIMITS,
     CheckedBundle,
     check_bundle,
     check_crl,
     check_revocation_totals,
 )
-from trust_bundle.errors import BundleRejected, RevocationRejected
+from albca.trust_bundle.errors import BundleRejected, RevocationRejected
 
 __all__ = [
     "AwsApiError",

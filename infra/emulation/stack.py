@@ -11,14 +11,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from infra.clients import AwsClients
-from infra.emulation.botocore_hooks import install_trust_store_fake
-from infra.emulation.classic_elb_policies import ClassicElbFake, install_classic_elb_policy_rules
-from infra.emulation.cloudfront_origin_mtls import (
+from albca.infra.clients import AwsClients
+from albca.infra.emulation.botocore_hooks import install_trust_store_fake
+from albca.infra.emulation.classic_elb_policies import (
+    ClassicElbFake,
+    install_classic_elb_policy_rules,
+)
+from albca.infra.emulation.cloudfront_origin_mtls import (
     CloudFrontOriginMtlsFake,
     install_cloudfront_fake,
 )
-from infra.emulation.elbv2_trust_stores import TrustStoreFake
+from albca.infra.emulation.elbv2_trust_stores import TrustStoreFake
 
 __all__ = ["EmulatedAws", "MotoServerMissing", "start_moto_server"]
 

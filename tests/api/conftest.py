@@ -4,7 +4,7 @@ import pytest
 from cryptography import x509
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from albca.api.app import create_app
 from tests.api.helpers import auth, csr_pem, open_api_ca
 from tests.factories import ec_key
 

@@ -14,11 +14,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
+from albca.api.tokens import Scope, new_token
 from albca.api_services import ApiStack, open_api
+from albca.ca.clock import FixedClock, system_clock
 from albca.settings import Settings
 from albca.wiring import InitOptions, initialize_ca, passphrase_source
-from api.tokens import Scope, new_token
-from ca.clock import FixedClock, system_clock
 from tests.factories import ec_key, make_csr
 
 __all__ = [

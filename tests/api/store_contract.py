@@ -12,9 +12,9 @@ from datetime import timedelta
 
 import pytest
 
-from api.errors import DuplicateTokenName, RenewalTokenReplayed, TokenNotFound
-from api.stores.protocols import IdempotencyEntry
-from api.tokens import Scope, new_token
+from albca.api.errors import DuplicateTokenName, RenewalTokenReplayed, TokenNotFound
+from albca.api.stores.protocols import IdempotencyEntry
+from albca.api.tokens import Scope, new_token
 from tests.factories import T0
 
 

@@ -10,16 +10,16 @@ from datetime import timedelta
 import boto3
 import pytest
 
-from api.errors import DuplicateTokenName, RenewalTokenReplayed
-from api.stores.dynamodb import (
+from albca.api.errors import DuplicateTokenName, RenewalTokenReplayed
+from albca.api.stores.dynamodb import (
     DynamoDBApiTable,
     DynamoDBIdempotencyStore,
     DynamoDBReplayGuard,
     DynamoDBTokenStore,
 )
-from ca.dynamodb_models import TTL_ATTRIBUTE
-from ca.dynamodb_table import DynamoDBTable
-from ca.errors import StoreUnavailable
+from albca.ca.dynamodb_models import TTL_ATTRIBUTE
+from albca.ca.dynamodb_table import DynamoDBTable
+from albca.ca.errors import StoreUnavailable
 from tests.api.store_contract import ApiStoreContract, entry, make_token
 from tests.aws.moto_support import REGION
 from tests.factories import T0

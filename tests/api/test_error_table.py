@@ -13,11 +13,11 @@ import pkgutil
 
 import pytest
 
-from api.errors import STATUS
-from api.http_errors import error_response
-from ca.errors import CAError
+from albca.api.errors import STATUS
+from albca.api.http_errors import error_response
+from albca.ca.errors import CAError
 
-PACKAGES = ("ca", "api", "trust_bundle")
+PACKAGES = ("albca.ca", "albca.api", "albca.trust_bundle")
 
 
 def every_module():
@@ -38,12 +38,12 @@ def every_ca_error() -> list[type[CAError]]:
         found.append(cls)
         pending.extend(cls.__subclasses__())
     # Only albca's own: a test module may subclass CAError for its own purposes.
-    return [cls for cls in found if cls.__module__.split(".")[0] in PACKAGES]
+    return [cls for cls in found if cls.__module__.rpartition(".")[0].startswith(PACKAGES)]
 
 
 def test_the_walk_finds_errors_of_several_modules():
     modules = {cls.__module__ for cls in every_ca_error()}
-    assert {"ca.errors", "api.errors"} <= modules
+    assert {"albca.ca.errors", "albca.api.errors"} <= modules
 
 
 @pytest.mark.parametrize("error_class", every_ca_error(), ids=lambda cls: cls.__qualname__)

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from api.app import create_app
+from albca.api.app import create_app
 from tests.api.helpers import ALL_SCOPES, auth, open_api_ca
 from tests.factories import ec_key, make_csr
 

@@ -7,10 +7,10 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives import serialization
 
-from api.idempotency import fingerprint
-from api.stores.protocols import IdempotencyEntry
-from api.tokens import Caller
-from ca.records import CertificateQuery
+from albca.api.idempotency import fingerprint
+from albca.api.stores.protocols import IdempotencyEntry
+from albca.api.tokens import Caller
+from albca.ca.records import CertificateQuery
 from tests.api.helpers import auth, csr_pem
 
 

@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.verification import PolicyBuilder, Store
 
-from api.tokens import Scope
+from albca.api.tokens import Scope
 from tests.api.helpers import auth, csr_pem
 from tests.factories import ec_key, make_csr
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+from albca.api.app import create_app
 from albca.lambda_handler import make_handler
-from api.app import create_app
 from tests.api.helpers import LambdaContext as Context
 from tests.api.helpers import alb_event, csr_pem, http_api_event
 

@@ -178,7 +178,7 @@ def test_token_issue_retry_renew_replay_revoke_all_state_in_aws(serverless, monk
 
 
 def _now():
-    from ca.clock import system_clock
+    from albca.ca.clock import system_clock
 
     return system_clock()
 

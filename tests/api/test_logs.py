@@ -7,7 +7,7 @@ import logging
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
+from albca.api.app import create_app
 from tests.api.helpers import auth, csr_pem
 
 MARKER = "Sekrit-Marker-7d1f"

@@ -6,8 +6,8 @@ from datetime import timedelta
 
 from cryptography import x509
 
-from api.tokens import Scope
-from ca.records import RevocationReason
+from albca.api.tokens import Scope
+from albca.ca.records import RevocationReason
 from tests.api.helpers import auth, csr_pem
 
 

@@ -13,8 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.tokens import Scope
+from albca.api.app import create_app
+from albca.api.tokens import Scope
 from tests.api.helpers import auth, csr_pem, open_api_ca, renewal_token
 from tests.factories import ec_key
 
@@ -237,7 +237,7 @@ def test_alb_header_with_a_foreign_certificate_is_refused(ca, behind_alb, tmp_pa
     try:
         foreign = other.authority.issue_with_new_key(
             profile="client",
-            names=__import__("ca.names").names.RequestedNames.of(common_name="x"),
+            names=__import__("albca.ca.names").ca.names.RequestedNames.of(common_name="x"),
             requested_by="t",
         )
     finally:

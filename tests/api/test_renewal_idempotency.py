@@ -8,10 +8,10 @@ import dataclasses
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from api.tokens import Scope
-from ca.keys import KeySpec
-from ca.profiles import ProfileSet
-from ca.records import CertificateQuery
+from albca.api.tokens import Scope
+from albca.ca.keys import KeySpec
+from albca.ca.profiles import ProfileSet
+from albca.ca.records import CertificateQuery
 from tests.api.helpers import auth, csr_pem, renewal_token
 from tests.factories import ec_key
 

@@ -5,7 +5,7 @@ import stat
 
 import pytest
 
-from api.stores.sqlite import (
+from albca.api.stores.sqlite import (
     SqliteApiDatabase,
     SqliteIdempotencyStore,
     SqliteReplayGuard,

@@ -13,12 +13,12 @@ import pytest
 import uvicorn
 from cryptography import x509
 
+from albca.api.app import create_app
+from albca.api.tokens import Scope
 from albca.server import server_credentials_from_ca
-from api.app import create_app
-from api.tokens import Scope
+from albca.trust_bundle.bundle import TrustBundle
 from tests.api.helpers import auth, csr_pem, renewal_token
 from tests.factories import ec_key
-from trust_bundle.bundle import TrustBundle
 
 
 @pytest.fixture

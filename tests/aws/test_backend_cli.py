@@ -12,7 +12,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import verification
 
-from infra.cert_checks import certificate_body
+from albca.infra.cert_checks import certificate_body
 from tests.aws.conftest import REGION, changes
 
 pytestmark = pytest.mark.usefixtures("aws")
@@ -386,8 +386,8 @@ def test_open_unknown_group_is_one_line(aws_cli, groups):
 
 
 def test_duplicate_rule_from_aws_counts_as_already_there(groups):
-    from infra.calls import Aws
-    from infra.clients import AwsClients
+    from albca.infra.calls import Aws
+    from albca.infra.clients import AwsClients
 
     ec2, lb, instances = groups
     permission = [{"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,

@@ -7,9 +7,9 @@ import json
 import boto3
 import pytest
 
-from ca.dynamodb_models import table_definition
-from ca.errors import ConfigurationError
-from infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
+from albca.ca.dynamodb_models import table_definition
+from albca.ca.errors import ConfigurationError
+from albca.infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
 from tests.aws.moto_support import REGION
 
 BUCKET = "albca-bootstrap-test"
@@ -103,7 +103,7 @@ def test_spec_refuses_alias_names_kms_refuses():
 
 def test_point_in_time_recovery_waits_out_a_brand_new_table(aws, monkeypatch):
     """DynamoDB refuses PITR for a few minutes after CreateTable; bootstrap waits."""
-    import infra.bootstrap as module
+    import albca.infra.bootstrap as module
 
     monkeypatch.setattr(module, "_PITR_DELAY_SECONDS", 0)
     clients = aws_clients(REGION)

@@ -9,6 +9,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
+from albca.trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
+from albca.trust_bundle.bundle import TrustBundle
+from albca.trust_bundle.errors import BundleRejected, BundleRule
 from tests.aws.conftest import object_versions
 from tests.trust_factories import (
     SHA1_WITH_RSA,
@@ -17,9 +20,6 @@ from tests.trust_factories import (
     make_sha1_ca,
     make_v1_ca,
 )
-from trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
-from trust_bundle.bundle import TrustBundle
-from trust_bundle.errors import BundleRejected, BundleRule
 
 
 @pytest.fixture(scope="module")
@@ -206,7 +206,7 @@ def test_publishing_the_same_bundle_again_reuses_its_version(s3, publisher, auth
 def test_an_authority_holding_a_ca_that_breaks_a_rule_cannot_publish(s3, publisher, authority):
     """Through the authority: a CA record whose certificate breaks a rule (SHA-224) stops
     the publish, naming that certificate."""
-    from ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
+    from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
 
     bad = make_ca("SHA-224 Root", hash_algorithm=hashes.SHA224())
     authority.store.add_authority(

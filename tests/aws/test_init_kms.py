@@ -8,10 +8,10 @@ import boto3
 import pytest
 
 import albca.wiring as wiring
+from albca.ca.names import RequestedNames
+from albca.ca.records import CertificateQuery
 from albca.settings import Settings
 from albca.wiring import InitOptions, initialize_ca, open_services
-from ca.names import RequestedNames
-from ca.records import CertificateQuery
 from tests.aws.moto_support import REGION, create_table
 
 

@@ -6,15 +6,15 @@ from __future__ import annotations
 import boto3
 from cryptography import x509
 
+from albca.ca.hierarchy import certificate_of
+from albca.ca.keys import KeySpec
+from albca.ca.kms_signer import KmsSigner
+from albca.ca.names import RequestedNames
+from albca.ca.records import RevocationReason
+from albca.trust_bundle.rotation import Rotation
+from albca.trust_bundle.trust_stores import TrustStoreManager
 from albca.trust_wiring import kms_key_source
-from ca.hierarchy import certificate_of
-from ca.keys import KeySpec
-from ca.kms_signer import KmsSigner
-from ca.names import RequestedNames
-from ca.records import RevocationReason
 from tests.authorities import build_authority
-from trust_bundle.rotation import Rotation
-from trust_bundle.trust_stores import TrustStoreManager
 
 REGION = "us-east-1"
 
@@ -62,8 +62,8 @@ def test_rotation_to_a_new_kms_key(tmp_path, kms_standin, publisher, trust_api):
 def test_a_planned_rotation_names_the_kms_key_it_would_make_and_makes_none(
     tmp_path, kms_standin, publisher, trust_api
 ):
+    from albca.trust_bundle.planning import Plan, PlannedCall, Planner
     from albca.trust_wiring import kms_key_call
-    from trust_bundle.planning import Plan, PlannedCall, Planner
 
     authority = build_authority(tmp_path / "kms-ca", signers=KmsOrMemory())
     manager = TrustStoreManager(

@@ -11,12 +11,12 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ca.certificates import build_root_certificate, ca_subject
-from ca.crl import build_crl
-from ca.errors import KeyUnavailable
-from ca.keys import KeySpec, signature_hash
-from ca.kms_signer import KMS_KEY_SPEC, KmsSigner, kms_client
-from ca.records import RevokedEntry
+from albca.ca.certificates import build_root_certificate, ca_subject
+from albca.ca.crl import build_crl
+from albca.ca.errors import KeyUnavailable
+from albca.ca.keys import KeySpec, signature_hash
+from albca.ca.kms_signer import KMS_KEY_SPEC, KmsSigner, kms_client
+from albca.ca.records import RevokedEntry
 from tests.aws.moto_support import REGION
 from tests.factories import T0
 

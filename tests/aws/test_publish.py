@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from trust_bundle.publish import FilePublisher, PublishFailed, S3Publisher, publisher_for
+from albca.trust_bundle.publish import FilePublisher, PublishFailed, S3Publisher, publisher_for
 
 BUNDLE_V1 = b"-----BEGIN CERTIFICATE-----\nv1\n-----END CERTIFICATE-----\n"
 BUNDLE_V2 = b"-----BEGIN CERTIFICATE-----\nv2\n-----END CERTIFICATE-----\n"
@@ -101,9 +101,9 @@ def test_publisher_for_parses_targets(tmp_path, s3):
 
 
 def test_publish_recorded_writes_an_audit_event_with_the_version(s3, bucket, tmp_path):
-    from ca.sqlite_store import SqliteStore
+    from albca.ca.sqlite_store import SqliteStore
+    from albca.trust_bundle.publish import publish_recorded
     from tests.factories import T0
-    from trust_bundle.publish import publish_recorded
 
     store = SqliteStore(tmp_path / "albca.db")
     published = publish_recorded(

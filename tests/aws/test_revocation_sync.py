@@ -7,20 +7,20 @@ from __future__ import annotations
 import pytest
 from cryptography import x509
 
-from ca.names import RequestedNames
-from ca.records import RevocationReason
-from tests.aws.conftest import BUCKET, object_versions
-from tests.aws.failures import fail
-from trust_bundle.alb_rules import TrustStoreLimits
-from trust_bundle.elbv2 import TAG_CRL_PREFIX
-from trust_bundle.errors import RevocationRejected, RevocationRule, SyncIncomplete
-from trust_bundle.publish import FilePublisher
-from trust_bundle.revocation_sync import (
+from albca.ca.names import RequestedNames
+from albca.ca.records import RevocationReason
+from albca.trust_bundle.alb_rules import TrustStoreLimits
+from albca.trust_bundle.elbv2 import TAG_CRL_PREFIX
+from albca.trust_bundle.errors import RevocationRejected, RevocationRule, SyncIncomplete
+from albca.trust_bundle.publish import FilePublisher
+from albca.trust_bundle.revocation_sync import (
     SYNC_PENDING,
     RevocationSync,
     sync_after_revocation,
     sync_state,
 )
+from tests.aws.conftest import BUCKET, object_versions
+from tests.aws.failures import fail
 
 
 def issue(authority, name="alice"):
@@ -352,8 +352,8 @@ def test_a_newer_crl_already_in_a_store_is_not_replaced(manager, authority, two_
 
 
 def test_a_store_of_another_ca_is_left_alone(manager, authority, trust_api, tmp_path, publisher):
+    from albca.trust_bundle.trust_stores import TrustStoreManager
     from tests.authorities import build_authority
-    from trust_bundle.trust_stores import TrustStoreManager
 
     other = build_authority(tmp_path / "other", name="Other")
     other_manager = TrustStoreManager(

@@ -8,14 +8,14 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from ca.clock import FixedClock
+from albca.ca.clock import FixedClock
+from albca.trust_bundle.crl_standing import CrlState, store_standing
+from albca.trust_bundle.elbv2 import TAG_CA
+from albca.trust_bundle.ensure import StoreAction, ensure_trust_store, plan_trust_store
+from albca.trust_bundle.errors import TrustStoreError
+from albca.trust_bundle.trust_stores import TrustStoreManager
 from tests.authorities import build_authority
 from tests.aws.conftest import BUCKET, PREFIX, put_object
-from trust_bundle.crl_standing import CrlState, store_standing
-from trust_bundle.elbv2 import TAG_CA
-from trust_bundle.ensure import StoreAction, ensure_trust_store, plan_trust_store
-from trust_bundle.errors import TrustStoreError
-from trust_bundle.trust_stores import TrustStoreManager
 
 
 def operations(plan) -> list[str]:

@@ -11,11 +11,11 @@ from botocore.exceptions import ClientError, ParamValidationError
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from ca.certificates import build_root_certificate
-from ca.crl import build_crl
-from ca.records import RevokedEntry
-from ca.signer import PrivateKeySigner
-from infra.emulation import install_trust_store_fake
+from albca.ca.certificates import build_root_certificate
+from albca.ca.crl import build_crl
+from albca.ca.records import RevokedEntry
+from albca.ca.signer import PrivateKeySigner
+from albca.infra.emulation import install_trust_store_fake
 from tests.aws.conftest import BUCKET, put_object
 from tests.factories import T0
 from tests.trust_factories import BuiltCA, bundle_pem, crl_pem, make_ca, make_crl, name

@@ -7,17 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from ca.certificates import ca_subject
-from ca.hierarchy import create_issuing_ca
-from ca.keys import KeySpec, generate_private_key
-from ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
-from ca.signer import PrivateKeySigner
-from infra.emulation import install_trust_store_fake
-from tests.aws.conftest import BUCKET, PREFIX, make_alb, put_object
-from tests.aws.test_bundle_publish import _long_names
-from tests.trust_factories import bundle_pem
-from trust_bundle.elbv2 import TAG_BUNDLE, TAG_BUNDLE_VERSION, TAG_CA, TrustStoreApi
-from trust_bundle.errors import (
+from albca.ca.certificates import ca_subject
+from albca.ca.hierarchy import create_issuing_ca
+from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
+from albca.ca.signer import PrivateKeySigner
+from albca.infra.emulation import install_trust_store_fake
+from albca.trust_bundle.elbv2 import TAG_BUNDLE, TAG_BUNDLE_VERSION, TAG_CA, TrustStoreApi
+from albca.trust_bundle.errors import (
     BundleRejected,
     BundleRule,
     SyncIncomplete,
@@ -25,7 +22,10 @@ from trust_bundle.errors import (
     TrustStoreInUse,
     TrustStoreNotFound,
 )
-from trust_bundle.trust_stores import TrustStoreManager
+from albca.trust_bundle.trust_stores import TrustStoreManager
+from tests.aws.conftest import BUCKET, PREFIX, make_alb, put_object
+from tests.aws.test_bundle_publish import _long_names
+from tests.trust_factories import bundle_pem
 
 
 def bundle_bytes(s3, location) -> bytes:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from infra.calls import Aws
-from infra.clients import AwsClients
-from infra.emulation import TrustStoreFake, install_trust_store_fake
-from infra.errors import TrustStoreNotReady
-from infra.trust_store_ready import ExistingTrustStore
-from infra.waiting import Wait
+from albca.infra.calls import Aws
+from albca.infra.clients import AwsClients
+from albca.infra.emulation import TrustStoreFake, install_trust_store_fake
+from albca.infra.errors import TrustStoreNotReady
+from albca.infra.trust_store_ready import ExistingTrustStore
+from albca.infra.waiting import Wait
 from tests.aws.conftest import BUCKET, REGION, put_object
 from tests.trust_factories import bundle_pem
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from albca.ca.errors import KeyUnavailable
 from albca.settings import Settings
 from albca.wiring import passphrase_source
-from ca.errors import KeyUnavailable
 
 
 def settings(tmp_path, **values) -> Settings:

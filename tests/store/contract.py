@@ -19,8 +19,8 @@ from datetime import timedelta
 
 import pytest
 
-from ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial
-from ca.records import (
+from albca.ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial
+from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
     AuthorityRole,
@@ -30,7 +30,7 @@ from ca.records import (
     EffectiveStatus,
     RevocationReason,
 )
-from ca.store import CertificateStore
+from albca.ca.store import CertificateStore
 from tests.factories import T0, issue_event, make_record
 
 OpenStore = Callable[[], CertificateStore]

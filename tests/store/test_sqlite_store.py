@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from ca.errors import StoreUnavailable
-from ca.records import CertificateQuery
-from ca.sqlite_store import SqliteStore
+from albca.ca.errors import StoreUnavailable
+from albca.ca.records import CertificateQuery
+from albca.ca.sqlite_store import SqliteStore
 from tests.factories import T0, issue_event, make_record
 from tests.store.contract import StoreContract
 

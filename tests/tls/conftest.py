@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ca.authority import Authority
-from ca.issued import IssuedCertificate
+from albca.ca.authority import Authority
+from albca.ca.issued import IssuedCertificate
+from albca.trust_bundle.bundle import TrustBundle
 
 # The emulated AWS of tests/aws (moto S3, the ELBv2 trust store fake, an authority feeding
 # trust stores), for handshakes against exactly what a trust store loaded.
@@ -24,7 +25,6 @@ from tests.aws.conftest import (  # noqa: F401
     trust_api,
     trust_fake,
 )
-from trust_bundle.bundle import TrustBundle
 
 
 @dataclass(frozen=True)

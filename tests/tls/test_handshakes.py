@@ -11,11 +11,11 @@ from datetime import timedelta
 
 import pytest
 
+from albca.ca.clock import FixedClock, system_clock
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.records import RevocationReason
 from albca.mtls_probe import MTLSServer, client_context, connect, server_context
-from ca.clock import FixedClock, system_clock
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.records import RevocationReason
 from tests.authorities import build_authority
 from tests.tls.conftest import write_bundle, write_credentials
 

@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
+from albca.ca.errors import AuthorityInUse
+from albca.ca.hierarchy import certificate_of
+from albca.ca.issued import IssuedCertificate
+from albca.ca.names import RequestedNames
+from albca.ca.records import AuthorityRole, AuthorityStatus, RevocationReason
 from albca.mtls_probe import MTLSServer, client_context, connect, server_context
-from ca.errors import AuthorityInUse
-from ca.hierarchy import certificate_of
-from ca.issued import IssuedCertificate
-from ca.names import RequestedNames
-from ca.records import AuthorityRole, AuthorityStatus, RevocationReason
+from albca.trust_bundle.rotation import Rotation
 from tests.authorities import memory_key_source
 from tests.tls.conftest import Credentials, write_credentials
-from trust_bundle.rotation import Rotation
 
 
 class Loaded:

@@ -15,9 +15,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ca.errors import CAError
-from ca.keys import KeySpec
-from ca.profiles import CertificateKind
+from albca.ca.errors import CAError
+from albca.ca.keys import KeySpec
+from albca.ca.profiles import CertificateKind
 
 _E = TypeVar("_E", bound=x509.ExtensionType)
 

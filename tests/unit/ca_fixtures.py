@@ -13,13 +13,13 @@ from typing import Any
 
 from cryptography import x509
 
-from ca.authority import Authority
-from ca.certificates import ca_subject
-from ca.hierarchy import HierarchySpec, create_hierarchy
-from ca.keys import CAKey, KeySpec, generate_private_key
-from ca.records import AuthorityRecord
-from ca.signer import PrivateKeySigner
-from ca.sqlite_store import SqliteStore
+from albca.ca.authority import Authority
+from albca.ca.certificates import ca_subject
+from albca.ca.hierarchy import HierarchySpec, create_hierarchy
+from albca.ca.keys import CAKey, KeySpec, generate_private_key
+from albca.ca.records import AuthorityRecord
+from albca.ca.signer import PrivateKeySigner
+from albca.ca.sqlite_store import SqliteStore
 from tests.factories import T0
 
 #: When every test hierarchy was created; authorities' clocks start an hour later.

@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ca.authority import Authority, AuthorityConfig
-from ca.clock import FixedClock
-from ca.keys import KeySpec
-from ca.profiles import default_profiles
-from ca.records import AuditEvent
-from ca.sqlite_store import SqliteStore
+from albca.ca.authority import Authority, AuthorityConfig
+from albca.ca.clock import FixedClock
+from albca.ca.keys import KeySpec
+from albca.ca.profiles import default_profiles
+from albca.ca.records import AuditEvent
+from albca.ca.sqlite_store import SqliteStore
 from tests.unit.ca_fixtures import CA_CREATED, ISSUE_TIME, Hierarchies, KeyPool
 
 

@@ -11,10 +11,17 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
-from ca.certificates import build_root_certificate
-from ca.crl import build_crl
-from ca.records import RevokedEntry
-from ca.signer import PrivateKeySigner
+from albca.ca.certificates import build_root_certificate
+from albca.ca.crl import build_crl
+from albca.ca.records import RevokedEntry
+from albca.ca.signer import PrivateKeySigner
+from albca.trust_bundle.alb_rules import (
+    ALB_LIMITS,
+    check_bundle,
+    check_crl,
+    check_revocation_totals,
+)
+from albca.trust_bundle.errors import BundleRejected, BundleRule, RevocationRejected, RevocationRule
 from tests.factories import T0
 from tests.trust_factories import (
     ECDSA_WITH_SHA1,
@@ -28,13 +35,6 @@ from tests.trust_factories import (
     make_v1_ca,
     name,
 )
-from trust_bundle.alb_rules import (
-    ALB_LIMITS,
-    check_bundle,
-    check_crl,
-    check_revocation_totals,
-)
-from trust_bundle.errors import BundleRejected, BundleRule, RevocationRejected, RevocationRule
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +99,7 @@ def test_every_accepted_key_and_signature_family_passes(root, rsa_root):
 
 
 def test_the_product_bundle_format_passes(root, issuing):
-    from trust_bundle import TrustBundle
+    from albca.trust_bundle import TrustBundle
 
     checked = check_bundle(TrustBundle.of([root.certificate, issuing.certificate]).pem)
     assert len(checked.certificates) == 2

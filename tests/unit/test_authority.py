@@ -9,19 +9,19 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca.authority import Authority, AuthorityConfig
-from ca.errors import (
+from albca.ca.authority import Authority, AuthorityConfig
+from albca.ca.errors import (
     AlreadyRevoked,
     CertificateNotFound,
     DuplicateSerial,
     PolicyViolation,
     StoreUnavailable,
 )
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.policy import NamePolicy
-from ca.profiles import CertificateKind, Profile, ProfileSet
-from ca.records import (
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.policy import NamePolicy
+from albca.ca.profiles import CertificateKind, Profile, ProfileSet
+from albca.ca.records import (
     AuditEvent,
     CertificateQuery,
     CertificateRecord,
@@ -29,7 +29,7 @@ from ca.records import (
     EffectiveStatus,
     RevocationReason,
 )
-from ca.sqlite_store import SqliteStore
+from albca.ca.sqlite_store import SqliteStore
 from tests.factories import make_csr
 from tests.unit.assertions import extension, has_extension
 from tests.unit.ca_fixtures import ISSUE_TIME, authority_over

@@ -8,8 +8,8 @@ import json
 import pytest
 from botocore.exceptions import ClientError, NoCredentialsError, ParamValidationError
 
-from infra.calls import Aws, Call
-from infra.errors import AwsNotFound, AwsRefused, AwsUnavailable
+from albca.infra.calls import Aws, Call
+from albca.infra.errors import AwsNotFound, AwsRefused, AwsUnavailable
 
 
 class StubClients:

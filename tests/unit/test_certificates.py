@@ -8,11 +8,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
-from ca.authority import AuthorityConfig, IssueRequest
-from ca.hierarchy import ISSUING_LIFETIME, ROOT_LIFETIME, HierarchySpec
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.profiles import CertificateKind, default_profiles
+from albca.ca.authority import AuthorityConfig, IssueRequest
+from albca.ca.hierarchy import ISSUING_LIFETIME, ROOT_LIFETIME, HierarchySpec
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.profiles import CertificateKind, default_profiles
 from tests.unit.assertions import (
     assert_is_ca,
     assert_is_leaf,

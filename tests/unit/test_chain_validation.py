@@ -19,9 +19,9 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from ca.authority import IssueRequest
-from ca.keys import KeySpec
-from ca.names import RequestedNames
+from albca.ca.authority import IssueRequest
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
 from tests.unit.ca_fixtures import ISSUE_TIME, leaf_spec_for
 from tests.unit.pki_tools import openssl, write_pem
 

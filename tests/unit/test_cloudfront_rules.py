@@ -11,13 +11,13 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from ca.keys import KeySpec
-from infra.cloudfront_rules import (
+from albca.ca.keys import KeySpec
+from albca.infra.cloudfront_rules import (
     CloudFrontRule,
     check_ca_for_cloudfront,
     check_client_certificate,
 )
-from infra.errors import CloudFrontRuleViolation
+from albca.infra.errors import CloudFrontRuleViolation
 from tests.factories import T0
 from tests.trust_factories import make_ca
 

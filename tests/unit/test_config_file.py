@@ -8,9 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from albca.ca.errors import ConfigurationError
+from albca.ca.profiles import Profile, default_profiles
 from albca.config_file import load_authority_config, render_default_config
-from ca.errors import ConfigurationError
-from ca.profiles import Profile, default_profiles
 
 SOURCE = "/home/ops/.albca/config.toml"
 

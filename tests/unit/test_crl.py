@@ -11,9 +11,9 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ca.crl import build_crl, collector_paused
-from ca.keys import KeySpec, signature_hash
-from ca.records import RevocationReason, RevokedEntry
+from albca.ca.crl import build_crl, collector_paused
+from albca.ca.keys import KeySpec, signature_hash
+from albca.ca.records import RevocationReason, RevokedEntry
 from tests.unit.assertions import extension
 from tests.unit.pki_tools import lint_crl, openssl, read_elements, tbs_fields, write_pem
 

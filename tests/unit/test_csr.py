@@ -12,9 +12,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
-from ca.csr import parse_csr
-from ca.errors import InvalidCSR
-from ca.keys import KeySpec
+from albca.ca.csr import parse_csr
+from albca.ca.errors import InvalidCSR
+from albca.ca.keys import KeySpec
 from tests.factories import make_csr
 from tests.unit.assertions import assert_error_names_field
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from cryptography.hazmat.primitives import serialization
 
-from ca.csr import parse_csr
-from ca.errors import CAError
+from albca.ca.csr import parse_csr
+from albca.ca.errors import CAError
 from tests.factories import ec_key, make_csr
 
 

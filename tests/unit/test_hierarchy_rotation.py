@@ -9,11 +9,11 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from ca.ca_status import ROTATION_MARGIN, authority_reports
-from ca.certificates import ca_subject
-from ca.clock import FixedClock, system_clock
-from ca.errors import AuthorityError, AuthorityInUse, InvalidName
-from ca.hierarchy import (
+from albca.ca.ca_status import ROTATION_MARGIN, authority_reports
+from albca.ca.certificates import ca_subject
+from albca.ca.clock import FixedClock, system_clock
+from albca.ca.errors import AuthorityError, AuthorityInUse, InvalidName
+from albca.ca.hierarchy import (
     ROOT_LIFETIME,
     activate_authority,
     ca_identity,
@@ -22,12 +22,12 @@ from ca.hierarchy import (
     create_root_ca,
     retire_authority,
 )
-from ca.keys import KeySpec, generate_private_key
-from ca.names import RequestedNames
-from ca.records import AuditEvent, AuthorityRole, AuthorityStatus, RevocationReason
-from ca.signer import PrivateKeySigner
+from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.names import RequestedNames
+from albca.ca.records import AuditEvent, AuthorityRole, AuthorityStatus, RevocationReason
+from albca.ca.signer import PrivateKeySigner
+from albca.trust_bundle.rotation import Rotation, successor_subject
 from tests.authorities import build_authority, memory_key_source
-from trust_bundle.rotation import Rotation, successor_subject
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from ca.authority import Authority, IssueRequest
-from ca.errors import CertificateNotFound, DuplicateSerial, PolicyViolation, StoreUnavailable
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.policy import NamePolicy
-from ca.records import AuditEvent, CertificateQuery, CertificateRecord
+from albca.ca.authority import Authority, IssueRequest
+from albca.ca.errors import CertificateNotFound, DuplicateSerial, PolicyViolation, StoreUnavailable
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.policy import NamePolicy
+from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from tests.factories import ec_key
 from tests.unit.ca_fixtures import authority_over
 

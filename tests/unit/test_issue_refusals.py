@@ -14,9 +14,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from ca.authority import Authority, AuthorityConfig
-from ca.csr import MAX_CSR_BYTES
-from ca.errors import (
+from albca.ca.authority import Authority, AuthorityConfig
+from albca.ca.csr import MAX_CSR_BYTES
+from albca.ca.errors import (
     InvalidCSR,
     InvalidLifetime,
     InvalidName,
@@ -24,12 +24,12 @@ from ca.errors import (
     UnknownProfile,
     UnsupportedKey,
 )
-from ca.hierarchy import ISSUING_LIFETIME
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.policy import NamePolicy
-from ca.profiles import CertificateKind, Profile, ProfileSet
-from ca.records import CertificateQuery
+from albca.ca.hierarchy import ISSUING_LIFETIME
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.policy import NamePolicy
+from albca.ca.profiles import CertificateKind, Profile, ProfileSet
+from albca.ca.records import CertificateQuery
 from tests.factories import (
     make_csr,
     make_csr_with_general_names,

@@ -10,10 +10,10 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
 
-from ca.errors import KeyUnavailable
-from ca.key_files import MIN_PASSPHRASE_LENGTH, load_key_file, write_encrypted_key
-from ca.keys import KeySpec, signature_hash
-from ca.signer import PrivateKeySigner, sign_bytes
+from albca.ca.errors import KeyUnavailable
+from albca.ca.key_files import MIN_PASSPHRASE_LENGTH, load_key_file, write_encrypted_key
+from albca.ca.keys import KeySpec, signature_hash
+from albca.ca.signer import PrivateKeySigner, sign_bytes
 
 PASSPHRASE = b"a long enough passphrase"
 

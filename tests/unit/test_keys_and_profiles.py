@@ -7,10 +7,10 @@ from datetime import timedelta
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from ca.errors import InvalidLifetime, UnknownProfile, UnsupportedKey
-from ca.keys import KeySpec, key_spec_of, signature_hash
-from ca.policy import NamePolicy
-from ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
+from albca.ca.errors import InvalidLifetime, UnknownProfile, UnsupportedKey
+from albca.ca.keys import KeySpec, key_spec_of, signature_hash
+from albca.ca.policy import NamePolicy
+from albca.ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
 from tests.unit.assertions import assert_error_names_field
 
 # -- key types --------------------------------------------------------------------------

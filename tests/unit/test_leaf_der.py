@@ -15,18 +15,18 @@ from cryptography import x509
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ca.authority import AuthorityConfig
-from ca.certificates import (
+from albca.ca.authority import AuthorityConfig
+from albca.ca.certificates import (
     build_leaf_certificate,
     leaf_subject,
     leaf_subject_text,
     random_serial,
 )
-from ca.errors import InvalidName
-from ca.keys import KeySpec
-from ca.leaf_der import LeafTemplate, encode_leaf_certificate
-from ca.names import RequestedNames
-from ca.profiles import CertificateKind, default_profiles
+from albca.ca.errors import InvalidName
+from albca.ca.keys import KeySpec
+from albca.ca.leaf_der import LeafTemplate, encode_leaf_certificate
+from albca.ca.names import RequestedNames
+from albca.ca.profiles import CertificateKind, default_profiles
 
 ALL_SPECS = list(KeySpec)
 NOT_BEFORE = datetime(2026, 11, 23, 8, 30, 15, 123456, tzinfo=UTC)

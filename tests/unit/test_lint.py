@@ -14,11 +14,11 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from ca.authority import AuthorityConfig, IssueRequest
-from ca.keys import KeySpec
-from ca.names import RequestedNames
-from ca.policy import NamePolicy
-from ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
+from albca.ca.authority import AuthorityConfig, IssueRequest
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.policy import NamePolicy
+from albca.ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
 from tests.unit.ca_fixtures import leaf_spec_for
 from tests.unit.pki_tools import lint_certificate
 

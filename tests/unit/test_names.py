@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from ca.errors import InvalidName
-from ca.names import (
+from albca.ca.errors import InvalidName
+from albca.ca.names import (
     CommonNamePattern,
     DnsPattern,
     RequestedNames,

@@ -7,11 +7,11 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from ca.authority import IssueRequest
-from ca.errors import InvalidRequest
-from ca.issued import MIN_PKCS12_PASSWORD_LENGTH, IssuedCertificate
-from ca.keys import KeySpec
-from ca.names import RequestedNames
+from albca.ca.authority import IssueRequest
+from albca.ca.errors import InvalidRequest
+from albca.ca.issued import MIN_PKCS12_PASSWORD_LENGTH, IssuedCertificate
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
 from tests.factories import make_csr
 from tests.unit.assertions import assert_error_names_field
 from tests.unit.pki_tools import openssl

@@ -6,9 +6,9 @@ import ipaddress
 
 import pytest
 
-from ca.errors import PolicyViolation
-from ca.names import RequestedNames
-from ca.policy import NamePolicy
+from albca.ca.errors import PolicyViolation
+from albca.ca.names import RequestedNames
+from albca.ca.policy import NamePolicy
 
 POLICY = NamePolicy.build(
     dns=["**.svc.example.com", "api.example.com"],

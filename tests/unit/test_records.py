@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ca.errors import InvalidRequest, InvalidSerial
-from ca.records import RevocationReason, format_serial, parse_serial
+from albca.ca.errors import InvalidRequest, InvalidSerial
+from albca.ca.records import RevocationReason, format_serial, parse_serial
 from tests.unit.assertions import assert_error_names_field
 
 

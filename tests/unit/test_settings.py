@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from albca.ca.key_files import MIN_PASSPHRASE_LENGTH
 from albca.settings import Settings
-from ca.key_files import MIN_PASSPHRASE_LENGTH
 
 
 @pytest.fixture(autouse=True)
