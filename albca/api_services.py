@@ -81,7 +81,7 @@ def open_api_stores(settings: Settings) -> ApiStores:
             DynamoDBReplayGuard,
             DynamoDBTokenStore,
         )
-        from albca.ca.dynamodb_table import DynamoDBTable
+        from albca.ca.stores.dynamodb_table import DynamoDBTable
     except ImportError:
         raise _aws_extra("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
     shared = DynamoDBApiTable(DynamoDBTable(table, region=settings.aws_region))

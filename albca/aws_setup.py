@@ -34,11 +34,11 @@ from albca.infra.published_trust_store import ManagerFactory, PublishedTrustStor
 from albca.infra.recording import RecordingClient
 from albca.infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
 from albca.infra.waiting import Wait
-from albca.trust_bundle.crl_standing import CrlStanding, store_standing
+from albca.trust_bundle.crl_freshness import CrlStanding, store_standing
 from albca.trust_bundle.elbv2 import TrustStoreApi
 from albca.trust_bundle.errors import TrustStoreError
 from albca.trust_bundle.publish import S3Publisher
-from albca.trust_bundle.revocation_sync import sync_state
+from albca.trust_bundle.sync_trail import sync_state
 from albca.trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
@@ -208,7 +208,7 @@ def cloudfront_client_ca(
 @dataclass(frozen=True)
 class FeedView:
     """What albca knows of a trust store (``albca alb status``): whether this CA feeds it
-    (its ``albca:ca`` tag), the standing of its CRLs (``trust_bundle.crl_standing``; None
+    (its ``albca:ca`` tag), the standing of its CRLs (``trust_bundle.crl_freshness``; None
     without an S3 publish target to read them back from) and the syncs the audit trail
     says are pending. ``error``: why none of it could be read."""
 

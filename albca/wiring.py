@@ -28,8 +28,8 @@ from albca.ca.key_files import MIN_PASSPHRASE_LENGTH, load_key_file, write_encry
 from albca.ca.keys import KeySpec, generate_private_key
 from albca.ca.records import AuthorityRecord
 from albca.ca.signer import PrivateKeySigner, Signer
-from albca.ca.sqlite_store import SqliteStore
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
+from albca.ca.stores.sqlite import SqliteStore
 from albca.config_file import (
     default_authority_config,
     load_authority_config,
@@ -156,7 +156,7 @@ def open_store(settings: Settings) -> CertificateStore:
     if table is None:
         return SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
     try:
-        from albca.ca.dynamodb_store import DynamoDBStore
+        from albca.ca.stores.dynamodb import DynamoDBStore
     except ImportError:
         raise _aws_extra("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
     days = settings.record_retention_days

@@ -13,7 +13,8 @@ from fastapi import BackgroundTasks
 
 from albca.api.services import ApiServices, TrustStoreSync
 from albca.ca.errors import CAError
-from albca.trust_bundle.revocation_sync import SYNC_RERUN, queue_sync, sync_after_revocation
+from albca.trust_bundle.revocation_sync import sync_after_revocation
+from albca.trust_bundle.sync_trail import SYNC_RERUN, queue_sync
 
 __all__ = ["sync_after_revocation_request"]
 

@@ -35,8 +35,8 @@ from albca.ca.hierarchy import HierarchySpec, create_hierarchy
 from albca.ca.keys import KeySpec, generate_private_key
 from albca.ca.names import RequestedNames
 from albca.ca.signer import PrivateKeySigner, Signer
-from albca.ca.sqlite_store import SqliteStore
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
+from albca.ca.stores.sqlite import SqliteStore
 from albca.config_file import default_authority_config
 
 REGION = "eu-west-1"
@@ -143,9 +143,9 @@ def main() -> None:
     with moto_aws():
         import boto3
 
-        from albca.ca.dynamodb_models import table_definition
-        from albca.ca.dynamodb_store import DynamoDBStore
         from albca.ca.kms_signer import KmsSigner, create_signing_key, kms_client
+        from albca.ca.stores.dynamodb import DynamoDBStore
+        from albca.ca.stores.dynamodb_models import table_definition
 
         kms = kms_client(REGION)
         tables = itertools.count()

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
         RevocationReason,
     )
     from albca.ca.signer import PrivateKeySigner, Signer
-    from albca.ca.store import CertificateStore
+    from albca.ca.stores.protocol import CertificateStore
 
 _HOMES = {
     "albca.ca.authority": ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"],
@@ -57,7 +57,7 @@ _HOMES = {
         "RevocationReason",
     ],
     "albca.ca.signer": ["PrivateKeySigner", "Signer"],
-    "albca.ca.store": ["CertificateStore"],
+    "albca.ca.stores.protocol": ["CertificateStore"],
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 

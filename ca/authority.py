@@ -21,6 +21,7 @@ from albca.ca.certificates import IssuerContext, leaf_subject_text, random_seria
 from albca.ca.clock import Clock, system_clock, to_epoch
 from albca.ca.crl import CRLDocument, build_crl, collector_paused
 from albca.ca.csr import parse_csr
+from albca.ca.der.leaf import LeafTemplate, encode_leaf_certificate
 from albca.ca.errors import (
     AlreadyRevoked,
     AuthorityNotInitialized,
@@ -31,7 +32,6 @@ from albca.ca.errors import (
 )
 from albca.ca.issued import IssuedCertificate
 from albca.ca.keys import KeySpec, generate_private_key, key_spec_of
-from albca.ca.leaf_der import LeafTemplate, encode_leaf_certificate
 from albca.ca.names import RequestedNames
 from albca.ca.policy import NamePolicy
 from albca.ca.profiles import Profile, ProfileSet
@@ -48,7 +48,7 @@ from albca.ca.records import (
     RevokedEntry,
 )
 from albca.ca.signer import Signer
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
 
 __all__ = ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"]
 
@@ -192,7 +192,7 @@ class Authority:
         return self._leaf_template(key_id).issuer
 
     def _leaf_template(self, key_id: str | None = None) -> LeafTemplate:
-        """The issuing CA with the parts of its leaves encoded once (``ca.leaf_der``)."""
+        """The issuing CA with the parts of its leaves encoded once (``ca.der.leaf``)."""
         if key_id is None:
             key_id = self._active_key_id()
         with self._lock:

@@ -23,7 +23,7 @@ from albca.ca.hierarchy import ISSUING_LIFETIME, certificate_of
 from albca.ca.keys import KeySpec, key_spec_of
 from albca.ca.profiles import ProfileSet
 from albca.ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
 
 __all__ = ["AuthorityReport", "ROTATION_MARGIN", "authority_reports"]
 

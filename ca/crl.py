@@ -19,7 +19,7 @@ from datetime import datetime
 
 from cryptography import x509
 
-from albca.ca import der
+from albca.ca.der import primitives as der
 from albca.ca.keys import signature_hash
 from albca.ca.records import RevocationReason, RevokedEntry
 from albca.ca.signer import Signer, sign_bytes

@@ -29,7 +29,7 @@ from albca.ca.errors import (
 )
 from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
 from albca.ca.signer import Signer
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
 
 __all__ = [
     "HierarchySpec",

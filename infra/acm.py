@@ -18,9 +18,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from albca.ca.keys import CAKey
-from albca.infra.calls import PLACEHOLDER, Aws
+from albca.infra.calls import Aws
 from albca.infra.cert_checks import load_certificate, require_matching_key, require_valid_at
 from albca.infra.errors import CertificateUnusable
+from albca.trust_bundle.planning import PLACEHOLDER
 
 __all__ = ["AcmCertificate", "ImportMaterial", "inspect_certificate", "import_certificate"]
 

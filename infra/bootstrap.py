@@ -1,6 +1,6 @@
 """``albca aws bootstrap``: what a serverless CA needs in one account and region.
 
-- the DynamoDB table of ``ca.dynamodb_models`` (on-demand, deletion protection, point-in-
+- the DynamoDB table of ``ca.stores.dynamodb_models`` (on-demand, deletion protection, point-in-
   time recovery, TTL on ``expires_at``). It is all the HTTP API needs too: its tokens,
   idempotency keys and used renewal tokens are items of the same table, with no index of
   their own, aged out by the same TTL (``api.stores.dynamodb_models``);
@@ -29,10 +29,10 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from albca.ca.dynamodb_models import TTL_ATTRIBUTE, index_names, table_definition
 from albca.ca.errors import ConfigurationError
 from albca.ca.keys import KeySpec
 from albca.ca.kms_signer import KmsSigner, create_key_request
+from albca.ca.stores.dynamodb_models import TTL_ATTRIBUTE, index_names, table_definition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

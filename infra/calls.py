@@ -27,10 +27,8 @@ from typing import Any
 from albca.infra.clients import AwsClients
 from albca.infra.errors import AwsNotFound, AwsRefused, AwsSetupError, AwsUnavailable
 
-__all__ = ["Aws", "Call", "LocalStep", "Action", "PLACEHOLDER"]
+__all__ = ["Aws", "Call", "LocalStep", "Action"]
 
-PLACEHOLDER = "<known after the previous step>"
-"""What a dry run shows for a value only a change it did not make could tell."""
 
 # Error codes that mean "the thing you named does not exist" (botocore service models).
 _NOT_FOUND = frozenset(

@@ -26,7 +26,7 @@ from cryptography import x509
 from albca.ca.issued import IssuedCertificate
 from albca.ca.keys import KeySpec
 from albca.infra.acm import ImportMaterial, import_certificate, inspect_certificate
-from albca.infra.calls import PLACEHOLDER, Aws
+from albca.infra.calls import Aws
 from albca.infra.cert_checks import issuing_ca, renewal_due
 from albca.infra.clients import region_of_arn
 from albca.infra.cloudfront_rules import check_ca_for_cloudfront, check_client_certificate
@@ -35,6 +35,7 @@ from albca.infra.listener_mtls import MtlsSettings, enable_mtls, require_verify_
 from albca.infra.listeners import Listener, listeners_of, read_listener, require_https
 from albca.infra.trust_store_ready import ExistingTrustStore, ReadyTrustStore, TrustStoreSource
 from albca.infra.waiting import Wait
+from albca.trust_bundle.planning import PLACEHOLDER
 
 __all__ = ["OriginMtlsRequest", "ClientCertificateAuthority", "ensure_origin_mtls"]
 

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives import serialization
 
 from albca.infra.calls import Aws
 from albca.infra.listeners import Listener, listeners_of, read_listener
-from albca.infra.trust_store_ready import TrustStore, find_trust_store
+from albca.infra.trust_store_ready import find_trust_store
+from albca.trust_bundle.elbv2 import TrustStore
 
 __all__ = ["CaView", "ListenerStatus", "listener_statuses", "resolve_load_balancer"]
 

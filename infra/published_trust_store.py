@@ -1,5 +1,5 @@
 """The trust store source when albca publishes to S3: the listener's trust store is made
-from albca's bundle, by the trust bundle service (``trust_bundle.ensure``).
+from albca's bundle, by the trust bundle service (``trust_bundle.store_for_listener``).
 
 Before a listener verifies with the store named on the command line, ``ready``:
 
@@ -22,10 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from albca.infra.calls import PLACEHOLDER, Aws, Call
-from albca.infra.trust_store_ready import TrustStore, check_trust_store_name, find_trust_store
-from albca.trust_bundle.elbv2 import TrustStore as FedTrustStore
-from albca.trust_bundle.ensure import ensure_trust_store, plan_trust_store
+from albca.infra.calls import Aws, Call
+from albca.infra.trust_store_ready import check_trust_store_name, find_trust_store
+from albca.trust_bundle.elbv2 import TrustStore
+from albca.trust_bundle.planning import PLACEHOLDER
+from albca.trust_bundle.store_for_listener import ensure_trust_store, plan_trust_store
 from albca.trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = ["ManagerFactory", "PublishedTrustStore"]
@@ -66,7 +67,7 @@ class PublishedTrustStore:
             manager, name, actor=self.actor, advertise_ca_names=self.advertise_ca_names
         )
         aws.note(result.describe())
-        return _plain(result.store)
+        return result.store
 
     def _planned(self, aws: Aws, manager: TrustStoreManager, name: str) -> TrustStore:
         plan = plan_trust_store(manager, name, advertise_ca_names=self.advertise_ca_names)
@@ -79,7 +80,7 @@ class PublishedTrustStore:
             )
         if plan.store is None:
             return TrustStore(arn=PLACEHOLDER, name=name, status="CREATING")
-        return _plain(plan.store)
+        return plan.store
 
     def _name(self, aws: Aws) -> str:
         """A name as given; an ARN names a store that exists (a new one needs a name)."""
@@ -87,13 +88,3 @@ class PublishedTrustStore:
         if not self.name_or_arn.startswith("arn:"):
             return self.name_or_arn
         return find_trust_store(aws, self.name_or_arn).name
-
-
-def _plain(store: FedTrustStore) -> TrustStore:
-    return TrustStore(
-        arn=store.arn,
-        name=store.name,
-        status=store.status,
-        certificates=store.ca_certificates,
-        revoked_entries=store.revoked_entries,
-    )

@@ -10,7 +10,7 @@ and a run that changes nothing records nothing. Reads (``describe_*``, ``get_*``
 
 A dry run never lets such an adapter change anything: the dry run plans those changes
 instead (``trust_bundle.planning``, for ``albca alb enable-mtls`` through
-``trust_bundle.ensure.plan_trust_store``, and for the trust bundle commands themselves).
+``trust_bundle.store_for_listener.plan_trust_store``, and for the trust bundle commands themselves).
 Should a change reach a dry run's client all the same, it is refused with ``DryRunBreach``
 before AWS sees it.
 """

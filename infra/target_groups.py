@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from albca.infra.calls import PLACEHOLDER, Aws
+from albca.infra.calls import Aws
 from albca.infra.errors import AwsNotFound, SetupRefused
+from albca.trust_bundle.planning import PLACEHOLDER
 
 __all__ = ["HttpsTargetGroup", "ensure_https_target_group"]
 

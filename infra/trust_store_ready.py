@@ -15,15 +15,14 @@ store is ACTIVE". Two sources, chosen in ``albca.aws_setup``:
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from albca.infra.calls import Aws
 from albca.infra.errors import AwsNotFound, SetupRefused, TrustStoreNotReady
 from albca.infra.waiting import Wait
+from albca.trust_bundle.elbv2 import TrustStore
 
 __all__ = [
-    "TrustStore",
     "TrustStoreSource",
     "ExistingTrustStore",
     "ReadyTrustStore",
@@ -33,25 +32,6 @@ __all__ = [
 
 _NAME = re.compile(r"^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$")
 _MAX_NAME_LENGTH = 32
-
-
-@dataclass(frozen=True)
-class TrustStore:
-    arn: str
-    name: str
-    status: str  # CREATING | ACTIVE
-    certificates: int = 0
-    revoked_entries: int = 0
-
-    @classmethod
-    def from_description(cls, described: dict[str, Any]) -> TrustStore:
-        return cls(
-            arn=described["TrustStoreArn"],
-            name=described.get("Name", ""),
-            status=described.get("Status", ""),
-            certificates=int(described.get("NumberOfCaCertificates", 0)),
-            revoked_entries=int(described.get("TotalRevokedEntries", 0)),
-        )
 
 
 class TrustStoreSource(Protocol):

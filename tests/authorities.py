@@ -11,7 +11,7 @@ from albca.ca.hierarchy import HierarchySpec, create_hierarchy
 from albca.ca.keys import KeySpec, generate_private_key
 from albca.ca.profiles import default_profiles
 from albca.ca.signer import PrivateKeySigner
-from albca.ca.sqlite_store import SqliteStore, Synchronous
+from albca.ca.stores.sqlite import SqliteStore, Synchronous
 
 
 def build_authority(

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import NameOID
 
-from albca.ca import der
+from albca.ca.der import primitives as der
 from tests.factories import T0
 
 _CA_USAGE = {

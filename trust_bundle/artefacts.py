@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from cryptography import x509
 
 from albca.ca.crl import CRLDocument
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.alb_rules import CheckedBundle, CheckedCRL, check_bundle, check_crl
 from albca.trust_bundle.errors import PublishFailed
 from albca.trust_bundle.publish import PublishedObject, Publisher, S3Publisher, publish_recorded

@@ -78,12 +78,28 @@ class CrlTag:
 
 @dataclass(frozen=True)
 class TrustStore:
+    """A trust store as DescribeTrustStores (and DescribeTags, where read) tell it."""
+
     name: str
     arn: str
     status: str  # CREATING or ACTIVE
-    ca_certificates: int
-    revoked_entries: int
+    ca_certificates: int = 0
+    revoked_entries: int = 0
     tags: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_description(
+        cls, described: Mapping[str, Any], tags: Mapping[str, str] | None = None
+    ) -> TrustStore:
+        """From one ``TrustStores`` item of DescribeTrustStores."""
+        return cls(
+            name=described.get("Name", ""),
+            arn=described["TrustStoreArn"],
+            status=described.get("Status", ""),
+            ca_certificates=int(described.get("NumberOfCaCertificates", 0)),
+            revoked_entries=int(described.get("TotalRevokedEntries", 0)),
+            tags=dict(tags or {}),
+        )
 
     @property
     def ca_id(self) -> str | None:
@@ -179,14 +195,7 @@ class TrustStoreApi:
                     tag["Key"]: tag.get("Value", "") for tag in description.get("Tags", [])
                 }
         return [
-            TrustStore(
-                name=store["Name"],
-                arn=store["TrustStoreArn"],
-                status=store["Status"],
-                ca_certificates=store.get("NumberOfCaCertificates", 0),
-                revoked_entries=store.get("TotalRevokedEntries", 0),
-                tags=tags.get(store["TrustStoreArn"], {}),
-            )
+            TrustStore.from_description(store, tags.get(store["TrustStoreArn"], {}))
             for store in described
         ]
 

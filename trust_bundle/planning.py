@@ -8,7 +8,7 @@ it: a call (service, operation, parameters) or a step albca takes itself. Nothin
 signed, published, created or recorded, not even an audit event or a CRL number. A
 bundle or CRL is shown by what it holds, never by its bytes; a value only an earlier
 call could tell (a new object version, a new store's ARN, a new revocation id) is an
-``Unknown``, printed as ``UNKNOWN``.
+``Unknown``, printed as ``PLACEHOLDER``.
 
 The planner's model of the stores and of the published bundle moves on with each planned
 change, so a plan of several steps is true of the state each step would meet: a root
@@ -49,8 +49,9 @@ from albca.trust_bundle.elbv2 import (
     remove_tags_params,
 )
 from albca.trust_bundle.errors import BundleRejected, BundleRule, TrustStoreError
+from albca.trust_bundle.key_ids import bundle_key_ids
 from albca.trust_bundle.publish import S3Publisher
-from albca.trust_bundle.revocation_sync import bundle_key_ids, only_these
+from albca.trust_bundle.revocation_sync import only_these
 from albca.trust_bundle.trust_stores import (
     RollbackChoice,
     TrustStoreManager,
@@ -59,7 +60,7 @@ from albca.trust_bundle.trust_stores import (
 )
 
 __all__ = [
-    "UNKNOWN",
+    "PLACEHOLDER",
     "Unknown",
     "PlannedCall",
     "PlannedStep",
@@ -69,17 +70,19 @@ __all__ = [
     "Planner",
 ]
 
-UNKNOWN = "<known after the previous step>"
+PLACEHOLDER = "<known after the previous step>"
+"""What a plan shows for a value only a change it did not make could tell (every plan:
+the trust bundle's and ``infra``'s dry runs)."""
 
 
 class Unknown(str):
     """A value only an earlier call of the run could tell. Each one is distinct (two new
-    object versions are two versions), and each prints as ``UNKNOWN``."""
+    object versions are two versions), and each prints as ``PLACEHOLDER``."""
 
     __slots__ = ()
 
     def __new__(cls) -> Unknown:
-        return super().__new__(cls, UNKNOWN)
+        return super().__new__(cls, PLACEHOLDER)
 
     def __eq__(self, other: object) -> bool:
         return self is other

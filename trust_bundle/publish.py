@@ -27,7 +27,7 @@ from albca.trust_bundle.errors import PublishFailed
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from albca.ca.store import CertificateStore
+    from albca.ca.stores.protocol import CertificateStore
 
 __all__ = [
     "PublishFailed",

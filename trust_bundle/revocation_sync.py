@@ -27,18 +27,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
-from cryptography import x509
-
 from albca.ca.authority import Authority
-from albca.ca.certificates import key_id_of
 from albca.ca.crl import CRLDocument
 from albca.ca.errors import CAError
 from albca.ca.hierarchy import ca_identity
-from albca.ca.records import AuditEvent, format_serial
-from albca.ca.store import CertificateStore
+from albca.ca.records import AuditEvent
+from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.alb_rules import ALB_LIMITS, CheckedCRL, TrustStoreLimits
 from albca.trust_bundle.artefacts import (
     PublishedCRL,
@@ -53,28 +49,18 @@ from albca.trust_bundle.errors import (
     SyncIncomplete,
     TrustStoreError,
 )
+from albca.trust_bundle.key_ids import bundle_key_ids, certificate_key_ids
 from albca.trust_bundle.publish import Publisher, S3Publisher
+from albca.trust_bundle.sync_trail import SYNC_DONE, SYNC_RERUN, record_pending
 
 __all__ = [
-    "SYNC_DONE",
-    "SYNC_PENDING",
-    "SYNC_RERUN",
     "RevocationSync",
     "SyncReport",
     "StoreSync",
-    "SyncState",
     "SyncOutcome",
-    "sync_state",
-    "queue_sync",
     "sync_after_revocation",
     "only_these",
-    "bundle_key_ids",
-    "certificate_key_ids",
 ]
-
-SYNC_DONE = "truststore-sync"
-SYNC_PENDING = "truststore-sync-pending"
-SYNC_RERUN = "albca truststore sync"
 
 
 @dataclass(frozen=True)
@@ -197,7 +183,7 @@ class RevocationSync:
                     rerun=SYNC_RERUN,
                 )
             )
-            _record_pending(self.store, actor, failure, serial, self.authority.now())
+            record_pending(self.store, actor, failure, serial, self.authority.now())
             if failure is exc:
                 raise
             raise failure from exc
@@ -377,55 +363,6 @@ def only_these(stores: Sequence[TrustStore], only: Collection[str]) -> list[Trus
     return [store for store in stores if store.name in only]
 
 
-def bundle_key_ids(pem: bytes) -> frozenset[str]:
-    """Key ids of the CA certificates of a PEM bundle."""
-    return certificate_key_ids(x509.load_pem_x509_certificates(pem))
-
-
-def certificate_key_ids(certificates: Sequence[x509.Certificate]) -> frozenset[str]:
-    ids = set()
-    for certificate in certificates:
-        try:
-            ids.add(key_id_of(certificate))
-        except x509.ExtensionNotFound:
-            continue  # not a CA albca made: it has no CRL of albca's to track
-    return frozenset(ids)
-
-
-def _record_pending(
-    store: CertificateStore,
-    actor: str,
-    failure: SyncIncomplete,
-    serial: int | None,
-    now: datetime,
-) -> None:
-    store.append_audit(
-        AuditEvent(
-            at=now,
-            action=SYNC_PENDING,
-            actor=actor,
-            serial=serial,
-            detail={"error": failure.message, "rerun": failure.rerun, **failure.failures},
-        )
-    )
-
-
-def queue_sync(
-    store: CertificateStore, *, actor: str, now: datetime, serial: int | None, reason: str
-) -> None:
-    """Leave a pending marker without running the sync now (a worker or the operator runs
-    ``albca truststore sync``; its success clears the marker)."""
-    store.append_audit(
-        AuditEvent(
-            at=now,
-            action=SYNC_PENDING,
-            actor=actor,
-            serial=serial,
-            detail={"error": reason, "rerun": SYNC_RERUN},
-        )
-    )
-
-
 @dataclass(frozen=True)
 class SyncOutcome:
     """What became of the sync a revocation triggered."""
@@ -450,62 +387,3 @@ def sync_after_revocation(sync: RevocationSync, *, actor: str, serial: int) -> S
     except SyncIncomplete as exc:
         return SyncOutcome(False, None, exc.message)
     return SyncOutcome(True, report, None)
-
-
-@dataclass(frozen=True)
-class SyncState:
-    """Whether the trust stores have every revocation, as the audit trail tells it."""
-
-    last_sync: AuditEvent | None
-    pending: tuple[AuditEvent, ...]  # markers since the last successful sync, newest first
-    revocations_since: tuple[AuditEvent, ...]  # revocations the last sync's CRLs may lack
-    complete: bool  # False: the scan stopped at its bound before finding a sync
-
-    @property
-    def in_step(self) -> bool:
-        return self.complete and not self.pending and not self.revocations_since
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "in_step": self.in_step,
-            "last_sync": self.last_sync.to_json() if self.last_sync else None,
-            "pending": [event.to_json() for event in self.pending],
-            "revocations_since": [
-                format_serial(e.serial) for e in self.revocations_since if e.serial is not None
-            ],
-            "complete": self.complete,
-        }
-
-
-def sync_state(store: CertificateStore, *, scan_limit: int = 20_000) -> SyncState:
-    """Read the audit trail back to the last successful sync of every fed store (at most
-    ``scan_limit`` events): the pending markers after it, and the revocations its CRLs do
-    not hold, are what is not in step."""
-    last: AuditEvent | None = None
-    covers = 0
-    pending: list[AuditEvent] = []
-    revocations: list[AuditEvent] = []
-    scanned = 0
-    before: int | None = None
-    while scanned < scan_limit:
-        page = store.audit_events(limit=min(500, scan_limit - scanned), before_id=before)
-        if not page:
-            return SyncState(last, tuple(pending), tuple(revocations), True)
-        for event in page:
-            if last is None:
-                if event.action == SYNC_DONE and "only" not in event.detail:
-                    last = event
-                    covers = int(event.detail.get("covers_audit_id", 0))
-                elif event.action == SYNC_PENDING:
-                    pending.append(event)
-                elif event.action == "revoke":
-                    revocations.append(event)
-                continue
-            if event.id is None or event.id <= covers:
-                return SyncState(last, tuple(pending), tuple(revocations), True)
-            # Revoked while the last sync ran, after it read what its CRLs would cover.
-            if event.action == "revoke":
-                revocations.append(event)
-        scanned += len(page)
-        before = page[-1].id
-    return SyncState(last, tuple(pending), tuple(revocations), last is not None)

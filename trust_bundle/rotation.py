@@ -52,7 +52,7 @@ from albca.ca.hierarchy import (
 from albca.ca.keys import KeySpec, key_spec_of
 from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
 from albca.ca.signer import Signer
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.errors import SyncIncomplete
 from albca.trust_bundle.planning import Plan, PlannedCall, Planner, TrustedCAs
 

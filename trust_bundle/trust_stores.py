@@ -19,7 +19,7 @@ from albca.ca.certificates import key_id_of
 from albca.ca.errors import AuthorityInUse, CAError
 from albca.ca.hierarchy import ca_identity
 from albca.ca.records import AuditEvent
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.alb_rules import check_bundle
 from albca.trust_bundle.artefacts import PublishedBundle, S3Location, publish_bundle
 from albca.trust_bundle.bundle import TrustBundle
@@ -39,8 +39,9 @@ from albca.trust_bundle.errors import (
     TrustStoreInUse,
     TrustStoreNotFound,
 )
+from albca.trust_bundle.key_ids import bundle_key_ids
 from albca.trust_bundle.publish import Publisher, S3Publisher
-from albca.trust_bundle.revocation_sync import RevocationSync, SyncReport, bundle_key_ids
+from albca.trust_bundle.revocation_sync import RevocationSync, SyncReport
 
 __all__ = [
     "TrustStoreManager",

@@ -129,7 +129,8 @@ def _sync_after_revocation(services: Services, serial: int) -> SyncOutcome:
     from albca.ca.errors import CAError
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of
-    from albca.trust_bundle.revocation_sync import SyncOutcome, queue_sync, sync_after_revocation
+    from albca.trust_bundle.revocation_sync import SyncOutcome, sync_after_revocation
+    from albca.trust_bundle.sync_trail import queue_sync
     from albca.trust_wiring import trust_services
 
     try:

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from datetime import datetime
 
     from albca.api.stores import TokenStore
-    from albca.ca.store import CertificateStore
+    from albca.ca.stores.protocol import CertificateStore
     from albca.settings import Settings
 
 token_app = typer.Typer(

@@ -301,7 +301,7 @@ def status(json_output: JsonOption = False) -> None:
     From the audit trail: the last successful sync, revocations since, and pending-sync
     markers (syncs that failed or were queued).
     """
-    from albca.trust_bundle.revocation_sync import SYNC_RERUN, sync_state
+    from albca.trust_bundle.sync_trail import SYNC_RERUN, sync_state
 
     services = open_cli_services()
     try:

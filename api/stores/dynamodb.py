@@ -18,7 +18,7 @@ as absent, and a write may replace it.
 
 Reads are strongly consistent: a token revoked a moment ago is refused on the next
 request, and the loser of a claim reads the winner's item. Retries and errors are
-``ca.dynamodb_table``'s, as for the certificates: throttling is retried with backoff,
+``ca.stores.dynamodb_table``'s, as for the certificates: throttling is retried with backoff,
 any other AWS error is a ``StoreUnavailable`` naming the table.
 """
 
@@ -43,9 +43,9 @@ from albca.api.stores.dynamodb_models import (
 from albca.api.stores.protocols import IdempotencyEntry
 from albca.api.tokens import ApiToken, Scope
 from albca.ca.clock import from_epoch, to_epoch
-from albca.ca.dynamodb_models import index_names
-from albca.ca.dynamodb_table import DynamoDBTable, condition_failed
 from albca.ca.errors import StoreUnavailable
+from albca.ca.stores.dynamodb_models import index_names
+from albca.ca.stores.dynamodb_table import DynamoDBTable, condition_failed
 
 __all__ = [
     "DynamoDBApiTable",

@@ -1,4 +1,4 @@
-"""The API's items in the certificate table (``ca.dynamodb_models``), beside the records.
+"""The API's items in the certificate table (``ca.stores.dynamodb_models``), beside the records.
 
 ============================  ==============  ============================================
 pk                            sk              item
@@ -36,8 +36,8 @@ from pynamodb.attributes import (
 )
 from pynamodb.models import Model
 
-from albca.ca.dynamodb_models import TTL_ATTRIBUTE
-from albca.ca.dynamodb_table import DynamoDBTable, UnboundMeta
+from albca.ca.stores.dynamodb_models import TTL_ATTRIBUTE
+from albca.ca.stores.dynamodb_table import DynamoDBTable, UnboundMeta
 
 __all__ = [
     "TOKEN_SK",

@@ -80,7 +80,7 @@ class SqliteApiDatabase:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
-        self._write_lock = threading.Lock()  # see ca.sqlite_store: no busy-handler sleeps
+        self._write_lock = threading.Lock()  # see ca.stores.sqlite: no busy-handler sleeps
         if not self.path.exists():
             # Holds token hashes and sealed keys: owner only, from the first instant.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))

@@ -17,9 +17,9 @@ from albca.api.stores.dynamodb import (
     DynamoDBReplayGuard,
     DynamoDBTokenStore,
 )
-from albca.ca.dynamodb_models import TTL_ATTRIBUTE
-from albca.ca.dynamodb_table import DynamoDBTable
 from albca.ca.errors import StoreUnavailable
+from albca.ca.stores.dynamodb_models import TTL_ATTRIBUTE
+from albca.ca.stores.dynamodb_table import DynamoDBTable
 from tests.api.store_contract import ApiStoreContract, entry, make_token
 from tests.aws.moto_support import REGION
 from tests.factories import T0

@@ -24,7 +24,7 @@ import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-from albca.ca.dynamodb_models import table_definition
+from albca.ca.stores.dynamodb_models import table_definition
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's default account

@@ -7,8 +7,8 @@ import json
 import boto3
 import pytest
 
-from albca.ca.dynamodb_models import table_definition
 from albca.ca.errors import ConfigurationError
+from albca.ca.stores.dynamodb_models import table_definition
 from albca.infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
 from tests.aws.moto_support import REGION
 

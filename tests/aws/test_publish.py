@@ -101,7 +101,7 @@ def test_publisher_for_parses_targets(tmp_path, s3):
 
 
 def test_publish_recorded_writes_an_audit_event_with_the_version(s3, bucket, tmp_path):
-    from albca.ca.sqlite_store import SqliteStore
+    from albca.ca.stores.sqlite import SqliteStore
     from albca.trust_bundle.publish import publish_recorded
     from tests.factories import T0
 

@@ -13,12 +13,8 @@ from albca.trust_bundle.alb_rules import TrustStoreLimits
 from albca.trust_bundle.elbv2 import TAG_CRL_PREFIX
 from albca.trust_bundle.errors import RevocationRejected, RevocationRule, SyncIncomplete
 from albca.trust_bundle.publish import FilePublisher
-from albca.trust_bundle.revocation_sync import (
-    SYNC_PENDING,
-    RevocationSync,
-    sync_after_revocation,
-    sync_state,
-)
+from albca.trust_bundle.revocation_sync import RevocationSync, sync_after_revocation
+from albca.trust_bundle.sync_trail import SYNC_PENDING, sync_state
 from tests.aws.conftest import BUCKET, object_versions
 from tests.aws.failures import fail
 

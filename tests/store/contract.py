@@ -30,7 +30,7 @@ from albca.ca.records import (
     EffectiveStatus,
     RevocationReason,
 )
-from albca.ca.store import CertificateStore
+from albca.ca.stores.protocol import CertificateStore
 from tests.factories import T0, issue_event, make_record
 
 OpenStore = Callable[[], CertificateStore]

@@ -8,10 +8,10 @@ from datetime import timedelta
 import pytest
 from pynamodb.connection.base import Connection
 
-from albca.ca.dynamodb_models import TTL_ATTRIBUTE, table_definition
-from albca.ca.dynamodb_store import DynamoDBStore
 from albca.ca.errors import AlreadyRevoked, DuplicateSerial, StoreUnavailable
 from albca.ca.records import CertificateQuery, EffectiveStatus, RevocationReason
+from albca.ca.stores.dynamodb import DynamoDBStore
+from albca.ca.stores.dynamodb_models import TTL_ATTRIBUTE, table_definition
 from tests.aws.moto_support import REGION, clean_aws_environment, create_table, mocked_aws
 from tests.factories import T0, issue_event, make_record
 from tests.store.contract import ISSUER_A, StoreContract, revoke_event
@@ -186,7 +186,7 @@ def test_table_definition_keeps_the_rules_dynamodb_enforces_and_moto_does_not():
 
 
 def test_revoked_entries_follow_every_page(dynamodb_table, monkeypatch):
-    import albca.ca.dynamodb_store as module
+    import albca.ca.stores.dynamodb as module
 
     monkeypatch.setattr(module, "_REVOKED_PAGE_ITEMS", 2)
     store = DynamoDBStore(dynamodb_table, region=REGION)

@@ -12,7 +12,7 @@ import pytest
 
 from albca.ca.errors import StoreUnavailable
 from albca.ca.records import CertificateQuery
-from albca.ca.sqlite_store import SqliteStore
+from albca.ca.stores.sqlite import SqliteStore
 from tests.factories import T0, issue_event, make_record
 from tests.store.contract import StoreContract
 

@@ -19,7 +19,7 @@ from albca.ca.hierarchy import HierarchySpec, create_hierarchy
 from albca.ca.keys import CAKey, KeySpec, generate_private_key
 from albca.ca.records import AuthorityRecord
 from albca.ca.signer import PrivateKeySigner
-from albca.ca.sqlite_store import SqliteStore
+from albca.ca.stores.sqlite import SqliteStore
 from tests.factories import T0
 
 #: When every test hierarchy was created; authorities' clocks start an hour later.

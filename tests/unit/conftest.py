@@ -18,7 +18,7 @@ from albca.ca.clock import FixedClock
 from albca.ca.keys import KeySpec
 from albca.ca.profiles import default_profiles
 from albca.ca.records import AuditEvent
-from albca.ca.sqlite_store import SqliteStore
+from albca.ca.stores.sqlite import SqliteStore
 from tests.unit.ca_fixtures import CA_CREATED, ISSUE_TIME, Hierarchies, KeyPool
 
 

@@ -29,7 +29,7 @@ from albca.ca.records import (
     EffectiveStatus,
     RevocationReason,
 )
-from albca.ca.sqlite_store import SqliteStore
+from albca.ca.stores.sqlite import SqliteStore
 from tests.factories import make_csr
 from tests.unit.assertions import extension, has_extension
 from tests.unit.ca_fixtures import ISSUE_TIME, authority_over

@@ -9,7 +9,7 @@ import pytest
 from pyasn1.codec.der import encoder as pyasn1_der
 from pyasn1.type import univ
 
-from albca.ca import der
+from albca.ca.der import primitives as der
 
 
 def read_time(encoded: bytes) -> datetime:

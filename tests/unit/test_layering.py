@@ -33,30 +33,31 @@ MAY_IMPORT = {
     "albca": set(PACKAGES),
 }
 # The core of ca/ stays readable and testable alone; these modules are its AWS adapters.
-CA_ADAPTERS = {"dynamodb_store", "dynamodb_models", "dynamodb_table", "kms_signer"}
+CA_ADAPTERS = {"stores.dynamodb", "stores.dynamodb_models", "stores.dynamodb_table", "kms_signer"}
 CA_CORE_MAY_IMPORT = {"cryptography", *sys.stdlib_module_names}
 
 # Each package's modules, top layer first. A module imports only from layers below its own.
 LAYERS: dict[str, list[set[str]]] = {
     "ca": [
         {"authority", "ca_status"},
-        {"hierarchy", "leaf_der"},
+        {"der.leaf", "hierarchy"},
         {"certificates"},
-        {"crl", "dynamodb_store", "key_files", "profiles", "sqlite_store"},
-        {"csr", "dynamodb_models", "issued", "kms_signer", "policy", "signer", "store"},
-        {"dynamodb_table", "keys", "names", "records"},
-        {"clock", "der", "errors"},
+        {"crl", "key_files", "profiles", "stores.dynamodb", "stores.sqlite"},
+        {"csr", "issued", "kms_signer", "policy", "signer", "stores.dynamodb_models"},
+        {"stores.protocol"},
+        {"keys", "names", "records", "stores.dynamodb_table"},
+        {"clock", "der", "der.primitives", "errors", "stores"},
     ],
     "trust_bundle": [
-        {"ensure", "rotation"},
+        {"rotation", "store_for_listener"},
         {"planning"},
-        {"crl_standing", "trust_stores"},
+        {"trust_stores"},
         {"revocation_sync"},
-        {"crl_swaps"},
+        {"crl_freshness", "crl_swaps"},
         {"elbv2"},
         {"artefacts"},
-        {"alb_rules", "publish"},
-        {"bundle", "errors"},
+        {"alb_rules", "publish", "sync_trail"},
+        {"bundle", "errors", "key_ids"},
     ],
     "infra": [
         {"cloudfront_origin"},

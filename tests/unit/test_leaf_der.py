@@ -1,4 +1,4 @@
-"""``ca.leaf_der`` makes byte for byte the TBSCertificate cryptography's builder makes.
+"""``ca.der.leaf`` makes byte for byte the TBSCertificate cryptography's builder makes.
 
 ``certificates.build_leaf_certificate`` (cryptography's ``CertificateBuilder``) is the
 reference: for every issuing key type, leaf key type, kind and shape of names, the direct
@@ -22,9 +22,9 @@ from albca.ca.certificates import (
     leaf_subject_text,
     random_serial,
 )
+from albca.ca.der.leaf import LeafTemplate, encode_leaf_certificate
 from albca.ca.errors import InvalidName
 from albca.ca.keys import KeySpec
-from albca.ca.leaf_der import LeafTemplate, encode_leaf_certificate
 from albca.ca.names import RequestedNames
 from albca.ca.profiles import CertificateKind, default_profiles
 

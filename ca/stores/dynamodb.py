@@ -13,7 +13,7 @@ every rule of the store Protocol is kept by DynamoDB itself, never by a lock her
   share a number. A botocore retry of a request whose answer was lost may skip a number;
   RFC 5280 (section 5.2.3) only asks that numbers increase.
 
-Retries and errors: ``ca.dynamodb_table``, shared with the API's stores. Throttling and
+Retries and errors: ``ca.stores.dynamodb_table``, shared with the API's stores. Throttling and
 transient errors are retried by botocore with backoff; a transaction is applied once
 however often it is retried; a transaction cancelled by a conflicting one is tried again.
 Every AWS and pynamodb error becomes a ``StoreUnavailable`` naming the table, in one place
@@ -48,18 +48,6 @@ from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from albca.ca.clock import from_epoch, to_epoch
-from albca.ca.dynamodb_models import (
-    AUTHORITY_PK,
-    CERT_SK,
-    CRL_NUMBER_SK,
-    SHARDS,
-    AuditItem,
-    AuthorityItem,
-    CertificateItem,
-    bind_models,
-    index_names,
-)
-from albca.ca.dynamodb_table import DynamoDBTable
 from albca.ca.errors import (
     AlreadyRevoked,
     CertificateNotFound,
@@ -82,7 +70,19 @@ from albca.ca.records import (
     decode_cursor,
     encode_cursor,
 )
-from albca.ca.store import IssuerCounts
+from albca.ca.stores.dynamodb_models import (
+    AUTHORITY_PK,
+    CERT_SK,
+    CRL_NUMBER_SK,
+    SHARDS,
+    AuditItem,
+    AuthorityItem,
+    CertificateItem,
+    bind_models,
+    index_names,
+)
+from albca.ca.stores.dynamodb_table import DynamoDBTable
+from albca.ca.stores.protocol import IssuerCounts
 
 __all__ = ["DynamoDBStore", "DEFAULT_RETENTION"]
 
@@ -98,7 +98,7 @@ _REVOKED_PAGE_ITEMS: int | None = None
 
 
 class DynamoDBStore:
-    """``CertificateStore`` over one DynamoDB table (see ``ca.dynamodb_models``)."""
+    """``CertificateStore`` over one DynamoDB table (see ``ca.stores.dynamodb_models``)."""
 
     # TransactWriteItems takes at most 100 actions (a record and its audit event each) and
     # 4 MB in all; 3 MiB of records leaves room for attribute names and encoding.

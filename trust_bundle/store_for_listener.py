@@ -5,9 +5,9 @@ from it or pointed at it, its CRLs in step, ACTIVE. What ``albca alb enable-mtls
 ``plan_trust_store`` reads the state and decides, changing nothing: is the latest published
 bundle albca's current one (else a new S3 version is published), does the store exist
 (else it is created from that exact version), does it hold that version (else it is
-pointed at it), are its CRLs in step (``crl_standing``; else a sync). The plan lists the
+pointed at it), are its CRLs in step (``crl_freshness``; else a sync). The plan lists the
 calls a run would make, for ``--dry-run``, as ``trust_bundle.planning`` plans them, with
-``UNKNOWN`` standing for the values only an earlier call of the run could tell (a new
+``PLACEHOLDER`` standing for the values only an earlier call of the run could tell (a new
 object version, a new store's ARN).
 
 ``ensure_trust_store`` carries the plan out with ``TrustStoreManager`` (``create``,
@@ -30,18 +30,19 @@ from albca.trust_bundle.artefacts import (
     PublishedBundle,
     S3Location,
 )
-from albca.trust_bundle.crl_standing import CrlStanding, crl_standing
+from albca.trust_bundle.crl_freshness import CrlStanding, crl_standing
 from albca.trust_bundle.elbv2 import (
     TrustStore,
 )
 from albca.trust_bundle.errors import TrustStoreError, TrustStoreNotFound
-from albca.trust_bundle.planning import UNKNOWN, Plan, PlannedCall, Planner
+from albca.trust_bundle.key_ids import certificate_key_ids
+from albca.trust_bundle.planning import PLACEHOLDER, Plan, PlannedCall, Planner
 from albca.trust_bundle.publish import PublishedObject
-from albca.trust_bundle.revocation_sync import SyncReport, certificate_key_ids
+from albca.trust_bundle.revocation_sync import SyncReport
 from albca.trust_bundle.trust_stores import TrustStoreManager
 
 __all__ = [
-    "UNKNOWN",
+    "PLACEHOLDER",
     "StoreAction",
     "PlannedCall",
     "TrustStorePlan",

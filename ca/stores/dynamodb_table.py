@@ -2,7 +2,7 @@
 boundary, conditional writes and transactions.
 
 Two adapters keep their items in the same table and share this: the certificate store
-(``ca.dynamodb_store``) and the API's stores (``api.stores.dynamodb``). Each binds its
+(``ca.stores.dynamodb``) and the API's stores (``api.stores.dynamodb``). Each binds its
 pynamodb models to the table with ``bind``; pynamodb reads the table and the connection
 settings from a model's ``Meta``, so models are declared with the placeholder
 ``UnboundMeta`` and bound per table (two tables can live in one process).

@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 
-from albca.ca import der
 from albca.ca.certificates import (
     EXTENDED_KEY_USAGE,
     LEAF_CONSTRAINTS,
@@ -36,6 +35,7 @@ from albca.ca.certificates import (
     leaf_key_usage,
 )
 from albca.ca.crl import signature_algorithm_identifier
+from albca.ca.der import primitives as der
 from albca.ca.names import RequestedNames
 from albca.ca.profiles import CertificateKind
 from albca.ca.signer import sign_bytes

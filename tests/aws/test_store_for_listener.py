@@ -1,6 +1,6 @@
-"""``trust_bundle.ensure`` and ``trust_bundle.crl_standing``: one trust store made ready for
-a listener, changed only when it is not in step (moto S3, the ELBv2 fake behind a real
-boto3 client)."""
+"""``trust_bundle.store_for_listener`` and ``trust_bundle.crl_freshness``: one trust store
+made ready for a listener, changed only when it is not in step (moto S3, the ELBv2 fake
+behind a real boto3 client)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from albca.ca.clock import FixedClock
-from albca.trust_bundle.crl_standing import CrlState, store_standing
+from albca.trust_bundle.crl_freshness import CrlState, store_standing
 from albca.trust_bundle.elbv2 import TAG_CA
-from albca.trust_bundle.ensure import StoreAction, ensure_trust_store, plan_trust_store
 from albca.trust_bundle.errors import TrustStoreError
+from albca.trust_bundle.store_for_listener import StoreAction, ensure_trust_store, plan_trust_store
 from albca.trust_bundle.trust_stores import TrustStoreManager
 from tests.authorities import build_authority
 from tests.aws.conftest import BUCKET, PREFIX, put_object

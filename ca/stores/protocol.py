@@ -1,7 +1,7 @@
 """The certificate store port: one Protocol, a backend per place records can live.
 
-Backends: ``ca.sqlite_store.SqliteStore`` (the embedded default, a file in the CA home) and
-``ca.dynamodb_store.DynamoDBStore`` (serverless deployments; an AWS adapter). Every backend
+Backends: ``ca.stores.sqlite.SqliteStore`` (the embedded default, a file in the CA home) and
+``ca.stores.dynamodb.DynamoDBStore`` (serverless deployments; an AWS adapter). Every backend
 passes the same contract suite (``tests/store/contract.py``). The rules every backend keeps:
 
 - a write and its audit event commit together, or neither does;

@@ -40,7 +40,7 @@ from albca.ca.records import (
     decode_cursor,
     encode_cursor,
 )
-from albca.ca.store import IssuerCounts
+from albca.ca.stores.protocol import IssuerCounts
 
 __all__ = ["SqliteStore", "Synchronous"]
 

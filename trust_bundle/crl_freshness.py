@@ -33,8 +33,8 @@ from albca.ca.authority import Authority
 from albca.trust_bundle.artefacts import crl_name
 from albca.trust_bundle.elbv2 import TAG_CRL_PREFIX, CrlTag, TrustStore, TrustStoreApi
 from albca.trust_bundle.errors import PublishFailed
+from albca.trust_bundle.key_ids import bundle_key_ids, certificate_key_ids
 from albca.trust_bundle.publish import S3Publisher
-from albca.trust_bundle.revocation_sync import bundle_key_ids, certificate_key_ids
 
 __all__ = [
     "CrlState",

@@ -44,7 +44,7 @@ from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
-from albca.ca.dynamodb_table import DynamoDBTable, UnboundMeta
+from albca.ca.stores.dynamodb_table import DynamoDBTable, UnboundMeta
 
 __all__ = [
     "SHARDS",
@@ -258,7 +258,7 @@ class BoundModels:
 
 
 def bind_models(table: DynamoDBTable) -> BoundModels:
-    """The models bound to ``table`` (see ``ca.dynamodb_table``)."""
+    """The models bound to ``table`` (see ``ca.stores.dynamodb_table``)."""
     return BoundModels(
         certificate=table.bind(CertificateItem),
         authority=table.bind(AuthorityItem),
