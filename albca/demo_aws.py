@@ -39,13 +39,13 @@ from albca.aws_setup import (
 from albca.ca.keys import KeySpec
 from albca.ca.names import RequestedNames
 from albca.ca.records import RevocationReason
+from albca.emulated_aws.stack import EmulatedAws, start_moto_server
 from albca.infra.backend_cert import BackendCertRequest, BackendFiles, ensure_backend_certificate
 from albca.infra.calls import Aws
 from albca.infra.cert_checks import certificate_body
 from albca.infra.classic_elb import pin_backend_key, read_backend_policies
 from albca.infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
 from albca.infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
-from albca.infra.emulation.stack import EmulatedAws, start_moto_server
 from albca.infra.listener_mtls import MtlsSettings, disable_mtls, enable_mtls
 from albca.infra.listener_status import ListenerStatus, listener_statuses
 from albca.infra.listeners import read_listener

@@ -85,7 +85,7 @@ def main() -> None:
     import boto3
     from moto import mock_aws
 
-    from albca.infra.emulation import install_trust_store_fake
+    from albca.emulated_aws import install_trust_store_fake
 
     with mock_aws():
         s3 = boto3.client("s3", region_name="us-east-1")

@@ -37,7 +37,7 @@ from moto import mock_aws
 
 from albca.ca.names import RequestedNames
 from albca.ca.records import RevocationReason
-from albca.infra.emulation import install_trust_store_fake
+from albca.emulated_aws import install_trust_store_fake
 from albca.trust_bundle.alb_rules import ALB_LIMITS
 from albca.trust_bundle.artefacts import S3Location, check_crl_document, publish_checked_crl
 from albca.trust_bundle.elbv2 import TrustStoreApi

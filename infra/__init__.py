@@ -15,7 +15,8 @@ package exports nothing itself. The map:
   ``ebextensions``: re-encryption to backends;
 - ``cloudfront_rules``, ``cloudfront_origin``: CloudFront origin mutual TLS;
 - ``bootstrap``: the serverless CA's table, bucket and keys;
-- ``emulation``: faithful fakes of what moto lacks, for tests and the emulated demo.
+The faithful fakes of what moto lacks (tests, ``albca demo --aws-emulated``) are not here:
+they live in ``albca.emulated_aws``, outside the product's core.
 """
 
 __all__: list[str] = []

@@ -11,7 +11,7 @@ from moto import mock_aws
 
 from albca.api.app import create_app
 from albca.api.tokens import Scope
-from albca.infra.emulation import install_trust_store_fake
+from albca.emulated_aws import install_trust_store_fake
 from albca.trust_bundle.sync_trail import SYNC_PENDING, sync_state
 from albca.trust_wiring import trust_services
 from tests.api.helpers import auth, csr_pem, open_api_ca

@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
-from albca.infra.emulation import TrustStoreFake, install_trust_store_fake
+from albca.emulated_aws import TrustStoreFake, install_trust_store_fake
 from tests.aws.kms_standin import kms_stand_in
 from tests.trust_factories import make_ca
 
@@ -197,8 +197,8 @@ def emulated_clients_factory(
 ):
     """``make_aws_clients`` for the CLI: moto clients with the fakes installed, sharing the
     tests' state, and the parameters of every call the CLI makes recorded."""
+    from albca.emulated_aws import install_classic_elb_policy_rules, install_cloudfront_fake
     from albca.infra.clients import AwsClients
-    from albca.infra.emulation import install_classic_elb_policy_rules, install_cloudfront_fake
 
     def configure(service: str, client) -> None:
         if service == "elbv2":
@@ -221,7 +221,7 @@ def emulated_clients_factory(
 
 @pytest.fixture
 def cloudfront_fake(aws):
-    from albca.infra.emulation import CloudFrontOriginMtlsFake
+    from albca.emulated_aws import CloudFrontOriginMtlsFake
 
     return CloudFrontOriginMtlsFake(boto3.client("acm", region_name="us-east-1"))
 
@@ -229,7 +229,7 @@ def cloudfront_fake(aws):
 @pytest.fixture
 def cloudfront(cloudfront_fake):
     """A CloudFront client of the tests, with the fake installed (shared state)."""
-    from albca.infra.emulation import install_cloudfront_fake
+    from albca.emulated_aws import install_cloudfront_fake
 
     client = boto3.client("cloudfront", region_name="us-east-1")
     install_cloudfront_fake(client, fake=cloudfront_fake)
@@ -238,7 +238,7 @@ def cloudfront(cloudfront_fake):
 
 @pytest.fixture
 def classic_elb_fake():
-    from albca.infra.emulation import ClassicElbFake
+    from albca.emulated_aws import ClassicElbFake
 
     return ClassicElbFake()
 
@@ -246,7 +246,7 @@ def classic_elb_fake():
 @pytest.fixture
 def elb(aws, classic_elb_fake):
     """A Classic ELB client of the tests, with the policy rules installed (shared state)."""
-    from albca.infra.emulation import install_classic_elb_policy_rules
+    from albca.emulated_aws import install_classic_elb_policy_rules
 
     client = boto3.client("elb", region_name=REGION)
     install_classic_elb_policy_rules(client, fake=classic_elb_fake)

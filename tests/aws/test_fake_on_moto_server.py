@@ -10,7 +10,7 @@ import boto3
 import pytest
 from moto.server import ThreadedMotoServer
 
-from albca.infra.emulation import install_trust_store_fake
+from albca.emulated_aws import install_trust_store_fake
 from tests.aws.conftest import REGION, make_alb
 from tests.trust_factories import bundle_pem
 

@@ -247,7 +247,7 @@ def test_unknown_listener_is_still_moto_s_answer(elbv2, alb, store_arn):
 def test_trust_store_of_another_region_is_not_found(elbv2, s3, alb, store_arn, trust_fake):
     import boto3
 
-    from albca.infra.emulation import install_trust_store_fake
+    from albca.emulated_aws import install_trust_store_fake
 
     elsewhere = boto3.client("elbv2", region_name="eu-west-1")
     install_trust_store_fake(elsewhere, fake=trust_fake)

@@ -15,7 +15,7 @@ from albca.ca.certificates import build_root_certificate
 from albca.ca.crl import build_crl
 from albca.ca.records import RevokedEntry
 from albca.ca.signer import PrivateKeySigner
-from albca.infra.emulation import install_trust_store_fake
+from albca.emulated_aws import install_trust_store_fake
 from tests.aws.conftest import BUCKET, put_object
 from tests.factories import T0
 from tests.trust_factories import BuiltCA, bundle_pem, crl_pem, make_ca, make_crl, name

@@ -12,7 +12,7 @@ from albca.ca.hierarchy import create_issuing_ca
 from albca.ca.keys import KeySpec, generate_private_key
 from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
 from albca.ca.signer import PrivateKeySigner
-from albca.infra.emulation import install_trust_store_fake
+from albca.emulated_aws import install_trust_store_fake
 from albca.trust_bundle.elbv2 import TAG_BUNDLE, TAG_BUNDLE_VERSION, TAG_CA, TrustStoreApi
 from albca.trust_bundle.errors import (
     BundleRejected,

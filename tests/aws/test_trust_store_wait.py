@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from albca.emulated_aws import TrustStoreFake, install_trust_store_fake
 from albca.infra.calls import Aws
 from albca.infra.clients import AwsClients
-from albca.infra.emulation import TrustStoreFake, install_trust_store_fake
 from albca.infra.errors import TrustStoreNotReady
 from albca.infra.trust_store_ready import ExistingTrustStore
 from albca.infra.waiting import Wait

@@ -11,8 +11,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from albca.emulated_aws import TrustStoreFake, install_trust_store_fake
 from albca.infra.clients import AwsClients
-from albca.infra.emulation import TrustStoreFake, install_trust_store_fake
 from tests.aws.conftest import make_alb
 from tests.aws.failures import fail
 

@@ -62,12 +62,11 @@ LAYERS: dict[str, list[set[str]]] = {
     "infra": [
         {"cloudfront_origin"},
         {"listener_mtls", "listener_status", "published_trust_store", "server_cert"},
-        {"acm", "classic_elb", "emulation", "emulation.stack", "listeners", "recording"},
+        {"acm", "classic_elb", "listeners", "recording"},
         {"security_groups", "target_groups", "trust_store_ready"},
-        {"backend_cert", "calls", "emulation.cloudfront_origin_mtls"},
+        {"backend_cert", "calls"},
         {"cert_checks", "clients", "cloudfront_rules", "ebextensions"},
-        {"emulation.botocore_hooks", "emulation.classic_elb_policies"},
-        {"bootstrap", "emulation.elbv2_trust_stores", "emulation.responses", "errors", "waiting"},
+        {"bootstrap", "errors", "waiting"},
     ],
     "api": [
         {"app"},

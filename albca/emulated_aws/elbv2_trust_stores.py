@@ -2,7 +2,7 @@
 
 moto 5.2 implements none of the trust store calls and silently drops a listener's
 ``MutualAuthentication`` (AWS_NOTES.md, "moto"). This module keeps that state itself and
-enforces what AWS documents; ``infra.emulation.botocore_hooks`` puts it behind a real boto3
+enforces what AWS documents; ``albca.emulated_aws.botocore_hooks`` puts it behind a real boto3
 client, so botocore still validates every request (required members, lengths, the name
 pattern, types) before the fake sees it, and everything else still goes to moto.
 

@@ -11,17 +11,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from albca.infra.clients import AwsClients
-from albca.infra.emulation.botocore_hooks import install_trust_store_fake
-from albca.infra.emulation.classic_elb_policies import (
+from albca.emulated_aws.botocore_hooks import install_trust_store_fake
+from albca.emulated_aws.classic_elb_policies import (
     ClassicElbFake,
     install_classic_elb_policy_rules,
 )
-from albca.infra.emulation.cloudfront_origin_mtls import (
+from albca.emulated_aws.cloudfront_origin_mtls import (
     CloudFrontOriginMtlsFake,
     install_cloudfront_fake,
 )
-from albca.infra.emulation.elbv2_trust_stores import TrustStoreFake
+from albca.emulated_aws.elbv2_trust_stores import TrustStoreFake
+from albca.infra.clients import AwsClients
 
 __all__ = ["EmulatedAws", "MotoServerMissing", "start_moto_server"]
 

@@ -35,7 +35,7 @@ from botocore.exceptions import ClientError
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from albca.infra.emulation.responses import error_response
+from albca.emulated_aws.responses import error_response
 
 __all__ = ["ClassicElbFake", "install_classic_elb_policy_rules"]
 

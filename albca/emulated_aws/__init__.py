@@ -4,16 +4,16 @@ Only ``albca`` and the tests import this package; ``trust_bundle`` and ``api`` n
 Importing it loads botocore, so import it inside the functions that need it.
 """
 
-from albca.infra.emulation.botocore_hooks import install_trust_store_fake
-from albca.infra.emulation.classic_elb_policies import (
+from albca.emulated_aws.botocore_hooks import install_trust_store_fake
+from albca.emulated_aws.classic_elb_policies import (
     ClassicElbFake,
     install_classic_elb_policy_rules,
 )
-from albca.infra.emulation.cloudfront_origin_mtls import (
+from albca.emulated_aws.cloudfront_origin_mtls import (
     CloudFrontOriginMtlsFake,
     install_cloudfront_fake,
 )
-from albca.infra.emulation.elbv2_trust_stores import AwsApiError, Location, TrustStoreFake
+from albca.emulated_aws.elbv2_trust_stores import AwsApiError, Location, TrustStoreFake
 
 __all__ = [
     "install_trust_store_fake",

@@ -36,7 +36,7 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from cryptography import x509
 
-from albca.infra.emulation.responses import error_response
+from albca.emulated_aws.responses import error_response
 from albca.infra.errors import CloudFrontRuleViolation
 
 __all__ = ["CloudFrontOriginMtlsFake", "install_cloudfront_fake"]

@@ -34,13 +34,13 @@ from botocore import xform_name
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
-from albca.infra.emulation.elbv2_trust_stores import (
+from albca.emulated_aws.elbv2_trust_stores import (
     AwsApiError,
     Listener,
     TrustStoreFake,
     is_trust_store_arn,
 )
-from albca.infra.emulation.responses import error_response, success_response
+from albca.emulated_aws.responses import error_response, success_response
 
 __all__ = ["install_trust_store_fake"]
 
