@@ -19,10 +19,12 @@ from pydantic import SecretStr
 from albca.ca.issued import IssuedCertificate
 from albca.ca.names import RequestedNames
 from albca.ca.records import RevocationReason
+from albca.compose.new_ca import InitOptions, initialize_ca
+from albca.compose.passphrase import passphrase_source
+from albca.compose.services import open_services
 from albca.mtls_probe import MTLSServer, client_context, connect, server_context
 from albca.settings import Settings
 from albca.trust_bundle.bundle import TrustBundle
-from albca.wiring import InitOptions, initialize_ca, open_services, passphrase_source
 
 __all__ = ["run_demo", "DemoResult"]
 

@@ -28,7 +28,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
-from albca.aws_setup import (
+from albca.ca.keys import KeySpec
+from albca.ca.names import RequestedNames
+from albca.ca.records import RevocationReason
+from albca.compose.infra import (
     ca_view,
     cloudfront_client_ca,
     server_certificate_for_key,
@@ -36,9 +39,7 @@ from albca.aws_setup import (
     trust_store_feed,
     trust_store_manager_for,
 )
-from albca.ca.keys import KeySpec
-from albca.ca.names import RequestedNames
-from albca.ca.records import RevocationReason
+from albca.compose.services import Services
 from albca.emulated_aws.stack import EmulatedAws, start_moto_server
 from albca.infra.backend_cert import BackendCertRequest, BackendFiles, ensure_backend_certificate
 from albca.infra.calls import Aws
@@ -55,7 +56,6 @@ from albca.infra.server_cert import IssuedServerCertificate, set_listener_certif
 from albca.infra.target_groups import HttpsTargetGroup, ensure_https_target_group
 from albca.infra.waiting import Wait
 from albca.trust_bundle.revocation_sync import sync_after_revocation
-from albca.wiring import Services
 
 __all__ = ["run_emulated_aws_steps"]
 

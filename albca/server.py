@@ -9,9 +9,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from albca.api_services import ApiStack, open_api
+from albca.compose.api import ApiStack, open_api
+from albca.compose.passphrase import passphrase_source
 from albca.settings import Settings
-from albca.wiring import passphrase_source
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -7,15 +7,14 @@ live.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
 
 from albca.api.stores.protocols import IdempotencyStore, ReplayGuard, TokenStore
 from albca.ca.authority import Authority
-from albca.trust_bundle.revocation_sync import RevocationSync
+from albca.trust_bundle.revoke import TrustStoreSync
 
-__all__ = ["ApiServices", "ApiSettings", "AlbMtlsHeaders", "TrustStoreSync"]
+__all__ = ["ApiServices", "ApiSettings", "AlbMtlsHeaders"]
 
 
 @dataclass(frozen=True)
@@ -68,21 +67,6 @@ class ApiSettings:
             raise ValueError("renewal_token_max_lifetime must be positive and at most 1 hour")
         if self.idempotency_retention <= timedelta(0):
             raise ValueError("idempotency_retention must be positive")
-
-
-@dataclass(frozen=True)
-class TrustStoreSync:
-    """How a revocation reaches the ALB trust stores this CA feeds.
-
-    ``make`` gives a fresh ``RevocationSync`` (one per revocation: a run keeps state).
-    ``inline``: run it inside the request, bounded by the sync's own time budget (on
-    Lambda, where nothing runs after the response); otherwise a pending-sync marker is
-    written at once and the sync runs after the response. Either way a sync that fails
-    leaves its marker in the audit trail for ``albca truststore status``/``sync``.
-    """
-
-    make: Callable[[], RevocationSync]
-    inline: bool
 
 
 @dataclass(frozen=True)

@@ -119,13 +119,15 @@ def main() -> None:
 def set_up() -> str:
     """Table (as `albca aws bootstrap` makes it), a CA with KMS keys, an API token."""
     from albca.api.tokens import Scope, new_token
-    from albca.api_services import open_token_store
     from albca.ca.clock import system_clock
-    from albca.infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
+    from albca.compose.api import open_token_store
+    from albca.compose.new_ca import InitOptions, initialize_ca
+    from albca.compose.passphrase import passphrase_source
+    from albca.infra.bootstrap import BootstrapSpec, bootstrap
+    from albca.infra.clients import AwsClients
     from albca.settings import Settings
-    from albca.wiring import InitOptions, initialize_ca, passphrase_source
 
-    bootstrap(BootstrapSpec(region=REGION, table=TABLE), aws_clients(REGION))
+    bootstrap(BootstrapSpec(region=REGION, table=TABLE), AwsClients(region=REGION))
     settings = Settings()
     initialize_ca(
         settings, passphrase_source(settings), InitOptions(key_store="kms"), actor="bench"

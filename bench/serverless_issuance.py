@@ -143,11 +143,12 @@ def main() -> None:
     with moto_aws():
         import boto3
 
-        from albca.ca.kms_signer import KmsSigner, create_signing_key, kms_client
+        from albca.ca.kms_signer import KmsSigner, create_signing_key
         from albca.ca.stores.dynamodb import DynamoDBStore
         from albca.ca.stores.dynamodb_models import table_definition
+        from albca.infra.clients import AwsClients
 
-        kms = kms_client(REGION)
+        kms = AwsClients(region=REGION).client("kms")
         tables = itertools.count()
 
         def fresh_store() -> DynamoDBStore:

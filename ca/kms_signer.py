@@ -17,17 +17,16 @@ later and once, by the store's conditional write of its serial, so a retry here 
 lead to a second certificate.
 
 Everything KMS and botocore can raise is translated to ``KeyUnavailable`` naming the key,
-in one place (``_kms_errors``). This module imports boto3 only inside ``kms_client``.
+in one place (``_kms_errors``). The signer is given its client: ``albca.compose.aws``
+makes every boto3 client albca uses.
 """
 
 from __future__ import annotations
 
-import contextlib
 import re
-from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from botocore.exceptions import BotoCoreError, ClientError
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa, utils
 from cryptography.hazmat.primitives.asymmetric import padding as asym_padding
@@ -37,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric.types import (
 )
 from cryptography.utils import Buffer
 
+from albca.ca.aws_errors import AwsFailure, aws_errors
 from albca.ca.errors import KeyUnavailable, UnsupportedKey
 from albca.ca.keys import KeySpec, key_spec_of, signature_hash
 
@@ -45,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "KmsSigner",
-    "kms_client",
     "create_key_request",
     "create_signing_key",
     "schedule_key_deletion",
@@ -92,47 +91,28 @@ def region_of_arn(arn: str) -> str | None:
     return None
 
 
-def kms_client(region: str | None, *, max_attempts: int = 8) -> KMSClient:
-    """A KMS client that retries throttling and transient errors with backoff.
+def _kms_errors(key: str, action: str) -> AbstractContextManager[None]:
+    """KMS's failures as ``KeyUnavailable`` naming the key (read by ``ca.aws_errors``)."""
 
-    botocore's "standard" retry mode: exponential backoff with full jitter, capped at 20
-    seconds, for ``ThrottlingException``, 5xx answers and connection errors.
-    """
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
-        retries={"mode": "standard", "max_attempts": max_attempts},
-        connect_timeout=5,
-        read_timeout=15,
-    )
-    return boto3.client("kms", region_name=region, config=config)
-
-
-@contextlib.contextmanager
-def _kms_errors(key: str, action: str) -> Iterator[None]:
-    """The one place KMS and botocore errors become ``KeyUnavailable``."""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code = error.get("Code", "")
-        message = error.get("Message", "")
-        if code == "NotFoundException":
+    def translate(failure: AwsFailure) -> KeyUnavailable:
+        code, message = failure.code, failure.message
+        if not failure.answered:
+            text = f"KMS {action} with key {key!r} failed: {message}"
+        elif code == "NotFoundException":
             text = f"KMS key {key!r} does not exist (or this account cannot see it)"
         elif code == "DisabledException":
             text = f"KMS key {key!r} is disabled; enable it to sign with it"
         elif code == "KMSInvalidStateException":
             text = f"KMS key {key!r} cannot be used in its current state: {message}"
-        elif code == "AccessDeniedException":
+        elif failure.denied:
             text = f"KMS denied {action} with key {key!r}: {message}"
-        elif code == "ThrottlingException":
+        elif failure.throttled:
             text = f"KMS kept throttling {action} with key {key!r} after retries; try again"
         else:
-            text = f"KMS {action} with key {key!r} failed: {code}: {message}"
-        raise KeyUnavailable(text) from exc
-    except BotoCoreError as exc:
-        raise KeyUnavailable(f"KMS {action} with key {key!r} failed: {exc}") from exc
+            text = f"KMS {action} with key {key!r} failed: {failure.describe()}"
+        return KeyUnavailable(text)
+
+    return aws_errors(translate)
 
 
 def create_key_request(spec: KeySpec, *, description: str, role: str) -> dict[str, Any]:

@@ -12,8 +12,8 @@
 Every step reads the current state first and makes only the calls that are missing, so a
 second run makes none and says so. ``mode="plan"`` (``--dry-run``) makes the same reads
 and lists the calls it would make without making them; ``mode="check"`` fails on the
-first thing that is missing (``albca aws check``). boto3 clients come from
-``aws_clients``; nothing is made at import time. A resource that is missing (in check
+first thing that is missing (``albca aws check``). boto3 clients come from the
+``AwsClients`` it is given; nothing is made at import time. A resource that is missing (in check
 mode) or exists in a shape albca cannot use is a ``ConfigurationError`` naming it; AWS
 errors become the same, naming the refused operation.
 """
@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
+from albca.ca.aws_errors import AwsFailure, aws_errors, aws_failure
 from albca.ca.errors import ConfigurationError
 from albca.ca.keys import KeySpec
 from albca.ca.kms_signer import KmsSigner, create_key_request
@@ -38,15 +39,14 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_kms.client import KMSClient
     from mypy_boto3_s3.client import S3Client
-    from mypy_boto3_sts.client import STSClient
+
+    from albca.infra.clients import AwsClients
 
 __all__ = [
     "AwsCall",
-    "AwsClients",
     "BootstrapReport",
     "BootstrapSpec",
     "Mode",
-    "aws_clients",
     "bootstrap",
     "bucket_policy",
     "elb_role_arn",
@@ -118,29 +118,6 @@ class BootstrapReport:
         return bool(self.calls)
 
 
-@dataclass(frozen=True)
-class AwsClients:
-    dynamodb: DynamoDBClient
-    s3: S3Client
-    kms: KMSClient
-    sts: STSClient
-
-
-def aws_clients(region: str) -> AwsClients:
-    """Clients with botocore's standard retries (backoff on throttling)."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(retries={"mode": "standard", "max_attempts": 8})
-    session = boto3.session.Session(region_name=region)
-    return AwsClients(
-        dynamodb=session.client("dynamodb", config=config),
-        s3=session.client("s3", config=config),
-        kms=session.client("kms", config=config),
-        sts=session.client("sts", config=config),
-    )
-
-
 class _Calls:
     """Makes (apply), lists (plan) or refuses (check) each call that would change AWS."""
 
@@ -166,24 +143,23 @@ def bootstrap(spec: BootstrapSpec, clients: AwsClients, *, mode: Mode = "apply")
     """Bring the table, the bucket and the keys to what albca needs; see the module doc."""
     report = BootstrapReport(mode=mode)
     calls = _Calls(report)
-    try:
+    with aws_errors(_refused):
         if spec.table is not None:
-            _ensure_table(spec.table, clients.dynamodb, calls)
+            _ensure_table(spec.table, clients.client("dynamodb"), calls)
         if spec.bucket is not None:
-            account = clients.sts.get_caller_identity()["Account"]
-            _ensure_bucket(spec, account, clients.s3, calls)
+            account = clients.client("sts").get_caller_identity()["Account"]
+            _ensure_bucket(spec, account, clients.client("s3"), calls)
         if spec.kms_alias_prefix is not None:
-            _ensure_keys(spec, clients.kms, calls)
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        operation = exc.operation_name
-        raise ConfigurationError(
-            f"AWS refused {operation}: {error.get('Code')}: {error.get('Message')}",
-            setting="aws",
-        ) from exc
-    except BotoCoreError as exc:
-        raise ConfigurationError(f"cannot reach AWS: {exc}", setting="aws") from exc
+            _ensure_keys(spec, clients.client("kms"), calls)
     return report
+
+
+def _refused(failure: AwsFailure) -> ConfigurationError:
+    if not failure.answered:
+        return ConfigurationError(f"cannot reach AWS: {failure.message}", setting="aws")
+    return ConfigurationError(
+        f"AWS refused {failure.operation}: {failure.describe()}", setting="aws"
+    )
 
 
 # -- DynamoDB ------------------------------------------------------------------------
@@ -405,7 +381,7 @@ def _bucket_exists(bucket: str, s3: S3Client) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code"))
+        code = _code(exc)
         if code in ("404", "NoSuchBucket", "NotFound"):
             return False
         if code in ("403", "AccessDenied", "Forbidden"):
@@ -422,10 +398,7 @@ def _bucket_encrypted(bucket: str, s3: S3Client) -> bool:
     try:
         rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]
     except ClientError as exc:
-        if (
-            exc.response.get("Error", {}).get("Code")
-            == "ServerSideEncryptionConfigurationNotFoundError"
-        ):
+        if _code(exc) == "ServerSideEncryptionConfigurationNotFoundError":
             return False
         raise
     return any(rule.get("ApplyServerSideEncryptionByDefault") for rule in rules["Rules"])
@@ -435,7 +408,7 @@ def _public_access_blocked(bucket: str, s3: S3Client) -> bool:
     try:
         block: Any = s3.get_public_access_block(Bucket=bucket)["PublicAccessBlockConfiguration"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchPublicAccessBlockConfiguration":
+        if _code(exc) == "NoSuchPublicAccessBlockConfiguration":
             return False
         raise
     names = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
@@ -446,7 +419,7 @@ def _bucket_policy_statements(bucket: str, s3: S3Client) -> list[dict[str, Any]]
     try:
         policy = s3.get_bucket_policy(Bucket=bucket)["Policy"]
     except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") == "NoSuchBucketPolicy":
+        if _code(exc) == "NoSuchBucketPolicy":
             return []
         raise
     statements: list[dict[str, Any]] = json.loads(policy).get("Statement", [])
@@ -483,3 +456,8 @@ def _ensure_keys(spec: BootstrapSpec, kms: KMSClient, calls: _Calls) -> None:
             continue
         KmsSigner(kms, alias)  # usable as a CA key: SIGN_VERIFY, a known spec, Enabled
         calls.report.in_place.append(f"KMS key {alias}")
+
+
+def _code(exc: ClientError) -> str:
+    failure = aws_failure(exc)
+    return failure.code if failure is not None else ""

@@ -24,6 +24,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from albca.ca.aws_errors import AwsFailure, aws_errors
 from albca.infra.clients import AwsClients
 from albca.infra.errors import AwsNotFound, AwsRefused, AwsSetupError, AwsUnavailable
 
@@ -144,51 +145,37 @@ class Aws:
         *,
         already_done: Iterable[str] = (),
     ) -> Any:
-        from botocore.exceptions import BotoCoreError, ClientError
-
         client = self.clients.client(service, region)
-        try:
+        done = set(already_done)
+        with aws_errors(lambda failure: _translated(service, operation, failure, done)):
             return getattr(client, operation)(**params)
-        except ClientError as exc:
-            code = str(exc.response.get("Error", {}).get("Code", ""))
-            if code in set(already_done):
-                raise _AlreadyDone from exc
-            raise _client_error(service, operation, code, exc) from exc
-        except BotoCoreError as exc:
-            raise _botocore_error(service, operation, exc) from exc
 
 
-class _AlreadyDone(Exception):
-    pass
+class _AlreadyDone(AwsSetupError):
+    """AWS answered with an error code the caller expects: the change is already in place
+    (``InvalidPermission.Duplicate``...). Caught by the caller, never shown."""
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
-def _client_error(service: str, operation: str, code: str, exc: Any) -> AwsSetupError:
-    message = _one_line(str(exc.response.get("Error", {}).get("Message", "")) or str(exc))
+def _translated(
+    service: str, operation: str, failure: AwsFailure, already_done: set[str]
+) -> AwsSetupError:
     where = f"{service}.{operation}"
+    code, message = failure.code, failure.message
+    if code in already_done:
+        return _AlreadyDone(message)
+    if code == "ParamValidation":
+        return AwsRefused(f"{where}: {message}", aws_code=code, operation=where)
+    if not failure.answered:
+        return AwsUnavailable(f"cannot reach AWS for {where}: {message}")
     if code in _NOT_FOUND or code.endswith(".NotFound"):
         return AwsNotFound(f"{message} ({where}: {code})", aws_code=code, operation=where)
-    if code in ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation"):
+    if failure.denied:
         return AwsRefused(
             f"AWS denied {where}: {message}; check the IAM policy of these credentials",
             aws_code=code,
             operation=where,
         )
     return AwsRefused(f"AWS refused {where}: {message} ({code})", aws_code=code, operation=where)
-
-
-def _botocore_error(service: str, operation: str, exc: Exception) -> AwsSetupError:
-    from botocore.exceptions import ParamValidationError
-
-    where = f"{service}.{operation}"
-    if isinstance(exc, ParamValidationError):
-        return AwsRefused(
-            f"{where}: {_one_line(str(exc))}", aws_code="ParamValidation", operation=where
-        )
-    return AwsUnavailable(f"cannot reach AWS for {where}: {_one_line(str(exc))}")
 
 
 def _redacted(value: Any, key: str = "") -> Any:

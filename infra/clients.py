@@ -1,8 +1,10 @@
 """Where boto3 clients come from: made on first use, never at import.
 
-``AwsClients`` is the one factory every ``infra`` module asks for a client. The CLI makes
-one per command (``--region``); ``albca demo --aws-emulated`` and the tests make one that
-points at moto and installs the faithful fakes on each new client (``configure``).
+``AwsClients`` is albca's one boto3 client factory (region, retries, timeouts, endpoint):
+``infra``'s modules ask it for clients, and the composition root (``albca.compose.aws``)
+makes every other client through it too (KMS for CA keys, S3 and ELBv2 for the trust
+bundle, the bootstrap's). ``albca demo --aws-emulated`` and the tests make one that points
+at moto and installs the faithful fakes on each new client (``configure``).
 """
 
 from __future__ import annotations
@@ -57,12 +59,20 @@ class AwsClients:
         credentials: tuple[str, str] | None = None,
         configure: ClientHook | None = None,
         fetch: Fetch | None = None,
+        max_attempts: int = 8,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 30.0,
     ) -> None:
         self.default_region = region
         self.endpoint_url = endpoint_url
         self._credentials = credentials
         self._configure = configure
         self._fetch = fetch or _urlopen_fetch
+        # botocore's "standard" retry mode: exponential backoff with jitter for throttling,
+        # 5xx answers and connection errors; bounded timeouts so no call hangs (an API
+        # request on Lambda has a deadline).
+        self._max_attempts = max_attempts
+        self._timeouts = (connect_timeout, read_timeout)
         self._clients: dict[tuple[str, str | None], Any] = {}
         self._lock = threading.RLock()  # configure hooks may ask for other clients
 
@@ -93,10 +103,12 @@ class AwsClients:
             ) from None
         from botocore.config import Config
 
-        # botocore's standard retries: backoff on throttling (as infra.bootstrap does).
-        options: dict[str, Any] = {
-            "config": Config(retries={"mode": "standard", "max_attempts": 8})
-        }
+        config = Config(
+            retries={"mode": "standard", "max_attempts": self._max_attempts},
+            connect_timeout=self._timeouts[0],
+            read_timeout=self._timeouts[1],
+        )
+        options: dict[str, Any] = {"config": config}
         if region is not None:
             options["region_name"] = region
         if self.endpoint_url is not None:

@@ -2,7 +2,7 @@
 
 ``TrustStoreSource`` is the one step ``albca alb enable-mtls`` (and ``albca cloudfront
 origin-mtls``) take before touching a listener: "the bundle is published and the trust
-store is ACTIVE". Two sources, chosen in ``albca.aws_setup``:
+store is ACTIVE". Two sources, chosen in ``albca.compose.infra``:
 
 - ``infra.published_trust_store.PublishedTrustStore``, when albca publishes to S3: the
   bundle published, the store created or updated from that exact object version, its

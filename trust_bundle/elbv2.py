@@ -20,12 +20,13 @@ to ``file://`` needs no AWS libraries.
 
 from __future__ import annotations
 
-import contextlib
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
+from albca.ca.aws_errors import AwsFailure, aws_errors
 from albca.trust_bundle.artefacts import S3Location
 from albca.trust_bundle.errors import (
     TrustStoreError,
@@ -377,25 +378,26 @@ _EXPLAINED = {
 }
 
 
-@contextlib.contextmanager
-def _aws(operation: str, trust_store: str | None = None, what: str | None = None) -> Iterator[None]:
-    """The one place ELBv2 errors become ``TrustStoreError``s naming the call and the store."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
+def _aws(
+    operation: str, trust_store: str | None = None, what: str | None = None
+) -> AbstractContextManager[None]:
+    """ELBv2's failures as ``TrustStoreError``s naming the call and the store (read by
+    ``ca.aws_errors``)."""
     where = f" for {trust_store}" if trust_store else ""
-    try:
-        yield
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        code, message = error.get("Code", ""), error.get("Message", "")
-        explained = _EXPLAINED.get(code, f"{code}: {message}")
+
+    def translate(failure: AwsFailure) -> TrustStoreError:
+        if not failure.answered:
+            return TrustStoreError(
+                f"cannot reach ELBv2 ({operation}{where}): {failure.message}",
+                trust_store=trust_store,
+            )
+        code = failure.code
+        explained = _EXPLAINED.get(code, failure.describe())
         text = f"ELBv2 {operation}{where}{f' ({what})' if what else ''}: {explained}"
         if code == "TrustStoreNotFound":
-            raise TrustStoreNotFound(text, trust_store=trust_store, aws_code=code) from exc
+            return TrustStoreNotFound(text, trust_store=trust_store, aws_code=code)
         if code == "TrustStoreInUse":
-            raise TrustStoreInUse(text, trust_store=trust_store or "", listeners=()) from exc
-        raise TrustStoreError(text, trust_store=trust_store, aws_code=code) from exc
-    except BotoCoreError as exc:
-        raise TrustStoreError(
-            f"cannot reach ELBv2 ({operation}{where}): {exc}", trust_store=trust_store
-        ) from exc
+            return TrustStoreInUse(text, trust_store=trust_store or "", listeners=())
+        return TrustStoreError(text, trust_store=trust_store, aws_code=code)
+
+    return aws_errors(translate)

@@ -114,13 +114,15 @@ class RevocationRejected(CAError):
 
 
 class PublishFailed(CAError):
-    """An artefact could not be written; the previous one is untouched."""
+    """An artefact could not be written (or read back); the previous one is untouched.
+    ``aws_code`` is S3's error code when S3 answered (``NoSuchKey``, ...)."""
 
     code = "publish_failed"
 
-    def __init__(self, message: str, *, target: str) -> None:
+    def __init__(self, message: str, *, target: str, aws_code: str | None = None) -> None:
         super().__init__(message)
         self.target = target
+        self.aws_code = aws_code
 
 
 class TrustStoreError(CAError):

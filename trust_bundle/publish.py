@@ -15,12 +15,14 @@ import contextlib
 import hashlib
 import os
 import tempfile
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import unquote, urlparse
 
+from albca.ca.aws_errors import AwsFailure, aws_errors
 from albca.ca.records import AuditEvent
 from albca.trust_bundle.errors import PublishFailed
 
@@ -183,13 +185,10 @@ class S3Publisher:
 
     def current(self, name: str) -> PublishedObject | None:
         """The latest version of ``name`` (content digest and all), or None if there is none."""
-        from botocore.exceptions import ClientError
-
         try:
             data, version_id = self._get(name, None)
         except PublishFailed as exc:
-            cause = exc.__cause__
-            if isinstance(cause, ClientError) and _error_code(cause) in ("NoSuchKey", "404"):
+            if exc.aws_code in ("NoSuchKey", "404"):
                 return None
             raise
         return PublishedObject(
@@ -244,29 +243,22 @@ class ObjectVersion:
     last_modified: datetime
 
 
-def _error_code(error: Any) -> str:
-    code: str = error.response.get("Error", {}).get("Code", "")
-    return code
+def _s3_errors(url: str, bucket: str) -> AbstractContextManager[None]:
+    """S3's failures as ``PublishFailed`` with a message a person can act on (read by
+    ``ca.aws_errors``)."""
 
-
-@contextlib.contextmanager
-def _s3_errors(url: str, bucket: str) -> Any:
-    """The one place S3 errors become ``PublishFailed`` with a message a person can act on."""
-    from botocore.exceptions import BotoCoreError, ClientError
-
-    try:
-        yield
-    except ClientError as exc:
-        code = _error_code(exc)
+    def translate(failure: AwsFailure) -> PublishFailed:
+        if not failure.answered:
+            return PublishFailed(f"cannot reach S3 for {url}: {failure.message}", target=url)
         message = {
             "NoSuchBucket": f"bucket {bucket} does not exist",
             "NoSuchKey": f"{url} does not exist",
             "NoSuchVersion": f"{url} has no such version",
             "AccessDenied": f"access denied to {url}: check the IAM policy of these credentials",
-        }.get(code, f"S3 refused {url}: {code or exc}")
-        raise PublishFailed(message, target=url) from exc
-    except BotoCoreError as exc:
-        raise PublishFailed(f"cannot reach S3 for {url}: {exc}", target=url) from exc
+        }.get(failure.code, f"S3 refused {url}: {failure.code or failure.message}")
+        return PublishFailed(message, target=url, aws_code=failure.code)
+
+    return aws_errors(translate)
 
 
 def publisher_for(url: str, *, s3_client: Callable[[], Any] | None = None) -> Publisher:

@@ -16,8 +16,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from datetime import datetime
 
-    from albca.aws_setup import FeedView
     from albca.ca.authority import Authority
+    from albca.compose.infra import FeedView
     from albca.infra.listener_status import ListenerStatus
     from albca.infra.server_cert import FileServerCertificate, IssuedServerCertificate
 
@@ -96,8 +96,8 @@ def enable_mtls(
 
     Example: albca alb enable-mtls --listener arn:aws:elasticloadbalancing:... --trust-store albca
     """
-    from albca.aws_setup import publishes_trust_stores, trust_store_source
     from albca.cli.context import cli_actor, load_settings
+    from albca.compose.infra import publishes_trust_stores, trust_store_source
     from albca.infra.listener_mtls import MtlsSettings
     from albca.infra.listener_mtls import enable_mtls as enable
 
@@ -211,9 +211,9 @@ def status(
     albca:ca tag), also the standing of each CA's CRL as the sync tracks it, and pending
     syncs.
     """
-    from albca.aws_setup import ca_view, trust_store_feed
     from albca.cli.context import open_cli_services
     from albca.cli.output import emit_json
+    from albca.compose.infra import ca_view, trust_store_feed
     from albca.infra.listener_status import listener_statuses, resolve_load_balancer
 
     if (load_balancer is None) == (listener is None):
@@ -295,9 +295,9 @@ def _server_certificate(
     if domain is None:
         return None
     assert authority is not None
-    from albca.aws_setup import server_certificate_issuer
     from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor
+    from albca.compose.infra import server_certificate_issuer
     from albca.infra.server_cert import IssuedServerCertificate
 
     spec = KeySpec.parse(key_type, field="--key-type")

@@ -82,7 +82,8 @@ def bootstrap_command(
     from albca.ca.keys import KeySpec
 
     _require_aws()
-    from albca.infra.bootstrap import aws_clients, bootstrap
+    from albca.compose.aws import aws_clients
+    from albca.infra.bootstrap import bootstrap
 
     settings = load_settings()
     spec = _spec(
@@ -141,7 +142,8 @@ def check_command(
     Fails with one line naming the first thing that is missing.
     """
     _require_aws()
-    from albca.infra.bootstrap import aws_clients, bootstrap
+    from albca.compose.aws import aws_clients
+    from albca.infra.bootstrap import bootstrap
 
     settings = load_settings()
     spec = _spec(

@@ -1,7 +1,8 @@
 """What the AWS commands share: the client factory, the options, and how a run is reported.
 
-``make_aws_clients`` is the one place the CLI makes its boto3 client factory; the tests
-replace it to point every command at moto with the faithful fakes installed.
+Every command's boto3 clients come from ``albca.compose.aws.aws_clients``, the factory the
+whole of albca uses; the tests replace it to point every command at moto with the faithful
+fakes installed.
 """
 
 from __future__ import annotations
@@ -12,12 +13,10 @@ import typer
 
 if TYPE_CHECKING:
     from albca.infra.calls import Aws
-    from albca.infra.clients import AwsClients
 
 __all__ = [
     "RegionOption",
     "DryRunOption",
-    "make_aws_clients",
     "open_aws",
     "report",
     "ALB_DOES_NOT_AUTHENTICATE",
@@ -43,16 +42,11 @@ ALB_DOES_NOT_AUTHENTICATE = (
 )
 
 
-def make_aws_clients(region: str | None) -> AwsClients:
-    from albca.infra.clients import AwsClients
-
-    return AwsClients(region=region)
-
-
 def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aws:
     """An ``Aws`` for one command: the region is ``--region``, else the ARN's own, else
     ALBCA_AWS_REGION, else the AWS SDK's default (None here)."""
     from albca.cli.context import load_settings
+    from albca.compose import aws
     from albca.infra.calls import Aws
     from albca.infra.clients import region_of_arn
 
@@ -60,7 +54,7 @@ def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aw
         region = region_of_arn(arn)
     if region is None:
         region = load_settings().aws_region
-    return Aws(make_aws_clients(region), dry_run=dry_run)
+    return Aws(aws.aws_clients(region), dry_run=dry_run)
 
 
 def report(aws: Aws, summary: str) -> None:

@@ -78,10 +78,10 @@ def cert(
     """
     from datetime import UTC, datetime
 
-    from albca.aws_setup import server_certificate_for_key
     from albca.ca.keys import KeySpec
     from albca.ca.names import RequestedNames
     from albca.cli.context import cli_actor, open_cli_services, parse_lifetime
+    from albca.compose.infra import server_certificate_for_key
     from albca.infra.backend_cert import (
         BackendCertRequest,
         BackendFiles,

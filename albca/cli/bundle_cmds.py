@@ -12,9 +12,9 @@ from albca.cli.context import cli_actor, open_cli_services, write_output_file
 from albca.cli.output import emit_fields, emit_json
 
 if TYPE_CHECKING:
+    from albca.compose.services import Services
     from albca.infra.calls import Aws
     from albca.trust_bundle.publish import Publisher
-    from albca.wiring import Services
 
 bundle_app = typer.Typer(
     help="The CA bundle: print it (no subcommand), publish it, roll trust stores back.",
@@ -77,9 +77,9 @@ def publish(
     """
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of
+    from albca.compose.trust import publisher_from
     from albca.trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
     from albca.trust_bundle.bundle import TrustBundle
-    from albca.trust_wiring import publisher_from
 
     services = open_cli_services()
     try:

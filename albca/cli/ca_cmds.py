@@ -13,11 +13,12 @@ from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
 
 if TYPE_CHECKING:
+    from albca.compose.passphrase import PassphraseSource
+    from albca.compose.services import Services
     from albca.infra.calls import Aws
     from albca.trust_bundle.planning import Plan, Planner
     from albca.trust_bundle.rotation import Rotation
     from albca.trust_bundle.trust_stores import TrustStoreManager
-    from albca.wiring import PassphraseSource, Services
 
 ca_app = typer.Typer(
     help="The CA hierarchy: status, rotate, retire, activate.", no_args_is_help=True
@@ -40,7 +41,8 @@ NoPublish = Annotated[
 
 
 def _open() -> tuple[Services, PassphraseSource]:
-    from albca.wiring import open_services, passphrase_source
+    from albca.compose.passphrase import passphrase_source
+    from albca.compose.services import open_services
 
     settings = load_settings()
     passphrase = passphrase_source(settings)
@@ -80,7 +82,7 @@ def _rotation(
 ) -> _Rotating:
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import open_trust
-    from albca.trust_wiring import rotation_for
+    from albca.compose.trust import rotation_for
 
     if no_publish:
         aws = open_aws(None, dry_run=dry_run)

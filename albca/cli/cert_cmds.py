@@ -12,8 +12,8 @@ from albca.cli.output import emit_fields, emit_json, emit_table
 
 if TYPE_CHECKING:
     from albca.ca.records import RevocationReason
-    from albca.trust_bundle.revocation_sync import SyncOutcome
-    from albca.wiring import Services
+    from albca.compose.services import Services
+    from albca.trust_bundle.revoke import TrustStoreSync
 
 REASONS = (
     "unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, "
@@ -47,27 +47,27 @@ def revoke(
     trust store this CA feeds, as `albca truststore sync` does.
     """
     from albca.ca.records import RevocationReason, parse_serial
+    from albca.trust_bundle.revoke import revoke_and_sync
 
     parsed_reason = RevocationReason.parse(reason)
     services = open_cli_services()
-    outcome = None
     try:
         if dry_run:
             sync = services.settings.publish_to is not None and not no_sync
             _plan_revoke(services, parse_serial(serial), parsed_reason, sync, json_output)
             return
-        record = services.authority.revoke(
-            parse_serial(serial), parsed_reason, requested_by=cli_actor()
-        )
-        now = services.authority.now()
+        follow = None
         if services.settings.publish_to is not None and not no_sync:
-            outcome = _sync_after_revocation(services, record.serial)
+            follow = _trust_store_sync(services)
+        revoked = revoke_and_sync(
+            services.authority, parse_serial(serial), parsed_reason, actor=cli_actor(), sync=follow
+        )
+        record, outcome = revoked.record, revoked.sync
+        now = services.authority.now()
     finally:
         services.close()
     if json_output:
-        emit_json(
-            {**record.to_json(now), "trust_store_sync": outcome.to_json() if outcome else None}
-        )
+        emit_json({**record.to_json(now), "trust_store_sync": outcome})
     else:
         emit_fields(
             [
@@ -77,18 +77,16 @@ def revoke(
                 ("at", record.revoked_at.isoformat() if record.revoked_at else ""),
                 (
                     "published",
-                    "CRL published, trust stores in step"
-                    if outcome is not None and outcome.synced
-                    else "",
+                    "CRL published, trust stores in step" if revoked.synced else "",
                 )
                 if outcome is not None
                 else ("next", "albca crl --out crl.pem   (relying parties see it once published)"),
             ]
         )
-    if outcome is not None and not outcome.synced:
+    if outcome is not None and not revoked.synced:
         fail(
-            f"revoked, but the trust stores do not have it yet: {outcome.error}; a pending "
-            f"sync is recorded (albca truststore status); run `{outcome.rerun}`"
+            f"revoked, but the trust stores do not have it yet: {outcome['error']}; a pending "
+            f"sync is recorded (albca truststore status); run `{outcome['rerun']}`"
         )
 
 
@@ -100,8 +98,8 @@ def _plan_revoke(
     from albca.ca.errors import CAError
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of, report_plan
+    from albca.compose.trust import trust_services
     from albca.trust_bundle.planning import Plan, Planner, TrustedCAs
-    from albca.trust_wiring import trust_services
 
     record = services.authority.revocable(serial)
     plan = Plan()
@@ -125,28 +123,13 @@ def _plan_revoke(
     report_plan(aws, plan, json_output=json_output, summary=f"certificate {serial:x}: valid")
 
 
-def _sync_after_revocation(services: Services, serial: int) -> SyncOutcome:
-    from albca.ca.errors import CAError
+def _trust_store_sync(services: Services) -> TrustStoreSync:
+    """Inline, on the clients every AWS command of the CLI uses."""
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of
-    from albca.trust_bundle.revocation_sync import SyncOutcome, sync_after_revocation
-    from albca.trust_bundle.sync_trail import queue_sync
-    from albca.trust_wiring import trust_services
+    from albca.compose.trust import trust_store_sync
 
-    try:
-        client = clients_of(open_aws(None, dry_run=False))
-        manager = trust_services(services, client=client).manager
-    except CAError as exc:
-        # No client could be made (no region, no AWS libraries): queue the sync.
-        queue_sync(
-            services.store,
-            actor=cli_actor(),
-            now=services.authority.now(),
-            serial=serial,
-            reason=exc.message,
-        )
-        return SyncOutcome(False, None, exc.message)
-    return sync_after_revocation(manager.revocation_sync(), actor=cli_actor(), serial=serial)
+    return trust_store_sync(services, inline=True, client=clients_of(open_aws(None, dry_run=False)))
 
 
 def list_certificates(

@@ -66,9 +66,9 @@ def origin_mtls(
 
     Example: albca cloudfront origin-mtls --distribution E2ABC --origin alb --trust-store albca
     """
-    from albca.aws_setup import cloudfront_client_ca, trust_store_source
     from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor, open_cli_services
+    from albca.compose.infra import cloudfront_client_ca, trust_store_source
     from albca.infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
     from albca.infra.waiting import Wait
 

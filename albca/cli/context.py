@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 from albca.cli.errors import fail
 
 if TYPE_CHECKING:
+    from albca.compose.services import Services
     from albca.settings import Settings
-    from albca.wiring import Services
 
 __all__ = [
     "load_settings",
@@ -44,7 +44,8 @@ def load_settings() -> Settings:
 
 
 def open_cli_services() -> Services:
-    from albca.wiring import open_services, passphrase_source
+    from albca.compose.passphrase import passphrase_source
+    from albca.compose.services import open_services
 
     settings = load_settings()
     return open_services(settings, passphrase_source(settings))

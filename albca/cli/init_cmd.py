@@ -62,7 +62,8 @@ def init(
     changing nothing, if the home or the store already holds a CA.
     """
     from albca.ca.keys import KeySpec
-    from albca.wiring import InitOptions, initialize_ca, passphrase_source
+    from albca.compose.new_ca import InitOptions, initialize_ca
+    from albca.compose.passphrase import passphrase_source
 
     settings = load_settings()
     root_kms = _kms_key_option(root_kms_key, "--root-kms-key") or settings.root_kms_key

@@ -44,10 +44,10 @@ def serve(
 
     import uvicorn
 
-    from albca.api_services import open_api
     from albca.ca.errors import CAError
+    from albca.compose.api import open_api
+    from albca.compose.passphrase import passphrase_source
     from albca.server import server_credentials_from_ca
-    from albca.wiring import passphrase_source
 
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")

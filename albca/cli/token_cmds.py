@@ -119,7 +119,7 @@ def create(
 @token_app.command("list")
 def list_tokens(json_output: JsonOption = False) -> None:
     """List API tokens (names, scopes, policies, status; never secrets)."""
-    from albca.api_services import open_token_store
+    from albca.compose.api import open_token_store
 
     settings = load_settings()
     tokens = open_token_store(settings)
@@ -173,8 +173,8 @@ def revoke(
 def _token_and_audit_stores(settings: Settings) -> Iterator[tuple[TokenStore, CertificateStore]]:
     """The API tokens, and the certificate store that keeps the audit trail: both in the
     DynamoDB table with ALBCA_STORE=dynamodb://TABLE, both local files otherwise."""
-    from albca.api_services import open_token_store
-    from albca.wiring import open_store
+    from albca.compose.api import open_token_store
+    from albca.compose.services import open_store
 
     store = open_store(settings)
     try:
@@ -194,7 +194,7 @@ def _now() -> datetime:
 
 
 def _profile_names(settings: Settings) -> tuple[str, ...]:
+    from albca.compose.services import load_config
     from albca.home import CAHome
-    from albca.wiring import load_config
 
     return load_config(settings, CAHome(settings.home)).profiles.names

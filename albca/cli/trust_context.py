@@ -21,10 +21,10 @@ from albca.cli.aws_context import open_aws, report
 from albca.cli.output import emit_json
 
 if TYPE_CHECKING:
+    from albca.compose.services import Services
+    from albca.compose.trust import ClientFactory, TrustServices
     from albca.infra.calls import Aws
     from albca.trust_bundle.planning import Plan
-    from albca.trust_wiring import ClientFactory, TrustServices
-    from albca.wiring import Services
 
 __all__ = ["open_trust", "clients_of", "report_plan"]
 
@@ -48,7 +48,7 @@ def open_trust(
 ) -> tuple[Aws, TrustServices]:
     """The command's ``Aws`` (region: ALBCA_AWS_REGION, else the SDK's) and the trust
     store services of the CA of ``services`` on its clients."""
-    from albca.trust_wiring import trust_services
+    from albca.compose.trust import trust_services
 
     aws = open_aws(None, dry_run=dry_run)
     trust = trust_services(

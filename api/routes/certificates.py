@@ -28,11 +28,11 @@ from albca.api.schemas import (
     RevokeRequest,
 )
 from albca.api.tokens import Scope
-from albca.api.trust_sync import sync_after_revocation_request
 from albca.ca.errors import InvalidRequest
 from albca.ca.keys import KeySpec
 from albca.ca.names import RequestedNames
 from albca.ca.records import CertificateQuery, EffectiveStatus, RevocationReason, parse_serial
+from albca.trust_bundle.revoke import revoke_and_sync
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
 
@@ -200,9 +200,13 @@ def revoke_certificate(
                 ip_addresses=record.ip_addresses,
             )
         )
-    revoked = authority.revoke(record.serial, reason, requested_by=caller.actor)
-    crl_cache.invalidate()
-    synced = sync_after_revocation_request(
-        services, serial=revoked.serial, actor=caller.actor, background=background
+    revoked = revoke_and_sync(
+        authority,
+        record.serial,
+        reason,
+        actor=caller.actor,
+        sync=services.trust_store_sync,
+        run_later=background.add_task,
     )
-    return {**CertificateOut.of(revoked, authority.now()), "trust_store_sync": synced}
+    crl_cache.invalidate()
+    return {**CertificateOut.of(revoked.record, authority.now()), "trust_store_sync": revoked.sync}

@@ -15,10 +15,11 @@ from cryptography.hazmat.primitives import serialization
 from pydantic import SecretStr
 
 from albca.api.tokens import Scope, new_token
-from albca.api_services import ApiStack, open_api
 from albca.ca.clock import FixedClock, system_clock
+from albca.compose.api import ApiStack, open_api
+from albca.compose.new_ca import InitOptions, initialize_ca
+from albca.compose.passphrase import passphrase_source
 from albca.settings import Settings
-from albca.wiring import InitOptions, initialize_ca, passphrase_source
 from tests.factories import ec_key, make_csr
 
 __all__ = [

@@ -11,9 +11,10 @@ from moto import mock_aws
 
 from albca.api.app import create_app
 from albca.api.tokens import Scope
+from albca.compose.trust import trust_services
 from albca.emulated_aws import install_trust_store_fake
+from albca.infra.clients import AwsClients
 from albca.trust_bundle.sync_trail import SYNC_PENDING, sync_state
-from albca.trust_wiring import trust_services
 from tests.api.helpers import auth, csr_pem, open_api_ca
 from tests.aws.failures import fail
 
@@ -34,8 +35,7 @@ def emulated_aws(monkeypatch):
         fakes: list = []
         failures: list[tuple[str, str]] = []
 
-        def aws_client(service: str, region: str | None = None):
-            client = boto3.client(service, region_name=region or REGION)
+        def configure(service: str, client) -> None:
             if service == "elbv2":
                 if fakes:
                     install_trust_store_fake(client, fake=fakes[0])
@@ -43,9 +43,11 @@ def emulated_aws(monkeypatch):
                     fakes.append(install_trust_store_fake(client, s3, creating_polls=0))
                 for operation, code in failures:
                     fail(client, operation, code, calls=set(range(1, 100)))
-            return client
 
-        monkeypatch.setattr("albca.trust_wiring.aws_client", aws_client)
+        def aws_clients(region: str | None):
+            return AwsClients(region=region or REGION, configure=configure)
+
+        monkeypatch.setattr("albca.compose.aws.aws_clients", aws_clients)
         yield failures
 
 

@@ -195,8 +195,8 @@ def requests_fetch(url: str) -> bytes:
 def emulated_clients_factory(
     trust_fake, recorded: list[RecordedCall], cloudfront_fake=None, classic_elb_fake=None
 ):
-    """``make_aws_clients`` for the CLI: moto clients with the fakes installed, sharing the
-    tests' state, and the parameters of every call the CLI makes recorded."""
+    """A stand-in for ``albca.compose.aws.aws_clients``: moto clients with the fakes
+    installed, sharing the tests' state, and the parameters of every call recorded."""
     from albca.emulated_aws import install_classic_elb_policy_rules, install_cloudfront_fake
     from albca.infra.clients import AwsClients
 
@@ -265,7 +265,7 @@ def aws_cli(
     """The ``albca`` command (CliRunner) with an initialised CA home and its AWS calls going
     to moto through the fakes. ``recorded`` holds every call the CLI made."""
     monkeypatch.setattr(
-        "albca.cli.aws_context.make_aws_clients",
+        "albca.compose.aws.aws_clients",
         emulated_clients_factory(trust_fake, recorded, cloudfront_fake, classic_elb_fake),
     )
     cli.ok("init")

@@ -462,16 +462,16 @@ def test_ebextensions_refuse_bad_input(aws_cli, backend_certs, tmp_path):
 
 
 def test_region_is_the_option_then_albca_aws_region(aws_cli, monkeypatch):
-    import albca.cli.aws_context as context
+    import albca.compose.aws as aws
 
     regions = []
-    made = context.make_aws_clients
+    made = aws.aws_clients
 
     def spy(region):
         regions.append(region)
         return made(region)
 
-    monkeypatch.setattr(context, "make_aws_clients", spy)
+    monkeypatch.setattr(aws, "aws_clients", spy)
     args = ("backend", "open", "--lb-sg", "sg-1", "--instance-sg", "sg-2", "--dry-run")
     aws_cli(*args, env={"ALBCA_AWS_REGION": "eu-west-1"})
     aws_cli(*args, "--region", "ap-south-1", env={"ALBCA_AWS_REGION": "eu-west-1"})

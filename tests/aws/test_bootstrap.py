@@ -9,7 +9,8 @@ import pytest
 
 from albca.ca.errors import ConfigurationError
 from albca.ca.stores.dynamodb_models import table_definition
-from albca.infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
+from albca.infra.bootstrap import BootstrapSpec, bootstrap
+from albca.infra.clients import AwsClients
 from tests.aws.moto_support import REGION
 
 BUCKET = "albca-bootstrap-test"
@@ -21,9 +22,9 @@ def operations(report):
 
 def test_a_table_made_without_the_safety_settings_gets_them(aws):
     boto3.client("dynamodb", region_name=REGION).create_table(**table_definition("plain"))
-    report = bootstrap(BootstrapSpec(region=REGION, table="plain"), aws_clients(REGION))
+    report = bootstrap(BootstrapSpec(region=REGION, table="plain"), AwsClients(region=REGION))
     assert operations(report) == ["UpdateTable", "UpdateContinuousBackups", "UpdateTimeToLive"]
-    again = bootstrap(BootstrapSpec(region=REGION, table="plain"), aws_clients(REGION))
+    again = bootstrap(BootstrapSpec(region=REGION, table="plain"), AwsClients(region=REGION))
     assert again.calls == []
     assert again.in_place == ["DynamoDB table plain"]
 
@@ -36,7 +37,7 @@ def test_a_foreign_table_of_the_same_name_is_refused(aws):
         BillingMode="PAY_PER_REQUEST",
     )
     with pytest.raises(ConfigurationError, match="'theirs' exists with another key schema"):
-        bootstrap(BootstrapSpec(region=REGION, table="theirs"), aws_clients(REGION))
+        bootstrap(BootstrapSpec(region=REGION, table="theirs"), AwsClients(region=REGION))
 
 
 def test_ttl_on_another_attribute_is_refused(aws):
@@ -46,12 +47,14 @@ def test_ttl_on_another_attribute_is_refused(aws):
         TableName="ttl", TimeToLiveSpecification={"Enabled": True, "AttributeName": "gone_at"}
     )
     with pytest.raises(ConfigurationError, match="TTL on 'gone_at'"):
-        bootstrap(BootstrapSpec(region=REGION, table="ttl"), aws_clients(REGION))
+        bootstrap(BootstrapSpec(region=REGION, table="ttl"), AwsClients(region=REGION))
 
 
 def test_check_names_the_missing_table_and_changes_nothing(aws):
     with pytest.raises(ConfigurationError, match="DynamoDB table 'absent' does not exist"):
-        bootstrap(BootstrapSpec(region=REGION, table="absent"), aws_clients(REGION), mode="check")
+        bootstrap(
+            BootstrapSpec(region=REGION, table="absent"), AwsClients(region=REGION), mode="check"
+        )
     assert boto3.client("dynamodb", region_name=REGION).list_tables()["TableNames"] == []
 
 
@@ -69,7 +72,7 @@ def test_bucket_policy_keeps_statements_that_are_not_albcas(aws):
         Bucket=BUCKET, Policy=json.dumps({"Version": "2012-10-17", "Statement": [foreign]})
     )
     spec = BootstrapSpec(region=REGION, bucket=BUCKET, prefix="pki")
-    report = bootstrap(spec, aws_clients(REGION))
+    report = bootstrap(spec, AwsClients(region=REGION))
     assert "CreateBucket" not in operations(report)
     statements = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]
     assert statements[0] == foreign
@@ -77,7 +80,7 @@ def test_bucket_policy_keeps_statements_that_are_not_albcas(aws):
         "AlbcaElasticLoadBalancingReadsBundleAndCrls",
         "AlbcaDenyInsecureTransport",
     ]
-    assert bootstrap(spec, aws_clients(REGION)).calls == []
+    assert bootstrap(spec, AwsClients(region=REGION)).calls == []
 
 
 def test_an_existing_key_alias_of_the_wrong_usage_is_refused(kms_standin):
@@ -86,7 +89,7 @@ def test_an_existing_key_alias_of_the_wrong_usage_is_refused(kms_standin):
     kms.create_alias(AliasName="alias/albca/x/root", TargetKeyId=key)
     spec = BootstrapSpec(region=REGION, kms_alias_prefix="alias/albca/x")
     with pytest.raises(Exception, match="KeyUsage ENCRYPT_DECRYPT"):
-        bootstrap(spec, aws_clients(REGION))
+        bootstrap(spec, AwsClients(region=REGION))
 
 
 def test_spec_refuses_an_account_that_is_not_twelve_digits():
@@ -106,20 +109,22 @@ def test_point_in_time_recovery_waits_out_a_brand_new_table(aws, monkeypatch):
     import albca.infra.bootstrap as module
 
     monkeypatch.setattr(module, "_PITR_DELAY_SECONDS", 0)
-    clients = aws_clients(REGION)
+    clients = AwsClients(region=REGION)
     refusals = []
-    original = clients.dynamodb.update_continuous_backups
+    original = clients.client("dynamodb").update_continuous_backups
 
     def update_continuous_backups(**params):
         if len(refusals) < 2:
             refusals.append(params)
-            raise clients.dynamodb.exceptions.ContinuousBackupsUnavailableException(
+            raise clients.client("dynamodb").exceptions.ContinuousBackupsUnavailableException(
                 {"Error": {"Code": "ContinuousBackupsUnavailableException", "Message": "wait"}},
                 "UpdateContinuousBackups",
             )
         return original(**params)
 
-    monkeypatch.setattr(clients.dynamodb, "update_continuous_backups", update_continuous_backups)
+    monkeypatch.setattr(
+        clients.client("dynamodb"), "update_continuous_backups", update_continuous_backups
+    )
     bootstrap(BootstrapSpec(region=REGION, table="fresh"), clients)
     assert len(refusals) == 2
     backups = boto3.client("dynamodb", region_name=REGION).describe_continuous_backups(

@@ -7,11 +7,12 @@ import os
 import boto3
 import pytest
 
-import albca.wiring as wiring
+import albca.compose.new_ca as new_ca
 from albca.ca.names import RequestedNames
 from albca.ca.records import CertificateQuery
+from albca.compose.new_ca import InitOptions, initialize_ca
+from albca.compose.services import open_services
 from albca.settings import Settings
-from albca.wiring import InitOptions, initialize_ca, open_services
 from tests.aws.moto_support import REGION, create_table
 
 
@@ -32,7 +33,7 @@ def test_keys_made_by_a_failed_init_are_scheduled_for_deletion(settings, monkeyp
     def broken(**kwargs):
         raise RuntimeError("the store went away")
 
-    monkeypatch.setattr(wiring, "create_hierarchy", broken)
+    monkeypatch.setattr(new_ca, "create_hierarchy", broken)
     with pytest.raises(RuntimeError, match="went away"):
         initialize_ca(settings, no_passphrase, InitOptions(key_store="kms"), actor="test")
     kms = boto3.client("kms", region_name=REGION)

@@ -11,9 +11,9 @@ from albca.ca.keys import KeySpec
 from albca.ca.kms_signer import KmsSigner
 from albca.ca.names import RequestedNames
 from albca.ca.records import RevocationReason
+from albca.compose.ca_keys import kms_key_source
 from albca.trust_bundle.rotation import Rotation
 from albca.trust_bundle.trust_stores import TrustStoreManager
-from albca.trust_wiring import kms_key_source
 from tests.authorities import build_authority
 
 REGION = "us-east-1"
@@ -62,8 +62,8 @@ def test_rotation_to_a_new_kms_key(tmp_path, kms_standin, publisher, trust_api):
 def test_a_planned_rotation_names_the_kms_key_it_would_make_and_makes_none(
     tmp_path, kms_standin, publisher, trust_api
 ):
+    from albca.compose.ca_keys import kms_key_call
     from albca.trust_bundle.planning import Plan, PlannedCall, Planner
-    from albca.trust_wiring import kms_key_call
 
     authority = build_authority(tmp_path / "kms-ca", signers=KmsOrMemory())
     manager = TrustStoreManager(

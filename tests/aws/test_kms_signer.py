@@ -15,10 +15,15 @@ from albca.ca.certificates import build_root_certificate, ca_subject
 from albca.ca.crl import build_crl
 from albca.ca.errors import KeyUnavailable
 from albca.ca.keys import KeySpec, signature_hash
-from albca.ca.kms_signer import KMS_KEY_SPEC, KmsSigner, kms_client
+from albca.ca.kms_signer import KMS_KEY_SPEC, KmsSigner
 from albca.ca.records import RevokedEntry
+from albca.infra.clients import AwsClients
 from tests.aws.moto_support import REGION
 from tests.factories import T0
+
+
+def kms_client():
+    return AwsClients(region=REGION).client("kms")
 
 
 def create_key(key_spec: str = "ECC_NIST_P256", usage: str = "SIGN_VERIFY") -> str:
@@ -38,7 +43,7 @@ def root_certificate(signer: KmsSigner) -> x509.Certificate:
 @pytest.mark.parametrize("spec", list(KeySpec), ids=lambda s: s.value)
 def test_kms_key_signs_certificates_and_large_crls_that_verify(kms_standin, spec):
     arn = create_key(KMS_KEY_SPEC[spec])
-    signer = KmsSigner(kms_client(REGION), arn)
+    signer = KmsSigner(kms_client(), arn)
     assert signer.key_spec is spec
     assert signer.location == arn
 
@@ -70,7 +75,7 @@ def test_kms_key_signs_certificates_and_large_crls_that_verify(kms_standin, spec
 
 
 def test_cryptography_crl_builder_signs_through_kms(kms_standin):
-    signer = KmsSigner(kms_client(REGION), create_key("ECC_NIST_P384"))
+    signer = KmsSigner(kms_client(), create_key("ECC_NIST_P384"))
     root = root_certificate(signer)
     builder = (
         x509.CertificateRevocationListBuilder()
@@ -84,8 +89,8 @@ def test_cryptography_crl_builder_signs_through_kms(kms_standin):
 
 def test_a_wrong_signature_does_not_verify(kms_standin):
     """The check above can fail: a certificate signed by another KMS key is refused."""
-    first = KmsSigner(kms_client(REGION), create_key())
-    second = KmsSigner(kms_client(REGION), create_key())
+    first = KmsSigner(kms_client(), create_key())
+    second = KmsSigner(kms_client(), create_key())
     certificate = root_certificate(first)
     assert isinstance(second.public_key, ec.EllipticCurvePublicKey)
     with pytest.raises(InvalidSignature):
@@ -101,12 +106,12 @@ def test_alias_resolves_to_the_key_arn(kms_standin):
     boto3.client("kms", region_name=REGION).create_alias(
         AliasName="alias/albca/root", TargetKeyId=arn
     )
-    signer = KmsSigner(kms_client(REGION), "alias/albca/root")
+    signer = KmsSigner(kms_client(), "alias/albca/root")
     assert signer.location == arn
 
 
 def test_throttled_signing_is_retried_and_makes_one_certificate(kms_standin):
-    signer = KmsSigner(kms_client(REGION), create_key())
+    signer = KmsSigner(kms_client(), create_key())
     kms_standin.throttle_next(1)
     root = root_certificate(signer)
     root.verify_directly_issued_by(root)
@@ -114,7 +119,7 @@ def test_throttled_signing_is_retried_and_makes_one_certificate(kms_standin):
 
 
 def test_signing_that_stays_throttled_is_key_unavailable(kms_standin):
-    signer = KmsSigner(kms_client(REGION, max_attempts=2), create_key())
+    signer = KmsSigner(AwsClients(region=REGION, max_attempts=2).client("kms"), create_key())
     kms_standin.throttle_next(5)
     with pytest.raises(KeyUnavailable, match="throttling"):
         root_certificate(signer)
@@ -123,9 +128,9 @@ def test_signing_that_stays_throttled_is_key_unavailable(kms_standin):
 def test_unknown_key_is_refused(kms_standin):
     missing = f"arn:aws:kms:{REGION}:123456789012:key/00000000-0000-0000-0000-000000000000"
     with pytest.raises(KeyUnavailable, match="does not exist"):
-        KmsSigner(kms_client(REGION), missing)
+        KmsSigner(kms_client(), missing)
     with pytest.raises(KeyUnavailable, match=r"'alias/nope' does not exist"):
-        KmsSigner(kms_client(REGION), "alias/nope")
+        KmsSigner(kms_client(), "alias/nope")
 
 
 def test_encryption_key_is_refused(kms_standin):
@@ -133,28 +138,28 @@ def test_encryption_key_is_refused(kms_standin):
     with pytest.raises(
         KeyUnavailable, match="KeyUsage ENCRYPT_DECRYPT; a CA key must be SIGN_VERIFY"
     ):
-        KmsSigner(kms_client(REGION), arn)
+        KmsSigner(kms_client(), arn)
 
 
 def test_unsupported_key_spec_is_refused(kms_standin):
     arn = create_key("ECC_SECG_P256K1")
     with pytest.raises(KeyUnavailable, match="key spec ECC_SECG_P256K1"):
-        KmsSigner(kms_client(REGION), arn)
+        KmsSigner(kms_client(), arn)
 
 
 def test_disabled_key_is_refused_at_construction_and_when_signing(kms_standin):
     kms = boto3.client("kms", region_name=REGION)
     arn = create_key()
-    signer = KmsSigner(kms_client(REGION), arn)
+    signer = KmsSigner(kms_client(), arn)
     kms.disable_key(KeyId=arn.rsplit("/", 1)[1])  # moto wants the id here
     with pytest.raises(KeyUnavailable, match="is Disabled"):
-        KmsSigner(kms_client(REGION), arn)
+        KmsSigner(kms_client(), arn)
     with pytest.raises(KeyUnavailable, match="is disabled"):
         root_certificate(signer)
 
 
 def test_private_key_material_is_never_available(kms_standin):
-    signer = KmsSigner(kms_client(REGION), create_key())
+    signer = KmsSigner(kms_client(), create_key())
     with pytest.raises(KeyUnavailable, match="never leaves KMS"):
         signer.builder_key.private_bytes(
             serialization.Encoding.PEM,

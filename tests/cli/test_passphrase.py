@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from albca.ca.errors import KeyUnavailable
+from albca.compose.passphrase import passphrase_source
 from albca.settings import Settings
-from albca.wiring import passphrase_source
 
 
 def settings(tmp_path, **values) -> Settings:

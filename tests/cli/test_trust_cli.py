@@ -61,9 +61,9 @@ def aws_cli(initialized, monkeypatch):
                 for operation, code in state.failures:
                     fail(client, operation, code, calls=set(range(1, 100)))
 
-        # The CLI's commands make their clients in albca.cli.aws_context.make_aws_clients.
+        # Every client albca makes comes from albca.compose.aws.aws_clients.
         monkeypatch.setattr(
-            "albca.cli.aws_context.make_aws_clients",
+            "albca.compose.aws.aws_clients",
             lambda region: AwsClients(region=region or REGION, configure=configure),
         )
         initialized.env["ALBCA_PUBLISH_TO"] = f"s3://{BUCKET}/pki"

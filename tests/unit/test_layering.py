@@ -33,7 +33,13 @@ MAY_IMPORT = {
     "albca": set(PACKAGES),
 }
 # The core of ca/ stays readable and testable alone; these modules are its AWS adapters.
-CA_ADAPTERS = {"stores.dynamodb", "stores.dynamodb_models", "stores.dynamodb_table", "kms_signer"}
+CA_ADAPTERS = {
+    "aws_errors",
+    "kms_signer",
+    "stores.dynamodb",
+    "stores.dynamodb_models",
+    "stores.dynamodb_table",
+}
 CA_CORE_MAY_IMPORT = {"cryptography", *sys.stdlib_module_names}
 
 # Each package's modules, top layer first. A module imports only from layers below its own.
@@ -46,10 +52,11 @@ LAYERS: dict[str, list[set[str]]] = {
         {"csr", "issued", "kms_signer", "policy", "signer", "stores.dynamodb_models"},
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
+        {"aws_errors"},
         {"clock", "der", "der.primitives", "errors", "stores"},
     ],
     "trust_bundle": [
-        {"rotation", "store_for_listener"},
+        {"revoke", "rotation", "store_for_listener"},
         {"planning"},
         {"trust_stores"},
         {"revocation_sync"},
@@ -64,16 +71,16 @@ LAYERS: dict[str, list[set[str]]] = {
         {"listener_mtls", "listener_status", "published_trust_store", "server_cert"},
         {"acm", "classic_elb", "listeners", "recording"},
         {"security_groups", "target_groups", "trust_store_ready"},
-        {"backend_cert", "calls"},
+        {"backend_cert", "bootstrap", "calls"},
         {"cert_checks", "clients", "cloudfront_rules", "ebextensions"},
-        {"bootstrap", "errors", "waiting"},
+        {"errors", "waiting"},
     ],
     "api": [
         {"app"},
         {"routes.renewal"},
         {"openapi", "routes.authority", "routes.certificates", "routes.health"},
         {"body_guard", "deps", "issuing"},
-        {"http_errors", "renewal", "trust_sync"},
+        {"http_errors", "renewal"},
         {"services", "stores", "stores.dynamodb", "stores.sqlite"},
         {"idempotency", "stores.protocols"},
         {"routes.responses", "tokens"},

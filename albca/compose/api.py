@@ -1,25 +1,24 @@
 """Settings in, API services out: the API's stores and plain settings, next to the
-authority that ``albca.wiring`` builds. ``albca serve``, ``albca token`` and the Lambda
+authority that ``albca.compose.services`` builds. ``albca serve``, ``albca token`` and the Lambda
 handler all come through here; ``api/`` itself never sees Settings.
 """
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-from albca.api.services import AlbMtlsHeaders, ApiServices, ApiSettings, TrustStoreSync
+from albca.api.services import AlbMtlsHeaders, ApiServices, ApiSettings
 from albca.api.stores import IdempotencyStore, ReplayGuard, TokenStore
 from albca.ca.clock import Clock, system_clock
 from albca.ca.errors import ConfigurationError
+from albca.compose.ca_keys import aws_extra_missing
+from albca.compose.passphrase import PassphraseSource
+from albca.compose.services import Services, open_services
+from albca.compose.trust import trust_store_sync as make_trust_store_sync
 from albca.settings import Settings
-from albca.wiring import PassphraseSource, Services, _aws_extra, open_services
-
-if TYPE_CHECKING:
-    from albca.trust_bundle.revocation_sync import RevocationSync
-    from albca.trust_bundle.trust_stores import TrustStoreManager
+from albca.trust_bundle.revoke import TrustStoreSync
 
 __all__ = [
     "ApiStack",
@@ -83,7 +82,7 @@ def open_api_stores(settings: Settings) -> ApiStores:
         )
         from albca.ca.stores.dynamodb_table import DynamoDBTable
     except ImportError:
-        raise _aws_extra("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
+        raise aws_extra_missing("ALBCA_STORE=dynamodb://", "ALBCA_STORE") from None
     shared = DynamoDBApiTable(DynamoDBTable(table, region=settings.aws_region))
     return ApiStores(
         DynamoDBTokenStore(shared), DynamoDBIdempotencyStore(shared), DynamoDBReplayGuard(shared)
@@ -120,18 +119,9 @@ def trust_store_sync(
             f"ALBCA_TRUST_STORE_SYNC={mode} needs ALBCA_PUBLISH_TO (where the CRLs go)",
             setting="ALBCA_TRUST_STORE_SYNC",
         )
-    lock = threading.Lock()
-    made: list[TrustStoreManager] = []
-
-    def make() -> RevocationSync:
-        from albca.trust_wiring import trust_services
-
-        with lock:  # the clients are made once, on the first revocation, and shared
-            if not made:
-                made.append(trust_services(services).manager)
-        return made[0].revocation_sync(budget=settings.trust_store_sync_seconds)
-
-    return TrustStoreSync(make=make, inline=mode == "inline")
+    return make_trust_store_sync(
+        services, inline=mode == "inline", budget=settings.trust_store_sync_seconds
+    )
 
 
 def open_api(
