@@ -28,8 +28,14 @@ _DENIED = frozenset(
 )
 # Throttling codes botocore's standard retry mode retries before giving up.
 _THROTTLED = frozenset(
-    {"Throttling", "ThrottlingException", "ThrottledException", "RequestLimitExceeded",
-     "TooManyRequestsException", "SlowDown"}
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+    }
 )
 
 

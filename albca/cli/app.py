@@ -1,7 +1,10 @@
-"""The ``albca`` command: one Typer app, each command in its own module.
+"""The ``albca`` command: a root group whose commands are loaded when they are used.
 
-Command modules import heavy libraries (cryptography, pydantic) inside their functions,
-so that ``albca --help`` answers without loading them.
+Each command group lives in a module of its own under ``albca.cli.commands`` (``issue``,
+``ca``, ``bundle``, ``truststore``, ``alb``, ...), named after it. ``COMMANDS`` lists them
+with their one-line help, so ``albca --help`` lists every command without importing any
+of them: only the command that runs is imported (and it imports its heavy libraries,
+cryptography, pydantic, boto3, inside its functions).
 """
 
 from __future__ import annotations
@@ -10,30 +13,45 @@ from typing import Annotated
 
 import typer
 
-from albca.cli import (
-    cert_cmds,
-    crl_cmds,
-    demo_cmd,
-    init_cmd,
-    issue_batch_cmd,
-    renewal_cmd,
-    serve_cmd,
+from albca.cli.errors import LazyCommand, LazyGroup
+
+__all__ = ["app", "COMMANDS"]
+
+# name on the command line -> (module in albca.cli.commands, its attribute, short help).
+# The attribute is a Typer app (a group) or a function (one command). The order is the
+# order of `albca --help`: what an operator does first, first.
+COMMANDS: tuple[LazyCommand, ...] = (
+    LazyCommand("init", "init", "init", "Create a CA: a root CA and an issuing CA."),
+    LazyCommand("issue", "issue", "issue_app", "Issue a client or server certificate."),
+    LazyCommand("revoke", "certificates", "revoke", "Revoke a certificate."),
+    LazyCommand("list", "certificates", "list_certificates", "List issued certificates."),
+    LazyCommand("show", "certificates", "show", "Show one certificate's record."),
+    LazyCommand("crl", "crl", "crl", "Sign a new full CRL."),
+    LazyCommand("bundle", "bundle", "bundle_app", "The CA bundle: print, publish, roll back."),
+    LazyCommand("audit", "certificates", "audit", "Show the audit trail, newest first."),
+    LazyCommand("demo", "demo", "demo", "Run the whole local story offline."),
+    LazyCommand("serve", "serve", "serve", "Run the HTTP API."),
+    LazyCommand("token", "token", "token_app", "API tokens: create, list, revoke."),
+    LazyCommand(
+        "renewal-token", "renewal_token", "renewal_token", "Make a one-time renewal token."
+    ),
+    LazyCommand("config", "config", "config_app", "Show albca's effective configuration."),
+    LazyCommand("aws", "aws", "aws_app", "Set up and check a serverless CA's AWS resources."),
+    LazyCommand("alb", "alb", "alb_app", "Mutual TLS and server certificates on ALB listeners."),
+    LazyCommand("backend", "backend", "backend_app", "Re-encryption to backends."),
+    LazyCommand("cloudfront", "cloudfront", "cloudfront_app", "CloudFront origin mutual TLS."),
+    LazyCommand("truststore", "truststore", "truststore_app", "ALB trust stores fed by this CA."),
+    LazyCommand("ca", "ca", "ca_app", "The CA hierarchy: status, rotate, retire, activate."),
 )
-from albca.cli.alb_cmds import alb_app
-from albca.cli.aws_cmds import aws_app
-from albca.cli.backend_cmds import backend_app
-from albca.cli.bundle_cmds import bundle_app
-from albca.cli.ca_cmds import ca_app
-from albca.cli.cloudfront_cmds import cloudfront_app
-from albca.cli.config_cmds import config_app
-from albca.cli.errors import AlbcaGroup
-from albca.cli.issue_cmd import issue_app
-from albca.cli.token_cmds import token_app
-from albca.cli.truststore_cmds import truststore_app
+
+
+class _AlbcaRoot(LazyGroup):
+    commands_to_load = COMMANDS
+
 
 app = typer.Typer(
     name="albca",
-    cls=AlbcaGroup,
+    cls=_AlbcaRoot,
     help="A private certificate authority for AWS load balancers.",
     no_args_is_help=True,
     add_completion=False,
@@ -62,25 +80,3 @@ def _root(
     The CA lives in $ALBCA_HOME (default ~/.albca). Start with `albca init`, or try
     everything offline with `albca demo`.
     """
-
-
-app.command("init")(init_cmd.init)
-issue_app.command("batch")(issue_batch_cmd.issue_batch)
-app.add_typer(issue_app, name="issue")
-app.command("revoke")(cert_cmds.revoke)
-app.command("list")(cert_cmds.list_certificates)
-app.command("show")(cert_cmds.show)
-app.command("crl")(crl_cmds.crl)
-app.add_typer(bundle_app, name="bundle")
-app.command("audit")(cert_cmds.audit)
-app.command("demo")(demo_cmd.demo)
-app.command("serve")(serve_cmd.serve)
-app.add_typer(token_app, name="token")
-app.command("renewal-token")(renewal_cmd.renewal_token)
-app.add_typer(config_app, name="config")
-app.add_typer(aws_app, name="aws")
-app.add_typer(alb_app, name="alb")
-app.add_typer(backend_app, name="backend")
-app.add_typer(cloudfront_app, name="cloudfront")
-app.add_typer(truststore_app, name="truststore")
-app.add_typer(ca_app, name="ca")

@@ -1,30 +1,97 @@
-"""How the CLI fails: one line on stderr and exit status 1, never a traceback for a user
-error. Every ``CAError`` becomes such a line here, in one place."""
+"""How the CLI fails, and its root group.
+
+One way to fail: a command raises a ``CAError`` (``fail`` raises ``CommandLineError``, one
+for what the command line itself got wrong), and the root group maps every ``CAError`` to
+one line on stderr, ``albca: error: ...``, and exit status 1, here and nowhere else: never
+a traceback for a user's mistake.
+
+The root group also loads commands lazily (``LazyGroup``): ``albca --help`` lists them from
+their one-line help without importing their modules.
+"""
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+import importlib
+from dataclasses import dataclass
+from typing import Any, ClassVar, NoReturn
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from albca.ca.errors import CAError
 
-__all__ = ["AlbcaGroup", "fail"]
+__all__ = ["CommandLineError", "fail", "LazyCommand", "LazyGroup"]
+
+
+class CommandLineError(CAError):
+    """What was given on the command line (an option, a file) cannot be used."""
+
+    code = "command_line"
 
 
 def fail(message: str) -> NoReturn:
-    """Print ``albca: error: message`` and exit 1."""
-    typer.echo(f"albca: error: {message}", err=True)
+    """Stop the command: ``albca: error: message`` on stderr, exit status 1."""
+    raise CommandLineError(message)
+
+
+def _report(exc: CAError) -> NoReturn:
+    typer.echo(f"albca: error: {exc.message}", err=True)
     raise typer.Exit(1)
 
 
-class AlbcaGroup(TyperGroup):
-    """The root command group: maps CA errors to one-line messages."""
+@dataclass(frozen=True)
+class LazyCommand:
+    """A command of the root group, imported when it is run (or its help is asked for)."""
 
-    # ctx is typed Any: its class lives in typer's vendored (private) copy of click.
+    name: str
+    module: str  # in albca.cli.commands
+    attribute: str  # a Typer app (a group) or a function (one command)
+    short_help: str
+
+    def load(self) -> Any:
+        """The command as typer builds it (a click command or group)."""
+        module = importlib.import_module(f"albca.cli.commands.{self.module}")
+        target = getattr(module, self.attribute)
+        if isinstance(target, typer.Typer):
+            return typer.main.get_group(target)  # a group even with one command
+        single = typer.Typer()
+        single.command(self.name)(target)
+        return typer.main.get_command(single)
+
+
+class LazyGroup(TyperGroup):
+    """The root command group: its commands come from ``commands_to_load`` and are imported
+    on first use; every ``CAError`` a command raises is reported in one line."""
+
+    commands_to_load: ClassVar[tuple[LazyCommand, ...]] = ()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy = {entry.name: entry for entry in self.commands_to_load}
+        self._listing = False
+        for entry in self.commands_to_load:
+            # What help and suggestions see until the command is loaded.
+            self.commands[entry.name] = TyperCommand(
+                entry.name, help=entry.short_help, short_help=entry.short_help
+            )
+
+    # ctx and the commands are typed Any: their classes live in typer's vendored copy of
+    # click, a private module.
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = self._lazy.pop(cmd_name, None) if not self._listing else None
+        if entry is not None:
+            self.commands[cmd_name] = entry.load()
+        return super().get_command(ctx, cmd_name)
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True  # list the commands from their short help: import nothing
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except CAError as exc:
-            fail(exc.message)
+            _report(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -9,11 +10,12 @@ import pytest
 from typer.main import get_command
 
 from albca.cli import app
+from tests.cli.command_tree import subcommands
 
 
 def walk(command, path=()):
     yield path, command
-    for name, sub in getattr(command, "commands", {}).items():
+    for name, sub in subcommands(command).items():
         yield from walk(sub, (*path, name))
 
 
@@ -38,6 +40,38 @@ def test_starting_the_cli_does_not_import_heavy_libraries():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout.strip()
     assert loaded == ""
+
+
+def test_help_lists_every_command_without_importing_one():
+    # `albca --help` names every command from its one-line help; running one imports only
+    # its own module.
+    code = (
+        "import sys\n"
+        "from albca.cli.app import app\n"
+        "from typer.testing import CliRunner\n"
+        "out = CliRunner().invoke(app, ['--help']).output\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('albca.cli.commands.'))\n"
+        "print(json.dumps([out, loaded]))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", f"import json\n{code}"], capture_output=True, text=True
+    )
+    output, loaded = json.loads(result.stdout)
+    assert loaded == []
+    for name in ("init", "issue", "revoke", "truststore", "cloudfront", "renewal-token"):
+        assert f" {name} " in output
+
+
+def test_running_a_command_imports_only_its_module(cli):
+    code = (
+        "import sys\n"
+        "from albca.cli.app import app\n"
+        "from typer.testing import CliRunner\n"
+        "CliRunner().invoke(app, ['crl', '--help'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('albca.cli.commands.')))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "['albca.cli.commands.crl']"
 
 
 def test_version(cli):

@@ -11,6 +11,7 @@ import pytest
 from typer.main import get_command
 
 from albca.cli import app
+from tests.cli.command_tree import subcommands
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 _BLOCK = re.compile(r"```sh\n(.*?)```", re.DOTALL)
@@ -47,10 +48,10 @@ def test_the_guides_hold_commands():
 def test_documented_command_exists_with_its_options(guide, line):
     words = shlex.split(line)[1:]
     command = get_command(app)
-    while words and hasattr(command, "commands") and words[0] in command.commands:
-        command = command.commands[words.pop(0)]
+    while words and words[0] in subcommands(command):
+        command = subcommands(command)[words.pop(0)]
     # A group names a command only when it runs without a subcommand (``albca bundle``).
-    runnable = not hasattr(command, "commands") or command.invoke_without_command
+    runnable = not subcommands(command) or command.invoke_without_command
     assert runnable, f"{guide}: {line!r} names no command"
     known = {option for parameter in command.params for option in parameter.opts}
     for word in words:

@@ -8,7 +8,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from albca.cli import issue_batch_cmd
+from albca.cli.commands import issue as issue_batch_cmd
 from tests.factories import ec_key, make_csr
 
 

@@ -37,8 +37,9 @@ def demo(
         _require_emulation()
     result = run_demo(typer.echo, directory=directory, aws_emulated=aws_emulated)
     if not result.ok:
-        typer.echo(f"albca: error: the demo failed: {'; '.join(result.failures)}", err=True)
-        raise typer.Exit(1)
+        from albca.cli.errors import fail
+
+        fail(f"the demo failed: {'; '.join(result.failures)}")
     if aws_emulated:
         typer.echo("Demo complete (AWS steps EMULATED locally): every step behaved as expected.")
     else:

@@ -1,4 +1,4 @@
-"""``albca crl``: a new full CRL (``albca bundle`` is in ``bundle_cmds``)."""
+"""``albca crl``: a new full CRL (``albca bundle`` is in ``bundle``)."""
 
 from __future__ import annotations
 
