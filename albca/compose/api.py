@@ -16,7 +16,7 @@ from albca.ca.errors import ConfigurationError
 from albca.compose.ca_keys import aws_extra_missing
 from albca.compose.passphrase import PassphraseSource
 from albca.compose.services import Services, open_services
-from albca.compose.trust import trust_store_sync as make_trust_store_sync
+from albca.compose.trust import trust_store_sync
 from albca.settings import Settings
 from albca.trust_bundle.revoke import TrustStoreSync
 
@@ -27,7 +27,7 @@ __all__ = [
     "open_api_stores",
     "open_token_store",
     "open_api",
-    "trust_store_sync",
+    "api_trust_store_sync",
 ]
 
 
@@ -105,10 +105,10 @@ class ApiStack:
         self.services.close()
 
 
-def trust_store_sync(
+def api_trust_store_sync(
     settings: Settings, services: Services, *, on_lambda: bool
 ) -> TrustStoreSync | None:
-    """ALBCA_TRUST_STORE_SYNC resolved: None (off), inline or background."""
+    """ALBCA_TRUST_STORE_SYNC resolved for the API: None (off), inline or background."""
     mode = settings.trust_store_sync
     if mode == "auto":
         mode = "off" if settings.publish_to is None else ("inline" if on_lambda else "background")
@@ -119,7 +119,7 @@ def trust_store_sync(
             f"ALBCA_TRUST_STORE_SYNC={mode} needs ALBCA_PUBLISH_TO (where the CRLs go)",
             setting="ALBCA_TRUST_STORE_SYNC",
         )
-    return make_trust_store_sync(
+    return trust_store_sync(
         services, inline=mode == "inline", budget=settings.trust_store_sync_seconds
     )
 
@@ -143,6 +143,6 @@ def open_api(
         idempotency=stores.idempotency,
         replay_guard=stores.replay_guard,
         settings=api_settings(settings),
-        trust_store_sync=trust_store_sync(settings, services, on_lambda=on_lambda),
+        trust_store_sync=api_trust_store_sync(settings, services, on_lambda=on_lambda),
     )
     return ApiStack(services=services, api=api)

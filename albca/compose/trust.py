@@ -69,7 +69,7 @@ def trust_services(
 ) -> TrustServices:
     """The trust store manager for the CA of ``services``, publishing to ``publish_to``
     (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores. Its
-    clients come from ``client`` (default: ``aws_client`` in ALBCA_AWS_REGION)."""
+    clients come from ``client`` (default: ``compose.aws`` in ALBCA_AWS_REGION)."""
     from albca.trust_bundle.elbv2 import TrustStoreApi
     from albca.trust_bundle.publish import S3Publisher
     from albca.trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
