@@ -65,7 +65,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"acm", "classic_elb", "listeners", "recording"},
         {"security_groups", "target_groups", "trust_store_ready"},
         {"backend_cert", "calls"},
-        {"cert_checks", "clients", "cloudfront_rules", "ebextensions"},
+        {"acm_rules", "cert_checks", "clients", "cloudfront_rules", "ebextensions"},
         {"bootstrap", "errors", "waiting"},
     ],
     "api": [
