@@ -15,6 +15,7 @@ from albca.emulated_aws.cloudfront_origin_mtls import (
     install_cloudfront_fake,
 )
 from albca.emulated_aws.elbv2_trust_stores import AwsApiError, Location, TrustStoreFake
+from albca.emulated_aws.s3_readers import CrossAccountReads, install_cross_account_reads
 
 __all__ = [
     "install_trust_store_fake",
@@ -28,4 +29,6 @@ __all__ = [
     "install_acm_rules",
     "install_acm_propagation",
     "AcmFake",
+    "CrossAccountReads",
+    "install_cross_account_reads",
 ]
