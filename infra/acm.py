@@ -27,7 +27,7 @@ from cryptography.hazmat.primitives import serialization
 
 from albca.ca.errors import UnsupportedKey
 from albca.ca.keys import CAKey, KeySpec, key_spec_of
-from albca.infra.acm_rules import acm_tag_value, reimport_refusal
+from albca.infra.acm_rules import acm_tag_value, key_algorithm, reimport_refusal
 from albca.infra.calls import Aws
 from albca.infra.cert_checks import load_certificate, require_matching_key, require_valid_at
 from albca.infra.errors import AwsSetupError, CertificateUnusable
@@ -109,6 +109,19 @@ class ImportMaterial:
         """What ACM checks on import, checked first so the error names the problem."""
         require_matching_key(self.certificate, self.private_key, source=source)
         require_valid_at(self.certificate, now, source=source, purpose="ACM")
+        signer = next((ca for ca in self.chain if ca.subject == self.certificate.issuer), None)
+        if signer is not None:  # ImportCertificate: the leaf's key algorithm is its CA's
+            leaf, ca = (
+                key_algorithm(self.certificate.public_key()),
+                key_algorithm(signer.public_key()),
+            )
+            if leaf != ca:
+                raise CertificateUnusable(
+                    f"{source}: the certificate has an {leaf} key but its CA "
+                    f"({signer.subject.rfc4514_string()}) an {ca} key; ACM imports a "
+                    "certificate only when its key algorithm is its signing CA's",
+                    source=source,
+                )
         size = len(self.private_key_pem())
         if size > MAX_PRIVATE_KEY_BYTES:
             raise CertificateUnusable(

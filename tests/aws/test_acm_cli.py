@@ -154,3 +154,32 @@ def test_a_wildcard_certificate_is_imported_with_a_valid_tag(
     assert imported.params["Tags"] == [
         {"Key": "albca:managed-by", "Value": "alb-listener:=2A.internal.example"}
     ]
+
+
+def test_a_brought_certificate_of_another_algorithm_than_its_ca_is_refused_before_acm(
+    aws_cli, alb, recorded, tmp_path
+):
+    from cryptography.hazmat.primitives import serialization
+
+    from tests.aws.test_acm_fake import leaf
+    from tests.trust_factories import make_ca
+
+    ca = make_ca("Brought RSA CA", key=rsa.generate_private_key(65537, 2048))
+    key = ec.generate_private_key(ec.SECP256R1())
+    (tmp_path / "leaf.pem").write_bytes(
+        leaf(ca, key, name=DOMAIN).public_bytes(serialization.Encoding.PEM)
+    )
+    (tmp_path / "leaf.key").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    (tmp_path / "chain.pem").write_bytes(ca.pem)
+    message = aws_cli.fails("alb", "server-cert", "--listener", alb.listener_arn,
+                            "--cert", str(tmp_path / "leaf.pem"),
+                            "--key", str(tmp_path / "leaf.key"),
+                            "--chain", str(tmp_path / "chain.pem"))  # fmt: skip
+    assert "the certificate has an EC key but its CA (CN=Brought RSA CA) an RSA key" in message
+    assert changes(recorded) == []
