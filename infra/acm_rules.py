@@ -34,6 +34,7 @@ from albca.infra.errors import SetupRefused
 __all__ = [
     "MAX_TAG_VALUE",
     "acm_tag_value",
+    "has_key_spec",
     "key_algorithm",
     "leaf_key_spec",
     "reimport_refusal",
@@ -80,6 +81,16 @@ def key_algorithm(key: CertificatePublicKeyTypes | KeySpec) -> str:
     if isinstance(key, ec.EllipticCurvePublicKey):
         return "EC"
     return type(key).__name__
+
+
+def has_key_spec(certificate: x509.Certificate, wanted: KeySpec | None) -> bool:
+    """Whether the certificate's key is of type ``wanted`` (None: any)."""
+    if wanted is None:
+        return True
+    try:
+        return key_spec_of(certificate.public_key()) == wanted
+    except UnsupportedKey:
+        return False
 
 
 def leaf_key_spec(

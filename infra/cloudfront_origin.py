@@ -34,7 +34,7 @@ from albca.infra.acm import (
     propagation_wait,
     retry_until_seen,
 )
-from albca.infra.acm_rules import leaf_key_spec
+from albca.infra.acm_rules import has_key_spec, leaf_key_spec
 from albca.infra.calls import Aws
 from albca.infra.cert_checks import issuing_ca, renewal_due
 from albca.infra.clients import region_of_arn
@@ -282,7 +282,7 @@ def _client_certificate(
             aws,
             purpose=purpose,
             region=CLOUDFRONT_REGION,
-            usable=lambda c: good(c) and not renewal_due(c, now),
+            usable=lambda c: good(c) and not renewal_due(c, now) and has_key_spec(c, ca.key_spec),
         )
         if earlier is not None:
             return earlier

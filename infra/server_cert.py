@@ -39,7 +39,7 @@ from albca.infra.acm import (
     propagation_wait,
     retry_until_seen,
 )
-from albca.infra.acm_rules import leaf_key_spec
+from albca.infra.acm_rules import has_key_spec, leaf_key_spec
 from albca.infra.calls import Aws
 from albca.infra.cert_checks import covers_dns_name, issuing_ca, renewal_due
 from albca.infra.clients import region_of_arn
@@ -92,7 +92,9 @@ class IssuedServerCertificate:
                 aws,
                 purpose=purpose,
                 region=region,
-                usable=lambda c: self._albcas(c) and not renewal_due(c, now),
+                usable=lambda c: (
+                    self._albcas(c) and not renewal_due(c, now) and has_key_spec(c, self.key_spec)
+                ),
             )
             if earlier is not None:
                 return earlier

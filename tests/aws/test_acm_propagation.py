@@ -168,3 +168,22 @@ def test_a_rerun_with_the_user_s_own_certificate_reuses_its_import(
     arn = set_listener_certificate(rerun, alb.listener_arn, source, _now())
     assert calls(rerun, "import_certificate") == []
     assert sorted(acm_arns()) == sorted([alb.certificate_arn, arn])
+
+
+def test_a_rerun_asking_for_another_key_type_does_not_reuse(
+    run_aws, authority, acm_fake, alb, sleeps
+):
+    from dataclasses import replace
+
+    from albca.ca.keys import KeySpec
+
+    acm_fake.unseen_uses = 1
+    source = server_source(authority, sleeps, 0)
+    with pytest.raises(AwsRefused):
+        set_listener_certificate(run_aws(), alb.listener_arn, source, _now())
+    acm_fake.unseen_uses = 0
+    rerun = run_aws()
+    set_listener_certificate(
+        rerun, alb.listener_arn, replace(source, key_spec=KeySpec.EC_P384), _now()
+    )
+    assert len(calls(rerun, "import_certificate")) == 1
