@@ -28,7 +28,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509 import verification
 from cryptography.x509.oid import NameOID
 
-from albca.ca.keys import KeySpec
 from albca.ca.names import RequestedNames
 from albca.ca.records import RevocationReason
 from albca.compose.infra import (
@@ -36,6 +35,7 @@ from albca.compose.infra import (
     cloudfront_client_ca,
     server_certificate_for_key,
     server_certificate_issuer,
+    signing_certificate,
     trust_store_feed,
     trust_store_manager_for,
 )
@@ -190,8 +190,9 @@ class _Steps:
         self.say("   (a Lambda function calls the internal ALB over HTTPS, trusting ca-bundle.pem)")
         source = IssuedServerCertificate(
             domain=INTERNAL_DOMAIN,
-            issue=server_certificate_issuer(self.authority, key_spec=KeySpec.EC_P256, actor=_ACTOR),
+            issue=server_certificate_issuer(self.authority, actor=_ACTOR),
             authorities=self.authority.trusted_certificates(),
+            signing_ca=signing_certificate(self.authority),
         )
         arn = set_listener_certificate(self.aws(), alb["listener"], source, self.authority.now())
         got = self.client("acm").get_certificate(CertificateArn=arn)
@@ -411,7 +412,7 @@ class _Steps:
         distribution = self.client("cloudfront").create_distribution(
             DistributionConfig=_distribution_config(alb["dns"])
         )["Distribution"]["Id"]
-        ca = cloudfront_client_ca(self.authority, key_spec=KeySpec.EC_P256, actor=_ACTOR)
+        ca = cloudfront_client_ca(self.authority, key_spec=None, actor=_ACTOR)
         aws = self.aws()
         ensure_origin_mtls(
             aws,

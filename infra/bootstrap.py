@@ -6,7 +6,8 @@
   their own, aged out by the same TTL (``api.stores.dynamodb_models``);
 - the S3 bucket relying parties read the CA bundle and CRLs from (versioning, default
   encryption SSE-S3, public access blocked, a policy letting Elastic Load Balancing read
-  the published objects, also from other accounts);
+  the published objects, also from other accounts, and the principals that create and
+  modify trust stores and add their revocations: ``bucket_policy`` says why both);
 - the two KMS keys of the CA (root and issuing), found again by their aliases.
 
 Every step reads the current state first and makes only the calls that are missing, so a
@@ -60,6 +61,11 @@ _ELB_ROLE = (
 _POLICY_SID_PREFIX = "Albca"
 _ACCOUNT = 12  # digits in an AWS account id
 _ALIAS = re.compile(r"^alias/[A-Za-z0-9/_-]+$")  # AWS KMS API reference, CreateAlias
+# An IAM role, user or account root ARN (IAM User Guide, "IAM identifiers": ARNs), the
+# principals a bucket policy can name.
+_PRINCIPAL = re.compile(
+    r"^arn:aws(-cn|-us-gov)?:iam::\d{12}:(root|(role|user)/[\w+=,.@/-]{1,512})$"
+)
 # Point-in-time recovery cannot be turned on during the first minutes of a new table
 # (ContinuousBackupsUnavailableException): wait this long, then ask for a re-run.
 _PITR_ATTEMPTS = 12
@@ -74,6 +80,9 @@ class BootstrapSpec:
     prefix: str = ""  # where the bundle and CRLs go in the bucket ("" = the whole bucket)
     # Accounts whose load balancers load the bundle and CRLs, besides this one.
     elb_accounts: tuple[str, ...] = ()
+    # IAM principals (role, user or account root ARNs) that call CreateTrustStore,
+    # ModifyTrustStore and AddTrustStoreRevocations with the bundle and CRLs.
+    reader_principals: tuple[str, ...] = ()
     kms_alias_prefix: str | None = None  # e.g. alias/albca/prod -> .../root, .../issuing
     root_key: KeySpec = KeySpec.EC_P256
     issuing_key: KeySpec = KeySpec.EC_P256
@@ -82,6 +91,12 @@ class BootstrapSpec:
         for account in self.elb_accounts:
             if not (account.isdigit() and len(account) == _ACCOUNT):
                 raise ValueError(f"elb_accounts: {account!r} is not a 12-digit account id")
+        for principal in self.reader_principals:
+            if not _PRINCIPAL.match(principal):
+                raise ValueError(
+                    f"--reader-principal: {principal!r} is not an IAM principal ARN "
+                    "(arn:aws:iam::ACCOUNT:role/NAME, :user/NAME or :root)"
+                )
         alias = self.kms_alias_prefix
         if alias is not None and (not _ALIAS.match(alias) or alias.startswith("alias/aws/")):
             raise ValueError(
@@ -270,20 +285,40 @@ def elb_role_arn(account: str, partition: str = "aws") -> str:
 
 
 def bucket_policy(
-    bucket: str, prefix: str, accounts: list[str], partition: str = "aws"
+    bucket: str,
+    prefix: str,
+    accounts: list[str],
+    partition: str = "aws",
+    readers: tuple[str, ...] | list[str] = (),
 ) -> list[dict[str, Any]]:
     """albca's statements in the bucket policy.
 
-    Elastic Load Balancing reads the CA bundle (``CreateTrustStore``/``ModifyTrustStore``)
-    and the CRLs (``AddTrustStoreRevocations``) with the service-linked role
-    ``AWSServiceRoleForElasticLoadBalancing`` of the account that owns the load balancer
-    (AWS_NOTES: "Cross-account bundles"). The statement names each account as principal
-    and the role by ``aws:PrincipalArn``: a policy that named a role not yet created
-    (an account that never made a load balancer) would be refused as malformed.
+    Who reads the bundle and the CRLs is not settled by one document, so both kinds of
+    principal may (AWS_NOTES, "Trust stores"):
+    - the seed article grants the service-linked role ``AWSServiceRoleForElasticLoadBalancing``
+      of the account that owns the load balancer. The statement names each account as
+      principal and the role by ``aws:PrincipalArn``: a policy that named a role not yet
+      created (an account that never made a load balancer) would be refused as malformed;
+    - the CloudFormation resource schemas of ``AWS::ElasticLoadBalancingV2::TrustStore`` and
+      ``::TrustStoreRevocation`` list ``s3:GetObject`` and ``s3:GetObjectVersion`` among the
+      permissions of the principal that calls CreateTrustStore, ModifyTrustStore and
+      AddTrustStoreRevocations: ``readers``, named as principals (they must exist).
     Versions are readable too, as trust stores load a pinned ``S3ObjectVersion``.
     """
     objects = f"arn:{partition}:s3:::{bucket}/{prefix.strip('/') + '/' if prefix else ''}*"
+    callers: list[dict[str, Any]] = []
+    if readers:
+        callers.append(
+            {
+                "Sid": f"{_POLICY_SID_PREFIX}TrustStoreCallersReadBundleAndCrls",
+                "Effect": "Allow",
+                "Principal": {"AWS": sorted(set(readers))},
+                "Action": ["s3:GetObject", "s3:GetObjectVersion"],
+                "Resource": objects,
+            }
+        )
     return [
+        *callers,
         {
             "Sid": f"{_POLICY_SID_PREFIX}ElasticLoadBalancingReadsBundleAndCrls",
             "Effect": "Allow",
@@ -361,7 +396,7 @@ def _ensure_bucket(spec: BootstrapSpec, account: str, s3: S3Client, calls: _Call
         )
     current = _bucket_policy_statements(bucket, s3) if exists else []
     accounts = sorted({account, *spec.elb_accounts})
-    ours = bucket_policy(bucket, spec.prefix, accounts)
+    ours = bucket_policy(bucket, spec.prefix, accounts, readers=spec.reader_principals)
     others = [s for s in current if not str(s.get("Sid", "")).startswith(_POLICY_SID_PREFIX)]
     wanted = others + ours
     if wanted != current:

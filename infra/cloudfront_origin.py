@@ -25,7 +25,16 @@ from cryptography import x509
 
 from albca.ca.issued import IssuedCertificate
 from albca.ca.keys import KeySpec
-from albca.infra.acm import ImportMaterial, import_certificate, inspect_certificate
+from albca.infra.acm import (
+    AcmCertificate,
+    ImportMaterial,
+    find_imported,
+    import_certificate,
+    inspect_certificate,
+    propagation_wait,
+    retry_until_seen,
+)
+from albca.infra.acm_rules import has_key_spec, leaf_key_spec
 from albca.infra.calls import Aws
 from albca.infra.cert_checks import issuing_ca, renewal_due
 from albca.infra.clients import region_of_arn
@@ -40,7 +49,7 @@ from albca.trust_bundle.planning import PLACEHOLDER
 __all__ = ["OriginMtlsRequest", "ClientCertificateAuthority", "ensure_origin_mtls"]
 
 CLOUDFRONT_REGION = "us-east-1"  # ACM certificates CloudFront uses live here
-IssueClientCertificate = Callable[[str], IssuedCertificate]
+IssueClientCertificate = Callable[[str, KeySpec], IssuedCertificate]
 
 
 @dataclass(frozen=True)
@@ -50,14 +59,16 @@ class OriginMtlsRequest:
     listener_arn: str | None = None  # the ALB listener behind the origin; found if None
     renew: bool = False
     deploy_wait: Wait = field(default_factory=lambda: Wait(seconds=900, interval=15))
+    # retrying UpdateDistribution while CloudFront does not see a new certificate
+    propagation: Wait = field(default_factory=propagation_wait)
 
 
 @dataclass(frozen=True)
 class ClientCertificateAuthority:
     """albca's CA as this module needs it (plain values from ``albca``)."""
 
-    issue: IssueClientCertificate  # common name -> certificate with a new key
-    key_spec: KeySpec
+    issue: IssueClientCertificate  # common name, key type -> certificate with a new key
+    key_spec: KeySpec | None  # None: the current certificate's, else the CA's algorithm
     issuing_ca: x509.Certificate
     above: tuple[x509.Certificate, ...]  # issuing CA's issuer up to the root
     authorities: Sequence[x509.Certificate]  # every CA certificate of this CA
@@ -71,7 +82,8 @@ def ensure_origin_mtls(
     trust_store: TrustStoreSource | None,
     now: datetime,
 ) -> str:
-    check_ca_for_cloudfront(ca.issuing_ca, ca.above, ca.key_spec)
+    # ACM refuses a leaf whose key algorithm is not its signing CA's: refuse it first.
+    check_ca_for_cloudfront(ca.issuing_ca, ca.above, leaf_key_spec(ca.key_spec, ca.issuing_ca))
     got = aws.read("cloudfront", "get_distribution_config", region=CLOUDFRONT_REGION,
                    Id=request.distribution_id)  # fmt: skip
     config, etag = got["DistributionConfig"], got["ETag"]
@@ -93,20 +105,25 @@ def ensure_origin_mtls(
         _origin(updated, request)["CustomOriginConfig"]["OriginMtlsConfig"] = {
             "ClientCertificateArn": arn
         }
-        aws.change(
-            "cloudfront",
-            "update_distribution",
-            region=CLOUDFRONT_REGION,
-            shown={
-                "Id": request.distribution_id,
-                "IfMatch": etag,
-                "DistributionConfig": "as it is, but Origins[Id="
-                f"{request.origin_id}].CustomOriginConfig.OriginMtlsConfig = "
-                f'{{"ClientCertificateArn": "{arn}"}}',
-            },
-            Id=request.distribution_id,
-            IfMatch=etag,
-            DistributionConfig=updated,
+        shown = {
+            "Id": request.distribution_id,
+            "IfMatch": etag,
+            "DistributionConfig": "as it is, but Origins[Id="
+            f"{request.origin_id}].CustomOriginConfig.OriginMtlsConfig = "
+            f'{{"ClientCertificateArn": "{arn}"}}',
+        }
+        retry_until_seen(
+            aws,
+            request.propagation,
+            lambda: aws.change(
+                "cloudfront",
+                "update_distribution",
+                region=CLOUDFRONT_REGION,
+                shown=shown,
+                Id=request.distribution_id,
+                IfMatch=etag,
+                DistributionConfig=updated,
+            ),
         )
     if listener.mode != "verify" or listener.trust_store_arn != store.arn:
         if not _deployed(aws, request):
@@ -238,24 +255,45 @@ def _client_certificate(
     now: datetime,
 ) -> str:
     """The ACM ARN of a valid client certificate for the origin, importing if needed."""
-    replace = None
+
+    def good(certificate: x509.Certificate) -> bool:
+        if issuing_ca(certificate, ca.authorities) is None:
+            return False
+        try:
+            check_client_certificate(certificate, (ca.issuing_ca,))
+        except CloudFrontRuleViolation:
+            return False
+        return True
+
+    replace: AcmCertificate | None = None
+    keep_key_of = None
     if current_arn is not None:
         current = inspect_certificate(aws, current_arn, region=CLOUDFRONT_REGION)
         certificate = current.certificate
         if certificate is not None and issuing_ca(certificate, ca.authorities) is not None:
-            try:
-                check_client_certificate(certificate, (ca.issuing_ca,))
-                compliant = True
-            except CloudFrontRuleViolation:
-                compliant = False
-            if compliant and not request.renew and not renewal_due(certificate, now):
-                return current_arn
-            replace = current_arn
+            if good(certificate):
+                if not request.renew and not renewal_due(certificate, now):
+                    return current_arn
+                keep_key_of = certificate
+            replace = current
+    purpose = f"cloudfront-origin:{request.distribution_id}/{request.origin_id}"
+    if replace is None:
+        earlier = find_imported(
+            aws,
+            purpose=purpose,
+            region=CLOUDFRONT_REGION,
+            usable=lambda c: good(c) and not renewal_due(c, now) and has_key_spec(c, ca.key_spec),
+        )
+        if earlier is not None:
+            return earlier
+    spec = leaf_key_spec(ca.key_spec, ca.issuing_ca, keep_key_of)
     name = _common_name(request)
-    aws.local(f"{'renew' if replace else 'issue'} a client certificate for CloudFront (CN={name})")
+    aws.local(
+        f"{'renew' if replace else 'issue'} a client certificate for CloudFront (CN={name}, {spec})"
+    )
     material = None
     if not aws.dry_run:
-        issued = ca.issue(name)
+        issued = ca.issue(name, spec)
         assert issued.private_key is not None
         material = ImportMaterial(issued.certificate, issued.private_key, issued.chain)
         check_client_certificate(
@@ -264,9 +302,10 @@ def _client_certificate(
     return import_certificate(
         aws,
         material,
-        purpose=f"cloudfront-origin:{request.distribution_id}/{request.origin_id}",
+        purpose=purpose,
         region=CLOUDFRONT_REGION,
-        replace_arn=replace,
+        replace=replace,
+        key_spec=spec,
         now=now,
     )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
+from albca.infra.acm import retry_until_seen
 from albca.infra.calls import Aws
 from albca.infra.errors import SetupRefused
 from albca.infra.listeners import (
@@ -40,6 +41,11 @@ Mode = Literal["verify", "passthrough"]
 
 
 class ServerCertificateSource(Protocol):
+    @property
+    def propagation(self) -> Wait:
+        """How long to retry a listener change while ELBv2 does not see a new certificate."""
+        ...
+
     def certificate_arn(self, aws: Aws, listener: Listener, now: datetime) -> str:
         """The ARN the listener's default certificate should be (imported if needed)."""
         ...
@@ -118,15 +124,19 @@ def enable_mtls(
         certificate_arn = server_certificate.certificate_arn(aws, listener, now)
     mtls_changes = not _same_mutual_authentication(listener.mutual_authentication, wanted)
     if mtls_changes or certificate_arn != listener.certificate_arn:
-        aws.change(
-            "elbv2",
-            "modify_listener",
-            **modify_listener_params(
-                listener,
-                certificate_arn=certificate_arn,
-                mutual_authentication=wanted if mtls_changes else None,
-            ),
+        params = modify_listener_params(
+            listener,
+            certificate_arn=certificate_arn,
+            mutual_authentication=wanted if mtls_changes else None,
         )
+        if server_certificate is not None and certificate_arn != listener.certificate_arn:
+            retry_until_seen(
+                aws,
+                server_certificate.propagation,
+                lambda: aws.change("elbv2", "modify_listener", **params),
+            )
+        else:
+            aws.change("elbv2", "modify_listener", **params)
     summary = f"{listener.label}: {describe_mutual_authentication(wanted)}"
     if server_certificate is not None:
         summary += f"; certificate {certificate_arn}"

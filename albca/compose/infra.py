@@ -50,6 +50,7 @@ __all__ = [
     "server_certificate_issuer",
     "client_certificate_issuer",
     "server_certificate_for_key",
+    "signing_certificate",
     "cloudfront_client_ca",
     "ca_view",
 ]
@@ -125,9 +126,9 @@ def _how_to_publish(publish_to: str | None) -> str:
 
 
 def server_certificate_issuer(
-    authority: Authority, *, key_spec: KeySpec, actor: str, profile: str = "server"
-) -> Callable[[str], IssuedCertificate]:
-    def issue(domain: str) -> IssuedCertificate:
+    authority: Authority, *, actor: str, profile: str = "server"
+) -> Callable[[str, KeySpec], IssuedCertificate]:
+    def issue(domain: str, key_spec: KeySpec) -> IssuedCertificate:
         return authority.issue_with_new_key(
             profile=profile,
             names=RequestedNames.of(dns_names=[domain]),
@@ -139,9 +140,9 @@ def server_certificate_issuer(
 
 
 def client_certificate_issuer(
-    authority: Authority, *, key_spec: KeySpec, actor: str, profile: str = "client"
-) -> Callable[[str], IssuedCertificate]:
-    def issue(common_name: str) -> IssuedCertificate:
+    authority: Authority, *, actor: str, profile: str = "client"
+) -> Callable[[str, KeySpec], IssuedCertificate]:
+    def issue(common_name: str, key_spec: KeySpec) -> IssuedCertificate:
         return authority.issue_with_new_key(
             profile=profile,
             names=RequestedNames.of(common_name=common_name),
@@ -182,8 +183,13 @@ def server_certificate_for_key(
     return issue
 
 
+def signing_certificate(authority: Authority) -> x509.Certificate:
+    """The certificate of the issuing CA that signs now."""
+    return x509.load_pem_x509_certificate(authority.active_issuer_record().certificate_pem.encode())
+
+
 def cloudfront_client_ca(
-    authority: Authority, *, key_spec: KeySpec, actor: str
+    authority: Authority, *, key_spec: KeySpec | None, actor: str
 ) -> ClientCertificateAuthority:
     """The active issuing CA, its chain up to the root, and a client certificate issuer,
     for CloudFront origin mTLS."""
@@ -197,7 +203,7 @@ def cloudfront_client_ca(
         above.append(x509.load_pem_x509_certificate(parent_record.certificate_pem.encode()))
         parent = parent_record.parent_key_id
     return ClientCertificateAuthority(
-        issue=client_certificate_issuer(authority, key_spec=key_spec, actor=actor),
+        issue=client_certificate_issuer(authority, actor=actor),
         key_spec=key_spec,
         issuing_ca=issuing,
         above=tuple(above),

@@ -1,6 +1,6 @@
 """Emulated AWS for ``albca demo --aws-emulated``: moto's server on 127.0.0.1 and the
 faithful fakes (trust stores and listener mTLS, CloudFront origin mTLS, Classic ELB
-policy rules) installed on every client an ``AwsClients`` makes.
+policy rules, ACM import rules) installed on every client an ``AwsClients`` makes.
 
 Nothing here talks to AWS: every client points at the local endpoint with dummy
 credentials.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from albca.emulated_aws.acm_rules import AcmFake, install_acm_propagation, install_acm_rules
 from albca.emulated_aws.botocore_hooks import install_trust_store_fake
 from albca.emulated_aws.classic_elb_policies import (
     ClassicElbFake,
@@ -41,6 +42,7 @@ class EmulatedAws:
         self.trust_stores: TrustStoreFake | None = None
         self.cloudfront: CloudFrontOriginMtlsFake | None = None
         self.classic_elb = ClassicElbFake()
+        self.acm = AcmFake()
         self.clients = AwsClients(
             region=region,
             endpoint_url=endpoint_url,
@@ -65,6 +67,10 @@ class EmulatedAws:
                 install_cloudfront_fake(client, fake=self.cloudfront)
         elif service == "elb":
             install_classic_elb_policy_rules(client, fake=self.classic_elb)
+        elif service == "acm":
+            install_acm_rules(client, fake=self.acm)
+        if service in ("elbv2", "cloudfront"):
+            install_acm_propagation(client, fake=self.acm)
 
 
 def start_moto_server() -> tuple[Any, str]:

@@ -193,12 +193,24 @@ def requests_fetch(url: str) -> bytes:
 
 
 def emulated_clients_factory(
-    trust_fake, recorded: list[RecordedCall], cloudfront_fake=None, classic_elb_fake=None
+    trust_fake,
+    recorded: list[RecordedCall],
+    cloudfront_fake=None,
+    classic_elb_fake=None,
+    acm_fake=None,
 ):
     """A stand-in for ``albca.compose.aws.aws_clients``: moto clients with the fakes
     installed, sharing the tests' state, and the parameters of every call recorded."""
-    from albca.emulated_aws import install_classic_elb_policy_rules, install_cloudfront_fake
+    from albca.emulated_aws import (
+        AcmFake,
+        install_acm_propagation,
+        install_acm_rules,
+        install_classic_elb_policy_rules,
+        install_cloudfront_fake,
+    )
     from albca.infra.clients import AwsClients
+
+    acm_fake = acm_fake or AcmFake()
 
     def configure(service: str, client) -> None:
         if service == "elbv2":
@@ -207,6 +219,10 @@ def emulated_clients_factory(
             install_classic_elb_policy_rules(client, fake=classic_elb_fake)
         elif service == "cloudfront" and cloudfront_fake is not None:
             install_cloudfront_fake(client, fake=cloudfront_fake)
+        elif service == "acm":
+            install_acm_rules(client, fake=acm_fake)
+        if service in ("elbv2", "cloudfront"):
+            install_acm_propagation(client, fake=acm_fake)
 
         def remember(params, model, **_):
             recorded.append(RecordedCall(service, model.name, copy.deepcopy(params)))
@@ -254,19 +270,47 @@ def elb(aws, classic_elb_fake):
 
 
 @pytest.fixture
+def acm_fake(aws):
+    """ACM's import and tag rules and its propagation delay (``unseen_uses``), shared by
+    the CLI's clients and ``acm``."""
+    from albca.emulated_aws import AcmFake
+
+    return AcmFake()
+
+
+@pytest.fixture
+def acm(aws, acm_fake):
+    """An ACM client of the tests, with ACM's import rules installed (shared state)."""
+    from albca.emulated_aws import install_acm_rules
+
+    client = boto3.client("acm", region_name=REGION)
+    install_acm_rules(client, fake=acm_fake)
+    return client
+
+
+@pytest.fixture
 def recorded() -> list[RecordedCall]:
     return []
 
 
 @pytest.fixture
 def aws_cli(
-    cli, aws, s3, elbv2, trust_fake, cloudfront_fake, classic_elb_fake, recorded, monkeypatch
+    cli,
+    aws,
+    s3,
+    elbv2,
+    trust_fake,
+    cloudfront_fake,
+    classic_elb_fake,
+    acm_fake,
+    recorded,
+    monkeypatch,
 ):
     """The ``albca`` command (CliRunner) with an initialised CA home and its AWS calls going
     to moto through the fakes. ``recorded`` holds every call the CLI made."""
     monkeypatch.setattr(
         "albca.compose.aws.aws_clients",
-        emulated_clients_factory(trust_fake, recorded, cloudfront_fake, classic_elb_fake),
+        emulated_clients_factory(trust_fake, recorded, cloudfront_fake, classic_elb_fake, acm_fake),
     )
     cli.ok("init")
     return cli

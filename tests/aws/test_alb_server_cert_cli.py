@@ -116,7 +116,7 @@ def test_dry_run_issues_nothing_and_shows_no_key(aws_cli, elbv2, alb, recorded):
     assert listener_certificate(elbv2, alb.listener_arn) == alb.certificate_arn
 
 
-def write_pair(directory, *, key=None, days=30, name="mine"):
+def write_pair(directory, *, key=None, days=30, name="mine", dns_name=DOMAIN):
     key = key or ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, DOMAIN)])
     now = datetime.now(UTC)
@@ -128,7 +128,7 @@ def write_pair(directory, *, key=None, days=30, name="mine"):
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(days=60))
         .not_valid_after(now + timedelta(days=days))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(DOMAIN)]), critical=False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
         .sign(key, hashes.SHA256())
     )
     cert_path = directory / f"{name}.crt.pem"

@@ -448,6 +448,79 @@ def test_ebextensions_hold_the_real_certificate_and_settings(aws_cli, backend_ce
     aws_cli.ok(*args, "--force")
 
 
+def test_ebextensions_say_the_aws_elb_namespaces_need_a_classic_environment(
+    aws_cli, backend_certs, tmp_path
+):
+    out = tmp_path / "classic"
+    result = aws_cli.ok("backend", "ebextensions", "--cert", str(backend_certs[0]),
+                        "--out", str(out))  # fmt: skip
+    said = " ".join(result.stdout.split())
+    assert "work only in an environment created with a Classic Load Balancer" in said
+    assert "--load-balancer application" in said
+    for path in out.iterdir():
+        config = yaml.safe_load(path.read_text())
+        assert config["option_settings"]["aws:elasticbeanstalk:environment"] == {
+            "LoadBalancerType": "classic"
+        }
+
+
+def test_ebextensions_for_an_alb_environment_use_elbv2_and_an_https_process(
+    aws_cli, backend_certs, tmp_path
+):
+    out = tmp_path / "alb" / ".ebextensions"
+    arn = "arn:aws:acm:us-east-1:123456789012:certificate/0f1e2d3c-aaaa-bbbb-cccc-1234567890ab"
+    result = aws_cli.ok(
+        "backend", "ebextensions", "--cert", str(backend_certs[0]), "--out", str(out),
+        "--load-balancer", "application", "--port", "8443", "--health-path", "/health",
+        "--ssl-certificate-arn", arn, "--vpc-id", "vpc-0123456789abcdef0",
+    )  # fmt: skip
+    assert "accepts any certificate they present" in " ".join(result.stdout.split())
+    configs = {path.name: yaml.safe_load(path.read_text()) for path in out.iterdir()}
+    assert set(configs) == {
+        "https-reencrypt.config",
+        "https-lbsecuritygroup.config",
+        "https-backendsecurity.config",
+    }  # no key pinning on an ALB: no https-backendauth.config
+    settings = configs["https-reencrypt.config"]["option_settings"]
+    assert settings["aws:elasticbeanstalk:environment"] == {"LoadBalancerType": "application"}
+    assert settings["aws:elbv2:listener:443"] == {
+        "ListenerEnabled": "true",
+        "Protocol": "HTTPS",
+        "SSLCertificateArns": arn,
+        "DefaultProcess": "default",
+    }
+    assert settings["aws:elasticbeanstalk:environment:process:default"] == {
+        "Port": "8443",
+        "Protocol": "HTTPS",
+        "HealthCheckPath": "/health",
+    }
+    assert not any(key.startswith("aws:elb:") for c in configs.values()
+                   for key in (c.get("option_settings") or {}))  # fmt: skip
+    groups = configs["https-lbsecuritygroup.config"]["option_settings"]
+    assert "aws:elbv2:loadbalancer" in groups
+    assert "bogus" in aws_cli.fails(
+        "backend", "ebextensions", "--cert", str(backend_certs[0]), "--out", str(out),
+        "--load-balancer", "bogus",
+    )  # fmt: skip
+
+
+def test_the_load_balancer_group_egresses_only_to_the_instances(aws_cli, backend_certs, tmp_path):
+    """EC2 gives a new VPC security group an allow-all egress rule, removed only when the
+    template states egress (CloudFormation, AWS::EC2::SecurityGroup)."""
+    out = tmp_path / "sg"
+    aws_cli.ok("backend", "ebextensions", "--cert", str(backend_certs[0]), "--out", str(out),
+               "--vpc-id", "vpc-0123456789abcdef0")  # fmt: skip
+    group = yaml.safe_load((out / "https-lbsecuritygroup.config").read_text())
+    egress = group["Resources"]["loadbalancersg"]["Properties"]["SecurityGroupEgress"]
+    assert egress == [{"IpProtocol": "-1", "CidrIp": "127.0.0.1/32"}]  # allows nothing
+    rules = yaml.safe_load((out / "https-backendsecurity.config").read_text())["Resources"]
+    (out_rule,) = [r for r in rules.values() if r["Type"] == "AWS::EC2::SecurityGroupEgress"]
+    assert out_rule["Properties"]["FromPort"] == out_rule["Properties"]["ToPort"] == 443
+    assert out_rule["Properties"]["DestinationSecurityGroupId"] == {
+        "Fn::GetAtt": ["AWSEBSecurityGroup", "GroupId"]
+    }
+
+
 def test_ebextensions_refuse_bad_input(aws_cli, backend_certs, tmp_path):
     cert = str(backend_certs[0])
     out = str(tmp_path / "eb")

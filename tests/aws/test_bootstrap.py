@@ -132,3 +132,46 @@ def test_point_in_time_recovery_waits_out_a_brand_new_table(aws, monkeypatch):
     )
     description = backups["ContinuousBackupsDescription"]["PointInTimeRecoveryDescription"]
     assert description["PointInTimeRecoveryStatus"] == "ENABLED"
+
+
+TRUST_STORE_ADMIN = "arn:aws:iam::210987654321:role/trust-store-admin"
+
+
+def test_reader_principals_may_read_the_bundle_and_crls_besides_the_elb_role(aws):
+    """The CloudFormation trust store schemas give the caller s3:GetObject(Version); the seed
+    article the ELB service-linked role: both are granted (AWS_NOTES, "Trust stores")."""
+    from typer.testing import CliRunner
+
+    from albca.cli.app import app
+
+    args = ["aws", "bootstrap", "--region", REGION, "--bucket", BUCKET, "--prefix", "pki",
+            "--no-kms-keys", "--reader-principal", TRUST_STORE_ADMIN]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"ALBCA_HOME": "/nonexistent-albca-home"})
+    assert result.exit_code == 0, result.output
+    s3 = boto3.client("s3", region_name=REGION)
+    statements = json.loads(s3.get_bucket_policy(Bucket=BUCKET)["Policy"])["Statement"]
+    by_sid = {s["Sid"]: s for s in statements}
+    callers = by_sid["AlbcaTrustStoreCallersReadBundleAndCrls"]
+    assert callers["Principal"] == {"AWS": [TRUST_STORE_ADMIN]}
+    assert callers["Action"] == ["s3:GetObject", "s3:GetObjectVersion"]
+    assert callers["Resource"] == f"arn:aws:s3:::{BUCKET}/pki/*"
+    elb = by_sid["AlbcaElasticLoadBalancingReadsBundleAndCrls"]
+    assert elb["Condition"]["ArnEquals"]["aws:PrincipalArn"][0].endswith(
+        ":role/aws-service-role/elasticloadbalancing.amazonaws.com/"
+        "AWSServiceRoleForElasticLoadBalancing"
+    )
+    again = CliRunner().invoke(app, args, env={"ALBCA_HOME": "/nonexistent-albca-home"})
+    assert "nothing to change" in again.output
+
+
+def test_a_reader_principal_that_is_not_an_iam_arn_is_refused(aws):
+    from typer.testing import CliRunner
+
+    from albca.cli.app import app
+
+    args = ["aws", "bootstrap", "--region", REGION, "--bucket", BUCKET, "--no-kms-keys",
+            "--reader-principal", "trust-store-admin"]  # fmt: skip
+    result = CliRunner().invoke(app, args, env={"ALBCA_HOME": "/nonexistent-albca-home"})
+    assert result.exit_code == 1
+    assert "--reader-principal: 'trust-store-admin' is not an IAM principal ARN" in result.output
+    assert boto3.client("s3", region_name=REGION).list_buckets()["Buckets"] == []

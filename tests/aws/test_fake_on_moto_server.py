@@ -66,3 +66,25 @@ def test_trust_store_and_verify_listener_against_moto_server(moto_server, trust_
     with pytest.raises(elbv2.exceptions.TrustStoreInUseException):
         elbv2.delete_trust_store(TrustStoreArn=arn)
     assert fake.bundle_location(arn).version_id == version
+
+
+def test_acm_rules_against_moto_server(moto_server):
+    """The ACM fake over HTTP: moto's server imports what AWS refuses, the fake does not."""
+    from botocore.exceptions import ClientError
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    from albca.emulated_aws import install_acm_rules
+    from tests.aws.test_acm_fake import material
+    from tests.trust_factories import make_ca
+
+    acm = boto3.client("acm", region_name=REGION, endpoint_url=moto_server)
+    rsa_ca = make_ca("Server RSA CA", key=rsa.generate_private_key(65537, 2048))
+    ec_leaf = material(rsa_ca, ec.generate_private_key(ec.SECP256R1()))
+    acm.import_certificate(**ec_leaf)  # moto alone
+    install_acm_rules(acm)
+    with pytest.raises(ClientError, match="ValidationException"):
+        acm.import_certificate(**ec_leaf)
+    rsa_leaf = material(rsa_ca, rsa.generate_private_key(65537, 2048))
+    arn = acm.import_certificate(**rsa_leaf)["CertificateArn"]
+    with pytest.raises(ClientError, match="tags"):
+        acm.import_certificate(CertificateArn=arn, Tags=[{"Key": "k", "Value": "v"}], **rsa_leaf)

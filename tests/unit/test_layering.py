@@ -72,7 +72,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"acm", "classic_elb", "listeners", "recording"},
         {"security_groups", "target_groups", "trust_store_ready"},
         {"backend_cert", "bootstrap", "calls"},
-        {"cert_checks", "clients", "cloudfront_rules", "ebextensions"},
+        {"acm_rules", "cert_checks", "clients", "cloudfront_rules", "ebextensions"},
         {"errors", "waiting"},
     ],
     "api": [

@@ -37,7 +37,12 @@ RenewOption = Annotated[
     bool, typer.Option("--renew", help="Renew albca's server certificate now, even if not due.")
 ]
 KeyTypeOption = Annotated[
-    str, typer.Option("--key-type", help="Key type of a new server certificate (ec-p256, ...).")
+    str | None,
+    typer.Option(
+        "--key-type",
+        help="Key type of a new server certificate (ec-p256, rsa-2048, ...; default: on "
+        "renewal the current one's, else the issuing CA's algorithm, which ACM requires).",
+    ),
 ]
 
 
@@ -76,7 +81,7 @@ def enable_mtls(
     ] = False,
     domain: DomainOption = None,
     renew: RenewOption = False,
-    key_type: KeyTypeOption = "ec-p256",
+    key_type: KeyTypeOption = None,
     wait_seconds: Annotated[
         float,
         typer.Option(
@@ -162,7 +167,7 @@ def server_cert(
         Path | None, typer.Option("--chain", help="The issuing CA certificates of --cert (PEM).")
     ] = None,
     renew: RenewOption = False,
-    key_type: KeyTypeOption = "ec-p256",
+    key_type: KeyTypeOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
 ) -> None:
@@ -290,22 +295,23 @@ def _authority(wanted: bool) -> Iterator[Authority | None]:
 
 
 def _server_certificate(
-    authority: Authority | None, domain: str | None, renew: bool, key_type: str
+    authority: Authority | None, domain: str | None, renew: bool, key_type: str | None
 ) -> IssuedServerCertificate | None:
     if domain is None:
         return None
     assert authority is not None
     from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor
-    from albca.compose.infra import server_certificate_issuer
+    from albca.compose.infra import server_certificate_issuer, signing_certificate
     from albca.infra.server_cert import IssuedServerCertificate
 
-    spec = KeySpec.parse(key_type, field="--key-type")
     return IssuedServerCertificate(
         domain=domain,
-        issue=server_certificate_issuer(authority, key_spec=spec, actor=cli_actor()),
+        issue=server_certificate_issuer(authority, actor=cli_actor()),
         authorities=authority.trusted_certificates(),
+        signing_ca=signing_certificate(authority),
         renew=renew,
+        key_spec=None if key_type is None else KeySpec.parse(key_type, field="--key-type"),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import TYPE_CHECKING, Annotated
 
@@ -60,6 +61,13 @@ def bootstrap_command(
             help="Another account whose load balancers read the bundle and CRLs (repeatable)."
         ),
     ] = None,
+    reader_principal: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="ARN of a role or user that creates or modifies trust stores or adds their "
+            "revocations: it reads the bundle and CRLs too (repeatable)."
+        ),
+    ] = None,
     kms_alias_prefix: KmsAliasOption = None,
     no_kms_keys: NoKmsOption = False,
     key_type: Annotated[
@@ -76,7 +84,8 @@ def bootstrap_command(
     """Create, idempotently, the DynamoDB table, S3 bucket and KMS keys of a serverless CA.
 
     Table: on-demand, deletion protection, point-in-time recovery, TTL. Bucket: versioned,
-    encrypted, public access blocked, readable by Elastic Load Balancing. Keys: root and
+    encrypted, public access blocked, readable by Elastic Load Balancing and by each
+    --reader-principal (the callers of Create/ModifyTrustStore). Keys: root and
     issuing, found again by alias. A second run changes nothing and says so.
     """
     from albca.ca.keys import KeySpec
@@ -97,6 +106,10 @@ def bootstrap_command(
         use_kms=not no_kms_keys,
         key_spec=KeySpec.parse(key_type, field="--key-type"),
     )
+    try:
+        spec = dataclasses.replace(spec, reader_principals=tuple(reader_principal or ()))
+    except ValueError as exc:
+        fail(str(exc))
     report = bootstrap(spec, aws_clients(spec.region), mode="plan" if dry_run else "apply")
     if json_output:
         emit_json(

@@ -254,13 +254,28 @@ def ebextensions(
     force: Annotated[
         bool, typer.Option("--force", help="Replace files that hold other content.")
     ] = False,
+    load_balancer: Annotated[
+        str,
+        typer.Option(
+            "--load-balancer",
+            help="The environment's load balancer type, chosen when it was created: classic "
+            "(pins the instances' key) or application (the default for new environments; "
+            "encrypts, pins nothing).",
+        ),
+    ] = "classic",
 ) -> None:
     """Write the .ebextensions of Elastic Beanstalk's end-to-end encryption recipe.
 
-    Filled in with the instances' certificate: the ELB trusts only its key on --port.
+    Classic (aws:elb:*): filled in with the instances' certificate, the ELB trusts only its
+    key on --port. Application (aws:elbv2:*): HTTPS to the instances, no key pinning.
     """
     from albca.infra.cert_checks import load_certificate_file
-    from albca.infra.ebextensions import EbRecipe, render_ebextensions, write_ebextensions
+    from albca.infra.ebextensions import (
+        EbRecipe,
+        ebextensions_caveat,
+        render_ebextensions,
+        write_ebextensions,
+    )
 
     if out.exists() and not out.is_dir():
         fail(f"--out {out} is not a directory")
@@ -270,6 +285,7 @@ def ebextensions(
         health_check_path=health_path,
         ssl_certificate_arn=ssl_certificate_arn,
         vpc_id=vpc_id,
+        load_balancer=load_balancer,
     )
     files = render_ebextensions(recipe)
     written = write_ebextensions(out, files, force=force)
@@ -281,3 +297,4 @@ def ebextensions(
         "Deploy them with the application (eb deploy). The instances must serve HTTPS on "
         f"port {port} with the certificate's key."
     )
+    typer.echo(ebextensions_caveat(load_balancer))

@@ -41,8 +41,13 @@ def origin_mtls(
         bool, typer.Option("--renew", help="Renew the client certificate now, even if not due.")
     ] = False,
     key_type: Annotated[
-        str, typer.Option("--key-type", help="Client key: ec-p256 or rsa-2048 (CloudFront's).")
-    ] = "ec-p256",
+        str | None,
+        typer.Option(
+            "--key-type",
+            help="Client key: ec-p256 or rsa-2048 (CloudFront's; default: on renewal the "
+            "current one's, else the issuing CA's algorithm, which ACM requires).",
+        ),
+    ] = None,
     wait_seconds: Annotated[
         float,
         typer.Option("--wait-seconds", help="How long to wait for the trust store to be ACTIVE."),
@@ -79,7 +84,7 @@ def origin_mtls(
         renew=renew,
         deploy_wait=Wait.up_to(deploy_wait_seconds, interval=15),
     )
-    spec = KeySpec.parse(key_type, field="--key-type")
+    spec = None if key_type is None else KeySpec.parse(key_type, field="--key-type")
     aws = open_aws(region, dry_run=dry_run, arn=listener)
     services = open_cli_services()
     try:
