@@ -48,9 +48,12 @@ def test_anything_else_is_not_an_aws_failure():
 
 def test_the_block_raises_the_boundarys_error_and_keeps_the_cause():
     cause = client_error("ThrottlingException", operation="Sign")
-    with pytest.raises(KeyUnavailable, match="Sign: ThrottlingException") as raised:
-        with aws_errors(lambda f: KeyUnavailable(f"{f.operation}: {f.describe()}")):
-            raise cause
+    translate = lambda f: KeyUnavailable(f"{f.operation}: {f.describe()}")  # noqa: E731
+    with (
+        pytest.raises(KeyUnavailable, match="Sign: ThrottlingException") as raised,
+        aws_errors(translate),
+    ):
+        raise cause
     assert raised.value.__cause__ is cause
 
 
