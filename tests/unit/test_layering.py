@@ -46,7 +46,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"csr", "issued", "kms_signer", "policy", "signer", "stores.dynamodb_models"},
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
-        {"clock", "der", "der.primitives", "errors", "stores"},
+        {"clock", "der", "der.primitives", "errors", "renewal_token", "stores"},
     ],
     "trust_bundle": [
         {"rotation", "store_for_listener"},
