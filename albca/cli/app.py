@@ -14,7 +14,9 @@ from albca.cli import (
     cert_cmds,
     crl_cmds,
     demo_cmd,
+    holder_cmds,
     init_cmd,
+    inspect_cmds,
     issue_batch_cmd,
     renewal_cmd,
     serve_cmd,
@@ -84,3 +86,10 @@ app.add_typer(backend_app, name="backend")
 app.add_typer(cloudfront_app, name="cloudfront")
 app.add_typer(truststore_app, name="truststore")
 app.add_typer(ca_app, name="ca")
+# The certificate holder's side (albca.holder): bootstrap, request, renew, agent, inspect.
+app.command("bootstrap")(holder_cmds.bootstrap)
+app.add_typer(holder_cmds.request_app, name="request")
+app.command("renew")(holder_cmds.renew)
+app.command("agent")(holder_cmds.agent)
+app.command("inspect")(inspect_cmds.inspect)
+app.command("verify")(inspect_cmds.verify)
