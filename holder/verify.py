@@ -151,7 +151,9 @@ def _check_name(
         .time(now)
         .extension_policies(
             ca_policy=verification.ExtensionPolicy.webpki_defaults_ca(),
-            ee_policy=verification.ExtensionPolicy.permit_all(),
+            # A server certificate's names are in its SAN (RFC 6125 section 6.4.4; the
+            # verifier refuses a policy that does not require it).
+            ee_policy=verification.ExtensionPolicy.webpki_defaults_ee(),
         )
         .build_server_verifier(subject)
     )

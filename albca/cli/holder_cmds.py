@@ -477,5 +477,5 @@ def agent(
             count = runner.run_once()
             log(f"{count} of {len(pairs)} renewed; the others are not due")
             return
-        log(f"watching {len(pairs)} certificate(s); renewing at {renew_at:.0%} of the lifetime")
+        log(f"watching {len(pairs)} certificate(s); renewing after {renew_at:.4g} of the lifetime")
         runner.run()
