@@ -13,7 +13,7 @@ class _NotInstalled:
     def find_spec(self, name, path=None, target=None):
         if name.split(".")[0] in SERVER_ONLY:
             raise ModuleNotFoundError(f"No module named {name!r} (a holder's plain install)")
-        return None
+        return
 
 
 sys.meta_path.insert(0, _NotInstalled())

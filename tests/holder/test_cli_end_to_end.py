@@ -143,7 +143,7 @@ def test_renew_keeps_the_key_and_the_files_permissions(holder, served):
 def test_renew_with_rekey_replaces_key_and_certificate_together(holder, served):
     holder.bootstrap()
     holder("request", "client", "--cn", "k.svc.internal", ALBCA_TOKEN=served.client_token)
-    old, old_key = pair(holder.directory, "k.svc.internal")
+    _, old_key = pair(holder.directory, "k.svc.internal")
     result = holder(
         "renew", "--cert", "k.svc.internal.crt.pem", "--key", "k.svc.internal.key.pem",
         "--rekey", "--key-type", "ec-p384", "--json",
@@ -181,7 +181,8 @@ def test_agent_once_renews_what_is_due_and_runs_the_hook(holder, served):
     holder.bootstrap()
     holder("request", "client", "--cn", "o.svc.internal", ALBCA_TOKEN=served.client_token)
     old, _ = pair(holder.directory, "o.svc.internal")
-    args = ("agent", "--once", "--cert", "o.svc.internal.crt.pem", "--key", "o.svc.internal.key.pem")
+    args = ("agent", "--once", "--cert", "o.svc.internal.crt.pem")
+    args += ("--key", "o.svc.internal.key.pem")
     holder(*args)  # not due: nothing happens
     assert pair(holder.directory, "o.svc.internal")[0] == old
     holder(*args, "--renew-at", "0.00001", "--jitter", "0", "--exec", "touch reloaded")
@@ -205,7 +206,8 @@ def test_a_second_agent_on_the_same_files_exits_at_once(holder, served):
     try:
         deadline = time.monotonic() + 30
         while "watching" not in (line := first.stderr.readline()):
-            assert line and time.monotonic() < deadline, "the first agent did not start"
+            assert line, "the first agent exited"
+            assert time.monotonic() < deadline, "the first agent did not start"
         message = holder.fails(*args, "--once")
         assert f"being renewed by process {first.pid}" in message
     finally:
