@@ -63,8 +63,9 @@ def _describe_pem(data: bytes, name: str, now: datetime) -> dict[str, Any]:
         for line in data.splitlines()
         if line.strip().startswith(b"-----BEGIN ") and line.strip().endswith(b"-----")
     ]
-    if not labels:
-        raise UnreadableFile(f"{name}: a PEM header without its end; expected {_KINDS}")
+    ends = [line for line in data.splitlines() if line.strip().startswith(b"-----END ")]
+    if not labels or len(ends) != len(labels):
+        raise UnreadableFile(f"{name}: a PEM block without its END line; expected {_KINDS}")
     kinds = set(labels)
     try:
         if kinds == {"CERTIFICATE"}:
@@ -79,8 +80,10 @@ def _describe_pem(data: bytes, name: str, now: datetime) -> dict[str, Any]:
             return _describe_one("csr", x509.load_pem_x509_csr(data), now)
         if kinds == {"X509 CRL"} and len(labels) == 1:
             return _describe_one("crl", x509.load_pem_x509_crl(data), now)
-    except ValueError as exc:
-        raise UnreadableFile(f"{name}: a damaged {labels[0]} PEM block ({exc})") from None
+    except ValueError:
+        raise UnreadableFile(
+            f"{name}: a damaged {labels[0]} PEM block (bad base64 or DER inside)"
+        ) from None
     if any("PRIVATE KEY" in label for label in labels):
         raise UnreadableFile(f"{name}: holds a private key; albca inspect does not print keys")
     raise UnreadableFile(f"{name}: PEM blocks {', '.join(labels)}; expected {_KINDS}")
