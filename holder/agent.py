@@ -24,7 +24,6 @@ from albca.holder.errors import (
     ApiRefused,
     CaUnreachable,
     CertificateExpired,
-    HolderError,
     RenewalRefused,
 )
 from albca.holder.files import PairPaths, read_pair
@@ -146,8 +145,6 @@ class Agent:
                 f"current files, next try in {int(state.backoff.total_seconds())} s"
             )
             return False
-        except HolderError:
-            raise
         state.pending = state.retry_at = state.backoff = None
         self.log(
             f"{state.paths.certificate}: renewed {renewed.old.serial_number:x} -> "

@@ -20,7 +20,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 
 from albca.holder.client import CaClient
-from albca.holder.errors import FingerprintMismatch, UnreadableFile
+from albca.holder.errors import FingerprintMismatch, UnreadableFile, VerificationFailed
 
 __all__ = ["Bootstrapped", "bootstrap", "fingerprint", "normalize_fingerprint"]
 
@@ -88,8 +88,14 @@ def bootstrap(
     pem = b"".join(cert.public_bytes(serialization.Encoding.PEM) for cert in kept)
     # The API's TLS must chain to what was just accepted: proof that this bundle is the
     # one this server's CA uses, and that every later call can be verified.
-    with make_client(pem) as verified:
-        verified.health()
+    try:
+        with make_client(pem) as verified:
+            verified.health()
+    except VerificationFailed:
+        raise VerificationFailed(
+            f"{ca_url}: the API's TLS certificate does not chain to the root with fingerprint "
+            f"{wanted}; nothing was saved"
+        ) from None
     return Bootstrapped(root=root, bundle_pem=pem, dropped=len(rest))
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cryptography import x509
 
@@ -88,14 +89,23 @@ def renew_pair(
         verify_certificate(new, trusted, intermediates=chain, now=max(now, _start(new)))
     except VerificationFailed as exc:
         raise VerificationFailed(f"{exc.message}; the old files were kept") from None
+    certificate_pem = issued.certificate_pem.encode()
+    if _holds_a_chain(paths.certificate):
+        # The file keeps its shape: a full chain (leaf, then issuing CAs: what nginx's
+        # ssl_certificate and HAProxy read) stays a full chain.
+        certificate_pem += issued.chain_pem.encode()
     replace_pair(
         paths,
-        certificate_pem=issued.certificate_pem.encode(),
+        certificate_pem=certificate_pem,
         chain_pem=issued.chain_pem.encode(),
         key_pem=key_pem(pending.new_key) if pending.new_key is not None else None,
         step=step,
     )
     return Renewed(old=old, new=new, replayed=issued.replayed)
+
+
+def _holds_a_chain(path: Path) -> bool:
+    return path.read_bytes().count(b"-----BEGIN CERTIFICATE-----") > 1
 
 
 def _start(certificate: x509.Certificate) -> datetime:

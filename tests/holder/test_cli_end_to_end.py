@@ -140,6 +140,19 @@ def test_renew_keeps_the_key_and_the_files_permissions(holder, served):
     assert not list(holder.directory.glob("*.albca-new")) + list(holder.directory.glob("*swap"))
 
 
+def test_renewing_a_full_chain_file_keeps_it_a_full_chain(holder, served):
+    holder.bootstrap()
+    holder("request", "server", "--dns", "f.svc.internal", ALBCA_TOKEN=served.server_token)
+    fullchain = holder.directory / "f.svc.internal.fullchain.pem"
+    old = x509.load_pem_x509_certificates(fullchain.read_bytes())
+    holder("renew", "--cert", fullchain.name, "--key", "f.svc.internal.key.pem")
+    new = x509.load_pem_x509_certificates(fullchain.read_bytes())
+    assert len(new) == len(old) == 2  # leaf, then the issuing CA: what nginx serves
+    assert new[0].serial_number != old[0].serial_number
+    assert new[1] == old[1]
+    holder("verify", fullchain.name, "--server-name", "f.svc.internal")
+
+
 def test_renew_with_rekey_replaces_key_and_certificate_together(holder, served):
     holder.bootstrap()
     holder("request", "client", "--cn", "k.svc.internal", ALBCA_TOKEN=served.client_token)
