@@ -129,3 +129,46 @@ def test_token_made_by_the_holder_is_accepted_by_the_api_for_rsa_pss(api_on_cloc
         )
         renewed = client.renew(renewal_token=token, csr_pem=None, idempotency_key="pss-2")
     assert renewed.serial != first.serial
+
+
+def test_a_renewed_certificate_that_does_not_verify_is_not_written(api_on_clock, tmp_path):
+    from albca.holder.files import PairPaths
+    from albca.holder.keys import key_pem
+    from albca.holder.renewal import PendingRenewal, renew_pair
+    from albca.trust_bundle.bundle import TrustBundle
+    from tests.api.helpers import open_api_ca
+
+    api = api_on_clock
+    key = new_key(KeySpec.EC_P256)
+    with CaClient(api.url, bundle_pem=api.bundle_pem) as client:
+        issued = client.issue(
+            token=api.ca.token("kept"),
+            profile="client",
+            csr_pem=csr_pem(key, RequestedNames.of(common_name="kept.svc.internal")),
+            lifetime_seconds=None,
+            idempotency_key="kept-1",
+        )
+        paths = PairPaths(certificate=tmp_path / "kept.crt", key=tmp_path / "kept.key")
+        paths.certificate.write_text(issued.certificate_pem)
+        paths.key.write_bytes(key_pem(key))
+        before = (paths.certificate.read_bytes(), paths.key.read_bytes())
+        other = open_api_ca(tmp_path / "other")
+        try:
+            # The saved bundle is another CA's: whatever the API answers cannot verify.
+            trusted = list(TrustBundle.of(other.authority.trusted_certificates()).certificates)
+        finally:
+            other.close()
+        with pytest.raises(VerificationFailed, match="the old files were kept"):
+            renew_pair(
+                client,
+                paths,
+                PendingRenewal(rekey=True),
+                trusted=trusted,
+                audience=api.audience,
+                now=api.ca.clock(),
+            )
+    assert (paths.certificate.read_bytes(), paths.key.read_bytes()) == before
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("kept")) == [
+        "kept.crt",
+        "kept.key",
+    ]
