@@ -37,10 +37,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 
 from albca.api.errors import InvalidRenewalProof, UntrustedMtlsHeaders
-from albca.api.renewal_token import EC_ALGORITHMS, RSA_ALGORITHMS
 from albca.api.services import ApiSettings
 from albca.ca.authority import Authority
 from albca.ca.errors import NotRenewable
+from albca.ca.renewal_token import EC_ALGORITHMS, RSA_ALGORITHMS
 
 __all__ = ["Holder", "holder_from_alb_headers", "holder_from_renewal_token", "verify_issued_here"]
 

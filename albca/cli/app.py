@@ -42,6 +42,13 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("cloudfront", "cloudfront", "cloudfront_app", "CloudFront origin mutual TLS."),
     LazyCommand("truststore", "truststore", "truststore_app", "ALB trust stores fed by this CA."),
     LazyCommand("ca", "ca", "ca_app", "The CA hierarchy: status, rotate, retire, activate."),
+    # The certificate holder's side (albca.holder): needs no CA home and no API extra.
+    LazyCommand("bootstrap", "holder", "bootstrap", "Trust a CA's API (checked by fingerprint)."),
+    LazyCommand("request", "holder", "request_app", "Request a certificate from a CA's API."),
+    LazyCommand("renew", "holder", "renew", "Renew a certificate by proof of possession."),
+    LazyCommand("agent", "holder", "agent", "Keep certificates fresh: renew before expiry."),
+    LazyCommand("inspect", "inspect", "inspect", "Show a certificate, CSR, CRL, bundle or P12."),
+    LazyCommand("verify", "inspect", "verify", "Check a certificate's chain, name, revocation."),
 )
 
 

@@ -25,7 +25,7 @@ from packaging.requirements import Requirement
 from tests.api.helpers import http_api_event
 
 ROOT = Path(__file__).resolve().parents[2]
-FOLDERS = ("ca", "api", "trust_bundle", "infra")
+FOLDERS = ("ca", "api", "trust_bundle", "infra", "holder")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,21 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 # The folders of the design card and the import package each one is installed as.
-FOLDERS = {"ca": "ca", "trust_bundle": "trust_bundle", "api": "api", "infra": "infra"}
+FOLDERS = {
+    "ca": "ca",
+    "trust_bundle": "trust_bundle",
+    "api": "api",
+    "infra": "infra",
+    "holder": "holder",
+}
 PACKAGES = (*FOLDERS, "albca")
 MAY_IMPORT = {
     "ca": {"ca"},
     "trust_bundle": {"trust_bundle", "ca"},
     "api": {"api", "trust_bundle", "ca"},
     "infra": {"infra", "trust_bundle", "ca"},
+    # What runs on a certificate holder's machine: the plain install, no API server.
+    "holder": {"holder", "ca"},
     "albca": set(PACKAGES),
 }
 # The core of ca/ stays readable and testable alone; these modules are its AWS adapters.
@@ -41,6 +49,8 @@ CA_ADAPTERS = {
     "stores.dynamodb_table",
 }
 CA_CORE_MAY_IMPORT = {"cryptography", *sys.stdlib_module_names}
+# A holder's laptop has the base dependencies only (never fastapi, uvicorn or pyjwt).
+HOLDER_MAY_IMPORT = {"cryptography", "httpx", *sys.stdlib_module_names}
 
 # Each package's modules, top layer first. A module imports only from layers below its own.
 LAYERS: dict[str, list[set[str]]] = {
@@ -53,7 +63,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},
-        {"clock", "der", "der.primitives", "errors", "stores"},
+        {"clock", "der", "der.primitives", "errors", "renewal_token", "stores"},
     ],
     "trust_bundle": [
         {"revoke", "rotation", "store_for_listener"},
@@ -86,6 +96,12 @@ LAYERS: dict[str, list[set[str]]] = {
         {"routes.responses", "tokens"},
         {"audit", "crl_cache", "errors", "renewal_token", "routes", "schemas"},
         {"stores.dynamodb_models", "unexpected"},
+    ],
+    "holder": [
+        {"agent"},
+        {"bootstrap", "renewal"},
+        {"client", "config", "files", "inspect", "keys", "verify"},
+        {"errors"},
     ],
 }
 
@@ -157,7 +173,7 @@ def test_packages_import_only_downwards(package):
 
 
 @pytest.mark.parametrize(
-    "folder", ["ca", "trust_bundle", "api", "infra", "albca", "tests", "bench"]
+    "folder", ["ca", "trust_bundle", "api", "infra", "holder", "albca", "tests", "bench"]
 )
 def test_nothing_imports_the_folders_as_top_level_packages(folder):
     # Installed, they exist only as albca.ca, albca.api, ... (a bare `import api` would
@@ -195,6 +211,12 @@ def test_the_ca_core_imports_only_the_standard_library_and_cryptography():
         assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"
         climbing = {package_of(m) for m in imported_modules(path)} - {None, "ca"}
         assert not climbing, f"{path.relative_to(ROOT)} imports {sorted(climbing)}"  # type: ignore[type-var]
+
+
+def test_the_holder_imports_only_the_standard_library_cryptography_and_httpx():
+    for path in files_of("holder"):
+        outside = top_level_imports(path) - HOLDER_MAY_IMPORT - {"albca"}
+        assert not outside, f"{path.relative_to(ROOT)} imports {sorted(outside)}"
 
 
 def test_the_rule_checker_sees_imports():

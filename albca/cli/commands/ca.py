@@ -321,3 +321,26 @@ def activate(
     finally:
         services.close()
     typer.echo(f"active {record.role.value} CA: {record.key_id}")
+
+
+@ca_app.command("fingerprint")
+def fingerprint(json_output: JsonOption = False) -> None:
+    """Print the SHA-256 fingerprint of each root: what holders pass to `albca bootstrap`.
+
+    Example: albca ca fingerprint
+    """
+    from albca.holder.bootstrap import fingerprint as fingerprint_of
+
+    services, _ = _open()
+    try:
+        roots = [c for c in services.authority.trusted_certificates() if c.issuer == c.subject]
+    finally:
+        services.close()
+    found = [
+        {"fingerprint": fingerprint_of(c), "subject": c.subject.rfc4514_string()} for c in roots
+    ]
+    if json_output:
+        emit_json(found)
+        return
+    for root in found:
+        typer.echo(f"{root['fingerprint']}  {root['subject']}")

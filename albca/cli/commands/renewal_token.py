@@ -49,7 +49,7 @@ def renewal_token(
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
-    from albca.api.renewal_token import make_renewal_token
+    from albca.ca.renewal_token import make_renewal_token
 
     certificate_pem = _read(cert, "--cert")
     try:

@@ -1,0 +1,172 @@
+"""A process killed (SIGKILL, no clean-up) at any step of replacing a certificate and its
+key leaves, as albca reads them, either the old pair or the new pair: never a key that
+does not match its certificate."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from albca.holder.errors import LockHeld, UnreadableFile
+from albca.holder.files import PairPaths, held_lock, read_pair, recover, replace_pair
+from albca.holder.keys import key_pem
+from tests.factories import T0
+
+KILLER = """
+import os, signal, sys
+from pathlib import Path
+from albca.holder.files import PairPaths, replace_pair
+
+cert, key, new_cert, new_key, at = sys.argv[1:]
+paths = PairPaths(certificate=Path(cert), key=Path(key))
+
+def step(name):
+    if name == at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+replace_pair(
+    paths,
+    certificate_pem=Path(new_cert).read_bytes(),
+    chain_pem=None,
+    key_pem=Path(new_key).read_bytes() if new_key != "-" else None,
+    step=step,
+)
+"""
+
+
+def self_signed_pair(name: str):
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(T0)
+        .not_valid_after(T0 + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM), key_pem(key)
+
+
+@pytest.fixture
+def files(tmp_path):
+    old_cert, old_key = self_signed_pair("old")
+    new_cert, new_key = self_signed_pair("new")
+    paths = PairPaths(certificate=tmp_path / "web.crt", key=tmp_path / "web.key")
+    paths.certificate.write_bytes(old_cert)
+    paths.key.write_bytes(old_key)
+    (tmp_path / "new.crt").write_bytes(new_cert)
+    (tmp_path / "new.key").write_bytes(new_key)
+    return paths, (old_cert, old_key), (new_cert, new_key)
+
+
+def kill_at(paths, tmp_path, step, *, rekey=True):
+    result = subprocess.run(
+        [
+            sys.executable, "-c", KILLER, str(paths.certificate), str(paths.key),
+            str(tmp_path / "new.crt"), str(tmp_path / "new.key") if rekey else "-", step,
+        ],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return result.returncode
+
+
+REKEY_STEPS = [
+    "wrote web.crt.albca-new",
+    "wrote web.key.albca-new",
+    "journal",
+    "renamed web.crt",
+    "renamed web.key",
+    "done",
+]
+
+
+@pytest.mark.parametrize("step", REKEY_STEPS)
+def test_a_kill_at_any_step_leaves_the_old_or_the_new_pair(files, tmp_path, step):
+    paths, old, new = files
+    assert kill_at(paths, tmp_path, step) == -9  # really killed there
+    held = read_pair(paths)  # recovers, then refuses a key that does not match
+    pem = held.certificate.public_bytes(serialization.Encoding.PEM)
+    assert (pem, paths.key.read_bytes()) in (old, new)
+    # Before the journal is on disk the old pair stays; from then on, the new one wins.
+    expected = new if REKEY_STEPS.index(step) >= REKEY_STEPS.index("journal") else old
+    assert (paths.certificate.read_bytes(), paths.key.read_bytes()) == expected
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert left == ["new.crt", "new.key", "web.crt", "web.key"]  # no temporaries, no journal
+
+
+def test_without_recovery_a_mix_exists_only_while_a_journal_says_how_to_finish(files, tmp_path):
+    paths, old, new = files
+    assert kill_at(paths, tmp_path, "renamed web.crt") == -9
+    assert paths.journal.exists()
+    assert (paths.certificate.read_bytes(), paths.key.read_bytes()) == (new[0], old[1])
+    recover(paths)
+    assert (paths.certificate.read_bytes(), paths.key.read_bytes()) == new
+
+
+@pytest.mark.parametrize("step", ["wrote web.crt.albca-new", "renamed web.crt"])
+def test_a_renewal_with_the_same_key_is_one_rename(files, tmp_path, step):
+    paths, old, _ = files
+    # Renewal without --rekey: a new certificate for the old key.
+    new_cert_same_key = _certificate_for(old[1])
+    (tmp_path / "new.crt").write_bytes(new_cert_same_key)
+    assert kill_at(paths, tmp_path, step, rekey=False) == -9
+    assert not paths.journal.exists()  # nothing to finish: one file, one rename
+    expected = new_cert_same_key if step.startswith("renamed") else old[0]
+    assert paths.certificate.read_bytes() == expected
+    read_pair(paths)  # matches
+
+
+def _certificate_for(key_pem_bytes: bytes) -> bytes:
+    key = serialization.load_pem_private_key(key_pem_bytes, None)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "renewed")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(T0)
+        .not_valid_after(T0 + timedelta(days=30))
+        .sign(key, hashes.SHA256())
+        .public_bytes(serialization.Encoding.PEM)
+    )
+
+
+def test_replacement_keeps_mode_and_a_mismatched_pair_is_refused(files, tmp_path):
+    paths, old, new = files
+    paths.key.chmod(0o640)
+    replace_pair(paths, certificate_pem=new[0], chain_pem=None, key_pem=new[1])
+    assert paths.key.stat().st_mode & 0o777 == 0o640
+    paths.key.write_bytes(old[1])
+    with pytest.raises(UnreadableFile, match="is not the key of"):
+        read_pair(paths)
+
+
+def test_the_lock_is_exclusive_and_released_with_its_holder(files):
+    paths, _, _ = files
+    with held_lock(paths):
+        child = subprocess.run(
+            [sys.executable, "-c", (
+                "from pathlib import Path; from albca.holder.files import PairPaths, held_lock\n"
+                f"p = PairPaths(certificate=Path({str(paths.certificate)!r}), key=Path('k'))\n"
+                "with held_lock(p): pass\n"
+            )],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        assert child.returncode == 1
+        assert f"being renewed by process {os.getpid()}" in child.stderr
+    with held_lock(paths):  # released when the first left
+        pass
+    with held_lock(paths), pytest.raises(LockHeld), held_lock(paths):
+        pass  # flock is per open file: a second open in one process is refused too
