@@ -1,0 +1,159 @@
+"""Races between real processes over one CA, shared by the race tests and bench/crl_races.py.
+
+Each scenario runs the product as it runs in production, several processes at once over
+one SQLite file (more processes than this machine's cores), and returns figures: how many
+CRLs were checked and how many broke the rule under test. The tests assert the figures are
+zero; the bench prints them.
+
+The rule (issue 12): a CRL with a higher number lists every revocation any lower-numbered
+CRL of the same CA listed (nothing expires during these runs, so every one of them).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+
+from albca.ca.authority import Authority, AuthorityConfig
+from albca.ca.names import RequestedNames
+from albca.ca.profiles import default_profiles
+from albca.ca.records import RevocationReason
+from albca.ca.signer import PrivateKeySigner
+from albca.ca.stores.sqlite import SqliteStore
+from tests.authorities import build_authority
+
+# spawn, not fork: each process opens the store itself, as separate `albca` runs do.
+_CONTEXT = multiprocessing.get_context("spawn")
+
+
+@dataclass(frozen=True)
+class OrderFigures:
+    checked: int  # CRLs compared with every lower-numbered one
+    out_of_order: int  # CRLs lacking a revocation a lower-numbered CRL listed
+
+    def __str__(self) -> str:
+        return f"CRLs checked {self.checked}, out of order {self.out_of_order}"
+
+
+def out_of_order(crls: Iterable[tuple[int, frozenset[int]]]) -> OrderFigures:
+    """Count the CRLs (number, listed serials) that lack a serial some lower number listed."""
+    ordered = sorted(crls)
+    numbers = [number for number, _ in ordered]
+    if len(set(numbers)) != len(numbers):
+        raise AssertionError(f"two CRLs share a number: {numbers}")
+    seen: set[int] = set()
+    bad = 0
+    for _, serials in ordered:
+        if not seen <= serials:
+            bad += 1
+        seen |= serials
+    return OrderFigures(len(ordered), bad)
+
+
+def listed_serials(der: bytes) -> frozenset[int]:
+    return frozenset(entry.serial_number for entry in x509.load_der_x509_crl(der))
+
+
+# -- a CA home the processes share ---------------------------------------------------------
+def make_home(home: Path, certificates: int) -> list[int]:
+    """A CA in ``home`` (SQLite store, CA keys in files) with ``certificates`` issued."""
+    signers: dict[str, PrivateKeySigner] = {}
+    authority = build_authority(home, signers=signers)
+    for location, signer in signers.items():
+        _key_path(home, location).write_bytes(
+            signer.private_key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    serials = [
+        authority.issue_with_new_key(
+            profile="client",
+            names=RequestedNames.of(common_name=f"c{n}.svc.internal"),
+            requested_by="race",
+        ).record.serial
+        for n in range(certificates)
+    ]
+    authority.store.close()
+    return serials
+
+
+def open_authority(home: Path) -> Authority:
+    def resolve(location: str) -> PrivateKeySigner:
+        key = load_pem_private_key(_key_path(home, location).read_bytes(), None)
+        return PrivateKeySigner(key, location=location)  # type: ignore[arg-type]
+
+    return Authority(
+        store=SqliteStore(home / "albca.db", synchronous="normal"),
+        config=AuthorityConfig(profiles=default_profiles()),
+        resolve_signer=resolve,
+    )
+
+
+def _key_path(home: Path, location: str) -> Path:
+    return home / (location.replace(":", "-") + ".pem")
+
+
+# -- 1. CRL numbers and contents (Authority.revoke / generate_crl) ---------------------------
+def _revoker(home: str, serials: list[int], start: object) -> None:
+    authority = open_authority(Path(home))
+    start.wait()  # type: ignore[attr-defined]
+    for serial in serials:
+        authority.revoke(serial, RevocationReason.KEY_COMPROMISE, requested_by="race")
+
+
+def _crl_signer(home: str, index: int, crls: int, start: object) -> None:
+    authority = open_authority(Path(home))
+    signed = []
+    start.wait()  # type: ignore[attr-defined]
+    for _ in range(crls):
+        document = authority.generate_crl(requested_by="race")
+        signed.append([document.number, sorted(listed_serials(document.der))])
+    (Path(home) / f"crls-{index}.json").write_text(json.dumps(signed))
+
+
+def crl_order_race(
+    home: Path, *, revokers: int = 2, signers: int = 3, revocations: int = 30, crls: int = 25
+) -> OrderFigures:
+    """``revokers`` processes revoke ``revocations`` certificates each while ``signers``
+    processes sign ``crls`` CRLs each, all through ``Authority`` over one SQLite file."""
+    serials = make_home(home, revokers * revocations)
+    start = _CONTEXT.Event()
+    processes = [
+        _CONTEXT.Process(
+            target=_revoker, args=(str(home), serials[i::revokers], start), daemon=True
+        )
+        for i in range(revokers)
+    ] + [
+        _CONTEXT.Process(target=_crl_signer, args=(str(home), i, crls, start), daemon=True)
+        for i in range(signers)
+    ]
+    _run(processes, start)
+    signed = [
+        (number, frozenset(listed))
+        for i in range(signers)
+        for number, listed in json.loads((home / f"crls-{i}.json").read_text())
+    ]
+    return out_of_order(signed)
+
+
+def _run(processes: list[multiprocessing.process.BaseProcess], start: object) -> None:
+    for process in processes:
+        process.start()
+    time.sleep(0.5 if os.cpu_count() else 0)  # let them import and open the store
+    start.set()  # type: ignore[attr-defined]
+    for process in processes:
+        process.join(timeout=120)
+    failed = [p.exitcode for p in processes if p.exitcode != 0]
+    if failed:
+        raise AssertionError(f"race processes failed: exit codes {failed}")
