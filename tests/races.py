@@ -157,3 +157,78 @@ def _run(processes: list[multiprocessing.process.BaseProcess], start: object) ->
     failed = [p.exitcode for p in processes if p.exitcode != 0]
     if failed:
         raise AssertionError(f"race processes failed: exit codes {failed}")
+
+
+# -- 2. publishing the CRL (what `albca revoke` does with ALBCA_PUBLISH_TO=file://) -------------
+@dataclass(frozen=True)
+class PublishFigures:
+    published: int  # CRLs published (or found already superseded)
+    regressed: int  # times a publisher found an older CRL than its own published after it
+    final_is_newest: bool  # at the end, the published CRL is the highest-numbered one signed
+
+    def __str__(self) -> str:
+        return (
+            f"CRLs published {self.published}, regressed {self.regressed}, "
+            f"newest published at the end: {self.final_is_newest}"
+        )
+
+
+def _publisher(home: str, target: str, index: int, serials: list[int], start: object) -> None:
+    from albca.trust_bundle.artefacts import crl_name, publish_crl
+    from albca.trust_bundle.publish import publisher_for
+
+    authority = open_authority(Path(home))
+    publisher = publisher_for(target)
+    bundle = authority.trusted_certificates()
+    results = []
+    start.wait()  # type: ignore[attr-defined]
+    for serial in serials:
+        authority.revoke(serial, RevocationReason.KEY_COMPROMISE, requested_by="race")
+        document = authority.generate_crl(requested_by="race")
+        publish_crl(
+            document,
+            bundle,
+            publisher=publisher,
+            store=authority.store,
+            actor="race",
+            now=authority.now(),
+        )
+        there = x509.load_pem_x509_crl(publisher.read(crl_name(document.issuer_key_id)))
+        number = there.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+        results.append([document.number, number])
+    (Path(home) / f"published-{index}.json").write_text(json.dumps(results))
+
+
+def publish_race(home: Path, *, publishers: int = 4, rounds: int = 15) -> PublishFigures:
+    """``publishers`` processes each revoke, sign a CRL and publish it to one file://
+    directory, ``rounds`` times; each reads back what is published right after."""
+    serials = make_home(home, publishers * rounds)
+    target = (home / "published").as_uri()
+    start = _CONTEXT.Event()
+    processes = [
+        _CONTEXT.Process(
+            target=_publisher,
+            args=(str(home), target, i, serials[i::publishers], start),
+            daemon=True,
+        )
+        for i in range(publishers)
+    ]
+    _run(processes, start)
+    results = [
+        pair
+        for i in range(publishers)
+        for pair in json.loads((home / f"published-{i}.json").read_text())
+    ]
+    authority = open_authority(home)
+    try:
+        newest = max(number for number, _ in results)
+        issuer = authority.active_issuer_record().key_id
+        final = x509.load_pem_x509_crl((home / "published" / "crl" / f"{issuer}.pem").read_bytes())
+        final_number = final.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    finally:
+        authority.store.close()
+    return PublishFigures(
+        published=len(results),
+        regressed=sum(1 for mine, there in results if there < mine),
+        final_is_newest=final_number == newest,
+    )
