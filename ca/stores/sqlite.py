@@ -377,19 +377,41 @@ class SqliteStore:
             return _take_crl_number(db, issuer_key_id)
 
     def next_crl(self, issuer_key_id: str, now: datetime) -> CrlSnapshot:
-        # The number and the entries in one write transaction: writers take turns
-        # (``_WriterLock``), so no revocation commits between taking the number and reading
-        # the entries, and every CRL numbered higher reads after this one committed. The
-        # partial covering index keeps the read short (0.2 s at 500,000 entries); other
-        # writers wait that long, readers do not (WAL).
-        with self._transaction() as db:
-            number = _take_crl_number(db, issuer_key_id)
-            row = db.execute(
-                "SELECT revocations FROM crl_state WHERE issuer_key_id = ?", (issuer_key_id,)
-            ).fetchone()
-            rows = db.execute(_REVOKED_ENTRIES, (issuer_key_id, to_epoch(now))).fetchall()
+        # The entries are read in a snapshot taken while the number is taken: a read
+        # transaction of a second connection, begun while this one holds the write lock
+        # (writers take turns, ``_WriterLock``). It sees every commit before this number
+        # and none after, as no writer can commit in between; a CRL numbered higher takes
+        # its snapshot after this number committed. The read itself runs after the write
+        # lock is released (WAL readers do not block writers): reading 500,000 entries
+        # takes seconds, and issuance need not wait for it.
+        reader = self._reader()
+        try:
+            with self._transaction() as db:
+                number = _take_crl_number(db, issuer_key_id)
+                reader.execute("BEGIN")
+                row = reader.execute(  # the first read fixes the snapshot
+                    "SELECT revocations FROM crl_state WHERE issuer_key_id = ?", (issuer_key_id,)
+                ).fetchone()
+            try:
+                rows = reader.execute(_REVOKED_ENTRIES, (issuer_key_id, to_epoch(now))).fetchall()
+            finally:
+                reader.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                reader.execute("ROLLBACK")
+            raise StoreUnavailable(f"certificate store {self.path} failed to read: {exc}") from exc
         entries = [RevokedEntry(int(serial, 16), at, reason) for serial, at, reason in rows]
         return CrlSnapshot(number, int(row[0]) if row else 0, entries)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's second connection, for snapshots read beside a write."""
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._connect()
+            self._local.reader = reader
+            with self._connections_lock:
+                self._connections.append(reader)
+        return reader
 
     def crl_state(self, issuer_key_id: str) -> CrlState:
         rows = self._read(
