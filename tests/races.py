@@ -11,6 +11,7 @@ CRL of the same CA listed (nothing expires during these runs, so every one of th
 
 from __future__ import annotations
 
+import itertools
 import json
 import multiprocessing
 import os
@@ -232,3 +233,104 @@ def publish_race(home: Path, *, publishers: int = 4, rounds: int = 15) -> Publis
         regressed=sum(1 for mine, there in results if there < mine),
         final_is_newest=final_number == newest,
     )
+
+
+# -- 4. the CRL `albca serve --workers 2` serves ---------------------------------------------
+@dataclass(frozen=True)
+class ServedFigures:
+    fetched: int  # CRLs fetched right after an acknowledged revoke
+    stale: int  # of those, CRLs lacking that revocation
+    went_down: int  # times the served number was lower than the one fetched before
+
+    def __str__(self) -> str:
+        return (
+            f"CRLs fetched after a revoke {self.fetched}, stale {self.stale}, "
+            f"served number went down {self.went_down} times"
+        )
+
+
+def served_crl_race(workdir: Path, *, revokes: int = 5, fetches: int = 6) -> ServedFigures:
+    """`albca init`, then `albca serve --workers 2`; per revoke through the API, ``fetches``
+    CRL fetches on fresh connections (the kernel hands them to either worker)."""
+    import socket
+    import ssl
+    import subprocess
+    import sys
+
+    import httpx
+
+    albca = str(Path(sys.executable).with_name("albca"))
+    env = {
+        **os.environ,
+        "ALBCA_HOME": str(workdir / "home"),
+        "ALBCA_KEY_PASSPHRASE": "race-passphrase-0123",
+        "ALBCA_SQLITE_SYNCHRONOUS": "normal",
+    }
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [albca, *args], env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+        if done.returncode != 0:
+            raise AssertionError(done.stderr)
+        return done.stdout
+
+    run("init")
+    secret = json.loads(
+        run("token", "create", "ops", "--profile", "client", "--names", "*.svc.internal",
+            "--scopes", "issue,revoke,read", "--json")
+    )["token"]  # fmt: skip
+    bundle = workdir / "bundle.pem"
+    bundle.write_text(run("bundle"))
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [albca, "serve", "--port", str(port), "--tls-from-ca", "--workers", "2"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    tls = ssl.create_default_context(cafile=str(bundle))
+    base = f"https://127.0.0.1:{port}"
+    auth = {"Authorization": f"Bearer {secret}"}
+    numbers: list[int] = []
+
+    def fetch() -> x509.CertificateRevocationList:
+        with httpx.Client(base_url=base, verify=tls, timeout=10) as fresh:
+            crl = x509.load_der_x509_crl(fresh.get("/v1/ca/crl.der").content)
+        numbers.append(crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number)
+        return crl
+
+    stale = 0
+    try:
+        with httpx.Client(base_url=base, verify=tls, timeout=10) as client:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    client.get("/v1/health")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline or server.poll() is not None:
+                        raise AssertionError("albca serve did not start") from None
+                    time.sleep(0.1)
+            for _ in range(fetches):
+                fetch()  # both workers hold a CRL
+            for n in range(revokes):
+                issued = client.post(
+                    "/v1/certificates/generate",
+                    json={"profile": "client", "common_name": f"r{n}.svc.internal"},
+                    headers=auth,
+                )
+                serial = int(issued.json()["certificate"]["serial"].replace(":", ""), 16)
+                revoked = client.post(f"/v1/certificates/{serial:x}/revoke", json={}, headers=auth)
+                if revoked.status_code != 200:
+                    raise AssertionError(revoked.text)
+                for _ in range(fetches):
+                    if fetch().get_revoked_certificate_by_serial_number(serial) is None:
+                        stale += 1
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    went_down = sum(1 for a, b in itertools.pairwise(numbers) if b < a)
+    return ServedFigures(revokes * fetches, stale, went_down)
