@@ -8,7 +8,6 @@ It owns no I/O of its own: records go through a ``CertificateStore``, CA keys th
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,11 +53,6 @@ __all__ = ["Authority", "AuthorityConfig", "IssueRequest", "SignerResolver"]
 
 SignerResolver = Callable[[str], Signer]
 """Turns an authority record's ``key_location`` into a signer (loading or connecting)."""
-
-# How long a process keeps using the issuing CA it last read as active. A rotation made by
-# another process (the CLI, another Lambda instance) reaches this one within this time;
-# the old CA stays trusted during a rotation, so certificates it signs meanwhile are good.
-ACTIVE_ISSUER_TTL = timedelta(seconds=30)
 
 # A serial collision among 159 random bits is not expected before the heat death of the
 # universe; retrying a few times turns "not expected" into "handled".
@@ -162,7 +156,6 @@ class Authority:
         self.clock = clock
         self._resolve_signer = resolve_signer
         self._templates: dict[str, LeafTemplate] = {}
-        self._active: tuple[str, float] | None = None  # (key id, monotonic time read)
         self._lock = threading.Lock()
 
     @property
@@ -211,20 +204,16 @@ class Authority:
             return self._templates.setdefault(key_id, template)
 
     def _active_key_id(self) -> str:
-        with self._lock:
-            cached = self._active
-        if cached is not None and time.monotonic() - cached[1] < ACTIVE_ISSUER_TTL.total_seconds():
-            return cached[0]
-        key_id = self.active_issuer_record().key_id
-        with self._lock:
-            self._active = (key_id, time.monotonic())
-        return key_id
+        # Read on every signing, never cached: a CA retired (or put on standby) by another
+        # process (`albca ca retire --force`, a rotation) signs nothing once that commits
+        # (issue 12, point 5). One small read per certificate (the authorities are a few
+        # rows); the signing context of each CA is still built once (``_templates``).
+        return self.active_issuer_record().key_id
 
     def forget_cached_issuers(self) -> None:
         """Drop cached issuer contexts (after a rotation changed which CA is active)."""
         with self._lock:
             self._templates.clear()
-            self._active = None
 
     def _authority(self, key_id: str) -> AuthorityRecord:
         for record in self.store.list_authorities():
@@ -357,7 +346,14 @@ class Authority:
         plans = [self._plan(request, caller_policy) for request in requests]
         batch: list[_Signed] = []
         weight = 0
+        template: LeafTemplate | None = None
         for plan in plans:
+            if not batch:
+                # Each batch is signed by the CA active when it starts: a CA retired
+                # meanwhile signs no further batch (issue 12, point 5).
+                template = self._leaf_template()
+            if plan.template is not template:
+                plan = self._plan(plan.request, caller_policy, template)
             signed = self._sign(plan, random_serial())
             if batch and (
                 len(batch) == self.store.batch_limit
@@ -381,12 +377,19 @@ class Authority:
             return [s.issued for s in batch]
         raise _no_unused_serial()
 
-    def _plan(self, request: IssueRequest, caller_policy: NamePolicy | None) -> _IssuePlan:
-        """Everything about a certificate but its serial, checked against every rule."""
+    def _plan(
+        self,
+        request: IssueRequest,
+        caller_policy: NamePolicy | None,
+        template: LeafTemplate | None = None,
+    ) -> _IssuePlan:
+        """Everything about a certificate but its serial, checked against every rule.
+        The issuing CA is the one active now (``template`` if the caller just read it)."""
         profile = self.profiles.get(request.profile)
         self._check(profile, request.key_spec, request.names, caller_policy)
         lifetime = profile.resolve_lifetime(request.lifetime)
-        template = self._leaf_template()
+        if template is None:
+            template = self._leaf_template()
         now = self.clock()
         not_after = now + lifetime
         issuer_expiry = template.issuer.certificate.not_valid_after_utc
@@ -589,14 +592,28 @@ class Authority:
         still chains to the root, so the root must say that CA is no longer good
         (cessationOfOperation, RFC 5280 section 5.3.1).
         """
+        return self.generate_counted_crl(issuer_key_id, requested_by=requested_by)[0]
+
+    def generate_counted_crl(
+        self, issuer_key_id: str | None = None, *, requested_by: str
+    ) -> tuple[CRLDocument, int]:
+        """``generate_crl``, and the issuer's revocation counter (``CrlState.revocations``)
+        at the instant its entries were read: while the counter still reads so, the CRL
+        lists every revocation."""
         issuer = self.issuer(issuer_key_id)
         now = self.clock()
-        entries = self._crl_entries(issuer.key_id, now)
-        number = self.store.next_crl_number(issuer.key_id)
+        # The number and the entries come from one instant of the store (``next_crl``), so a
+        # CRL with a higher number lists every revocation a lower-numbered one listed: a
+        # consumer keeping "the highest number" loses none (issue 12, point 1).
+        with collector_paused():
+            snapshot = self.store.next_crl(issuer.key_id, now)
+        entries = snapshot.entries
+        if self._authority(issuer.key_id).role is AuthorityRole.ROOT:
+            entries = self._retired_children(issuer.key_id, now)
         document = build_crl(
             issuer=issuer.certificate,
             signer=issuer.signer,
-            number=number,
+            number=snapshot.number,
             this_update=now,
             next_update=now + self.config.crl_validity,
             entries=entries,
@@ -606,10 +623,14 @@ class Authority:
                 at=now,
                 action="crl",
                 actor=requested_by,
-                detail={"issuer": issuer.key_id, "number": number, "entries": document.entries},
+                detail={
+                    "issuer": issuer.key_id,
+                    "number": snapshot.number,
+                    "entries": document.entries,
+                },
             )
         )
-        return document
+        return document, snapshot.revocations
 
     def crl_entries(self, issuer_key_id: str) -> list[RevokedEntry]:
         """What a CRL of this CA signed now would list (``generate_crl``'s entries), without

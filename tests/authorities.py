@@ -11,6 +11,7 @@ from albca.ca.hierarchy import HierarchySpec, create_hierarchy
 from albca.ca.keys import KeySpec, generate_private_key
 from albca.ca.profiles import default_profiles
 from albca.ca.signer import PrivateKeySigner
+from albca.ca.stores.protocol import CertificateStore
 from albca.ca.stores.sqlite import SqliteStore, Synchronous
 
 
@@ -24,13 +25,16 @@ def build_authority(
     config: AuthorityConfig | None = None,
     synchronous: Synchronous = "normal",
     signers: dict[str, PrivateKeySigner] | None = None,
+    store: CertificateStore | None = None,
 ) -> Authority:
     """Create a root and issuing CA (keys held in memory) and an authority over them.
 
     ``signers``: the dict the authority resolves key locations in (``mem:...``); pass one to
-    add keys later (a rotation's new CA keys, see ``memory_key_source``)."""
+    add keys later (a rotation's new CA keys, see ``memory_key_source``). ``store``: another
+    store than a SQLite file in ``directory`` (a DynamoDB table)."""
     directory.mkdir(parents=True, exist_ok=True)
-    store = SqliteStore(directory / "albca.db", synchronous=synchronous)
+    if store is None:
+        store = SqliteStore(directory / "albca.db", synchronous=synchronous)
     signers = {} if signers is None else signers
     signers["mem:root"] = PrivateKeySigner(generate_private_key(root_key), location="mem:root")
     signers["mem:issuing"] = PrivateKeySigner(

@@ -23,7 +23,13 @@ from albca.ca.crl import CRLDocument
 from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.alb_rules import CheckedBundle, CheckedCRL, check_bundle, check_crl
 from albca.trust_bundle.errors import PublishFailed
-from albca.trust_bundle.publish import PublishedObject, Publisher, S3Publisher, publish_recorded
+from albca.trust_bundle.publish import (
+    PublishedObject,
+    Publisher,
+    S3Publisher,
+    publish_recorded,
+    record_publish,
+)
 
 __all__ = [
     "BUNDLE_NAME",
@@ -36,6 +42,7 @@ __all__ = [
     "publish_crl",
     "publish_checked_crl",
     "check_crl_document",
+    "crl_number_of",
 ]
 
 BUNDLE_NAME = "ca-bundle.pem"
@@ -151,17 +158,38 @@ def publish_checked_crl(
     actor: str,
     now: datetime,
 ) -> PublishedCRL:
-    """Publish a CRL ``check_crl_document`` already passed (``pem`` is what it checked)."""
-    published = publish_recorded(
-        publisher,
-        store,
-        crl_name(document.issuer_key_id),
+    """Publish a CRL ``check_crl_document`` already passed (``pem`` is what it checked),
+    unless the CRL published there has this number or a higher one: then that one stays
+    and is returned (it lists every revocation this one lists, as CRL numbers and
+    contents agree; issue 12, point 2). So concurrent publishers (`albca revoke` runs, the
+    API, a sync) never put an older CRL over a newer one, and the newest is what stays."""
+    name = crl_name(document.issuer_key_id)
+    replacement = publisher.replace_if(
+        name,
         pem,
         content_type=PEM_CONTENT_TYPE,
-        actor=actor,
-        now=now,
+        replaces=lambda current: crl_number_of(current) < document.number,
     )
-    return PublishedCRL(published, document.issuer_key_id, document.number, checked.entries)
+    if replacement.kept is not None:
+        number, entries = (
+            crl_number_of(replacement.kept),
+            len(x509.load_pem_x509_crl(replacement.kept)),
+        )
+        return PublishedCRL(replacement.published, document.issuer_key_id, number, entries)
+    record_publish(store, name, replacement.published, actor=actor, now=now)
+    return PublishedCRL(
+        replacement.published, document.issuer_key_id, document.number, checked.entries
+    )
+
+
+def crl_number_of(pem: bytes) -> int:
+    """The CRL number of a published CRL; -1 for bytes that are not a CRL with one (they
+    are replaced)."""
+    try:
+        crl = x509.load_pem_x509_crl(pem)
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except (ValueError, x509.ExtensionNotFound):
+        return -1
 
 
 def _sha256(data: bytes) -> str:

@@ -412,7 +412,15 @@ class Planner:
         if not isinstance(publisher, S3Publisher):
             self.plan.step(f"write the {body} to {publisher.target}/{name}")
             return None
-        self.plan.call("s3", "put_object", publisher.put_params(name, body, PEM_CONTENT_TYPE))
+        # As ``publish_checked_crl`` writes it: only over the CRL there then (its ETag, known
+        # only then), or only if there is none.
+        key = publisher.key(name)
+        written = any(c.params.get("Key") == key for c in self.plan.calls if c.service == "s3")
+        there = written or publisher.current_etag(name) is not None
+        params = publisher.conditional_put_params(
+            name, body, PEM_CONTENT_TYPE, etag=Unknown() if there else None
+        )
+        self.plan.call("s3", "put_object", params)
         return S3Location(publisher.bucket, publisher.key(name), Unknown())
 
     def _apply(

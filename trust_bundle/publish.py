@@ -7,14 +7,25 @@ of the key must never change what a load balancer loaded (AWS_NOTES "Trust store
 Each write is atomic per object: S3 replaces an object whole or not at all, and a file is
 written beside its target and renamed over it. A publish that fails leaves the previous
 object, and every earlier version, as it was.
+
+``replace_if`` compares before it replaces, for what must never go back (a CRL replaced by
+one with a lower number, issue 12 point 2): under a lock file for ``file://``, and with
+S3's conditional writes for ``s3://`` (``PutObject`` with ``If-Match`` on the ETag read,
+or ``If-None-Match: *`` where there was no object; a 412 ``PreconditionFailed`` or 409
+``ConditionalRequestConflict`` means another writer came first: read again and compare
+again; S3 User Guide, "Conditional writes").
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import os
+import secrets
 import tempfile
+import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,19 +38,19 @@ from albca.ca.records import AuditEvent
 from albca.trust_bundle.errors import PublishFailed
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from albca.ca.stores.protocol import CertificateStore
 
 __all__ = [
     "PublishFailed",
     "PublishedObject",
+    "Replacement",
     "ObjectVersion",
     "Publisher",
     "FilePublisher",
     "S3Publisher",
     "publisher_for",
     "publish_recorded",
+    "record_publish",
 ]
 
 
@@ -59,6 +70,22 @@ class PublishedObject:
         }
 
 
+@dataclass(frozen=True)
+class Replacement:
+    """What ``replace_if`` left published: ``data``, or (``kept``) what was there."""
+
+    published: PublishedObject
+    kept: bytes | None  # the bytes left in place, when they were not replaced
+
+    @property
+    def written(self) -> bool:
+        return self.kept is None
+
+
+# Conditional writes refused because another writer came first, before giving up.
+_CONDITIONAL_ATTEMPTS = 8
+
+
 class Publisher(Protocol):
     """Somewhere artefacts are published: a directory, or a prefix of an S3 bucket."""
 
@@ -66,6 +93,18 @@ class Publisher(Protocol):
     def target(self) -> str: ...
 
     def publish(self, name: str, data: bytes, *, content_type: str) -> PublishedObject: ...
+
+    def replace_if(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str,
+        replaces: Callable[[bytes], bool],
+    ) -> Replacement:
+        """Publish ``data`` unless an object is there for which ``replaces(its bytes)`` is
+        false; the comparison and the write are one step that no other writer splits."""
+        ...
 
     def read(self, name: str, version_id: str | None = None) -> bytes: ...
 
@@ -117,6 +156,50 @@ class FilePublisher:
             size=len(data),
         )
 
+    def replace_if(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str,
+        replaces: Callable[[bytes], bool],
+    ) -> Replacement:
+        path = self.directory / _check_name(name)
+        lock = path.with_name(f".{path.name}.lock")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise PublishFailed(
+                f"cannot lock {lock}: {exc.strerror or exc}", target=self.target
+            ) from exc
+        try:
+            # Every albca process publishing here takes this lock to compare and rename,
+            # so none renames an older file over a newer one it did not see.
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                current: bytes | None = path.read_bytes()
+            except FileNotFoundError:
+                current = None
+            except OSError as exc:
+                raise PublishFailed(
+                    f"cannot read {path}: {exc.strerror or exc}", target=self.target
+                ) from exc
+            if current is not None and not replaces(current):
+                return Replacement(self._object(path, current), kept=current)
+            return Replacement(self.publish(name, data, content_type=content_type), kept=None)
+        finally:
+            os.close(fd)  # releases the lock
+
+    @staticmethod
+    def _object(path: Path, data: bytes) -> PublishedObject:
+        return PublishedObject(
+            url=path.resolve().as_uri(),
+            version_id=None,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+        )
+
     def read(self, name: str, version_id: str | None = None) -> bytes:
         if version_id is not None:
             raise PublishFailed(
@@ -150,9 +233,66 @@ class S3Publisher:
 
     def publish(self, name: str, data: bytes, *, content_type: str) -> PublishedObject:
         key = self.key(name)
-        digest = hashlib.sha256(data)
         with _s3_errors(f"s3://{self.bucket}/{key}", self.bucket):
             response = self._client.put_object(**self.put_params(name, data, content_type))
+        return self._published(name, data, response)
+
+    def replace_if(
+        self,
+        name: str,
+        data: bytes,
+        *,
+        content_type: str,
+        replaces: Callable[[bytes], bool],
+    ) -> Replacement:
+        url = f"s3://{self.bucket}/{self.key(name)}"
+        for attempt in range(_CONDITIONAL_ATTEMPTS):
+            current = self._current_with_etag(name)
+            if current is not None and not replaces(current[0]):
+                body, version_id, _ = current
+                return Replacement(self._object(name, body, version_id), kept=body)
+            params = self.conditional_put_params(
+                name, data, content_type, etag=current[2] if current is not None else None
+            )
+            try:
+                with _s3_errors(url, self.bucket):
+                    response = self._client.put_object(**params)
+            except PublishFailed as exc:
+                if exc.aws_code in _CAME_FIRST:
+                    # Another writer replaced (or removed) the object since it was read.
+                    time.sleep(secrets.randbelow(1000) / 1000 * 0.05 * (1 << attempt))
+                    continue
+                raise
+            return Replacement(self._published(name, data, response), kept=None)
+        raise PublishFailed(
+            f"{url} kept changing while it was being replaced ({_CONDITIONAL_ATTEMPTS} "
+            "attempts); publish again",
+            target=url,
+        )
+
+    def _current_with_etag(self, name: str) -> tuple[bytes, str | None, str] | None:
+        key = self.key(name)
+        try:
+            with _s3_errors(f"s3://{self.bucket}/{key}", self.bucket):
+                response = self._client.get_object(Bucket=self.bucket, Key=key)
+                body: bytes = response["Body"].read()
+        except PublishFailed as exc:
+            if exc.aws_code in ("NoSuchKey", "404"):
+                return None
+            raise
+        return body, response.get("VersionId"), response["ETag"]
+
+    def _object(self, name: str, data: bytes, version_id: str | None) -> PublishedObject:
+        return PublishedObject(
+            url=f"s3://{self.bucket}/{self.key(name)}",
+            version_id=version_id,
+            sha256=hashlib.sha256(data).hexdigest(),
+            size=len(data),
+        )
+
+    def _published(self, name: str, data: bytes, response: dict[str, Any]) -> PublishedObject:
+        key = self.key(name)
+        digest = hashlib.sha256(data)
         version_id = response.get("VersionId")
         if not version_id or version_id == "null":
             raise PublishFailed(
@@ -179,6 +319,28 @@ class S3Publisher:
             # S3 checks the body against this digest and refuses a corrupted upload.
             "ChecksumAlgorithm": "SHA256",
         }
+
+    def conditional_put_params(
+        self, name: str, body: bytes | str, content_type: str, *, etag: str | None
+    ) -> dict[str, Any]:
+        """``put_params`` of ``replace_if``: written only if the object is still the one
+        read (its ``etag``), or, where there was none (``etag`` None), if there still is
+        none."""
+        condition = {"IfNoneMatch": "*"} if etag is None else {"IfMatch": etag}
+        return {**self.put_params(name, body, content_type), **condition}
+
+    def current_etag(self, name: str) -> str | None:
+        """The ETag of the latest version of ``name``, or None if there is none (for a plan
+        of ``replace_if``: the condition its write will carry)."""
+        key = self.key(name)
+        try:
+            with _s3_errors(f"s3://{self.bucket}/{key}", self.bucket):
+                etag: str = self._client.head_object(Bucket=self.bucket, Key=key)["ETag"]
+        except PublishFailed as exc:
+            if exc.aws_code in ("NoSuchKey", "404"):
+                return None
+            raise
+        return etag
 
     def read(self, name: str, version_id: str | None = None) -> bytes:
         return self._get(name, version_id)[0]
@@ -237,6 +399,12 @@ class S3Publisher:
         return body, response.get("VersionId")
 
 
+# A conditional write refused because another writer came first (S3 API reference,
+# PutObject: 412 for a condition that no longer holds, 409 for a conflicting write under
+# way; NoSuchKey: the object read was deleted meanwhile).
+_CAME_FIRST = frozenset({"PreconditionFailed", "ConditionalRequestConflict", "NoSuchKey"})
+
+
 @dataclass(frozen=True)
 class ObjectVersion:
     version_id: str
@@ -289,6 +457,14 @@ def publish_recorded(
 ) -> PublishedObject:
     """Publish, then record what was published (URL, version, digest) in the audit trail."""
     published = publisher.publish(name, data, content_type=content_type)
+    record_publish(store, name, published, actor=actor, now=now)
+    return published
+
+
+def record_publish(
+    store: CertificateStore, name: str, published: PublishedObject, *, actor: str, now: datetime
+) -> None:
+    """Record in the audit trail what was published (URL, version, digest)."""
     store.append_audit(
         AuditEvent(
             at=now,
@@ -297,4 +473,3 @@ def publish_recorded(
             detail={"name": name, **published.audit_detail()},
         )
     )
-    return published

@@ -29,9 +29,11 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from cryptography import x509
+
 from albca.ca.authority import Authority
 from albca.ca.crl import CRLDocument
-from albca.ca.errors import CAError
+from albca.ca.errors import CAError, CertificateNotFound
 from albca.ca.hierarchy import ca_identity
 from albca.ca.records import AuditEvent
 from albca.ca.stores.protocol import CertificateStore
@@ -173,7 +175,7 @@ class RevocationSync:
         newest = self.store.audit_events(limit=1)
         covers = newest[0].id if newest and newest[0].id is not None else 0
         try:
-            report = self._run(actor, only)
+            report = self._run(actor, only, serial)
         except CAError as exc:
             failure = (
                 exc
@@ -210,7 +212,7 @@ class RevocationSync:
         return report
 
     # -- the steps ---------------------------------------------------------------------
-    def _run(self, actor: str, only: Collection[str] | None) -> SyncReport:
+    def _run(self, actor: str, only: Collection[str] | None, serial: int | None) -> SyncReport:
         trusted = self.authority.trusted_certificates()
         trusted_ids = certificate_key_ids(trusted)
         stores = self.fed_trust_stores()
@@ -221,6 +223,8 @@ class RevocationSync:
         for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
             document = self.authority.generate_crl(issuer, requested_by=actor)
             documents[issuer] = (document, *check_crl_document(document, trusted))
+        if serial is not None:
+            self._check_listed(serial, documents)
         # 2. Plan every store and check its limits before anything is uploaded.
         plans = [self._plan(store, documents, trusted_ids) for store in stores]
         # 3. Publish the CRLs.
@@ -265,6 +269,28 @@ class RevocationSync:
                 failures=failures,
             )
         return SyncReport(tuple(published.values()), tuple(done))
+
+    def _check_listed(
+        self, serial: int, documents: Mapping[str, tuple[CRLDocument, bytes, CheckedCRL]]
+    ) -> None:
+        """The revocation this run is for is in the CRL it signed, or the run is not
+        reported as done (issue 12, point 3: a CRL read from a lagging index missed it).
+        The store's ``next_crl`` reads consistently, so this holds by construction; it is
+        checked on the signed bytes all the same, as it is what the sync reports."""
+        try:
+            issuer = self.store.get_certificate(serial).issuer_key_id
+        except CertificateNotFound:
+            return  # not a certificate of this CA: no CRL of it lists it
+        if issuer not in documents:
+            return  # its CA is retired: no CRL of it is published any more
+        document = documents[issuer][0]
+        if x509.load_der_x509_crl(document.der).get_revoked_certificate_by_serial_number(serial):
+            return
+        raise SyncIncomplete(
+            f"the new CRL of issuing CA {issuer} (number {document.number}) does not list "
+            f"certificate {serial:x}; nothing was published",
+            rerun=SYNC_RERUN,
+        )
 
     def _plan(
         self,

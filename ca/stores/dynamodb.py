@@ -11,7 +11,10 @@ every rule of the store Protocol is kept by DynamoDB itself, never by a lock her
   (``AlreadyRevoked``) and write nothing;
 - a CRL number is an atomic ``ADD 1`` on a counter item, so no two CRLs of one issuer
   share a number. A botocore retry of a request whose answer was lost may skip a number;
-  RFC 5280 (section 5.2.3) only asks that numbers increase.
+  RFC 5280 (section 5.2.3) only asks that numbers increase;
+- a CRL's entries are read strongly consistently between reading the counter item and
+  moving its number on conditionally (``next_crl``): a CRL numbered higher reads after a
+  lower-numbered one was taken, so it lists every revocation that one listed.
 
 Retries and errors: ``ca.stores.dynamodb_table``, shared with the API's stores. Throttling and
 transient errors are retried by botocore with backoff; a transaction is applied once
@@ -41,7 +44,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from pynamodb.exceptions import DoesNotExist
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.indexes import GlobalSecondaryIndex
@@ -74,15 +77,19 @@ from albca.ca.stores.dynamodb_models import (
     AUTHORITY_PK,
     CERT_SK,
     CRL_NUMBER_SK,
+    KEPT_CRL_SK,
     SHARDS,
     AuditItem,
     AuthorityItem,
     CertificateItem,
+    CounterItem,
+    KeptCrlItem,
+    RevocationItem,
     bind_models,
     index_names,
 )
-from albca.ca.stores.dynamodb_table import DynamoDBTable
-from albca.ca.stores.protocol import IssuerCounts
+from albca.ca.stores.dynamodb_table import DynamoDBTable, backoff, condition_failed
+from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
 __all__ = ["DynamoDBStore", "DEFAULT_RETENTION"]
 
@@ -95,6 +102,11 @@ _SERIAL_LIMIT = 16**40
 _ID_ATTEMPTS = 4
 # Items per Query page of revoked entries; None lets DynamoDB fill 1 MB pages.
 _REVOKED_PAGE_ITEMS: int | None = None
+# Attempts at taking a CRL number while other writers move the counter (``next_crl``).
+_CRL_ATTEMPTS = 10
+# A kept CRL must fit in one item (400 KB with its attribute names, DynamoDB Developer
+# Guide, "Service, account, and table quotas"): about 9,000 entries.
+_KEPT_CRL_BYTES = 380_000
 
 
 class DynamoDBStore:
@@ -276,14 +288,29 @@ class DynamoDBStore:
                 model.revoked_issuer.set(record.issuer_key_id),
             ]
 
+            counter = self._models.counter(pk=f"CRLNUMBER#{record.issuer_key_id}", sk=CRL_NUMBER_SK)
+            revocation = self._models.revocation(
+                pk=f"REVOKED#{record.issuer_key_id}",
+                sk=item.expiry_key,
+                revoked_at=to_epoch(revoked_at),
+                revocation_reason=int(reason),
+                expires_at=item.expires_at,
+            )
+
             def fill(
                 transaction: TransactWrite,
                 item: CertificateItem = item,
                 actions: list[Action] = actions,
+                counter: CounterItem = counter,
+                revocation: RevocationItem = revocation,
             ) -> None:
                 # The condition is what makes a revocation happen once: of several
                 # concurrent revocations, DynamoDB lets exactly one see "valid".
                 transaction.update(item, actions=actions, condition=model.status == _VALID)
+                # What a CRL reads strongly consistently, and what tells a served CRL
+                # is no longer complete (``crl_state``).
+                transaction.save(revocation)
+                transaction.update(counter, actions=[self._models.counter.revocations.add(1)])
                 self._save_audit(transaction, event)
 
             if not self._table.transact("revoke a certificate", fill):
@@ -372,32 +399,49 @@ class DynamoDBStore:
 
     # -- CRLs ------------------------------------------------------------------------
     def revoked_entries(self, issuer_key_id: str, now: datetime) -> list[RevokedEntry]:
-        """One Query on the sparse revoked index; raw pages, as a CRL can hold 500,000."""
-        model = self._models.certificate
-        connection = model._get_connection()
-        condition = model.expiry_key >= _expiry_key(to_epoch(now) + 1, 0)  # not yet expired
-        entries: list[RevokedEntry] = []
-        start: dict[str, Any] | None = None
+        """The ``REVOKED#`` partition read strongly consistently, and the sparse revoked
+        index for revocations recorded before that partition existed; raw pages, as a CRL
+        can hold 500,000."""
+        not_expired = _expiry_key(to_epoch(now) + 1, 0)
+        found: dict[int, RevokedEntry] = {}
+        certificate = self._models.certificate
         with self._table.errors("read revoked certificates"):
-            while True:
-                page = connection.query(
-                    issuer_key_id,
-                    range_key_condition=condition,
-                    index_name=model.revoked.Meta.index_name,
-                    exclusive_start_key=start,
-                    limit=_REVOKED_PAGE_ITEMS,
-                )
-                for raw in page.get("Items", []):
-                    entries.append(
-                        RevokedEntry(
-                            int(raw["expiry_key"]["S"].split("#", 1)[1], 16),
-                            int(raw["revoked_at"]["N"]),
-                            int(raw["revocation_reason"]["N"]),
-                        )
-                    )
-                start = page.get("LastEvaluatedKey")
-                if not start:
-                    return entries
+            for raw in self._pages(
+                certificate._get_connection(),
+                issuer_key_id,
+                certificate.expiry_key >= not_expired,
+                index_name=certificate.revoked.Meta.index_name,
+            ):
+                entry = _revoked_entry(raw["expiry_key"]["S"], raw)
+                found[entry.serial] = entry
+            revocation = self._models.revocation
+            for raw in self._pages(
+                revocation._get_connection(),
+                f"REVOKED#{issuer_key_id}",
+                revocation.sk >= not_expired,
+                consistent_read=True,
+            ):
+                entry = _revoked_entry(raw["sk"]["S"], raw)
+                found[entry.serial] = entry
+        return list(found.values())
+
+    @staticmethod
+    def _pages(
+        connection: Any, hash_key: str, condition: Condition, **options: Any
+    ) -> Iterator[dict[str, Any]]:
+        start: dict[str, Any] | None = None
+        while True:
+            page = connection.query(
+                hash_key,
+                range_key_condition=condition,
+                exclusive_start_key=start,
+                limit=_REVOKED_PAGE_ITEMS,
+                **options,
+            )
+            yield from page.get("Items", [])
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return
 
     def next_crl_number(self, issuer_key_id: str) -> int:
         model = self._models.counter
@@ -405,6 +449,102 @@ class DynamoDBStore:
         with self._table.errors("take a CRL number"):
             counter.update(actions=[model.last_number.add(1)])
         return int(counter.last_number)
+
+    def next_crl(self, issuer_key_id: str, now: datetime) -> CrlSnapshot:
+        # Read the counter, then the entries (strongly consistent), then move the number on
+        # only if no other CRL took one meanwhile. A CRL numbered higher read the counter
+        # after this number was taken, so its entries were read after these were: it lists
+        # every one of them. ``revocations`` is the count read before the entries, so the
+        # entries hold at least those (a revocation counted meanwhile may be in them too:
+        # the count errs on the side of "not complete"). Revocations do not hold this up;
+        # only other CRL signers make it try again.
+        model = self._models.counter
+        for attempt in range(_CRL_ATTEMPTS):
+            counter = self._counter(issuer_key_id)
+            last = int(counter.last_number or 0) if counter else 0
+            revocations = int(counter.revocations or 0) if counter else 0
+            entries = self.revoked_entries(issuer_key_id, now)
+            item = model(pk=f"CRLNUMBER#{issuer_key_id}", sk=CRL_NUMBER_SK)
+            # A counter made by a revocation has no last_number yet (pynamodb reads it as 0).
+            unchanged = (
+                (model.last_number == last)
+                if last
+                else (model.last_number.does_not_exist() | (model.last_number == 0))
+            )
+            with self._table.errors("take a CRL number"):
+                try:
+                    item.update(actions=[model.last_number.set(last + 1)], condition=unchanged)
+                except UpdateError as exc:
+                    if not condition_failed(exc):
+                        raise
+                    time.sleep(backoff(attempt))
+                    continue
+            return CrlSnapshot(last + 1, revocations, entries)
+        raise StoreUnavailable(
+            f"{self._table.where}: could not take a CRL number for issuer {issuer_key_id} in "
+            f"{_CRL_ATTEMPTS} attempts; other writers kept moving it"
+        )
+
+    def _counter(self, issuer_key_id: str) -> CounterItem | None:
+        with self._table.errors("read a CRL counter"):
+            try:
+                return self._models.counter.get(
+                    f"CRLNUMBER#{issuer_key_id}", CRL_NUMBER_SK, consistent_read=True
+                )
+            except DoesNotExist:
+                return None
+
+    def crl_state(self, issuer_key_id: str) -> CrlState:
+        counter = self._counter(issuer_key_id)
+        revocations = int(counter.revocations or 0) if counter else 0
+        kept = self._kept(issuer_key_id, with_der=False)
+        return CrlState(revocations, kept)
+
+    def kept_crl(self, issuer_key_id: str) -> KeptCrl | None:
+        return self._kept(issuer_key_id, with_der=True)
+
+    def _kept(self, issuer_key_id: str, *, with_der: bool) -> KeptCrl | None:
+        model = self._models.kept_crl
+        facts = ["number", "revocations", "this_update", "next_update", "entries"]
+        with self._table.errors("read the kept CRL"):
+            try:
+                item = model.get(
+                    f"CRL#{issuer_key_id}",
+                    KEPT_CRL_SK,
+                    consistent_read=True,
+                    attributes_to_get=None if with_der else facts,
+                )
+            except DoesNotExist:
+                return None
+        return _kept_crl(item, with_der=with_der)
+
+    def keep_crl(self, issuer_key_id: str, crl: KeptCrl) -> KeptCrl:
+        if crl.der is None:
+            raise ValueError("keep_crl needs the CRL's DER")
+        if len(crl.der) > _KEPT_CRL_BYTES:
+            # Too large for one item: not kept, so each process serves the CRLs it signs.
+            return crl
+        model = self._models.kept_crl
+        item = model(
+            pk=f"CRL#{issuer_key_id}",
+            sk=KEPT_CRL_SK,
+            number=crl.number,
+            revocations=crl.revocations,
+            this_update=to_epoch(crl.this_update),
+            next_update=to_epoch(crl.next_update),
+            entries=crl.entries,
+            der=crl.der,
+        )
+        with self._table.errors("keep a CRL"):
+            try:
+                item.save(condition=model.pk.does_not_exist() | (model.number < crl.number))
+            except PutError as exc:
+                if not condition_failed(exc):
+                    raise
+                kept = self.kept_crl(issuer_key_id)
+                if kept is not None:
+                    return kept
+        return _kept_crl(item, with_der=True)
 
     # -- audit -----------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
@@ -506,6 +646,25 @@ class _AuditIds:
         with self._lock:
             self._last = max(candidate, self._last + 1)
             return self._last
+
+
+def _revoked_entry(expiry_key: str, raw: dict[str, Any]) -> RevokedEntry:
+    return RevokedEntry(
+        int(expiry_key.split("#", 1)[1], 16),
+        int(raw["revoked_at"]["N"]),
+        int(raw["revocation_reason"]["N"]),
+    )
+
+
+def _kept_crl(item: KeptCrlItem, *, with_der: bool) -> KeptCrl:
+    return KeptCrl(
+        number=int(item.number),
+        revocations=int(item.revocations),
+        this_update=from_epoch(int(item.this_update)),
+        next_update=from_epoch(int(item.next_update)),
+        entries=int(item.entries),
+        der=bytes(item.der) if with_der else None,
+    )
 
 
 def _serial_key(serial: int) -> str:

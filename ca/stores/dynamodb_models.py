@@ -8,8 +8,19 @@ pk                          sk              item
 ``CERT#<serial, 40 hex>``   ``CERT``        a certificate record
 ``AUTHORITY``               ``<key id>``    a CA certificate and where its key lives
 ``CRLNUMBER#<key id>``      ``CRLNUMBER``   the last CRL number of an issuing CA (a counter)
+                                            and its revocations, counted up
+``REVOKED#<key id>``        ``<expiry>``    a revocation, as a CRL lists it
+``CRL#<key id>``            ``CRL``         the CRL the HTTP API serves (``keep_crl``)
 ``AUDIT#<shard>``           ``<id, 20 d>``  one audit event
 ==========================  ==============  ===============================================
+
+Why ``REVOKED#`` items beside the revoked index: a CRL must list every revocation
+committed before its number was taken (issue 12, points 1 and 3), and a global secondary
+index cannot be read strongly consistently ("Strongly consistent reads are not supported
+on global secondary indexes", DynamoDB Developer Guide, "Read consistency"). A Query of the
+table itself can: the revocation writes its ``REVOKED#`` item in the same transaction, and
+a CRL reads that partition with ``ConsistentRead``. The index is still read, for
+revocations recorded before these items existed.
 
 Every listing is a Query on an index, never a Scan (AWS: "Best practices for querying and
 scanning data"). Certificates are listed ordered by ``(not_after, serial)``, so every
@@ -40,7 +51,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from pynamodb.attributes import ListAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.attributes import BinaryAttribute, ListAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, IncludeProjection
 from pynamodb.models import Model
 
@@ -52,6 +63,8 @@ __all__ = [
     "CertificateItem",
     "AuthorityItem",
     "CounterItem",
+    "RevocationItem",
+    "KeptCrlItem",
     "AuditItem",
     "MODELS",
     "table_definition",
@@ -65,14 +78,15 @@ SHARDS = 8
 format: changing it needs a migration of every item."""
 
 TTL_ATTRIBUTE = "expires_at"
-"""Epoch seconds after which DynamoDB TTL may delete an item: for a certificate, not_after
-plus the retention period; for the API's idempotency keys and used renewal-token ids
-(``api.stores.dynamodb``), the moment they expire. Nothing else carries it: authorities,
-counters, audit events and API tokens are kept."""
+"""Epoch seconds after which DynamoDB TTL may delete an item: for a certificate and its
+``REVOKED#`` item, not_after plus the retention period; for the API's idempotency keys and
+used renewal-token ids (``api.stores.dynamodb``), the moment they expire. Nothing else
+carries it: authorities, counters, audit events and API tokens are kept."""
 
 CERT_SK = "CERT"
 AUTHORITY_PK = "AUTHORITY"
 CRL_NUMBER_SK = "CRLNUMBER"
+KEPT_CRL_SK = "CRL"
 
 
 class StatusIndex(GlobalSecondaryIndex["CertificateItem"]):  # type: ignore[no-untyped-call]
@@ -167,6 +181,32 @@ class CounterItem(Model):
     pk = UnicodeAttribute(hash_key=True)
     sk = UnicodeAttribute(range_key=True)
     last_number = NumberAttribute(default=0)
+    revocations = NumberAttribute(null=True)  # on CRLNUMBER items: revocations recorded
+
+
+class RevocationItem(Model):
+    """``REVOKED#<issuer>`` / ``<expiry key>``: one revocation, read strongly consistently."""
+
+    Meta = UnboundMeta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)  # the certificate's expiry_key
+    revoked_at = NumberAttribute()
+    revocation_reason = NumberAttribute()
+    expires_at = NumberAttribute(null=True, attr_name=TTL_ATTRIBUTE)
+
+
+class KeptCrlItem(Model):
+    Meta = UnboundMeta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    number = NumberAttribute()
+    revocations = NumberAttribute()
+    this_update = NumberAttribute()
+    next_update = NumberAttribute()
+    entries = NumberAttribute()
+    der = BinaryAttribute(legacy_encoding=False)
 
 
 class AuditSerialIndex(GlobalSecondaryIndex["AuditItem"]):  # type: ignore[no-untyped-call]
@@ -195,7 +235,14 @@ class AuditItem(Model):
     by_serial = AuditSerialIndex()
 
 
-MODELS: tuple[type[Model], ...] = (CertificateItem, AuthorityItem, CounterItem, AuditItem)
+MODELS: tuple[type[Model], ...] = (
+    CertificateItem,
+    AuthorityItem,
+    CounterItem,
+    RevocationItem,
+    KeptCrlItem,
+    AuditItem,
+)
 
 
 def table_definition(table_name: str) -> dict[str, Any]:
@@ -254,6 +301,8 @@ class BoundModels:
     certificate: type[CertificateItem]
     authority: type[AuthorityItem]
     counter: type[CounterItem]
+    revocation: type[RevocationItem]
+    kept_crl: type[KeptCrlItem]
     audit: type[AuditItem]
 
 
@@ -263,5 +312,7 @@ def bind_models(table: DynamoDBTable) -> BoundModels:
         certificate=table.bind(CertificateItem),
         authority=table.bind(AuthorityItem),
         counter=table.bind(CounterItem),
+        revocation=table.bind(RevocationItem),
+        kept_crl=table.bind(KeptCrlItem),
         audit=table.bind(AuditItem),
     )

@@ -11,6 +11,12 @@ passes the same contract suite (``tests/store/contract.py``). The rules every ba
 - ``revoke_certificate`` records a revocation once: a second one is ``AlreadyRevoked``;
 - ``next_crl_number`` never returns the same number twice for one issuer, across
   processes and restarts;
+- ``next_crl`` takes a CRL number and reads the entries as of one instant: a CRL with a
+  higher number lists every revocation a lower-numbered CRL of the same issuer listed
+  (unless it expired since), and every revocation committed before ``next_crl`` was
+  called (issue 12, point 1);
+- ``revoke_certificate`` counts the revocation in the issuer's ``revocations`` counter in
+  the same transaction, so that ``crl_state`` tells cheaply whether a CRL is complete;
 - queries return records ordered by ``(not_after, serial)``.
 """
 
@@ -32,13 +38,43 @@ from albca.ca.records import (
     RevokedEntry,
 )
 
-__all__ = ["CertificateStore", "IssuerCounts"]
+__all__ = ["CertificateStore", "CrlSnapshot", "CrlState", "IssuerCounts", "KeptCrl"]
 
 
 @dataclass(frozen=True)
 class IssuerCounts:
     issued: int  # every certificate the issuer signed
     active: int  # neither revoked nor expired
+
+
+@dataclass(frozen=True)
+class CrlSnapshot:
+    """A new CRL number and what the CRL with that number lists, read at one instant."""
+
+    number: int
+    revocations: int  # the issuer's revocation counter at that instant
+    entries: list[RevokedEntry]
+
+
+@dataclass(frozen=True)
+class KeptCrl:
+    """A signed CRL kept in the store, so that every process serving CRLs (API workers,
+    Lambda instances) serves the newest one instead of each its own."""
+
+    number: int
+    revocations: int  # the issuer's revocation counter when its entries were read
+    this_update: datetime
+    next_update: datetime
+    entries: int
+    der: bytes | None  # None where only the facts were read (``crl_state``)
+
+
+@dataclass(frozen=True)
+class CrlState:
+    """What tells, in one cheap read, whether a CRL still lists every revocation."""
+
+    revocations: int  # the issuer's revocation counter now
+    kept: KeptCrl | None  # the kept CRL's facts, without its DER
 
 
 class CertificateStore(Protocol):
@@ -77,6 +113,20 @@ class CertificateStore(Protocol):
         ...
 
     def next_crl_number(self, issuer_key_id: str) -> int: ...
+
+    def next_crl(self, issuer_key_id: str, now: datetime) -> CrlSnapshot:
+        """A new CRL number and the entries (``revoked_entries``) read at the same instant."""
+        ...
+
+    def crl_state(self, issuer_key_id: str) -> CrlState: ...
+
+    def kept_crl(self, issuer_key_id: str) -> KeptCrl | None:
+        """The kept CRL with its DER, or None."""
+        ...
+
+    def keep_crl(self, issuer_key_id: str, crl: KeptCrl) -> KeptCrl:
+        """Keep ``crl`` unless a CRL with a higher number is kept; return the one kept."""
+        ...
 
     # -- audit -----------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None: ...

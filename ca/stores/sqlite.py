@@ -40,7 +40,7 @@ from albca.ca.records import (
     decode_cursor,
     encode_cursor,
 )
-from albca.ca.stores.protocol import IssuerCounts
+from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
 __all__ = ["SqliteStore", "Synchronous"]
 
@@ -97,6 +97,20 @@ CREATE TABLE audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX audit_by_serial ON audit (serial, id);
+"""
+# Added to schema version 1 without a version change: created where missing at open, and a
+# store without them reads as "no revocation counted, no CRL kept", which is what it is.
+_SCHEMA_ADDITIONS = """
+CREATE TABLE IF NOT EXISTS crl_state (
+    issuer_key_id    TEXT PRIMARY KEY,
+    revocations      INTEGER NOT NULL DEFAULT 0,  -- revocations recorded, counted up
+    kept_number      INTEGER,                     -- the kept CRL (``keep_crl``)
+    kept_revocations INTEGER,
+    kept_this_update INTEGER,
+    kept_next_update INTEGER,
+    kept_entries     INTEGER,
+    kept_der         BLOB                         -- last: reading the facts skips it
+);
 """
 
 _CERT_COLUMNS = (
@@ -175,6 +189,7 @@ class SqliteStore:
                     f"the certificate store {self.path} has schema version {version}; this "
                     f"albca reads version {_SCHEMA_VERSION}"
                 )
+            db.executescript_in_transaction(_SCHEMA_ADDITIONS)
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[_Cursor]:
@@ -302,6 +317,11 @@ class SqliteStore:
                 "revocation_reason = ? WHERE serial = ? AND status = 'valid'",
                 (to_epoch(revoked_at), int(reason), key),
             )
+            db.execute(
+                "INSERT INTO crl_state (issuer_key_id, revocations) VALUES (?, 1) "
+                "ON CONFLICT (issuer_key_id) DO UPDATE SET revocations = revocations + 1",
+                (record.issuer_key_id,),
+            )
             db.insert_audit(event)
         return record.revoked(revoked_at, reason)
 
@@ -349,22 +369,97 @@ class SqliteStore:
 
     # -- CRLs ------------------------------------------------------------------------
     def revoked_entries(self, issuer_key_id: str, now: datetime) -> list[RevokedEntry]:
-        rows = self._read(
-            "SELECT serial, revoked_at, revocation_reason FROM certificates "
-            "WHERE status = 'revoked' AND issuer_key_id = ? AND not_after > ?",
-            (issuer_key_id, to_epoch(now)),
-        )
+        rows = self._read(_REVOKED_ENTRIES, (issuer_key_id, to_epoch(now)))
         return [RevokedEntry(int(serial, 16), at, reason) for serial, at, reason in rows]
 
     def next_crl_number(self, issuer_key_id: str) -> int:
         with self._transaction() as db:
+            return _take_crl_number(db, issuer_key_id)
+
+    def next_crl(self, issuer_key_id: str, now: datetime) -> CrlSnapshot:
+        # The entries are read in a snapshot taken while the number is taken: a read
+        # transaction of a second connection, begun while this one holds the write lock
+        # (writers take turns, ``_WriterLock``). It sees every commit before this number
+        # and none after, as no writer can commit in between; a CRL numbered higher takes
+        # its snapshot after this number committed. The read itself runs after the write
+        # lock is released (WAL readers do not block writers): reading 500,000 entries
+        # takes seconds, and issuance need not wait for it.
+        reader = self._reader()
+        try:
+            with self._transaction() as db:
+                number = _take_crl_number(db, issuer_key_id)
+                reader.execute("BEGIN")
+                row = reader.execute(  # the first read fixes the snapshot
+                    "SELECT revocations FROM crl_state WHERE issuer_key_id = ?", (issuer_key_id,)
+                ).fetchone()
+            try:
+                rows = reader.execute(_REVOKED_ENTRIES, (issuer_key_id, to_epoch(now))).fetchall()
+            finally:
+                reader.execute("COMMIT")
+        except sqlite3.Error as exc:
+            with contextlib.suppress(sqlite3.Error):
+                reader.execute("ROLLBACK")
+            raise StoreUnavailable(f"certificate store {self.path} failed to read: {exc}") from exc
+        entries = [RevokedEntry(int(serial, 16), at, reason) for serial, at, reason in rows]
+        return CrlSnapshot(number, int(row[0]) if row else 0, entries)
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's second connection, for snapshots read beside a write."""
+        reader: sqlite3.Connection | None = getattr(self._local, "reader", None)
+        if reader is None:
+            reader = self._connect()
+            self._local.reader = reader
+            with self._connections_lock:
+                self._connections.append(reader)
+        return reader
+
+    def crl_state(self, issuer_key_id: str) -> CrlState:
+        rows = self._read(
+            f"SELECT revocations, {_KEPT_FACTS} FROM crl_state WHERE issuer_key_id = ?",  # noqa: S608
+            (issuer_key_id,),
+        )
+        if not rows:
+            return CrlState(0, None)
+        return CrlState(int(rows[0][0]), _kept_from_row(rows[0][1:], None))
+
+    def kept_crl(self, issuer_key_id: str) -> KeptCrl | None:
+        rows = self._read(
+            f"SELECT {_KEPT_FACTS}, kept_der FROM crl_state WHERE issuer_key_id = ?",  # noqa: S608
+            (issuer_key_id,),
+        )
+        return _kept_from_row(rows[0][:-1], bytes(rows[0][-1])) if rows else None
+
+    def keep_crl(self, issuer_key_id: str, crl: KeptCrl) -> KeptCrl:
+        if crl.der is None:
+            raise ValueError("keep_crl needs the CRL's DER")
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO crl_state (issuer_key_id, kept_number, kept_revocations, "
+                "kept_this_update, kept_next_update, kept_entries, kept_der) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (issuer_key_id) DO UPDATE SET "
+                "kept_number = excluded.kept_number, "
+                "kept_revocations = excluded.kept_revocations, "
+                "kept_this_update = excluded.kept_this_update, "
+                "kept_next_update = excluded.kept_next_update, "
+                "kept_entries = excluded.kept_entries, kept_der = excluded.kept_der "
+                "WHERE kept_number IS NULL OR kept_number < excluded.kept_number",
+                (
+                    issuer_key_id,
+                    crl.number,
+                    crl.revocations,
+                    to_epoch(crl.this_update),
+                    to_epoch(crl.next_update),
+                    crl.entries,
+                    crl.der,
+                ),
+            )
             row = db.execute(
-                "INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1) "
-                "ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1 "
-                "RETURNING last_number",
+                f"SELECT {_KEPT_FACTS}, kept_der FROM crl_state WHERE issuer_key_id = ?",  # noqa: S608
                 (issuer_key_id,),
             ).fetchone()
-        return int(row[0])
+        kept = _kept_from_row(row[:-1], bytes(row[-1]))
+        assert kept is not None
+        return kept
 
     # -- audit -----------------------------------------------------------------------
     def append_audit(self, event: AuditEvent) -> None:
@@ -399,6 +494,37 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+
+_REVOKED_ENTRIES = (
+    "SELECT serial, revoked_at, revocation_reason FROM certificates "
+    "WHERE status = 'revoked' AND issuer_key_id = ? AND not_after > ?"
+)
+_KEPT_FACTS = "kept_number, kept_revocations, kept_this_update, kept_next_update, kept_entries"
+
+
+def _take_crl_number(db: _Cursor, issuer_key_id: str) -> int:
+    row = db.execute(
+        "INSERT INTO crl_numbers (issuer_key_id, last_number) VALUES (?, 1) "
+        "ON CONFLICT (issuer_key_id) DO UPDATE SET last_number = last_number + 1 "
+        "RETURNING last_number",
+        (issuer_key_id,),
+    ).fetchone()
+    return int(row[0])
+
+
+def _kept_from_row(row: Sequence[Any], der: bytes | None) -> KeptCrl | None:
+    number, revocations, this_update, next_update, entries = row
+    if number is None:
+        return None
+    return KeptCrl(
+        number=int(number),
+        revocations=int(revocations),
+        this_update=from_epoch(this_update),
+        next_update=from_epoch(next_update),
+        entries=int(entries),
+        der=der,
+    )
 
 
 class _WriterLock:

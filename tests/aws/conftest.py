@@ -317,8 +317,8 @@ def aws_cli(
 
 
 def changes(recorded: list[RecordedCall]) -> list[RecordedCall]:
-    """The calls that change something (not Describe/Get/List)."""
-    return [c for c in recorded if not c.operation.startswith(("Describe", "Get", "List"))]
+    """The calls that change something (not Describe/Get/Head/List)."""
+    return [c for c in recorded if not c.operation.startswith(("Describe", "Get", "Head", "List"))]
 
 
 @pytest.fixture

@@ -120,3 +120,93 @@ def test_publish_recorded_writes_an_audit_event_with_the_version(s3, bucket, tmp
     assert event.detail["version_id"] == published.version_id
     assert event.detail["object"] == f"s3://{bucket}/ca-bundle.pem"
     store.close()
+
+
+# -- CRLs: never an older one over a newer one (issue 12, point 2) ---------------------------
+class _WriterInBetween:
+    """An S3 client through which another writer puts ``body`` right after our read of
+    the object (the window a conditional write closes), once; counts refused writes."""
+
+    def __init__(self, client, bucket: str, key: str, body: bytes) -> None:
+        self._client, self._bucket, self._key, self._body = client, bucket, key, body
+        self.refused: list[str] = []
+        self._done = False
+
+    def __getattr__(self, name):
+        return getattr(self._client, name)
+
+    def _other_writer(self) -> None:
+        if not self._done:
+            self._done = True
+            self._client.put_object(Bucket=self._bucket, Key=self._key, Body=self._body)
+
+    def get_object(self, **kwargs):
+        try:
+            return self._client.get_object(**kwargs)
+        finally:
+            self._other_writer()
+
+    def put_object(self, **kwargs):
+        from botocore.exceptions import ClientError
+
+        try:
+            return self._client.put_object(**kwargs)
+        except ClientError as exc:
+            self.refused.append(exc.response["Error"]["Code"])
+            raise
+
+
+@pytest.fixture
+def signed_crls(tmp_path):
+    from tests.authorities import build_authority
+
+    authority = build_authority(tmp_path / "ca")
+    return authority, [authority.generate_crl(requested_by="t") for _ in range(3)]
+
+
+def _publish(authority, document, publisher):
+    from albca.trust_bundle.artefacts import publish_crl
+
+    return publish_crl(
+        document,
+        authority.trusted_certificates(),
+        publisher=publisher,
+        store=authority.store,
+        actor="t",
+        now=authority.now(),
+    )
+
+
+@pytest.mark.parametrize("target", ["s3", "file"])
+def test_an_older_crl_never_replaces_a_newer_one(s3, bucket, tmp_path, signed_crls, target):
+    from albca.trust_bundle.artefacts import crl_name, crl_number_of
+
+    authority, (first, _, third) = signed_crls
+    publisher = S3Publisher(s3, bucket, "pki") if target == "s3" else FilePublisher(tmp_path / "d")
+    newer = _publish(authority, third, publisher)
+    older = _publish(authority, first, publisher)
+    assert (newer.number, older.number) == (3, 3)  # what stays published is number 3
+    assert older.published == newer.published
+    assert crl_number_of(publisher.read(crl_name(third.issuer_key_id))) == 3
+    publishes = [e for e in authority.store.audit_events() if e.action == "publish"]
+    assert len(publishes) == 1  # nothing was written the second time
+    if target == "s3":
+        assert len(publisher.versions(crl_name(third.issuer_key_id))) == 1
+
+
+@pytest.mark.parametrize("existing", [False, True])
+def test_a_newer_crl_written_between_the_read_and_the_write_is_kept_on_s3(
+    s3, bucket, signed_crls, existing
+):
+    # S3's conditional writes (If-Match / If-None-Match: *), which moto 5.2.5 enforces.
+    from albca.trust_bundle.artefacts import crl_name, crl_number_of
+
+    authority, (first, second, third) = signed_crls
+    key = f"pki/{crl_name(first.issuer_key_id)}"
+    if existing:
+        s3.put_object(Bucket=bucket, Key=key, Body=first.pem)
+    racing = _WriterInBetween(s3, bucket, key, third.pem)
+    published = _publish(authority, second, S3Publisher(racing, bucket, "pki"))
+    assert racing.refused == ["PreconditionFailed"]  # the write over what was read: refused
+    assert published.number == 3
+    assert crl_number_of(s3.get_object(Bucket=bucket, Key=key)["Body"].read()) == 3

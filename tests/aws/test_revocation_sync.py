@@ -374,3 +374,31 @@ def test_a_file_target_publishes_the_crls_only(authority, tmp_path):
         (tmp_path / "pki" / "crl" / f"{crl.issuer_key_id}.pem").read_bytes()
     )
     assert written.get_revoked_certificate_by_serial_number(alice.record.serial) is not None
+
+
+def test_a_crl_that_misses_the_revocation_is_not_reported_synced(authority, tmp_path, monkeypatch):
+    # Issue 12, point 3: a store read that missed the revocation (as a lagging index
+    # did) must leave the sync pending, not "in step", and publish nothing.
+    from dataclasses import replace
+
+    alice = issue(authority)
+    revoke(authority, alice)
+    store = authority.store
+    read = store.next_crl
+
+    def lagging_read(issuer_key_id, now):
+        snapshot = read(issuer_key_id, now)
+        entries = [e for e in snapshot.entries if e.serial != alice.record.serial]
+        return replace(snapshot, entries=entries)
+
+    monkeypatch.setattr(store, "next_crl", lagging_read)
+    sync = RevocationSync(
+        authority=authority, publisher=FilePublisher(tmp_path / "pki"), trust_stores=None
+    )
+    outcome = sync_after_revocation(sync, actor="api", serial=alice.record.serial)
+    assert not outcome.synced
+    assert f"does not list certificate {alice.record.serial:x}" in outcome.error
+    assert not (tmp_path / "pki").exists()
+    assert not sync_state(store).in_step
+    monkeypatch.undo()
+    assert sync_after_revocation(sync, actor="api", serial=alice.record.serial).synced

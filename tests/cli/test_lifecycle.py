@@ -116,3 +116,13 @@ def test_audit_records_every_action_with_its_actor(initialized):
         "revoke",
         "issue",
     ]
+
+
+def test_crl_out_to_an_existing_file_refuses_before_taking_a_number(initialized):
+    (initialized.workdir / "taken.pem").write_text("keep me")
+    (initialized.workdir / "dangling.pem").symlink_to(initialized.workdir / "nowhere")
+    for existing in ("taken.pem", "dangling.pem"):
+        assert "already exists" in initialized.fails("crl", "--out", existing)
+    assert (initialized.workdir / "taken.pem").read_text() == "keep me"
+    assert not any(e["action"] == "crl" for e in initialized.json("audit"))
+    assert initialized.json("crl", "--out", "crl.pem")["number"] == 1  # none was used up

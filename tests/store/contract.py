@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -30,7 +31,7 @@ from albca.ca.records import (
     EffectiveStatus,
     RevocationReason,
 )
-from albca.ca.stores.protocol import CertificateStore
+from albca.ca.stores.protocol import CertificateStore, CrlState, KeptCrl
 from tests.factories import T0, issue_event, make_record
 
 OpenStore = Callable[[], CertificateStore]
@@ -280,6 +281,44 @@ class StoreContract:
         entries = store.revoked_entries(ISSUER_A, now)
         assert [(e.serial, e.reason) for e in entries] == [(1, 1)]
         assert entries[0].revoked_at == int((T0 + timedelta(hours=1)).timestamp())
+
+    def test_next_crl_takes_a_number_and_reads_the_entries_of_that_instant(self, store):
+        now = T0 + timedelta(days=1)
+        for serial in (1, 2, 3):
+            record = make_record(serial)
+            store.add_certificate(record, issue_event(record))
+        store.revoke_certificate(1, T0, RevocationReason.SUPERSEDED, revoke_event(1))
+        first = store.next_crl(ISSUER_A, now)
+        assert (first.number, first.revocations) == (1, 1)
+        assert [e.serial for e in first.entries] == [1]
+        store.revoke_certificate(3, T0, RevocationReason.KEY_COMPROMISE, revoke_event(3))
+        assert store.next_crl_number(ISSUER_A) == 2  # the same counter
+        second = store.next_crl(ISSUER_A, now)
+        assert (second.number, second.revocations) == (3, 2)
+        assert sorted((e.serial, e.reason) for e in second.entries) == [(1, 4), (3, 1)]
+        other = store.next_crl(ISSUER_B, now)
+        assert (other.number, other.revocations, other.entries) == (1, 0, [])
+
+    def test_crl_state_counts_revocations_and_keep_crl_keeps_the_highest_number(self, store):
+        assert store.crl_state(ISSUER_A) == CrlState(0, None)
+        assert store.kept_crl(ISSUER_A) is None
+        record = make_record(1)
+        store.add_certificate(record, issue_event(record))
+        store.revoke_certificate(1, T0, RevocationReason.SUPERSEDED, revoke_event(1))
+        assert store.crl_state(ISSUER_A).revocations == 1
+        assert store.crl_state(ISSUER_B).revocations == 0
+
+        def kept(number: int, der: bytes) -> KeptCrl:
+            return KeptCrl(number, 1, T0, T0 + timedelta(days=7), 1, der)
+
+        assert store.keep_crl(ISSUER_A, kept(5, b"five")) == kept(5, b"five")
+        assert store.keep_crl(ISSUER_A, kept(4, b"four")) == kept(5, b"five")  # lower: refused
+        assert store.keep_crl(ISSUER_A, kept(6, b"six")) == kept(6, b"six")
+        assert store.kept_crl(ISSUER_A) == kept(6, b"six")
+        state = store.crl_state(ISSUER_A)
+        assert state.revocations == 1
+        assert state.kept == replace(kept(6, b"six"), der=None)  # the facts, not the bytes
+        assert store.kept_crl(ISSUER_B) is None
 
     def test_crl_numbers_increase_per_issuer(self, store):
         assert [store.next_crl_number(ISSUER_A) for _ in range(3)] == [1, 2, 3]

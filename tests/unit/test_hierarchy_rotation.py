@@ -9,6 +9,7 @@ import pytest
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from albca.ca.authority import Authority, IssueRequest
 from albca.ca.ca_status import ROTATION_MARGIN, authority_reports
 from albca.ca.certificates import ca_subject
 from albca.ca.clock import FixedClock, system_clock
@@ -26,6 +27,7 @@ from albca.ca.keys import KeySpec, generate_private_key
 from albca.ca.names import RequestedNames
 from albca.ca.records import AuditEvent, AuthorityRole, AuthorityStatus, RevocationReason
 from albca.ca.signer import PrivateKeySigner
+from albca.ca.stores.sqlite import SqliteStore
 from albca.trust_bundle.rotation import Rotation, successor_subject
 from tests.authorities import build_authority, memory_key_source
 
@@ -318,3 +320,32 @@ def test_rotation_without_a_distributor_switches_and_can_change_the_key_type(aut
     assert issued.record.issuer_key_id == result.current.key_id
     assert certificate_of(result.current).public_key().key_size == 2048
     assert any(e.action == "ca-rotate" for e in authority.audit())
+
+
+def test_a_ca_retired_by_another_process_signs_nothing_from_then_on(authority, signers):
+    # Issue 12, point 5: `albca ca retire --force` in one process while another (a running
+    # `albca serve`) keeps issuing: the retirement is seen at the next signing.
+    old = authority.active_issuer_record()
+    assert issue(authority).record.issuer_key_id == old.key_id  # the server has signed
+    other = Authority(
+        store=SqliteStore(authority.store.path),
+        config=authority.config,
+        resolve_signer=signers.__getitem__,
+        clock=authority.clock,
+    )
+    new = new_issuing(other, signers)
+    activate_authority(store=other.store, key_id=new.key_id, now=other.now(), actor="cli")
+    retire_authority(store=other.store, key_id=old.key_id, now=other.now(), actor="cli", force=True)
+    assert issue(authority, "bob").record.issuer_key_id == new.key_id
+    requests = [
+        IssueRequest(
+            profile="client",
+            public_key=generate_private_key(KeySpec.EC_P256).public_key(),
+            names=RequestedNames.of(common_name=f"batch{n}"),
+            requested_by="test",
+        )
+        for n in range(3)
+    ]
+    batches = list(authority.issue_batches(requests))
+    assert {issued.record.issuer_key_id for batch in batches for issued in batch} == {new.key_id}
+    other.store.close()

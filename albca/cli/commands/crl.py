@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -34,6 +35,9 @@ def crl(
         fail("refusing to print a DER CRL to a terminal; use --out FILE")
     if out is None and json_output:
         fail("--json describes the CRL written with --out; add --out FILE")
+    if out is not None and not force and os.path.lexists(out):
+        # Before signing: a refused run must not use up a CRL number (issue 12, point 16).
+        fail(f"{out} already exists; use --force to overwrite it")
     services = open_cli_services()
     try:
         document = services.authority.generate_crl(issuer, requested_by=cli_actor())
