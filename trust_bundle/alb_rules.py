@@ -110,6 +110,7 @@ def check_bundle(
     """
     if not isinstance(pem, bytes):
         raise TypeError("pem must be bytes")
+    _check_lines(pem)
     certificates = _parse_certificates(pem)
     if not certificates:
         raise BundleRejected(BundleRule.NOT_EMPTY, "no PEM CERTIFICATE block was found")
@@ -136,6 +137,39 @@ def check_bundle(
 def ca_names_size(certificates: Sequence[x509.Certificate]) -> int:
     """Bytes of CA subject names a listener advertising CA names would send."""
     return sum(len(certificate.subject.public_bytes()) for certificate in certificates)
+
+
+def _check_lines(pem: bytes) -> None:
+    """The bundle file's format (ALB user guide, "Mutual authentication with TLS", CA
+    certificate bundle; AWS_NOTES.md, "Trust stores"): PEM certificates, comment lines that
+    start with "#" and contain no "-" (so a date like 2036-12-04 breaks one), no blank lines.
+    The newline that ends the last line is not a blank line."""
+    lines = pem.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    inside = False
+    for number, raw in enumerate(lines, start=1):
+        line = raw.removesuffix(b"\r")
+        if not line.strip():
+            raise BundleRejected(BundleRule.NO_BLANK_LINES, f"line {number} is blank")
+        if inside:
+            inside = not line.startswith(b"-----END ")
+        elif line.startswith(b"-----BEGIN "):
+            inside = True
+        elif not line.startswith(b"#"):
+            raise BundleRejected(
+                BundleRule.COMMENT_LINES,
+                f"line {number} is neither part of a PEM block nor a comment line ('#')",
+            )
+        elif b"-" in line:
+            raise BundleRejected(
+                BundleRule.COMMENT_LINES, f"comment line {number} contains '-': {_shown(line)}"
+            )
+
+
+def _shown(line: bytes) -> str:
+    text = line.decode("ascii", "backslashreplace")
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _parse_certificates(pem: bytes) -> list[x509.Certificate]:

@@ -42,6 +42,10 @@ class BundleRule(enum.StrEnum):
     "Trust stores"; ALB user guide, "Mutual authentication" and "Quotas")."""
 
     NOT_EMPTY = "bundle holds at least one certificate"
+    NO_BLANK_LINES = "the bundle file has no blank lines"
+    COMMENT_LINES = (
+        "a line outside a PEM certificate is a comment: it starts with '#' and contains no '-'"
+    )
     PARSEABLE = "every PEM block is a parseable X.509 certificate"
     MAX_CERTIFICATES = "at most 25 CA certificates per trust store"
     CERTIFICATE_SIZE = "at most 16 KB (16,384 bytes DER) per CA certificate"

@@ -51,6 +51,18 @@ def _long_names(count: int) -> list:
 def _bad_bundles(root, rsa_root):
     return {
         "not-empty": (b"# a comment and no certificate\n", BundleRule.NOT_EMPTY, None, False),
+        "no-blank-lines": (
+            bundle_pem([root]) + b"\n" + bundle_pem([rsa_root]),
+            BundleRule.NO_BLANK_LINES,
+            None,
+            False,
+        ),
+        "comment-lines": (
+            b"# expires 2036-12-04\n" + bundle_pem([root], comments=False),
+            BundleRule.COMMENT_LINES,
+            None,
+            False,
+        ),
         "parseable": (
             _private_key_block() + bundle_pem([root]),
             BundleRule.PARSEABLE,
@@ -117,6 +129,8 @@ def _deep_chain(root) -> bytes:
 
 RULES = [
     "not-empty",
+    "no-blank-lines",
+    "comment-lines",
     "parseable",
     "max-certificates",
     "certificate-size",
@@ -138,6 +152,8 @@ def bad_bundles(root, rsa_root):
 def test_every_bundle_rule_is_covered():
     assert {rule.name.lower().replace("_", "-") for rule in BundleRule} == {
         "not-empty",
+        "no-blank-lines",
+        "comment-lines",
         "parseable",
         "max-certificates",
         "certificate-size",
