@@ -215,34 +215,53 @@ class TrustStoreApi:
         return found
 
     def listeners_using(self, arn: str) -> list[ListenerUse]:
-        """The listeners that verify clients with this trust store."""
-        load_balancers: list[str] = []
+        """The listeners that verify clients with this trust store.
+
+        DescribeTrustStoreAssociations returns "the Amazon Resource Name (ARN) of the
+        resource" (ELBv2 API reference, TrustStoreAssociation) without saying which kind:
+        a load balancer's or a listener's (AWS_NOTES.md, "Trust stores"). Both are read:
+        a load balancer's listeners are all looked at, a listener is looked at itself."""
+        resources: list[str] = []
         arguments: dict[str, Any] = {"TrustStoreArn": arn, "PageSize": _PAGE_SIZE}
         with _aws("DescribeTrustStoreAssociations", arn):
             while True:
                 page = self._client.describe_trust_store_associations(**arguments)
-                load_balancers += [a["ResourceArn"] for a in page.get("TrustStoreAssociations", [])]
+                resources += [a["ResourceArn"] for a in page.get("TrustStoreAssociations", [])]
                 if not page.get("NextMarker"):
                     break
                 arguments["Marker"] = page["NextMarker"]
+        listeners: dict[str, Mapping[str, Any]] = {}
+        for resource in dict.fromkeys(resources):
+            for listener in self._listeners_of(resource, arn):
+                listeners.setdefault(listener["ListenerArn"], listener)
         uses = []
-        for load_balancer in load_balancers:
-            with _aws("DescribeListeners", arn):
-                pages = self._client.get_paginator("describe_listeners").paginate(
-                    LoadBalancerArn=load_balancer
-                )
-                listeners = [listener for page in pages for listener in page["Listeners"]]
-            for listener in listeners:
-                mutual = listener.get("MutualAuthentication") or {}
-                if mutual.get("Mode") == "verify" and mutual.get("TrustStoreArn") == arn:
-                    uses.append(
-                        ListenerUse(
-                            listener_arn=listener["ListenerArn"],
-                            load_balancer_arn=load_balancer,
-                            advertises_ca_names=mutual.get("AdvertiseTrustStoreCaNames") == "on",
-                        )
+        for listener in listeners.values():
+            mutual = listener.get("MutualAuthentication") or {}
+            if mutual.get("Mode") == "verify" and mutual.get("TrustStoreArn") == arn:
+                uses.append(
+                    ListenerUse(
+                        listener_arn=listener["ListenerArn"],
+                        load_balancer_arn=listener["LoadBalancerArn"],
+                        advertises_ca_names=mutual.get("AdvertiseTrustStoreCaNames") == "on",
                     )
+                )
         return uses
+
+    def _listeners_of(self, resource: str, trust_store: str) -> list[Mapping[str, Any]]:
+        """The listeners an association names: the listener itself, or a load balancer's."""
+        # arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID, or
+        # ...:loadbalancer/app/NAME/ID (ELBv2 resource types, Service Authorization Reference)
+        is_listener = resource.split(":", 5)[-1].startswith("listener/")
+        with _aws("DescribeListeners", trust_store):
+            if is_listener:
+                found: list[Mapping[str, Any]] = self._client.describe_listeners(
+                    ListenerArns=[resource]
+                )["Listeners"]
+                return found
+            pages = self._client.get_paginator("describe_listeners").paginate(
+                LoadBalancerArn=resource
+            )
+            return [listener for page in pages for listener in page["Listeners"]]
 
     # -- changing ----------------------------------------------------------------------
     def create(self, name: str, bundle: S3Location, tags: Mapping[str, str]) -> TrustStore:
