@@ -372,7 +372,10 @@ def remove_tags_params(arn: str, keys: Sequence[str]) -> dict[str, Any]:
 # What each AWS error means for an operator, by error code.
 _EXPLAINED = {
     "DuplicateTrustStoreName": "a trust store with that name already exists in this region",
-    "TooManyTrustStores": "this account already has the 20 trust stores a region allows",
+    "TooManyTrustStores": (
+        "this account already has as many trust stores as its quota allows in this region "
+        "(20 by default; set ALBCA_TRUST_STORE_QUOTAS after raising it)"
+    ),
     "InvalidCaCertificatesBundle": (
         "ELBv2 refused the CA bundle (InvalidCaCertificatesBundle) although it passed "
         "albca's checks of every documented rule"
@@ -389,7 +392,8 @@ _EXPLAINED = {
         "the load balancing service cannot read the CRL object: check the bucket policy"
     ),
     "TooManyTrustStoreRevocationEntries": (
-        "the trust store would hold more than 500,000 revoked entries or 30 CRLs"
+        "the trust store would hold more revoked entries or CRLs than its quotas allow "
+        "(500,000 and 30 by default)"
     ),
     "RevocationIdNotFound": "that revocation entry is no longer in the trust store",
     "TooManyTags": "the trust store would carry more than 50 tags",

@@ -220,7 +220,10 @@ class RevocationSync:
         documents: dict[str, tuple[CRLDocument, bytes, CheckedCRL]] = {}
         for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
             document = self.authority.generate_crl(issuer, requested_by=actor)
-            documents[issuer] = (document, *check_crl_document(document, trusted))
+            documents[issuer] = (
+                document,
+                *check_crl_document(document, trusted, limits=self.limits),
+            )
         # 2. Plan every store and check its limits before anything is uploaded.
         plans = [self._plan(store, documents, trusted_ids) for store in stores]
         # 3. Publish the CRLs.

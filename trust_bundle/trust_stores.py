@@ -20,7 +20,7 @@ from albca.ca.errors import AuthorityInUse, CAError
 from albca.ca.hierarchy import ca_identity
 from albca.ca.records import AuditEvent
 from albca.ca.stores.protocol import CertificateStore
-from albca.trust_bundle.alb_rules import check_bundle
+from albca.trust_bundle.alb_rules import ALB_LIMITS, TrustStoreLimits, check_bundle
 from albca.trust_bundle.artefacts import PublishedBundle, S3Location, publish_bundle
 from albca.trust_bundle.bundle import TrustBundle
 from albca.trust_bundle.elbv2 import (
@@ -159,6 +159,7 @@ class TrustStoreManager:
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
         poll_seconds: float = 5.0,
         allow_gap: bool = False,
+        limits: TrustStoreLimits = ALB_LIMITS,
     ) -> None:
         self.authority = authority
         self.publisher = publisher
@@ -166,6 +167,7 @@ class TrustStoreManager:
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
         self.allow_gap = allow_gap
+        self.limits = limits  # the account's trust store quotas (most are adjustable)
 
     @property
     def store(self) -> CertificateStore:
@@ -181,6 +183,7 @@ class TrustStoreManager:
             budget=budget,
             allow_gap=self.allow_gap,
             include_roots=include_roots,
+            limits=self.limits,
         )
 
     def identity(self) -> str:
@@ -202,6 +205,7 @@ class TrustStoreManager:
             actor=actor,
             now=self.authority.now(),
             advertise_ca_names=advertise_ca_names,
+            limits=self.limits,
         )
 
     # -- create, update ----------------------------------------------------------------
@@ -396,7 +400,7 @@ class TrustStoreManager:
         active = self.authority.active_issuer_record().key_id
         left_out: set[str] = set()
         for _, _, pem in chosen:
-            check_bundle(pem)
+            check_bundle(pem, limits=self.limits)
             left_out |= {
                 key_id
                 for key_id in self.authority.issuing_key_ids()

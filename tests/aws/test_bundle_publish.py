@@ -254,3 +254,15 @@ def test_bundle_comment_lines_name_every_ca(authority):
     assert len(comments) == len(subjects) == 2
     for comment, subject in zip(comments, subjects, strict=True):
         assert subject in comment
+
+
+def test_the_account_s_trust_store_quotas_come_from_configuration(aws_cli, s3, bucket):
+    # ALBCA_TRUST_STORE_QUOTAS reaches every check a trust store command makes (issue 13,
+    # point 9): with a quota of one CA certificate, albca's two-CA bundle is refused before
+    # anything is uploaded, naming the quota it broke.
+    aws_cli.env["ALBCA_PUBLISH_TO"] = f"s3://{bucket}/pki"
+    aws_cli.env["ALBCA_TRUST_STORE_QUOTAS"] = '{"max_certificates": 1}'
+    message = aws_cli.fails("truststore", "create", "prod")
+    assert BundleRule.MAX_CERTIFICATES.value in message
+    assert "the limit is 1" in message
+    assert object_versions(s3, bucket) == []

@@ -391,3 +391,25 @@ def test_crlf_line_ends_and_a_missing_final_newline_pass(root, issuing):
     pem = bundle_pem([root, issuing]).replace(b"\n", b"\r\n")
     assert len(check_bundle(pem).certificates) == 2
     assert len(check_bundle(bundle_pem([root]).rstrip(b"\n")).certificates) == 1
+
+
+# -- the quotas: AWS's defaults, adjustable ------------------------------------------------
+
+
+def test_a_raised_quota_lets_a_bundle_through_that_the_default_refuses():
+    from albca.trust_bundle.alb_rules import TrustStoreLimits
+
+    pem = bundle_pem([make_ca(f"Root {n}") for n in range(26)])
+    assert_rejected(pem, BundleRule.MAX_CERTIFICATES)
+    raised = TrustStoreLimits.with_quotas({"max_certificates": 30})
+    assert len(check_bundle(pem, limits=raised).certificates) == 26
+    assert raised.max_crls == ALB_LIMITS.max_crls  # the others keep AWS's defaults
+
+
+def test_an_unknown_quota_is_refused_by_name():
+    from albca.trust_bundle.alb_rules import TrustStoreLimits
+
+    with pytest.raises(ValueError, match="'max_stores'"):
+        TrustStoreLimits.with_quotas({"max_stores": 30})
+    with pytest.raises(ValueError, match="max_crls must be at least 1"):
+        TrustStoreLimits(max_crls=0)
