@@ -137,6 +137,15 @@ class Settings(BaseSettings):
         le=900,
         description="Time allowed to an inline sync (keep it below the Lambda timeout).",
     )
+    trust_store_quotas: dict[str, int] = Field(
+        default_factory=dict,
+        description=(
+            "The account's ALB trust store quotas where they differ from AWS's defaults "
+            "(most are adjustable), as JSON, e.g. "
+            '{"max_trust_stores": 50, "max_crls": 40}. Names: the fields of '
+            "albca.trust_bundle.TrustStoreLimits."
+        ),
+    )
 
     # -- the HTTP API (`albca serve`, the Lambda handler) ------------------------------
     api_store: str | None = Field(
@@ -175,6 +184,14 @@ class Settings(BaseSettings):
     def _header_name_is_a_token(cls, value: str) -> str:
         if not _HEADER_NAME.match(value):
             raise ValueError(f"{value!r} is not an HTTP header name")
+        return value
+
+    @field_validator("trust_store_quotas", mode="after")
+    @classmethod
+    def _trust_store_quotas_are_known(cls, value: dict[str, int]) -> dict[str, int]:
+        from albca.trust_bundle.alb_rules import TrustStoreLimits
+
+        TrustStoreLimits.with_quotas(value)  # raises ValueError naming a wrong one
         return value
 
     @field_validator("api_store", mode="after")

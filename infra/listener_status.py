@@ -125,9 +125,7 @@ def _bundle_state(aws: Aws, store: TrustStore, ca: CaView) -> str:
 
 
 def _crl_state(aws: Aws, store: TrustStore, ca: CaView, now: datetime) -> str:
-    revocations = aws.read(
-        "elbv2", "describe_trust_store_revocations", TrustStoreArn=store.arn
-    ).get("TrustStoreRevocations", [])
+    revocations = _revocations(aws, store.arn)
     loaded: dict[x509.Name, set[int]] = {}
     expired = []
     for revocation in revocations:
@@ -157,6 +155,19 @@ def _crl_state(aws: Aws, store: TrustStore, ca: CaView, now: datetime) -> str:
     if problems:
         return f"stale: {'; '.join(problems)}; run albca truststore sync ({facts})"
     return f"current ({facts})" if revocations else "none loaded (nothing revoked)"
+
+
+def _revocations(aws: Aws, arn: str) -> list[dict[str, Any]]:
+    """Every revocation entry of the store: DescribeTrustStoreRevocations is paged (ELBv2
+    API reference: "NextMarker"), and a page may hold fewer entries than asked for."""
+    found: list[dict[str, Any]] = []
+    params: dict[str, Any] = {"TrustStoreArn": arn}
+    while True:
+        page = aws.read("elbv2", "describe_trust_store_revocations", **params)
+        found += page.get("TrustStoreRevocations", [])
+        if not page.get("NextMarker"):
+            return found
+        params["Marker"] = page["NextMarker"]
 
 
 def _count(number: int, singular: str, plural: str | None = None) -> str:

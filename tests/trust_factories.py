@@ -187,7 +187,8 @@ def bundle_pem(cas: Sequence[BuiltCA], *, comments: bool = True) -> bytes:
     parts = []
     for ca in cas:
         if comments:
-            parts.append(f"# {ca.subject}\n".encode())
+            # No "-" in a comment line (the trust store bundle format), as TrustBundle does.
+            parts.append(f"# {ca.subject.replace('-', '_')}\n".encode())
         parts.append(ca.pem)
     return b"".join(parts)
 

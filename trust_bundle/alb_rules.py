@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import binascii
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, fields
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
@@ -51,8 +51,12 @@ __all__ = [
 
 @dataclass(frozen=True)
 class TrustStoreLimits:
-    """The trust store quotas (ALB user guide, "Quotas"). None of them is adjustable."""
+    """The trust store quotas (ALB user guide, "Quotas for your Application Load
+    Balancers"). The defaults are the page's; most are adjustable per account (Service
+    Quotas), so an account's raised quotas come from configuration
+    (``ALBCA_TRUST_STORE_QUOTAS``), never from a constant in the code."""
 
+    max_trust_stores: int = 20  # per account and region
     max_certificates: int = 25
     max_certificate_bytes: int = 16 * 1024
     max_chain_depth: int = 4
@@ -60,6 +64,22 @@ class TrustStoreLimits:
     max_crl_bytes: int = 50_000_000
     max_revoked_entries: int = 500_000
     max_crls: int = 30
+
+    def __post_init__(self) -> None:
+        for name, value in vars(self).items():
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"TrustStoreLimits.{name} must be an int")
+            if value < 1:
+                raise ValueError(f"TrustStoreLimits.{name} must be at least 1, not {value}")
+
+    @classmethod
+    def with_quotas(cls, quotas: Mapping[str, int]) -> TrustStoreLimits:
+        """The defaults with ``quotas`` (field name -> value) raised or lowered."""
+        unknown = sorted(set(quotas) - {f.name for f in fields(cls)})
+        if unknown:
+            known = ", ".join(f.name for f in fields(cls))
+            raise ValueError(f"unknown trust store quota {unknown[0]!r}; known: {known}")
+        return cls(**quotas)
 
 
 ALB_LIMITS = TrustStoreLimits()
@@ -110,6 +130,7 @@ def check_bundle(
     """
     if not isinstance(pem, bytes):
         raise TypeError("pem must be bytes")
+    _check_lines(pem)
     certificates = _parse_certificates(pem)
     if not certificates:
         raise BundleRejected(BundleRule.NOT_EMPTY, "no PEM CERTIFICATE block was found")
@@ -136,6 +157,39 @@ def check_bundle(
 def ca_names_size(certificates: Sequence[x509.Certificate]) -> int:
     """Bytes of CA subject names a listener advertising CA names would send."""
     return sum(len(certificate.subject.public_bytes()) for certificate in certificates)
+
+
+def _check_lines(pem: bytes) -> None:
+    """The bundle file's format (ALB user guide, "Mutual authentication with TLS", CA
+    certificate bundle; AWS_NOTES.md, "Trust stores"): PEM certificates, comment lines that
+    start with "#" and contain no "-" (so a date like 2036-12-04 breaks one), no blank lines.
+    The newline that ends the last line is not a blank line."""
+    lines = pem.split(b"\n")
+    if lines[-1] == b"":
+        lines.pop()
+    inside = False
+    for number, raw in enumerate(lines, start=1):
+        line = raw.removesuffix(b"\r")
+        if not line.strip():
+            raise BundleRejected(BundleRule.NO_BLANK_LINES, f"line {number} is blank")
+        if inside:
+            inside = not line.startswith(b"-----END ")
+        elif line.startswith(b"-----BEGIN "):
+            inside = True
+        elif not line.startswith(b"#"):
+            raise BundleRejected(
+                BundleRule.COMMENT_LINES,
+                f"line {number} is neither part of a PEM block nor a comment line ('#')",
+            )
+        elif b"-" in line:
+            raise BundleRejected(
+                BundleRule.COMMENT_LINES, f"comment line {number} contains '-': {_shown(line)}"
+            )
+
+
+def _shown(line: bytes) -> str:
+    text = line.decode("ascii", "backslashreplace")
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def _parse_certificates(pem: bytes) -> list[x509.Certificate]:

@@ -21,7 +21,14 @@ from cryptography import x509
 
 from albca.ca.crl import CRLDocument
 from albca.ca.stores.protocol import CertificateStore
-from albca.trust_bundle.alb_rules import CheckedBundle, CheckedCRL, check_bundle, check_crl
+from albca.trust_bundle.alb_rules import (
+    ALB_LIMITS,
+    CheckedBundle,
+    CheckedCRL,
+    TrustStoreLimits,
+    check_bundle,
+    check_crl,
+)
 from albca.trust_bundle.errors import PublishFailed
 from albca.trust_bundle.publish import (
     PublishedObject,
@@ -105,6 +112,7 @@ def publish_bundle(
     now: datetime,
     name: str = BUNDLE_NAME,
     advertise_ca_names: bool = False,
+    limits: TrustStoreLimits = ALB_LIMITS,
 ) -> PublishedBundle:
     """Check ``pem`` against every ALB rule, then publish it and record the version.
 
@@ -113,7 +121,7 @@ def publish_bundle(
     instead of writing another: trust stores pointed at it need no change, and the bucket's
     version history stays a list of real changes (what ``albca bundle rollback`` walks).
     """
-    checked = check_bundle(pem, advertise_ca_names=advertise_ca_names)
+    checked = check_bundle(pem, advertise_ca_names=advertise_ca_names, limits=limits)
     if isinstance(publisher, S3Publisher):
         current = publisher.current(name)
         if current is not None and current.sha256 == _sha256(pem):
@@ -125,11 +133,14 @@ def publish_bundle(
 
 
 def check_crl_document(
-    document: CRLDocument, bundle: Sequence[x509.Certificate]
+    document: CRLDocument,
+    bundle: Sequence[x509.Certificate],
+    *,
+    limits: TrustStoreLimits = ALB_LIMITS,
 ) -> tuple[bytes, CheckedCRL]:
     """The CRL's PEM, checked as a trust store whose CAs are ``bundle`` would check it."""
     pem = document.pem
-    return pem, check_crl(pem, bundle)
+    return pem, check_crl(pem, bundle, limits=limits)
 
 
 def publish_crl(

@@ -216,34 +216,53 @@ class TrustStoreApi:
         return found
 
     def listeners_using(self, arn: str) -> list[ListenerUse]:
-        """The listeners that verify clients with this trust store."""
-        load_balancers: list[str] = []
+        """The listeners that verify clients with this trust store.
+
+        DescribeTrustStoreAssociations returns "the Amazon Resource Name (ARN) of the
+        resource" (ELBv2 API reference, TrustStoreAssociation) without saying which kind:
+        a load balancer's or a listener's (AWS_NOTES.md, "Trust stores"). Both are read:
+        a load balancer's listeners are all looked at, a listener is looked at itself."""
+        resources: list[str] = []
         arguments: dict[str, Any] = {"TrustStoreArn": arn, "PageSize": _PAGE_SIZE}
         with _aws("DescribeTrustStoreAssociations", arn):
             while True:
                 page = self._client.describe_trust_store_associations(**arguments)
-                load_balancers += [a["ResourceArn"] for a in page.get("TrustStoreAssociations", [])]
+                resources += [a["ResourceArn"] for a in page.get("TrustStoreAssociations", [])]
                 if not page.get("NextMarker"):
                     break
                 arguments["Marker"] = page["NextMarker"]
+        listeners: dict[str, Mapping[str, Any]] = {}
+        for resource in dict.fromkeys(resources):
+            for listener in self._listeners_of(resource, arn):
+                listeners.setdefault(listener["ListenerArn"], listener)
         uses = []
-        for load_balancer in load_balancers:
-            with _aws("DescribeListeners", arn):
-                pages = self._client.get_paginator("describe_listeners").paginate(
-                    LoadBalancerArn=load_balancer
-                )
-                listeners = [listener for page in pages for listener in page["Listeners"]]
-            for listener in listeners:
-                mutual = listener.get("MutualAuthentication") or {}
-                if mutual.get("Mode") == "verify" and mutual.get("TrustStoreArn") == arn:
-                    uses.append(
-                        ListenerUse(
-                            listener_arn=listener["ListenerArn"],
-                            load_balancer_arn=load_balancer,
-                            advertises_ca_names=mutual.get("AdvertiseTrustStoreCaNames") == "on",
-                        )
+        for listener in listeners.values():
+            mutual = listener.get("MutualAuthentication") or {}
+            if mutual.get("Mode") == "verify" and mutual.get("TrustStoreArn") == arn:
+                uses.append(
+                    ListenerUse(
+                        listener_arn=listener["ListenerArn"],
+                        load_balancer_arn=listener["LoadBalancerArn"],
+                        advertises_ca_names=mutual.get("AdvertiseTrustStoreCaNames") == "on",
                     )
+                )
         return uses
+
+    def _listeners_of(self, resource: str, trust_store: str) -> list[Mapping[str, Any]]:
+        """The listeners an association names: the listener itself, or a load balancer's."""
+        # arn:aws:elasticloadbalancing:REGION:ACCOUNT:listener/app/NAME/ID/ID, or
+        # ...:loadbalancer/app/NAME/ID (ELBv2 resource types, Service Authorization Reference)
+        is_listener = resource.split(":", 5)[-1].startswith("listener/")
+        with _aws("DescribeListeners", trust_store):
+            if is_listener:
+                found: list[Mapping[str, Any]] = self._client.describe_listeners(
+                    ListenerArns=[resource]
+                )["Listeners"]
+                return found
+            pages = self._client.get_paginator("describe_listeners").paginate(
+                LoadBalancerArn=resource
+            )
+            return [listener for page in pages for listener in page["Listeners"]]
 
     # -- changing ----------------------------------------------------------------------
     def create(self, name: str, bundle: S3Location, tags: Mapping[str, str]) -> TrustStore:
@@ -354,7 +373,10 @@ def remove_tags_params(arn: str, keys: Sequence[str]) -> dict[str, Any]:
 # What each AWS error means for an operator, by error code.
 _EXPLAINED = {
     "DuplicateTrustStoreName": "a trust store with that name already exists in this region",
-    "TooManyTrustStores": "this account already has the 20 trust stores a region allows",
+    "TooManyTrustStores": (
+        "this account already has as many trust stores as its quota allows in this region "
+        "(20 by default; set ALBCA_TRUST_STORE_QUOTAS after raising it)"
+    ),
     "InvalidCaCertificatesBundle": (
         "ELBv2 refused the CA bundle (InvalidCaCertificatesBundle) although it passed "
         "albca's checks of every documented rule"
@@ -371,7 +393,8 @@ _EXPLAINED = {
         "the load balancing service cannot read the CRL object: check the bucket policy"
     ),
     "TooManyTrustStoreRevocationEntries": (
-        "the trust store would hold more than 500,000 revoked entries or 30 CRLs"
+        "the trust store would hold more revoked entries or CRLs than its quotas allow "
+        "(500,000 and 30 by default)"
     ),
     "RevocationIdNotFound": "that revocation entry is no longer in the trust store",
     "TooManyTags": "the trust store would carry more than 50 tags",

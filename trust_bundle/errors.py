@@ -42,16 +42,22 @@ class BundleRule(enum.StrEnum):
     "Trust stores"; ALB user guide, "Mutual authentication" and "Quotas")."""
 
     NOT_EMPTY = "bundle holds at least one certificate"
+    NO_BLANK_LINES = "the bundle file has no blank lines"
+    COMMENT_LINES = (
+        "a line outside a PEM certificate is a comment: it starts with '#' and contains no '-'"
+    )
     PARSEABLE = "every PEM block is a parseable X.509 certificate"
-    MAX_CERTIFICATES = "at most 25 CA certificates per trust store"
-    CERTIFICATE_SIZE = "at most 16 KB (16,384 bytes DER) per CA certificate"
+    MAX_CERTIFICATES = "at most the quota of CA certificates per trust store (25 by default)"
+    CERTIFICATE_SIZE = "at most the quota of bytes per CA certificate (16 KB by default)"
     X509_V3 = "X.509 version 3 only"
     KEY = "key is RSA 2048-8192 bits or ECDSA P-256, P-384 or P-521"
     SIGNATURE = "signature is SHA-256/384/512 with RSA, ECDSA or RSASSA-PSS"
     CA_BASIC_CONSTRAINTS = "CA certificate has basicConstraints CA:TRUE"
     CA_KEY_USAGE = "CA certificate has keyUsage keyCertSign"
-    CHAIN_DEPTH = "certificate chain depth at most 4"
-    CA_NAMES_SIZE = "at most 10,000 bytes of CA subject names when CA names are advertised"
+    CHAIN_DEPTH = "certificate chain depth at most the quota (4 by default)"
+    CA_NAMES_SIZE = (
+        "CA subject names at most the quota of bytes when advertised (10,000 by default)"
+    )
 
 
 class BundleRejected(CAError):
@@ -90,11 +96,11 @@ class RevocationRule(enum.StrEnum):
 
     PEM = "CRL is supplied as PEM"
     PARSEABLE = "CRL is a parseable X.509 CRL"
-    FILE_SIZE = "CRL file at most 50 MB"
+    FILE_SIZE = "CRL file at most the quota (50 MB by default)"
     ISSUER_IN_BUNDLE = "CRL is issued by a CA in the trust store's bundle"
     SIGNATURE = "CRL signature verifies with its issuer's key"
-    MAX_ENTRIES = "at most 500,000 revoked entries per trust store"
-    MAX_CRLS = "at most 30 CRLs per trust store"
+    MAX_ENTRIES = "at most the quota of revoked entries per trust store (500,000 by default)"
+    MAX_CRLS = "at most the quota of CRLs per trust store (30 by default)"
 
 
 class RevocationRejected(CAError):

@@ -33,7 +33,7 @@ from cryptography import x509
 from albca.ca.authority import Authority
 from albca.ca.hierarchy import certificate_of
 from albca.ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
-from albca.trust_bundle.alb_rules import ALB_LIMITS, check_bundle
+from albca.trust_bundle.alb_rules import check_bundle
 from albca.trust_bundle.artefacts import BUNDLE_NAME, PEM_CONTENT_TYPE, S3Location, crl_name
 from albca.trust_bundle.bundle import TrustBundle
 from albca.trust_bundle.crl_swaps import HeldCrl, NewCrl, StoreSwaps, swaps_for
@@ -275,7 +275,7 @@ class Planner:
         S3 version holds exactly these bytes. Returns where the bundle is (None: a file)."""
         pem = self.trusted.pem
         if pem is not None:
-            check_bundle(pem, advertise_ca_names=advertise_ca_names)
+            check_bundle(pem, advertise_ca_names=advertise_ca_names, limits=self.manager.limits)
         else:
             self._check_known_part(advertise_ca_names)
         publisher = self.manager.publisher
@@ -379,14 +379,17 @@ class Planner:
         """A bundle with a CA the run makes is checked once it is made; what breaks a rule
         without it breaks it with it (every rule is per certificate or grows with them)."""
         known = [ca.certificate for ca in self.trusted.in_bundle_order if ca.certificate]
-        if len(self.trusted.cas) > ALB_LIMITS.max_certificates:
+        limits = self.manager.limits
+        if len(self.trusted.cas) > limits.max_certificates:
             raise BundleRejected(
                 BundleRule.MAX_CERTIFICATES,
                 f"the bundle would hold {len(self.trusted.cas)} certificates; the limit is "
-                f"{ALB_LIMITS.max_certificates}",
+                f"{limits.max_certificates}",
             )
         if known:
-            check_bundle(TrustBundle.of(known).pem, advertise_ca_names=advertise_ca_names)
+            check_bundle(
+                TrustBundle.of(known).pem, advertise_ca_names=advertise_ca_names, limits=limits
+            )
         self.plan.note(
             "the bundle with the new CA is checked against every ALB rule once the CA is made, "
             "before it is uploaded"

@@ -222,7 +222,10 @@ class RevocationSync:
         documents: dict[str, tuple[CRLDocument, bytes, CheckedCRL]] = {}
         for issuer in self.authority.crl_issuer_key_ids(roots=self.include_roots):
             document = self.authority.generate_crl(issuer, requested_by=actor)
-            documents[issuer] = (document, *check_crl_document(document, trusted))
+            documents[issuer] = (
+                document,
+                *check_crl_document(document, trusted, limits=self.limits),
+            )
         if serial is not None:
             self._check_listed(serial, documents)
         # 2. Plan every store and check its limits before anything is uploaded.
@@ -325,7 +328,7 @@ class RevocationSync:
             location = S3Location.of(crl.published)
             if self.allow_gap and step.old is not None:
                 self._check_time(f"trust store {plan.store.name}")
-                self._remove(api, arn, [step.old])
+                self.remove_revocations(api, arn, [step.old])
                 removed.append(step.old)
             self._check_time(f"trust store {plan.store.name}")
             revocation = api.add_revocation(arn, location)
@@ -334,24 +337,40 @@ class RevocationSync:
             api.tag(arn, {f"{TAG_CRL_PREFIX}{step.issuer}": str(tag)})
             if step.old is not None and not self.allow_gap:
                 self._check_time(f"trust store {plan.store.name}")
-                self._remove(api, arn, [step.old])
+                self.remove_revocations(api, arn, [step.old])
                 removed.append(step.old)
         # What no tag names any more: left by an interrupted run, or CAs no longer trusted.
         self._check_time(f"trust store {plan.store.name}")
         api.untag(arn, plan.swaps.stale_tags)
         named = {tag.revocation_id for tag in api.by_arn(arn).crls.values()}
-        orphans = [r.revocation_id for r in api.revocations(arn) if r.revocation_id not in named]
-        self._remove(api, arn, orphans)
+        listed = {r.revocation_id for r in api.revocations(arn)}
+        # The CRLs of CAs no longer trusted, by their tags, even when the store no longer
+        # lists them: ModifyTrustStore may have dropped them itself (undocumented; issue 13,
+        # point 10), and the dry run, which cannot know that, plans their removal.
+        held = plan.store.crls
+        stale = {
+            held[issuer].revocation_id
+            for issuer in (tag.removeprefix(TAG_CRL_PREFIX) for tag in plan.swaps.stale_tags)
+            if issuer in held
+        } - named
+        orphans = sorted((listed - named) | stale)
+        self.remove_revocations(api, arn, orphans)
         removed += orphans
         return StoreSync(plan.store.name, arn, added, tuple(removed), plan.swaps.kept)
 
     @staticmethod
-    def _remove(api: TrustStoreApi, arn: str, ids: Sequence[int]) -> None:
+    def remove_revocations(api: TrustStoreApi, arn: str, ids: Sequence[int]) -> None:
+        """Remove ``ids``; one already gone is what was wanted. RemoveTrustStoreRevocations
+        is all-or-nothing, so when one is gone the ones still there are removed again."""
         try:
             api.remove_revocations(arn, ids)
         except TrustStoreError as exc:
-            if exc.aws_code != "RevocationIdNotFound":  # gone already: what was wanted
+            if exc.aws_code != "RevocationIdNotFound":
                 raise
+            listed = {r.revocation_id for r in api.revocations(arn)}
+            still = [revocation_id for revocation_id in ids if revocation_id in listed]
+            if still and len(still) < len(ids):
+                api.remove_revocations(arn, still)
 
     def held_bundle_key_ids(self, store: TrustStore) -> frozenset[str] | None:
         """Key ids of the CAs in the bundle the store holds (read at the version its tag

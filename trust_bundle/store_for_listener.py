@@ -145,7 +145,7 @@ def _decide(manager: TrustStoreManager, name: str, *, advertise_ca_names: bool) 
         _require_fed(store, identity)
     advertised = advertise_ca_names or (store is not None and manager.advertised([store]))
     pem = manager.bundle_pem()
-    checked = check_bundle(pem, advertise_ca_names=advertised)
+    checked = check_bundle(pem, advertise_ca_names=advertised, limits=manager.limits)
     latest = publisher.current(BUNDLE_NAME)
     published = latest if latest is not None and latest.sha256 == _sha256(pem) else None
     location = S3Location.of(published) if published is not None else None

@@ -20,13 +20,14 @@ from albca.ca.errors import AuthorityInUse, CAError
 from albca.ca.hierarchy import ca_identity
 from albca.ca.records import AuditEvent
 from albca.ca.stores.protocol import CertificateStore
-from albca.trust_bundle.alb_rules import check_bundle
+from albca.trust_bundle.alb_rules import ALB_LIMITS, TrustStoreLimits, check_bundle
 from albca.trust_bundle.artefacts import PublishedBundle, S3Location, publish_bundle
 from albca.trust_bundle.bundle import TrustBundle
 from albca.trust_bundle.elbv2 import (
     TAG_BUNDLE,
     TAG_BUNDLE_VERSION,
     TAG_CA,
+    TAG_CRL_PREFIX,
     ListenerUse,
     Revocation,
     TrustStore,
@@ -39,7 +40,7 @@ from albca.trust_bundle.errors import (
     TrustStoreInUse,
     TrustStoreNotFound,
 )
-from albca.trust_bundle.key_ids import bundle_key_ids
+from albca.trust_bundle.key_ids import bundle_key_ids, certificate_key_ids
 from albca.trust_bundle.publish import Publisher, S3Publisher
 from albca.trust_bundle.revocation_sync import RevocationSync, SyncReport
 
@@ -158,6 +159,7 @@ class TrustStoreManager:
         wait_seconds: float = DEFAULT_WAIT_SECONDS,
         poll_seconds: float = 5.0,
         allow_gap: bool = False,
+        limits: TrustStoreLimits = ALB_LIMITS,
     ) -> None:
         self.authority = authority
         self.publisher = publisher
@@ -165,6 +167,7 @@ class TrustStoreManager:
         self.wait_seconds = wait_seconds
         self.poll_seconds = poll_seconds
         self.allow_gap = allow_gap
+        self.limits = limits  # the account's trust store quotas (most are adjustable)
 
     @property
     def store(self) -> CertificateStore:
@@ -180,6 +183,7 @@ class TrustStoreManager:
             budget=budget,
             allow_gap=self.allow_gap,
             include_roots=include_roots,
+            limits=self.limits,
         )
 
     def identity(self) -> str:
@@ -201,6 +205,7 @@ class TrustStoreManager:
             actor=actor,
             now=self.authority.now(),
             advertise_ca_names=advertise_ca_names,
+            limits=self.limits,
         )
 
     # -- create, update ----------------------------------------------------------------
@@ -254,7 +259,8 @@ class TrustStoreManager:
         try:
             for target in targets:
                 if target.bundle != location or target.ca_id is None:
-                    api.modify(target.arn, location)
+                    trusted = certificate_key_ids(self.authority.trusted_certificates())
+                    self._modify(target, location, trusted)
                     api.tag(target.arn, {TAG_CA: self.identity(), **bundle_tags(location)})
                     self._audit("truststore-update", actor, target, location)
                 api.wait_active(target.arn, timeout=self.wait_seconds, interval=self.poll_seconds)
@@ -264,6 +270,28 @@ class TrustStoreManager:
         except CAError as exc:
             raise _partly(exc, "updating the trust stores", done, targets, UPDATE_RERUN) from exc
         return UpdateResult(bundle, tuple(api.by_arn(t.arn) for t in targets), report)
+
+    def _modify(self, store: TrustStore, bundle: S3Location, keeps: frozenset[str]) -> None:
+        """Point ``store`` at ``bundle``, whose CAs have the key ids ``keeps``.
+
+        What ModifyTrustStore does with the CRLs of CAs the new bundle leaves out is not
+        documented (issue 13, point 10): AWS may keep them (the sync then removes them), drop
+        them, or refuse the bundle. albca modifies first, so that a CA's CRL stays for as
+        long as the store trusts the CA; only if the bundle is refused while the store holds
+        such CRLs are they removed (by their albca:crl tags) and the modify tried again. A
+        dry run prints the first path; it cannot know which answer AWS gives."""
+        api = self.require_api()
+        try:
+            api.modify(store.arn, bundle)
+        except TrustStoreError as exc:
+            leaving = {i: t for i, t in sorted(store.crls.items()) if i not in keeps}
+            if exc.aws_code != "InvalidCaCertificatesBundle" or not leaving:
+                raise
+            RevocationSync.remove_revocations(
+                api, store.arn, [tag.revocation_id for tag in leaving.values()]
+            )
+            api.untag(store.arn, [f"{TAG_CRL_PREFIX}{issuer}" for issuer in leaving])
+            api.modify(store.arn, bundle)
 
     def advertised(self, stores: Sequence[TrustStore]) -> bool:
         """Whether a listener verifying with one of ``stores`` advertises its CA names."""
@@ -335,10 +363,10 @@ class TrustStoreManager:
         done: list[str] = []
         targets = [store for store, _, _ in choice.chosen]
         try:
-            for store, target, _ in choice.chosen:
+            for store, target, pem in choice.chosen:
                 before = store.bundle
                 assert before is not None
-                api.modify(store.arn, target)
+                self._modify(store, target, bundle_key_ids(pem))
                 api.tag(store.arn, bundle_tags(target))
                 self._audit(
                     "truststore-rollback", actor, store, target, from_version=before.version_id
@@ -372,7 +400,7 @@ class TrustStoreManager:
         active = self.authority.active_issuer_record().key_id
         left_out: set[str] = set()
         for _, _, pem in chosen:
-            check_bundle(pem)
+            check_bundle(pem, limits=self.limits)
             left_out |= {
                 key_id
                 for key_id in self.authority.issuing_key_ids()

@@ -70,6 +70,7 @@ def trust_services(
     """The trust store manager for the CA of ``services``, publishing to ``publish_to``
     (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores. Its
     clients come from ``client`` (default: ``compose.aws`` in ALBCA_AWS_REGION)."""
+    from albca.trust_bundle.alb_rules import TrustStoreLimits
     from albca.trust_bundle.elbv2 import TrustStoreApi
     from albca.trust_bundle.publish import S3Publisher
     from albca.trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
@@ -91,6 +92,7 @@ def trust_services(
         api=api,
         wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
         allow_gap=allow_gap,
+        limits=TrustStoreLimits.with_quotas(services.settings.trust_store_quotas),
     )
     return TrustServices(manager, url)
 

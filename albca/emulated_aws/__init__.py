@@ -14,12 +14,20 @@ from albca.emulated_aws.cloudfront_origin_mtls import (
     CloudFrontOriginMtlsFake,
     install_cloudfront_fake,
 )
-from albca.emulated_aws.elbv2_trust_stores import AwsApiError, Location, TrustStoreFake
+from albca.emulated_aws.elbv2_trust_stores import (
+    AwsApiError,
+    Location,
+    TrustStoreFake,
+    Undocumented,
+)
 from albca.emulated_aws.s3_readers import CrossAccountReads, install_cross_account_reads
+from albca.emulated_aws.trust_store_rules import TrustStoreQuotas
 
 __all__ = [
     "install_trust_store_fake",
     "TrustStoreFake",
+    "TrustStoreQuotas",
+    "Undocumented",
     "AwsApiError",
     "Location",
     "install_cloudfront_fake",

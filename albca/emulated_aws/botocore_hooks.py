@@ -35,12 +35,15 @@ from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 
 from albca.emulated_aws.elbv2_trust_stores import (
+    MAX_PAGE_SIZE,
     AwsApiError,
     Listener,
     TrustStoreFake,
+    Undocumented,
     is_trust_store_arn,
 )
 from albca.emulated_aws.responses import error_response, success_response
+from albca.emulated_aws.trust_store_rules import TrustStoreQuotas
 
 __all__ = ["install_trust_store_fake"]
 
@@ -57,9 +60,13 @@ def install_trust_store_fake(
     *,
     fake: TrustStoreFake | None = None,
     creating_polls: int = 1,
+    quotas: TrustStoreQuotas | None = None,
+    undocumented: Undocumented | None = None,
+    max_page_size: int = MAX_PAGE_SIZE,
 ) -> TrustStoreFake:
     """Answer the trust store calls of ``elbv2_client`` from a fake reading ``s3_client``
-    (or from ``fake``, to share one state between clients). Returns the fake."""
+    (or from ``fake``, to share one state between clients). Returns the fake. The other
+    options are ``TrustStoreFake``'s."""
     service = elbv2_client.meta.service_model.service_id.hyphenize()
     if service != _SERVICE:
         raise TypeError(f"elbv2_client must be an ELBv2 client, not {service}")
@@ -68,7 +75,13 @@ def install_trust_store_fake(
     if fake is None:
         if s3_client is None:
             raise TypeError("give s3_client (the fake reads bundles and CRLs from S3) or fake")
-        fake = TrustStoreFake(s3_client, creating_polls=creating_polls)
+        fake = TrustStoreFake(
+            s3_client,
+            creating_polls=creating_polls,
+            quotas=quotas,
+            undocumented=undocumented,
+            max_page_size=max_page_size,
+        )
     setattr(elbv2_client, _INSTALLED, fake)
     hooks = _Hooks(fake, elbv2_client)
     events = elbv2_client.meta.events

@@ -10,9 +10,10 @@ drops and enforces what AWS documents, so the tests can see what albca sent:
   with every successful update and is what Get/Create/UpdateDistribution(Config) return.
 - ``OriginMtlsConfig.ClientCertificateArn`` (Create/UpdateDistribution) must name a
   certificate in ACM in us-east-1 that exists and meets CloudFront's rules for origin
-  client certificates (``infra.cloudfront_rules.check_client_certificate``: EKU
+  client certificates, stated here from CloudFront's documentation (never by calling
+  albca's own ``infra.cloudfront_rules``, which is what the fake tests): X.509 v3, EKU
   clientAuth, RSA 2048 or EC P-256, SHA-256/384/512 with RSA or SHA-256 with ECDSA, chain
-  depth <= 3, chain <= 64 KB). AWS documents the rules but not the error code; the fake
+  depth <= 3, chain <= 64 KB. AWS documents the rules but not the error code; the fake
   answers ``InvalidArgument``, CloudFront's modelled error for a bad argument.
 - The stored ``OriginMtlsConfig`` of each origin comes back from GetDistributionConfig,
   GetDistribution, CreateDistribution and UpdateDistribution; an update that leaves it out
@@ -35,9 +36,12 @@ from typing import Any
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import ExtendedKeyUsageOID, SignatureAlgorithmOID
 
 from albca.emulated_aws.responses import error_response
-from albca.infra.errors import CloudFrontRuleViolation
 
 __all__ = ["CloudFrontOriginMtlsFake", "install_cloudfront_fake"]
 
@@ -88,8 +92,6 @@ class CloudFrontOriginMtlsFake:
         return wanted
 
     def _check_certificate(self, arn: str) -> None:
-        from albca.infra.cloudfront_rules import check_client_certificate
-
         if not _ACM_ARN.match(arn):
             raise _Refused(
                 "InvalidArgument",
@@ -104,10 +106,12 @@ class CloudFrontOriginMtlsFake:
         certificate = x509.load_pem_x509_certificate(got["Certificate"].encode())
         chain_pem = got.get("CertificateChain") or ""
         chain = x509.load_pem_x509_certificates(chain_pem.encode()) if chain_pem else []
-        try:
-            check_client_certificate(certificate, chain)
-        except CloudFrontRuleViolation as exc:
-            raise _Refused("InvalidArgument", exc.message) from None
+        broken = _broken_origin_mtls_rule(certificate, chain)
+        if broken is not None:
+            raise _Refused(
+                "InvalidArgument",
+                f"The client certificate {arn} cannot be used for origin mTLS: {broken}",
+            )
 
     # -- state ---------------------------------------------------------------------------
 
@@ -122,6 +126,70 @@ class CloudFrontOriginMtlsFake:
     def updated(self, distribution_id: str, mtls: dict[str, str]) -> None:
         with self._lock:
             self._distributions[distribution_id] = _Distribution(_new_etag(), dict(mtls))
+
+
+# CloudFront developer guide, origin mutual TLS ("Certificate requirements"; AWS_NOTES.md,
+# "CloudFront origin mutual TLS"): X.509 v3 with extended key usage clientAuth; an RSA
+# 2048 or ECDSA P-256 key; signed with SHA-256/384/512 with RSA or SHA-256 with ECDSA; a
+# chain of at most 3 certificates (leaf, intermediate, root) and 64 KB.
+_ORIGIN_MTLS_SIGNATURES = {
+    SignatureAlgorithmOID.RSA_WITH_SHA256,
+    SignatureAlgorithmOID.RSA_WITH_SHA384,
+    SignatureAlgorithmOID.RSA_WITH_SHA512,
+    SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+}
+_ORIGIN_MTLS_CHAIN_DEPTH = 3
+_ORIGIN_MTLS_CHAIN_BYTES = 64 * 1024
+
+
+def _broken_origin_mtls_rule(
+    certificate: x509.Certificate, chain: list[x509.Certificate]
+) -> str | None:
+    """The first CloudFront rule the certificate (with the chain ACM holds) breaks."""
+    if any(c.version != x509.Version.v3 for c in (certificate, *chain)):
+        return "not X.509 v3"
+    try:
+        usages = list(certificate.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value)
+    except x509.ExtensionNotFound:
+        usages = []
+    if ExtendedKeyUsageOID.CLIENT_AUTH not in usages:
+        return "no clientAuth extended key usage"
+    key = certificate.public_key()
+    rsa_2048 = isinstance(key, rsa.RSAPublicKey) and key.key_size == 2048
+    p_256 = isinstance(key, ec.EllipticCurvePublicKey) and isinstance(key.curve, ec.SECP256R1)
+    if not (rsa_2048 or p_256):
+        return "the key is neither RSA 2048 nor ECDSA P-256"
+    # The path from the leaf up through the chain ACM holds; a root's self-signature is
+    # not a signature CloudFront verifies, every other one must use an accepted algorithm.
+    path = [certificate]
+    while path[-1].issuer != path[-1].subject:
+        parent = next((c for c in chain if c not in path and _signed_by(path[-1], c)), None)
+        if parent is None:
+            break
+        path.append(parent)
+    for member in path:
+        if member.issuer != member.subject and (
+            member.signature_algorithm_oid not in _ORIGIN_MTLS_SIGNATURES
+        ):
+            return f"{member.subject.rfc4514_string()} has a signature CloudFront refuses"
+    # "leaf, intermediate, root": the root counts even when ACM's chain leaves it out.
+    depth = len(path) + (0 if path[-1].issuer == path[-1].subject else 1)
+    if depth > _ORIGIN_MTLS_CHAIN_DEPTH:
+        return f"a chain of {depth} certificates"
+    size = sum(len(c.public_bytes(serialization.Encoding.PEM)) for c in (certificate, *chain))
+    if size > _ORIGIN_MTLS_CHAIN_BYTES:
+        return f"a chain of {size} bytes"
+    return None
+
+
+def _signed_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
+    if certificate.issuer != issuer.subject:
+        return False
+    try:
+        certificate.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
 
 
 class _Refused(Exception):

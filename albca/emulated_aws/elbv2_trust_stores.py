@@ -17,22 +17,28 @@ Enforced, with the real error codes:
 - Names: 1-32 characters matching ``^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$``, else
   ``ValidationError`` (botocore checks only required members, types and minimums, not
   maximum lengths or patterns: the fake checks those it relies on, as AWS does), unique
-  per region (``DuplicateTrustStoreName``); at most 20 trust stores (``TooManyTrustStores``).
+  per region (``DuplicateTrustStoreName``); at most ``quotas.trust_stores_per_account``
+  (20 by default) trust stores (``TooManyTrustStores``).
 - Bundles and CRLs are read from S3 through the given S3 client, honouring
   ``S3ObjectVersion``; without it the current version is read and remembered, so a later
   overwrite of the key changes nothing. A missing bucket, key or version is
   ``CaCertificatesBundleNotFound`` (bundle) or ``RevocationContentNotFound`` (CRL).
-- The bundle must pass every rule of ``trust_bundle.alb_rules.check_bundle``; otherwise
-  ``InvalidCaCertificatesBundle`` with AWS's generic text and no detail (albca's own check
-  is what names the rule). A store whose listeners advertise CA names also gets the
-  10,000-byte CA names rule on ``modify_trust_store``.
+- The bundle must pass every rule AWS documents, stated again in
+  ``albca.emulated_aws.trust_store_rules`` (never albca's own check, which is what the
+  fake tests); otherwise ``InvalidCaCertificatesBundle`` with AWS's generic text and no
+  detail. A store whose listeners advertise CA names also gets the CA names quota on
+  ``modify_trust_store``. Every quota is a field of ``TrustStoreQuotas`` (most are
+  adjustable), defaulting to the quotas page.
 - Status ``CREATING`` -> ``ACTIVE``: a new store is reported ``CREATING`` by
   ``creating_polls`` calls of ``describe_trust_stores`` (default 1), then ``ACTIVE``; there
   is no waiter, so callers must poll. ``ModifyTrustStore`` keeps the status.
-- Revocations: each CRL must pass ``check_crl`` against the store's bundle (PEM, <= 50 MB,
-  issued and signed by a CA in the bundle), else ``InvalidRevocationContent``; a store
-  holds at most 500,000 entries and 30 CRLs (``TooManyTrustStoreRevocationEntries`` for
-  both). Unknown ids are ``RevocationIdNotFound``. Every call is all-or-nothing.
+- Revocations: each CRL must be one PEM CRL of at most 50 MB, issued and signed by a CA in
+  the store's bundle, else ``InvalidRevocationContent``; a store holds at most 500,000
+  entries and 30 CRLs (``TooManyTrustStoreRevocationEntries`` for both). Unknown ids are
+  ``RevocationIdNotFound``. Every call is all-or-nothing.
+- Paged lists (DescribeTrustStores, -Revocations, -Associations) return at most
+  ``PageSize`` items (1-400) and never more than the fake's ``max_page_size``: AWS may
+  return fewer than asked, so a caller must follow ``NextMarker``.
 - ``delete_trust_store`` while a listener uses the store: ``TrustStoreInUse``.
 - ``Get...Bundle``/``Get...RevocationContent`` return a pre-signed S3 URL, valid ten
   minutes, of the exact object version the store loaded (against ThreadedMotoServer any
@@ -43,8 +49,19 @@ Enforced, with the real error codes:
   (``TrustStoreNotReady``); at most 2 verify-mode listeners per load balancer. The stored
   attributes come back from describe_listeners/create_listener/modify_listener; an HTTPS
   listener without them reports ``Mode: off``. Deleting a listener or its load balancer
-  drops them. ``DescribeTrustStoreAssociations`` lists the load balancers whose listeners
-  verify with the store.
+  drops them. ``DescribeTrustStoreAssociations`` lists the resources whose listeners verify
+  with the store (see ``Undocumented.associations``).
+
+What AWS does not document is a switch (``Undocumented``), so that the tests can run albca
+under every plausible answer:
+
+- ``associations``: whether DescribeTrustStoreAssociations names load balancers or
+  listeners ("the Amazon Resource Name (ARN) of the resource", botocore's model);
+- ``orphan_crls``: what ModifyTrustStore does with CRLs whose issuing CA is not in the new
+  bundle: keeps them, removes them, or refuses the bundle (``InvalidCaCertificatesBundle``);
+- ``revocations_while_creating``: whether AddTrustStoreRevocations is accepted while the
+  store is CREATING, or refused (``TrustStoreNotReady``);
+- ``creating_polls``: how many DescribeTrustStores calls see a new store CREATING.
 
 Where AWS documents the rule but not the error it returns, the fake answers
 ``InvalidConfigurationRequest`` (a third verify-mode listener; a TrustStoreArn,
@@ -70,28 +87,31 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from albca.trust_bundle.alb_rules import (
-    ALB_LIMITS,
-    CheckedBundle,
-    check_bundle,
-    check_crl,
-    check_revocation_totals,
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from albca.emulated_aws.trust_store_rules import (
+    LoadedBundle,
+    Refused,
+    TrustStoreQuotas,
+    load_bundle,
+    load_crl,
 )
-from albca.trust_bundle.errors import BundleRejected, RevocationRejected
 
 __all__ = [
     "AwsApiError",
     "ObjectReader",
     "ObjectMissing",
     "TrustStoreFake",
+    "TrustStoreQuotas",
+    "Undocumented",
     "Listener",
     "is_trust_store_arn",
 ]
 
-MAX_TRUST_STORES = 20
 MAX_NAME_LENGTH = 32
 NAME_PATTERN = re.compile(r"^([a-zA-Z0-9]+-)*[a-zA-Z0-9]+$")
-MAX_PAGE_SIZE = 400
+MAX_PAGE_SIZE = 400  # botocore's model: PageSize is 1-400
 MAX_VERIFY_LISTENERS_PER_LOAD_BALANCER = 2
 MAX_TAGS = 50
 MAX_DESCRIBE_TAGS_ARNS = 20  # DescribeTags: "You can specify up to 20 resources"
@@ -106,6 +126,28 @@ _INVALID_REVOCATION = (
 
 Params = dict[str, Any]
 Response = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Undocumented:
+    """The fake's answer where AWS documents none (issue 13, point 10). The defaults are
+    what the fake always did; the tests run albca under the others too."""
+
+    # DescribeTrustStoreAssociations: "load-balancer" or "listener" ARNs.
+    associations: str = "load-balancer"
+    # ModifyTrustStore, for CRLs whose issuer leaves the bundle: "kept", "removed", "refused".
+    orphan_crls: str = "kept"
+    # AddTrustStoreRevocations on a CREATING store: "accepted" or "refused".
+    revocations_while_creating: str = "accepted"
+
+    def __post_init__(self) -> None:
+        for option, allowed in (
+            ("associations", ("load-balancer", "listener")),
+            ("orphan_crls", ("kept", "removed", "refused")),
+            ("revocations_while_creating", ("accepted", "refused")),
+        ):
+            if getattr(self, option) not in allowed:
+                raise ValueError(f"Undocumented.{option} must be one of {', '.join(allowed)}")
 
 
 class AwsApiError(Exception):
@@ -167,6 +209,7 @@ class _Revocation:
     revocation_id: int
     location: Location
     entries: int
+    issuer: x509.Certificate  # the bundle CA whose key signed the CRL
 
 
 @dataclass
@@ -174,7 +217,7 @@ class _TrustStore:
     name: str
     arn: str
     region: str
-    bundle: CheckedBundle
+    bundle: LoadedBundle
     bundle_location: Location
     polls_left: int
     tags: list[dict[str, str]]
@@ -229,7 +272,10 @@ class TrustStoreFake:
     authentication moto drops. Thread-safe; shared by every client it is installed on.
 
     ``creating_polls``: how many ``describe_trust_stores`` calls report a new store as
-    ``CREATING`` before it is ``ACTIVE`` (0: active at once).
+    ``CREATING`` before it is ``ACTIVE`` (0: active at once). ``quotas``: the account's
+    trust store quotas. ``undocumented``: the answers where AWS documents none.
+    ``max_page_size``: the most items one page of a paged list holds, whatever
+    ``PageSize`` asks (a small one makes callers page).
     """
 
     def __init__(
@@ -238,11 +284,19 @@ class TrustStoreFake:
         *,
         creating_polls: int = 1,
         account_id: str = DEFAULT_ACCOUNT,
+        quotas: TrustStoreQuotas | None = None,
+        undocumented: Undocumented | None = None,
+        max_page_size: int = MAX_PAGE_SIZE,
     ) -> None:
         if creating_polls < 0:
             raise ValueError("creating_polls must not be negative")
+        if not 1 <= max_page_size <= MAX_PAGE_SIZE:
+            raise ValueError(f"max_page_size must be 1-{MAX_PAGE_SIZE}")
         self._objects = ObjectReader(s3_client)
         self.creating_polls = creating_polls
+        self.quotas = quotas or TrustStoreQuotas()
+        self.undocumented = undocumented or Undocumented()
+        self.max_page_size = max_page_size
         self.account_id = account_id
         self._stores: dict[str, _TrustStore] = {}  # by ARN
         self._listeners: dict[str, _MutualAuthentication] = {}  # by listener ARN
@@ -317,10 +371,11 @@ class TrustStoreFake:
             raise AwsApiError(
                 "DuplicateTrustStoreName", f"A trust store with the name '{name}' already exists"
             )
-        if len(in_region) >= MAX_TRUST_STORES:
+        # Quotas page: "Trust stores per account" (adjustable).
+        if len(in_region) >= self.quotas.trust_stores_per_account:
             raise AwsApiError(
                 "TooManyTrustStores",
-                f"You've reached the limit of {MAX_TRUST_STORES} trust stores",
+                f"You've reached the limit of {self.quotas.trust_stores_per_account} trust stores",
             )
         tags = _checked_tags(params.get("Tags", []))
         location, bundle = self._load_bundle(params, advertise_ca_names=False)
@@ -347,9 +402,19 @@ class TrustStoreFake:
             and record.attributes.get("AdvertiseTrustStoreCaNames") == "on"
             for record in self._listeners.values()
         )
-        store.bundle_location, store.bundle = self._load_bundle(
-            params, advertise_ca_names=advertised
-        )
+        location, bundle = self._load_bundle(params, advertise_ca_names=advertised)
+        # AWS does not say what becomes of a CRL whose issuing CA leaves the bundle.
+        orphans = [
+            r.revocation_id
+            for r in store.revocations.values()
+            if not any(_same_ca(r.issuer, ca) for ca in bundle.certificates)
+        ]
+        if orphans and self.undocumented.orphan_crls == "refused":
+            raise AwsApiError("InvalidCaCertificatesBundle", _INVALID_BUNDLE)
+        if self.undocumented.orphan_crls == "removed":
+            for revocation_id in orphans:
+                del store.revocations[revocation_id]
+        store.bundle_location, store.bundle = location, bundle
         return {"TrustStores": [store.describe()]}
 
     def delete_trust_store(self, params: Params, region: str) -> Response:
@@ -380,7 +445,7 @@ class TrustStoreFake:
                     "TrustStoreNotFound", f"No trust store named '{sorted(unknown)[0]}'"
                 )
             selected = [store for store in selected if store.name in names]
-        page, next_marker = _page(selected, params)
+        page, next_marker = self._page(selected, params)
         described = []
         for store in page:
             described.append(store.describe())
@@ -394,10 +459,14 @@ class TrustStoreFake:
 
     def describe_trust_store_associations(self, params: Params, region: str) -> Response:
         store = self._store(params["TrustStoreArn"], region)
-        load_balancers = sorted(
-            {r.load_balancer_arn for r in self._listeners.values() if r.verify_store == store.arn}
-        )
-        page, next_marker = _page(load_balancers, params)
+        users = [(arn, r) for arn, r in self._listeners.items() if r.verify_store == store.arn]
+        # "The Amazon Resource Name (ARN) of the resource" (botocore's model): which kind of
+        # resource is not documented (AWS_NOTES.md, "Trust stores").
+        if self.undocumented.associations == "listener":
+            resources = sorted(arn for arn, _ in users)
+        else:
+            resources = sorted({record.load_balancer_arn for _, record in users})
+        page, next_marker = self._page(resources, params)
         associations = [{"ResourceArn": arn} for arn in page]
         return _with_marker({"TrustStoreAssociations": associations}, next_marker)
 
@@ -438,6 +507,12 @@ class TrustStoreFake:
 
     def add_trust_store_revocations(self, params: Params, region: str) -> Response:
         store = self._store(params["TrustStoreArn"], region)
+        if store.status != "ACTIVE" and self.undocumented.revocations_while_creating == "refused":
+            # Not documented either way; botocore's model has no error for it on this
+            # operation, so the one that says "not active" is taken.
+            raise AwsApiError(
+                "TrustStoreNotReady", f"Trust store '{store.arn}' is {store.status}, not ACTIVE"
+            )
         contents = params.get("RevocationContents") or []
         if not contents:
             raise AwsApiError("InvalidRevocationContent", "No revocation content was given")
@@ -458,20 +533,29 @@ class TrustStoreFake:
                     f"The revocation file s3://{location.bucket}/{location.key} does not exist",
                 ) from None
             try:
-                checked = check_crl(loaded.body, store.bundle.certificates)
-            except RevocationRejected:
+                entries, issuer = load_crl(loaded.body, store.bundle.certificates, self.quotas)
+            except Refused:
                 raise AwsApiError("InvalidRevocationContent", _INVALID_REVOCATION) from None
             exact = Location(location.bucket, location.key, loaded.version_id)
-            added.append((exact, checked.entries))
-        try:
-            check_revocation_totals(
-                [r.entries for r in store.revocations.values()] + [n for _, n in added]
+            added.append((exact, entries, issuer))
+        held = [r.entries for r in store.revocations.values()] + [n for _, n, _ in added]
+        # Quotas page: "Revocation files per trust store" and "Revocation entries per trust
+        # store"; AWS answers both with TooManyTrustStoreRevocationEntries.
+        if len(held) > self.quotas.revocation_files_per_trust_store:
+            raise AwsApiError(
+                "TooManyTrustStoreRevocationEntries",
+                f"A trust store holds at most {self.quotas.revocation_files_per_trust_store} "
+                f"revocation files, not {len(held)}",
             )
-        except RevocationRejected as exc:
-            raise AwsApiError("TooManyTrustStoreRevocationEntries", exc.detail) from None
+        if sum(held) > self.quotas.revocation_entries_per_trust_store:
+            raise AwsApiError(
+                "TooManyTrustStoreRevocationEntries",
+                f"A trust store holds at most {self.quotas.revocation_entries_per_trust_store}"
+                f" revocation entries, not {sum(held)}",
+            )
         described = []
-        for location, entries in added:
-            revocation = _Revocation(next(self._revocation_ids), location, entries)
+        for location, entries, issuer in added:
+            revocation = _Revocation(next(self._revocation_ids), location, entries, issuer)
             store.revocations[revocation.revocation_id] = revocation
             described.append(store.describe_revocation(revocation))
         return {"TrustStoreRevocations": described}
@@ -491,7 +575,7 @@ class TrustStoreFake:
             _require_revocations(store, params["RevocationIds"])
             wanted = set(params["RevocationIds"])
             revocations = [r for r in revocations if r.revocation_id in wanted]
-        page, next_marker = _page(revocations, params)
+        page, next_marker = self._page(revocations, params)
         described = [store.describe_revocation(revocation) for revocation in page]
         return _with_marker({"TrustStoreRevocations": described}, next_marker)
 
@@ -543,6 +627,7 @@ class TrustStoreFake:
             and record.verify_store is not None
             and arn != listener.arn
         ]
+        # Mutual authentication guide: at most two verify-mode listeners per load balancer.
         if len(others) >= MAX_VERIFY_LISTENERS_PER_LOAD_BALANCER:
             raise _invalid_configuration(
                 f"Load balancer '{listener.load_balancer_arn}' already has "
@@ -550,10 +635,10 @@ class TrustStoreFake:
                 f"{MAX_VERIFY_LISTENERS_PER_LOAD_BALANCER}"
             )
         advertise = attributes.get("AdvertiseTrustStoreCaNames", "off")
-        if advertise == "on" and store.bundle.ca_names_bytes > ALB_LIMITS.max_ca_names_bytes:
+        if advertise == "on" and store.bundle.ca_names_bytes > self.quotas.ca_names_bytes:
             raise _invalid_configuration(
                 f"The CA names of trust store '{store.arn}' take {store.bundle.ca_names_bytes} "
-                f"bytes; at most {ALB_LIMITS.max_ca_names_bytes} can be advertised"
+                f"bytes; at most {self.quotas.ca_names_bytes} can be advertised"
             )
         return {
             "Mode": "verify",
@@ -605,7 +690,7 @@ class TrustStoreFake:
 
     def _load_bundle(
         self, params: Params, *, advertise_ca_names: bool
-    ) -> tuple[Location, CheckedBundle]:
+    ) -> tuple[Location, LoadedBundle]:
         location = Location(
             params["CaCertificatesBundleS3Bucket"],
             params["CaCertificatesBundleS3Key"],
@@ -619,14 +704,28 @@ class TrustStoreFake:
                 f"The ca certificate bundle s3://{location.bucket}/{location.key} does not exist",
             ) from None
         try:
-            bundle = check_bundle(loaded.body, advertise_ca_names=advertise_ca_names)
-        except BundleRejected:
-            # AWS says no more than this; albca's own check names the rule.
+            bundle = load_bundle(loaded.body, self.quotas, advertise_ca_names=advertise_ca_names)
+        except Refused:
+            # AWS says no more than this (the reason is in the Refused, for debugging).
             raise AwsApiError("InvalidCaCertificatesBundle", _INVALID_BUNDLE) from None
         return Location(location.bucket, location.key, loaded.version_id), bundle
 
     def _presigned(self, location: Location) -> str:
         return self._objects.presigned_url(location.bucket, location.key, location.version_id)
+
+    def _page(self, items: Sequence[Any], params: Params) -> tuple[list[Any], str | None]:
+        """One page of ``items`` after ``Marker`` (an opaque offset): ``PageSize`` long at
+        most, and never longer than ``max_page_size``."""
+        marker = params.get("Marker")
+        try:
+            start = int(marker) if marker else 0
+        except ValueError:
+            raise AwsApiError("ValidationError", f"Invalid marker '{marker}'") from None
+        size = params.get("PageSize", MAX_PAGE_SIZE)
+        if not 1 <= size <= MAX_PAGE_SIZE:
+            raise AwsApiError("ValidationError", f"PageSize must be 1-{MAX_PAGE_SIZE}")
+        end = start + min(size, self.max_page_size)
+        return list(items[start:end]), (str(end) if end < len(items) else None)
 
 
 def is_trust_store_arn(arn: str) -> bool:
@@ -641,6 +740,15 @@ def is_trust_store_arn(arn: str) -> bool:
 
 def _region_of(arn: str) -> str:
     return arn.split(":")[3] if arn.count(":") >= 5 else ""
+
+
+def _same_ca(a: x509.Certificate, b: x509.Certificate) -> bool:
+    """Same subject and key: the CA that signed a CRL is still in the bundle."""
+    return a.subject == b.subject and a.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    ) == b.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
 
 
 def _not_found(arn: str) -> AwsApiError:
@@ -667,20 +775,6 @@ def _checked_tags(tags: list[dict[str, str]]) -> list[dict[str, str]]:
     if len(tags) > MAX_TAGS:
         raise AwsApiError("TooManyTags", f"At most {MAX_TAGS} tags are allowed")
     return [dict(tag) for tag in tags]
-
-
-def _page(items: Sequence[Any], params: Params) -> tuple[list[Any], str | None]:
-    """One page of ``items`` after ``Marker`` (an opaque offset), ``PageSize`` long."""
-    marker = params.get("Marker")
-    try:
-        start = int(marker) if marker else 0
-    except ValueError:
-        raise AwsApiError("ValidationError", f"Invalid marker '{marker}'") from None
-    size = params.get("PageSize", MAX_PAGE_SIZE)
-    if size > MAX_PAGE_SIZE:
-        raise AwsApiError("ValidationError", f"PageSize must be at most {MAX_PAGE_SIZE}")
-    end = start + size
-    return list(items[start:end]), (str(end) if end < len(items) else None)
 
 
 def _with_marker(response: Response, next_marker: str | None) -> Response:

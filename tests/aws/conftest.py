@@ -4,6 +4,10 @@ real boto3 ELBv2 client, a versioned S3 bucket, and an ALB with an HTTPS listene
 Fixtures meant for reuse: ``aws`` (mock_aws is on), ``s3``, ``bucket``, ``elbv2`` (real
 client, fake installed), ``trust_fake``, ``alb`` (load balancer + HTTPS listener),
 ``trust_cas`` (a root and an issuing CA) and the helper ``put_object``.
+
+``fake_settings`` are the trust store fake's options (its documented defaults here). A test
+module that must hold whatever AWS does where it documents nothing overrides it with
+``every_fake_setting``, which runs each of its tests under every entry of ``FAKE_SETTINGS``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from moto import mock_aws
 
-from albca.emulated_aws import TrustStoreFake, install_trust_store_fake
+from albca.emulated_aws import TrustStoreFake, Undocumented, install_trust_store_fake
 from tests.aws.kms_standin import kms_stand_in
 from tests.trust_factories import make_ca
 
@@ -65,10 +69,45 @@ def put_object(s3, key: str, body: bytes, bucket: str = BUCKET) -> str:
     return version
 
 
+# The trust store fake's answers where AWS documents none (issue 13, point 10), and page
+# lengths shorter than asked (AWS may return fewer than PageSize: issue 13, point 9). Each
+# value of each switch is in one entry at least; albca must work under all of them.
+FAKE_SETTINGS: dict[str, dict] = {
+    "documented": {},
+    "removing": {
+        "creating_polls": 0,  # ACTIVE at once
+        "undocumented": Undocumented(associations="listener", orphan_crls="removed"),
+        "max_page_size": 1,
+    },
+    "refusing": {
+        "creating_polls": 3,
+        "undocumented": Undocumented(
+            associations="listener",
+            orphan_crls="refused",
+            revocations_while_creating="refused",
+        ),
+        "max_page_size": 2,
+    },
+}
+
+
 @pytest.fixture
-def elbv2(aws, s3):
+def fake_settings() -> dict:
+    """The options of the trust store fake ``elbv2`` installs (``install_trust_store_fake``)."""
+    return {}
+
+
+@pytest.fixture(params=list(FAKE_SETTINGS))
+def every_fake_setting(request) -> dict:
+    """Each entry of ``FAKE_SETTINGS`` in turn; a module uses it by overriding
+    ``fake_settings`` with it."""
+    return FAKE_SETTINGS[request.param]
+
+
+@pytest.fixture
+def elbv2(aws, s3, fake_settings):
     client = boto3.client("elbv2", region_name=REGION)
-    install_trust_store_fake(client, s3)
+    install_trust_store_fake(client, s3, **fake_settings)
     return client
 
 

@@ -237,6 +237,20 @@ def test_status_says_which_revocations_the_trust_store_lacks(aws_cli, alb, albca
     assert "albca (ACTIVE)" in table
 
 
+def test_status_reads_every_page_of_the_trust_store_s_revocations(aws_cli, alb, bucket, trust_fake):
+    # AWS may return fewer entries than PageSize asks for; albca must follow NextMarker
+    # (issue 13, point 9). The fake returns one CRL per page here.
+    aws_cli.env["ALBCA_PUBLISH_TO"] = f"s3://{bucket}/pki"
+    trust_fake.creating_polls = 0
+    aws_cli.ok("truststore", "create", "prod")  # the root's CRL and the issuing CA's
+    trust_fake.max_page_size = 1
+    aws_cli.ok("alb", "enable-mtls", "--listener", alb.listener_arn, "--trust-store", "prod")
+    issued = aws_cli.json("issue", "client", "--cn", "mallory", "--out", str(aws_cli.workdir))
+    aws_cli.ok("revoke", issued["serial"], "--reason", "key-compromise")
+    (status,) = aws_cli.json("alb", "status", "--listener", alb.listener_arn)
+    assert status["crls"].startswith("current (2 CRLs, 1 entry)"), status["crls"]
+
+
 def test_status_shows_a_bundle_that_is_not_albca_s(
     aws_cli, elbv2, alb, trust_fake, s3, bucket, trust_cas
 ):

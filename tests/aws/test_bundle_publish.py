@@ -51,6 +51,18 @@ def _long_names(count: int) -> list:
 def _bad_bundles(root, rsa_root):
     return {
         "not-empty": (b"# a comment and no certificate\n", BundleRule.NOT_EMPTY, None, False),
+        "no-blank-lines": (
+            bundle_pem([root]) + b"\n" + bundle_pem([rsa_root]),
+            BundleRule.NO_BLANK_LINES,
+            None,
+            False,
+        ),
+        "comment-lines": (
+            b"# expires 2036-12-04\n" + bundle_pem([root], comments=False),
+            BundleRule.COMMENT_LINES,
+            None,
+            False,
+        ),
         "parseable": (
             _private_key_block() + bundle_pem([root]),
             BundleRule.PARSEABLE,
@@ -117,6 +129,8 @@ def _deep_chain(root) -> bytes:
 
 RULES = [
     "not-empty",
+    "no-blank-lines",
+    "comment-lines",
     "parseable",
     "max-certificates",
     "certificate-size",
@@ -138,6 +152,8 @@ def bad_bundles(root, rsa_root):
 def test_every_bundle_rule_is_covered():
     assert {rule.name.lower().replace("_", "-") for rule in BundleRule} == {
         "not-empty",
+        "no-blank-lines",
+        "comment-lines",
         "parseable",
         "max-certificates",
         "certificate-size",
@@ -238,3 +254,15 @@ def test_bundle_comment_lines_name_every_ca(authority):
     assert len(comments) == len(subjects) == 2
     for comment, subject in zip(comments, subjects, strict=True):
         assert subject in comment
+
+
+def test_the_account_s_trust_store_quotas_come_from_configuration(aws_cli, s3, bucket):
+    # ALBCA_TRUST_STORE_QUOTAS reaches every check a trust store command makes (issue 13,
+    # point 9): with a quota of one CA certificate, albca's two-CA bundle is refused before
+    # anything is uploaded, naming the quota it broke.
+    aws_cli.env["ALBCA_PUBLISH_TO"] = f"s3://{bucket}/pki"
+    aws_cli.env["ALBCA_TRUST_STORE_QUOTAS"] = '{"max_certificates": 1}'
+    message = aws_cli.fails("truststore", "create", "prod")
+    assert BundleRule.MAX_CERTIFICATES.value in message
+    assert "the limit is 1" in message
+    assert object_versions(s3, bucket) == []

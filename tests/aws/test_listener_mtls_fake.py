@@ -218,6 +218,19 @@ def test_associations_list_load_balancers_verifying_with_the_store(elbv2, alb, s
     assert associations() == [alb.load_balancer_arn]  # the 8443 listener still uses it
 
 
+def test_associations_can_name_the_listeners_instead(elbv2, alb, store_arn, trust_fake):
+    # AWS documents "the ARN of the resource": a load balancer's or a listener's.
+    from albca.emulated_aws import Undocumented
+
+    trust_fake.undocumented = Undocumented(associations="listener")
+    set_mtls(elbv2, alb, alb.listener_arn, verify(store_arn))
+    other = alb.https_listener(elbv2, 8443, MutualAuthentication=verify(store_arn))
+    response = elbv2.describe_trust_store_associations(TrustStoreArn=store_arn)
+    assert [a["ResourceArn"] for a in response["TrustStoreAssociations"]] == sorted(
+        [alb.listener_arn, other]
+    )
+
+
 def test_store_in_use_cannot_be_deleted_until_detached(elbv2, alb, store_arn):
     set_mtls(elbv2, alb, alb.listener_arn, verify(store_arn))
     with pytest.raises(elbv2.exceptions.TrustStoreInUseException):

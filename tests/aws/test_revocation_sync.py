@@ -19,6 +19,13 @@ from tests.aws.conftest import BUCKET, object_versions
 from tests.aws.failures import fail
 
 
+@pytest.fixture
+def fake_settings(every_fake_setting):
+    """Each test here runs under every answer AWS might give where it documents none
+    (tests/aws/conftest.py, ``FAKE_SETTINGS``)."""
+    return every_fake_setting
+
+
 def issue(authority, name="alice"):
     return authority.issue_with_new_key(
         profile="client", names=RequestedNames.of(common_name=name), requested_by="test"

@@ -152,6 +152,74 @@ def test_invalid_bundle_is_refused_without_detail(elbv2, s3, bucket, trust_cas):
     assert message == "The specified ca certificate bundle is in an invalid format, or corrupt."
 
 
+# -- the bundle file's format and rules, stated by the fake itself -------------------------
+
+
+def test_the_bundle_albca_writes_is_accepted(elbv2, s3, bucket):
+    # Every bundle albca wrote had "(expires 2036-12-04)" in a comment (issue 13, point 1).
+    from albca.trust_bundle.bundle import TrustBundle
+
+    root = make_ca("albca-root", organization="Example-Corp")
+    issuing = make_ca("albca-issuing", issuer=root)
+    pem = TrustBundle.of([root.certificate, issuing.certificate]).pem
+    version = put_object(s3, "albca.pem", pem)
+    assert create_store(elbv2, key="albca.pem", version=version)["NumberOfCaCertificates"] == 2
+
+
+@pytest.mark.parametrize(
+    "make_pem",
+    [
+        pytest.param(lambda a, b: b"# expires 2036-12-04\n" + a + b, id="hyphen-in-a-comment"),
+        pytest.param(lambda a, b: a + b"\n" + b, id="blank-line-between"),
+        pytest.param(lambda a, b: a + b + b"\n", id="blank-line-at-the-end"),
+        pytest.param(lambda a, b: b"Root CA\n" + a + b, id="text-that-is-not-a-comment"),
+    ],
+)
+def test_bundle_file_format_is_enforced(elbv2, s3, bucket, trust_cas, make_pem):
+    root, issuing = trust_cas
+    pem = make_pem(bundle_pem([root]), bundle_pem([issuing]))
+    version = put_object(s3, "bad.pem", pem)
+    with pytest.raises(elbv2.exceptions.InvalidCaCertificatesBundleException):
+        create_store(elbv2, key="bad.pem", version=version)
+
+
+@pytest.fixture(scope="module")
+def bad_bundles():
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from tests.aws.test_bundle_publish import _bad_bundles
+
+    root = make_ca("Test Root", organization="Example Corp")
+    return _bad_bundles(root, make_ca("RSA Root", key=rsa.generate_private_key(65537, 2048)))
+
+
+# Each bundle breaks one rule of albca's check (tests/aws/test_bundle_publish.py); the fake
+# states the rules itself, so this is where the two readings of AWS's documentation meet.
+# The CA names rule applies to modify_trust_store only (tests/aws/test_listener_mtls_fake.py).
+@pytest.mark.parametrize(
+    "case",
+    [
+        "not-empty",
+        "no-blank-lines",
+        "comment-lines",
+        "parseable",
+        "max-certificates",
+        "certificate-size",
+        "x509-v3",
+        "key",
+        "signature",
+        "basic-constraints",
+        "key-usage",
+        "chain-depth",
+    ],
+)
+def test_the_fake_refuses_every_bundle_albcas_check_refuses(elbv2, s3, bucket, bad_bundles, case):
+    pem = bad_bundles[case][0]
+    version = put_object(s3, "bad.pem", pem)
+    with pytest.raises(elbv2.exceptions.InvalidCaCertificatesBundleException):
+        create_store(elbv2, key="bad.pem", version=version)
+
+
 def test_exact_object_version_is_loaded(elbv2, s3, bucket, trust_cas, trust_fake):
     root, issuing = trust_cas
     first = put_object(s3, "bundle.pem", bundle_pem([root]))
@@ -412,3 +480,129 @@ def test_unknown_revocation_id_is_not_found(elbv2, s3, bundle_version, trust_cas
     assert (
         len(elbv2.describe_trust_store_revocations(TrustStoreArn=arn)["TrustStoreRevocations"]) == 1
     )
+
+
+# -- quotas and pages: configurable, as AWS lets an account raise most quotas ---------------
+
+
+def test_quotas_are_configurable(elbv2, s3, bundle_version, trust_cas, trust_fake):
+    from albca.emulated_aws import TrustStoreQuotas
+
+    trust_fake.quotas = TrustStoreQuotas(
+        trust_stores_per_account=2, revocation_files_per_trust_store=2
+    )
+    arn = create_store(elbv2, name="one")["TrustStoreArn"]
+    create_store(elbv2, name="two")
+    with pytest.raises(elbv2.exceptions.TooManyTrustStoresException):
+        create_store(elbv2, name="three")
+    version = put_object(s3, "crl.pem", crl_pem(make_crl(trust_cas[1])))
+    elbv2.add_trust_store_revocations(TrustStoreArn=arn, RevocationContents=[crl_content(version)])
+    elbv2.add_trust_store_revocations(TrustStoreArn=arn, RevocationContents=[crl_content(version)])
+    with pytest.raises(elbv2.exceptions.TooManyTrustStoreRevocationEntriesException):
+        elbv2.add_trust_store_revocations(
+            TrustStoreArn=arn, RevocationContents=[crl_content(version)]
+        )
+
+
+def test_a_raised_quota_is_honoured(elbv2, s3, bundle_version, trust_fake):
+    from albca.emulated_aws import TrustStoreQuotas
+
+    trust_fake.quotas = TrustStoreQuotas(trust_stores_per_account=21)
+    for n in range(21):
+        create_store(elbv2, name=f"store-{n}")
+    with pytest.raises(elbv2.exceptions.TooManyTrustStoresException):
+        create_store(elbv2, name="store-21")
+
+
+def test_pages_are_never_longer_than_max_page_size(elbv2, s3, bundle_version, trust_cas):
+    import boto3
+
+    client = boto3.client("elbv2", region_name="us-east-1")
+    install_trust_store_fake(client, s3, max_page_size=2)
+    arns = [create_store(client, name=f"store-{n}")["TrustStoreArn"] for n in range(5)]
+    first = client.describe_trust_stores(PageSize=400)
+    assert len(first["TrustStores"]) == 2
+    assert first["NextMarker"]
+    version = put_object(s3, "crl.pem", crl_pem(make_crl(trust_cas[1])))
+    client.add_trust_store_revocations(
+        TrustStoreArn=arns[0], RevocationContents=[crl_content(version)] * 3
+    )
+    revocations = client.describe_trust_store_revocations(TrustStoreArn=arns[0], PageSize=400)
+    assert len(revocations["TrustStoreRevocations"]) == 2
+    rest = client.describe_trust_store_revocations(
+        TrustStoreArn=arns[0], Marker=revocations["NextMarker"]
+    )
+    assert len(rest["TrustStoreRevocations"]) == 1
+    assert "NextMarker" not in rest
+
+
+# -- what AWS does not document: switchable ------------------------------------------------
+
+
+def test_revocations_while_creating_are_accepted_or_refused(
+    elbv2, s3, bundle_version, trust_cas, trust_fake
+):
+    from albca.emulated_aws import Undocumented
+
+    version = put_object(s3, "crl.pem", crl_pem(make_crl(trust_cas[1])))
+    accepted = create_store(elbv2, name="accepted")["TrustStoreArn"]
+    elbv2.add_trust_store_revocations(
+        TrustStoreArn=accepted, RevocationContents=[crl_content(version)]
+    )
+    trust_fake.undocumented = Undocumented(revocations_while_creating="refused")
+    refused = create_store(elbv2, name="refused")["TrustStoreArn"]
+    with pytest.raises(elbv2.exceptions.TrustStoreNotReadyException):
+        elbv2.add_trust_store_revocations(
+            TrustStoreArn=refused, RevocationContents=[crl_content(version)]
+        )
+    trust_fake.activate(refused)
+    elbv2.add_trust_store_revocations(
+        TrustStoreArn=refused, RevocationContents=[crl_content(version)]
+    )
+
+
+@pytest.mark.parametrize("orphan_crls", ["kept", "removed", "refused"])
+def test_crls_whose_issuer_leaves_the_bundle(
+    elbv2, s3, bundle_version, trust_cas, trust_fake, orphan_crls
+):
+    from albca.emulated_aws import Undocumented
+
+    root, issuing = trust_cas
+    trust_fake.undocumented = Undocumented(orphan_crls=orphan_crls)
+    arn = active_store(elbv2, trust_fake, version=bundle_version)
+    crls = [
+        put_object(s3, "root.crl", crl_pem(make_crl(root))),
+        put_object(s3, "issuing.crl", crl_pem(make_crl(issuing))),
+    ]
+    elbv2.add_trust_store_revocations(
+        TrustStoreArn=arn,
+        RevocationContents=[
+            crl_content(crls[0], key="root.crl"),
+            crl_content(crls[1], key="issuing.crl"),
+        ],
+    )
+    root_only = put_object(s3, "bundle.pem", bundle_pem([root]))
+
+    def held() -> int:
+        return len(
+            elbv2.describe_trust_store_revocations(TrustStoreArn=arn)["TrustStoreRevocations"]
+        )
+
+    if orphan_crls == "refused":
+        with pytest.raises(elbv2.exceptions.InvalidCaCertificatesBundleException):
+            modify_store(elbv2, arn, root_only)
+        assert held() == 2
+        assert trust_fake.bundle_location(arn).version_id == bundle_version
+        return
+    modify_store(elbv2, arn, root_only)
+    assert held() == {"kept": 2, "removed": 1}[orphan_crls]
+    # Re-adding the issuing CA with its own key is not an orphan: nothing more goes.
+    modify_store(elbv2, arn, put_object(s3, "bundle.pem", bundle_pem(trust_cas)))
+    assert held() == {"kept": 2, "removed": 1}[orphan_crls]
+
+
+def test_undocumented_choices_are_checked():
+    from albca.emulated_aws import Undocumented
+
+    with pytest.raises(ValueError, match="orphan_crls"):
+        Undocumented(orphan_crls="dropped")

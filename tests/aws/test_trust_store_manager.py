@@ -28,6 +28,13 @@ from tests.aws.test_bundle_publish import _long_names
 from tests.trust_factories import bundle_pem
 
 
+@pytest.fixture
+def fake_settings(every_fake_setting):
+    """Each test here runs under every answer AWS might give where it documents none
+    (tests/aws/conftest.py, ``FAKE_SETTINGS``)."""
+    return every_fake_setting
+
+
 def bundle_bytes(s3, location) -> bytes:
     body: bytes = s3.get_object(
         Bucket=location.bucket, Key=location.key, VersionId=location.version_id

@@ -19,6 +19,8 @@ from tests.aws.conftest import (  # noqa: F401
     bucket,
     ca_signers,
     elbv2,
+    every_fake_setting,
+    fake_settings,
     manager,
     publisher,
     s3,

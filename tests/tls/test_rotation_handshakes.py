@@ -27,6 +27,13 @@ from tests.authorities import memory_key_source
 from tests.tls.conftest import Credentials, write_credentials
 
 
+@pytest.fixture
+def fake_settings(every_fake_setting):
+    """Each test here runs under every answer AWS might give where it documents none
+    (tests/aws/conftest.py, ``FAKE_SETTINGS``)."""
+    return every_fake_setting
+
+
 class Loaded:
     """What trust store ``name`` holds, written to files the TLS server loads."""
 

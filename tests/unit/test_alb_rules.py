@@ -105,6 +105,22 @@ def test_the_product_bundle_format_passes(root, issuing):
     assert len(checked.certificates) == 2
 
 
+def test_the_product_bundle_comments_hold_no_hyphen_even_for_hyphenated_names():
+    # Every bundle albca wrote said "(expires 2036-12-04)": a "-" in a comment line, which
+    # the trust store format forbids (issue 13, point 1).
+    from albca.trust_bundle import TrustBundle
+
+    root = make_ca("albca-root", organization="Example-Corp")
+    issuing = make_ca("issuing\nCA", issuer=root)
+    pem = TrustBundle.of([root.certificate, issuing.certificate]).pem
+    comments = [line for line in pem.decode().splitlines() if line.startswith("#")]
+    assert comments == [
+        "# root CA: CN=albca_root,O=Example_Corp (expires 1 Jan 2027)",
+        "# issuing CA: CN=issuing\\x0aCA (expires 1 Jan 2027)",
+    ]
+    assert len(check_bundle(pem).certificates) == 2
+
+
 # -- one rule each ------------------------------------------------------------------------
 
 
@@ -338,3 +354,62 @@ def test_more_than_30_crls_per_store_are_rejected():
     with pytest.raises(RevocationRejected) as caught:
         check_revocation_totals([1] * 31)
     assert caught.value.rule is RevocationRule.MAX_CRLS
+
+
+# -- the bundle file's format -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "comment",
+    [b"# root CA (expires 2036-12-04)\n", b"#-\n", b"# Example-Corp root\n"],
+)
+def test_comment_line_with_a_hyphen_is_rejected(root, comment):
+    error = assert_rejected(comment + bundle_pem([root], comments=False), BundleRule.COMMENT_LINES)
+    assert "line 1" in str(error)
+
+
+@pytest.mark.parametrize(
+    "make_pem",
+    [
+        pytest.param(lambda a, b: a + b"\n" + b, id="between-certificates"),
+        pytest.param(lambda a, b: a + b + b"\n", id="at-the-end"),
+        pytest.param(lambda a, b: b"\n" + a + b, id="at-the-start"),
+        pytest.param(lambda a, b: a.replace(b"\n", b"\n  \n", 1) + b, id="white-space-only"),
+    ],
+)
+def test_blank_line_is_rejected(root, issuing, make_pem):
+    pem = make_pem(bundle_pem([root]), bundle_pem([issuing]))
+    assert_rejected(pem, BundleRule.NO_BLANK_LINES)
+
+
+def test_text_outside_a_certificate_that_is_not_a_comment_is_rejected(root):
+    pem = b"Test Root\n" + bundle_pem([root], comments=False)
+    assert_rejected(pem, BundleRule.COMMENT_LINES)
+
+
+def test_crlf_line_ends_and_a_missing_final_newline_pass(root, issuing):
+    pem = bundle_pem([root, issuing]).replace(b"\n", b"\r\n")
+    assert len(check_bundle(pem).certificates) == 2
+    assert len(check_bundle(bundle_pem([root]).rstrip(b"\n")).certificates) == 1
+
+
+# -- the quotas: AWS's defaults, adjustable ------------------------------------------------
+
+
+def test_a_raised_quota_lets_a_bundle_through_that_the_default_refuses():
+    from albca.trust_bundle.alb_rules import TrustStoreLimits
+
+    pem = bundle_pem([make_ca(f"Root {n}") for n in range(26)])
+    assert_rejected(pem, BundleRule.MAX_CERTIFICATES)
+    raised = TrustStoreLimits.with_quotas({"max_certificates": 30})
+    assert len(check_bundle(pem, limits=raised).certificates) == 26
+    assert raised.max_crls == ALB_LIMITS.max_crls  # the others keep AWS's defaults
+
+
+def test_an_unknown_quota_is_refused_by_name():
+    from albca.trust_bundle.alb_rules import TrustStoreLimits
+
+    with pytest.raises(ValueError, match="'max_stores'"):
+        TrustStoreLimits.with_quotas({"max_stores": 30})
+    with pytest.raises(ValueError, match="max_crls must be at least 1"):
+        TrustStoreLimits(max_crls=0)

@@ -125,3 +125,23 @@ def test_sqlite_synchronous_accepts_only_full_or_normal(monkeypatch):
     with pytest.raises(ValidationError) as caught:
         Settings()
     assert only_error(caught)[0] == ("sqlite_synchronous",)
+
+
+def test_trust_store_quotas_are_read_as_json(monkeypatch):
+    # Most ALB trust store quotas are adjustable (issue 13, point 9): an account's own
+    # figures come from configuration.
+    monkeypatch.setenv("ALBCA_TRUST_STORE_QUOTAS", '{"max_trust_stores": 50, "max_crls": 40}')
+    assert Settings().trust_store_quotas == {"max_trust_stores": 50, "max_crls": 40}
+
+
+@pytest.mark.parametrize(
+    ("value", "named"),
+    [('{"max_stores": 50}', "max_stores"), ('{"max_crls": 0}', "max_crls")],
+)
+def test_an_unknown_or_impossible_trust_store_quota_is_refused_by_name(monkeypatch, value, named):
+    monkeypatch.setenv("ALBCA_TRUST_STORE_QUOTAS", value)
+    with pytest.raises(ValidationError) as caught:
+        Settings()
+    location, message = only_error(caught)
+    assert location == ("trust_store_quotas",)
+    assert named in message
