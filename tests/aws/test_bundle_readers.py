@@ -13,7 +13,8 @@ import boto3
 import pytest
 
 from albca.emulated_aws.s3_readers import CrossAccountReads, install_cross_account_reads
-from albca.infra.bootstrap import BootstrapSpec, aws_clients, bootstrap
+from albca.infra.bootstrap import BootstrapSpec, bootstrap
+from albca.infra.clients import AwsClients
 from tests.aws.conftest import REGION, put_object
 from tests.trust_factories import bundle_pem, crl_pem, make_crl
 
@@ -31,7 +32,7 @@ def bootstrapped(*readers: str) -> None:
         elb_accounts=(LB_ACCOUNT,),
         reader_principals=readers,
     )
-    bootstrap(spec, aws_clients(REGION))
+    bootstrap(spec, AwsClients(region=REGION))
     # moto 5.2 applies a bucket policy's Deny without reading its Condition, so the
     # statement refusing plain HTTP would refuse moto's every request: take it out here.
     # (test_the_deny_of_plain_http_does_not_stop_a_tls_read checks it with the check.)
