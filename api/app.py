@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from albca.api.audit import UnauthenticatedRefusals
 from albca.api.body_guard import BodyGuard
 from albca.api.crl_cache import CrlCache
 from albca.api.http_errors import install_error_handlers
@@ -33,6 +34,7 @@ def create_app(services: ApiServices) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.services = services
+    app.state.unauthenticated_refusals = UnauthenticatedRefusals()
     app.state.crl_cache = CrlCache(services.authority, refresh=services.settings.crl_refresh)
     app.include_router(api_router)
     install_error_handlers(app)
