@@ -62,6 +62,15 @@ class CAHome:
         try:
             with self.config_path.open("rb") as handle:
                 return tomllib.load(handle)
+        except IsADirectoryError:
+            raise ConfigurationError(
+                f"{self.config_path} is a directory, not the CA's config file",
+                setting=str(self.config_path),
+            ) from None
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read {self.config_path}: {exc.strerror}", setting=str(self.config_path)
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(
                 f"{self.config_path} is not valid TOML: {exc}", setting=str(self.config_path)

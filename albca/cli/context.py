@@ -71,11 +71,14 @@ def parse_lifetime(text: str | None) -> timedelta | None:
     if not match:
         fail(f"--lifetime: {text!r} is not a duration like 90d, 36h or 30m")
     amount, unit = int(match.group(1)), match.group(2) or "d"
-    return {
-        "d": timedelta(days=amount),
-        "h": timedelta(hours=amount),
-        "m": timedelta(minutes=amount),
-    }[unit]
+    try:
+        return {
+            "d": lambda: timedelta(days=amount),
+            "h": lambda: timedelta(hours=amount),
+            "m": lambda: timedelta(minutes=amount),
+        }[unit]()
+    except OverflowError:
+        fail(f"--lifetime: {text!r} is longer than any date a certificate can hold")
 
 
 def check_writable(path: Path, *, force: bool) -> None:

@@ -238,10 +238,18 @@ def _fail_after_commit(issued: IssuedCertificate, error: OSError) -> NoReturn:
 
 
 def _read_csr(path: Path) -> bytes:
+    """The CSR file, read up to one byte past the largest CSR accepted: /dev/zero or a
+    pipe that never ends must not grow until memory runs out."""
+    from albca.ca.csr import MAX_CSR_BYTES
+
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CSR_BYTES + 1)
     except OSError as exc:
         fail(f"--csr: cannot read {path}: {exc.strerror}")
+    if len(data) > MAX_CSR_BYTES:
+        fail(f"--csr: {path} is larger than {MAX_CSR_BYTES} bytes; it is not a CSR")
+    return data
 
 
 def _p12_password(password_file: Path | None) -> bytes:
