@@ -83,3 +83,13 @@ def test_a_bad_crl_or_aia_url_is_refused_when_the_config_is_loaded(initialized, 
     message = initialized.fails("issue", "client", "--cn", "a")
     assert f"{section}.{name}" in message
     assert why in message
+
+
+def test_a_zero_length_store_is_refused_not_taken_for_a_new_ca(initialized):
+    initialized.ok("issue", "client", "--cn", "a")
+    for leftover in initialized.home.glob("albca.db-*"):
+        leftover.unlink()
+    (initialized.home / "albca.db").write_bytes(b"")
+    message = initialized.fails("list")
+    assert "albca.db is an empty file" in message
+    assert "is an empty file" in initialized.fails("issue", "client", "--cn", "b")
