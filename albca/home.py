@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -49,6 +50,26 @@ class CAHome:
             or self.default_store_path.exists()
             or (self.keys_dir.exists() and any(self.keys_dir.iterdir()))
         )
+
+    def check_not_writable_by_others(self) -> None:
+        """Refuse a CA home (or its keys directory) that other users can write to.
+
+        Whoever can write there can replace config.toml (profiles, name policies, CRL and
+        AIA URLs), the store, or a key file with one whose passphrase they know. ``init``
+        creates both with mode 0700. A sticky directory (like /tmp) does not help: new
+        files can still be added.
+        """
+        for directory in (self.path, self.keys_dir):
+            try:
+                mode = stat.S_IMODE(directory.stat().st_mode)
+            except FileNotFoundError:
+                continue
+            if mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise ConfigurationError(
+                    f"{directory} is writable by other users (mode {mode:04o}); run "
+                    f"chmod go-w {directory} (albca init makes it 0700)",
+                    setting="ALBCA_HOME",
+                )
 
     def require_initialized(self) -> None:
         if not self.config_path.exists():

@@ -83,6 +83,7 @@ def open_services(
     kms_client: KmsClientFactory = default_kms_client,
 ) -> Services:
     home = CAHome(settings.home)
+    home.check_not_writable_by_others()
     config = load_config(settings, home)
     store = open_store(settings)
     authority = Authority(

@@ -93,3 +93,29 @@ def test_a_zero_length_store_is_refused_not_taken_for_a_new_ca(initialized):
     message = initialized.fails("list")
     assert "albca.db is an empty file" in message
     assert "is an empty file" in initialized.fails("issue", "client", "--cn", "b")
+
+
+# -- permissions (issue 12, point 14) ------------------------------------------------------
+
+
+def test_a_ca_key_file_others_can_read_is_refused(initialized):
+    [key_file] = (initialized.home / "keys").glob("issuing-*.key.pem")
+    key_file.chmod(0o644)
+    message = initialized.fails("issue", "client", "--cn", "a")
+    assert f"CA key file {key_file} is open to other users (mode 0644)" in message
+    assert f"chmod 600 {key_file}" in message
+    key_file.chmod(0o600)
+    initialized.ok("issue", "client", "--cn", "a")
+
+
+@pytest.mark.parametrize("mode", [0o777, 0o770, 0o702])
+@pytest.mark.parametrize("which", ["home", "keys"])
+def test_a_ca_home_others_can_write_to_is_refused(initialized, mode, which):
+    directory = initialized.home if which == "home" else initialized.home / "keys"
+    directory.chmod(mode)
+    try:
+        message = initialized.fails("list")
+    finally:
+        directory.chmod(0o700)
+    assert f"{directory} is writable by other users (mode {mode:04o})" in message
+    initialized.ok("list")
