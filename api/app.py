@@ -39,6 +39,10 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(api_router)
     install_error_handlers(app)
     install_openapi(app)
-    app.add_middleware(BodyGuard, max_body_bytes=services.settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard,
+        max_body_bytes=services.settings.max_body_bytes,
+        body_timeout_seconds=services.settings.body_timeout.total_seconds(),
+    )
     app.add_middleware(CatchUnexpected)  # outermost of ours: also guards BodyGuard
     return app
