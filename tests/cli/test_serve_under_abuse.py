@@ -120,8 +120,9 @@ def test_the_concurrency_limit_answers_503_beyond_it(home_env):
     held: list[socket.socket] = []
     try:
         _wait_until_up(server, port)
+        # Connected (by the kernel) before the request below, so accepted before it: the
+        # listening socket's queue is first in, first out.
         held = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(3)]
-        time.sleep(0.2)  # let the server accept them (not a measurement)
         refused = httpx.get(f"http://127.0.0.1:{port}/v1/health", timeout=10)
     finally:
         for sock in held:
