@@ -12,6 +12,7 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -101,7 +102,38 @@ def _http_urls(urls: list[str]) -> list[str]:
         # 4.2.1.13 recommends it: HTTPS would need the very chain being checked).
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{url!r} is not an http:// or https:// URL")
+        _check_uri(url)
     return urls
+
+
+def _check_uri(url: str) -> None:
+    """Refuse, when the config is loaded, a URL that would be written into every
+    certificate and CRL wrong: a URI in a certificate is an IA5String (RFC 5280 section
+    4.2.1.6), ASCII only, with the host as A-labels and the rest percent-encoded
+    (RFC 3986); cryptography refuses anything else only when it signs."""
+    if not url.isascii():
+        raise ValueError(
+            f"{url!r} is not ASCII: write the host as an A-label (xn--...) and "
+            "percent-encode the path (RFC 3986)"
+        )
+    if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
+        raise ValueError(f"{url!r} contains white space or a control character")
+    # RFC 3986 section 2: characters a URI never holds unencoded.
+    excluded = sorted({char for char in url if char in '"<>\\^`{|}'})
+    if excluded:
+        raise ValueError(
+            f"{url!r} contains {' '.join(excluded)}, which a URI must percent-encode "
+            "(RFC 3986 section 2)"
+        )
+    try:
+        parts = urlsplit(url)
+        port = parts.port  # raises for a port that is not a number or out of range
+    except ValueError as exc:
+        raise ValueError(f"{url!r} is malformed: {exc}") from None
+    if not parts.hostname:
+        raise ValueError(f"{url!r} has no host")
+    if port == 0:
+        raise ValueError(f"{url!r}: port 0 is not a port a client can fetch from")
 
 
 def load_authority_config(raw: dict[str, object], *, source: str) -> AuthorityConfig:
@@ -110,7 +142,8 @@ def load_authority_config(raw: dict[str, object], *, source: str) -> AuthorityCo
     except ValidationError as exc:
         error = exc.errors()[0]
         place = ".".join(str(part) for part in error["loc"])
-        raise ConfigurationError(f"{source}: {place}: {error['msg']}", setting=place) from None
+        message = str(error["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(f"{source}: {place}: {message}", setting=place) from None
     profiles = []
     for name, profile in model.profiles.items():
         try:

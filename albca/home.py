@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 import tempfile
 import tomllib
 from collections.abc import Iterator
@@ -50,6 +51,26 @@ class CAHome:
             or (self.keys_dir.exists() and any(self.keys_dir.iterdir()))
         )
 
+    def check_not_writable_by_others(self) -> None:
+        """Refuse a CA home (or its keys directory) that other users can write to.
+
+        Whoever can write there can replace config.toml (profiles, name policies, CRL and
+        AIA URLs), the store, or a key file with one whose passphrase they know. ``init``
+        creates both with mode 0700. A sticky directory (like /tmp) does not help: new
+        files can still be added.
+        """
+        for directory in (self.path, self.keys_dir):
+            try:
+                mode = stat.S_IMODE(directory.stat().st_mode)
+            except FileNotFoundError:
+                continue
+            if mode & (stat.S_IWGRP | stat.S_IWOTH):
+                raise ConfigurationError(
+                    f"{directory} is writable by other users (mode {mode:04o}); run "
+                    f"chmod go-w {directory} (albca init makes it 0700)",
+                    setting="ALBCA_HOME",
+                )
+
     def require_initialized(self) -> None:
         if not self.config_path.exists():
             raise AuthorityNotInitialized(
@@ -62,6 +83,15 @@ class CAHome:
         try:
             with self.config_path.open("rb") as handle:
                 return tomllib.load(handle)
+        except IsADirectoryError:
+            raise ConfigurationError(
+                f"{self.config_path} is a directory, not the CA's config file",
+                setting=str(self.config_path),
+            ) from None
+        except OSError as exc:
+            raise ConfigurationError(
+                f"cannot read {self.config_path}: {exc.strerror}", setting=str(self.config_path)
+            ) from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigurationError(
                 f"{self.config_path} is not valid TOML: {exc}", setting=str(self.config_path)

@@ -4,10 +4,10 @@ server certificate ``albca serve --tls-from-ca`` gets from the CA itself."""
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from albca.compose.api import ApiStack, open_api
 from albca.compose.passphrase import passphrase_source
@@ -18,7 +18,12 @@ if TYPE_CHECKING:
 
     from albca.ca.authority import Authority
 
-__all__ = ["app_from_environment", "ServerCredentials", "server_credentials_from_ca"]
+__all__ = [
+    "app_from_environment",
+    "WorkerApp",
+    "ServerCredentials",
+    "server_credentials_from_ca",
+]
 
 SERVE_ACTOR = "albca serve"
 _RENEW_BEFORE = timedelta(days=7)
@@ -38,6 +43,37 @@ def app_from_environment(*, on_lambda: bool = False) -> FastAPI:
     )
     stack.services.authority.issuer()
     return create_app(stack.api)
+
+
+@dataclass(frozen=True)
+class WorkerApp:
+    """The app factory of ``albca serve --workers N``: each worker process calls it once.
+
+    uvicorn's workers are spawned processes that get their ``uvicorn.Config`` (this
+    object inside it) pickled through multiprocessing's pipe. A prompted passphrase
+    travels the same way, never through the environment: an environment variable set
+    for the workers is in every child's /proc/PID/environ (multiprocessing's resource
+    tracker too) for the life of the process (issue 12, point 9). ``settings`` are the
+    values the command line changed; the rest the workers read from their environment.
+    """
+
+    passphrase: bytes | None = field(default=None, repr=False)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def __call__(self) -> FastAPI:
+        from albca.api.app import create_app
+
+        settings = Settings(**self.settings)
+        source = passphrase_source(settings, interactive=False)
+        if self.passphrase is not None:
+            given: bytes = self.passphrase
+
+            def source() -> bytes:
+                return given
+
+        stack: ApiStack = open_api(settings, source)
+        stack.services.authority.issuer()
+        return create_app(stack.api)
 
 
 @dataclass(frozen=True)

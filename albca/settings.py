@@ -170,6 +170,36 @@ class Settings(BaseSettings):
         description="The aud renewal tokens must carry; set it to the API's URL.",
     )
     api_max_body_bytes: int = Field(default=128 * 1024, ge=1024, le=16 * 1024 * 1024)
+    # Slow clients (`albca serve`): each open connection costs a socket and memory, and
+    # uvicorn alone never times out one that is idle or sends its request slowly.
+    api_header_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=300,
+        description="Time a client has to send a request's headers, from its connection "
+        "or its first byte; then the connection is closed.",
+    )
+    api_body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=600,
+        description="Time a client has to send a request body once its headers are in; then 408.",
+    )
+    api_keep_alive_seconds: int = Field(
+        default=5, ge=1, le=300, description="Idle time before a kept-alive connection closes."
+    )
+    api_limit_concurrency: int = Field(
+        default=256,
+        ge=1,
+        le=65536,
+        description="Connections (and requests) a worker takes at once; beyond it, 503.",
+    )
+    api_max_header_bytes: int = Field(
+        default=16 * 1024,
+        ge=1024,
+        le=1024 * 1024,
+        description="Largest request line and headers accepted (h11's incomplete-event cap).",
+    )
     api_crl_refresh_seconds: int = Field(default=60, ge=1, le=86400)
 
     @field_validator(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from albca.api.audit import UnauthenticatedRefusals
 from albca.api.body_guard import BodyGuard
 from albca.api.crl_cache import CrlCache
 from albca.api.http_errors import install_error_handlers
@@ -33,10 +34,15 @@ def create_app(services: ApiServices) -> FastAPI:
         openapi_url="/openapi.json",
     )
     app.state.services = services
+    app.state.unauthenticated_refusals = UnauthenticatedRefusals()
     app.state.crl_cache = CrlCache(services.authority, refresh=services.settings.crl_refresh)
     app.include_router(api_router)
     install_error_handlers(app)
     install_openapi(app)
-    app.add_middleware(BodyGuard, max_body_bytes=services.settings.max_body_bytes)
+    app.add_middleware(
+        BodyGuard,
+        max_body_bytes=services.settings.max_body_bytes,
+        body_timeout_seconds=services.settings.body_timeout.total_seconds(),
+    )
     app.add_middleware(CatchUnexpected)  # outermost of ours: also guards BodyGuard
     return app

@@ -1,16 +1,25 @@
-"""Request bodies: capped in size and required to be JSON, before any route reads them.
+"""Request bodies: capped in size and time and required to be JSON, before any route
+reads them.
 
 A pure ASGI middleware: it reads the body once (at most ``max_body_bytes``; requests here
-are small, a CSR is at most 64 KiB), refuses with 413 or 415, and replays the body to the
-application. It never logs a body.
+are small, a CSR is at most 64 KiB; within ``body_timeout_seconds`` of the headers),
+refuses with 413, 408 or 415, and replays the body to the application. It never logs a
+body. (The time to send the headers is bounded by the server: ``albca.http_limits``.)
 """
 
 from __future__ import annotations
 
+import asyncio
+
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from albca.api.errors import ApiRequestError, PayloadTooLarge, UnsupportedMediaType
+from albca.api.errors import (
+    ApiRequestError,
+    PayloadTooLarge,
+    RequestTimeout,
+    UnsupportedMediaType,
+)
 from albca.api.http_errors import error_response
 
 __all__ = ["BodyGuard"]
@@ -28,9 +37,12 @@ def _is_json(content_type: str | None) -> bool:
 
 
 class BodyGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float = 30.0
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_seconds = body_timeout_seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _METHODS_WITH_BODY:
@@ -49,8 +61,20 @@ class BodyGuard:
                 return
         chunks: list[bytes] = []
         total = 0
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.body_timeout_seconds
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
+            except TimeoutError:
+                # RFC 9110 section 15.5.9: 408, and the server closes the connection (the
+                # request was not read to its end, so the server cannot keep it alive).
+                slow = RequestTimeout(
+                    f"body: not received within {self.body_timeout_seconds:g} seconds",
+                    field="body",
+                )
+                await error_response(slow)(scope, receive, send)
+                return
             if message["type"] == "http.disconnect":
                 return
             chunk = message.get("body", b"")

@@ -8,6 +8,7 @@ HTTP handler treat them like the core's::
     │   ├── RouteNotFound          no such path                             404
     │   ├── MethodNotAllowed       the path exists, the method does not     405
     │   ├── PayloadTooLarge        body above the configured cap            413
+    │   ├── RequestTimeout         body not received within the time allowed  408
     │   ├── UnsupportedMediaType   a body that is not application/json      415
     │   ├── InvalidIdempotencyKey  an Idempotency-Key that is not 1-255 printable chars
     │   ├── IdempotencyKeyReused   the key was used before for another request
@@ -38,6 +39,7 @@ __all__ = [
     "ApiRequestError",
     "RouteNotFound",
     "MethodNotAllowed",
+    "RequestTimeout",
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "InvalidIdempotencyKey",
@@ -78,6 +80,10 @@ class MethodNotAllowed(ApiRequestError):
 
 class PayloadTooLarge(ApiRequestError):
     code = "payload_too_large"
+
+
+class RequestTimeout(ApiRequestError):
+    code = "request_timeout"
 
 
 class UnsupportedMediaType(ApiRequestError):
@@ -202,6 +208,7 @@ STATUS: dict[type[CAError], int] = {
     RouteNotFound: 404,
     MethodNotAllowed: 405,
     PayloadTooLarge: 413,
+    RequestTimeout: 408,  # RFC 9110 section 15.5.9
     UnsupportedMediaType: 415,
     InvalidIdempotencyKey: 400,
     # 422 for a key reused with another body: draft-ietf-httpapi-idempotency-key-header

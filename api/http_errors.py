@@ -14,8 +14,9 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
-from albca.api.audit import record_refusal
+from albca.api.audit import UnauthenticatedRefusals, record_refusal
 from albca.api.errors import (
     ApiRequestError,
     AuthenticationError,
@@ -63,6 +64,11 @@ async def _handle_ca_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, CAError)
     actor = getattr(request.state, "actor", "unauthenticated")
     route = f"{request.method} {request.url.path}"
+    if not _has_credential(actor):
+        # Anyone can send these: counted and logged once a window, never one row each.
+        refusals: UnauthenticatedRefusals = request.app.state.unauthenticated_refusals
+        refusals.note(actor=actor, route=route, code=error.code)
+        return error_response(error)
     log.info("refused %s: %s (actor %s)", route, error.code, actor)
     if request.url.path.startswith(_AUDITED_PREFIX):
         services: ApiServices = request.app.state.services
@@ -74,6 +80,12 @@ async def _handle_ca_error(request: Request, error: Exception) -> Response:
             serial=_serial_in_path(request),
         )
     return error_response(error)
+
+
+def _has_credential(actor: str) -> bool:
+    """Whether the request proved a credential: ``deps`` names it ``unauthenticated`` or
+    ``token-id:<id>`` (a well-formed token string that did not authenticate) until then."""
+    return actor != "unauthenticated" and not actor.startswith("token-id:")
 
 
 async def _handle_validation_error(request: Request, error: Exception) -> Response:
@@ -99,9 +111,28 @@ async def _handle_http_exception(request: Request, error: Exception) -> Response
     else:
         mapped = ApiRequestError(str(error.detail))
     response = await _handle_ca_error(request, mapped)
+    if error.status_code == 405:
+        # RFC 9110 section 15.5.6: a 405 response MUST carry Allow, listing the methods the
+        # resource supports. Starlette's own header names only the first route that matched
+        # the path, while GET and POST /v1/certificates are two routes: list them all.
+        response.headers["Allow"] = _allowed_methods(request)
     if error.status_code not in (404, 405) and 400 <= error.status_code < 500:
         response.status_code = error.status_code
     return response
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """The methods some route answers on this path: each is tried against the routes, as
+    the router itself matches them (FastAPI nests included routers)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def install_error_handlers(app: FastAPI) -> None:

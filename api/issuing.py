@@ -13,7 +13,7 @@ from datetime import timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from albca.api.errors import IdempotencyKeyReused
+from albca.api.errors import IdempotencyKeyReused, ScopeRequired
 from albca.api.idempotency import fingerprint, holder_fingerprint, seal, unseal
 from albca.api.renewal import Holder
 from albca.api.services import ApiServices
@@ -163,8 +163,10 @@ def renew_by_serial(
     csr: str | None,
     idempotency_key: str | None,
 ) -> Outcome:
-    """Renew ``serial`` for an API token with the ``renew`` scope."""
-    caller.require(Scope.RENEW, action="renew certificates")
+    """Renew ``serial`` for an API token: ``renew`` for a certificate the token obtained,
+    ``renew-any`` for any other (within the token's policy and profiles)."""
+    if not caller.has(Scope.RENEW_ANY):
+        caller.require(Scope.RENEW, action="renew certificates")
     authority = services.authority
     caller_id = caller.token.token_id
     expected = fingerprint(caller, "renew", {"serial": f"{serial:x}", "csr": csr})
@@ -175,6 +177,14 @@ def renew_by_serial(
         if replay is not None:
             return replay
     public_key = parse_csr(csr).public_key if csr is not None else None
+    if not caller.has(Scope.RENEW_ANY) and not caller.obtained(authority.get(serial)):
+        # Otherwise a token could put its own key (from a CSR) on another token's
+        # certificate, for any name its policy covers (issue 12, point 10).
+        raise ScopeRequired(
+            f"token {caller.name} did not obtain certificate {serial:x}; renewing another "
+            "token's certificate needs the renew-any scope",
+            scope=Scope.RENEW_ANY.value,
+        )
     current = authority.renewable(serial)
     caller.require_profile(current.profile)
 

@@ -40,6 +40,9 @@ class AlbMtlsHeaders:
 class ApiSettings:
     #: Largest request body accepted; a CSR is at most 64 KiB, JSON adds little.
     max_body_bytes: int = 128 * 1024
+    #: Longest a client may take to send the whole body, once its headers are in; a slow
+    #: client holds a connection and a task (issue 12, point 8).
+    body_timeout: timedelta = timedelta(seconds=30)
     #: True only when every request provably comes through an ALB listener in mTLS verify
     #: mode (targets reachable from the load balancer alone). Otherwise the mTLS headers
     #: are refused: anyone could send them.
@@ -61,6 +64,8 @@ class ApiSettings:
     def __post_init__(self) -> None:
         if not 1024 <= self.max_body_bytes <= 16 * 1024 * 1024:
             raise ValueError("max_body_bytes must be between 1 KiB and 16 MiB")
+        if not timedelta(0) < self.body_timeout <= timedelta(minutes=10):
+            raise ValueError("body_timeout must be positive and at most 10 minutes")
         if not self.renewal_audience:
             raise ValueError("renewal_audience cannot be empty")
         if not timedelta(0) < self.renewal_token_max_lifetime <= timedelta(hours=1):

@@ -47,7 +47,11 @@ _SECRET_LENGTH = 43  # 43 characters of 62: 256 bits
 
 class Scope(enum.StrEnum):
     ISSUE = "issue"  # issue from a CSR or with a generated key
-    RENEW = "renew"  # renew a certificate by serial (holders renew with their own proof)
+    # Renew by serial a certificate this token obtained (holders renew with their own
+    # proof). Renewal can put a new key on the certificate, so renewing one that another
+    # token obtained takes RENEW_ANY, as reading and revoking others' take READ and REVOKE.
+    RENEW = "renew"
+    RENEW_ANY = "renew-any"  # renew by serial any certificate within the token's policy
     REVOKE = "revoke"  # revoke certificates this token did not obtain
     READ = "read"  # read and list certificates this token did not obtain
 

@@ -24,6 +24,7 @@ from albca.ca.der.leaf import LeafTemplate, encode_leaf_certificate
 from albca.ca.errors import (
     AlreadyRevoked,
     AuthorityNotInitialized,
+    CertificateNotFound,
     DuplicateSerial,
     InvalidLifetime,
     NotRenewable,
@@ -57,6 +58,10 @@ SignerResolver = Callable[[str], Signer]
 # A serial collision among 159 random bits is not expected before the heat death of the
 # universe; retrying a few times turns "not expected" into "handled".
 _SERIAL_ATTEMPTS = 3
+
+# Longest renewal chain followed when looking for a revoked ancestor (a 30-day
+# certificate renewed monthly for 80 years).
+_MAX_RENEWAL_CHAIN = 1000
 
 
 @dataclass(frozen=True)
@@ -488,7 +493,51 @@ class Authority:
                 serial=serial,
                 reason="expired",
             )
+        revoked = self._revoked_ancestor(record.serial)
+        if revoked is not None:
+            # Revoking a certificate ends its renewal chain: a renewal made before the
+            # revocation must not keep the revoked holder's access alive. step-ca refuses
+            # the same way (a renewal of a certificate descended from a revoked one).
+            raise NotRenewable(
+                f"certificate {serial:x} descends by renewal from certificate {revoked:x}, "
+                "which is revoked; request a new certificate",
+                serial=serial,
+                reason="ancestor_revoked",
+            )
         return record
+
+    def _revoked_ancestor(self, serial: int) -> int | None:
+        """The first revoked certificate up the renewal chain of ``serial``, or None.
+
+        The chain is read from the audit trail: each renewal's ``issue`` event names the
+        certificate it renews (``renewal_of``), written in the certificate's own
+        transaction. A certificate the store no longer holds (expired and purged) ends
+        the walk.
+        """
+        seen = {serial}
+        parent = self._renewal_of(serial)
+        while parent is not None and parent not in seen and len(seen) <= _MAX_RENEWAL_CHAIN:
+            seen.add(parent)
+            try:
+                ancestor = self.store.get_certificate(parent)
+            except CertificateNotFound:
+                return None
+            if ancestor.status is CertificateStatus.REVOKED:
+                return parent
+            parent = self._renewal_of(parent)
+        return None
+
+    def _renewal_of(self, serial: int) -> int | None:
+        before: int | None = None
+        while True:
+            events = self.store.audit_events(serial=serial, limit=100, before_id=before)
+            for event in events:
+                if event.action == "issue":
+                    renewed = event.detail.get("renewal_of")
+                    return int(renewed, 16) if isinstance(renewed, str) else None
+            if len(events) < 100 or events[-1].id is None:
+                return None
+            before = events[-1].id
 
     def renew(
         self,

@@ -151,7 +151,7 @@ class AlreadyRevoked(CAError):
 
 class NotRenewable(CAError):
     """The certificate exists but renewing it is refused; ``reason`` says why
-    (``revoked``, ``expired``, ``mismatch``)."""
+    (``revoked``, ``expired``, ``mismatch``, ``ancestor_revoked``)."""
 
     code = "not_renewable"
 

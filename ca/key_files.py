@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
@@ -51,11 +52,20 @@ def load_key_file(
 ) -> PrivateKeySigner:
     """Decrypt a CA key file into a signer; ``KeyUnavailable`` says why it cannot."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            mode = stat.S_IMODE(os.fstat(handle.fileno()).st_mode)
+            data = handle.read()
     except FileNotFoundError:
         raise KeyUnavailable(f"CA key file {path} does not exist") from None
     except PermissionError:
         raise KeyUnavailable(f"CA key file {path} is not readable by this user") from None
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        # Encrypted, but then the passphrase is all that protects it, and anyone who can
+        # read the file can try passphrases offline for as long as they like. Refused as
+        # ALBCA_KEY_PASSPHRASE_FILE is (and as ssh refuses a private key others can read).
+        raise KeyUnavailable(
+            f"CA key file {path} is open to other users (mode {mode:04o}); run chmod 600 {path}"
+        )
     try:
         key = serialization.load_pem_private_key(data, password=passphrase)
     except (ValueError, TypeError):

@@ -7,10 +7,11 @@ never let a NUL byte or a bare ``*`` into a certificate.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from fnmatch import fnmatchcase
 
 from albca.ca.errors import InvalidName
 
@@ -112,6 +113,7 @@ def normalize_common_name(value: str, *, field: str = "common_name") -> str:
         raise InvalidName(f"{field}: the common name cannot be blank", field=field)
     if value != value.strip():
         raise InvalidName(f"{field}: {value!r} has leading or trailing white space", field=field)
+    _reject_disguising_characters(value, field)
     if len(value) > _MAX_CN_LENGTH:
         raise InvalidName(
             f"{field}: {value!r} is longer than {_MAX_CN_LENGTH} characters (RFC 5280 "
@@ -136,6 +138,66 @@ def normalize_common_name(value: str, *, field: str = "common_name") -> str:
             field=field,
         )
     return value
+
+
+# Unicode categories that have no place in a name a person reads: format characters (Cf:
+# bidi overrides such as U+202E, zero-width joiners and spaces, U+FEFF), private use (Co),
+# unassigned (Cn), line and paragraph separators (Zl, Zp). UTS #39 section 3.1 (General
+# Security Profile) excludes all of them from identifiers.
+_HIDDEN_CATEGORIES = frozenset({"Cf", "Co", "Cn", "Zl", "Zp"})
+# UTS #39 section 5.2, "Highly Restrictive": one script, or Latin with one of these
+# combinations of East Asian scripts, which are written together.
+_SCRIPT_SETS_ALLOWED_TOGETHER = (
+    frozenset({"LATIN", "HAN", "HIRAGANA", "KATAKANA"}),
+    frozenset({"LATIN", "HAN", "BOPOMOFO"}),
+    frozenset({"LATIN", "HAN", "HANGUL"}),
+)
+
+
+def _reject_disguising_characters(value: str, field_name: str) -> None:
+    """Refuse characters that make a name look like another one (UTS #39).
+
+    Invisible and reordering characters, compatibility forms (full-width letters,
+    ligatures: the name must be in NFKC, as UTS #39 section 5 assumes) and letters of
+    more than one script (Cyrillic U+0430 among Latin letters). Python's ``unicodedata``
+    has no Script property, so a letter's script is the first word of its Unicode name
+    ("LATIN SMALL LETTER A", "CYRILLIC SMALL LETTER A", "CJK UNIFIED IDEOGRAPH-4E00").
+    Not covered: a name wholly in another script that looks Latin (UTS #39 "whole-script
+    confusables" need the confusables data file).
+    """
+    for char in value:
+        if unicodedata.category(char) in _HIDDEN_CATEGORIES:
+            raise InvalidName(
+                f"{field_name}: {value!r} contains U+{ord(char):04X} "
+                f"({unicodedata.name(char, 'unnamed')}), an invisible or format character "
+                "that can disguise a name",
+                field=field_name,
+            )
+    if unicodedata.normalize("NFKC", value) != value:
+        raise InvalidName(
+            f"{field_name}: {value!r} is not in Unicode NFKC form (compatibility characters "
+            "such as full-width letters can pass for others); write "
+            f"{unicodedata.normalize('NFKC', value)!r}",
+            field=field_name,
+        )
+    scripts = {_script_of(char) for char in value if unicodedata.category(char)[0] == "L"}
+    scripts.discard(None)
+    if len(scripts) > 1 and not any(scripts <= ok for ok in _SCRIPT_SETS_ALLOWED_TOGETHER):
+        named = ", ".join(sorted(str(script).title() for script in scripts))
+        raise InvalidName(
+            f"{field_name}: {value!r} mixes letters of several scripts ({named}), which lets "
+            "one name pass for another (UTS #39 section 5.2)",
+            field=field_name,
+        )
+
+
+def _script_of(char: str) -> str | None:
+    word = unicodedata.name(char, "").split(" ", 1)[0]
+    if word == "CJK":
+        return "HAN"
+    if not word or word in ("MODIFIER", "KATAKANA-HIRAGANA"):
+        return None  # Common: used with several scripts
+    return word
 
 
 def is_wildcard(dns_name: str) -> bool:
@@ -204,31 +266,59 @@ class DnsPattern:
         object.__setattr__(self, "pattern", text)
 
     def matches(self, dns_name: str) -> bool:
-        pattern_labels = self.pattern.split(".")
-        name_labels = dns_name.lower().split(".")
-        if pattern_labels[0] == "**":
-            suffix = pattern_labels[1:]
-            if len(name_labels) <= len(suffix):
-                return False
-            name_labels = name_labels[len(name_labels) - len(suffix) :]
-            pattern_labels = suffix
-        if len(pattern_labels) != len(name_labels):
-            return False
-        return all(
-            fnmatchcase(name, pattern)
-            for name, pattern in zip(name_labels, pattern_labels, strict=True)
-        )
+        return _labels_match(self.pattern, dns_name.lower())
 
 
 @dataclass(frozen=True)
 class CommonNamePattern:
-    """A shell-style glob over the whole common name, compared without regard to case."""
+    """A pattern over the common name, matched label by label like ``DnsPattern``.
+
+    The name and the pattern are split on dots and compared label by label with the same
+    matcher as DNS names (``_labels_match``): ``*`` stands for any run of characters within
+    one label and never crosses a dot, so ``*.svc.internal`` matches ``a.svc.internal`` but
+    not ``admin.evil.svc.internal``; a left-most ``**`` label matches one or more labels.
+    A CN without dots (``svc-billing``, ``Alice Smith``) is one label. ``*`` alone (or
+    ``**``) matches every common name. Case is ignored.
+    """
 
     pattern: str
 
     def __post_init__(self) -> None:
         if not self.pattern:
             raise ValueError("common name pattern cannot be empty")
+        labels = self.pattern.split(".")
+        if any(not label for label in labels):
+            raise ValueError(f"common name pattern {self.pattern!r} has an empty label")
+        if any("**" in label for label in labels[1:]) or ("**" in labels[0] and labels[0] != "**"):
+            raise ValueError(
+                f"common name pattern {self.pattern!r}: '**' may only be the whole left-most label"
+            )
 
     def matches(self, common_name: str) -> bool:
-        return fnmatchcase(common_name.lower(), self.pattern.lower())
+        if self.pattern in ("*", "**"):
+            return True
+        return _labels_match(self.pattern.lower(), common_name.lower())
+
+
+def _labels_match(pattern: str, name: str) -> bool:
+    """The one label-wise matcher of DNS and common name patterns (see ``DnsPattern``)."""
+    pattern_labels = pattern.split(".")
+    name_labels = name.split(".")
+    if pattern_labels[0] == "**":
+        suffix = pattern_labels[1:]
+        if len(name_labels) <= len(suffix):
+            return False
+        name_labels = name_labels[len(name_labels) - len(suffix) :]
+        pattern_labels = suffix
+    if len(pattern_labels) != len(name_labels):
+        return False
+    return all(
+        _label_glob(pattern_label).fullmatch(label) is not None
+        for label, pattern_label in zip(name_labels, pattern_labels, strict=True)
+    )
+
+
+@functools.lru_cache(maxsize=1024)
+def _label_glob(pattern_label: str) -> re.Pattern[str]:
+    # Only '*' is special (fnmatch's '?' and '[...]' are not): any run within one label.
+    return re.compile(".*".join(re.escape(part) for part in pattern_label.split("*")), re.DOTALL)

@@ -73,6 +73,17 @@ class NamePolicy:
         )
 
     def check(self, names: RequestedNames) -> None:
+        cn = names.common_name
+        # A '*' in the CN is a wildcard to every client that still reads the CN as a host
+        # name (RFC 6125 section 6.4.4): the same rule as for DNS names applies.
+        if cn is not None and "*" in cn and not (self.allow_wildcards and _is_one_wildcard(cn)):
+            raise PolicyViolation(
+                f"common_name {cn!r}: wildcard names are not allowed by {self.name}"
+                + (" except as the whole left-most label" if self.allow_wildcards else ""),
+                field="common_name",
+                value=cn,
+                rule=f"{self.name}.allow_wildcards",
+            )
         if names.common_name is not None and not any(
             pattern.matches(names.common_name) for pattern in self.common_names
         ):
@@ -113,3 +124,7 @@ class NamePolicy:
     def _describe(items: Iterable[str]) -> str:
         listed = list(items)
         return ", ".join(listed) if listed else "none"
+
+
+def _is_one_wildcard(name: str) -> bool:
+    return is_wildcard(name) and name.count("*") == 1

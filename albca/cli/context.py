@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import getpass
 import os
 import re
+import stat
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +25,7 @@ __all__ = [
     "parse_lifetime",
     "write_output_file",
     "check_writable",
+    "OutputFiles",
 ]
 
 _LIFETIME = re.compile(r"^\s*(\d+)\s*([dhm]?)\s*$")
@@ -67,11 +71,14 @@ def parse_lifetime(text: str | None) -> timedelta | None:
     if not match:
         fail(f"--lifetime: {text!r} is not a duration like 90d, 36h or 30m")
     amount, unit = int(match.group(1)), match.group(2) or "d"
-    return {
-        "d": timedelta(days=amount),
-        "h": timedelta(hours=amount),
-        "m": timedelta(minutes=amount),
-    }[unit]
+    try:
+        return {
+            "d": lambda: timedelta(days=amount),
+            "h": lambda: timedelta(hours=amount),
+            "m": lambda: timedelta(minutes=amount),
+        }[unit]()
+    except OverflowError:
+        fail(f"--lifetime: {text!r} is longer than any date a certificate can hold")
 
 
 def check_writable(path: Path, *, force: bool) -> None:
@@ -95,9 +102,85 @@ def write_output_file(path: Path, data: bytes, *, private: bool, force: bool) ->
 
 def write_output_file_or_raise(path: Path, data: bytes, *, private: bool, force: bool) -> None:
     """``write_output_file`` raising ``OSError`` (for callers that must say more)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_TRUNC if force else os.O_EXCL)
-    fd = os.open(path, flags, 0o600 if private else 0o644)
+    fd = _open_output(path, private=private, force=force)
     with os.fdopen(fd, "wb") as out:
-        if private:
-            os.fchmod(out.fileno(), 0o600)  # also when --force reuses an existing file
+        os.ftruncate(out.fileno(), 0)
         out.write(data)
+
+
+def _open_output(path: Path, *, private: bool, force: bool) -> int:
+    """An output file opened for writing, never through a symbolic link (O_NOFOLLOW; with
+    O_EXCL, a dangling link counts as an existing file) and never a FIFO or a device.
+
+    With ``force`` an existing file is reused but not truncated yet: its content stays
+    until there is something to replace it with.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    flags |= 0 if force else os.O_EXCL
+    try:
+        fd = os.open(path, flags, 0o600 if private else 0o644)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(
+                errno.ELOOP, "is a symbolic link; albca never writes through one", str(path)
+            ) from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "is not a regular file", str(path))
+        os.set_blocking(fd, True)
+        if private:
+            os.fchmod(fd, 0o600)  # also when --force reuses an existing file
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+class OutputFiles:
+    """Every output file of one command, opened before anything is signed.
+
+    Opening first means that a file that cannot be written (an existing one, a dangling
+    symbolic link, a directory that is not writable, a second identical run) stops the
+    command before a certificate is issued, so no key is lost to it. ``discard`` removes
+    the files this command created, for when nothing was issued after all.
+    """
+
+    def __init__(self, paths: dict[str, Path], *, private: set[str], force: bool) -> None:
+        self._fds: dict[str, int] = {}
+        self._created: list[Path] = []
+        self.paths = paths
+        for label, path in paths.items():
+            existed = os.path.lexists(path)
+            try:
+                self._fds[label] = _open_output(path, private=label in private, force=force)
+            except FileExistsError:
+                self.discard()
+                fail(f"{path} already exists; use --force to overwrite it")
+            except OSError as exc:
+                self.discard()
+                fail(f"cannot write {path}: {exc.strerror}")
+            if not existed:
+                self._created.append(path)
+
+    def write(self, label: str, data: bytes) -> None:
+        """Replace the file's content with ``data`` (raises ``OSError``)."""
+        fd = self._fds.pop(label)
+        with os.fdopen(fd, "wb") as out:
+            os.ftruncate(out.fileno(), 0)
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+
+    def discard(self) -> None:
+        """Close every file and remove those this command created."""
+        self.close()
+        for path in self._created:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        self._created.clear()
+
+    def close(self) -> None:
+        for fd in self._fds.values():
+            os.close(fd)
+        self._fds.clear()

@@ -34,6 +34,7 @@ __all__ = [
 def api_settings(settings: Settings) -> ApiSettings:
     return ApiSettings(
         max_body_bytes=settings.api_max_body_bytes,
+        body_timeout=timedelta(seconds=settings.api_body_timeout_seconds),
         behind_alb_mtls=settings.api_behind_alb_mtls,
         alb_headers=AlbMtlsHeaders(
             leaf=settings.api_mtls_leaf_header,

@@ -9,6 +9,7 @@ import getpass
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 from albca.ca.errors import ConfigurationError, KeyUnavailable
 from albca.ca.key_files import MIN_PASSPHRASE_LENGTH
@@ -51,7 +52,7 @@ def _read_passphrase(
     if settings.key_passphrase is not None:
         return settings.key_passphrase.get_secret_value().encode()
     if settings.key_passphrase_file is not None:
-        text = settings.key_passphrase_file.read_text().rstrip("\r\n")
+        text = _read_passphrase_file(settings.key_passphrase_file).rstrip("\r\n")
         if len(text) < MIN_PASSPHRASE_LENGTH:
             raise ConfigurationError(
                 f"the passphrase in {settings.key_passphrase_file} is shorter than "
@@ -75,3 +76,35 @@ def _read_passphrase(
         if prompt("Repeat the passphrase: ") != text:
             raise KeyUnavailable("the two passphrases differ; nothing was created")
     return text.encode()
+
+
+_MAX_PASSPHRASE_FILE_BYTES = 4096
+
+
+def _read_passphrase_file(path: Path) -> str:
+    setting = "ALBCA_KEY_PASSPHRASE_FILE"
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_PASSPHRASE_FILE_BYTES + 1)
+    except IsADirectoryError:
+        raise ConfigurationError(
+            f"{setting}: {path} is a directory; name the file that holds the passphrase",
+            setting=setting,
+        ) from None
+    except OSError as exc:
+        raise ConfigurationError(
+            f"{setting}: cannot read {path}: {exc.strerror}", setting=setting
+        ) from None
+    if len(data) > _MAX_PASSPHRASE_FILE_BYTES:
+        raise ConfigurationError(
+            f"{setting}: {path} is larger than {_MAX_PASSPHRASE_FILE_BYTES} bytes; it should "
+            "hold one line, the passphrase",
+            setting=setting,
+        )
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigurationError(
+            f"{setting}: {path} is not UTF-8 text (byte {exc.start}); save it as UTF-8",
+            setting=setting,
+        ) from None

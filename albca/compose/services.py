@@ -12,6 +12,7 @@ from datetime import timedelta
 
 from albca.ca.authority import Authority, AuthorityConfig
 from albca.ca.clock import Clock, system_clock
+from albca.ca.errors import ConfigurationError
 from albca.ca.stores.protocol import CertificateStore
 from albca.ca.stores.sqlite import SqliteStore
 from albca.compose.ca_keys import (
@@ -32,6 +33,14 @@ def open_store(settings: Settings) -> CertificateStore:
     """The store ALBCA_STORE names: SQLite (the default) or a DynamoDB table."""
     table = settings.dynamodb_table
     if table is None:
+        directory = settings.sqlite_path.parent
+        if not directory.is_dir():
+            where = "ALBCA_STORE" if settings.store is not None else "ALBCA_HOME"
+            raise ConfigurationError(
+                f"{where}: {directory} does not exist or is not a directory; the store "
+                f"{settings.sqlite_path.name} cannot be opened there",
+                setting=where,
+            )
         return SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
     try:
         from albca.ca.stores.dynamodb import DynamoDBStore
@@ -74,6 +83,7 @@ def open_services(
     kms_client: KmsClientFactory = default_kms_client,
 ) -> Services:
     home = CAHome(settings.home)
+    home.check_not_writable_by_others()
     config = load_config(settings, home)
     store = open_store(settings)
     authority = Authority(

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from albca.api.app import create_app
 from albca.api.tokens import Scope
+from albca.ca.records import RevocationReason
 from tests.api.helpers import auth, csr_pem, open_api_ca, renewal_token
 from tests.factories import ec_key
 
@@ -255,9 +256,9 @@ def test_alb_serial_header_must_match_the_leaf(ca, behind_alb, holder):
 
 
 # -- renewal by API token ---------------------------------------------------------------
-def test_renew_scope_renews_by_serial(ca, client, holder):
+def test_renew_any_scope_renews_another_tokens_certificate_by_serial(ca, client, holder):
     certificate, _ = holder
-    token = ca.token("renewer", scopes={Scope.RENEW})
+    token = ca.token("renewer", scopes={Scope.RENEW_ANY})
     response = client.post(
         f"/v1/certificates/{certificate.serial_number:x}/renew", headers=auth(token)
     )
@@ -277,9 +278,57 @@ def test_renew_by_serial_without_renew_scope_is_refused(ca, client, holder):
 
 def test_renew_by_serial_outside_the_token_policy_is_refused(ca, client, holder):
     certificate, _ = holder
-    token = ca.token(scopes={Scope.RENEW}, names=("*.prod.internal",))
+    token = ca.token(scopes={Scope.RENEW_ANY}, names=("*.prod.internal",))
     response = client.post(
         f"/v1/certificates/{certificate.serial_number:x}/renew", headers=auth(token)
     )
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "policy_violation"
+
+
+def test_renew_scope_renews_only_certificates_the_token_obtained(ca, client, holder):
+    # Before: any token with `renew` could put its own key on another token's certificate.
+    certificate, _ = holder  # obtained by the token "issuer"
+    intruder = ca.token("intruder", scopes={Scope.RENEW})
+    response = client.post(
+        f"/v1/certificates/{certificate.serial_number:x}/renew",
+        json={"csr": csr_pem(ec_key(), common_name="w1.svc.internal", dns_names=())},
+        headers=auth(intruder),
+    )
+    assert response.status_code == 403
+    error = response.json()["error"]
+    assert error["code"] == "scope_required"
+    assert "renew-any" in error["message"]
+    assert [e.serial for e in ca.audit("issue")] == [certificate.serial_number]
+
+    owner = ca.token("owner", scopes={Scope.ISSUE, Scope.RENEW})
+    own = client.post(
+        "/v1/certificates/generate",
+        json={"profile": "client", "common_name": "w2.svc.internal"},
+        headers=auth(owner),
+    )
+    assert own.status_code == 201
+    renewed = client.post(
+        f"/v1/certificates/{own.json()['certificate']['serial']}/renew", headers=auth(owner)
+    )
+    assert renewed.status_code == 201, renewed.text
+
+
+def test_a_renewal_descending_from_a_revoked_certificate_is_not_renewed(ca, client, holder):
+    certificate, key = holder
+    first = renew(client, renewal_token(certificate, key, issued_at=ca.clock()))
+    assert first.status_code == 201
+    child = x509.load_pem_x509_certificate(first.json()["certificate_pem"].encode())
+    ca.authority.revoke(
+        certificate.serial_number, RevocationReason.KEY_COMPROMISE, requested_by="test"
+    )
+
+    # By proof of possession of the child, and by API token: both refused.
+    again = renew(client, renewal_token(child, key, issued_at=ca.clock()))
+    assert again.status_code == 409
+    assert again.json()["error"]["code"] == "not_renewable"
+    assert f"{certificate.serial_number:x}, which is revoked" in again.json()["error"]["message"]
+    token = ca.token(scopes={Scope.RENEW_ANY})
+    by_token = client.post(f"/v1/certificates/{child.serial_number:x}/renew", headers=auth(token))
+    assert by_token.status_code == 409
+    assert len(ca.audit("issue")) == 2

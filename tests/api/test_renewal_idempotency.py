@@ -30,7 +30,7 @@ def renew_by_serial(client, certificate, token, key, **kwargs):
 
 def test_renewal_by_serial_retried_returns_the_same_certificate(ca, client, holder):
     certificate, _ = holder
-    token = ca.token("renewer", scopes={Scope.RENEW})
+    token = ca.token("renewer", scopes={Scope.RENEW_ANY})
     first = renew_by_serial(client, certificate, token, "renew-1")
     second = renew_by_serial(client, certificate, token, "renew-1")
     assert first.status_code == second.status_code == 201, second.text
@@ -43,7 +43,7 @@ def test_renewal_by_serial_retried_returns_the_same_certificate(ca, client, hold
 
 def test_renewal_by_serial_with_a_new_key_is_a_new_renewal(ca, client, holder):
     certificate, _ = holder
-    token = ca.token(scopes={Scope.RENEW})
+    token = ca.token(scopes={Scope.RENEW_ANY})
     first = renew_by_serial(client, certificate, token, "a")
     second = renew_by_serial(client, certificate, token, "b")
     assert first.json()["certificate"]["serial"] != second.json()["certificate"]["serial"]
@@ -52,7 +52,7 @@ def test_renewal_by_serial_with_a_new_key_is_a_new_renewal(ca, client, holder):
 
 def test_renewal_by_serial_same_key_other_body_is_422_and_issues_nothing(ca, client, holder):
     certificate, _ = holder
-    token = ca.token(scopes={Scope.RENEW})
+    token = ca.token(scopes={Scope.RENEW_ANY})
     assert renew_by_serial(client, certificate, token, "k").status_code == 201
     response = renew_by_serial(client, certificate, token, "k", json={"csr": csr_pem(ec_key())})
     assert response.status_code == 422
@@ -62,7 +62,7 @@ def test_renewal_by_serial_same_key_other_body_is_422_and_issues_nothing(ca, cli
 
 def test_a_renewal_refused_by_policy_claims_no_key(ca, client, holder):
     certificate, _ = holder
-    token = ca.token("narrow", scopes={Scope.RENEW}, names=("*.prod.internal",))
+    token = ca.token("narrow", scopes={Scope.RENEW_ANY}, names=("*.prod.internal",))
     response = renew_by_serial(client, certificate, token, "k")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "policy_violation"
@@ -157,7 +157,7 @@ def test_a_retry_after_the_old_certificate_was_revoked_still_gets_its_renewal(ca
     # Renew, lose the response, revoke the old certificate (the usual next step), retry:
     # the retry must return the renewal, not refuse because the old one is now revoked.
     certificate, _ = holder
-    token = ca.token(scopes={Scope.RENEW})
+    token = ca.token(scopes={Scope.RENEW_ANY})
     first = renew_by_serial(client, certificate, token, "then-revoke")
     revoke(ca, client, certificate)
     retry = renew_by_serial(client, certificate, token, "then-revoke")
@@ -187,7 +187,7 @@ def test_a_renewal_refused_by_the_profile_claims_no_key(ca, client, holder):
         authority.config,
         profiles=ProfileSet.of([only_p384, profiles.get("server")]),
     )
-    token = ca.token(scopes={Scope.RENEW})
+    token = ca.token(scopes={Scope.RENEW_ANY})
     refused = renew_by_serial(client, certificate, token, "k", json={"csr": csr_pem(ec_key())})
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "unsupported_key"

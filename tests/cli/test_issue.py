@@ -121,3 +121,61 @@ def test_wildcards_are_refused_by_the_default_policy(initialized):
 
 def test_control_characters_in_names_are_refused(initialized):
     assert "NUL" in initialized.fails("issue", "client", "--cn", "evil\x00.example")
+
+
+def test_a_dangling_symlink_among_the_outputs_stops_issuance_before_signing(initialized):
+    # Before: the check followed the link (exists() was False), the certificate was
+    # committed, then creating the key file failed and the key was lost.
+    (initialized.workdir / "alice.key.pem").symlink_to("/nonexistent/albca-elsewhere")
+    message = initialized.fails("issue", "client", "--cn", "alice")
+    assert "alice.key.pem already exists" in message
+    assert initialized.json("list")["certificates"] == []
+    assert not (initialized.workdir / "alice.crt.pem").exists()
+
+
+def test_force_never_writes_through_a_symlink(initialized, tmp_path):
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not yours")
+    (initialized.workdir / "alice.crt.pem").symlink_to(victim)
+    message = initialized.fails("issue", "client", "--cn", "alice", "--force")
+    assert "alice.crt.pem" in message
+    assert "symbolic link" in message
+    assert victim.read_text() == "not yours"
+    assert initialized.json("list")["certificates"] == []
+
+
+def test_a_refusal_after_the_files_are_opened_leaves_no_files_behind(initialized):
+    # The lifetime is refused by the authority, after every output file was opened.
+    (initialized.workdir / "api.crt.pem").write_text("keep me")
+    message = initialized.fails(
+        "issue",
+        "server",
+        "--dns",
+        "api.internal",
+        "--name",
+        "api",
+        "--lifetime",
+        "5000d",
+        "--force",
+    )
+    assert "lifetime" in message
+    assert sorted(p.name for p in initialized.workdir.iterdir()) == ["api.crt.pem"]
+    assert (initialized.workdir / "api.crt.pem").read_text() == "keep me"
+
+
+def test_a_write_that_fails_after_signing_names_the_serial(initialized, monkeypatch):
+    from albca.cli import context
+
+    real_write = context.OutputFiles.write
+
+    def disk_full_at_the_key(self, label, data):
+        if label == "private_key":
+            raise OSError(28, "No space left on device", str(self.paths[label]))
+        real_write(self, label, data)
+
+    monkeypatch.setattr(context.OutputFiles, "write", disk_full_at_the_key)
+    message = initialized.fails("issue", "client", "--cn", "alice")
+    [record] = initialized.json("list")["certificates"]
+    assert f"certificate {record['serial']} was issued and recorded" in message
+    assert "No space left on device" in message
+    assert f"albca revoke {record['serial']}" in message

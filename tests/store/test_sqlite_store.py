@@ -97,3 +97,79 @@ def test_the_wal_is_checkpointed_every_4000_pages(tmp_path):
     wal_pages = os.path.getsize(tmp_path / "albca.db-wal") / (4096 + 24)  # frame = page + header
     assert 2000 < wal_pages <= 4000 + 50
     store.close()
+
+
+# -- damaged and empty files (issue 12, point 15) -----------------------------------------
+
+
+def _store_with_rows(path: Path, count: int = 300) -> None:
+    store = SqliteStore(path, synchronous="normal")
+    for index in range(1, count + 1):
+        record = make_record(index * 7919)
+        store.add_certificate(record, issue_event(record))
+    store.close()
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
+    connection.close()
+
+
+def _damage_a_page(path: Path) -> int:
+    """Overwrite 64 bytes of the first page whose damage SQLite's quick_check reports
+    (a page holding cells that no write of the test touches); returns its number."""
+    original = path.read_bytes()
+    for page in range(2, len(original) // 4096 + 1):
+        offset = (page - 1) * 4096 + 3000
+        path.write_bytes(original[:offset] + b"\xff" * 64 + original[offset + 64 :])
+        connection = sqlite3.connect(path)
+        try:
+            verdict = connection.execute("PRAGMA quick_check").fetchall()
+        finally:
+            connection.close()
+        if verdict != [("ok",)]:
+            return page
+    raise AssertionError("no page whose damage quick_check reports")
+
+
+def test_a_damaged_store_is_refused_when_opened(tmp_path):
+    path = tmp_path / "albca.db"
+    _store_with_rows(path)
+    page = _damage_a_page(path)
+    # Before: it opened, and a certificate was recorded (and signed) in the damaged store.
+    with pytest.raises(StoreUnavailable, match=rf"is damaged \(quick_check: On tree page {page}"):
+        SqliteStore(path)
+    with pytest.raises(StoreUnavailable) as caught:
+        SqliteStore(path)
+    assert "\n" not in str(caught.value)
+
+
+def test_a_store_damaged_after_it_was_opened_is_refused_before_a_crl(tmp_path):
+    import threading
+
+    path = tmp_path / "albca.db"
+    _store_with_rows(path)
+    store = SqliteStore(path)
+    try:
+        _damage_a_page(path)
+        outcome: list[object] = []
+
+        def build_crl_entries() -> None:  # a thread of its own: a connection of its own
+            try:
+                outcome.append(store.revoked_entries("aa" * 20, T0))
+            except StoreUnavailable as exc:
+                outcome.append(exc)
+
+        worker = threading.Thread(target=build_crl_entries)
+        worker.start()
+        worker.join()
+    finally:
+        store.close()
+    assert isinstance(outcome[0], StoreUnavailable), outcome
+    assert "is damaged" in str(outcome[0])
+
+
+def test_a_zero_length_store_is_an_error_not_a_new_empty_store(tmp_path):
+    path = tmp_path / "albca.db"
+    path.touch(mode=0o600)
+    with pytest.raises(StoreUnavailable, match="is an empty file"):
+        SqliteStore(path)
+    assert path.stat().st_size == 0  # left as it was found

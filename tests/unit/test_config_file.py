@@ -52,11 +52,17 @@ def test_the_rendered_default_config_loads_into_equal_profiles():
 
 
 def test_urls_round_trip_through_the_rendered_config():
-    crl = ["http://pki.example.com/issuing.crl", 'https://pki.example.com/a "quoted" \\ path']
+    crl = ["http://pki.example.com/issuing.crl", "https://pki.example.com/a%20%22quoted%22"]
     aia = ["http://pki.example.com/issuing.crt"]
     config = load_authority_config(default_raw(crl_urls=crl, ca_issuers_urls=aia), source=SOURCE)
     assert config.crl_urls == tuple(crl)
     assert config.ca_issuers_urls == tuple(aia)
+
+
+@pytest.mark.parametrize("url", ['https://pki.example.com/a"b', "https://pki.example.com/a\\b"])
+def test_characters_a_uri_never_holds_are_refused(url):
+    with pytest.raises(ConfigurationError, match="RFC 3986"):
+        load_authority_config(default_raw(crl_urls=[url], ca_issuers_urls=[]), source=SOURCE)
 
 
 def test_the_rendered_config_is_commented_for_operators():

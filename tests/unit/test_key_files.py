@@ -78,6 +78,7 @@ def test_a_damaged_key_file_is_key_unavailable(tmp_path):
     path.write_bytes(
         b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n"
     )
+    path.chmod(0o600)
     with pytest.raises(KeyUnavailable, match="damaged file") as caught:
         load_key_file(path, PASSPHRASE)
     assert str(path) in str(caught.value)

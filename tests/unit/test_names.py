@@ -203,6 +203,17 @@ def test_a_name_of_the_wrong_type_is_a_type_error():
         ("*@example.com", "alice@example.com.evil", False),
         ("alice", "alice", True),
         ("alice", "alice2", False),
+        # Label by label, as DNS patterns: '*' never crosses a dot.
+        ("*.svc.internal", "web.svc.internal", True),
+        ("*.svc.internal", "admin.evil.svc.internal", False),
+        ("**.svc.internal", "admin.evil.svc.internal", True),
+        ("**.svc.internal", "svc.internal", False),
+        ("svc-*", "svc-a.evil.example", False),
+        ("web-*.svc.internal", "web-1.svc.internal", True),
+        # fnmatch's '?' and '[...]' are literal characters here.
+        ("svc-?", "svc-a", False),
+        ("svc-[ab]", "svc-a", False),
+        ("*", "anything.at.all", True),
     ],
 )
 def test_common_name_patterns_are_case_insensitive_globs(pattern, name, matches):
@@ -240,3 +251,33 @@ def test_no_names_is_empty():
 def test_double_star_is_only_a_whole_leftmost_label(pattern):
     with pytest.raises(ValueError, match="left-most label"):
         DnsPattern(pattern)
+
+
+# -- common names that pass for others (UTS #39) ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("web\u202egpj.exe", "U\\+202E"),  # RIGHT-TO-LEFT OVERRIDE
+        ("ad\u200bmin", "U\\+200B"),  # ZERO WIDTH SPACE
+        ("ad\u200dmin", "U\\+200D"),  # ZERO WIDTH JOINER
+        ("\ufeffadmin", "U\\+FEFF"),  # ZERO WIDTH NO-BREAK SPACE
+        ("admin\u2028x", "U\\+2028"),  # LINE SEPARATOR
+        ("\u0430dmin.svc.internal", "Cyrillic, Latin"),  # Cyrillic a among Latin letters
+        ("p\u0430ypal", "Cyrillic, Latin"),
+        ("\uff41dmin", "NFKC"),  # FULLWIDTH LATIN SMALL LETTER A
+        ("admin\u00a0x", "NFKC"),  # NO-BREAK SPACE
+    ],
+)
+def test_common_names_that_can_disguise_another_name_are_refused(name, message):
+    with pytest.raises(InvalidName, match=message) as caught:
+        normalize_common_name(name)
+    assert_error_names_field(caught, "common_name")
+
+
+@pytest.mark.parametrize(
+    "name", ["Müller GmbH", "Ελλάδα", "Москва", "東京タワー ltd", "서울 Seoul"]
+)
+def test_common_names_in_one_script_or_an_allowed_mix_pass(name):
+    assert normalize_common_name(name) == name

@@ -126,3 +126,30 @@ def test_build_refuses_an_invalid_dns_pattern():
 def test_policies_are_immutable():
     with pytest.raises(AttributeError):
         POLICY.allow_wildcards = True  # type: ignore[misc]
+
+
+TOKEN_POLICY = NamePolicy.build(
+    dns=["*.svc.internal"], common_names=["*.svc.internal"], name="token svc"
+)
+
+
+@pytest.mark.parametrize(
+    ("common_name", "rule"),
+    [
+        # fnmatch let '*' cross dots: a token for *.svc.internal got this one.
+        ("admin.evil.svc.internal", "common_names"),
+        # A literal wildcard CN, with wildcards off.
+        ("*.svc.internal", "allow_wildcards"),
+        ("w*b.svc.internal", "allow_wildcards"),
+    ],
+)
+def test_a_common_name_is_checked_label_by_label_and_wildcards_need_allowing(common_name, rule):
+    with pytest.raises(PolicyViolation) as caught:
+        TOKEN_POLICY.check(RequestedNames.of(common_name=common_name))
+    assert (caught.value.field, caught.value.rule) == ("common_name", f"token svc.{rule}")
+
+
+def test_a_wildcard_common_name_passes_where_wildcards_are_allowed():
+    policy = NamePolicy.build(common_names=["*.svc.internal"], allow_wildcards=True)
+    policy.check(RequestedNames.of(common_name="*.svc.internal"))
+    TOKEN_POLICY.check(RequestedNames.of(common_name="web.svc.internal"))

@@ -22,6 +22,9 @@ REASONS = (
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
+_MAX_EXPIRING_WITHIN_DAYS = 2_000_000  # about 5,500 years: past 9999 from any today
+
+
 def revoke(
     serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
     reason: Annotated[str, typer.Option(help=f"RFC 5280 reason: {REASONS}.")] = "unspecified",
@@ -162,6 +165,13 @@ def list_certificates(
     if expiring_within is not None:
         if expiring_within < 0:
             fail("--expiring-within must not be negative")
+        if expiring_within > _MAX_EXPIRING_WITHIN_DAYS:
+            # timedelta stops at 999,999,999 days and datetime at year 9999: a larger
+            # number is an OverflowError, not a list (RFC 5280 4.1.2.5 ends at 9999 too).
+            fail(
+                f"--expiring-within: {expiring_within} days is beyond the year 9999; give at "
+                f"most {_MAX_EXPIRING_WITHIN_DAYS}"
+            )
         if wanted not in (None, EffectiveStatus.ACTIVE):
             fail("--expiring-within lists active certificates; drop --status or use active")
         wanted = EffectiveStatus.ACTIVE

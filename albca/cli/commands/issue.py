@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 import typer
 
 from albca.cli.context import (
+    OutputFiles,
     check_writable,
     cli_actor,
     load_settings,
@@ -174,43 +175,81 @@ def _issue(
         chosen = authority.profiles.get(profile_name)
         if chosen.kind is not CertificateKind(kind):
             fail(f"--profile {profile_name} issues {chosen.kind} certificates, not {kind}")
-        # Work out and check every output path before signing, so that a certificate is
-        # never issued and then lost to a file that cannot be written.
+        # Open every output file before signing, so that a certificate is never issued
+        # and then lost to a file that cannot be written.
         paths = output_paths(
             out.resolve(), _base_name(name, names), with_key=parsed is None, with_p12=p12
         )
-        for path in paths.values():
-            check_writable(path, force=force)
-        if parsed is not None:
-            issued = authority.issue(
-                IssueRequest(
+        outputs = OutputFiles(paths, private={"private_key", "pkcs12"}, force=force)
+        try:
+            if parsed is not None:
+                issued = authority.issue(
+                    IssueRequest(
+                        profile=profile_name,
+                        public_key=parsed.public_key,
+                        names=names,
+                        requested_by=cli_actor(),
+                        lifetime=requested_lifetime,
+                    )
+                )
+            else:
+                issued = authority.issue_with_new_key(
                     profile=profile_name,
-                    public_key=parsed.public_key,
                     names=names,
                     requested_by=cli_actor(),
+                    key_spec=spec,
                     lifetime=requested_lifetime,
                 )
-            )
-        else:
-            issued = authority.issue_with_new_key(
-                profile=profile_name,
-                names=names,
-                requested_by=cli_actor(),
-                key_spec=spec,
-                lifetime=requested_lifetime,
-            )
-        write_files(issued, paths, p12_password, force=force)
+        except BaseException:
+            outputs.discard()
+            raise
+        try:
+            write_files(issued, paths, p12_password, force=force, write=_writer(outputs))
+        except OSError as exc:
+            outputs.close()
+            _fail_after_commit(issued, exc)
         now = authority.now()
     finally:
         services.close()
     _report(issued, paths, now, json_output)
 
 
+def _writer(outputs: OutputFiles) -> Callable[..., None]:
+    labels = {path: label for label, path in outputs.paths.items()}
+
+    def write(path: Path, data: bytes, *, private: bool, force: bool) -> None:
+        outputs.write(labels[path], data)
+
+    return write
+
+
+def _fail_after_commit(issued: IssuedCertificate, error: OSError) -> NoReturn:
+    serial = f"{issued.serial:x}"
+    lost = (
+        "; its private key was never written and is lost: revoke it with "
+        f"`albca revoke {serial}` and issue again"
+        if issued.private_key is not None
+        else ""
+    )
+    fail(
+        f"certificate {serial} was issued and recorded, but {error.filename} could not be "
+        f"written: {error.strerror} (`albca show {serial} --pem` prints the certificate){lost}"
+    )
+
+
 def _read_csr(path: Path) -> bytes:
+    """The CSR file, read up to one byte past the largest CSR accepted: /dev/zero or a
+    pipe that never ends must not grow until memory runs out."""
+    from albca.ca.csr import MAX_CSR_BYTES
+
     try:
-        return path.read_bytes()
+        with path.open("rb") as handle:
+            data = handle.read(MAX_CSR_BYTES + 1)
     except OSError as exc:
         fail(f"--csr: cannot read {path}: {exc.strerror}")
+    if len(data) > MAX_CSR_BYTES:
+        fail(f"--csr: {path} is larger than {MAX_CSR_BYTES} bytes; it is not a CSR")
+    return data
 
 
 def _p12_password(password_file: Path | None) -> bytes:

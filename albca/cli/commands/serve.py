@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -33,27 +33,76 @@ def serve(
     access_log: Annotated[
         bool, typer.Option(help="Log one line per request (method, path, status; no bodies).")
     ] = True,
+    header_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            max=300,
+            help="Seconds a client has to send a request's headers, then the connection "
+            "is closed [default: ALBCA_API_HEADER_TIMEOUT_SECONDS, 10].",
+        ),
+    ] = None,
+    body_timeout: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            max=600,
+            help="Seconds a client has to send a body once its headers are in, then 408 "
+            "[default: ALBCA_API_BODY_TIMEOUT_SECONDS, 30].",
+        ),
+    ] = None,
+    keep_alive_timeout: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=300,
+            help="Seconds an idle kept-alive connection stays open "
+            "[default: ALBCA_API_KEEP_ALIVE_SECONDS, 5].",
+        ),
+    ] = None,
+    limit_concurrency: Annotated[
+        int | None,
+        typer.Option(
+            min=1,
+            max=65536,
+            help="Connections a worker takes at once; beyond it, 503 "
+            "[default: ALBCA_API_LIMIT_CONCURRENCY, 256].",
+        ),
+    ] = None,
 ) -> None:
     """Run the HTTP API (OpenAPI at /docs). Works out of the box after `albca init`.
 
     Example: albca token create ci --profile client --names '*.svc.internal' ;
     albca serve --tls-from-ca --workers 2
     """
-    import os
     import sys
 
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
     from albca.ca.errors import CAError
     from albca.compose.api import open_api
     from albca.compose.passphrase import passphrase_source
-    from albca.server import server_credentials_from_ca
+    from albca.http_limits import uvicorn_limits
+    from albca.server import WorkerApp, server_credentials_from_ca
 
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
     if tls_cert is not None and tls_from_ca:
         fail("use --tls-cert/--tls-key or --tls-from-ca, not both")
     settings = load_settings()
+    # What the command line changed: applied here and handed to every worker.
+    overrides: dict[str, Any] = {
+        name: value
+        for name, value in (
+            ("api_header_timeout_seconds", header_timeout),
+            ("api_body_timeout_seconds", body_timeout),
+            ("api_keep_alive_seconds", keep_alive_timeout),
+            ("api_limit_concurrency", limit_concurrency),
+        )
+        if value is not None
+    }
+    settings = settings.model_copy(update=overrides)
     passphrase = passphrase_source(settings)
     # Load the CA key here, once: a wrong passphrase fails now, with one line, and worker
     # processes (which cannot prompt) get the passphrase the way this process got it.
@@ -77,30 +126,34 @@ def serve(
         )
     typer.echo(f"albca API on {scheme}://{host}:{port}/v1 (docs: /docs)", err=True)
     ssl_options = {"ssl_certfile": str(tls_cert), "ssl_keyfile": str(tls_key)} if tls_cert else {}
-    common = {
+    common: dict[str, Any] = {
         "host": host,
         "port": port,
         "access_log": access_log,
         "server_header": False,
         "proxy_headers": False,
         **ssl_options,
+        **uvicorn_limits(
+            header_timeout=settings.api_header_timeout_seconds,
+            keep_alive=settings.api_keep_alive_seconds,
+            limit_concurrency=settings.api_limit_concurrency,
+            max_header_bytes=settings.api_max_header_bytes,
+        ),
     }
     if workers == 1:
         from albca.api.app import create_app
 
         try:
-            uvicorn.run(create_app(stack.api), **common)  # type: ignore[arg-type]
+            uvicorn.run(create_app(stack.api), **common)
         finally:
             stack.close()
         return
     stack.close()
-    if settings.key_passphrase is None and settings.key_passphrase_file is None:
-        # The workers read their settings from the environment they inherit.
-        os.environ["ALBCA_KEY_PASSPHRASE"] = passphrase().decode()
+    prompted = settings.key_passphrase is None and settings.key_passphrase_file is None
+    # Workers are spawned processes; the factory (with a prompted passphrase in it) reaches
+    # them pickled through multiprocessing's pipe, never through the environment.
+    factory = WorkerApp(passphrase=passphrase() if prompted else None, settings=overrides)
     sys.stdout.flush()
-    uvicorn.run(
-        "albca.server:app_from_environment",
-        factory=True,
-        workers=workers,
-        **common,  # type: ignore[arg-type]
-    )
+    # uvicorn.run takes only an import string with workers > 1; this is what it does then.
+    config = uvicorn.Config(factory, factory=True, workers=workers, **common)
+    Multiprocess(config, sockets=[config.bind_socket()]).run()

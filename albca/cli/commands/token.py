@@ -48,7 +48,10 @@ def create(
     ttl: Annotated[str, typer.Option(help="How long the token lives: 90d, 12h, 30m.")] = "90d",
     scopes: Annotated[
         list[str] | None,
-        typer.Option("--scopes", help="issue, renew, revoke, read (comma-separated)."),
+        typer.Option(
+            "--scopes",
+            help="issue, renew (its own certificates), renew-any, revoke, read (comma-separated).",
+        ),
     ] = None,
     allow_wildcards: Annotated[
         bool, typer.Option(help="Allow wildcard DNS names (*.example) in certificates.")
