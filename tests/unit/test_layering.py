@@ -80,7 +80,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"cloudfront_origin"},
         {"listener_mtls", "listener_status", "published_trust_store", "server_cert"},
         {"acm", "classic_elb", "listeners", "recording"},
-        {"security_groups", "target_groups", "trust_store_ready"},
+        {"cloudfront_prefix_list", "security_groups", "target_groups", "trust_store_ready"},
         {"backend_cert", "bootstrap", "calls"},
         {"acm_rules", "cert_checks", "clients", "cloudfront_rules", "ebextensions"},
         {"errors", "waiting"},

@@ -106,3 +106,38 @@ def origin_mtls(
     finally:
         services.close()
     report(aws, summary)
+
+
+@cloudfront_app.command("restrict-origin")
+def restrict_origin(
+    lb_sg: Annotated[
+        str, typer.Option("--lb-sg", help="The security group of the origin's load balancer.")
+    ],
+    port: Annotated[int, typer.Option("--port", help="The origin's port.")] = 443,
+    ipv6: Annotated[
+        bool, typer.Option("--ipv6", help="Also admit CloudFront's IPv6 origin-facing servers.")
+    ] = False,
+    remove_open: Annotated[
+        bool,
+        typer.Option(
+            "--remove-open",
+            help="Revoke the rules that let anyone (0.0.0.0/0, ::/0) reach --port.",
+        ),
+    ] = False,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Let only CloudFront's origin-facing servers reach the load balancer on --port.
+
+    Adds an inbound rule from the AWS-managed prefix list
+    com.amazonaws.global.cloudfront.origin-facing (CloudFront keeps it current); with
+    --remove-open, revokes the rules open to everyone. Any distribution can still connect:
+    origin mutual TLS (albca cloudfront origin-mtls) is what admits only yours.
+    """
+    from albca.infra.cloudfront_prefix_list import restrict_to_cloudfront
+
+    aws = open_aws(region, dry_run=dry_run)
+    summary = restrict_to_cloudfront(
+        aws, lb_group=lb_sg, port=port, ipv6=ipv6, remove_open=remove_open
+    )
+    report(aws, summary)
