@@ -38,6 +38,7 @@ CA_ADAPTERS = {
     "kms_signer",
     "stores.dynamodb",
     "stores.dynamodb_models",
+    "stores.dynamodb_notices",
     "stores.dynamodb_table",
 }
 CA_CORE_MAY_IMPORT = {"cryptography", *sys.stdlib_module_names}
@@ -50,6 +51,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"certificates"},
         {"crl", "key_files", "profiles", "stores.dynamodb", "stores.sqlite"},
         {"csr", "issued", "kms_signer", "policy", "signer", "stores.dynamodb_models"},
+        {"stores.dynamodb_notices"},
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},
