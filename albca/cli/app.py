@@ -42,6 +42,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("cloudfront", "cloudfront", "cloudfront_app", "CloudFront origin mutual TLS."),
     LazyCommand("truststore", "truststore", "truststore_app", "ALB trust stores fed by this CA."),
     LazyCommand("ca", "ca", "ca_app", "The CA hierarchy: status, rotate, retire, activate."),
+    LazyCommand("maintain", "maintain", "maintain", "Run every due maintenance job once."),
 )
 
 

@@ -58,6 +58,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"clock", "der", "der.primitives", "errors", "stores"},
     ],
     "trust_bundle": [
+        {"maintenance"},
         {"revoke", "rotation", "store_for_listener"},
         {"planning"},
         {"trust_stores"},
@@ -66,11 +67,17 @@ LAYERS: dict[str, list[set[str]]] = {
         {"elbv2"},
         {"artefacts"},
         {"alb_rules", "publish", "sync_trail"},
-        {"bundle", "errors", "key_ids"},
+        {"bundle", "errors", "key_ids", "notices"},
     ],
     "infra": [
         {"cloudfront_origin"},
-        {"listener_mtls", "listener_status", "published_trust_store", "server_cert"},
+        {
+            "acm_inventory",
+            "listener_mtls",
+            "listener_status",
+            "published_trust_store",
+            "server_cert",
+        },
         {"acm", "classic_elb", "listeners", "recording"},
         {"security_groups", "target_groups", "trust_store_ready"},
         {"backend_cert", "bootstrap", "calls"},
