@@ -431,8 +431,10 @@ class Maintenance:
         being told twice)."""
         found: list[AuditEvent] = []
         before: int | None = None
+        size = 20  # the previous run is usually a few events back: small pages first
         while len(found) < _EVENT_SCAN_LIMIT:
-            page = self.store.audit_events(limit=500, before_id=before)
+            page = self.store.audit_events(limit=size, before_id=before)
+            size = min(size * 4, 500)
             if not page:
                 return found
             for event in page:
