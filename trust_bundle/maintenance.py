@@ -426,9 +426,9 @@ class Maintenance:
         return notices
 
     def _events_since_last_run(self) -> list[AuditEvent]:
-        """Audit events after the previous run's ``audit_through`` (at most
-        ``_EVENT_SCAN_LIMIT`` of them, newest first; the claims keep a re-read one from
-        being told twice)."""
+        """Audit events after the previous run's ``audit_through``, newest first, and that
+        run's own event (a failed run is news); none on a first run. At most
+        ``_EVENT_SCAN_LIMIT`` events (the claims keep one read twice from being told twice)."""
         found: list[AuditEvent] = []
         before: int | None = None
         size = 20  # the previous run is usually a few events back: small pages first
@@ -436,7 +436,9 @@ class Maintenance:
             page = self.store.audit_events(limit=size, before_id=before)
             size = min(size * 4, 500)
             if not page:
-                return found
+                # No earlier run at all: this first one starts the record here rather
+                # than announce every revocation in the CA's past.
+                return []
             for event in page:
                 if event.action == MAINTAIN:
                     through = int(event.detail.get("audit_through", 0))
@@ -444,7 +446,7 @@ class Maintenance:
                     return [e for e in found if e.id is None or e.id > through or e is event]
                 found.append(event)
             before = page[-1].id
-        return found
+        return found  # the newest ``_EVENT_SCAN_LIMIT``: the previous run is further back
 
     def _announce(
         self, run_id: str, now: datetime, notices: list[tuple[JobResult, Notice]]

@@ -214,3 +214,18 @@ def test_events_are_told_as_configured(tmp_path, events):
     maintenance.run()
     kinds = [n.kind for n in sink.delivered]
     assert kinds == (["issued"] if events else [])
+
+
+def test_the_first_run_does_not_announce_the_cas_past(tmp_path):
+    clock = MovingClock(T0)
+    authority = build_authority(tmp_path / "ca", clock=clock)
+    old = issue(authority, "old", 300 * DAY)
+    authority.revoke(old, RevocationReason.SUPERSEDED, requested_by="t")
+    sink = RecordingSink()
+    maintenance = Maintenance(authority=authority, publisher=None, sync=None, sinks=[sink])
+    maintenance.run()
+    assert sink.delivered == []
+    new = issue(authority, "new", 300 * DAY)
+    authority.revoke(new, RevocationReason.SUPERSEDED, requested_by="t")
+    maintenance.run()
+    assert [n.detail["serial"] for n in sink.delivered] == [format_serial(new)]
