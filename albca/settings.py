@@ -42,6 +42,16 @@ def check_kms_key_reference(value: str) -> str:
     return value
 
 
+# SNS topic ARNs (SNS API Reference, CreateTopic: names of 1-256 letters, digits, '-',
+# '_'; a FIFO topic's name ends in ".fifo").
+_SNS_TOPIC_ARN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,251}(\.fifo)?$")
+
+
+def _words(value: str) -> list[str]:
+    words = [word.strip() for word in value.split(",") if word.strip()]
+    return [] if words == ["none"] else words
+
+
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # RFC 9110 token
 
 
@@ -146,6 +156,77 @@ class Settings(BaseSettings):
             "albca.trust_bundle.TrustStoreLimits."
         ),
     )
+
+    # -- scheduled maintenance (`albca maintain`, the Lambda handler's schedule) --------
+    notify_sns_topic: str | None = Field(
+        default=None,
+        description="SNS topic ARN that maintenance notices are published to (optional).",
+    )
+    notify_webhook_url: str | None = Field(
+        default=None,
+        description="URL that maintenance notices are POSTed to as Slack-compatible JSON "
+        '({"text": ...}); optional.',
+    )
+    notify_events: str = Field(
+        default="revoked,sync-failed,maintenance-failed",
+        description="Events announced besides expiry notices, comma-separated: issued, "
+        "revoked, sync-failed, maintenance-failed (empty or none: none).",
+    )
+    notify_expiry_days: str = Field(
+        default="30,7,1",
+        description="Days before a certificate's notAfter when it is announced, "
+        "comma-separated (empty or none: no expiry notices).",
+    )
+    maintain_crl_refresh: float = Field(
+        default=0.5,
+        gt=0,
+        lt=1,
+        description="Share of a CRL's validity after which maintenance re-signs it.",
+    )
+    maintain_acm: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Look for certificates albca imported into ACM that need re-importing: "
+        "auto: when ALBCA_PUBLISH_TO is s3:// or the store is DynamoDB.",
+    )
+
+    @field_validator("notify_sns_topic", mode="after")
+    @classmethod
+    def _sns_topic_is_an_arn(cls, value: str | None) -> str | None:
+        if value is not None and not _SNS_TOPIC_ARN.match(value):
+            raise ValueError(f"{value!r} is not an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)")
+        return value
+
+    @field_validator("notify_webhook_url", mode="after")
+    @classmethod
+    def _webhook_is_http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("https://", "http://")):
+            raise ValueError(f"{value!r} is not an http:// or https:// URL")
+        return value
+
+    @field_validator("notify_events", mode="after")
+    @classmethod
+    def _events_are_known(cls, value: str) -> str:
+        known = ("issued", "revoked", "sync-failed", "maintenance-failed")
+        for event in _words(value):
+            if event not in known:
+                raise ValueError(f"{event!r} is not an event; choose from {', '.join(known)}")
+        return value
+
+    @field_validator("notify_expiry_days", mode="after")
+    @classmethod
+    def _expiry_days_are_days(cls, value: str) -> str:
+        for word in _words(value):
+            if not word.isdigit() or not 1 <= int(word) <= 3650:
+                raise ValueError(f"{word!r} is not a number of days between 1 and 3650")
+        return value
+
+    @property
+    def notify_event_kinds(self) -> frozenset[str]:
+        return frozenset(_words(self.notify_events))
+
+    @property
+    def expiry_notice_days(self) -> tuple[int, ...]:
+        return tuple(int(word) for word in _words(self.notify_expiry_days))
 
     # -- the HTTP API (`albca serve`, the Lambda handler) ------------------------------
     api_store: str | None = Field(

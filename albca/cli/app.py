@@ -49,6 +49,7 @@ COMMANDS: tuple[LazyCommand, ...] = (
     LazyCommand("agent", "holder", "agent", "Keep certificates fresh: renew before expiry."),
     LazyCommand("inspect", "inspect", "inspect", "Show a certificate, CSR, CRL, bundle or P12."),
     LazyCommand("verify", "inspect", "verify", "Check a certificate's chain, name, revocation."),
+    LazyCommand("maintain", "maintain", "maintain", "Run every due maintenance job once."),
 )
 
 

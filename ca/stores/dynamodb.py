@@ -88,6 +88,7 @@ from albca.ca.stores.dynamodb_models import (
     bind_models,
     index_names,
 )
+from albca.ca.stores.dynamodb_notices import DynamoDBNotices
 from albca.ca.stores.dynamodb_table import DynamoDBTable, backoff, condition_failed
 from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
@@ -139,6 +140,7 @@ class DynamoDBStore:
         self._retention = None if retention is None else int(retention.total_seconds())
         self._models = bind_models(self._table)
         self._ids = _AuditIds()
+        self._notices = DynamoDBNotices(self._table)
         self._table.check(index_names())
 
     def close(self) -> None:
@@ -588,6 +590,16 @@ class DynamoDBStore:
                 merged = heapq.merge(*per_shard, key=lambda item: -int(item.audit_id))
                 found = list(_take(merged, limit))
         return [_audit_event(item) for item in found]
+
+    # -- notices (``ca.stores.dynamodb_notices``) -------------------------------------
+    def claim_notice(self, key: str, *, owner: str, now: datetime, lease: timedelta) -> bool:
+        return self._notices.claim(key, owner=owner, now=now, lease=lease)
+
+    def mark_notice_sent(self, key: str, *, owner: str, now: datetime) -> None:
+        self._notices.mark_sent(key, owner=owner, now=now)
+
+    def release_notice(self, key: str, *, owner: str) -> None:
+        self._notices.release(key, owner=owner)
 
     def _id_exhausted(self) -> StoreUnavailable:
         return self._table.gave_up(_ID_ATTEMPTS)

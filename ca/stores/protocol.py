@@ -17,14 +17,17 @@ passes the same contract suite (``tests/store/contract.py``). The rules every ba
   called (issue 12, point 1);
 - ``revoke_certificate`` counts the revocation in the issuer's ``revocations`` counter in
   the same transaction, so that ``crl_state`` tells cheaply whether a CRL is complete;
-- queries return records ordered by ``(not_after, serial)``.
+- queries return records ordered by ``(not_after, serial)``;
+- ``claim_notice`` is a conditional write: of several runs claiming one key at once
+  (maintenance in two processes, a retried Lambda), exactly one gets it, and a key marked
+  sent is never claimed again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from albca.ca.records import (
@@ -135,6 +138,22 @@ class CertificateStore(Protocol):
         self, *, limit: int = 100, serial: int | None = None, before_id: int | None = None
     ) -> list[AuditEvent]:
         """Newest first."""
+        ...
+
+    # -- notices (scheduled maintenance) ---------------------------------------------
+    def claim_notice(self, key: str, *, owner: str, now: datetime, lease: timedelta) -> bool:
+        """Take ``key`` for ``owner`` until ``now + lease``. True when no one marked it
+        sent and no other owner holds a claim that has not run out: then, and only then,
+        the caller may send the notice (or run the job) it names."""
+        ...
+
+    def mark_notice_sent(self, key: str, *, owner: str, now: datetime) -> None:
+        """``owner``'s claim on ``key`` is done for good: no later claim succeeds."""
+        ...
+
+    def release_notice(self, key: str, *, owner: str) -> None:
+        """Give back ``owner``'s claim (the delivery failed, the job is over): the next
+        run may claim ``key`` at once. A key marked sent stays sent."""
         ...
 
     def close(self) -> None: ...

@@ -19,7 +19,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -113,6 +113,17 @@ CREATE TABLE IF NOT EXISTS crl_state (
 );
 """
 
+# Added after schema version 1 without changing it: a table a version-1 store lacks is
+# created when the store is opened, and an older albca never reads it.
+_NOTICES = """
+CREATE TABLE IF NOT EXISTS notices (
+    key           TEXT PRIMARY KEY,   -- what was announced (or which job ran), to whom
+    owner         TEXT NOT NULL,      -- the maintenance run holding or having sent it
+    claimed_until INTEGER NOT NULL,   -- seconds since the epoch, UTC
+    sent_at       INTEGER             -- NULL while only claimed
+)
+"""
+
 _CERT_COLUMNS = (
     "serial, issuer_key_id, subject, common_name, dns_names, ip_addresses, profile, "
     "not_before, not_after, status, revoked_at, revocation_reason, certificate_pem, "
@@ -200,6 +211,7 @@ class SqliteStore:
                     f"albca reads version {_SCHEMA_VERSION}"
                 )
             db.executescript_in_transaction(_SCHEMA_ADDITIONS)
+            db.execute(_NOTICES)
 
     def _is_empty_file(self) -> bool:
         wal = self.path.with_name(self.path.name + "-wal")
@@ -541,6 +553,39 @@ class SqliteStore:
             )
             for row in rows
         ]
+
+    # -- notices ---------------------------------------------------------------------
+    def claim_notice(self, key: str, *, owner: str, now: datetime, lease: timedelta) -> bool:
+        # A read first, outside the writer lock: most keys a run asks about were sent
+        # long ago, and an hourly run should not queue behind issuance to learn that.
+        held = self._read("SELECT sent_at, claimed_until FROM notices WHERE key = ?", (key,))
+        if held and (held[0][0] is not None or held[0][1] > to_epoch(now)):
+            return False
+        with self._transaction() as db:
+            # The upsert's WHERE is the condition: an existing row is taken over only if
+            # it was never sent and its claim ran out. No row back: someone else has it.
+            row = db.execute(
+                "INSERT INTO notices (key, owner, claimed_until) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, "
+                "claimed_until = excluded.claimed_until "
+                "WHERE notices.sent_at IS NULL AND notices.claimed_until <= ? RETURNING key",
+                (key, owner, to_epoch(now + lease), to_epoch(now)),
+            ).fetchone()
+        return row is not None
+
+    def mark_notice_sent(self, key: str, *, owner: str, now: datetime) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE notices SET sent_at = ? WHERE key = ? AND owner = ?",
+                (to_epoch(now), key, owner),
+            )
+
+    def release_notice(self, key: str, *, owner: str) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM notices WHERE key = ? AND owner = ? AND sent_at IS NULL",
+                (key, owner),
+            )
 
 
 _REVOKED_ENTRIES = (

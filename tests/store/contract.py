@@ -421,3 +421,57 @@ class StoreContract:
         older = store.audit_events(limit=10, before_id=newest[-1].id)
         assert [e.serial for e in older] == [3, 2, 1]
         assert store.audit_events(serial=3)[0].serial == 3
+
+    # -- notices (scheduled maintenance) ---------------------------------------------
+    def test_a_notice_is_claimed_by_one_owner_until_its_lease_runs_out(self, store):
+        lease = timedelta(minutes=15)
+        assert store.claim_notice("expiry:1:30d@sns", owner="run-a", now=T0, lease=lease)
+        assert not store.claim_notice("expiry:1:30d@sns", owner="run-b", now=T0, lease=lease)
+        later = T0 + lease + timedelta(seconds=1)  # run-a died holding it
+        assert store.claim_notice("expiry:1:30d@sns", owner="run-b", now=later, lease=lease)
+        # run-a, late, can neither finish nor give back what run-b now holds.
+        store.mark_notice_sent("expiry:1:30d@sns", owner="run-a", now=later)
+        store.release_notice("expiry:1:30d@sns", owner="run-a")
+        assert not store.claim_notice("expiry:1:30d@sns", owner="run-c", now=later, lease=lease)
+
+    def test_a_sent_notice_is_never_claimed_again(self, store):
+        lease = timedelta(minutes=15)
+        assert store.claim_notice("k", owner="run-a", now=T0, lease=lease)
+        store.mark_notice_sent("k", owner="run-a", now=T0)
+        years = T0 + timedelta(days=3650)
+        assert not store.claim_notice("k", owner="run-b", now=years, lease=lease)
+        store.release_notice("k", owner="run-a")  # a sent key stays sent
+        assert not store.claim_notice("k", owner="run-b", now=years, lease=lease)
+
+    def test_a_released_notice_is_claimed_again_at_once(self, store, open_store):
+        lease = timedelta(minutes=15)
+        assert store.claim_notice("k", owner="run-a", now=T0, lease=lease)
+        store.release_notice("k", owner="run-a")
+        reopened = open_store()  # what was recorded survives a restart
+        try:
+            assert reopened.claim_notice("k", owner="run-b", now=T0, lease=lease)
+            assert not reopened.claim_notice("k", owner="run-c", now=T0, lease=lease)
+        finally:
+            reopened.close()
+
+    def test_racing_claims_of_one_notice_have_one_winner(self, open_store):
+        stores = [open_store() for _ in range(6)]
+        won: list[str] = []
+        barrier = threading.Barrier(len(stores))
+
+        def claim(index: int) -> None:
+            barrier.wait()
+            owner = f"run-{index}"
+            if stores[index].claim_notice(
+                "expiry:2:7d@webhook", owner=owner, now=T0, lease=timedelta(minutes=15)
+            ):
+                won.append(owner)
+
+        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        for opened in stores:
+            opened.close()
+        assert len(won) == 1

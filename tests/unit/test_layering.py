@@ -46,6 +46,7 @@ CA_ADAPTERS = {
     "kms_signer",
     "stores.dynamodb",
     "stores.dynamodb_models",
+    "stores.dynamodb_notices",
     "stores.dynamodb_table",
 }
 CA_CORE_MAY_IMPORT = {"cryptography", *sys.stdlib_module_names}
@@ -60,12 +61,14 @@ LAYERS: dict[str, list[set[str]]] = {
         {"certificates"},
         {"crl", "key_files", "profiles", "stores.dynamodb", "stores.sqlite"},
         {"csr", "issued", "kms_signer", "policy", "signer", "stores.dynamodb_models"},
+        {"stores.dynamodb_notices"},
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},
         {"clock", "der", "der.primitives", "errors", "renewal_token", "stores"},
     ],
     "trust_bundle": [
+        {"maintenance"},
         {"revoke", "rotation", "store_for_listener"},
         {"planning"},
         {"trust_stores"},
@@ -74,11 +77,17 @@ LAYERS: dict[str, list[set[str]]] = {
         {"elbv2"},
         {"artefacts"},
         {"alb_rules", "publish", "sync_trail"},
-        {"bundle", "errors", "key_ids"},
+        {"bundle", "errors", "key_ids", "notices"},
     ],
     "infra": [
         {"cloudfront_origin"},
-        {"listener_mtls", "listener_status", "published_trust_store", "server_cert"},
+        {
+            "acm_inventory",
+            "listener_mtls",
+            "listener_status",
+            "published_trust_store",
+            "server_cert",
+        },
         {"acm", "classic_elb", "listeners", "recording"},
         {"cloudfront_prefix_list", "security_groups", "target_groups", "trust_store_ready"},
         {"backend_cert", "bootstrap", "calls"},

@@ -1,0 +1,82 @@
+"""Which certificates albca imported into ACM, and when each expires: for maintenance.
+
+Found by the ``albca:managed-by`` tag albca puts on a new import (``infra.acm``): its value
+says what the certificate is for, ``alb-listener:<name>`` or
+``cloudfront-origin:<distribution>/<origin>``, and so which command re-imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from albca.infra.acm import TAG_MANAGED_BY
+from albca.infra.calls import Aws
+from albca.trust_bundle.maintenance import ManagedCertificate
+
+__all__ = ["managed_certificates", "KEY_TYPES"]
+
+# ListCertificates "Default filtering returns only RSA_1024 and RSA_2048 certificates"
+# (botocore's acm model, Filters.keyTypes): ask for every key type ACM knows.
+KEY_TYPES = (
+    "RSA_1024",
+    "RSA_2048",
+    "RSA_3072",
+    "RSA_4096",
+    "EC_prime256v1",
+    "EC_secp384r1",
+    "EC_secp521r1",
+)
+
+
+def managed_certificates(aws: Aws, regions: Iterable[str | None]) -> list[ManagedCertificate]:
+    """Every IMPORTED certificate carrying the ``albca:managed-by`` tag, in ``regions``
+    (CloudFront's certificates live in us-east-1, a listener's in its own region)."""
+    found: list[ManagedCertificate] = []
+    for region in dict.fromkeys(regions):
+        token: str | None = None
+        while True:
+            page = aws.read(
+                "acm",
+                "list_certificates",
+                region=region,
+                Includes={"keyTypes": list(KEY_TYPES)},
+                **({"NextToken": token} if token else {}),
+            )
+            for summary in page.get("CertificateSummaryList", []):
+                certificate = _managed(aws, region, summary["CertificateArn"])
+                if certificate is not None:
+                    found.append(certificate)
+            token = page.get("NextToken")
+            if not token:
+                break
+    return found
+
+
+def _managed(aws: Aws, region: str | None, arn: str) -> ManagedCertificate | None:
+    tags = aws.read("acm", "list_tags_for_certificate", region=region, CertificateArn=arn)
+    purpose = next(
+        (t.get("Value", "") for t in tags.get("Tags", []) if t["Key"] == TAG_MANAGED_BY), None
+    )
+    if purpose is None:
+        return None
+    described = aws.read("acm", "describe_certificate", region=region, CertificateArn=arn)
+    detail = described["Certificate"]
+    if detail.get("Type") != "IMPORTED" or "NotAfter" not in detail:
+        return None
+    return ManagedCertificate(
+        arn=arn,
+        purpose=purpose,
+        not_before=detail["NotBefore"],
+        not_after=detail["NotAfter"],
+        renew_with=_renew_with(purpose),
+    )
+
+
+def _renew_with(purpose: str) -> str:
+    kind, _, what = purpose.partition(":")
+    if kind == "alb-listener":
+        return f"albca alb server-cert --listener LISTENER_ARN --domain {what}"
+    if kind == "cloudfront-origin":
+        distribution, _, origin = what.partition("/")
+        return f"albca cloudfront origin-mtls --distribution {distribution} --origin {origin}"
+    return "the albca command that imported it"

@@ -1,0 +1,82 @@
+"""What the maintenance tests share: a clock to move, certificates to issue, CRLs to read."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from cryptography import x509
+
+from albca.ca.authority import Authority, IssueRequest
+from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.names import RequestedNames
+from albca.trust_bundle.artefacts import crl_name
+from albca.trust_bundle.errors import PublishFailed
+from albca.trust_bundle.notices import Notice
+from albca.trust_bundle.publish import PublishedObject, Publisher
+
+_LEAF_KEY = generate_private_key(KeySpec.EC_P256)
+
+
+@dataclass
+class MovingClock:
+    now: datetime
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, delta: timedelta) -> None:
+        self.now += delta
+
+
+def issue(authority: Authority, name: str, lifetime: timedelta) -> int:
+    issued = authority.issue(
+        IssueRequest(
+            profile="client",
+            public_key=_LEAF_KEY.public_key(),
+            names=RequestedNames.of(common_name=name),
+            requested_by="test",
+            lifetime=lifetime,
+        )
+    )
+    return issued.record.serial
+
+
+def published_crls(
+    authority: Authority, publisher: Publisher
+) -> dict[str, x509.CertificateRevocationList]:
+    """The CRL published for each CA relying parties trust (issuing CAs and roots)."""
+    return {
+        key_id: x509.load_pem_x509_crl(publisher.read(crl_name(key_id)))
+        for key_id in authority.crl_issuer_key_ids(roots=True)
+    }
+
+
+def expiry_announcements(notices: list[Notice]) -> Counter[tuple[str, int]]:
+    return Counter(
+        (n.detail["serial"], n.detail["threshold_days"]) for n in notices if n.kind == "expiry"
+    )
+
+
+@dataclass
+class FlakyPublisher:
+    """A publisher whose next ``failures`` publishes fail, as an S3 outage would."""
+
+    inner: Publisher
+    failures: int = 0
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def target(self) -> str:
+        return self.inner.target
+
+    def publish(self, name: str, data: bytes, *, content_type: str) -> PublishedObject:
+        if self.failures > 0:
+            self.failures -= 1
+            self.failed.append(name)
+            raise PublishFailed(f"cannot publish {name}: simulated outage", target=self.target)
+        return self.inner.publish(name, data, content_type=content_type)
+
+    def read(self, name: str, version_id: str | None = None) -> bytes:
+        return self.inner.read(name, version_id)
