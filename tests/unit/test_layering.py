@@ -49,7 +49,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"der.leaf", "hierarchy"},
         {"certificates"},
         {"crl", "key_files", "profiles", "stores.dynamodb", "stores.sqlite"},
-        {"csr", "issued", "kms_signer", "policy", "signer", "stores.dynamodb_models"},
+        {"csr", "issued", "kms_signer", "policy", "serials", "signer", "stores.dynamodb_models"},
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},

@@ -19,11 +19,15 @@ REASONS = (
     "unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, "
     "cessation-of-operation, privilege-withdrawn, aa-compromise"
 )
+SERIAL_HELP = (
+    "Serial number in hex (colons and case ignored), or its first 8 or more digits if no "
+    "other serial starts with them."
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 
 def revoke(
-    serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
+    serial: Annotated[str, typer.Argument(help=SERIAL_HELP, show_default=False)],
     reason: Annotated[str, typer.Option(help=f"RFC 5280 reason: {REASONS}.")] = "unspecified",
     no_sync: Annotated[
         bool,
@@ -46,21 +50,23 @@ def revoke(
     With ALBCA_PUBLISH_TO set, the new CRL is then published and swapped into every ALB
     trust store this CA feeds, as `albca truststore sync` does.
     """
-    from albca.ca.records import RevocationReason, parse_serial
+    from albca.ca.records import RevocationReason
+    from albca.ca.serials import find_certificate
     from albca.trust_bundle.revoke import revoke_and_sync
 
     parsed_reason = RevocationReason.parse(reason)
     services = open_cli_services()
     try:
+        whole = find_certificate(services.authority.store, serial).serial
         if dry_run:
             sync = services.settings.publish_to is not None and not no_sync
-            _plan_revoke(services, parse_serial(serial), parsed_reason, sync, json_output)
+            _plan_revoke(services, whole, parsed_reason, sync, json_output)
             return
         follow = None
         if services.settings.publish_to is not None and not no_sync:
             follow = _trust_store_sync(services)
         revoked = revoke_and_sync(
-            services.authority, parse_serial(serial), parsed_reason, actor=cli_actor(), sync=follow
+            services.authority, whole, parsed_reason, actor=cli_actor(), sync=follow
         )
         record, outcome = revoked.record, revoked.sync
         now = services.authority.now()
@@ -207,16 +213,16 @@ def list_certificates(
 
 
 def show(
-    serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
+    serial: Annotated[str, typer.Argument(help=SERIAL_HELP, show_default=False)],
     pem: Annotated[bool, typer.Option("--pem", help="Print only the certificate PEM.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Show one certificate's record."""
-    from albca.ca.records import parse_serial
+    from albca.ca.serials import find_certificate
 
     services = open_cli_services()
     try:
-        record = services.authority.get(parse_serial(serial))
+        record = find_certificate(services.authority.store, serial)
         now = services.authority.now()
     finally:
         services.close()
@@ -231,17 +237,18 @@ def show(
 
 
 def audit(
-    serial: Annotated[str | None, typer.Option(help="Only events about this certificate.")] = None,
+    serial: Annotated[
+        str | None,
+        typer.Option(help="Only events about this certificate (its serial, or a unique prefix)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many events, newest first.")] = 50,
     json_output: JsonOption = False,
 ) -> None:
     """Show the audit trail: every init, issue, revoke and CRL, newest first."""
-    from albca.ca.records import parse_serial
-
     services = open_cli_services()
     try:
         events = services.authority.audit(
-            limit=limit, serial=parse_serial(serial) if serial else None
+            limit=limit, serial=_audited_serial(services, serial) if serial else None
         )
     finally:
         services.close()
@@ -262,6 +269,19 @@ def audit(
             for e in events
         ],
     )
+
+
+def _audited_serial(services: Services, text: str) -> int:
+    """The serial whose events to show: a stored certificate's, found by prefix too, or
+    (its record aged out of the store) the serial exactly as given."""
+    from albca.ca.errors import CertificateNotFound
+    from albca.ca.records import parse_serial
+    from albca.ca.serials import find_certificate
+
+    try:
+        return find_certificate(services.authority.store, text).serial
+    except CertificateNotFound:
+        return parse_serial(text)
 
 
 def _plain(value: object) -> str:
