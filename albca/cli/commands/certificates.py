@@ -8,7 +8,7 @@ import typer
 
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.errors import fail
-from albca.cli.output import emit_fields, emit_json, emit_table
+from albca.cli.output import STATUS_STYLES, emit_fields, emit_json, emit_table, serial_cell
 
 if TYPE_CHECKING:
     from albca.ca.records import RevocationReason
@@ -24,6 +24,10 @@ SERIAL_HELP = (
     "other serial starts with them."
 )
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Whole serials and key ids in the table (it shows their start)."),
+]
 
 
 def revoke(
@@ -152,6 +156,7 @@ def list_certificates(
         str | None, typer.Option(help="Continue after the cursor a previous page printed.")
     ] = None,
     json_output: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """List issued certificates, soonest expiry first."""
     from datetime import timedelta
@@ -199,7 +204,7 @@ def list_certificates(
         ["serial", "status", "profile", "names", "not after"],
         [
             (
-                f"{r.serial:x}",
+                serial_cell(r.serial, wide=wide),
                 r.effective_status(now).value,
                 r.profile,
                 ", ".join(filter(None, [r.common_name, *r.dns_names, *r.ip_addresses])),
@@ -207,6 +212,8 @@ def list_certificates(
             )
             for r in page.records
         ],
+        wrap=("names",),
+        row_styles=[STATUS_STYLES.get(r.effective_status(now).value) for r in page.records],
     )
     if page.next_cursor:
         typer.echo(f"more: albca list --cursor {page.next_cursor}")
@@ -243,6 +250,7 @@ def audit(
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many events, newest first.")] = 50,
     json_output: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Show the audit trail: every init, issue, revoke and CRL, newest first."""
     services = open_cli_services()
@@ -260,14 +268,15 @@ def audit(
         [
             (
                 e.id,
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.at.strftime("%Y-%m-%d %H:%M"),
                 e.action,
                 e.actor,
-                f"{e.serial:x}" if e.serial is not None else "",
-                " ".join(f"{k}={v}" for k, v in e.detail.items()),
+                serial_cell(e.serial, wide=wide),
+                " ".join(f"{k}={_detail_value(v, wide)}" for k, v in e.detail.items()),
             )
             for e in events
         ],
+        wrap=("detail",),
     )
 
 
@@ -282,6 +291,21 @@ def _audited_serial(services: Services, text: str) -> int:
         return find_certificate(services.authority.store, text).serial
     except CertificateNotFound:
         return parse_serial(text)
+
+
+def _detail_value(value: object, wide: bool) -> str:
+    """An audit detail as the table shows it: long hex (key ids) cut like serials, and
+    times to the minute like the table's own column; whole in --wide and --json."""
+    import re
+
+    text = str(value)
+    if wide:
+        return text
+    if re.fullmatch(r"[0-9a-f]{17,}", text):
+        return text[:12]
+    if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", text):
+        return text[:16]
+    return text
 
 
 def _plain(value: object) -> str:
