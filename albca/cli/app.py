@@ -54,7 +54,11 @@ app = typer.Typer(
     cls=_AlbcaRoot,
     help="A private certificate authority for AWS load balancers.",
     no_args_is_help=True,
-    add_completion=False,
+    # `albca --install-completion` / `--show-completion` (Typer's); completing a command's
+    # arguments loads that command's module, completing the command names loads none.
+    add_completion=True,
+    # -h as well as --help, on every command (click passes context_settings down).
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Locals can hold passphrases and keys: never print them in a traceback.
     pretty_exceptions_show_locals=False,
 )

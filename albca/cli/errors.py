@@ -119,6 +119,16 @@ class LazyGroup(TyperGroup):
         finally:
             self._listing = False
 
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        # Completing a command name lists the names from their short help, importing no
+        # module (click would load every command to read its help); completing past a
+        # name resolves that command through get_command, which loads it.
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)

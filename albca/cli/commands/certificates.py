@@ -32,7 +32,14 @@ WideOption = Annotated[
 
 def revoke(
     serial: Annotated[str, typer.Argument(help=SERIAL_HELP, show_default=False)],
-    reason: Annotated[str, typer.Option(help=f"RFC 5280 reason: {REASONS}.")] = "unspecified",
+    reason: Annotated[
+        str,
+        typer.Option(
+            metavar="REASON",
+            autocompletion=lambda: REASONS.split(", "),
+            help=f"RFC 5280 reason: {REASONS}.",
+        ),
+    ] = "unspecified",
     no_sync: Annotated[
         bool,
         typer.Option(
@@ -144,7 +151,12 @@ def _trust_store_sync(services: Services) -> TrustStoreSync:
 
 def list_certificates(
     status: Annotated[
-        str | None, typer.Option(help="Only certificates that are active, expired or revoked.")
+        str | None,
+        typer.Option(
+            metavar="active|expired|revoked",
+            autocompletion=lambda: ["active", "expired", "revoked"],
+            help="Only certificates with this status.",
+        ),
     ] = None,
     profile: Annotated[str | None, typer.Option(help="Only certificates of this profile.")] = None,
     expiring_within: Annotated[
