@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from albca.cli.errors import LazyCommand, LazyGroup
+from albca.cli.errors import LazyCommand, LazyGroup, fail
 
 __all__ = ["app", "COMMANDS"]
 
@@ -84,3 +84,12 @@ def _root(
     The CA lives in $ALBCA_HOME (default ~/.albca). Start with `albca init`, or try
     everything offline with `albca demo`.
     """
+    import sys
+
+    if sys.platform == "win32":
+        # The CA home relies on POSIX file modes and locks (os.getuid, fcntl); refuse
+        # before a command half-runs (README: "Platforms").
+        fail(
+            "albca runs on Linux and macOS (POSIX) only; on Windows, run it in WSL or a "
+            "Linux container"
+        )

@@ -44,3 +44,23 @@ def test_the_version_is_one_value_the_changelog_and_the_cli_agree_on():
     newest = re.search(r"^## \[([^\]]+)\]", changelog, re.MULTILINE)
     assert newest is not None
     assert newest.group(1) == declared
+
+
+def mermaid_blocks() -> list[str]:
+    return re.findall(r"```mermaid\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+
+
+def test_the_readme_draws_the_flow_the_revocation_and_the_rotation():
+    kinds = [block.split(None, 1)[0] for block in mermaid_blocks()]
+    assert kinds == ["flowchart", "sequenceDiagram", "timeline"]
+
+
+def test_each_sequence_message_is_between_declared_participants():
+    # Mermaid draws an undeclared name as a new participant: a typo would add a lane. A ';'
+    # ends a statement in Mermaid, so it would cut a message short.
+    (sequence,) = [b for b in mermaid_blocks() if b.startswith("sequenceDiagram")]
+    declared = set(re.findall(r"^\s*participant (\S+)", sequence, re.MULTILINE))
+    for sender, receiver, text in re.findall(r"^\s*(\w+)->>(\w+): (.*)$", sequence, re.MULTILINE):
+        assert {sender, receiver} <= declared, (sender, receiver)
+        assert ";" not in text
+    assert "Note over TS" in sequence
