@@ -101,6 +101,8 @@ def install_openapi(app: FastAPI) -> None:
         for route in iter_route_contexts(app.routes):
             if not isinstance(route.original_route, APIRoute):
                 continue
+            if not route.original_route.include_in_schema:
+                continue  # the pages of api.pages
             if route.path_format is None:
                 continue
             schemes = sorted(_schemes_used(route.original_route.dependant))

@@ -42,6 +42,7 @@ EXTRA_OF_MODULE = {
     "uvicorn": "api",
     "mangum": "api",
     "jwt": "api",
+    "fastapi_offline": "api",
     "boto3": "aws",
     "botocore": "aws",
     "pynamodb": "aws",

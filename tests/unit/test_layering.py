@@ -78,7 +78,7 @@ LAYERS: dict[str, list[set[str]]] = {
     "api": [
         {"app"},
         {"routes.renewal"},
-        {"openapi", "routes.authority", "routes.certificates", "routes.health"},
+        {"openapi", "pages", "routes.authority", "routes.certificates", "routes.health"},
         {"body_guard", "deps", "issuing"},
         {"http_errors", "renewal"},
         {"services", "stores", "stores.dynamodb", "stores.sqlite"},
