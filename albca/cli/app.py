@@ -78,6 +78,15 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    aws_profile: Annotated[
+        str | None,
+        typer.Option(
+            "--aws-profile",
+            envvar="ALBCA_AWS_PROFILE",
+            help="AWS profile (of ~/.aws/config) for every AWS call of the command, e.g. "
+            "albca --aws-profile prod truststore sync. (--profile is a certificate profile.)",
+        ),
+    ] = None,
 ) -> None:
     """A private certificate authority for AWS load balancers.
 
@@ -93,3 +102,6 @@ def _root(
             "albca runs on Linux and macOS (POSIX) only; on Windows, run it in WSL or a "
             "Linux container"
         )
+    from albca.compose.aws import use_profile
+
+    use_profile(aws_profile)  # None too: a previous command's choice never carries over
