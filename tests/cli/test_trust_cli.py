@@ -120,6 +120,12 @@ def test_a_trust_store_from_create_to_delete(aws_cli):
     assert aws_cli.json("truststore", "list") == []
 
 
+def test_truststore_delete_prints_json(aws_cli):
+    arn = aws_cli.json("truststore", "create", "gone")["trust_stores"][0]["arn"]
+    deleted = aws_cli.json("truststore", "delete", "gone", "--yes")
+    assert deleted == {"deleted": {"name": "gone", "arn": arn}}
+
+
 def test_delete_names_the_listeners_that_use_the_store(aws_cli):
     arn = aws_cli.json("truststore", "create", "in-use")["trust_stores"][0]["arn"]
     elbv2 = boto3.client("elbv2", region_name=REGION)

@@ -71,3 +71,10 @@ def test_an_unknown_aws_profile_is_one_line(tmp_path, monkeypatch, where):
 
     CliRunner().invoke(app, ["config", "show"])
     assert aws.aws_clients("eu-west-1").profile is None
+
+
+def test_ca_activate_prints_json(initialized):
+    cli = initialized
+    previous = cli.json("ca", "rotate", "--no-publish")["previous"]
+    activated = cli.json("ca", "activate", previous, "--no-publish")
+    assert activated == {"active": {"role": "issuing", "key_id": previous}}

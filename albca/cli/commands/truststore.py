@@ -243,6 +243,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     publish_to: PublishTo = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Delete a trust store; refused (naming them) while listeners verify with it."""
     from albca.cli.trust_context import open_trust
@@ -258,12 +259,15 @@ def delete(
                 trust.manager,
                 lambda planner: planner.delete(name),
                 f"trust store {name}: no listener uses it",
-                False,
+                json_output,
             )
             return
         store = trust.manager.delete(name, actor=cli_actor())
     finally:
         services.close()
+    if json_output:
+        emit_json({"deleted": {"name": store.name, "arn": store.arn}})
+        return
     typer.echo(f"deleted {store.name} ({store.arn})")
 
 
