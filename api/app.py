@@ -9,6 +9,7 @@ from albca.api.body_guard import BodyGuard
 from albca.api.crl_cache import CrlCache
 from albca.api.http_errors import install_error_handlers
 from albca.api.openapi import install_openapi
+from albca.api.pages import install_pages
 from albca.api.routes import api_router
 from albca.api.services import ApiServices
 from albca.api.unexpected import CatchUnexpected
@@ -29,7 +30,7 @@ def create_app(services: ApiServices) -> FastAPI:
         title="albca",
         version="1",
         description=_DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # api.pages serves /docs and /redoc with local assets
         redoc_url=None,
         openapi_url="/openapi.json",
     )
@@ -39,6 +40,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(api_router)
     install_error_handlers(app)
     install_openapi(app)
+    install_pages(app)
     app.add_middleware(
         BodyGuard,
         max_body_bytes=services.settings.max_body_bytes,

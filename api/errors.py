@@ -190,6 +190,7 @@ STATUS: dict[type[CAError], int] = {
     ca_errors.InvalidName: 400,
     ca_errors.InvalidLifetime: 400,
     ca_errors.InvalidSerial: 400,
+    ca_errors.AmbiguousSerial: 400,
     ca_errors.PolicyViolation: 403,
     ca_errors.UnknownProfile: 400,
     ca_errors.CertificateNotFound: 404,

@@ -11,6 +11,7 @@ caller can catch exactly what it can act on::
     │   ├── InvalidName           a name that is not a valid DNS name, IP or CN
     │   ├── InvalidLifetime       a lifetime that is non-positive or too long
     │   └── InvalidSerial         a serial number that cannot be parsed
+    │       └── AmbiguousSerial   a serial prefix that several serials start with
     ├── PolicyViolation           well-formed, but the policy does not allow it
     ├── UnknownProfile            no profile of that name
     ├── CertificateNotFound       no certificate with that serial
@@ -39,6 +40,7 @@ __all__ = [
     "InvalidName",
     "InvalidLifetime",
     "InvalidSerial",
+    "AmbiguousSerial",
     "PolicyViolation",
     "UnknownProfile",
     "CertificateNotFound",
@@ -106,6 +108,18 @@ class InvalidSerial(InvalidRequest):
 
     def __init__(self, message: str, *, field: str = "serial") -> None:
         super().__init__(message, field=field)
+
+
+class AmbiguousSerial(InvalidSerial):
+    """A serial prefix that more than one certificate's serial starts with."""
+
+    code = "ambiguous_serial"
+
+    def __init__(self, prefix: str, matches: list[int], *, more: bool) -> None:
+        listed = ", ".join(f"{serial:x}" for serial in matches) + (", ..." if more else "")
+        super().__init__(f"serial: {prefix} is the start of several serials: {listed}")
+        self.prefix = prefix
+        self.matches = matches
 
 
 class PolicyViolation(CAError):

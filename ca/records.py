@@ -11,6 +11,7 @@ from typing import Any, NamedTuple
 from albca.ca.errors import InvalidRequest, InvalidSerial
 
 __all__ = [
+    "serial_prefix_ranges",
     "RevocationReason",
     "CertificateStatus",
     "EffectiveStatus",
@@ -44,6 +45,27 @@ def parse_serial(text: str | int) -> int:
     if serial <= 0 or serial.bit_length() > _MAX_SERIAL_BITS:
         raise InvalidSerial(f"serial: {text!r} is outside the range of serial numbers")
     return serial
+
+
+def serial_prefix_ranges(prefix: str) -> list[tuple[int, int]]:
+    """The serials whose hex form (``f"{serial:x}"``, no leading zeros) starts with
+    ``prefix``, as inclusive ranges: one per length of that form, up to 40 digits.
+
+    A store keeping serials as zero-padded hex text (or as numbers) answers each range with
+    one index seek, so a prefix lookup costs at most 40 seeks however many certificates
+    there are.
+    """
+    value = int(prefix, 16)
+    if not prefix or prefix[0] == "0":
+        raise InvalidSerial(f"serial: prefix {prefix!r} must be hex without leading zeros")
+    biggest = (1 << _MAX_SERIAL_BITS) - 1
+    ranges = []
+    for hidden_digits in range(0, 41 - len(prefix)):
+        low = value << (4 * hidden_digits)
+        if low > biggest:
+            break
+        ranges.append((low, min(((value + 1) << (4 * hidden_digits)) - 1, biggest)))
+    return ranges
 
 
 def format_serial(serial: int) -> str:

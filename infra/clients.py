@@ -59,11 +59,14 @@ class AwsClients:
         credentials: tuple[str, str] | None = None,
         configure: ClientHook | None = None,
         fetch: Fetch | None = None,
+        profile: str | None = None,
         max_attempts: int = 8,
         connect_timeout: float = 5.0,
         read_timeout: float = 30.0,
     ) -> None:
         self.default_region = region
+        self.profile = profile  # a named profile of the AWS config files (None: the default)
+        self._session: Any = None
         self.endpoint_url = endpoint_url
         self._credentials = credentials
         self._configure = configure
@@ -116,12 +119,16 @@ class AwsClients:
         if self._credentials is not None:
             options["aws_access_key_id"], options["aws_secret_access_key"] = self._credentials
         try:
-            client = boto3.client(service, **options)  # type: ignore[call-overload]
+            if self._session is None:
+                # One session per factory: a named profile's credentials and region come
+                # from ~/.aws/config and ~/.aws/credentials (boto3 Session profile_name).
+                self._session = boto3.session.Session(profile_name=self.profile)
+            client = self._session.client(service, **options)
         except BotoCoreError as exc:
             # NoRegionError and friends: say what to set.
             raise AwsUnavailable(
-                f"cannot make an AWS {service} client: {exc}; give --region or configure "
-                "the AWS SDK (AWS_REGION, a profile)"
+                f"cannot make an AWS {service} client: {exc}; give --region or "
+                "--aws-profile, or configure the AWS SDK (AWS_REGION, AWS_PROFILE)"
             ) from exc
         if self._configure is not None:
             self._configure(service, client)

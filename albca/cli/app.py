@@ -13,7 +13,7 @@ from typing import Annotated
 
 import typer
 
-from albca.cli.errors import LazyCommand, LazyGroup
+from albca.cli.errors import LazyCommand, LazyGroup, fail
 
 __all__ = ["app", "COMMANDS"]
 
@@ -62,7 +62,11 @@ app = typer.Typer(
     cls=_AlbcaRoot,
     help="A private certificate authority for AWS load balancers.",
     no_args_is_help=True,
-    add_completion=False,
+    # `albca --install-completion` / `--show-completion` (Typer's); completing a command's
+    # arguments loads that command's module, completing the command names loads none.
+    add_completion=True,
+    # -h as well as --help, on every command (click passes context_settings down).
+    context_settings={"help_option_names": ["-h", "--help"]},
     # Locals can hold passphrases and keys: never print them in a traceback.
     pretty_exceptions_show_locals=False,
 )
@@ -82,9 +86,30 @@ def _root(
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
     ] = False,
+    aws_profile: Annotated[
+        str | None,
+        typer.Option(
+            "--aws-profile",
+            envvar="ALBCA_AWS_PROFILE",
+            help="AWS profile (of ~/.aws/config) for every AWS call of the command, e.g. "
+            "albca --aws-profile prod truststore sync. (--profile is a certificate profile.)",
+        ),
+    ] = None,
 ) -> None:
     """A private certificate authority for AWS load balancers.
 
     The CA lives in $ALBCA_HOME (default ~/.albca). Start with `albca init`, or try
     everything offline with `albca demo`.
     """
+    import sys
+
+    if sys.platform == "win32":
+        # The CA home relies on POSIX file modes and locks (os.getuid, fcntl); refuse
+        # before a command half-runs (README: "Platforms").
+        fail(
+            "albca runs on Linux and macOS (POSIX) only; on Windows, run it in WSL or a "
+            "Linux container"
+        )
+    from albca.compose.aws import use_profile
+
+    use_profile(aws_profile)  # None too: a previous command's choice never carries over

@@ -81,6 +81,18 @@ def parse_lifetime(text: str | None) -> timedelta | None:
         fail(f"--lifetime: {text!r} is longer than any date a certificate can hold")
 
 
+def out_directory(path: Path) -> Path:
+    """An ``--out DIR``, created if missing, as every command's ``--out DIR`` is (mode 0700
+    when new: it may receive private keys)."""
+    if path.exists() and not path.is_dir():
+        fail(f"--out {path} is not a directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as exc:
+        fail(f"--out: cannot create {path}: {exc.strerror}")
+    return path.resolve()
+
+
 def check_writable(path: Path, *, force: bool) -> None:
     if path.is_dir():
         fail(f"{path} is a directory; it cannot be replaced by a file")

@@ -34,6 +34,36 @@ def fail(message: str) -> NoReturn:
     raise CommandLineError(message)
 
 
+# The top-level module a command imports -> the extra of pyproject.toml that installs it.
+# The plain install (`pip install albca`) has cryptography, typer, rich and pydantic only.
+EXTRA_OF_MODULE = {
+    "fastapi": "api",
+    "starlette": "api",
+    "uvicorn": "api",
+    "mangum": "api",
+    "jwt": "api",
+    "fastapi_offline": "api",
+    "boto3": "aws",
+    "botocore": "aws",
+    "pynamodb": "aws",
+    "moto": "emulated",
+    "flask": "emulated",
+    "flask_cors": "emulated",
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> CommandLineError | None:
+    """The one line for a library an optional extra installs, or None for any other."""
+    top = (exc.name or "").partition(".")[0]
+    extra = EXTRA_OF_MODULE.get(top)
+    if extra is None:
+        return None
+    return CommandLineError(
+        f"this command needs {top}, which albca's {extra!r} extra installs: "
+        f"pip install 'albca[{extra}]'"
+    )
+
+
 def _report(exc: CAError) -> NoReturn:
     typer.echo(f"albca: error: {exc.message}", err=True)
     raise typer.Exit(1)
@@ -90,8 +120,24 @@ class LazyGroup(TyperGroup):
         finally:
             self._listing = False
 
+    def shell_complete(self, ctx: Any, incomplete: str) -> Any:
+        # Completing a command name lists the names from their short help, importing no
+        # module (click would load every command to read its help); completing past a
+        # name resolves that command through get_command, which loads it.
+        self._listing = True
+        try:
+            return super().shell_complete(ctx, incomplete)
+        finally:
+            self._listing = False
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except CAError as exc:
             _report(exc)
+        except ModuleNotFoundError as exc:
+            # An optional library is not installed: name the extra, no traceback.
+            mapped = missing_extra(exc)
+            if mapped is None:
+                raise
+            _report(mapped)

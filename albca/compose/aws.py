@@ -20,18 +20,28 @@ if TYPE_CHECKING:
 
     from albca.infra.clients import AwsClients
 
-__all__ = ["aws_clients", "ClientFactory", "client_factory", "kms_client"]
+__all__ = ["aws_clients", "use_profile", "ClientFactory", "client_factory", "kms_client"]
 
 ClientFactory = Callable[[str], Any]
 """Makes the boto3 client of a service (``s3``, ``elbv2``) in a region fixed beforehand:
 what ``trust_bundle`` is given (it never sees settings or regions)."""
 
 
+_profile: list[str | None] = [None]
+
+
+def use_profile(name: str | None) -> None:
+    """Make every later client from the AWS config files' profile ``name`` (``albca
+    --aws-profile``; None: the AWS SDK's default)."""
+    _profile[0] = name
+
+
 def aws_clients(region: str | None) -> AwsClients:
-    """The client factory of ``region`` (None: the AWS SDK's default region)."""
+    """The client factory of ``region`` (None: the AWS SDK's default region), with the
+    profile ``use_profile`` chose."""
     from albca.infra.clients import AwsClients
 
-    return AwsClients(region=region)
+    return AwsClients(region=region, profile=_profile[0])
 
 
 def client_factory(region: str | None) -> ClientFactory:

@@ -31,13 +31,20 @@ from albca.api.tokens import Scope
 from albca.ca.errors import InvalidRequest
 from albca.ca.keys import KeySpec
 from albca.ca.names import RequestedNames
-from albca.ca.records import CertificateQuery, EffectiveStatus, RevocationReason, parse_serial
+from albca.ca.records import CertificateQuery, EffectiveStatus, RevocationReason
+from albca.ca.serials import find_certificate
 from albca.trust_bundle.revoke import revoke_and_sync
 
 router = APIRouter(prefix="/certificates", tags=["certificates"])
 
 SerialPath = Annotated[
-    str, Path(min_length=1, max_length=64, description="Serial number in hex (colons allowed).")
+    str,
+    Path(
+        min_length=1,
+        max_length=64,
+        description="Serial number in hex (colons allowed), or its first 8 or more digits "
+        "if no other serial starts with them.",
+    ),
 ]
 _NO_STORE = {"Cache-Control": "no-store"}
 
@@ -165,7 +172,7 @@ def get_certificate(serial: SerialPath, caller: CallerDep, services: ServicesDep
     """One certificate by serial. Its own certificates any token may read; others need
     ``read``."""
     authority = services.authority
-    record = authority.get(parse_serial(serial))
+    record = find_certificate(authority.store, serial)
     if not caller.obtained(record):
         caller.require(Scope.READ, action="read certificates other tokens obtained")
     record_decision(authority, action="api.read", actor=caller.actor, serial=record.serial)
@@ -190,7 +197,7 @@ def revoke_certificate(
     the new CRL is then swapped into them (``trust_store_sync`` says how that went)."""
     authority = services.authority
     reason = RevocationReason.parse((body or RevokeRequest()).reason)
-    record = authority.get(parse_serial(serial))
+    record = find_certificate(authority.store, serial)
     if not caller.obtained(record):
         caller.require(Scope.REVOKE, action="revoke certificates other tokens obtained")
         caller.policy.check(

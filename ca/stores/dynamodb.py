@@ -56,6 +56,7 @@ from albca.ca.errors import (
     CertificateNotFound,
     DuplicateSerial,
     InvalidRequest,
+    InvalidSerial,
     StoreUnavailable,
 )
 from albca.ca.records import (
@@ -268,6 +269,16 @@ class DynamoDBStore:
         if item is None:
             raise CertificateNotFound(serial)
         return _certificate_record(item)
+
+    def serials_with_prefix(self, prefix: str, limit: int) -> list[int]:
+        # Certificates are keyed by the whole serial (a hash key) and no index sorts them
+        # by serial, so a prefix could only be answered by a Scan that reads (and bills) the
+        # whole table: refuse it rather than hide that cost.
+        raise InvalidSerial(
+            f"serial: {prefix} is not a whole serial, and the DynamoDB store cannot look up "
+            "a serial by its first digits (it has no index sorted by serial); give the "
+            "whole serial"
+        )
 
     def revoke_certificate(
         self, serial: int, revoked_at: datetime, reason: RevocationReason, event: AuditEvent

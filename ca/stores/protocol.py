@@ -102,6 +102,12 @@ class CertificateStore(Protocol):
 
     def get_certificate(self, serial: int) -> CertificateRecord: ...
 
+    def serials_with_prefix(self, prefix: str, limit: int) -> list[int]:
+        """Serials whose hex form (no leading zeros) starts with ``prefix``, ascending, at
+        most ``limit``. A backend with no index to answer this raises ``InvalidSerial``
+        saying so (a full serial still works)."""
+        ...
+
     def revoke_certificate(
         self, serial: int, revoked_at: datetime, reason: RevocationReason, event: AuditEvent
     ) -> CertificateRecord: ...

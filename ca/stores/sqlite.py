@@ -39,6 +39,7 @@ from albca.ca.records import (
     RevokedEntry,
     decode_cursor,
     encode_cursor,
+    serial_prefix_ranges,
 )
 from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
@@ -353,6 +354,21 @@ class SqliteStore:
         if not rows:
             raise CertificateNotFound(serial)
         return _certificate_from_row(rows[0])
+
+    def serials_with_prefix(self, prefix: str, limit: int) -> list[int]:
+        # Serials are zero-padded hex text, the primary key: each range of
+        # serial_prefix_ranges is one seek on it.
+        found: list[int] = []
+        for low, high in serial_prefix_ranges(prefix):
+            if len(found) >= limit:
+                break
+            rows = self._read(
+                "SELECT serial FROM certificates WHERE serial BETWEEN ? AND ? "
+                "ORDER BY serial LIMIT ?",
+                (_serial_key(low), _serial_key(high), limit - len(found)),
+            )
+            found += [int(row[0], 16) for row in rows]
+        return sorted(found)
 
     def revoke_certificate(
         self, serial: int, revoked_at: datetime, reason: RevocationReason, event: AuditEvent

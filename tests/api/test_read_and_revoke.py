@@ -200,3 +200,15 @@ def test_openapi_document_declares_who_needs_which_credential(client):
     assert paths["/v1/certificates"]["post"]["security"] == [{"ApiToken": []}]
     assert paths["/v1/certificates/renew"]["post"]["security"] == [{"RenewalToken": []}]
     assert "security" not in paths["/v1/ca/bundle"]["get"]
+
+
+def test_a_unique_serial_prefix_reads_and_revokes(ca, client):
+    token = ca.token(scopes={Scope.READ, Scope.ISSUE, Scope.REVOKE})
+    serial = issue(client, token)
+    prefix = ":".join(serial[i : i + 2] for i in range(0, 10, 2)).upper()  # 10 digits
+    response = client.get(f"/v1/certificates/{prefix}", headers=auth(token))
+    assert response.status_code == 200, response.text
+    assert response.json()["serial"] == serial
+    revoked = client.post(f"/v1/certificates/{serial[:8]}/revoke", headers=auth(token))
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["serial"] == serial

@@ -218,7 +218,7 @@ def test_bundle_publish_dry_run_prints_the_upload_then_nothing_once_it_is_there(
 
 def test_bundle_publish_dry_run_to_a_directory_writes_no_file(world, tmp_path):
     target = (tmp_path / "pki").as_uri()
-    stdout = world.dry_run("bundle", "publish", "--to", target)
+    stdout = world.dry_run("bundle", "publish", "--publish-to", target)
     assert local_steps(stdout) == [
         f"albca: write <bundle: 2 certificates, sha256 "
         f"{stdout.split('sha256 ')[1].split('>')[0]}> to {target}/ca-bundle.pem"

@@ -87,3 +87,10 @@ def test_demo_runs_offline_and_keeps_its_artefacts(cli, tmp_path):
     for name in ("ca-bundle.pem", "crl.pem", "server.key.pem", "alice.fullchain.pem"):
         assert (directory / name).is_file()
     assert "is not empty" in cli.fails("demo", "--directory", str(directory))
+
+
+def test_windows_is_refused_in_one_line_before_any_command_runs(cli, monkeypatch):
+    monkeypatch.setattr(sys, "platform", "win32")
+    line = cli.fails("list")
+    assert line.startswith("albca runs on Linux and macOS (POSIX) only")
+    assert not cli.home.exists()  # nothing ran

@@ -41,7 +41,7 @@ def run(environment, *args, check=True):
 def test_token_is_shown_once_listed_without_secret_and_revocable(env):
     created = run(
         env, "token", "create", "ci", "--profile", "server", "--names", "*.svc.internal",
-        "--scopes", "issue,renew", "--ttl", "7d", "--json",
+        "--scopes", "issue,renew", "--lifetime", "7d", "--json",
     )  # fmt: skip
     secret = json.loads(created.stdout)["token"]
     assert secret.startswith("albca_")

@@ -90,9 +90,9 @@ def test_bundle_publish_records_the_object_version(aws_cli):
 
 
 def test_bundle_publish_to_a_named_object_and_to_a_directory(aws_cli, tmp_path):
-    named = aws_cli.json("bundle", "publish", "--to", f"s3://{BUCKET}/trust/alb-bundle.pem")
+    named = aws_cli.json("bundle", "publish", "--publish-to", f"s3://{BUCKET}/trust/alb-bundle.pem")
     assert named["object"] == f"s3://{BUCKET}/trust/alb-bundle.pem"
-    local = aws_cli.json("bundle", "publish", "--to", (tmp_path / "pki").as_uri())
+    local = aws_cli.json("bundle", "publish", "--publish-to", (tmp_path / "pki").as_uri())
     assert (tmp_path / "pki" / "ca-bundle.pem").read_bytes().count(b"BEGIN CERTIFICATE") == 2
     assert local["version_id"] is None
 
@@ -118,6 +118,12 @@ def test_a_trust_store_from_create_to_delete(aws_cli):
         "deleted prod-clients"
     )
     assert aws_cli.json("truststore", "list") == []
+
+
+def test_truststore_delete_prints_json(aws_cli):
+    arn = aws_cli.json("truststore", "create", "gone")["trust_stores"][0]["arn"]
+    deleted = aws_cli.json("truststore", "delete", "gone", "--yes")
+    assert deleted == {"deleted": {"name": "gone", "arn": arn}}
 
 
 def test_delete_names_the_listeners_that_use_the_store(aws_cli):

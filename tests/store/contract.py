@@ -20,7 +20,7 @@ from datetime import timedelta
 
 import pytest
 
-from albca.ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial
+from albca.ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial, InvalidSerial
 from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
@@ -73,6 +73,38 @@ class StoreContract:
             store.get_certificate(0xDEAD)
         assert caught.value.serial == 0xDEAD
         assert "dead" in str(caught.value)
+
+    # A backend either finds serials by their first hex digits or refuses with
+    # InvalidSerial (DynamoDB: no index sorted by serial); never a wrong answer.
+    answers_serial_prefixes = True
+
+    def test_serials_are_found_by_their_first_hex_digits(self, store):
+        serials = [0x12345678, 0x1234567890AB, 0x1234567899, 0x123456789, 0xABC, 0x1234567A]
+        for serial in serials:
+            record = make_record(serial)
+            store.add_certificate(record, issue_event(record))
+        if not self.answers_serial_prefixes:
+            with pytest.raises(InvalidSerial, match="whole serial"):
+                store.serials_with_prefix("12345678", limit=10)
+            return
+        # Every length of hex form: 8, 9, 10 and 12 digits; not 1234567a, not abc. Ascending.
+        assert store.serials_with_prefix("12345678", limit=10) == [
+            0x12345678,
+            0x123456789,
+            0x1234567899,
+            0x1234567890AB,
+        ]
+        assert store.serials_with_prefix("123456789", limit=10) == [
+            0x123456789,
+            0x1234567899,
+            0x1234567890AB,
+        ]
+        assert len(store.serials_with_prefix("12345678", limit=2)) == 2
+        assert store.serials_with_prefix("12345670", limit=10) == []
+        top = MAX_SERIAL >> 40  # a 40-digit serial's first 30 digits
+        record = make_record(MAX_SERIAL)
+        store.add_certificate(record, issue_event(record))
+        assert store.serials_with_prefix(f"{top:x}", limit=10) == [MAX_SERIAL]
 
     def test_duplicate_serial_is_refused_and_keeps_the_first(self, store):
         first = make_record(7, common_name="first")

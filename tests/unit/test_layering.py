@@ -60,7 +60,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"der.leaf", "hierarchy"},
         {"certificates"},
         {"crl", "key_files", "profiles", "stores.dynamodb", "stores.sqlite"},
-        {"csr", "issued", "kms_signer", "policy", "signer", "stores.dynamodb_models"},
+        {"csr", "issued", "kms_signer", "policy", "serials", "signer", "stores.dynamodb_models"},
         {"stores.dynamodb_notices"},
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
@@ -97,7 +97,7 @@ LAYERS: dict[str, list[set[str]]] = {
     "api": [
         {"app"},
         {"routes.renewal"},
-        {"openapi", "routes.authority", "routes.certificates", "routes.health"},
+        {"openapi", "pages", "routes.authority", "routes.certificates", "routes.health"},
         {"body_guard", "deps", "issuing"},
         {"http_errors", "renewal"},
         {"services", "stores", "stores.dynamodb", "stores.sqlite"},

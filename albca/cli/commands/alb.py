@@ -51,7 +51,12 @@ def enable_mtls(
     listener: ListenerOption,
     mode: Annotated[
         str,
-        typer.Option("--mode", help="verify (the ALB checks client certificates) or passthrough."),
+        typer.Option(
+            "--mode",
+            metavar="verify|passthrough",
+            autocompletion=lambda: ["verify", "passthrough"],
+            help="verify (the ALB checks client certificates) or passthrough.",
+        ),
     ] = "verify",
     trust_store: Annotated[
         str | None,

@@ -80,7 +80,7 @@ def cert(
 
     from albca.ca.keys import KeySpec
     from albca.ca.names import RequestedNames
-    from albca.cli.context import cli_actor, open_cli_services, parse_lifetime
+    from albca.cli.context import cli_actor, open_cli_services, out_directory, parse_lifetime
     from albca.compose.infra import server_certificate_for_key
     from albca.infra.backend_cert import (
         BackendCertRequest,
@@ -97,7 +97,7 @@ def cert(
         key_spec=KeySpec.parse(key_type, field="--key-type"),
         lifetime=parse_lifetime(lifetime),
     )
-    files = BackendFiles(out, name or request.names.dns_names[0])
+    files = BackendFiles(out_directory(out), name or request.names.dns_names[0])
     if self_signed:
         result = ensure_backend_certificate(
             files, request, issue=None, authorities=(), now=datetime.now(UTC)

@@ -26,7 +26,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JS
 PublishTo = Annotated[
     str | None,
     typer.Option(
-        "--to",
+        "--publish-to",
         help="s3://BUCKET/PREFIX or file:///DIR (default: ALBCA_PUBLISH_TO). A last segment "
         "ending in .pem names the bundle object itself.",
     ),
@@ -60,7 +60,11 @@ def bundle(
 
 @bundle_app.command("publish")
 def publish(
-    to: PublishTo = None,
+    publish_to: PublishTo = None,
+    to: Annotated[
+        str | None,
+        typer.Option("--to", hidden=True, help="Deprecated: the old name of --publish-to."),
+    ] = None,
     advertise_ca_names: Annotated[
         bool,
         typer.Option(
@@ -76,6 +80,7 @@ def publish(
     uploaded, and the error names the certificate and the rule.
     """
     from albca.cli.aws_context import open_aws
+    from albca.cli.renamed import renamed
     from albca.cli.trust_context import clients_of
     from albca.compose.trust import publisher_from
     from albca.trust_bundle.artefacts import BUNDLE_NAME, publish_bundle
@@ -83,12 +88,13 @@ def publish(
 
     services = open_cli_services()
     try:
-        url = to or services.settings.publish_to
+        url = renamed(publish_to, to, new="--publish-to", old="--to")
+        url = url or services.settings.publish_to
         if url is None:
             from albca.ca.errors import ConfigurationError
 
             raise ConfigurationError(
-                "give --to s3://BUCKET/PREFIX (or file:///DIR), or set ALBCA_PUBLISH_TO",
+                "give --publish-to s3://BUCKET/PREFIX (or file:///DIR), or set ALBCA_PUBLISH_TO",
                 setting="ALBCA_PUBLISH_TO",
             )
         target, name = _split_target(url)

@@ -304,6 +304,7 @@ def activate(
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Make a standby CA the active one of its role again (after a rollback, say).
 
@@ -315,11 +316,14 @@ def activate(
         if dry_run:
             plan, planner = rotating.planned()
             planned = rotating.rotation.plan_activate(plan, planner, key_id)
-            rotating.report(f"{planned.role.value} CA {planned.key_id}: to be active", False)
+            rotating.report(f"{planned.role.value} CA {planned.key_id}: to be active", json_output)
             return
         record = rotating.rotation.activate(key_id, actor=cli_actor())
     finally:
         services.close()
+    if json_output:
+        emit_json({"active": {"role": record.role.value, "key_id": record.key_id}})
+        return
     typer.echo(f"active {record.role.value} CA: {record.key_id}")
 
 

@@ -8,7 +8,7 @@ import typer
 
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.errors import fail
-from albca.cli.output import emit_fields, emit_json, emit_table
+from albca.cli.output import STATUS_STYLES, emit_fields, emit_json, emit_table, serial_cell
 
 if TYPE_CHECKING:
     from albca.ca.records import RevocationReason
@@ -19,15 +19,30 @@ REASONS = (
     "unspecified, key-compromise, ca-compromise, affiliation-changed, superseded, "
     "cessation-of-operation, privilege-withdrawn, aa-compromise"
 )
+SERIAL_HELP = (
+    "Serial number in hex (colons and case ignored), or its first 8 or more digits if no "
+    "other serial starts with them."
+)
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+WideOption = Annotated[
+    bool,
+    typer.Option("--wide", help="Whole serials and key ids in the table (it shows their start)."),
+]
 
 
 _MAX_EXPIRING_WITHIN_DAYS = 2_000_000  # about 5,500 years: past 9999 from any today
 
 
 def revoke(
-    serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
-    reason: Annotated[str, typer.Option(help=f"RFC 5280 reason: {REASONS}.")] = "unspecified",
+    serial: Annotated[str, typer.Argument(help=SERIAL_HELP, show_default=False)],
+    reason: Annotated[
+        str,
+        typer.Option(
+            metavar="REASON",
+            autocompletion=lambda: REASONS.split(", "),
+            help=f"RFC 5280 reason: {REASONS}.",
+        ),
+    ] = "unspecified",
     no_sync: Annotated[
         bool,
         typer.Option(
@@ -49,21 +64,23 @@ def revoke(
     With ALBCA_PUBLISH_TO set, the new CRL is then published and swapped into every ALB
     trust store this CA feeds, as `albca truststore sync` does.
     """
-    from albca.ca.records import RevocationReason, parse_serial
+    from albca.ca.records import RevocationReason
+    from albca.ca.serials import find_certificate
     from albca.trust_bundle.revoke import revoke_and_sync
 
     parsed_reason = RevocationReason.parse(reason)
     services = open_cli_services()
     try:
+        whole = find_certificate(services.authority.store, serial).serial
         if dry_run:
             sync = services.settings.publish_to is not None and not no_sync
-            _plan_revoke(services, parse_serial(serial), parsed_reason, sync, json_output)
+            _plan_revoke(services, whole, parsed_reason, sync, json_output)
             return
         follow = None
         if services.settings.publish_to is not None and not no_sync:
             follow = _trust_store_sync(services)
         revoked = revoke_and_sync(
-            services.authority, parse_serial(serial), parsed_reason, actor=cli_actor(), sync=follow
+            services.authority, whole, parsed_reason, actor=cli_actor(), sync=follow
         )
         record, outcome = revoked.record, revoked.sync
         now = services.authority.now()
@@ -137,7 +154,12 @@ def _trust_store_sync(services: Services) -> TrustStoreSync:
 
 def list_certificates(
     status: Annotated[
-        str | None, typer.Option(help="Only certificates that are active, expired or revoked.")
+        str | None,
+        typer.Option(
+            metavar="active|expired|revoked",
+            autocompletion=lambda: ["active", "expired", "revoked"],
+            help="Only certificates with this status.",
+        ),
     ] = None,
     profile: Annotated[str | None, typer.Option(help="Only certificates of this profile.")] = None,
     expiring_within: Annotated[
@@ -149,6 +171,7 @@ def list_certificates(
         str | None, typer.Option(help="Continue after the cursor a previous page printed.")
     ] = None,
     json_output: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """List issued certificates, soonest expiry first."""
     from datetime import timedelta
@@ -203,7 +226,7 @@ def list_certificates(
         ["serial", "status", "profile", "names", "not after"],
         [
             (
-                f"{r.serial:x}",
+                serial_cell(r.serial, wide=wide),
                 r.effective_status(now).value,
                 r.profile,
                 ", ".join(filter(None, [r.common_name, *r.dns_names, *r.ip_addresses])),
@@ -211,22 +234,24 @@ def list_certificates(
             )
             for r in page.records
         ],
+        wrap=("names",),
+        row_styles=[STATUS_STYLES.get(r.effective_status(now).value) for r in page.records],
     )
     if page.next_cursor:
         typer.echo(f"more: albca list --cursor {page.next_cursor}")
 
 
 def show(
-    serial: Annotated[str, typer.Argument(help="Serial number in hex (colons allowed).")],
+    serial: Annotated[str, typer.Argument(help=SERIAL_HELP, show_default=False)],
     pem: Annotated[bool, typer.Option("--pem", help="Print only the certificate PEM.")] = False,
     json_output: JsonOption = False,
 ) -> None:
     """Show one certificate's record."""
-    from albca.ca.records import parse_serial
+    from albca.ca.serials import find_certificate
 
     services = open_cli_services()
     try:
-        record = services.authority.get(parse_serial(serial))
+        record = find_certificate(services.authority.store, serial)
         now = services.authority.now()
     finally:
         services.close()
@@ -241,17 +266,19 @@ def show(
 
 
 def audit(
-    serial: Annotated[str | None, typer.Option(help="Only events about this certificate.")] = None,
+    serial: Annotated[
+        str | None,
+        typer.Option(help="Only events about this certificate (its serial, or a unique prefix)."),
+    ] = None,
     limit: Annotated[int, typer.Option(help="At most this many events, newest first.")] = 50,
     json_output: JsonOption = False,
+    wide: WideOption = False,
 ) -> None:
     """Show the audit trail: every init, issue, revoke and CRL, newest first."""
-    from albca.ca.records import parse_serial
-
     services = open_cli_services()
     try:
         events = services.authority.audit(
-            limit=limit, serial=parse_serial(serial) if serial else None
+            limit=limit, serial=_audited_serial(services, serial) if serial else None
         )
     finally:
         services.close()
@@ -263,15 +290,44 @@ def audit(
         [
             (
                 e.id,
-                e.at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.at.strftime("%Y-%m-%d %H:%M"),
                 e.action,
                 e.actor,
-                f"{e.serial:x}" if e.serial is not None else "",
-                " ".join(f"{k}={v}" for k, v in e.detail.items()),
+                serial_cell(e.serial, wide=wide),
+                " ".join(f"{k}={_detail_value(v, wide)}" for k, v in e.detail.items()),
             )
             for e in events
         ],
+        wrap=("detail",),
     )
+
+
+def _audited_serial(services: Services, text: str) -> int:
+    """The serial whose events to show: a stored certificate's, found by prefix too, or
+    (its record aged out of the store) the serial exactly as given."""
+    from albca.ca.errors import CertificateNotFound
+    from albca.ca.records import parse_serial
+    from albca.ca.serials import find_certificate
+
+    try:
+        return find_certificate(services.authority.store, text).serial
+    except CertificateNotFound:
+        return parse_serial(text)
+
+
+def _detail_value(value: object, wide: bool) -> str:
+    """An audit detail as the table shows it: long hex (key ids) cut like serials, and
+    times to the minute like the table's own column; whole in --wide and --json."""
+    import re
+
+    text = str(value)
+    if wide:
+        return text
+    if re.fullmatch(r"[0-9a-f]{17,}", text):
+        return text[:12]
+    if re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00", text):
+        return text[:16]
+    return text
 
 
 def _plain(value: object) -> str:

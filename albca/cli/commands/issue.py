@@ -23,6 +23,7 @@ from albca.cli.context import (
     cli_actor,
     load_settings,
     open_cli_services,
+    out_directory,
     parse_lifetime,
     write_output_file,
     write_output_file_or_raise,
@@ -178,7 +179,7 @@ def _issue(
         # Open every output file before signing, so that a certificate is never issued
         # and then lost to a file that cannot be written.
         paths = output_paths(
-            out.resolve(), _base_name(name, names), with_key=parsed is None, with_p12=p12
+            out_directory(out), _base_name(name, names), with_key=parsed is None, with_p12=p12
         )
         outputs = OutputFiles(paths, private={"private_key", "pkcs12"}, force=force)
         try:
@@ -379,7 +380,7 @@ def issue_batch(
     files = _csr_files(csr_dir)
     parsed = _parse_all(files)
     requested_lifetime = parse_lifetime(lifetime)
-    out = out.resolve()
+    out = out_directory(out)
     paths = [output_paths(out, file.stem, with_key=False, with_p12=False) for file in files]
     for file_paths in paths:
         for path in file_paths.values():

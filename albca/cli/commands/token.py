@@ -45,7 +45,12 @@ def create(
         list[str] | None,
         typer.Option("--cn", help="Common name globs (default: the DNS globs of --names)."),
     ] = None,
-    ttl: Annotated[str, typer.Option(help="How long the token lives: 90d, 12h, 30m.")] = "90d",
+    lifetime: Annotated[
+        str | None, typer.Option(help="How long the token lives: 90d (the default), 12h, 30m.")
+    ] = None,
+    ttl: Annotated[
+        str | None, typer.Option(hidden=True, help="Deprecated: the old name of --lifetime.")
+    ] = None,
     scopes: Annotated[
         list[str] | None,
         typer.Option(
@@ -61,13 +66,14 @@ def create(
     """Create an API token. Its secret is printed once: store it now.
 
     Example: albca token create ci --profile server --names '*.svc.internal'
-    --scopes issue,renew --ttl 30d
+    --scopes issue,renew --lifetime 30d
     """
     from albca.api.tokens import Scope, new_token
     from albca.ca.records import AuditEvent
+    from albca.cli.renamed import renamed
 
-    lifetime = parse_lifetime(ttl)
-    assert lifetime is not None
+    valid_for = parse_lifetime(renamed(lifetime, ttl, new="--lifetime", old="--ttl") or "90d")
+    assert valid_for is not None
     try:
         wanted = Scope.parse_many(scopes or ["issue"])
     except ValueError as exc:
@@ -89,7 +95,7 @@ def create(
                 names=names or [],
                 common_names=cn,
                 allow_wildcards=allow_wildcards,
-                ttl=lifetime,
+                ttl=valid_for,
                 now=now,
             )
         except ValueError as exc:

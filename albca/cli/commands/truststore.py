@@ -32,9 +32,24 @@ PublishTo = Annotated[
     typer.Option(help="s3://BUCKET/PREFIX the bundle and CRLs go to (default: ALBCA_PUBLISH_TO)."),
 ]
 Wait = Annotated[
-    float,
-    typer.Option("--wait", help="Seconds to wait for a trust store to become ACTIVE."),
+    float | None,
+    typer.Option(
+        "--wait-seconds",
+        help="Seconds to wait for a trust store to become ACTIVE (default 300).",
+    ),
 ]
+OldWait = Annotated[
+    float | None,
+    typer.Option("--wait", hidden=True, help="Deprecated: the old name of --wait-seconds."),
+]
+
+
+def _wait(new: float | None, old: float | None) -> float:
+    from albca.cli.renamed import renamed
+
+    return renamed(new, old, new="--wait-seconds", old="--wait") or 300.0
+
+
 NameArgument = Annotated[str, typer.Argument(help="Trust store name (1-32 letters, digits, -).")]
 
 
@@ -42,7 +57,8 @@ NameArgument = Annotated[str, typer.Argument(help="Trust store name (1-32 letter
 def create(
     name: NameArgument,
     publish_to: PublishTo = None,
-    wait: Wait = 300.0,
+    wait_seconds: Wait = None,
+    wait: OldWait = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -55,7 +71,9 @@ def create(
 
     services = open_cli_services()
     try:
-        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to, wait_seconds=wait)
+        aws, trust = open_trust(
+            services, dry_run=dry_run, publish_to=publish_to, wait_seconds=_wait(wait_seconds, wait)
+        )
         if dry_run:
             _dry_run(
                 aws,
@@ -97,7 +115,8 @@ def update(
         bool, typer.Option(help="Also take on named trust stores that albca did not create.")
     ] = False,
     publish_to: PublishTo = None,
-    wait: Wait = 300.0,
+    wait_seconds: Wait = None,
+    wait: OldWait = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -110,7 +129,9 @@ def update(
 
     services = open_cli_services()
     try:
-        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to, wait_seconds=wait)
+        aws, trust = open_trust(
+            services, dry_run=dry_run, publish_to=publish_to, wait_seconds=_wait(wait_seconds, wait)
+        )
         if dry_run:
             which = ", ".join(names) if names else "every trust store this CA feeds"
             _dry_run(
@@ -222,6 +243,7 @@ def delete(
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     publish_to: PublishTo = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Delete a trust store; refused (naming them) while listeners verify with it."""
     from albca.cli.trust_context import open_trust
@@ -237,12 +259,15 @@ def delete(
                 trust.manager,
                 lambda planner: planner.delete(name),
                 f"trust store {name}: no listener uses it",
-                False,
+                json_output,
             )
             return
         store = trust.manager.delete(name, actor=cli_actor())
     finally:
         services.close()
+    if json_output:
+        emit_json({"deleted": {"name": store.name, "arn": store.arn}})
+        return
     typer.echo(f"deleted {store.name} ({store.arn})")
 
 

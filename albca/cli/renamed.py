@@ -1,0 +1,25 @@
+"""Options with one name per idea: an old spelling keeps working, hidden from help, with a
+one-line notice (``--ttl`` is ``--lifetime``, ``--to`` is ``--publish-to``, ``--wait`` is
+``--wait-seconds``)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import typer
+
+from albca.cli.errors import fail
+
+__all__ = ["renamed"]
+
+T = TypeVar("T")
+
+
+def renamed(new_value: T | None, old_value: T | None, *, new: str, old: str) -> T | None:
+    """The option's value, given under its name or (with a notice on stderr) its old one."""
+    if old_value is None:
+        return new_value
+    if new_value is not None:
+        fail(f"{old} is the old name of {new}: give {new} only")
+    typer.echo(f"albca: warning: {old} is deprecated; use {new}", err=True)
+    return old_value

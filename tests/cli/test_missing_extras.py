@@ -1,0 +1,65 @@
+"""A command whose optional libraries are not installed says which extra installs them.
+
+The plain install (`pip install albca`) lacks the api and aws extras; the libraries are
+hidden here with a meta path finder in a fresh interpreter, as if never installed.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+BLOCKER = """
+import sys
+from importlib.abc import MetaPathFinder
+
+class Hide(MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if any(name == h or name.startswith(h + '.') for h in {hidden!r}):
+            raise ModuleNotFoundError(f"No module named {{name!r}}", name=name)
+        return None
+
+sys.meta_path.insert(0, Hide())
+from albca.cli import main
+sys.argv = ['albca', *{argv!r}]
+main()
+"""
+
+
+def run_without(hidden: set[str], *argv: str, home) -> subprocess.CompletedProcess[str]:
+    code = BLOCKER.format(hidden=sorted(hidden), argv=list(argv))
+    env = {"ALBCA_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
+
+
+@pytest.mark.parametrize(
+    ("argv", "hidden", "extra"),
+    [
+        (("serve",), {"uvicorn", "fastapi", "jwt", "mangum"}, "api"),
+        (
+            ("renewal-token", "--cert", "c.pem", "--key", "k.pem"),
+            {"uvicorn", "fastapi", "jwt", "mangum"},
+            "api",
+        ),
+    ],
+    ids=["serve", "renewal-token"],
+)
+def test_a_missing_extra_is_one_line_naming_it(tmp_path, argv, hidden, extra):
+    result = run_without(hidden, *argv, home=tmp_path)
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("albca: error: this command needs ")
+    assert lines[0].endswith(f"pip install 'albca[{extra}]'")
+
+
+def test_an_unknown_missing_module_is_not_disguised_as_an_extra(tmp_path):
+    # A module no extra installs is a bug of albca, not of the install: keep the traceback.
+    result = run_without({"albca.api"}, "renewal-token", "--cert", "c", "--key", "k", home=tmp_path)
+    assert result.returncode == 1
+    assert "ModuleNotFoundError" in result.stderr
