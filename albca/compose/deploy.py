@@ -8,7 +8,6 @@ the publish target; the CA keys are the KMS keys the store's authorities record.
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import sys
@@ -144,6 +143,7 @@ def build_albca_package(
     find_links: Sequence[Path] = (),
     no_index: bool = False,
     wheel: Path | None = None,
+    python_version: str = "3.12",
 ) -> LambdaPackage:
     """The Lambda package of the installed albca: its wheel (built from the source of an
     editable install, or ``wheel``) and its dependencies, for Lambda's platform."""
@@ -157,6 +157,7 @@ def build_albca_package(
             architecture=architecture,
             find_links=find_links,
             no_index=no_index,
+            python_version=python_version,
         )
 
 
@@ -187,17 +188,20 @@ def _albca_wheel(directory: Path) -> Path:
 
 
 def _installed_source() -> Path:
-    """The project folder of an editable (or local) install, from PEP 610's
-    direct_url.json; a release installed from an index has none: pass --wheel."""
-    text = metadata.distribution("albca").read_text("direct_url.json")
-    url = json.loads(text).get("url", "") if text else ""
-    if not url.startswith("file://") or not Path(url.removeprefix("file://")).is_dir():
+    """The project folder albca is imported from (a source checkout or an editable
+    install: the folder above the albca package holds its pyproject.toml); an albca
+    installed from an index has none: pass --wheel."""
+    import albca
+
+    project = Path(albca.__file__).resolve().parent.parent
+    pyproject = project / "pyproject.toml"
+    if not pyproject.is_file() or 'name = "albca"' not in pyproject.read_text():
         raise ConfigurationError(
-            "albca was not installed from a source folder, so its wheel cannot be rebuilt: "
+            "albca is not imported from its source folder, so its wheel cannot be rebuilt: "
             "pass --wheel albca-VERSION-py3-none-any.whl",
             setting="package",
         )
-    return Path(url.removeprefix("file://"))
+    return project
 
 
 def last_maintenance(store: CertificateStore) -> str | None:

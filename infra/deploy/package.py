@@ -2,7 +2,8 @@
 runtime and architecture, zipped reproducibly, checked against Lambda's size limits.
 
 Built with pip for the target, never the build machine: ``--platform manylinux2014_x86_64``
-or ``manylinux2014_aarch64``, ``--python-version 3.12``, ``--implementation cp`` and
+or ``manylinux2014_aarch64`` (and the newer manylinux tags Lambda's glibc runs),
+``--python-version 3.12``, ``--implementation cp`` and
 ``--only-binary=:all:`` (pip's documented way to install for another platform, which
 requires wheels only). The zip is the same bytes for the same inputs: files in sorted
 order, every timestamp 1980-01-01, permissions 0644 (0755 for executables), nothing that
@@ -42,7 +43,13 @@ __all__ = [
 
 DIRECT_UPLOAD_LIMIT = 50 * 1024 * 1024  # bytes; CreateFunction refuses more (ZipFile)
 UNZIPPED_LIMIT = 250 * 1024 * 1024  # bytes; "262144000 bytes" in Lambda's own error
-PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
+# Lambda's python3.12 runtime runs on Amazon Linux 2023, whose glibc is 2.34 (Lambda
+# developer guide, "Lambda runtimes"; AL2023 release notes): manylinux wheels up to
+# manylinux_2_34 run there, manylinux2014 (glibc 2.17) first.
+PLATFORMS = {
+    arch: tuple(f"{tag}_{machine}" for tag in ("manylinux2014", "manylinux_2_28", "manylinux_2_34"))
+    for arch, machine in (("x86_64", "x86_64"), ("arm64", "aarch64"))
+}
 _FIXED_TIME = (1980, 1, 1, 0, 0, 0)  # the earliest a zip can hold
 _LEFT_OUT = ("direct_url.json",)
 
@@ -99,8 +106,7 @@ def pip_install_command(
         "--no-compile",  # no .pyc of this interpreter's version
         "--target",
         str(target),
-        "--platform",
-        PLATFORMS[architecture],
+        *[option for platform in PLATFORMS[architecture] for option in ("--platform", platform)],
         "--python-version",
         python_version,
         "--implementation",
@@ -144,20 +150,38 @@ def build_package(
                 no_index=no_index,
             )
         )
-        # Console scripts carry this machine's interpreter path; Lambda runs none of them.
-        shutil.rmtree(target / "bin", ignore_errors=True)
+        _drop_build_paths(target)
         return zip_directory(target, out)
+
+
+def _drop_build_paths(target: Path) -> None:
+    """Removes what names the build machine, and its lines in each RECORD: console scripts
+    (their first line is this machine's interpreter; Lambda runs none of them) and PEP 610's
+    direct_url.json (the path of the wheel pip was given)."""
+    shutil.rmtree(target / "bin", ignore_errors=True)
+    for record in target.glob("*.dist-info/RECORD"):
+        dist_info = record.parent.name
+        for name in _LEFT_OUT:
+            (record.parent / name).unlink(missing_ok=True)
+        dropped = tuple(f"{dist_info}/{name}," for name in _LEFT_OUT)
+        lines = record.read_text().splitlines(keepends=True)
+        kept = [line for line in lines if not line.startswith((*dropped, "../", "bin/"))]
+        if kept != lines:
+            record.write_text("".join(kept))
 
 
 def zip_directory(root: Path, out: Path) -> LambdaPackage:
     """Zips ``root`` reproducibly; refuses a package Lambda would refuse."""
     files = sorted(
-        path
-        for path in root.rglob("*")
-        if path.is_file()
-        and "__pycache__" not in path.parts
-        and path.suffix != ".pyc"
-        and path.name not in _LEFT_OUT
+        (
+            path
+            for path in root.rglob("*")
+            if path.is_file()
+            and "__pycache__" not in path.parts
+            and path.suffix != ".pyc"
+            and path.name not in _LEFT_OUT
+        ),
+        key=lambda path: path.relative_to(root).as_posix(),
     )
     unzipped = sum(path.stat().st_size for path in files)
     if unzipped > UNZIPPED_LIMIT:
