@@ -43,6 +43,7 @@ __all__ = ["Deployed", "account_of", "deploy", "undeploy", "DataToDelete"]
 
 _POLICY_NAME = "albca"
 _URL_PERMISSION = "albca-function-url"
+_URL_INVOKE_PERMISSION = "albca-function-url-invoke"
 _API_PERMISSION = "albca-http-api"
 _ALB_PERMISSION = "albca-alb"
 # Right after CreateRole, CreateFunction can fail with this until IAM has propagated the
@@ -342,8 +343,10 @@ def _function_url(aws: Aws, spec: DeploySpec) -> str | None:
         url = None if made is None else made["FunctionUrl"]
     else:
         url = existing["FunctionUrl"]
-    # A NONE function URL still needs a resource-based statement allowing everyone
-    # (Lambda developer guide, "Control access to function URLs").
+    # A NONE function URL still needs resource-based statements allowing everyone, and
+    # since October 2025 both lambda:InvokeFunctionUrl and lambda:InvokeFunction, the
+    # latter only through the URL (Lambda developer guide, "Control access to Lambda
+    # function URLs"; AddPermission's InvokedViaFunctionUrl).
     _permission(
         aws,
         name,
@@ -351,6 +354,14 @@ def _function_url(aws: Aws, spec: DeploySpec) -> str | None:
         Action="lambda:InvokeFunctionUrl",
         Principal="*",
         FunctionUrlAuthType="NONE",
+    )
+    _permission(
+        aws,
+        name,
+        _URL_INVOKE_PERMISSION,
+        Action="lambda:InvokeFunction",
+        Principal="*",
+        InvokedViaFunctionUrl=True,
     )
     return url
 

@@ -98,7 +98,10 @@ def test_deploy_makes_every_resource_as_configured(aws, package):
     url = lam.get_function_url_config(FunctionName="albca-prod-api")
     assert url["AuthType"] == "NONE"
     statements = json.loads(lam.get_policy(FunctionName="albca-prod-api")["Policy"])["Statement"]
-    assert [s["Action"] for s in statements] == ["lambda:InvokeFunctionUrl"]
+    assert [s["Action"] for s in statements] == [
+        "lambda:InvokeFunctionUrl",
+        "lambda:InvokeFunction",
+    ]
 
     iam = client("iam")
     for role in ("api", "maintenance", "scheduler"):
