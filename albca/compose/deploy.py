@@ -21,8 +21,10 @@ from albca.ca.errors import ConfigurationError
 from albca.ca.hierarchy import ca_identity
 from albca.compose.aws import aws_clients
 from albca.infra.calls import Aws
-from albca.infra.deploy.apply import DataToDelete, Deployed, account_of, deploy, undeploy
+from albca.infra.deploy.apply import Deployed, deploy
+from albca.infra.deploy.lookup import account_of
 from albca.infra.deploy.package import LambdaPackage, build_package
+from albca.infra.deploy.remove import DataToDelete, undeploy
 from albca.infra.deploy.spec import DeploySpec, FrontDoor, FunctionRole
 from albca.infra.waiting import Wait
 

@@ -1,4 +1,4 @@
-"""Deploy and undeploy, through ``infra.calls.Aws``: every step reads what exists and makes
+"""``albca aws deploy``, through ``infra.calls.Aws``: every step reads what exists and makes
 only the calls that are missing, so a rerun makes none, and ``--dry-run`` (the same code
 with ``Aws(dry_run=True)``) lists exactly the calls a live run would make.
 
@@ -12,13 +12,12 @@ resources that do not exist.
 from __future__ import annotations
 
 import json
-import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from albca.infra.calls import Aws
-from albca.infra.clients import region_of_arn
+from albca.infra.deploy.lookup import account_of, document, forwards_to, found, tag_list
 from albca.infra.deploy.package import LambdaPackage
 from albca.infra.deploy.policies import (
     api_policy,
@@ -36,10 +35,10 @@ from albca.infra.deploy.spec import (
     DeploySpec,
     FunctionRole,
 )
-from albca.infra.errors import AwsNotFound, AwsRefused, SetupRefused
+from albca.infra.errors import AwsRefused, SetupRefused
 from albca.infra.waiting import Wait
 
-__all__ = ["Deployed", "account_of", "deploy", "undeploy", "DataToDelete"]
+__all__ = ["Deployed", "deploy"]
 
 _POLICY_NAME = "albca"
 _URL_PERMISSION = "albca-function-url"
@@ -61,29 +60,6 @@ class Deployed:
     endpoint: str | None = None
     target_group_arn: str | None = None
     topic_arn: str | None = None
-
-
-def _found(call: Callable[[], Any]) -> Any:
-    try:
-        return call()
-    except AwsNotFound:
-        return None
-
-
-def account_of(aws: Aws, region: str) -> Account:
-    identity = aws.read("sts", "get_caller_identity")
-    return Account.from_caller_arn(identity["Arn"], identity["Account"], region)
-
-
-def _document(value: Any) -> Any:
-    """IAM answers policy documents URL-encoded; boto3 usually decodes them already."""
-    if isinstance(value, str):
-        return json.loads(urllib.parse.unquote(value))
-    return value
-
-
-def _tag_list(tags: Mapping[str, str]) -> list[dict[str, str]]:
-    return [{"Key": key, "Value": value} for key, value in sorted(tags.items())]
 
 
 # -- deploy ------------------------------------------------------------------------------
@@ -142,10 +118,10 @@ def _topic(aws: Aws, spec: DeploySpec, account: Account) -> str | None:
     topic_arn = spec.topic_arn(account)
     if topic_arn is None:
         return None
-    existing = _found(lambda: aws.read("sns", "get_topic_attributes", TopicArn=topic_arn))
+    existing = found(lambda: aws.read("sns", "get_topic_attributes", TopicArn=topic_arn))
     endpoints: set[str] = set()
     if existing is None:
-        aws.change("sns", "create_topic", Name=spec.topic_name, Tags=_tag_list(spec.tags))
+        aws.change("sns", "create_topic", Name=spec.topic_name, Tags=tag_list(spec.tags))
     else:
         answer = aws.read("sns", "list_subscriptions_by_topic", TopicArn=topic_arn)
         endpoints = {s["Endpoint"] for s in answer["Subscriptions"] if s["Protocol"] == "email"}
@@ -169,7 +145,7 @@ def _code(aws: Aws, spec: DeploySpec, package: LambdaPackage) -> dict[str, Any]:
         )
     digest = package.code_sha256.replace("/", "_").replace("+", "-").rstrip("=")
     key = "/".join(filter(None, [spec.object_prefix, "lambda", f"{digest}.zip"]))
-    present = _found(lambda: aws.read("s3", "head_object", Bucket=spec.bucket, Key=key))
+    present = found(lambda: aws.read("s3", "head_object", Bucket=spec.bucket, Key=key))
     if present is None:
         aws.change("s3", "put_object", Bucket=spec.bucket, Key=key, Body=package.read())
     return {"S3Bucket": spec.bucket, "S3Key": key}
@@ -180,7 +156,7 @@ def _role(
 ) -> bool:
     """The role and its one inline policy; True when it is new."""
     name = f"albca-{spec.name}-{role}"
-    existing = _found(lambda: aws.read("iam", "get_role", RoleName=name))
+    existing = found(lambda: aws.read("iam", "get_role", RoleName=name))
     if existing is None:
         aws.change(
             "iam",
@@ -188,19 +164,19 @@ def _role(
             RoleName=name,
             AssumeRolePolicyDocument=json.dumps(trust),
             Description=f"albca deployment {spec.name}: {role}",
-            Tags=_tag_list(spec.tags),
+            Tags=tag_list(spec.tags),
         )
         current = None
     else:
         _check_tagged(existing["Role"].get("Tags"), f"IAM role {name}", spec)
-        if _document(existing["Role"]["AssumeRolePolicyDocument"]) != trust:
+        if document(existing["Role"]["AssumeRolePolicyDocument"]) != trust:
             aws.change(
                 "iam", "update_assume_role_policy", RoleName=name, PolicyDocument=json.dumps(trust)
             )
-        answer = _found(
+        answer = found(
             lambda: aws.read("iam", "get_role_policy", RoleName=name, PolicyName=_POLICY_NAME)
         )
-        current = None if answer is None else _document(answer["PolicyDocument"])
+        current = None if answer is None else document(answer["PolicyDocument"])
     if current != policy:
         aws.change(
             "iam",
@@ -249,7 +225,7 @@ def _function(
         "Description": f"albca {spec.version}: {role}",
         "Environment": {"Variables": environment},
     }
-    existing = _found(lambda: aws.read("lambda", "get_function", FunctionName=name))
+    existing = found(lambda: aws.read("lambda", "get_function", FunctionName=name))
     if existing is None:
         _create_function(
             aws,
@@ -322,7 +298,7 @@ def _settled(aws: Aws, name: str, wait: Wait) -> None:
 
 def _permission(aws: Aws, function: str, sid: str, *, fresh: bool = False, **params: Any) -> None:
     if not fresh:
-        answer = _found(lambda: aws.read("lambda", "get_policy", FunctionName=function))
+        answer = found(lambda: aws.read("lambda", "get_policy", FunctionName=function))
         if answer is not None:
             statements = json.loads(answer["Policy"]).get("Statement", [])
             if any(statement.get("Sid") == sid for statement in statements):
@@ -332,7 +308,7 @@ def _permission(aws: Aws, function: str, sid: str, *, fresh: bool = False, **par
 
 def _function_url(aws: Aws, spec: DeploySpec) -> str | None:
     name = spec.function_name("api")
-    existing = _found(lambda: aws.read("lambda", "get_function_url_config", FunctionName=name))
+    existing = found(lambda: aws.read("lambda", "get_function_url_config", FunctionName=name))
     url: str | None = None
     if existing is None:
         # AuthType NONE: the API authenticates every request itself (bearer tokens, renewal
@@ -427,7 +403,7 @@ def _http_api(aws: Aws, spec: DeploySpec, account: Account, function_arn: str) -
 
 def _alb_target(aws: Aws, spec: DeploySpec, account: Account, function_arn: str) -> str:
     listener_arn = str(spec.listener_arn)
-    existing = _found(
+    existing = found(
         lambda: aws.read("elbv2", "describe_target_groups", Names=[spec.target_group_name])[
             "TargetGroups"
         ]
@@ -439,7 +415,7 @@ def _alb_target(aws: Aws, spec: DeploySpec, account: Account, function_arn: str)
             "create_target_group",
             Name=spec.target_group_name,
             TargetType="lambda",
-            Tags=_tag_list(spec.tags),
+            Tags=tag_list(spec.tags),
         )
         group_arn = (
             account.arn("elasticloadbalancing", f"targetgroup/{spec.target_group_name}/NEW")
@@ -473,7 +449,7 @@ def _alb_target(aws: Aws, spec: DeploySpec, account: Account, function_arn: str)
             "elbv2", "register_targets", TargetGroupArn=group_arn, Targets=[{"Id": function_arn}]
         )
     rules = aws.read("elbv2", "describe_rules", ListenerArn=listener_arn)["Rules"]
-    if not any(_forwards_to(rule, group_arn) for rule in rules):
+    if not any(forwards_to(rule, group_arn) for rule in rules):
         taken = {int(r["Priority"]) for r in rules if r["Priority"] != "default"}
         aws.change(
             "elbv2",
@@ -484,35 +460,25 @@ def _alb_target(aws: Aws, spec: DeploySpec, account: Account, function_arn: str)
                 {"Field": "path-pattern", "PathPatternConfig": {"Values": [spec.path_pattern]}}
             ],
             Actions=[{"Type": "forward", "TargetGroupArn": group_arn}],
-            Tags=_tag_list(spec.tags),
+            Tags=tag_list(spec.tags),
         )
     return group_arn
 
 
-def _forwards_to(rule: Mapping[str, Any], group_arn: str) -> bool:
-    for action in rule.get("Actions", []):
-        if action.get("TargetGroupArn") == group_arn:
-            return True
-        groups = action.get("ForwardConfig", {}).get("TargetGroups", [])
-        if any(group.get("TargetGroupArn") == group_arn for group in groups):
-            return True
-    return False
-
-
 def _schedule(aws: Aws, spec: DeploySpec, account: Account, function_arn: str) -> None:
-    group = _found(lambda: aws.read("scheduler", "get_schedule_group", Name=spec.schedule_group))
+    group = found(lambda: aws.read("scheduler", "get_schedule_group", Name=spec.schedule_group))
     if group is None:
         aws.change(
             "scheduler",
             "create_schedule_group",
             Name=spec.schedule_group,
-            Tags=_tag_list(spec.tags),
+            Tags=tag_list(spec.tags),
         )
         existing = None
     else:
         tags = aws.read("scheduler", "list_tags_for_resource", ResourceArn=group["Arn"])["Tags"]
         _check_tagged(tags, f"schedule group {spec.schedule_group}", spec)
-        existing = _found(
+        existing = found(
             lambda: aws.read(
                 "scheduler", "get_schedule", Name=spec.schedule_name, GroupName=spec.schedule_group
             )
@@ -542,142 +508,3 @@ def _schedule(aws: Aws, spec: DeploySpec, account: Account, function_arn: str) -
     )
     if not same:
         aws.change("scheduler", "update_schedule", **wanted)
-
-
-# -- undeploy ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DataToDelete:
-    """The CA's data, removed only with ``--delete-data --yes``."""
-
-    table: str | None
-    bucket: str | None
-    kms_keys: tuple[str, ...]
-
-
-def undeploy(aws: Aws, spec: DeploySpec, *, data: DataToDelete | None = None) -> None:
-    """Removes what ``deploy`` made (each only if it carries this deployment's tag)."""
-    group = _found(lambda: aws.read("scheduler", "get_schedule_group", Name=spec.schedule_group))
-    if group is not None and _tagged(
-        aws.read("scheduler", "list_tags_for_resource", ResourceArn=group["Arn"])["Tags"], spec
-    ):
-        if _found(
-            lambda: aws.read(
-                "scheduler", "get_schedule", Name=spec.schedule_name, GroupName=spec.schedule_group
-            )
-        ):
-            aws.change(
-                "scheduler",
-                "delete_schedule",
-                Name=spec.schedule_name,
-                GroupName=spec.schedule_group,
-            )
-        aws.change("scheduler", "delete_schedule_group", Name=spec.schedule_group)
-    for api in aws.read("apigatewayv2", "get_apis")["Items"]:
-        if api["Name"] == spec.api_name and _tagged(api.get("Tags"), spec):
-            aws.change("apigatewayv2", "delete_api", ApiId=api["ApiId"])
-    _undeploy_target_group(aws, spec)
-    for role in ("api", "maintenance"):
-        name = f"albca-{spec.name}-{role}"
-        existing = _found(lambda: aws.read("lambda", "get_function", FunctionName=name))  # noqa: B023
-        if existing is not None and _tagged(existing.get("Tags"), spec):
-            # Its function URL and resource-based permissions go with it.
-            aws.change("lambda", "delete_function", FunctionName=name)
-    for role in ("api", "maintenance", "scheduler"):
-        _undeploy_role(aws, spec, f"albca-{spec.name}-{role}")
-    account = account_of(aws, spec.region)
-    topic_arn = account.arn("sns", spec.topic_name)
-    if _found(lambda: aws.read("sns", "get_topic_attributes", TopicArn=topic_arn)) is not None:
-        tags = aws.read("sns", "list_tags_for_resource", ResourceArn=topic_arn)["Tags"]
-        if _tagged(tags, spec):
-            aws.change("sns", "delete_topic", TopicArn=topic_arn)  # and its subscriptions
-    if data is not None:
-        _delete_data(aws, data)
-
-
-def _tagged(tags: Any, spec: DeploySpec) -> bool:
-    if isinstance(tags, list):
-        tags = {tag["Key"]: tag["Value"] for tag in tags}
-    return bool((tags or {}).get(DEPLOYMENT_TAG) == spec.name)
-
-
-def _undeploy_target_group(aws: Aws, spec: DeploySpec) -> None:
-    groups = _found(
-        lambda: aws.read("elbv2", "describe_target_groups", Names=[spec.target_group_name])[
-            "TargetGroups"
-        ]
-    )
-    if not groups:
-        return
-    group = groups[0]
-    tags = aws.read("elbv2", "describe_tags", ResourceArns=[group["TargetGroupArn"]])
-    if not _tagged(tags["TagDescriptions"][0]["Tags"], spec):
-        return
-    for balancer in group.get("LoadBalancerArns", []):
-        listeners = aws.read("elbv2", "describe_listeners", LoadBalancerArn=balancer)["Listeners"]
-        for listener in listeners:
-            rules = aws.read("elbv2", "describe_rules", ListenerArn=listener["ListenerArn"])
-            for rule in rules["Rules"]:
-                if not rule.get("IsDefault") and _forwards_to(rule, group["TargetGroupArn"]):
-                    aws.change("elbv2", "delete_rule", RuleArn=rule["RuleArn"])
-    aws.change("elbv2", "delete_target_group", TargetGroupArn=group["TargetGroupArn"])
-
-
-def _undeploy_role(aws: Aws, spec: DeploySpec, name: str) -> None:
-    existing = _found(lambda: aws.read("iam", "get_role", RoleName=name))
-    if existing is None or not _tagged(existing["Role"].get("Tags"), spec):
-        return
-    for policy in aws.read("iam", "list_role_policies", RoleName=name)["PolicyNames"]:
-        aws.change("iam", "delete_role_policy", RoleName=name, PolicyName=policy)
-    aws.change("iam", "delete_role", RoleName=name)
-
-
-def _delete_data(aws: Aws, data: DataToDelete) -> None:
-    if data.table and _found(lambda: aws.read("dynamodb", "describe_table", TableName=data.table)):
-        # albca aws bootstrap turns deletion protection on; it must be off to delete.
-        aws.change(
-            "dynamodb",
-            "update_table",
-            TableName=data.table,
-            DeletionProtectionEnabled=False,
-            already_done=("ResourceInUseException",),
-        )
-        aws.change("dynamodb", "delete_table", TableName=data.table)
-    bucket = data.bucket
-    if bucket and _found(lambda: aws.read("s3", "head_bucket", Bucket=bucket)) is not None:
-        # A versioned bucket is deleted only once every version and delete marker is gone.
-        marker: dict[str, str] = {}
-        while True:
-            page = aws.read("s3", "list_object_versions", Bucket=data.bucket, **marker)
-            objects = [
-                {"Key": v["Key"], "VersionId": v["VersionId"]}
-                for v in page.get("Versions", []) + page.get("DeleteMarkers", [])
-            ]
-            for start in range(0, len(objects), 1000):  # DeleteObjects takes 1,000 at most
-                aws.change(
-                    "s3",
-                    "delete_objects",
-                    Bucket=data.bucket,
-                    Delete={"Objects": objects[start : start + 1000], "Quiet": True},
-                )
-            if not page.get("IsTruncated"):
-                break
-            marker = {
-                "KeyMarker": page["NextKeyMarker"],
-                "VersionIdMarker": page["NextVersionIdMarker"],
-            }
-        aws.change("s3", "delete_bucket", Bucket=data.bucket)
-    for key in data.kms_keys:
-        # KMS never deletes a key at once: 7 days is the shortest waiting period (KMS
-        # developer guide, "Deleting AWS KMS keys"); cancel_key_deletion undoes it.
-        # KeyId takes the key id or ARN; the id, in the key's own region (moto 5.2.5
-        # takes only the id).
-        aws.change(
-            "kms",
-            "schedule_key_deletion",
-            region=region_of_arn(key),
-            KeyId=key.rsplit("/", 1)[-1],
-            PendingWindowInDays=7,
-            already_done=("KMSInvalidStateException",),
-        )

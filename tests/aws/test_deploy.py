@@ -16,8 +16,9 @@ import pytest
 
 from albca.infra.calls import Aws, Call
 from albca.infra.clients import AwsClients
-from albca.infra.deploy.apply import DataToDelete, deploy, undeploy
+from albca.infra.deploy.apply import deploy
 from albca.infra.deploy.package import zip_directory
+from albca.infra.deploy.remove import DataToDelete, undeploy
 from albca.infra.deploy.spec import DEPLOYMENT_TAG, MAINTAIN_INPUT, DeploySpec
 from albca.infra.deploy.status import deployment_status
 from albca.infra.errors import SetupRefused

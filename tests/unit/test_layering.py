@@ -69,8 +69,8 @@ LAYERS: dict[str, list[set[str]]] = {
     "infra": [
         {"cloudfront_origin"},
         {"listener_mtls", "listener_status", "published_trust_store", "server_cert"},
-        {"acm", "classic_elb", "listeners", "recording"},
-        {"deploy.apply", "deploy.status", "security_groups", "target_groups", "trust_store_ready"},
+        {"acm", "classic_elb", "deploy.apply", "deploy.remove", "listeners", "recording"},
+        {"deploy.lookup", "deploy.status", "security_groups", "target_groups", "trust_store_ready"},
         {"backend_cert", "bootstrap", "calls", "deploy.package", "deploy.policies"},
         {"cert_checks", "clients", "cloudfront_rules", "deploy.spec", "ebextensions"},
         {"deploy", "errors", "waiting"},

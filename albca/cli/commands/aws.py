@@ -438,7 +438,7 @@ def undeploy_command(
     table, bucket and keys stay unless --delete-data --yes."""
     _require_aws()
     from albca.compose.deploy import undeploy_ca
-    from albca.infra.deploy.apply import DataToDelete
+    from albca.infra.deploy.remove import DataToDelete
 
     if delete_data and not yes and not dry_run:
         fail("--delete-data deletes the CA's records, bundle, CRLs and keys: add --yes")
@@ -488,7 +488,7 @@ def policy_command(
     if account is None:
         from albca.compose.aws import aws_clients
         from albca.infra.calls import Aws
-        from albca.infra.deploy.apply import account_of
+        from albca.infra.deploy.lookup import account_of
 
         where = account_of(Aws(aws_clients(spec.region)), spec.region)
     else:
