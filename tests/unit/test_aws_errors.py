@@ -26,15 +26,20 @@ def test_a_client_error_is_read_as_what_aws_answered():
         "AccessDenied",
         "not allowed",
     )
-    assert failure.answered and failure.denied and not failure.throttled
+    assert failure.answered
+    assert failure.denied
+    assert not failure.throttled
     assert failure.describe() == "AccessDenied: not allowed"
 
 
 def test_no_answer_and_bad_parameters_are_told_apart():
     unreachable = aws_failure(EndpointConnectionError(endpoint_url="https://kms.example"))
-    assert unreachable is not None and not unreachable.answered and unreachable.code == ""
+    assert unreachable is not None
+    assert not unreachable.answered
+    assert unreachable.code == ""
     invalid = aws_failure(ParamValidationError(report="Missing required parameter"))
-    assert invalid is not None and invalid.code == "ParamValidation"
+    assert invalid is not None
+    assert invalid.code == "ParamValidation"
 
 
 def test_anything_else_is_not_an_aws_failure():
@@ -43,9 +48,11 @@ def test_anything_else_is_not_an_aws_failure():
 
 def test_the_block_raises_the_boundarys_error_and_keeps_the_cause():
     cause = client_error("ThrottlingException", operation="Sign")
-    with pytest.raises(KeyUnavailable, match="Sign: ThrottlingException") as raised:
-        with aws_errors(lambda f: KeyUnavailable(f"{f.operation}: {f.describe()}")):
-            raise cause
+    with (
+        pytest.raises(KeyUnavailable, match="Sign: ThrottlingException") as raised,
+        aws_errors(lambda f: KeyUnavailable(f"{f.operation}: {f.describe()}")),
+    ):
+        raise cause
     assert raised.value.__cause__ is cause
 
 
