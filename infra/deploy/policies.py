@@ -165,7 +165,9 @@ def maintenance_policy(spec: DeploySpec, account: Account) -> Policy:
 
 
 def operator_policy(spec: DeploySpec, account: Account) -> Policy:
-    """What the person running ``albca aws deploy``, ``status`` and ``undeploy`` needs."""
+    """What the person running ``albca aws deploy``, ``status`` and ``undeploy`` needs for
+    the deployment's own resources (not the CA's table and keys, which ``albca init`` and
+    the other commands use, nor ``undeploy --delete-data``)."""
     prefix = f"albca-{spec.name}-"
     roles = account.arn("iam", f"role/{prefix}*", regional=False)
     functions = account.arn("lambda", f"function:{prefix}*")
@@ -203,6 +205,9 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
             [
                 "lambda:CreateFunction",
                 "lambda:GetFunction",
+                # GetFunction returns a function's tags (how albca recognises its own)
+                # only to a caller allowed lambda:ListTags (Lambda API reference).
+                "lambda:ListTags",
                 "lambda:GetFunctionConfiguration",
                 "lambda:UpdateFunctionCode",
                 "lambda:UpdateFunctionConfiguration",
@@ -222,6 +227,7 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
                 "scheduler:CreateScheduleGroup",
                 "scheduler:DeleteScheduleGroup",
                 "scheduler:TagResource",
+                "scheduler:ListTagsForResource",
                 "scheduler:GetSchedule",
                 "scheduler:CreateSchedule",
                 "scheduler:UpdateSchedule",
@@ -245,31 +251,35 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
             ],
             [account.arn("sns", spec.topic_name)],
         ),
+        # status and undeploy look for every kind of front door, whichever was asked for.
         _allow(
             "HttpApi",
-            ["apigateway:GET", "apigateway:POST", "apigateway:DELETE"],
+            ["apigateway:GET", "apigateway:DELETE"]
+            + (["apigateway:POST"] if spec.front_door == "http-api" else []),
             [apis, f"{apis}/*", account.arn("apigateway", "/tags/*", owned=False)],
-        )
-        if spec.front_door == "http-api"
-        else None,
+        ),
         _allow(
             "AlbTarget",
             [
-                "elasticloadbalancing:CreateTargetGroup",
                 "elasticloadbalancing:DeleteTargetGroup",
-                "elasticloadbalancing:RegisterTargets",
-                "elasticloadbalancing:CreateRule",
                 "elasticloadbalancing:DeleteRule",
-                "elasticloadbalancing:AddTags",
-            ],
+            ]
+            + (
+                [
+                    "elasticloadbalancing:CreateTargetGroup",
+                    "elasticloadbalancing:RegisterTargets",
+                    "elasticloadbalancing:CreateRule",
+                    "elasticloadbalancing:AddTags",
+                ]
+                if spec.front_door == "alb"
+                else []
+            ),
             [
                 account.arn("elasticloadbalancing", f"targetgroup/{spec.target_group_name}/*"),
                 account.arn("elasticloadbalancing", "listener-rule/app/*"),
                 account.arn("elasticloadbalancing", "listener/app/*"),
             ],
-        )
-        if spec.front_door == "alb"
-        else None,
+        ),
         _allow(
             "ReadLoadBalancers",
             [
@@ -280,8 +290,17 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
                 "elasticloadbalancing:DescribeTags",
             ],
             ["*"],
+        ),
+        # A package over 50 MB goes to Lambda through the bucket (infra.deploy.apply._code).
+        _allow(
+            "PackageUpload",
+            ["s3:GetObject", "s3:PutObject"],
+            [
+                f"arn:{account.partition}:s3:::{spec.bucket}/"
+                + "/".join(filter(None, [spec.object_prefix, "lambda", "*"]))
+            ],
         )
-        if spec.front_door == "alb"
+        if spec.bucket
         else None,
     )
 

@@ -101,3 +101,27 @@ def test_the_operator_may_pass_only_this_deployments_roles():
         "lambda.amazonaws.com",
         "scheduler.amazonaws.com",
     ]
+
+
+@pytest.mark.parametrize("front_door", ["url", "http-api", "alb"])
+def test_the_operator_may_read_what_status_and_undeploy_look_for_whatever_the_front_door(
+    front_door,
+):
+    listener = "arn:aws:elasticloadbalancing:eu-west-1:111122223333:listener/app/a/b/c"
+    policy = policy_for(
+        "operator",
+        spec(front_door=front_door, listener_arn=listener if front_door == "alb" else None),
+        ACCOUNT,
+    )
+    allowed = {action for s in policy["Statement"] for action in s["Action"]}
+    assert {
+        "lambda:GetFunction",
+        "lambda:ListTags",  # without it GetFunction answers no tags
+        "scheduler:ListTagsForResource",
+        "apigateway:GET",
+        "apigateway:DELETE",
+        "elasticloadbalancing:DescribeTargetGroups",
+        "elasticloadbalancing:DeleteTargetGroup",
+    } <= allowed
+    assert ("apigateway:POST" in allowed) == (front_door == "http-api")
+    assert ("elasticloadbalancing:CreateRule" in allowed) == (front_door == "alb")
