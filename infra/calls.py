@@ -47,6 +47,11 @@ _NOT_FOUND = frozenset(
         "InvalidGroup.NotFound",
         "InvalidGroupId.Malformed",
         "InvalidVpcID.NotFound",
+        "NoSuchEntity",  # IAM
+        "NotFound",  # SNS
+        "NotFoundException",  # API Gateway v2
+        "404",  # S3 HeadObject/HeadBucket: no body, so no code but the status
+        "NoSuchBucket",
     }
 )
 _SECRET_KEYS = frozenset({"PrivateKey"})
