@@ -167,11 +167,6 @@ def test_the_packaged_handler_answers_an_http_event(unpacked):
     assert json.loads(response["body"])["status"] == "ok"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the handler's maintenance entry (a Scheduler event -> albca maintain) is issue "
-    "14 part 1, built on another branch; this passes once it is merged (then drop this mark)",
-)
 def test_the_packaged_handler_runs_maintenance_for_a_scheduler_event(unpacked):
     result = call_handler(unpacked, SCHEDULER_EVENT)
     assert result.returncode == 0, result.stderr
