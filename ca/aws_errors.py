@@ -1,4 +1,4 @@
-"""The one place albca reads a botocore error and turns it into a ``CAError``.
+"""The one place albca reads a botocore error and turns it into an error of its own.
 
 Each AWS boundary (the KMS signer, the S3 publisher, the ELBv2 trust store calls, the
 infra calls, the bootstrap) wraps its calls in ``aws_errors(translate)``: this module reads
@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-
-from albca.ca.errors import CAError
 
 __all__ = ["AwsFailure", "aws_failure", "aws_errors"]
 
@@ -84,7 +82,7 @@ def aws_failure(exc: BaseException) -> AwsFailure | None:
 
 
 @contextlib.contextmanager
-def aws_errors(translate: Callable[[AwsFailure], CAError]) -> Iterator[None]:
+def aws_errors(translate: Callable[[AwsFailure], Exception]) -> Iterator[None]:
     """Raise ``translate(failure)`` for any botocore error inside the block."""
     try:
         yield

@@ -16,6 +16,8 @@ import urllib.request
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from albca.ca.aws_errors import AwsFailure, aws_errors
+
 __all__ = [
     "Notice",
     "NoticeSink",
@@ -73,9 +75,10 @@ class SnsSink:
         self.topic_arn = topic_arn
 
     def deliver(self, notice: Notice) -> None:
-        from botocore.exceptions import BotoCoreError, ClientError
+        def failed(failure: AwsFailure) -> DeliveryFailed:
+            return DeliveryFailed(f"SNS topic {self.topic_arn}: {failure.describe() or 'error'}")
 
-        try:
+        with aws_errors(failed):
             self._client.publish(
                 TopicArn=self.topic_arn,
                 Subject=sns_subject(f"albca: {notice.text}"),
@@ -83,14 +86,6 @@ class SnsSink:
                 # Lets a subscription filter policy pick kinds (SNS: "Message attributes").
                 MessageAttributes={"kind": {"DataType": "String", "StringValue": notice.kind}},
             )
-        except ClientError as exc:
-            error = exc.response.get("Error", {})
-            raise DeliveryFailed(
-                f"SNS topic {self.topic_arn}: {error.get('Code', 'error')}: "
-                f"{error.get('Message', '')}"
-            ) from exc
-        except BotoCoreError as exc:
-            raise DeliveryFailed(f"SNS topic {self.topic_arn}: {exc}") from exc
 
 
 class WebhookSink:

@@ -40,13 +40,9 @@ def run_without(hidden: set[str], *argv: str, home) -> subprocess.CompletedProce
     ("argv", "hidden", "extra"),
     [
         (("serve",), {"uvicorn", "fastapi", "jwt", "mangum"}, "api"),
-        (
-            ("renewal-token", "--cert", "c.pem", "--key", "k.pem"),
-            {"uvicorn", "fastapi", "jwt", "mangum"},
-            "api",
-        ),
+        (("aws", "check", "--table", "t"), {"boto3", "botocore", "pynamodb"}, "aws"),
     ],
-    ids=["serve", "renewal-token"],
+    ids=["serve", "aws-check"],
 )
 def test_a_missing_extra_is_one_line_naming_it(tmp_path, argv, hidden, extra):
     result = run_without(hidden, *argv, home=tmp_path)
@@ -58,8 +54,22 @@ def test_a_missing_extra_is_one_line_naming_it(tmp_path, argv, hidden, extra):
     assert lines[0].endswith(f"pip install 'albca[{extra}]'")
 
 
+def test_the_holders_renewal_token_needs_no_extra(tmp_path):
+    # A holder's laptop has the plain install: renewal-token reaches its own checks (here:
+    # the missing files), never "this command needs".
+    hidden = {"uvicorn", "fastapi", "jwt", "mangum", "boto3", "botocore", "pynamodb"}
+    result = run_without(
+        hidden, "renewal-token", "--cert", "c.pem", "--key", "k.pem", home=tmp_path
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip()
+        == "albca: error: --cert: cannot read c.pem: No such file or directory"
+    )
+
+
 def test_an_unknown_missing_module_is_not_disguised_as_an_extra(tmp_path):
     # A module no extra installs is a bug of albca, not of the install: keep the traceback.
-    result = run_without({"albca.api"}, "renewal-token", "--cert", "c", "--key", "k", home=tmp_path)
+    result = run_without({"albca.api"}, "serve", home=tmp_path)
     assert result.returncode == 1
     assert "ModuleNotFoundError" in result.stderr

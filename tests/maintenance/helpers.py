@@ -78,5 +78,12 @@ class FlakyPublisher:
             raise PublishFailed(f"cannot publish {name}: simulated outage", target=self.target)
         return self.inner.publish(name, data, content_type=content_type)
 
+    def replace_if(self, name: str, data: bytes, *, content_type: str, replaces):
+        if self.failures > 0:
+            self.failures -= 1
+            self.failed.append(name)
+            raise PublishFailed(f"cannot publish {name}: simulated outage", target=self.target)
+        return self.inner.replace_if(name, data, content_type=content_type, replaces=replaces)
+
     def read(self, name: str, version_id: str | None = None) -> bytes:
         return self.inner.read(name, version_id)
