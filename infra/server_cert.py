@@ -150,13 +150,25 @@ def set_listener_certificate(
     listener_arn: str,
     source: IssuedServerCertificate | FileServerCertificate,
     now: datetime,
+    *,
+    change_listener: bool = True,
 ) -> str:
     """Give the HTTPS listener ``source``'s certificate as its default certificate, keeping
-    its SSL policy and mutual TLS; returns the certificate ARN."""
+    its SSL policy and mutual TLS; returns the certificate ARN.
+
+    ``change_listener=False``: a stack (CloudFormation, Copilot, Terraform) owns the
+    listener, and a change made outside it is drift the next deployment undoes. The
+    certificate is still imported or renewed in ACM (a renewal re-imports in place, so the
+    stack's ARN keeps working); the caller hands the ARN to the stack."""
     listener = read_listener(aws, listener_arn)
     require_https(listener)
     arn = source.certificate_arn(aws, listener, now)
-    if arn != listener.certificate_arn:
+    if arn != listener.certificate_arn and not change_listener:
+        aws.note(
+            f"the listener is left as its stack made it: set its certificate to {arn} "
+            "in the stack (CloudFormation, Copilot, Terraform) and deploy it"
+        )
+    elif arn != listener.certificate_arn:
         params = modify_listener_params(listener, certificate_arn=arn)
         retry_until_seen(
             aws, source.propagation, lambda: aws.change("elbv2", "modify_listener", **params)

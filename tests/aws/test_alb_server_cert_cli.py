@@ -4,6 +4,7 @@ trusting only albca's bundle accepts for the domain."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import boto3
@@ -183,3 +184,33 @@ def test_server_cert_needs_domain_or_files(aws_cli, alb):
         "--server-cert",
     )  # fmt: skip
     assert "--server-cert needs --domain" in message
+
+
+def test_a_stack_owned_listener_is_not_changed_and_gets_the_arn_to_put_in_the_stack(
+    aws_cli, elbv2, alb, recorded
+):
+    # Seed "Copilot multi-account": a stack owns the listener; changing it is drift.
+    args = ("alb", "server-cert", "--listener", alb.listener_arn, "--domain", DOMAIN)
+    shown = json.loads(aws_cli.ok(*args, "--stack-owned", "--json").stdout)
+    assert [c.operation for c in changes(recorded)] == ["ImportCertificate"]
+    assert listener_certificate(elbv2, alb.listener_arn) == alb.certificate_arn  # untouched
+    assert shown["listener_certificate_arn"] == alb.certificate_arn
+    arn = shown["certificate_arn"]
+    assert arn != alb.certificate_arn
+    leaf, chain = acm_certificate(arn)
+    bundle = aws_cli.ok("bundle").stdout.encode()
+    accepted_by_a_client_trusting_only_the_bundle(bundle, leaf, chain, DOMAIN)
+    assert any(arn in note and "stack" in note for note in shown["notes"])
+    # A rerun finds the certificate it imported (by its tag) instead of importing another.
+    recorded.clear()
+    again = json.loads(aws_cli.ok(*args, "--stack-owned", "--json").stdout)
+    assert again["certificate_arn"] == arn
+    assert changes(recorded) == []
+    # Once the stack points the listener at it, renewals re-import in place: same ARN.
+    elbv2.modify_listener(ListenerArn=alb.listener_arn, Certificates=[{"CertificateArn": arn}])
+    recorded.clear()
+    renewed = json.loads(aws_cli.ok(*args, "--stack-owned", "--renew", "--json").stdout)
+    assert renewed["certificate_arn"] == arn
+    assert [c.operation for c in changes(recorded)] == ["ImportCertificate"]
+    assert changes(recorded)[0].params["CertificateArn"] == arn
+    assert not any("left as its stack made it" in note for note in renewed["notes"])

@@ -173,6 +173,16 @@ def server_cert(
     ] = None,
     renew: RenewOption = False,
     key_type: KeyTypeOption = None,
+    stack_owned: Annotated[
+        bool,
+        typer.Option(
+            "--stack-owned",
+            help="A stack (CloudFormation, Copilot, Terraform) owns the listener: import or "
+            "renew the certificate in ACM and print its ARN for the stack; the listener is "
+            "not changed (that would be drift).",
+        ),
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
 ) -> None:
@@ -190,14 +200,30 @@ def server_cert(
     if (domain is None) == (cert is None):
         fail("give --domain (albca issues the certificate) or --cert and --key (yours)")
     aws = open_aws(region, dry_run=dry_run, arn=listener)
+    change = not stack_owned
     if cert is not None:
-        arn = set_listener_certificate(aws, listener, _file_certificate(cert, key, chain), _now())
+        source = _file_certificate(cert, key, chain)
+        arn = set_listener_certificate(aws, listener, source, _now(), change_listener=change)
     else:
         with _authority(True) as authority:
             issued = _server_certificate(authority, domain, renew, key_type)
             assert issued is not None
-            arn = set_listener_certificate(aws, listener, issued, _now())
+            arn = set_listener_certificate(aws, listener, issued, _now(), change_listener=change)
     current = read_listener(aws, listener)
+    if json_output:
+        from albca.cli.output import emit_json
+
+        emit_json(
+            {
+                "dry_run": aws.dry_run,
+                "certificate_arn": arn,
+                "listener_arn": listener,
+                "listener_certificate_arn": current.certificate_arn,
+                "changes": [action.describe() for action in aws.actions],
+                "notes": list(aws.notes),
+            }
+        )
+        return
     mtls = describe_mutual_authentication(current.mutual_authentication)
     report(aws, f"{current.label}: certificate {arn}; {mtls}")
 
