@@ -80,7 +80,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"bundle", "errors", "key_ids", "notices"},
     ],
     "infra": [
-        {"cloudfront_origin"},
+        {"cloudfront_origin", "https_listener"},
         {
             "acm_inventory",
             "listener_mtls",

@@ -228,6 +228,52 @@ def server_cert(
     report(aws, f"{current.label}: certificate {arn}; {mtls}")
 
 
+@alb_app.command("https-listener")
+def https_listener(
+    load_balancer: Annotated[
+        str, typer.Option("--load-balancer", help="ARN of the Application Load Balancer.")
+    ],
+    domain: Annotated[
+        str, typer.Option("--domain", help="The name clients call the load balancer by.")
+    ],
+    port: Annotated[int, typer.Option("--port", help="The HTTPS listener's port.")] = 443,
+    from_port: Annotated[
+        int,
+        typer.Option("--from-port", help="The HTTP listener whose targets the HTTPS one serves."),
+    ] = 80,
+    ssl_policy: Annotated[
+        str | None,
+        typer.Option("--ssl-policy", help="ELB security policy (default: TLS 1.3 and 1.2)."),
+    ] = None,
+    renew: RenewOption = False,
+    key_type: KeyTypeOption = None,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+) -> None:
+    """Serve HTTPS on --port: issue a certificate for --domain, import it into ACM and create
+    the listener, forwarding to the targets of the HTTP listener on --from-port.
+
+    An HTTPS listener already on --port gets the certificate instead (as `alb server-cert`
+    does); an HTTP one is refused.
+    """
+    from albca.infra.https_listener import DEFAULT_SSL_POLICY, ensure_https_listener
+
+    aws = open_aws(region, dry_run=dry_run, arn=load_balancer)
+    with _authority(True) as authority:
+        issued = _server_certificate(authority, domain, renew, key_type)
+        assert issued is not None
+        arn, certificate_arn = ensure_https_listener(
+            aws,
+            load_balancer,
+            issued,
+            _now(),
+            port=port,
+            from_port=from_port,
+            ssl_policy=ssl_policy or DEFAULT_SSL_POLICY,
+        )
+    report(aws, f"HTTPS:{port} listener {arn}: certificate {certificate_arn}")
+
+
 @alb_app.command("status")
 def status(
     load_balancer: Annotated[
