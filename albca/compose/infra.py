@@ -34,6 +34,7 @@ from albca.infra.published_trust_store import ManagerFactory, PublishedTrustStor
 from albca.infra.recording import RecordingClient
 from albca.infra.trust_store_ready import ExistingTrustStore, TrustStoreSource
 from albca.infra.waiting import Wait
+from albca.trust_bundle.alb_rules import ALB_LIMITS, TrustStoreLimits
 from albca.trust_bundle.crl_freshness import CrlStanding, store_standing
 from albca.trust_bundle.elbv2 import TrustStoreApi
 from albca.trust_bundle.errors import TrustStoreError
@@ -69,12 +70,14 @@ def trust_store_source(
     authority: Authority | None = None,
     actor: str = "",
     advertise_ca_names: bool = False,
+    limits: TrustStoreLimits = ALB_LIMITS,
 ) -> TrustStoreSource | None:
     """The trust store a verify-mode listener will use; None keeps the listener's own.
 
     With an ``s3://`` ``publish_to`` (and the ``authority`` whose bundle it holds), the
-    store is fed by albca: created or updated as needed. Otherwise it must exist, and the
-    error when it does not says how to have albca create it.
+    store is fed by albca: created or updated as needed, its bundle and CRLs checked
+    against ``limits`` (the account's quotas, ALBCA_TRUST_STORE_QUOTAS). Otherwise it must
+    exist, and the error when it does not says how to have albca create it.
     """
     if name_or_arn is None:
         return None
@@ -85,7 +88,9 @@ def trust_store_source(
         bucket, _, prefix = publish_to.removeprefix("s3://").partition("/")
         return PublishedTrustStore(
             name_or_arn,
-            manager=trust_store_manager_for(authority, bucket=bucket, prefix=prefix, wait=wait),
+            manager=trust_store_manager_for(
+                authority, bucket=bucket, prefix=prefix, wait=wait, limits=limits
+            ),
             actor=actor,
             target=publish_to,
             advertise_ca_names=advertise_ca_names,
@@ -94,7 +99,12 @@ def trust_store_source(
 
 
 def trust_store_manager_for(
-    authority: Authority, *, bucket: str, prefix: str, wait: Wait
+    authority: Authority,
+    *,
+    bucket: str,
+    prefix: str,
+    wait: Wait,
+    limits: TrustStoreLimits = ALB_LIMITS,
 ) -> ManagerFactory:
     """The trust store manager of ``authority`` publishing to ``s3://bucket/prefix``, made
     per run on that run's ``Aws``: each S3 and ELBv2 change it makes goes on the record."""
@@ -106,6 +116,7 @@ def trust_store_manager_for(
             api=TrustStoreApi(RecordingClient(aws, "elbv2"), sleep=wait.sleep),
             wait_seconds=wait.seconds,
             poll_seconds=wait.interval,
+            limits=limits,
         )
 
     return manager

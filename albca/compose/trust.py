@@ -18,9 +18,11 @@ from albca.compose.aws import ClientFactory, client_factory
 from albca.compose.ca_keys import key_store_words, kms_key_call, new_key_source
 from albca.compose.passphrase import PassphraseSource
 from albca.compose.services import Services
+from albca.settings import Settings
 from albca.trust_bundle.revoke import TrustStoreSync
 
 if TYPE_CHECKING:
+    from albca.trust_bundle.alb_rules import TrustStoreLimits
     from albca.trust_bundle.publish import Publisher
     from albca.trust_bundle.revocation_sync import RevocationSync
     from albca.trust_bundle.rotation import NewKeySource, Rotation
@@ -31,6 +33,7 @@ __all__ = [
     "publisher_from",
     "TrustServices",
     "trust_services",
+    "trust_store_limits",
     "trust_store_sync",
     "rotation_for",
 ]
@@ -47,6 +50,14 @@ def publisher_from(
         return publisher_for(url, s3_client=lambda: make("s3"))
     except ValueError as exc:
         raise ConfigurationError(str(exc), setting="ALBCA_PUBLISH_TO") from None
+
+
+def trust_store_limits(settings: Settings) -> TrustStoreLimits:
+    """The account's trust store quotas (ALB's defaults, raised where
+    ALBCA_TRUST_STORE_QUOTAS says so): every bundle and CRL check uses these."""
+    from albca.trust_bundle.alb_rules import TrustStoreLimits
+
+    return TrustStoreLimits.with_quotas(settings.trust_store_quotas)
 
 
 @dataclass(frozen=True)
@@ -70,7 +81,6 @@ def trust_services(
     """The trust store manager for the CA of ``services``, publishing to ``publish_to``
     (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores. Its
     clients come from ``client`` (default: ``compose.aws`` in ALBCA_AWS_REGION)."""
-    from albca.trust_bundle.alb_rules import TrustStoreLimits
     from albca.trust_bundle.elbv2 import TrustStoreApi
     from albca.trust_bundle.publish import S3Publisher
     from albca.trust_bundle.trust_stores import DEFAULT_WAIT_SECONDS, TrustStoreManager
@@ -92,7 +102,7 @@ def trust_services(
         api=api,
         wait_seconds=DEFAULT_WAIT_SECONDS if wait_seconds is None else wait_seconds,
         allow_gap=allow_gap,
-        limits=TrustStoreLimits.with_quotas(services.settings.trust_store_quotas),
+        limits=trust_store_limits(services.settings),
     )
     return TrustServices(manager, url)
 

@@ -266,3 +266,12 @@ def test_the_account_s_trust_store_quotas_come_from_configuration(aws_cli, s3, b
     assert BundleRule.MAX_CERTIFICATES.value in message
     assert "the limit is 1" in message
     assert object_versions(s3, bucket) == []
+
+
+def test_a_bundle_publish_dry_run_checks_the_account_s_quotas(aws_cli, s3, bucket):
+    # The plan of `bundle publish --dry-run` is checked against the same quotas as the
+    # real run, so a dry run never promises a publish the real one refuses.
+    aws_cli.env["ALBCA_TRUST_STORE_QUOTAS"] = '{"max_certificates": 1}'
+    message = aws_cli.fails("bundle", "publish", "--publish-to", f"s3://{bucket}/pki", "--dry-run")
+    assert BundleRule.MAX_CERTIFICATES.value in message
+    assert object_versions(s3, bucket) == []

@@ -341,3 +341,22 @@ def test_status_says_whether_this_ca_feeds_the_store(
         "alb", "status", "--listener", alb.listener_arn, env={"ALBCA_PUBLISH_TO": TARGET}
     ).stdout
     assert "fed by this CA; CRLs in step" in text
+
+
+def test_the_account_s_trust_store_quotas_reach_the_listener_s_trust_store(
+    publishing, elbv2, s3, alb, recorded
+):
+    # ALBCA_TRUST_STORE_QUOTAS holds for the store `alb enable-mtls` feeds too, not only for
+    # `truststore create`: with a quota of one CA certificate, albca's two-CA bundle is
+    # refused before anything is uploaded or the listener changes.
+    from albca.trust_bundle.errors import BundleRule
+
+    publishing.env["ALBCA_TRUST_STORE_QUOTAS"] = '{"max_certificates": 1}'
+    message = publishing.fails(
+        "alb", "enable-mtls", "--listener", alb.listener_arn, "--trust-store", "albca",
+        "--wait-seconds", "0.05",
+    )  # fmt: skip
+    assert BundleRule.MAX_CERTIFICATES.value in message
+    assert "the limit is 1" in message
+    assert operations(recorded) == []
+    assert listener_mtls(elbv2, alb).get("Mode", "off") == "off"

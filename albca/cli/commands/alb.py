@@ -108,6 +108,7 @@ def enable_mtls(
     """
     from albca.cli.context import cli_actor, load_settings
     from albca.compose.infra import publishes_trust_stores, trust_store_source
+    from albca.compose.trust import trust_store_limits
     from albca.infra.listener_mtls import MtlsSettings
     from albca.infra.listener_mtls import enable_mtls as enable
 
@@ -123,7 +124,8 @@ def enable_mtls(
         ignore_client_certificate_expiry=ignore_client_cert_expiry,
     )
     aws = open_aws(region, dry_run=dry_run, arn=listener)
-    publish_to = load_settings().publish_to
+    albca_settings = load_settings()
+    publish_to = albca_settings.publish_to
     publishes = trust_store is not None and publishes_trust_stores(publish_to)
     with _authority(server_cert or publishes) as authority:
         source = trust_store_source(
@@ -133,6 +135,7 @@ def enable_mtls(
             authority=authority,
             actor=cli_actor(),
             advertise_ca_names=advertise_ca_names,
+            limits=trust_store_limits(albca_settings),
         )
         certificate = _server_certificate(authority, domain, renew, key_type)
         summary = enable(

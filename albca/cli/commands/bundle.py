@@ -136,11 +136,17 @@ def _plan_publish(
     json_output: bool,
 ) -> None:
     from albca.cli.trust_context import report_plan
+    from albca.compose.trust import trust_store_limits
     from albca.trust_bundle.planning import Plan, Planner
     from albca.trust_bundle.trust_stores import TrustStoreManager
 
     plan = Plan()
-    manager = TrustStoreManager(authority=services.authority, publisher=publisher, api=None)
+    manager = TrustStoreManager(
+        authority=services.authority,
+        publisher=publisher,
+        api=None,
+        limits=trust_store_limits(services.settings),
+    )
     planner = Planner(manager, plan)
     planner.publish_bundle(advertise_ca_names=advertise_ca_names, name=name)
     bundle = planner.trusted.summary()

@@ -74,6 +74,7 @@ def origin_mtls(
     from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor, open_cli_services
     from albca.compose.infra import cloudfront_client_ca, trust_store_source
+    from albca.compose.trust import trust_store_limits
     from albca.infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
     from albca.infra.waiting import Wait
 
@@ -95,6 +96,7 @@ def origin_mtls(
             publish_to=services.settings.publish_to,
             authority=authority,
             actor=cli_actor(),
+            limits=trust_store_limits(services.settings),
         )
         summary = ensure_origin_mtls(
             aws,
