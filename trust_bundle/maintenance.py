@@ -29,9 +29,10 @@ deploy``'s schedule. A run that finds nothing due changes nothing. The jobs, in 
     An active CA past its ``rotate_by`` (``ca.ca_status``) is announced once.
 ``acm``
     Certificates albca imported into ACM (found by their ``albca:managed-by`` tag) past
-    ``acm_renew_at`` of their life (default two thirds) are announced once per
-    certificate version, naming the command that re-imports them. Renewing them in place
-    is not done here yet (see docs/maintenance.md).
+    ``acm_renew_at`` of their life (default two thirds) are renewed in place, once, by
+    ``renew_managed`` (``trust_bundle.acm_renewals``); a failed renewal is a notice, an
+    audit event and a failed job. Without ``renew_managed`` they are only announced,
+    naming the command that re-imports them.
 ``events``
     Audit events worth telling (issued, revoked, sync failed, maintenance failed;
     ``MaintenancePolicy.events`` chooses) since the previous run.
@@ -66,6 +67,7 @@ from albca.ca.records import (
     format_serial,
 )
 from albca.ca.stores.protocol import CertificateStore
+from albca.trust_bundle.acm_renewals import AcmRenewals, ManagedCertificate, RenewManaged
 from albca.trust_bundle.artefacts import crl_name
 from albca.trust_bundle.errors import PublishFailed
 from albca.trust_bundle.notices import DeliveryFailed, Notice, NoticeSink
@@ -78,6 +80,7 @@ __all__ = [
     "MAINTAIN",
     "ManagedCertificate",
     "MaintenancePolicy",
+    "RenewManaged",
     "JobResult",
     "MaintenanceReport",
     "Maintenance",
@@ -97,17 +100,6 @@ EVENT_KINDS: dict[str, str] = {
 _CRL_LEASE_KEY = "job:crl"
 _EVENT_SCAN_LIMIT = 5_000
 _PAGE = 1_000
-
-
-@dataclass(frozen=True)
-class ManagedCertificate:
-    """A certificate albca imported into ACM (for an ALB listener or a CloudFront origin)."""
-
-    arn: str
-    purpose: str  # the albca:managed-by tag: what it is for
-    not_before: datetime
-    not_after: datetime
-    renew_with: str  # the command that re-imports it
 
 
 @dataclass(frozen=True)
@@ -191,7 +183,8 @@ class MaintenanceReport:
 class Maintenance:
     """Every due job, once. ``sync`` makes the revocation sync (roots included) or is None
     without a publish target; ``publisher`` is where the CRLs are read back from;
-    ``managed_certificates`` lists albca's certificates in ACM (None: no ACM job)."""
+    ``managed_certificates`` lists albca's certificates in ACM (None: no ACM job) and
+    ``renew_managed`` renews one in place (None: they are announced instead)."""
 
     def __init__(
         self,
@@ -202,6 +195,7 @@ class Maintenance:
         sinks: Sequence[NoticeSink] = (),
         policy: MaintenancePolicy | None = None,
         managed_certificates: Callable[[], Sequence[ManagedCertificate]] | None = None,
+        renew_managed: RenewManaged | None = None,
         actor: str = "maintenance",
     ) -> None:
         self.authority = authority
@@ -211,6 +205,14 @@ class Maintenance:
         self.policy = policy or MaintenancePolicy()
         self.managed_certificates = managed_certificates
         self.actor = actor
+        self.acm_renewals = AcmRenewals(
+            store=authority.store,
+            renew=renew_managed,
+            renew_at=self.policy.acm_renew_at,
+            lease=self.policy.lease,
+            clock=authority.now,
+            actor=actor,
+        )
 
     @property
     def store(self) -> CertificateStore:
@@ -225,9 +227,9 @@ class Maintenance:
         jobs = [self._crl_job(run_id, dry_run)]
         notices: list[tuple[JobResult, Notice]] = []
         for name, find in (
+            ("acm", lambda now, job: self._acm_job(now, job, run_id, dry_run)),
             ("expiry", self._expiry_notices),
             ("ca-rotation", self._rotation_notices),
-            ("acm", self._acm_notices),
             ("events", self._event_notices),
         ):
             job = JobResult(name)
@@ -237,7 +239,8 @@ class Maintenance:
             except CAError as exc:  # a store or AWS failure in one job stops only that job
                 job.failed.append(exc.message)
                 continue
-            job.due += [notice.text for notice in found]
+            if name != "acm":  # its due list names certificates, not notices
+                job.due += [notice.text for notice in found]
             notices += [(job, notice) for notice in found]
         if not dry_run:
             self._announce(run_id, now, notices)
@@ -385,31 +388,21 @@ class Maintenance:
             )
         return notices
 
-    def _acm_notices(self, now: datetime, job: JobResult) -> list[Notice]:
+    def _acm_job(self, now: datetime, job: JobResult, run_id: str, dry_run: bool) -> list[Notice]:
         if self.managed_certificates is None:
             job.skipped = "no AWS target: no certificates in ACM to look at"
             return []
-        notices = []
-        for cert in self.managed_certificates():
-            life = cert.not_after - cert.not_before
-            if now < cert.not_before + life * self.policy.acm_renew_at:
-                continue
-            notices.append(
-                Notice(
-                    key=f"acm-renewal:{cert.arn}:{int(cert.not_after.timestamp())}",
-                    kind="acm-renewal",
-                    text=(
-                        f"ACM certificate {cert.arn} ({cert.purpose}) expires "
-                        f"{cert.not_after.isoformat()}: re-import it with `{cert.renew_with}`"
-                    ),
-                    detail={
-                        "arn": cert.arn,
-                        "purpose": cert.purpose,
-                        "not_after": cert.not_after.isoformat(),
-                    },
-                )
-            )
-        return notices
+        due = self.acm_renewals.due(list(self.managed_certificates()), now)
+        job.due += [
+            f"ACM certificate {cert.arn} ({cert.purpose}) expires {cert.not_after.isoformat()}"
+            for cert in due
+        ]
+        if dry_run:
+            return []
+        outcome = self.acm_renewals.run(due, run_id)
+        job.done += outcome.renewed
+        job.failed += outcome.failed
+        return outcome.notices
 
     def _event_notices(self, now: datetime, job: JobResult) -> list[Notice]:
         actions = {EVENT_KINDS[kind]: kind for kind in self.policy.events}

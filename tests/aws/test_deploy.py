@@ -119,6 +119,15 @@ def test_deploy_makes_every_resource_as_configured(aws, package):
     ]
     assert resources["CaKeys"] == list(KEYS)
     assert resources["PublishedObjects"] == ["arn:aws:s3:::pki-bucket/albca/*"]
+    # Maintenance renews the ACM certificates albca manages: CloudFront's in us-east-1 too.
+    maintenance_policy = iam.get_role_policy(RoleName="albca-prod-maintenance", PolicyName="albca")
+    by_sid = {s["Sid"]: s for s in maintenance_policy["PolicyDocument"]["Statement"]}
+    assert "acm:GetCertificate" in by_sid["ManagedCertificates"]["Action"]
+    assert (
+        f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/*"
+        in (by_sid["ManagedCertificates"]["Resource"])
+    )
+    assert by_sid["FindManagedCertificates"]["Action"] == ["acm:ListCertificates"]
 
     scheduler = client("scheduler")
     schedule = scheduler.get_schedule(Name="maintain", GroupName="albca-prod")

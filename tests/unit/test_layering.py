@@ -69,7 +69,7 @@ LAYERS: dict[str, list[set[str]]] = {
     ],
     "trust_bundle": [
         {"maintenance"},
-        {"revoke", "rotation", "store_for_listener"},
+        {"acm_renewals", "revoke", "rotation", "store_for_listener"},
         {"planning"},
         {"trust_stores"},
         {"revocation_sync"},
@@ -80,6 +80,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"bundle", "errors", "key_ids", "notices"},
     ],
     "infra": [
+        {"acm_renewal"},
         {"cloudfront_origin", "https_listener"},
         {
             "acm_inventory",
