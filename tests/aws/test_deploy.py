@@ -312,3 +312,17 @@ def test_status_reads_back_the_deployment(aws, package):
     assert status.next_run is not None
     assert now < status.next_run <= now + timedelta(hours=2)
     assert status.subscriptions == ["email:pki@example.com"]
+
+
+def test_status_predicts_a_cron_schedule_or_says_it_cannot(aws, package):
+    run(make_spec(schedule="cron(0 * * * ? *)"), package)  # every hour on the hour
+    now = datetime(2030, 5, 6, 7, 8, tzinfo=UTC)
+    status = deployment_status(Aws(AwsClients(region=REGION)), make_spec(), now)
+    assert status.schedule == "cron(0 * * * ? *)"
+    assert status.next_run == datetime(2030, 5, 6, 8, 0, tzinfo=UTC)
+    assert status.next_run_unknown is None
+
+    run(make_spec(schedule="cron(0 12 L * ? *)"), package)  # the last day of each month
+    status = deployment_status(Aws(AwsClients(region=REGION)), make_spec(), now)
+    assert status.next_run is None
+    assert "L, W and # wildcards are not evaluated" in (status.next_run_unknown or "")

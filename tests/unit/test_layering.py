@@ -100,7 +100,7 @@ LAYERS: dict[str, list[set[str]]] = {
         },
         {"backend_cert", "bootstrap", "calls", "deploy.package", "deploy.policies"},
         {"acm_rules", "cert_checks", "clients", "cloudfront_rules", "deploy.spec", "ebextensions"},
-        {"deploy", "errors", "waiting"},
+        {"deploy", "deploy.schedule_times", "errors", "waiting"},
     ],
     "api": [
         {"app"},
