@@ -188,9 +188,9 @@ def maintenance_policy(spec: DeploySpec, account: Account) -> Policy:
 
 
 def operator_policy(spec: DeploySpec, account: Account) -> Policy:
-    """What the person running ``albca aws deploy``, ``status`` and ``undeploy`` needs for
-    the deployment's own resources (not the CA's table and keys, which ``albca init`` and
-    the other commands use, nor ``undeploy --delete-data``)."""
+    """What the person running ``albca aws deploy``, ``status`` and ``undeploy`` (with
+    ``--delete-data`` too) needs for the deployment's own resources (not the CA's table
+    and keys as ``albca init`` and the other commands use them)."""
     prefix = f"albca-{spec.name}-"
     roles = account.arn("iam", f"role/{prefix}*", regional=False)
     functions = account.arn("lambda", f"function:{prefix}*")
@@ -240,6 +240,9 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
                 "lambda:AddPermission",
                 "lambda:GetFunctionUrlConfig",
                 "lambda:CreateFunctionUrlConfig",
+                # A switch of --front-door takes the old door down (infra.deploy.doors).
+                "lambda:DeleteFunctionUrlConfig",
+                "lambda:RemovePermission",
             ],
             [functions],
         ),
@@ -314,6 +317,7 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
             ],
             ["*"],
         ),
+        *_delete_data_statements(spec, account),
         # A package over 50 MB goes to Lambda through the bucket (infra.deploy.apply._code).
         _allow(
             "PackageUpload",
@@ -326,6 +330,41 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
         if spec.bucket
         else None,
     )
+
+
+def _delete_data_statements(spec: DeploySpec, account: Account) -> list[dict[str, Any] | None]:
+    """What ``albca aws undeploy --delete-data --yes`` calls (``infra.deploy.remove``), on
+    this CA's table, bucket and keys only. A team that wants the data out of the
+    operator's reach drops the three ``DeleteData*`` statements: undeploy without
+    --delete-data needs none of them."""
+    bucket = f"arn:{account.partition}:s3:::{spec.bucket}"
+    return [
+        # Deletion protection, which albca aws bootstrap turns on, must go first.
+        _allow(
+            "DeleteDataTable",
+            ["dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable"],
+            [account.arn("dynamodb", f"table/{spec.table}")],
+        ),
+        # HeadBucket is allowed by s3:ListBucket; ListObjectVersions is
+        # s3:ListBucketVersions; DeleteObjects of versions needs s3:DeleteObject and
+        # s3:DeleteObjectVersion (Service Authorization Reference, list_amazons3.html).
+        _allow(
+            "DeleteDataBucket",
+            [
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:DeleteBucket",
+            ],
+            [bucket, f"{bucket}/*"],
+        )
+        if spec.bucket
+        else None,
+        _allow("DeleteDataKeys", ["kms:ScheduleKeyDeletion"], list(spec.kms_keys))
+        if spec.kms_keys
+        else None,
+    ]
 
 
 def policy_for(who: str, spec: DeploySpec, account: Account) -> Policy:

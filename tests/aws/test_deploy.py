@@ -326,3 +326,109 @@ def test_status_predicts_a_cron_schedule_or_says_it_cannot(aws, package):
     status = deployment_status(Aws(AwsClients(region=REGION)), make_spec(), now)
     assert status.next_run is None
     assert "L, W and # wildcards are not evaluated" in (status.next_run_unknown or "")
+
+
+def api_permissions() -> list[str]:
+    policy = client("lambda").get_policy(FunctionName="albca-prod-api")["Policy"]
+    return sorted(statement["Sid"] for statement in json.loads(policy)["Statement"])
+
+
+def test_switching_the_front_door_takes_the_old_one_down(aws, package, alb):
+    lam, apigw, elbv2 = client("lambda"), client("apigatewayv2"), client("elbv2")
+    run(make_spec(front_door="url"), package)
+    assert lam.get_function_url_config(FunctionName="albca-prod-api")["FunctionUrl"]
+
+    switched = run(make_spec(front_door="http-api"), package)
+    assert ("lambda", "delete_function_url_config") in operations(switched)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName="albca-prod-api")
+    assert [a["Name"] for a in apigw.get_apis()["Items"]] == ["albca-prod"]
+    assert api_permissions() == ["albca-http-api"]  # the URL's statements are gone
+
+    alb_spec = make_spec(front_door="alb", listener_arn=alb.listener_arn)
+    run(alb_spec, package)
+    assert apigw.get_apis()["Items"] == []
+    assert api_permissions() == ["albca-alb"]
+    assert len(elbv2.describe_target_groups()["TargetGroups"]) == 1
+
+    run(make_spec(front_door="url"), package)
+    assert elbv2.describe_target_groups()["TargetGroups"] == []
+    rules = elbv2.describe_rules(ListenerArn=alb.listener_arn)["Rules"]
+    assert [r["IsDefault"] for r in rules] == [True]  # the path rule went with the group
+    assert api_permissions() == ["albca-function-url", "albca-function-url-invoke"]
+    assert run(make_spec(front_door="url"), package).actions == []  # and it stays so
+
+
+def test_another_http_api_of_the_same_name_is_not_taken_down(aws, package):
+    apigw = client("apigatewayv2")
+    theirs = apigw.create_api(Name="albca-prod", ProtocolType="HTTP")["ApiId"]
+    run(make_spec(front_door="url"), package)
+    assert [a["ApiId"] for a in apigw.get_apis()["Items"]] == [theirs]
+
+
+# -- the operator policy covers every call deploy, a door switch and undeploy make -------
+# IAM action names (Service Authorization Reference): for Lambda, IAM, Scheduler, SNS,
+# ELBv2 (prefix elasticloadbalancing), DynamoDB, KMS and STS the action is the API
+# operation's name; API Gateway v2 is authorised by HTTP method (apigateway:GET, ...);
+# S3 (list_amazons3.html) names these differently.
+IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+S3_ACTIONS = {
+    "HeadBucket": ["s3:ListBucket"],
+    "ListObjectVersions": ["s3:ListBucketVersions"],
+    "DeleteObjects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+}
+
+
+def iam_actions(service: str, operation) -> list[str]:
+    if service == "apigatewayv2":
+        return [f"apigateway:{operation.http['method']}"]
+    if service == "s3":
+        return S3_ACTIONS.get(operation.name, [f"s3:{operation.name}"])
+    return [f"{IAM_PREFIX.get(service, service)}:{operation.name}"]
+
+
+def recording_clients(actions: set[str]) -> AwsClients:
+    def configure(service: str, made) -> None:
+        def remember(model, **_):
+            actions.update(iam_actions(service, model))
+
+        made.meta.events.register("provide-client-params", remember)
+
+    return AwsClients(region=REGION, configure=configure)
+
+
+def test_the_operator_policy_allows_every_call_of_deploy_switch_and_undeploy_with_data(
+    aws, package, alb
+):
+    kms = client("kms")
+    key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["Arn"]
+    s3 = client("s3")
+    s3.create_bucket(Bucket="pki-bucket")
+    s3.put_bucket_versioning(Bucket="pki-bucket", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="pki-bucket", Key="albca/ca-bundle.pem", Body=b"bundle")
+    client("dynamodb").create_table(
+        TableName="albca",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    from albca.infra.deploy.policies import operator_policy
+    from albca.infra.deploy.spec import Account
+
+    account = Account("aws", ACCOUNT, REGION)
+    for door in ("url", "http-api", "alb", "url"):  # every door, and every switch away
+        listener = alb.listener_arn if door == "alb" else None
+        spec = make_spec(kms_keys=(key,), front_door=door, listener_arn=listener)
+        called: set[str] = set()
+        deploy(Aws(recording_clients(called)), spec, package, wait=NO_WAIT, environment=ENVIRONMENT)
+        allowed = {a for s in operator_policy(spec, account)["Statement"] for a in s["Action"]}
+        assert called - allowed == set(), door
+    called = set()
+    undeploy(
+        Aws(recording_clients(called)),
+        spec,
+        data=DataToDelete(table="albca", bucket="pki-bucket", kms_keys=(key,)),
+    )
+    assert {"dynamodb:DeleteTable", "s3:DeleteBucket", "kms:ScheduleKeyDeletion"} <= called
+    allowed = {a for s in operator_policy(spec, account)["Statement"] for a in s["Action"]}
+    assert called - allowed == set()

@@ -90,6 +90,7 @@ LAYERS: dict[str, list[set[str]]] = {
             "server_cert",
         },
         {"acm", "classic_elb", "deploy.apply", "deploy.remove", "listeners", "recording"},
+        {"deploy.doors"},
         {
             "cloudfront_prefix_list",
             "deploy.lookup",
