@@ -432,3 +432,44 @@ def test_the_operator_policy_allows_every_call_of_deploy_switch_and_undeploy_wit
     assert {"dynamodb:DeleteTable", "s3:DeleteBucket", "kms:ScheduleKeyDeletion"} <= called
     allowed = {a for s in operator_policy(spec, account)["Statement"] for a in s["Action"]}
     assert called - allowed == set()
+
+
+# -- the ALB door in front of a verify-mode listener ---------------------------------------
+# moto drops MutualAuthentication; the trust store fake (albca.emulated_aws.elbv2_trust_stores,
+# installed by the aws_cli fixture's client factory) keeps it as ELBv2 documents it.
+
+
+def api_environment() -> dict[str, str]:
+    config = client("lambda").get_function_configuration(FunctionName="albca-prod-api")
+    variables: dict[str, str] = config["Environment"]["Variables"]
+    return variables
+
+
+def test_behind_a_verify_mode_listener_the_api_trusts_the_client_certificate_headers(
+    aws_cli, elbv2, alb, albca_store, package
+):
+    from albca.compose.deploy import deploy_ca
+
+    elbv2.modify_listener(
+        ListenerArn=alb.listener_arn,
+        MutualAuthentication={"Mode": "verify", "TrustStoreArn": albca_store},
+    )
+    spec = make_spec(front_door="alb", listener_arn=alb.listener_arn)
+    aws, _deployed = deploy_ca(spec, package, dry_run=False, wait_seconds=0)
+    assert api_environment()["ALBCA_API_BEHIND_ALB_MTLS"] == "true"
+    assert not any("not verify" in note for note in aws.notes)
+
+
+@pytest.mark.parametrize("mode", ["off", "passthrough"])
+def test_behind_a_listener_that_does_not_verify_the_headers_are_not_trusted(
+    aws_cli, elbv2, alb, package, mode
+):
+    # Passthrough forwards whatever certificate the client sent, checked by nobody
+    # (AWS_NOTES): a header from it proves nothing.
+    from albca.compose.deploy import deploy_ca
+
+    elbv2.modify_listener(ListenerArn=alb.listener_arn, MutualAuthentication={"Mode": mode})
+    spec = make_spec(front_door="alb", listener_arn=alb.listener_arn)
+    aws, _deployed = deploy_ca(spec, package, dry_run=False, wait_seconds=0)
+    assert "ALBCA_API_BEHIND_ALB_MTLS" not in api_environment()
+    assert any(f"mode is {mode}, not verify" in note for note in aws.notes)
