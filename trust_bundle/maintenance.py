@@ -40,8 +40,13 @@ deploy``'s schedule. A run that finds nothing due changes nothing. The jobs, in 
 Exactly once. Each notice is claimed per sink in the store (``claim_notice``, a
 conditional write on both backends) before it is sent and marked sent after, so two runs
 at once never both send it; a failed delivery gives the claim back and the next run
-tries again. The ``crl`` job is guarded by a claim too (a lease, given back at the end),
-and checks what is due only once it holds it, so two runs at once sign one set of CRLs.
+tries again. Notices that share a digest (every certificate crossing one threshold in one
+run) are claimed, sent and marked in batches: one store transaction each on SQLite and
+one message per sink listing them (``notices.digest_of``: a count, the first names, at
+most 100 listed whole), still once per certificate, threshold and sink.
+
+The ``crl`` job is guarded by a claim too (a lease, given back at the end), and checks
+what is due only once it holds it, so two runs at once sign one set of CRLs.
 
 Every run leaves a ``maintain`` audit event with what it did and what failed.
 """
@@ -70,7 +75,7 @@ from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.acm_renewals import AcmRenewals, ManagedCertificate, RenewManaged
 from albca.trust_bundle.artefacts import crl_name
 from albca.trust_bundle.errors import PublishFailed
-from albca.trust_bundle.notices import DeliveryFailed, Notice, NoticeSink
+from albca.trust_bundle.notices import DeliveryFailed, Notice, NoticeSink, digest_of
 from albca.trust_bundle.publish import Publisher
 from albca.trust_bundle.revocation_sync import RevocationSync
 from albca.trust_bundle.sync_trail import SYNC_PENDING, sync_state
@@ -336,6 +341,8 @@ class Maintenance:
                 Notice(
                     key=f"expiry:{format_serial(record.serial)}:{days}d",
                     kind="expiry",
+                    digest=f"certificates expire within {days} day(s)",
+                    label=f"{name} ({format_serial(record.serial)[:12]})",
                     text=(
                         f"certificate {format_serial(record.serial)} ({name}, profile "
                         f"{record.profile}) expires {record.not_after.isoformat()}: within "
@@ -444,30 +451,32 @@ class Maintenance:
     def _announce(
         self, run_id: str, now: datetime, notices: list[tuple[JobResult, Notice]]
     ) -> None:
+        """Each sink gets each notice once: per sink, the notices of one digest (every
+        certificate crossing one threshold in this run) are claimed in one batch, sent as
+        one message (``digest_of``) and marked sent in one batch; a failed delivery gives
+        the whole batch back for the next run."""
         if not notices:
             return
         if not self.sinks:
             for job, _notice in notices:
                 job.skipped = job.skipped or "nowhere to send notices (ALBCA_NOTIFY_*)"
             return
-        broken: dict[str, str] = {}  # sink -> why: after one failure, a sink waits a run
         lease = self.policy.lease
-        for job, notice in notices:
-            for sink in self.sinks:
-                key = f"{notice.key}@{sink.name}"
-                if sink.name in broken:
-                    continue
-                if not self.store.claim_notice(key, owner=run_id, now=now, lease=lease):
-                    continue  # sent already, or another run is sending it
+        for sink in self.sinks:
+            for job, group in _by_digest(notices):
+                keys = {f"{notice.key}@{sink.name}": notice for notice in group}
+                claimed = self.store.claim_notices(list(keys), owner=run_id, now=now, lease=lease)
+                if not claimed:
+                    continue  # sent already, or another run is sending them
+                message = digest_of([n for key, n in keys.items() if key in claimed])
                 try:
-                    sink.deliver(notice)
+                    sink.deliver(message)
                 except DeliveryFailed as exc:
-                    self.store.release_notice(key, owner=run_id)
-                    broken[sink.name] = str(exc)
+                    self.store.release_notices(list(claimed), owner=run_id)
                     job.failed.append(f"{sink.name}: {exc} (retried on the next run)")
-                    continue
-                self.store.mark_notice_sent(key, owner=run_id, now=self.authority.now())
-                job.done.append(f"{sink.name}: {notice.text}")
+                    break  # after one failure, a sink waits for the next run
+                self.store.mark_notices_sent(list(claimed), owner=run_id, now=self.authority.now())
+                job.done.append(f"{sink.name}: {message.text}")
 
     def _record(self, report: MaintenanceReport, through: int) -> None:
         failed = report.failures
@@ -497,6 +506,18 @@ class Maintenance:
             self._announce(
                 report.run_id, report.at, [(job, _event_notice("maintenance-failed", event))]
             )
+
+
+def _by_digest(
+    notices: list[tuple[JobResult, Notice]],
+) -> list[tuple[JobResult, list[Notice]]]:
+    """The notices in groups to send as one message: those of one job sharing a digest
+    together, every other one alone; in the order they were found."""
+    groups: dict[tuple[str, int, str], tuple[JobResult, list[Notice]]] = {}
+    for index, (job, notice) in enumerate(notices):
+        group = ("digest", id(job), notice.digest) if notice.digest else ("alone", index, "")
+        groups.setdefault(group, (job, []))[1].append(notice)
+    return list(groups.values())
 
 
 def _days(threshold: timedelta) -> int:

@@ -32,7 +32,7 @@ from albca.trust_bundle.trust_stores import TrustStoreManager
 from tests.aws.conftest import REGION
 from tests.aws.failures import fail
 from tests.aws.moto_support import create_table
-from tests.maintenance.helpers import MovingClock, issue, published_crls
+from tests.maintenance.helpers import MovingClock, each_notice, issue, published_crls
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
@@ -190,7 +190,8 @@ def test_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(serverless, topic_
     assert outage is not None
     expiry = Counter(
         (n["detail"]["serial"], n["detail"]["threshold_days"])
-        for n in notices
+        for message in notices
+        for n in each_notice(message)
         if n["kind"] == "expiry"
     )
     assert expiry == {
