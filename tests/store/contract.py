@@ -499,13 +499,7 @@ class StoreContract:
             ):
                 won.append(owner)
 
-        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for opened in stores:
-            opened.close()
+        at_once(claim, stores)
         assert len(won) == 1
 
     def test_claiming_many_notices_takes_only_the_free_ones(self, store):
@@ -537,11 +531,17 @@ class StoreContract:
             for key in got:
                 won[key].append(f"run-{index}")
 
-        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for opened in stores:
-            opened.close()
+        at_once(claim, stores)
         assert all(len(owners) == 1 for owners in won.values()), won
+
+
+def at_once(work, stores) -> None:
+    """Run ``work(index)`` for each store in its own thread (the work waits on a barrier
+    so that they really race), then close the stores."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for opened in stores:
+        opened.close()
