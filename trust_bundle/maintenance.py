@@ -62,7 +62,7 @@ from typing import Any
 from cryptography import x509
 
 from albca.ca.authority import Authority
-from albca.ca.ca_status import authority_reports
+from albca.ca.ca_status import authority_reports, rotation_due
 from albca.ca.errors import CAError
 from albca.ca.records import (
     AuditEvent,
@@ -376,6 +376,8 @@ class Maintenance:
             cursor = page.next_cursor
 
     def _rotation_notices(self, now: datetime, job: JobResult) -> list[Notice]:
+        if not rotation_due(self.store, self.authority.profiles, now):
+            return []  # the reports (and their certificate counts) only when one is due
         notices = []
         for report in authority_reports(self.store, self.authority.profiles, now):
             if report.rotate_by is None or now < report.rotate_by:
