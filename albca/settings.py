@@ -185,8 +185,14 @@ class Settings(BaseSettings):
     )
     maintain_acm: Literal["auto", "on", "off"] = Field(
         default="auto",
-        description="Look for certificates albca imported into ACM that need re-importing: "
+        description="Renew, in place, the certificates albca imported into ACM: "
         "auto: when ALBCA_PUBLISH_TO is s3:// or the store is DynamoDB.",
+    )
+    maintain_acm_renew: float = Field(
+        default=2 / 3,
+        gt=0,
+        lt=1,
+        description="Share of an ACM certificate's life after which maintenance renews it.",
     )
 
     @field_validator("notify_sns_topic", mode="after")

@@ -25,7 +25,7 @@ from albca.ca.profiles import ProfileSet
 from albca.ca.records import AuthorityRecord, AuthorityRole, AuthorityStatus
 from albca.ca.stores.protocol import CertificateStore
 
-__all__ = ["AuthorityReport", "ROTATION_MARGIN", "authority_reports"]
+__all__ = ["AuthorityReport", "ROTATION_MARGIN", "authority_reports", "rotation_due"]
 
 ROTATION_MARGIN = timedelta(days=30)
 
@@ -72,19 +72,16 @@ def authority_reports(
     """One report per CA, roots first, oldest first."""
     records = list(store.list_authorities())
     records.sort(key=lambda r: (r.role is not AuthorityRole.ROOT, r.created_at, r.key_id))
-    longest_leaf = max(profile.max_lifetime for profile in profiles.profiles)
     reports = []
     for record in records:
         certificate = certificate_of(record)
         if record.role is AuthorityRole.ROOT:
             issued, valid = _children(records, record)
-            lead_time = issuing_lifetime + margin
         else:
             counts = store.issuer_counts(record.key_id, now)
             issued, valid = counts.issued, counts.active
-            lead_time = longest_leaf + margin
         not_after = certificate.not_valid_after_utc
-        rotate_by = not_after - lead_time if record.status is AuthorityStatus.ACTIVE else None
+        rotate_by = _rotate_by(record, not_after, profiles, margin, issuing_lifetime)
         reports.append(
             AuthorityReport(
                 record=record,
@@ -99,6 +96,41 @@ def authority_reports(
             )
         )
     return reports
+
+
+def rotation_due(
+    store: CertificateStore,
+    profiles: ProfileSet,
+    now: datetime,
+    *,
+    margin: timedelta = ROTATION_MARGIN,
+    issuing_lifetime: timedelta = ISSUING_LIFETIME,
+) -> bool:
+    """Whether an active CA is past its ``rotate_by``: the CA records only, without the
+    certificate counts ``authority_reports`` makes (on DynamoDB, counting reads the whole
+    issuer index, too much for an hourly check that is almost always no)."""
+    return any(
+        (rotate_by := _rotate_by(record, certificate_of(record).not_valid_after_utc,
+                                 profiles, margin, issuing_lifetime)) is not None
+        and now >= rotate_by
+        for record in store.list_authorities()
+    )  # fmt: skip
+
+
+def _rotate_by(
+    record: AuthorityRecord,
+    not_after: datetime,
+    profiles: ProfileSet,
+    margin: timedelta,
+    issuing_lifetime: timedelta,
+) -> datetime | None:
+    """When an active CA must be rotated (see the module docstring); None if not active."""
+    if record.status is not AuthorityStatus.ACTIVE:
+        return None
+    if record.role is AuthorityRole.ROOT:
+        return not_after - (issuing_lifetime + margin)
+    longest_leaf = max(profile.max_lifetime for profile in profiles.profiles)
+    return not_after - (longest_leaf + margin)
 
 
 def _children(records: Sequence[AuthorityRecord], root: AuthorityRecord) -> tuple[int, int]:

@@ -30,7 +30,7 @@ from albca.ca.keys import CAKey, KeySpec, key_spec_of
 from albca.infra.acm_rules import acm_tag_value, key_algorithm, reimport_refusal
 from albca.infra.calls import Aws
 from albca.infra.cert_checks import load_certificate, require_matching_key, require_valid_at
-from albca.infra.errors import AwsSetupError, CertificateUnusable
+from albca.infra.errors import AwsSetupError, CertificateUnusable, SetupRefused
 from albca.infra.waiting import Wait
 from albca.trust_bundle.planning import PLACEHOLDER
 
@@ -159,6 +159,7 @@ def import_certificate(
     replace: AcmCertificate | None = None,
     key_spec: KeySpec | None = None,
     now: datetime,
+    in_place_only: bool = False,
 ) -> str:
     """Import ``material`` (re-import in place of ``replace`` when ACM's re-import rules
     allow it, else as a new certificate); return the ARN.
@@ -167,8 +168,14 @@ def import_certificate(
     recorded with placeholders (``key_spec``, the key type it will have, decides whether it
     can be a re-import). ``purpose`` is recorded as a tag on a new import (ACM takes no
     tags on a re-import).
+
+    ``in_place_only``: nothing would use a new certificate (maintenance renews what a
+    listener or distribution already points at), so a re-import ACM would refuse raises
+    ``SetupRefused`` instead of importing a new one.
     """
-    replace_arn = None if replace is None else _reimport_arn(aws, replace, material, key_spec)
+    replace_arn = None
+    if replace is not None:
+        replace_arn = _reimport_arn(aws, replace, material, key_spec, in_place_only)
     params: dict[str, Any] = {}
     if replace_arn is not None:
         params["CertificateArn"] = replace_arn
@@ -201,7 +208,11 @@ def import_certificate(
 
 
 def _reimport_arn(
-    aws: Aws, replace: AcmCertificate, material: ImportMaterial | None, key_spec: KeySpec | None
+    aws: Aws,
+    replace: AcmCertificate,
+    material: ImportMaterial | None,
+    key_spec: KeySpec | None,
+    in_place_only: bool,
 ) -> str | None:
     """``replace.arn`` if the new certificate can be re-imported in place of it."""
     old = replace.certificate
@@ -218,6 +229,12 @@ def _reimport_arn(
         refusal = f"the key type would change to {key_spec}" if changes else None
     if refusal is None:
         return replace.arn
+    if in_place_only:
+        raise SetupRefused(
+            f"{replace.arn} cannot be re-imported in place: {refusal} (ACM User Guide, "
+            '"Reimport a certificate")',
+            rule="a re-import keeps the key type and size and every key usage",
+        )
     aws.note(
         f"{replace.arn} cannot be re-imported in place ({refusal}; ACM User Guide, "
         f'"Reimport a certificate"): a new certificate is imported and used instead; delete '

@@ -34,6 +34,7 @@ from albca.infra.errors import SetupRefused
 __all__ = [
     "MAX_TAG_VALUE",
     "acm_tag_value",
+    "acm_tag_text",
     "has_key_spec",
     "key_algorithm",
     "leaf_key_spec",
@@ -70,6 +71,21 @@ def acm_tag_value(text: str) -> str:
         digest = hashlib.sha256(value.encode()).hexdigest()[:16]
         value = f"{value[: MAX_TAG_VALUE - 17]}:{digest}"
     return value
+
+
+def acm_tag_text(value: str) -> str:
+    """The text ``acm_tag_value`` encoded as ``value`` (a cut value stays as it is)."""
+    out = bytearray()
+    at = 0
+    while at < len(value):
+        escaped = value[at + 1 : at + 3]
+        if value[at] == "=" and len(escaped) == 2 and all(c in "0123456789ABCDEF" for c in escaped):
+            out.append(int(escaped, 16))
+            at += 3
+        else:
+            out += value[at].encode()
+            at += 1
+    return out.decode(errors="replace")
 
 
 def key_algorithm(key: CertificatePublicKeyTypes | KeySpec) -> str:

@@ -46,7 +46,14 @@ from albca.infra.trust_store_ready import ExistingTrustStore, ReadyTrustStore, T
 from albca.infra.waiting import Wait
 from albca.trust_bundle.planning import PLACEHOLDER
 
-__all__ = ["OriginMtlsRequest", "ClientCertificateAuthority", "ensure_origin_mtls"]
+__all__ = [
+    "OriginMtlsRequest",
+    "ClientCertificateAuthority",
+    "ensure_origin_mtls",
+    "import_client_certificate",
+    "is_origin_client_certificate",
+    "client_common_name",
+]
 
 CLOUDFRONT_REGION = "us-east-1"  # ACM certificates CloudFront uses live here
 IssueClientCertificate = Callable[[str, KeySpec], IssuedCertificate]
@@ -257,13 +264,7 @@ def _client_certificate(
     """The ACM ARN of a valid client certificate for the origin, importing if needed."""
 
     def good(certificate: x509.Certificate) -> bool:
-        if issuing_ca(certificate, ca.authorities) is None:
-            return False
-        try:
-            check_client_certificate(certificate, (ca.issuing_ca,))
-        except CloudFrontRuleViolation:
-            return False
-        return True
+        return is_origin_client_certificate(certificate, ca)
 
     replace: AcmCertificate | None = None
     keep_key_of = None
@@ -287,7 +288,33 @@ def _client_certificate(
         if earlier is not None:
             return earlier
     spec = leaf_key_spec(ca.key_spec, ca.issuing_ca, keep_key_of)
-    name = _common_name(request)
+    return import_client_certificate(
+        aws,
+        ca,
+        distribution_id=request.distribution_id,
+        origin_id=request.origin_id,
+        replace=replace,
+        spec=spec,
+        now=now,
+    )
+
+
+def import_client_certificate(
+    aws: Aws,
+    ca: ClientCertificateAuthority,
+    *,
+    distribution_id: str,
+    origin_id: str,
+    replace: AcmCertificate | None,
+    spec: KeySpec,
+    now: datetime,
+    in_place_only: bool = False,
+) -> str:
+    """Issue the origin's client certificate with a new ``spec`` key, check it against
+    CloudFront's rules and import it into ACM in us-east-1, in place of ``replace`` when
+    given: the one path of ``cloudfront origin-mtls`` and of maintenance's renewal
+    (``infra.acm_renewal``)."""
+    name = client_common_name(distribution_id, origin_id)
     aws.local(
         f"{'renew' if replace else 'issue'} a client certificate for CloudFront (CN={name}, {spec})"
     )
@@ -302,12 +329,26 @@ def _client_certificate(
     return import_certificate(
         aws,
         material,
-        purpose=purpose,
+        purpose=f"cloudfront-origin:{distribution_id}/{origin_id}",
         region=CLOUDFRONT_REGION,
         replace=replace,
         key_spec=spec,
         now=now,
+        in_place_only=in_place_only,
     )
+
+
+def is_origin_client_certificate(
+    certificate: x509.Certificate, ca: ClientCertificateAuthority
+) -> bool:
+    """Signed by one of the CA's certificates and within CloudFront's rules."""
+    if issuing_ca(certificate, ca.authorities) is None:
+        return False
+    try:
+        check_client_certificate(certificate, (ca.issuing_ca,))
+    except CloudFrontRuleViolation:
+        return False
+    return True
 
 
 def _deployed(aws: Aws, request: OriginMtlsRequest) -> bool:
@@ -324,6 +365,7 @@ def _deployed(aws: Aws, request: OriginMtlsRequest) -> bool:
     return False
 
 
-def _common_name(request: OriginMtlsRequest) -> str:
-    text = f"cloudfront-{request.distribution_id}-{request.origin_id}"
+def client_common_name(distribution_id: str, origin_id: str) -> str:
+    """The common name of the origin's client certificate."""
+    text = f"cloudfront-{distribution_id}-{origin_id}"
     return re.sub(r"[^A-Za-z0-9.-]", "-", text)[:64]

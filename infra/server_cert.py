@@ -79,7 +79,7 @@ class IssuedServerCertificate:
         replace: AcmCertificate | None = None
         if listener.certificate_arn is not None:
             current = inspect_certificate(aws, listener.certificate_arn, region=region)
-            if current.certificate is not None and self._albcas(current.certificate):
+            if current.certificate is not None and self.is_albcas(current.certificate):
                 if not self.renew and not renewal_due(current.certificate, now):
                     return current.arn
                 replace = current
@@ -93,11 +93,26 @@ class IssuedServerCertificate:
                 purpose=purpose,
                 region=region,
                 usable=lambda c: (
-                    self._albcas(c) and not renewal_due(c, now) and has_key_spec(c, self.key_spec)
+                    self.is_albcas(c) and not renewal_due(c, now) and has_key_spec(c, self.key_spec)
                 ),
             )
             if earlier is not None:
                 return earlier
+        return self.issue_and_import(aws, region=region, replace=replace, spec=spec, now=now)
+
+    def issue_and_import(
+        self,
+        aws: Aws,
+        *,
+        region: str | None,
+        replace: AcmCertificate | None,
+        spec: KeySpec,
+        now: datetime,
+        in_place_only: bool = False,
+    ) -> str:
+        """Issue a certificate for the domain with a new ``spec`` key and import it, in
+        place of ``replace`` when given: the one path of ``alb server-cert`` and of
+        maintenance's renewal (``infra.acm_renewal``)."""
         verb = "renew" if replace else "issue"
         aws.local(f"{verb} a server certificate for {self.domain} (profile server, {spec})")
         material = None
@@ -108,14 +123,16 @@ class IssuedServerCertificate:
         return import_certificate(
             aws,
             material,
-            purpose=purpose,
+            purpose=f"alb-listener:{self.domain}",
             region=region,
             replace=replace,
             key_spec=spec,
             now=now,
+            in_place_only=in_place_only,
         )
 
-    def _albcas(self, certificate: x509.Certificate) -> bool:
+    def is_albcas(self, certificate: x509.Certificate) -> bool:
+        """Signed by one of the CA's certificates and for the domain."""
         return issuing_ca(certificate, self.authorities) is not None and covers_dns_name(
             certificate, self.domain
         )

@@ -29,9 +29,10 @@ deploy``'s schedule. A run that finds nothing due changes nothing. The jobs, in 
     An active CA past its ``rotate_by`` (``ca.ca_status``) is announced once.
 ``acm``
     Certificates albca imported into ACM (found by their ``albca:managed-by`` tag) past
-    ``acm_renew_at`` of their life (default two thirds) are announced once per
-    certificate version, naming the command that re-imports them. Renewing them in place
-    is not done here yet (see docs/maintenance.md).
+    ``acm_renew_at`` of their life (default two thirds) are renewed in place, once, by
+    ``renew_managed`` (``trust_bundle.acm_renewals``); a failed renewal is a notice, an
+    audit event and a failed job. Without ``renew_managed`` they are only announced,
+    naming the command that re-imports them.
 ``events``
     Audit events worth telling (issued, revoked, sync failed, maintenance failed;
     ``MaintenancePolicy.events`` chooses) since the previous run.
@@ -39,8 +40,13 @@ deploy``'s schedule. A run that finds nothing due changes nothing. The jobs, in 
 Exactly once. Each notice is claimed per sink in the store (``claim_notice``, a
 conditional write on both backends) before it is sent and marked sent after, so two runs
 at once never both send it; a failed delivery gives the claim back and the next run
-tries again. The ``crl`` job is guarded by a claim too (a lease, given back at the end),
-and checks what is due only once it holds it, so two runs at once sign one set of CRLs.
+tries again. Notices that share a digest (every certificate crossing one threshold in one
+run) are claimed, sent and marked in batches: one store transaction each on SQLite and
+one message per sink listing them (``notices.digest_of``: a count, the first names, at
+most 100 listed whole), still once per certificate, threshold and sink.
+
+The ``crl`` job is guarded by a claim too (a lease, given back at the end), and checks
+what is due only once it holds it, so two runs at once sign one set of CRLs.
 
 Every run leaves a ``maintain`` audit event with what it did and what failed.
 """
@@ -56,7 +62,7 @@ from typing import Any
 from cryptography import x509
 
 from albca.ca.authority import Authority
-from albca.ca.ca_status import authority_reports
+from albca.ca.ca_status import authority_reports, rotation_due
 from albca.ca.errors import CAError
 from albca.ca.records import (
     AuditEvent,
@@ -66,9 +72,10 @@ from albca.ca.records import (
     format_serial,
 )
 from albca.ca.stores.protocol import CertificateStore
+from albca.trust_bundle.acm_renewals import AcmRenewals, ManagedCertificate, RenewManaged
 from albca.trust_bundle.artefacts import crl_name
 from albca.trust_bundle.errors import PublishFailed
-from albca.trust_bundle.notices import DeliveryFailed, Notice, NoticeSink
+from albca.trust_bundle.notices import DeliveryFailed, Notice, NoticeSink, digest_of
 from albca.trust_bundle.publish import Publisher
 from albca.trust_bundle.revocation_sync import RevocationSync
 from albca.trust_bundle.sync_trail import SYNC_PENDING, sync_state
@@ -78,6 +85,7 @@ __all__ = [
     "MAINTAIN",
     "ManagedCertificate",
     "MaintenancePolicy",
+    "RenewManaged",
     "JobResult",
     "MaintenanceReport",
     "Maintenance",
@@ -97,17 +105,6 @@ EVENT_KINDS: dict[str, str] = {
 _CRL_LEASE_KEY = "job:crl"
 _EVENT_SCAN_LIMIT = 5_000
 _PAGE = 1_000
-
-
-@dataclass(frozen=True)
-class ManagedCertificate:
-    """A certificate albca imported into ACM (for an ALB listener or a CloudFront origin)."""
-
-    arn: str
-    purpose: str  # the albca:managed-by tag: what it is for
-    not_before: datetime
-    not_after: datetime
-    renew_with: str  # the command that re-imports it
 
 
 @dataclass(frozen=True)
@@ -191,7 +188,8 @@ class MaintenanceReport:
 class Maintenance:
     """Every due job, once. ``sync`` makes the revocation sync (roots included) or is None
     without a publish target; ``publisher`` is where the CRLs are read back from;
-    ``managed_certificates`` lists albca's certificates in ACM (None: no ACM job)."""
+    ``managed_certificates`` lists albca's certificates in ACM (None: no ACM job) and
+    ``renew_managed`` renews one in place (None: they are announced instead)."""
 
     def __init__(
         self,
@@ -202,6 +200,7 @@ class Maintenance:
         sinks: Sequence[NoticeSink] = (),
         policy: MaintenancePolicy | None = None,
         managed_certificates: Callable[[], Sequence[ManagedCertificate]] | None = None,
+        renew_managed: RenewManaged | None = None,
         actor: str = "maintenance",
     ) -> None:
         self.authority = authority
@@ -211,6 +210,14 @@ class Maintenance:
         self.policy = policy or MaintenancePolicy()
         self.managed_certificates = managed_certificates
         self.actor = actor
+        self.acm_renewals = AcmRenewals(
+            store=authority.store,
+            renew=renew_managed,
+            renew_at=self.policy.acm_renew_at,
+            lease=self.policy.lease,
+            clock=authority.now,
+            actor=actor,
+        )
 
     @property
     def store(self) -> CertificateStore:
@@ -225,9 +232,9 @@ class Maintenance:
         jobs = [self._crl_job(run_id, dry_run)]
         notices: list[tuple[JobResult, Notice]] = []
         for name, find in (
+            ("acm", lambda now, job: self._acm_job(now, job, run_id, dry_run)),
             ("expiry", self._expiry_notices),
             ("ca-rotation", self._rotation_notices),
-            ("acm", self._acm_notices),
             ("events", self._event_notices),
         ):
             job = JobResult(name)
@@ -237,7 +244,8 @@ class Maintenance:
             except CAError as exc:  # a store or AWS failure in one job stops only that job
                 job.failed.append(exc.message)
                 continue
-            job.due += [notice.text for notice in found]
+            if name != "acm":  # its due list names certificates, not notices
+                job.due += [notice.text for notice in found]
             notices += [(job, notice) for notice in found]
         if not dry_run:
             self._announce(run_id, now, notices)
@@ -333,6 +341,8 @@ class Maintenance:
                 Notice(
                     key=f"expiry:{format_serial(record.serial)}:{days}d",
                     kind="expiry",
+                    digest=f"certificates expire within {days} day(s)",
+                    label=f"{name} ({format_serial(record.serial)[:12]})",
                     text=(
                         f"certificate {format_serial(record.serial)} ({name}, profile "
                         f"{record.profile}) expires {record.not_after.isoformat()}: within "
@@ -366,6 +376,8 @@ class Maintenance:
             cursor = page.next_cursor
 
     def _rotation_notices(self, now: datetime, job: JobResult) -> list[Notice]:
+        if not rotation_due(self.store, self.authority.profiles, now):
+            return []  # the reports (and their certificate counts) only when one is due
         notices = []
         for report in authority_reports(self.store, self.authority.profiles, now):
             if report.rotate_by is None or now < report.rotate_by:
@@ -385,31 +397,21 @@ class Maintenance:
             )
         return notices
 
-    def _acm_notices(self, now: datetime, job: JobResult) -> list[Notice]:
+    def _acm_job(self, now: datetime, job: JobResult, run_id: str, dry_run: bool) -> list[Notice]:
         if self.managed_certificates is None:
             job.skipped = "no AWS target: no certificates in ACM to look at"
             return []
-        notices = []
-        for cert in self.managed_certificates():
-            life = cert.not_after - cert.not_before
-            if now < cert.not_before + life * self.policy.acm_renew_at:
-                continue
-            notices.append(
-                Notice(
-                    key=f"acm-renewal:{cert.arn}:{int(cert.not_after.timestamp())}",
-                    kind="acm-renewal",
-                    text=(
-                        f"ACM certificate {cert.arn} ({cert.purpose}) expires "
-                        f"{cert.not_after.isoformat()}: re-import it with `{cert.renew_with}`"
-                    ),
-                    detail={
-                        "arn": cert.arn,
-                        "purpose": cert.purpose,
-                        "not_after": cert.not_after.isoformat(),
-                    },
-                )
-            )
-        return notices
+        due = self.acm_renewals.due(list(self.managed_certificates()), now)
+        job.due += [
+            f"ACM certificate {cert.arn} ({cert.purpose}) expires {cert.not_after.isoformat()}"
+            for cert in due
+        ]
+        if dry_run:
+            return []
+        outcome = self.acm_renewals.run(due, run_id)
+        job.done += outcome.renewed
+        job.failed += outcome.failed
+        return outcome.notices
 
     def _event_notices(self, now: datetime, job: JobResult) -> list[Notice]:
         actions = {EVENT_KINDS[kind]: kind for kind in self.policy.events}
@@ -451,30 +453,32 @@ class Maintenance:
     def _announce(
         self, run_id: str, now: datetime, notices: list[tuple[JobResult, Notice]]
     ) -> None:
+        """Each sink gets each notice once: per sink, the notices of one digest (every
+        certificate crossing one threshold in this run) are claimed in one batch, sent as
+        one message (``digest_of``) and marked sent in one batch; a failed delivery gives
+        the whole batch back for the next run."""
         if not notices:
             return
         if not self.sinks:
             for job, _notice in notices:
                 job.skipped = job.skipped or "nowhere to send notices (ALBCA_NOTIFY_*)"
             return
-        broken: dict[str, str] = {}  # sink -> why: after one failure, a sink waits a run
         lease = self.policy.lease
-        for job, notice in notices:
-            for sink in self.sinks:
-                key = f"{notice.key}@{sink.name}"
-                if sink.name in broken:
-                    continue
-                if not self.store.claim_notice(key, owner=run_id, now=now, lease=lease):
-                    continue  # sent already, or another run is sending it
+        for sink in self.sinks:
+            for job, group in _by_digest(notices):
+                keys = {f"{notice.key}@{sink.name}": notice for notice in group}
+                claimed = self.store.claim_notices(list(keys), owner=run_id, now=now, lease=lease)
+                if not claimed:
+                    continue  # sent already, or another run is sending them
+                message = digest_of([n for key, n in keys.items() if key in claimed])
                 try:
-                    sink.deliver(notice)
+                    sink.deliver(message)
                 except DeliveryFailed as exc:
-                    self.store.release_notice(key, owner=run_id)
-                    broken[sink.name] = str(exc)
+                    self.store.release_notices(list(claimed), owner=run_id)
                     job.failed.append(f"{sink.name}: {exc} (retried on the next run)")
-                    continue
-                self.store.mark_notice_sent(key, owner=run_id, now=self.authority.now())
-                job.done.append(f"{sink.name}: {notice.text}")
+                    break  # after one failure, a sink waits for the next run
+                self.store.mark_notices_sent(list(claimed), owner=run_id, now=self.authority.now())
+                job.done.append(f"{sink.name}: {message.text}")
 
     def _record(self, report: MaintenanceReport, through: int) -> None:
         failed = report.failures
@@ -504,6 +508,18 @@ class Maintenance:
             self._announce(
                 report.run_id, report.at, [(job, _event_notice("maintenance-failed", event))]
             )
+
+
+def _by_digest(
+    notices: list[tuple[JobResult, Notice]],
+) -> list[tuple[JobResult, list[Notice]]]:
+    """The notices in groups to send as one message: those of one job sharing a digest
+    together, every other one alone; in the order they were found."""
+    groups: dict[tuple[str, int, str], tuple[JobResult, list[Notice]]] = {}
+    for index, (job, notice) in enumerate(notices):
+        group = ("digest", id(job), notice.digest) if notice.digest else ("alone", index, "")
+        groups.setdefault(group, (job, []))[1].append(notice)
+    return list(groups.values())
 
 
 def _days(threshold: timedelta) -> int:

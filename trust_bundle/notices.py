@@ -13,6 +13,7 @@ import json
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,12 +27,17 @@ __all__ = [
     "WebhookSink",
     "RecordingSink",
     "sns_subject",
+    "digest_of",
+    "DIGEST_NAMED",
+    "DIGEST_LISTED",
 ]
 
 # SNS Publish: "Subject ... must be ASCII text that begins with a letter, number, or
 # punctuation mark; must not include line breaks or control characters; and must be less
 # than 100 characters long" (Amazon SNS API Reference, Publish).
 _SNS_SUBJECT_MAX = 99
+DIGEST_NAMED = 10  # labels named in a digest's text
+DIGEST_LISTED = 100  # notices listed whole in a digest's detail (about 300 bytes each)
 
 
 @dataclass(frozen=True)
@@ -40,9 +46,41 @@ class Notice:
     kind: str  # expiry, ca-rotation, acm-renewal, revoked, sync-failed, ...
     text: str  # one line a person reads
     detail: dict[str, Any] = field(default_factory=dict)
+    # Notices of one run with the same ``digest`` (e.g. "certificates expire within 30
+    # day(s)") go to a sink as one message (``digest_of``); ``label`` names this one there.
+    digest: str | None = None
+    label: str = ""
 
     def to_json(self) -> dict[str, Any]:
         return {"key": self.key, "kind": self.kind, "text": self.text, "detail": self.detail}
+
+
+def digest_of(notices: Sequence[Notice]) -> Notice:
+    """One message for many notices of one digest: a count, the first ``DIGEST_NAMED``
+    labels in its text, the first ``DIGEST_LISTED`` notices in its detail and how many
+    more there are, so 10,000 certificates crossing a threshold at once make one message
+    of bounded size (SNS takes 256 KB: Amazon SNS API Reference, Publish)."""
+    if not notices:
+        raise ValueError("a digest needs at least one notice")
+    if len(notices) == 1:
+        return notices[0]
+    first = notices[0]
+    title = first.digest or first.kind
+    named = ", ".join(n.label or n.key for n in notices[:DIGEST_NAMED])
+    rest = len(notices) - DIGEST_NAMED
+    text = f"{len(notices):,} {title}: {named}" + (f" and {rest:,} more" if rest > 0 else "")
+    listed = notices[:DIGEST_LISTED]
+    return Notice(
+        key=f"digest:{title}",
+        kind=first.kind,
+        text=text,
+        detail={
+            "digest": title,
+            "count": len(notices),
+            "notices": [n.to_json() for n in listed],
+            "not_listed": len(notices) - len(listed),
+        },
+    )
 
 
 class DeliveryFailed(Exception):

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 from albca.ca.errors import ConfigurationError
 from albca.ca.hierarchy import ca_identity
-from albca.compose.aws import aws_clients
+from albca.compose import aws as compose_aws
 from albca.infra.calls import Aws
 from albca.infra.deploy.apply import Deployed, deploy
 from albca.infra.deploy.lookup import account_of
@@ -222,7 +222,7 @@ def deploy_ca(
     spec: DeploySpec, package: LambdaPackage, *, dry_run: bool, wait_seconds: float = 300
 ) -> tuple[Aws, Deployed]:
     """Deploys (or, with ``dry_run``, plans) ``spec``; the ``Aws`` holds the record."""
-    aws = Aws(aws_clients(spec.region), dry_run=dry_run)
+    aws = Aws(compose_aws.aws_clients(spec.region), dry_run=dry_run)
     account = account_of(aws, spec.region)
     environment = function_environment(
         spec,
@@ -250,6 +250,6 @@ def _verifies(aws: Aws, listener_arn: str) -> bool:
 
 
 def undeploy_ca(spec: DeploySpec, *, data: DataToDelete | None, dry_run: bool) -> Aws:
-    aws = Aws(aws_clients(spec.region), dry_run=dry_run)
+    aws = Aws(compose_aws.aws_clients(spec.region), dry_run=dry_run)
     undeploy(aws, spec, data=data)
     return aws

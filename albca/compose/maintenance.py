@@ -11,11 +11,15 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from albca.compose.aws import ClientFactory, aws_clients, client_factory
+from albca.compose import aws as compose_aws
+from albca.compose.aws import ClientFactory, client_factory
 from albca.compose.services import Services
 from albca.compose.trust import publisher_from, trust_services
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
+    from albca.trust_bundle.acm_renewals import RenewManaged
     from albca.trust_bundle.maintenance import (
         Maintenance,
         MaintenanceReport,
@@ -25,7 +29,9 @@ if TYPE_CHECKING:
     from albca.trust_bundle.publish import Publisher
     from albca.trust_bundle.revocation_sync import RevocationSync
 
-__all__ = ["maintenance_for", "run_maintenance", "notice_sinks"]
+__all__ = ["maintenance_for", "run_maintenance", "notice_sinks", "acm_renewer"]
+
+_ACTOR = "maintenance"  # who asked for a renewal's certificate, in the audit trail
 
 # CloudFront takes origin client certificates from ACM in us-east-1 only (AWS_NOTES).
 _CLOUDFRONT_ACM_REGION = "us-east-1"
@@ -74,17 +80,21 @@ def maintenance_for(
             return manager.revocation_sync(include_roots=True)
 
     managed: Callable[[], list[ManagedCertificate]] | None = None
+    renew: RenewManaged | None = None
     if _acm_wanted(services):
 
         def managed() -> list[ManagedCertificate]:
             from albca.infra.acm_inventory import managed_certificates
             from albca.infra.calls import Aws
 
-            aws = Aws(aws_clients(settings.aws_region), dry_run=True)
+            aws = Aws(compose_aws.aws_clients(settings.aws_region), dry_run=True)
             return managed_certificates(aws, [settings.aws_region, _CLOUDFRONT_ACM_REGION])
+
+        renew = acm_renewer(services, renew_at=settings.maintain_acm_renew)
 
     policy = MaintenancePolicy(
         crl_refresh_at=settings.maintain_crl_refresh,
+        acm_renew_at=settings.maintain_acm_renew,
         expiry_thresholds=tuple(timedelta(days=d) for d in settings.expiry_notice_days),
         events=settings.notify_event_kinds,
     )
@@ -95,7 +105,39 @@ def maintenance_for(
         sinks=notice_sinks(services, client=client) if sinks is None else sinks,
         policy=policy,
         managed_certificates=managed,
+        renew_managed=renew,
     )
+
+
+def acm_renewer(services: Services, *, renew_at: float) -> RenewManaged:
+    """Renews one certificate albca manages in ACM, in place, through the issue-and-import
+    path of ``alb server-cert`` and ``cloudfront origin-mtls`` (``infra.acm_renewal``)."""
+
+    def renew(certificate: ManagedCertificate) -> x509.Certificate | None:
+        from albca.compose.infra import cloudfront_client_ca, server_certificate_issuer
+        from albca.infra.acm_renewal import RenewalCa, renew_in_place
+        from albca.infra.calls import Aws
+        from albca.infra.clients import region_of_arn
+        from albca.trust_bundle.acm_renewals import renewal_due_at
+
+        authority = services.authority
+        ca = RenewalCa(
+            client=cloudfront_client_ca(authority, key_spec=None, actor=_ACTOR),
+            issue_server=server_certificate_issuer(authority, actor=_ACTOR),
+        )
+        now = authority.now()
+
+        def due(current: x509.Certificate) -> bool:
+            start, end = current.not_valid_before_utc, current.not_valid_after_utc
+            return now >= renewal_due_at(start, end, renew_at)
+
+        # Looked up at each call: the one factory, which the tests replace with moto's.
+        aws = Aws(compose_aws.aws_clients(region_of_arn(certificate.arn)), dry_run=False)
+        return renew_in_place(
+            aws, certificate.arn, purpose=certificate.purpose, ca=ca, due=due, now=now
+        )
+
+    return renew
 
 
 def run_maintenance(

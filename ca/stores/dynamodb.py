@@ -612,6 +612,19 @@ class DynamoDBStore:
     def release_notice(self, key: str, *, owner: str) -> None:
         self._notices.release(key, owner=owner)
 
+    def claim_notices(
+        self, keys: Sequence[str], *, owner: str, now: datetime, lease: timedelta
+    ) -> set[str]:
+        return self._notices.claim_many(keys, owner=owner, now=now, lease=lease)
+
+    def mark_notices_sent(self, keys: Sequence[str], *, owner: str, now: datetime) -> None:
+        for key in dict.fromkeys(keys):
+            self._notices.mark_sent(key, owner=owner, now=now)
+
+    def release_notices(self, keys: Sequence[str], *, owner: str) -> None:
+        for key in dict.fromkeys(keys):
+            self._notices.release(key, owner=owner)
+
     def _id_exhausted(self) -> StoreUnavailable:
         return self._table.gave_up(_ID_ATTEMPTS)
 

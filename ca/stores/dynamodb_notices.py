@@ -11,6 +11,7 @@ out and was taken over cannot undo the new owner's.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from pynamodb.attributes import NumberAttribute, UnicodeAttribute
@@ -64,6 +65,16 @@ class DynamoDBNotices:
                     return False
                 raise
         return True
+
+    def claim_many(
+        self, keys: Sequence[str], *, owner: str, now: datetime, lease: timedelta
+    ) -> set[str]:
+        """``claim`` for each key. DynamoDB has no conditional batch write (BatchWriteItem
+        takes no conditions; TransactWriteItems fails whole when one condition fails:
+        DynamoDB Developer Guide), so each claim stays its own conditional put."""
+        return {
+            key for key in dict.fromkeys(keys) if self.claim(key, owner=owner, now=now, lease=lease)
+        }
 
     def mark_sent(self, key: str, *, owner: str, now: datetime) -> None:
         model = self._model

@@ -572,36 +572,71 @@ class SqliteStore:
 
     # -- notices ---------------------------------------------------------------------
     def claim_notice(self, key: str, *, owner: str, now: datetime, lease: timedelta) -> bool:
-        # A read first, outside the writer lock: most keys a run asks about were sent
-        # long ago, and an hourly run should not queue behind issuance to learn that.
-        held = self._read("SELECT sent_at, claimed_until FROM notices WHERE key = ?", (key,))
-        if held and (held[0][0] is not None or held[0][1] > to_epoch(now)):
-            return False
-        with self._transaction() as db:
-            # The upsert's WHERE is the condition: an existing row is taken over only if
-            # it was never sent and its claim ran out. No row back: someone else has it.
-            row = db.execute(
-                "INSERT INTO notices (key, owner, claimed_until) VALUES (?, ?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, "
-                "claimed_until = excluded.claimed_until "
-                "WHERE notices.sent_at IS NULL AND notices.claimed_until <= ? RETURNING key",
-                (key, owner, to_epoch(now + lease), to_epoch(now)),
-            ).fetchone()
-        return row is not None
+        return key in self.claim_notices([key], owner=owner, now=now, lease=lease)
 
     def mark_notice_sent(self, key: str, *, owner: str, now: datetime) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "UPDATE notices SET sent_at = ? WHERE key = ? AND owner = ?",
-                (to_epoch(now), key, owner),
-            )
+        self.mark_notices_sent([key], owner=owner, now=now)
 
     def release_notice(self, key: str, *, owner: str) -> None:
+        self.release_notices([key], owner=owner)
+
+    def claim_notices(
+        self, keys: Sequence[str], *, owner: str, now: datetime, lease: timedelta
+    ) -> set[str]:
+        wanted = list(dict.fromkeys(keys))
+        # A read first, outside the writer lock: most keys a run asks about were sent
+        # long ago, and an hourly run should not queue behind issuance to learn that.
+        held: set[str] = set()
+        for chunk in _chunks(wanted):
+            marks = ", ".join("?" * len(chunk))
+            held |= {
+                row[0]
+                for row in self._read(
+                    f"SELECT key FROM notices WHERE key IN ({marks}) "  # noqa: S608 (marks only)
+                    "AND (sent_at IS NOT NULL OR claimed_until > ?)",
+                    (*chunk, to_epoch(now)),
+                )
+            }
+        free = [key for key in wanted if key not in held]
+        claimed: set[str] = set()
+        if not free:
+            return claimed
+        # One transaction for them all: one fsync, not one per notice.
         with self._transaction() as db:
-            db.execute(
-                "DELETE FROM notices WHERE key = ? AND owner = ? AND sent_at IS NULL",
-                (key, owner),
+            for key in free:
+                # The upsert's WHERE is the condition: an existing row is taken over only
+                # if it was never sent and its claim ran out. No row back: someone else
+                # has it.
+                row = db.execute(
+                    "INSERT INTO notices (key, owner, claimed_until) VALUES (?, ?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, "
+                    "claimed_until = excluded.claimed_until "
+                    "WHERE notices.sent_at IS NULL AND notices.claimed_until <= ? RETURNING key",
+                    (key, owner, to_epoch(now + lease), to_epoch(now)),
+                ).fetchone()
+                if row is not None:
+                    claimed.add(key)
+        return claimed
+
+    def mark_notices_sent(self, keys: Sequence[str], *, owner: str, now: datetime) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE notices SET sent_at = ? WHERE key = ? AND owner = ?",
+                [(to_epoch(now), key, owner) for key in keys],
             )
+
+    def release_notices(self, keys: Sequence[str], *, owner: str) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM notices WHERE key = ? AND owner = ? AND sent_at IS NULL",
+                [(key, owner) for key in keys],
+            )
+
+
+def _chunks(keys: Sequence[str], size: int = 500) -> list[Sequence[str]]:
+    """Pieces of ``keys`` small enough for one statement's parameters (SQLite allows
+    32,766 since 3.32; older builds 999)."""
+    return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
 _REVOKED_ENTRIES = (
@@ -682,6 +717,9 @@ class _Cursor:
 
     def execute(self, sql: str, parameters: Sequence[Any] = ()) -> sqlite3.Cursor:
         return self._connection.execute(sql, parameters)
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> sqlite3.Cursor:
+        return self._connection.executemany(sql, rows)
 
     def executescript_in_transaction(self, script: str) -> None:
         # executescript() would COMMIT first; run the statements one by one instead.

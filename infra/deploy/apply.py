@@ -17,6 +17,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from albca.infra.calls import Aws
+from albca.infra.deploy.doors import (
+    ALB_PERMISSION,
+    API_PERMISSION,
+    URL_INVOKE_PERMISSION,
+    URL_PERMISSION,
+    remove_other_doors,
+)
 from albca.infra.deploy.lookup import account_of, document, forwards_to, found, tag_list
 from albca.infra.deploy.package import LambdaPackage
 from albca.infra.deploy.policies import (
@@ -41,10 +48,6 @@ from albca.infra.waiting import Wait
 __all__ = ["Deployed", "deploy"]
 
 _POLICY_NAME = "albca"
-_URL_PERMISSION = "albca-function-url"
-_URL_INVOKE_PERMISSION = "albca-function-url-invoke"
-_API_PERMISSION = "albca-http-api"
-_ALB_PERMISSION = "albca-alb"
 # Right after CreateRole, CreateFunction can fail with this until IAM has propagated the
 # role (Lambda developer guide, "Troubleshoot deployment issues": "The role defined for
 # the function cannot be assumed by Lambda").
@@ -103,6 +106,9 @@ def deploy(
         deployed.endpoint = _http_api(aws, spec, account, api_arn)
     else:
         deployed.target_group_arn = _alb_target(aws, spec, account, api_arn)
+    # A switch of --front-door: the door an earlier deploy made comes down once the new
+    # one stands, so the API is never without a way in.
+    remove_other_doors(aws, spec)
     _role(
         aws,
         spec,
@@ -326,7 +332,7 @@ def _function_url(aws: Aws, spec: DeploySpec) -> str | None:
     _permission(
         aws,
         name,
-        _URL_PERMISSION,
+        URL_PERMISSION,
         Action="lambda:InvokeFunctionUrl",
         Principal="*",
         FunctionUrlAuthType="NONE",
@@ -334,7 +340,7 @@ def _function_url(aws: Aws, spec: DeploySpec) -> str | None:
     _permission(
         aws,
         name,
-        _URL_INVOKE_PERMISSION,
+        URL_INVOKE_PERMISSION,
         Action="lambda:InvokeFunction",
         Principal="*",
         InvokedViaFunctionUrl=True,
@@ -393,7 +399,7 @@ def _http_api(aws: Aws, spec: DeploySpec, account: Account, function_arn: str) -
     _permission(
         aws,
         spec.function_name("api"),
-        _API_PERMISSION,
+        API_PERMISSION,
         Action="lambda:InvokeFunction",
         Principal="apigateway.amazonaws.com",
         SourceArn=account.arn("execute-api", f"{api_id}/*"),
@@ -432,7 +438,7 @@ def _alb_target(aws: Aws, spec: DeploySpec, account: Account, function_arn: str)
     _permission(
         aws,
         spec.function_name("api"),
-        _ALB_PERMISSION,
+        ALB_PERMISSION,
         Action="lambda:InvokeFunction",
         Principal="elasticloadbalancing.amazonaws.com",
         SourceArn=group_arn,

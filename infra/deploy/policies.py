@@ -10,6 +10,8 @@ Reference lists no resource type for an action, so nothing narrower exists:
   ``DescribeTrustStoreAssociations``, ``DescribeTags``, ``DescribeListeners``
   (https://docs.aws.amazon.com/service-authorization/latest/reference/list_awselasticloadbalancingv2.html:
   the Describe* actions have no resource type);
+- ``acm:ListCertificates`` (maintenance, to find albca's certificates by their tag:
+  list_awscertificatemanager.html gives it no resource type);
 - ``sts:GetCallerIdentity`` (operator only; list_awssecuritytokenservice.html: no resource
   type, and it needs no permission at all);
 - ``apigateway`` GET/POST on ``/apis`` is a resource (``arn:aws:apigateway:REGION::/apis``),
@@ -37,6 +39,7 @@ __all__ = [
 
 Policy = dict[str, Any]
 _TRUST_STORE_TAG = "albca:ca"  # trust_bundle.elbv2.TAG_CA
+_CLOUDFRONT_ACM_REGION = "us-east-1"  # CloudFront takes ACM certificates from here only
 
 
 def _policy(*statements: dict[str, Any] | None) -> Policy:
@@ -132,6 +135,12 @@ def _store_statements(spec: DeploySpec, account: Account) -> list[dict[str, Any]
     ]
 
 
+def _in_region(arn: str, region: str) -> str:
+    parts = arn.split(":")
+    parts[3] = region
+    return ":".join(parts)
+
+
 def _logs(spec: DeploySpec, account: Account, role: FunctionRole) -> dict[str, Any]:
     # What AWSLambdaBasicExecutionRole grants, narrowed to the function's own log group.
     group = account.arn("logs", f"log-group:/aws/lambda/{spec.function_name(role)}")
@@ -148,26 +157,40 @@ def api_policy(spec: DeploySpec, account: Account) -> Policy:
 
 def maintenance_policy(spec: DeploySpec, account: Account) -> Policy:
     topic = spec.topic_arn(account)
-    certificates = account.arn("acm", "certificate/*")
+    # The listener certificates in the deployment's region, CloudFront's in us-east-1.
+    certificates = sorted(
+        {
+            account.arn("acm", "certificate/*"),
+            _in_region(account.arn("acm", "certificate/*"), _CLOUDFRONT_ACM_REGION),
+        }
+    )
     return _policy(
         *_store_statements(spec, account),
-        # Re-imports the ACM certificates albca manages (listener and origin certificates).
-        # ImportCertificate has no resource-tag condition key for a re-import (Service
-        # Authorization Reference, list_awscertificatemanager.html), so: this account's.
+        # Re-imports the ACM certificates albca manages (listener and origin certificates,
+        # trust_bundle.acm_renewals). ImportCertificate has no resource-tag condition key
+        # for a re-import (Service Authorization Reference, list_awscertificatemanager.html),
+        # so: this account's.
         _allow(
             "ManagedCertificates",
-            ["acm:DescribeCertificate", "acm:ImportCertificate", "acm:ListTagsForCertificate"],
-            [certificates],
+            [
+                "acm:DescribeCertificate",
+                "acm:GetCertificate",
+                "acm:ImportCertificate",
+                "acm:ListTagsForCertificate",
+            ],
+            certificates,
         ),
+        # ListCertificates has no resource type (same page): nothing narrower exists.
+        _allow("FindManagedCertificates", ["acm:ListCertificates"], ["*"]),
         _allow("Notices", ["sns:Publish"], [topic]) if topic else None,
         _logs(spec, account, "maintenance"),
     )
 
 
 def operator_policy(spec: DeploySpec, account: Account) -> Policy:
-    """What the person running ``albca aws deploy``, ``status`` and ``undeploy`` needs for
-    the deployment's own resources (not the CA's table and keys, which ``albca init`` and
-    the other commands use, nor ``undeploy --delete-data``)."""
+    """What the person running ``albca aws deploy``, ``status`` and ``undeploy`` (with
+    ``--delete-data`` too) needs for the deployment's own resources (not the CA's table
+    and keys as ``albca init`` and the other commands use them)."""
     prefix = f"albca-{spec.name}-"
     roles = account.arn("iam", f"role/{prefix}*", regional=False)
     functions = account.arn("lambda", f"function:{prefix}*")
@@ -217,6 +240,9 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
                 "lambda:AddPermission",
                 "lambda:GetFunctionUrlConfig",
                 "lambda:CreateFunctionUrlConfig",
+                # A switch of --front-door takes the old door down (infra.deploy.doors).
+                "lambda:DeleteFunctionUrlConfig",
+                "lambda:RemovePermission",
             ],
             [functions],
         ),
@@ -291,6 +317,7 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
             ],
             ["*"],
         ),
+        *_delete_data_statements(spec, account),
         # A package over 50 MB goes to Lambda through the bucket (infra.deploy.apply._code).
         _allow(
             "PackageUpload",
@@ -303,6 +330,41 @@ def operator_policy(spec: DeploySpec, account: Account) -> Policy:
         if spec.bucket
         else None,
     )
+
+
+def _delete_data_statements(spec: DeploySpec, account: Account) -> list[dict[str, Any] | None]:
+    """What ``albca aws undeploy --delete-data --yes`` calls (``infra.deploy.remove``), on
+    this CA's table, bucket and keys only. A team that wants the data out of the
+    operator's reach drops the three ``DeleteData*`` statements: undeploy without
+    --delete-data needs none of them."""
+    bucket = f"arn:{account.partition}:s3:::{spec.bucket}"
+    return [
+        # Deletion protection, which albca aws bootstrap turns on, must go first.
+        _allow(
+            "DeleteDataTable",
+            ["dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable"],
+            [account.arn("dynamodb", f"table/{spec.table}")],
+        ),
+        # HeadBucket is allowed by s3:ListBucket; ListObjectVersions is
+        # s3:ListBucketVersions; DeleteObjects of versions needs s3:DeleteObject and
+        # s3:DeleteObjectVersion (Service Authorization Reference, list_amazons3.html).
+        _allow(
+            "DeleteDataBucket",
+            [
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                "s3:DeleteObject",
+                "s3:DeleteObjectVersion",
+                "s3:DeleteBucket",
+            ],
+            [bucket, f"{bucket}/*"],
+        )
+        if spec.bucket
+        else None,
+        _allow("DeleteDataKeys", ["kms:ScheduleKeyDeletion"], list(spec.kms_keys))
+        if spec.kms_keys
+        else None,
+    ]
 
 
 def policy_for(who: str, spec: DeploySpec, account: Account) -> Policy:

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from albca.infra.calls import Aws
 from albca.infra.clients import region_of_arn
-from albca.infra.deploy.lookup import account_of, forwards_to, found, tagged
+from albca.infra.deploy.doors import remove_alb_target, remove_http_api
+from albca.infra.deploy.lookup import account_of, found, tagged
 from albca.infra.deploy.spec import DeploySpec
 
 __all__ = ["DataToDelete", "undeploy"]
@@ -42,10 +43,9 @@ def undeploy(aws: Aws, spec: DeploySpec, *, data: DataToDelete | None = None) ->
                 GroupName=spec.schedule_group,
             )
         aws.change("scheduler", "delete_schedule_group", Name=spec.schedule_group)
-    for api in aws.read("apigatewayv2", "get_apis")["Items"]:
-        if api["Name"] == spec.api_name and tagged(api.get("Tags"), spec):
-            aws.change("apigatewayv2", "delete_api", ApiId=api["ApiId"])
-    _undeploy_target_group(aws, spec)
+    # The function's permissions and its URL go with the function itself.
+    remove_http_api(aws, spec, revoke=False)
+    remove_alb_target(aws, spec, revoke=False)
     for role in ("api", "maintenance"):
         name = f"albca-{spec.name}-{role}"
         existing = found(lambda: aws.read("lambda", "get_function", FunctionName=name))  # noqa: B023
@@ -62,28 +62,6 @@ def undeploy(aws: Aws, spec: DeploySpec, *, data: DataToDelete | None = None) ->
             aws.change("sns", "delete_topic", TopicArn=topic_arn)  # and its subscriptions
     if data is not None:
         _delete_data(aws, data)
-
-
-def _undeploy_target_group(aws: Aws, spec: DeploySpec) -> None:
-    groups = found(
-        lambda: aws.read("elbv2", "describe_target_groups", Names=[spec.target_group_name])[
-            "TargetGroups"
-        ]
-    )
-    if not groups:
-        return
-    group = groups[0]
-    tags = aws.read("elbv2", "describe_tags", ResourceArns=[group["TargetGroupArn"]])
-    if not tagged(tags["TagDescriptions"][0]["Tags"], spec):
-        return
-    for balancer in group.get("LoadBalancerArns", []):
-        listeners = aws.read("elbv2", "describe_listeners", LoadBalancerArn=balancer)["Listeners"]
-        for listener in listeners:
-            rules = aws.read("elbv2", "describe_rules", ListenerArn=listener["ListenerArn"])
-            for rule in rules["Rules"]:
-                if not rule.get("IsDefault") and forwards_to(rule, group["TargetGroupArn"]):
-                    aws.change("elbv2", "delete_rule", RuleArn=rule["RuleArn"])
-    aws.change("elbv2", "delete_target_group", TargetGroupArn=group["TargetGroupArn"])
 
 
 def _undeploy_role(aws: Aws, spec: DeploySpec, name: str) -> None:

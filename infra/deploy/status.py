@@ -2,19 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from albca.infra.calls import Aws
+from albca.infra.deploy.schedule_times import CannotPredict, next_run
 from albca.infra.deploy.spec import VERSION_TAG, DeploySpec, FunctionRole
 from albca.infra.errors import AwsNotFound
 
-__all__ = ["DeploymentStatus", "FunctionStatus", "deployment_status", "next_run"]
-
-_RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
-_UNITS = {"minute": 60, "hour": 3600, "day": 86400}
+__all__ = ["DeploymentStatus", "FunctionStatus", "deployment_status"]
 
 
 @dataclass(frozen=True)
@@ -35,6 +32,7 @@ class DeploymentStatus:
     schedule: str | None = None
     schedule_state: str | None = None
     next_run: datetime | None = None
+    next_run_unknown: str | None = None  # why next_run could not be told
     topic_arn: str | None = None
     subscriptions: list[str] = field(default_factory=list)
 
@@ -52,6 +50,7 @@ class DeploymentStatus:
             "schedule": self.schedule,
             "schedule_state": self.schedule_state,
             "next_run": self.next_run.isoformat() if self.next_run else None,
+            "next_run_unknown": self.next_run_unknown,
             "topic_arn": self.topic_arn,
             "subscriptions": self.subscriptions,
         }
@@ -99,7 +98,11 @@ def deployment_status(aws: Aws, spec: DeploySpec, now: datetime) -> DeploymentSt
         status.schedule_state = schedule.get("State")
         start = schedule.get("StartDate") or schedule.get("CreationDate")
         if status.schedule_state == "ENABLED" and isinstance(start, datetime):
-            status.next_run = next_run(status.schedule, start, now)
+            timezone = schedule.get("ScheduleExpressionTimezone")
+            try:
+                status.next_run = next_run(status.schedule, start, now, timezone)
+            except CannotPredict as exc:
+                status.next_run_unknown = str(exc)
     account = aws.read("sts", "get_caller_identity")
     partition = account["Arn"].split(":")[1]
     topic_arn = f"arn:{partition}:sns:{spec.region}:{account['Account']}:{spec.topic_name}"
@@ -108,17 +111,3 @@ def deployment_status(aws: Aws, spec: DeploySpec, now: datetime) -> DeploymentSt
         answer = aws.read("sns", "list_subscriptions_by_topic", TopicArn=topic_arn)
         status.subscriptions = [f"{s['Protocol']}:{s['Endpoint']}" for s in answer["Subscriptions"]]
     return status
-
-
-def next_run(expression: str, start: datetime, now: datetime) -> datetime | None:
-    """The next run of a rate() schedule: every period from its start (EventBridge
-    Scheduler, "Rate-based schedules": the first run is when the schedule is created or
-    its StartDate). None for cron() and at(), which this does not evaluate."""
-    match = _RATE.match(expression)
-    if match is None:
-        return None
-    period = timedelta(seconds=int(match.group(1)) * _UNITS[match.group(2).rstrip("s")])
-    if now < start:
-        return start
-    elapsed = (now - start) // period
-    return start + (elapsed + 1) * period

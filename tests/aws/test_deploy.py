@@ -119,6 +119,15 @@ def test_deploy_makes_every_resource_as_configured(aws, package):
     ]
     assert resources["CaKeys"] == list(KEYS)
     assert resources["PublishedObjects"] == ["arn:aws:s3:::pki-bucket/albca/*"]
+    # Maintenance renews the ACM certificates albca manages: CloudFront's in us-east-1 too.
+    maintenance_policy = iam.get_role_policy(RoleName="albca-prod-maintenance", PolicyName="albca")
+    by_sid = {s["Sid"]: s for s in maintenance_policy["PolicyDocument"]["Statement"]}
+    assert "acm:GetCertificate" in by_sid["ManagedCertificates"]["Action"]
+    assert (
+        f"arn:aws:acm:us-east-1:{ACCOUNT}:certificate/*"
+        in (by_sid["ManagedCertificates"]["Resource"])
+    )
+    assert by_sid["FindManagedCertificates"]["Action"] == ["acm:ListCertificates"]
 
     scheduler = client("scheduler")
     schedule = scheduler.get_schedule(Name="maintain", GroupName="albca-prod")
@@ -303,3 +312,164 @@ def test_status_reads_back_the_deployment(aws, package):
     assert status.next_run is not None
     assert now < status.next_run <= now + timedelta(hours=2)
     assert status.subscriptions == ["email:pki@example.com"]
+
+
+def test_status_predicts_a_cron_schedule_or_says_it_cannot(aws, package):
+    run(make_spec(schedule="cron(0 * * * ? *)"), package)  # every hour on the hour
+    now = datetime(2030, 5, 6, 7, 8, tzinfo=UTC)
+    status = deployment_status(Aws(AwsClients(region=REGION)), make_spec(), now)
+    assert status.schedule == "cron(0 * * * ? *)"
+    assert status.next_run == datetime(2030, 5, 6, 8, 0, tzinfo=UTC)
+    assert status.next_run_unknown is None
+
+    run(make_spec(schedule="cron(0 12 L * ? *)"), package)  # the last day of each month
+    status = deployment_status(Aws(AwsClients(region=REGION)), make_spec(), now)
+    assert status.next_run is None
+    assert "L, W and # wildcards are not evaluated" in (status.next_run_unknown or "")
+
+
+def api_permissions() -> list[str]:
+    policy = client("lambda").get_policy(FunctionName="albca-prod-api")["Policy"]
+    return sorted(statement["Sid"] for statement in json.loads(policy)["Statement"])
+
+
+def test_switching_the_front_door_takes_the_old_one_down(aws, package, alb):
+    lam, apigw, elbv2 = client("lambda"), client("apigatewayv2"), client("elbv2")
+    run(make_spec(front_door="url"), package)
+    assert lam.get_function_url_config(FunctionName="albca-prod-api")["FunctionUrl"]
+
+    switched = run(make_spec(front_door="http-api"), package)
+    assert ("lambda", "delete_function_url_config") in operations(switched)
+    with pytest.raises(lam.exceptions.ResourceNotFoundException):
+        lam.get_function_url_config(FunctionName="albca-prod-api")
+    assert [a["Name"] for a in apigw.get_apis()["Items"]] == ["albca-prod"]
+    assert api_permissions() == ["albca-http-api"]  # the URL's statements are gone
+
+    alb_spec = make_spec(front_door="alb", listener_arn=alb.listener_arn)
+    run(alb_spec, package)
+    assert apigw.get_apis()["Items"] == []
+    assert api_permissions() == ["albca-alb"]
+    assert len(elbv2.describe_target_groups()["TargetGroups"]) == 1
+
+    run(make_spec(front_door="url"), package)
+    assert elbv2.describe_target_groups()["TargetGroups"] == []
+    rules = elbv2.describe_rules(ListenerArn=alb.listener_arn)["Rules"]
+    assert [r["IsDefault"] for r in rules] == [True]  # the path rule went with the group
+    assert api_permissions() == ["albca-function-url", "albca-function-url-invoke"]
+    assert run(make_spec(front_door="url"), package).actions == []  # and it stays so
+
+
+def test_another_http_api_of_the_same_name_is_not_taken_down(aws, package):
+    apigw = client("apigatewayv2")
+    theirs = apigw.create_api(Name="albca-prod", ProtocolType="HTTP")["ApiId"]
+    run(make_spec(front_door="url"), package)
+    assert [a["ApiId"] for a in apigw.get_apis()["Items"]] == [theirs]
+
+
+# -- the operator policy covers every call deploy, a door switch and undeploy make -------
+# IAM action names (Service Authorization Reference): for Lambda, IAM, Scheduler, SNS,
+# ELBv2 (prefix elasticloadbalancing), DynamoDB, KMS and STS the action is the API
+# operation's name; API Gateway v2 is authorised by HTTP method (apigateway:GET, ...);
+# S3 (list_amazons3.html) names these differently.
+IAM_PREFIX = {"elbv2": "elasticloadbalancing"}
+S3_ACTIONS = {
+    "HeadBucket": ["s3:ListBucket"],
+    "ListObjectVersions": ["s3:ListBucketVersions"],
+    "DeleteObjects": ["s3:DeleteObject", "s3:DeleteObjectVersion"],
+}
+
+
+def iam_actions(service: str, operation) -> list[str]:
+    if service == "apigatewayv2":
+        return [f"apigateway:{operation.http['method']}"]
+    if service == "s3":
+        return S3_ACTIONS.get(operation.name, [f"s3:{operation.name}"])
+    return [f"{IAM_PREFIX.get(service, service)}:{operation.name}"]
+
+
+def recording_clients(actions: set[str]) -> AwsClients:
+    def configure(service: str, made) -> None:
+        def remember(model, **_):
+            actions.update(iam_actions(service, model))
+
+        made.meta.events.register("provide-client-params", remember)
+
+    return AwsClients(region=REGION, configure=configure)
+
+
+def test_the_operator_policy_allows_every_call_of_deploy_switch_and_undeploy_with_data(
+    aws, package, alb
+):
+    kms = client("kms")
+    key = kms.create_key(KeyUsage="SIGN_VERIFY", KeySpec="ECC_NIST_P256")["KeyMetadata"]["Arn"]
+    s3 = client("s3")
+    s3.create_bucket(Bucket="pki-bucket")
+    s3.put_bucket_versioning(Bucket="pki-bucket", VersioningConfiguration={"Status": "Enabled"})
+    s3.put_object(Bucket="pki-bucket", Key="albca/ca-bundle.pem", Body=b"bundle")
+    client("dynamodb").create_table(
+        TableName="albca",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    from albca.infra.deploy.policies import operator_policy
+    from albca.infra.deploy.spec import Account
+
+    account = Account("aws", ACCOUNT, REGION)
+    for door in ("url", "http-api", "alb", "url"):  # every door, and every switch away
+        listener = alb.listener_arn if door == "alb" else None
+        spec = make_spec(kms_keys=(key,), front_door=door, listener_arn=listener)
+        called: set[str] = set()
+        deploy(Aws(recording_clients(called)), spec, package, wait=NO_WAIT, environment=ENVIRONMENT)
+        allowed = {a for s in operator_policy(spec, account)["Statement"] for a in s["Action"]}
+        assert called - allowed == set(), door
+    called = set()
+    undeploy(
+        Aws(recording_clients(called)),
+        spec,
+        data=DataToDelete(table="albca", bucket="pki-bucket", kms_keys=(key,)),
+    )
+    assert {"dynamodb:DeleteTable", "s3:DeleteBucket", "kms:ScheduleKeyDeletion"} <= called
+    allowed = {a for s in operator_policy(spec, account)["Statement"] for a in s["Action"]}
+    assert called - allowed == set()
+
+
+# -- the ALB door in front of a verify-mode listener ---------------------------------------
+# moto drops MutualAuthentication; the trust store fake (albca.emulated_aws.elbv2_trust_stores,
+# installed by the aws_cli fixture's client factory) keeps it as ELBv2 documents it.
+
+
+def api_environment() -> dict[str, str]:
+    config = client("lambda").get_function_configuration(FunctionName="albca-prod-api")
+    variables: dict[str, str] = config["Environment"]["Variables"]
+    return variables
+
+
+def test_behind_a_verify_mode_listener_the_api_trusts_the_client_certificate_headers(
+    aws_cli, elbv2, alb, albca_store, package
+):
+    from albca.compose.deploy import deploy_ca
+
+    elbv2.modify_listener(
+        ListenerArn=alb.listener_arn,
+        MutualAuthentication={"Mode": "verify", "TrustStoreArn": albca_store},
+    )
+    spec = make_spec(front_door="alb", listener_arn=alb.listener_arn)
+    aws, _deployed = deploy_ca(spec, package, dry_run=False, wait_seconds=0)
+    assert api_environment()["ALBCA_API_BEHIND_ALB_MTLS"] == "true"
+    assert not any("not verify" in note for note in aws.notes)
+
+
+@pytest.mark.parametrize("mode", ["off", "passthrough"])
+def test_behind_a_listener_that_does_not_verify_the_headers_are_not_trusted(
+    aws_cli, elbv2, alb, package, mode
+):
+    # Passthrough forwards whatever certificate the client sent, checked by nobody
+    # (AWS_NOTES): a header from it proves nothing.
+    from albca.compose.deploy import deploy_ca
+
+    elbv2.modify_listener(ListenerArn=alb.listener_arn, MutualAuthentication={"Mode": mode})
+    spec = make_spec(front_door="alb", listener_arn=alb.listener_arn)
+    aws, _deployed = deploy_ca(spec, package, dry_run=False, wait_seconds=0)
+    assert "ALBCA_API_BEHIND_ALB_MTLS" not in api_environment()
+    assert any(f"mode is {mode}, not verify" in note for note in aws.notes)

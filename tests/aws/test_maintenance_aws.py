@@ -18,13 +18,18 @@ from albca.ca.authority import Authority, AuthorityConfig
 from albca.ca.certificates import ca_subject
 from albca.ca.hierarchy import HierarchySpec, create_hierarchy
 from albca.ca.keys import KeySpec, generate_private_key
+from albca.ca.names import RequestedNames
 from albca.ca.profiles import default_profiles
 from albca.ca.records import format_serial
 from albca.ca.signer import PrivateKeySigner
 from albca.ca.stores.dynamodb import DynamoDBStore
+from albca.compose.infra import cloudfront_client_ca, server_certificate_issuer
+from albca.emulated_aws import install_acm_rules
 from albca.infra.acm_inventory import managed_certificates
+from albca.infra.acm_renewal import RenewalCa, renew_in_place
 from albca.infra.calls import Aws
 from albca.infra.clients import AwsClients
+from albca.trust_bundle.acm_renewals import renewal_due_at
 from albca.trust_bundle.maintenance import Maintenance
 from albca.trust_bundle.notices import SnsSink
 from albca.trust_bundle.publish import S3Publisher
@@ -32,14 +37,16 @@ from albca.trust_bundle.trust_stores import TrustStoreManager
 from tests.aws.conftest import REGION
 from tests.aws.failures import fail
 from tests.aws.moto_support import create_table
-from tests.maintenance.helpers import MovingClock, issue, published_crls
+from tests.maintenance.helpers import MovingClock, each_notice, issue, published_crls
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-# Hourly runs for 5 days, with CRLs valid 1 day (so re-signed every 12 hours: 10 cycles).
-# 90 days as on SQLite would take about an hour here: every run makes some 60 requests
-# to moto (audit shards, issuer counts, ACM, the trust store), about 10 ms each.
-SIMULATED_DAYS = 5
+# Hourly runs for 10 days, with CRLs valid 1 day (so re-signed every 12 hours: 20 cycles).
+# 90 days as on SQLite would take about 15 minutes here: every run makes some 45 requests
+# to moto (the audit trail's 8 shards read by the run, the sync state and the event job;
+# the expiring certificates' shards; ACM), about 8 ms each. The CA-rotation check used to
+# add 16 more (certificate counts), read now only when a CA is due.
+SIMULATED_DAYS = 10
 CRL_VALIDITY = timedelta(days=1)
 
 
@@ -148,10 +155,68 @@ def held_crls(fake, manager, s3) -> list[x509.CertificateRevocationList]:
     return crls
 
 
-def test_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(serverless, topic_queue, s3):
+def import_albcas_listener_certificate(authority, lifetime: timedelta) -> tuple[str, int]:
+    """A listener certificate from the CA in ACM, tagged as ``alb server-cert`` tags it."""
+    issued = authority.issue_with_new_key(
+        profile="server",
+        names=RequestedNames.of(dns_names=["svc.internal.example"]),
+        requested_by="test",
+        lifetime=lifetime,
+    )
+    acm = boto3.client("acm", region_name=REGION)
+    install_acm_rules(acm)
+    arn: str = acm.import_certificate(
+        Certificate=issued.certificate.public_bytes(serialization.Encoding.PEM),
+        PrivateKey=issued.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ),
+        CertificateChain=b"".join(c.public_bytes(serialization.Encoding.PEM) for c in issued.chain),
+        Tags=[{"Key": "albca:managed-by", "Value": "alb-listener:svc.internal.example"}],
+    )["CertificateArn"]
+    return arn, issued.record.serial
+
+
+def renewer(authority, clock):
+    """What ``albca.compose.maintenance.acm_renewer`` wires, on ACM clients that keep
+    ACM's re-import rules (the fake: moto keeps none of them)."""
+    ca = RenewalCa(
+        client=cloudfront_client_ca(authority, key_spec=None, actor="maintenance"),
+        issue_server=server_certificate_issuer(authority, actor="maintenance"),
+    )
+
+    def with_rules(service: str, client) -> None:
+        if service == "acm":
+            install_acm_rules(client)
+
+    def renew(certificate):
+        def due(current):
+            start, end = current.not_valid_before_utc, current.not_valid_after_utc
+            return clock.now >= renewal_due_at(start, end, 2 / 3)
+
+        aws = Aws(AwsClients(region=REGION, configure=with_rules), dry_run=False)
+        return renew_in_place(
+            aws, certificate.arn, purpose=certificate.purpose, ca=ca, due=due, now=clock.now
+        )
+
+    return renew
+
+
+def acm_validity(arn: str) -> tuple[int, datetime, datetime]:
+    got = boto3.client("acm", region_name=REGION).get_certificate(CertificateArn=arn)
+    leaf = x509.load_pem_x509_certificate(got["Certificate"].encode())
+    return leaf.serial_number, leaf.not_valid_before_utc, leaf.not_valid_after_utc
+
+
+def test_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(
+    serverless, topic_queue, s3, monkeypatch
+):
     clock, authority, manager, fake = serverless
     sns, topic, sqs, queue_url = topic_queue
-    acm_arn = import_managed_certificate(6 * DAY, clock.now)  # renew from day 4
+    # moto's ACM refuses a certificate not valid at its own "now": make that the clock's.
+    monkeypatch.setattr("moto.acm.models.utcnow", lambda: clock.now.replace(tzinfo=None))
+    acm_arn, acm_serial = import_albcas_listener_certificate(authority, 6 * DAY)  # due day 4
     lifetimes = {"ten": 10 * DAY, "three": 3 * DAY, "eight": 8 * DAY}
     serials = {name: issue(authority, name, life) for name, life in lifetimes.items()}
     maintenance = Maintenance(
@@ -162,7 +227,9 @@ def test_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(serverless, topic_
         managed_certificates=lambda: managed_certificates(
             Aws(AwsClients(region=REGION), dry_run=True), [REGION]
         ),
+        renew_managed=renewer(authority, clock),
     )
+    in_acm = {acm_validity(acm_arn)[0]}
     outage_hour = 30
     outage = None
     notices: list[dict] = []
@@ -184,23 +251,33 @@ def test_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(serverless, topic_
             *held_crls(fake, manager, s3),
         ]:
             assert clock.now < crl.next_update_utc, f"hour {hour}: a CRL passed its nextUpdate"
+        serial, not_before, not_after = acm_validity(acm_arn)  # the same ARN throughout
+        assert not_before <= clock.now < not_after, f"hour {hour}: ACM's certificate expired"
+        in_acm.add(serial)
         notices += [json.loads(m["Message"]) for m in drain(sqs, queue_url)]
         clock.advance(HOUR)
 
     assert outage is not None
     expiry = Counter(
         (n["detail"]["serial"], n["detail"]["threshold_days"])
-        for n in notices
+        for message in notices
+        for n in each_notice(message)
         if n["kind"] == "expiry"
     )
     assert expiry == {
         (format_serial(serials["ten"]), 7): 1,  # day 3
+        (format_serial(serials["ten"]), 1): 1,  # day 9
         (format_serial(serials["eight"]), 7): 1,  # day 1
+        (format_serial(serials["eight"]), 1): 1,  # day 7
         (format_serial(serials["three"]), 1): 1,  # day 2
+        # The listener certificate ACM no longer holds stays valid in the store until its
+        # notAfter (albca does not revoke what it replaced), so it is announced too.
+        (format_serial(acm_serial), 1): 1,  # day 5
     }
-    acm = [n for n in notices if n["kind"] == "acm-renewal"]
-    assert [n["detail"]["arn"] for n in acm] == [acm_arn]
-    assert "albca alb server-cert" in acm[0]["text"]
+    # Renewed once (at two thirds of its 6 days), in place, before it expired; nothing to
+    # tell by hand.
+    assert len(in_acm) == 2
+    assert not [n for n in notices if n["kind"].startswith("acm-renewal")]
 
 
 def test_sns_subject_is_what_sns_accepts(topic_queue):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from cryptography import x509
 
@@ -53,9 +54,23 @@ def published_crls(
     }
 
 
+def each_notice(message: dict[str, Any]) -> list[dict[str, Any]]:
+    """The notices one delivered message (``Notice.to_json``) carries: itself, or those a
+    digest lists (all of them, while a digest holds no more than it lists)."""
+    detail = message["detail"]
+    if "notices" not in detail:
+        return [message]
+    assert detail["not_listed"] == 0, "the test sends more than a digest lists"
+    assert detail["count"] == len(detail["notices"])
+    return list(detail["notices"])
+
+
 def expiry_announcements(notices: list[Notice]) -> Counter[tuple[str, int]]:
     return Counter(
-        (n.detail["serial"], n.detail["threshold_days"]) for n in notices if n.kind == "expiry"
+        (n["detail"]["serial"], n["detail"]["threshold_days"])
+        for message in notices
+        for n in each_notice(message.to_json())
+        if n["kind"] == "expiry"
     )
 
 

@@ -20,7 +20,7 @@ from albca.compose.services import open_services
 from albca.settings import Settings
 from albca.trust_bundle.notices import DeliveryFailed, Notice, WebhookSink
 from tests.cli.conftest import PASSPHRASE
-from tests.maintenance.helpers import issue
+from tests.maintenance.helpers import each_notice, issue
 
 
 class Receiver:
@@ -49,9 +49,10 @@ class Receiver:
 
     def expiry_notices(self) -> list[tuple[str, int]]:
         return [
-            (b["albca"]["detail"]["serial"], b["albca"]["detail"]["threshold_days"])
+            (n["detail"]["serial"], n["detail"]["threshold_days"])
             for b in self.bodies
-            if b["albca"]["kind"] == "expiry"
+            for n in each_notice(b["albca"])
+            if n["kind"] == "expiry"
         ]
 
 

@@ -67,3 +67,8 @@ def test_a_webhook_that_is_not_http_is_refused(monkeypatch):
 @pytest.mark.parametrize("share", ["0", "1", "1.5"])
 def test_crl_refresh_is_a_share_of_the_validity(monkeypatch, share):
     refused(monkeypatch, "ALBCA_MAINTAIN_CRL_REFRESH", share)
+
+
+@pytest.mark.parametrize("share", ["0", "1", "1.5"])
+def test_acm_renewal_is_a_share_of_the_certificates_life(monkeypatch, share):
+    refused(monkeypatch, "ALBCA_MAINTAIN_ACM_RENEW", share)

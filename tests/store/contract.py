@@ -499,11 +499,49 @@ class StoreContract:
             ):
                 won.append(owner)
 
-        threads = [threading.Thread(target=claim, args=(i,)) for i in range(len(stores))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        for opened in stores:
-            opened.close()
+        at_once(claim, stores)
         assert len(won) == 1
+
+    def test_claiming_many_notices_takes_only_the_free_ones(self, store):
+        lease = timedelta(minutes=15)
+        assert store.claim_notice("sent", owner="run-a", now=T0, lease=lease)
+        store.mark_notice_sent("sent", owner="run-a", now=T0)
+        assert store.claim_notice("held", owner="run-a", now=T0, lease=lease)
+        keys = ["sent", "held", "new-1", "new-2", "new-1"]  # a repeat counts once
+        assert store.claim_notices(keys, owner="run-b", now=T0, lease=lease) == {"new-1", "new-2"}
+        store.mark_notices_sent(["new-1", "held"], owner="run-b", now=T0)  # held: not b's
+        store.release_notices(["new-2", "sent", "held"], owner="run-b")  # only b's unsent
+        later = T0 + lease + timedelta(seconds=1)
+        again = store.claim_notices(keys, owner="run-c", now=later, lease=lease)
+        assert again == {"held", "new-2"}  # held ran out; new-2 was given back
+        assert store.claim_notices([], owner="run-c", now=later, lease=lease) == set()
+
+    def test_racing_batch_claims_give_each_notice_one_owner(self, open_store):
+        stores = [open_store() for _ in range(4)]
+        keys = [f"expiry:{serial}:30d@sns" for serial in range(40)]
+        won: dict[str, list[str]] = {key: [] for key in keys}
+        barrier = threading.Barrier(len(stores))
+
+        def claim(index: int) -> None:
+            barrier.wait()
+            mine = keys[index * 5 :] + keys[: index * 5]  # overlapping, in another order
+            got = stores[index].claim_notices(
+                mine, owner=f"run-{index}", now=T0, lease=timedelta(minutes=15)
+            )
+            for key in got:
+                won[key].append(f"run-{index}")
+
+        at_once(claim, stores)
+        assert all(len(owners) == 1 for owners in won.values()), won
+
+
+def at_once(work, stores) -> None:
+    """Run ``work(index)`` for each store in its own thread (the work waits on a barrier
+    so that they really race), then close the stores."""
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(stores))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for opened in stores:
+        opened.close()

@@ -21,6 +21,7 @@ NO_RESOURCE_TYPE = {
     "elasticloadbalancing:DescribeListeners",
     "elasticloadbalancing:DescribeRules",
     "sts:GetCallerIdentity",
+    "acm:ListCertificates",  # list_awscertificatemanager.html: no resource type
 }
 
 
@@ -92,6 +93,16 @@ def test_maintenance_publishes_to_its_topic_only_when_notices_are_asked_for():
 def test_without_a_bucket_nothing_is_granted_on_s3_or_trust_stores():
     api = statements("api", bucket=None)
     assert not [sid for sid in api if sid.startswith(("Published", "FedTrust", "ReadTrust"))]
+
+
+def test_undeploy_delete_data_is_granted_on_this_cas_table_bucket_and_keys_only():
+    operator = statements("operator")
+    assert operator["DeleteDataTable"]["Resource"] == [
+        "arn:aws:dynamodb:eu-west-1:111122223333:table/albca"
+    ]
+    assert operator["DeleteDataBucket"]["Resource"] == ["arn:aws:s3:::pki", "arn:aws:s3:::pki/*"]
+    assert operator["DeleteDataKeys"]["Resource"] == [KEY]
+    assert "DeleteDataBucket" not in statements("operator", bucket=None)
 
 
 def test_the_operator_may_pass_only_this_deployments_roles():

@@ -10,7 +10,7 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from albca.ca.authority import Authority, IssueRequest
-from albca.ca.ca_status import ROTATION_MARGIN, authority_reports
+from albca.ca.ca_status import ROTATION_MARGIN, authority_reports, rotation_due
 from albca.ca.certificates import ca_subject
 from albca.ca.clock import FixedClock, system_clock
 from albca.ca.errors import AuthorityError, AuthorityInUse, InvalidName
@@ -297,10 +297,21 @@ def test_status_says_when_to_rotate_and_what_can_be_retired(authority, signers):
 
 
 def test_status_says_rotate_now_near_the_end(authority, clock):
+    assert not rotation_due(authority.store, authority.profiles, authority.now())
     clock.advance(timedelta(days=1826) - timedelta(days=100))
     reports = authority_reports(authority.store, authority.profiles, authority.now())
     issuing = next(r for r in reports if r.record.role is AuthorityRole.ISSUING)
     assert issuing.advice == "rotate now: `albca ca rotate`"
+    # The cheap check maintenance makes every hour agrees, without counting certificates.
+    assert rotation_due(authority.store, authority.profiles, authority.now())
+
+
+def test_the_hourly_rotation_check_turns_due_at_rotate_by_exactly(authority, clock):
+    reports = authority_reports(authority.store, authority.profiles, authority.now())
+    rotate_by = min(r.rotate_by for r in reports if r.rotate_by is not None)
+    before = rotate_by - timedelta(seconds=1)
+    assert not rotation_due(authority.store, authority.profiles, before)
+    assert rotation_due(authority.store, authority.profiles, rotate_by)
 
 
 def test_rotation_under_a_root_too_close_to_its_end_says_rotate_the_root(authority, signers, clock):

@@ -69,7 +69,7 @@ LAYERS: dict[str, list[set[str]]] = {
     ],
     "trust_bundle": [
         {"maintenance"},
-        {"revoke", "rotation", "store_for_listener"},
+        {"acm_renewals", "revoke", "rotation", "store_for_listener"},
         {"planning"},
         {"trust_stores"},
         {"revocation_sync"},
@@ -80,6 +80,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"bundle", "errors", "key_ids", "notices"},
     ],
     "infra": [
+        {"acm_renewal"},
         {"cloudfront_origin", "https_listener"},
         {
             "acm_inventory",
@@ -89,6 +90,7 @@ LAYERS: dict[str, list[set[str]]] = {
             "server_cert",
         },
         {"acm", "classic_elb", "deploy.apply", "deploy.remove", "listeners", "recording"},
+        {"deploy.doors"},
         {
             "cloudfront_prefix_list",
             "deploy.lookup",
@@ -99,7 +101,7 @@ LAYERS: dict[str, list[set[str]]] = {
         },
         {"backend_cert", "bootstrap", "calls", "deploy.package", "deploy.policies"},
         {"acm_rules", "cert_checks", "clients", "cloudfront_rules", "deploy.spec", "ebextensions"},
-        {"deploy", "errors", "waiting"},
+        {"deploy", "deploy.schedule_times", "errors", "waiting"},
     ],
     "api": [
         {"app"},

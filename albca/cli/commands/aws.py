@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from albca.ca.keys import KeySpec
     from albca.infra.bootstrap import BootstrapSpec
     from albca.infra.deploy.spec import DeploySpec
+    from albca.infra.deploy.status import DeploymentStatus
     from albca.settings import Settings
 
 aws_app = typer.Typer(
@@ -423,11 +424,19 @@ def status_command(
     fields += [
         ("endpoint", status.endpoint or status.target_group_arn or "none"),
         ("schedule", f"{status.schedule or 'none'} ({status.schedule_state or '-'})"),
-        ("next run", status.next_run.isoformat() if status.next_run else "-"),
+        ("next run", _next_run_text(status)),
         ("last maintenance", last or "none recorded"),
         ("notices", ", ".join(status.subscriptions) or status.topic_arn or "none"),
     ]
     emit_fields(fields)
+
+
+def _next_run_text(status: DeploymentStatus) -> str:
+    if status.next_run is not None:
+        return status.next_run.isoformat()
+    if status.next_run_unknown is not None:
+        return f"cannot tell: {status.next_run_unknown}"
+    return "-"
 
 
 @aws_app.command("undeploy")
