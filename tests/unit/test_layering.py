@@ -74,7 +74,15 @@ LAYERS: dict[str, list[set[str]]] = {
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},
-        {"clock", "der", "der.primitives", "errors", "renewal_token", "stores"},
+        {
+            "clock",
+            "der",
+            "der.primitives",
+            "errors",
+            "renewal_token",
+            "stores",
+            "stores.change_stamp",
+        },
     ],
     "trust_bundle": [
         {"maintenance"},
