@@ -166,7 +166,7 @@ class Authority:
         self._templates: dict[str, LeafTemplate] = {}
         self._lock = threading.Lock()
         # Concurrent issuers' records are committed together (``ca.group_commit``).
-        self._group_commit = GroupCommit(store)
+        self.group_commit: GroupCommit = GroupCommit(store)
         # ``issue_async`` commits here, never on the event loop: one thread, so that the
         # records queued while it commits go in its next transaction together.
         self._committer: ThreadPoolExecutor | None = None
@@ -334,7 +334,7 @@ class Authority:
         for _attempt in range(attempts):
             signed = self._sign(plan, request.serial or random_serial())
             try:
-                self._group_commit.wait(self._queue(signed))
+                self.group_commit.wait(self._queue(signed))
             except DuplicateSerial:
                 if request.serial is not None:
                     raise
@@ -357,7 +357,7 @@ class Authority:
             # committer is busy join its next batch.
             pending = self._queue(signed)
             try:
-                await loop.run_in_executor(self._commit_thread(), self._group_commit.wait, pending)
+                await loop.run_in_executor(self._commit_thread(), self.group_commit.wait, pending)
             except DuplicateSerial:
                 if request.serial is not None:
                     raise
@@ -366,7 +366,7 @@ class Authority:
         raise _no_unused_serial()
 
     def _queue(self, signed: _Signed) -> Pending:
-        return self._group_commit.queue(signed.record, signed.event, signed.weight)
+        return self.group_commit.queue(signed.record, signed.event, signed.weight)
 
     def _commit_thread(self) -> ThreadPoolExecutor:
         with self._lock:

@@ -75,6 +75,11 @@ class GroupCommit:
         if pending.error is not None:
             raise pending.error
 
+    def queued(self) -> int:
+        """Records waiting for a commit (not yet taken into one)."""
+        with self._queue_lock:
+            return len(self._queue)
+
     def _take_batch(self) -> list[Pending]:
         """The oldest records queued, within the store's batch limits; a record with a
         serial already in the batch waits for the next one (it is a retry of the same
