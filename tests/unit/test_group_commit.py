@@ -261,8 +261,8 @@ from albca.ca.csr import parse_csr
     directory = Path(sys.argv[1])
     store = DiesAtCommit(directory / "albca.db", synchronous="full")
     authority = build_authority(directory, store=store)
-    parsed = parse_csr(make_csr(ec_key(), common_name="a.svc.internal",
-                                dns_names=("a.svc.internal",)))
+    csr = make_csr(ec_key(), common_name="a.svc.internal", dns_names=("a.svc.internal",))
+    parsed = parse_csr(csr)
     request = IssueRequest(profile="server", public_key=parsed.public_key, names=parsed.names,
                            requested_by="crash")
     store.armed = True
