@@ -244,8 +244,7 @@ CRASH_SCRIPT = textwrap.dedent(
     import asyncio, os, signal, sys
     from pathlib import Path
     sys.path.insert(0, {root!r})
-    from albca.ca.clock import system_clock
-from albca.ca.csr import parse_csr
+    from albca.ca.csr import parse_csr
     from albca.ca.authority import IssueRequest
     from albca.ca.stores.sqlite import SqliteStore
     from tests.authorities import build_authority
