@@ -234,7 +234,13 @@ def test_issue_async_answers_after_the_shared_commit(gated):
         store.gate.set()
         return await asyncio.gather(*tasks)
 
-    issued = asyncio.run(many())
+    # A loop of its own, not asyncio.run: that would also unset this thread's current loop,
+    # and an unclosed one an earlier test left there (Mangum's) would be collected mid-run.
+    loop = asyncio.new_event_loop()
+    try:
+        issued = loop.run_until_complete(many())
+    finally:
+        loop.close()
     assert [len(serials) for serials in store.commits] == [1, 3]
     assert {each.serial for each in issued} == committed(authority)
 
