@@ -2,13 +2,13 @@
 
 One commit costs more than signing a certificate (an fsync under ``synchronous=full``:
 0.2-4 ms here, against about 0.25 ms of crypto), so callers that commit one by one queue
-behind each other's fsyncs. Here each caller queues its record and the first caller to get
-the commit lock commits *every* record queued by then (up to the store's ``batch_limit``
-and ``batch_bytes``), then hands the lock on; a caller whose record someone else committed
-returns at once. With one caller nothing changes: it commits its own record itself, with
-no hand-off. It is the leader/follower scheme of database logs (PostgreSQL's
-``commit_delay`` group flush, MySQL's binary log group commit), without any added delay:
-a batch is whatever queued while the previous commit ran.
+behind each other's fsyncs. Here each caller queues its record; a caller that finds no
+commit running commits *every* record queued by then (up to the store's ``batch_limit``
+and ``batch_bytes``) and then wakes every waiting caller; a caller whose record it
+committed returns, the others start the next batch. With one caller nothing changes: it
+commits its own record itself, with no hand-off. It is the leader/follower scheme of
+database logs (MySQL's binary log group commit), without any added delay: a batch is
+whatever queued while the previous commit ran.
 
 What it keeps:
 - a caller returns only once its record is committed, or raises: no certificate is handed
@@ -49,8 +49,10 @@ class GroupCommit:
         self._store = store
         self._queue: deque[Pending] = deque()
         self._queue_lock = threading.Lock()
-        # Held by the caller committing a batch; the others wait here for their turn.
-        self._commit_lock = threading.Lock()
+        # Notified when a batch is done: every caller waiting wakes at once and sees whether
+        # its record was in it (rather than waking one by one through a lock).
+        self._batch_done = threading.Condition(self._queue_lock)
+        self._committing = False
 
     def commit(self, record: CertificateRecord, event: AuditEvent, weight: int) -> None:
         """Commit ``record`` with its ``event``, alone or with others' records queued now."""
@@ -67,11 +69,20 @@ class GroupCommit:
         """Return once ``pending`` is committed, committing the queue if no one else is;
         raise what its batch's commit raised (``DuplicateSerial`` when its serial is
         taken)."""
-        while not pending.done:
-            with self._commit_lock:
-                if pending.done:
-                    break
-                self._commit(self._take_batch())
+        with self._batch_done:
+            while not pending.done:
+                if self._committing:
+                    self._batch_done.wait()
+                    continue
+                self._committing = True
+                batch = self._take_batch()
+                self._queue_lock.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._queue_lock.acquire()
+                    self._committing = False
+                    self._batch_done.notify_all()
         if pending.error is not None:
             raise pending.error
 
@@ -83,24 +94,23 @@ class GroupCommit:
     def _take_batch(self) -> list[Pending]:
         """The oldest records queued, within the store's batch limits; a record with a
         serial already in the batch waits for the next one (it is a retry of the same
-        Idempotency-Key, and will find its certificate committed)."""
+        Idempotency-Key, and will find its certificate committed). Under ``_queue_lock``."""
         batch: list[Pending] = []
         serials: set[int] = set()
         weight = 0
         deferred: list[Pending] = []
-        with self._queue_lock:
-            while self._queue and len(batch) < self._store.batch_limit:
-                candidate = self._queue[0]
-                if batch and weight + candidate.weight > self._store.batch_bytes:
-                    break
-                self._queue.popleft()
-                if candidate.record.serial in serials:
-                    deferred.append(candidate)
-                    continue
-                batch.append(candidate)
-                serials.add(candidate.record.serial)
-                weight += candidate.weight
-            self._queue.extendleft(reversed(deferred))
+        while self._queue and len(batch) < self._store.batch_limit:
+            candidate = self._queue[0]
+            if batch and weight + candidate.weight > self._store.batch_bytes:
+                break
+            self._queue.popleft()
+            if candidate.record.serial in serials:
+                deferred.append(candidate)
+                continue
+            batch.append(candidate)
+            serials.add(candidate.record.serial)
+            weight += candidate.weight
+        self._queue.extendleft(reversed(deferred))
         return batch
 
     def _commit(self, batch: list[Pending]) -> None:
