@@ -76,6 +76,26 @@ def join(threads: list[threading.Thread]) -> None:
         assert not thread.is_alive()
 
 
+def hold_then_queue(
+    ca, gate: Gate, first: Callable[[], Any], queued: list[Callable[[], Any]]
+) -> tuple[list[Any], list[Any]]:
+    """``first`` commits and is held at the gate while ``queued`` queue behind it; then
+    the gate opens. The answers of each, once every request is done."""
+    held, first_answers = in_threads([first])
+    assert gate.held.wait(30)
+    behind, answers = in_threads(queued)
+    wait_until(lambda: ca.authority.group_commit.queued() == len(queued))
+    gate.opened.set()
+    join(held + behind)
+    return first_answers, answers
+
+
+def post_csr(client, token: str) -> Any:
+    return client.post(
+        "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
+    )
+
+
 def records(ca) -> list:
     return list(ca.authority.list_certificates(CertificateQuery(limit=1000)).records)
 
@@ -84,18 +104,11 @@ def test_a_failed_batch_commit_fails_every_request_of_it_and_hands_out_nothing(c
     token = ca.token()
 
     def post() -> Any:
-        return client.post(
-            "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
-        )
+        return post_csr(client, token)
 
     with Gate(ca.authority.store) as gate:
         gate.fail_with = StoreUnavailable("certificate store failed to write: disk I/O error")
-        first, answers = in_threads([post])
-        assert gate.held.wait(30)
-        rest, more = in_threads([post] * 4)
-        wait_until(lambda: ca.authority.group_commit.queued() == 4)
-        gate.opened.set()
-        join(first + rest)
+        answers, more = hold_then_queue(ca, gate, post, [post] * 4)
     assert gate.batches == [1, 4]
     for response in answers + more:
         assert response.status_code == 503
@@ -109,17 +122,10 @@ def test_requests_queued_during_a_commit_are_committed_together(ca, client):
     token = ca.token()
 
     def post() -> Any:
-        return client.post(
-            "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
-        )
+        return post_csr(client, token)
 
     with Gate(ca.authority.store) as gate:
-        first, answers = in_threads([post])
-        assert gate.held.wait(30)
-        rest, more = in_threads([post] * 3)
-        wait_until(lambda: ca.authority.group_commit.queued() == 3)
-        gate.opened.set()
-        join(first + rest)
+        answers, more = hold_then_queue(ca, gate, post, [post] * 3)
     assert gate.batches == [1, 3]
     served = {r.json()["certificate"]["serial"] for r in answers + more}
     assert all(r.status_code == 201 for r in answers + more)
@@ -132,38 +138,25 @@ def test_idempotency_key_retries_in_one_batch_get_the_same_certificate(ca, clien
     body = {"profile": "server", "csr": csr_pem()}
 
     def other() -> Any:
-        return client.post(
-            "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
-        )
+        return post_csr(client, token)
 
     def retry() -> Any:
         headers = {**auth(token), "Idempotency-Key": "one-batch"}
         return client.post("/v1/certificates", json=body, headers=headers)
 
     with Gate(ca.authority.store) as gate:
-        first, _ = in_threads([other])
-        assert gate.held.wait(30)
-        retries, answers = in_threads([retry, retry])
-        wait_until(lambda: ca.authority.group_commit.queued() == 2)
-        gate.opened.set()
-        join(first + retries)
+        _, answers = hold_then_queue(ca, gate, other, [retry, retry])
     assert [r.status_code for r in answers] == [201, 201]
     assert len({r.json()["certificate"]["serial"] for r in answers}) == 1
     assert sorted(r.headers.get("Idempotent-Replayed", "") for r in answers) == ["", "true"]
     assert len(records(ca)) == 2
 
 
-def issue(client, token: str) -> int:
-    return client.post(
-        "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
-    ).status_code
-
-
 @pytest.mark.parametrize("revoked_by", ["this process", "another connection"])
 def test_a_revoked_token_is_refused_on_the_next_request_despite_the_cache(ca, client, revoked_by):
     token = ca.token("cached")
-    assert issue(client, token) == 201
-    assert issue(client, token) == 201  # now read from the cache
+    assert post_csr(client, token).status_code == 201
+    assert post_csr(client, token).status_code == 201  # now read from the cache
     if revoked_by == "this process":
         ca.api.tokens.revoke("cached", ca.clock() - timedelta(seconds=1))
     else:  # as `albca token revoke` in another process does: its own connection
@@ -172,8 +165,6 @@ def test_a_revoked_token_is_refused_on_the_next_request_despite_the_cache(ca, cl
             SqliteTokenStore(database).revoke("cached", ca.clock() - timedelta(seconds=1))
         finally:
             database.close()
-    response = client.post(
-        "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
-    )
+    response = post_csr(client, token)
     assert response.status_code == 401
     assert response.json()["error"]["message"].endswith("is revoked")
