@@ -4,6 +4,7 @@ server certificate ``albca serve --tls-from-ca`` gets from the CA itself."""
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ __all__ = [
     "WorkerApp",
     "ServerCredentials",
     "server_credentials_from_ca",
+    "reuse_port_socket",
 ]
 
 SERVE_ACTOR = "albca serve"
@@ -122,3 +124,47 @@ def _is_ip(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+class _ReusePortListener(socket.socket):
+    """The parent's socket of ``albca serve --workers N``: bound with SO_REUSEPORT, never
+    listening. Pickled to a worker (uvicorn hands its workers the parent's sockets), it
+    becomes a socket of the worker's own, bound to the same address with SO_REUSEPORT,
+    which uvicorn then listens on.
+
+    Why: with one listening socket shared by every worker, the worker that wakes first
+    accepts, and 4 keep-alive connections often all land on one worker while the others
+    idle (issue 17). With a listening socket per worker, the kernel spreads connections
+    across them by a hash of each connection's addresses (socket(7), SO_REUSEPORT: "the
+    kernel attempts to distribute incoming connections ... evenly"). The parent binds first
+    so that a taken port fails at start-up, and does not listen, so that it is given no
+    connection it would never accept.
+    """
+
+    def __reduce_ex__(self, protocol: object) -> tuple[object, tuple[int, tuple[str, int]]]:
+        host, port = self.getsockname()[:2]
+        return (_worker_listener, (int(self.family), (host, port)))
+
+
+def _bound_with_reuse_port(
+    family: int, address: tuple[str, int], kind: type[socket.socket] = socket.socket
+) -> socket.socket:
+    sock = kind(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def _worker_listener(family: int, address: tuple[str, int]) -> socket.socket:
+    return _bound_with_reuse_port(family, address)
+
+
+def reuse_port_socket(host: str, port: int) -> socket.socket:
+    """The socket ``albca serve --workers N`` hands its workers (``_ReusePortListener``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    return _bound_with_reuse_port(family, (host, port), _ReusePortListener)

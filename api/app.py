@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from albca.api.audit import UnauthenticatedRefusals
 from albca.api.body_guard import BodyGuard
 from albca.api.crl_cache import CrlCache
+from albca.api.fast_issue import FastIssuePath
 from albca.api.http_errors import install_error_handlers
 from albca.api.openapi import install_openapi
 from albca.api.pages import install_pages
@@ -46,5 +47,13 @@ def create_app(services: ApiServices) -> FastAPI:
         max_body_bytes=services.settings.max_body_bytes,
         body_timeout_seconds=services.settings.body_timeout.total_seconds(),
     )
-    app.add_middleware(CatchUnexpected)  # outermost of ours: also guards BodyGuard
+    app.add_middleware(CatchUnexpected)  # also guards BodyGuard
+    # Outermost of ours: the issuing route's lean path (it has its own CatchUnexpected and
+    # BodyGuard), ahead of the middleware layers and routing everything else goes through.
+    app.add_middleware(
+        FastIssuePath,
+        services=services,
+        max_body_bytes=services.settings.max_body_bytes,
+        body_timeout_seconds=services.settings.body_timeout.total_seconds(),
+    )
     return app

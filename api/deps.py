@@ -9,7 +9,7 @@ and sub-dependencies; ``api/openapi.py`` declares their security schemes in the 
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 
@@ -28,6 +28,7 @@ __all__ = [
     "CallerDep",
     "HolderDep",
     "IdempotencyKeyDep",
+    "authenticate",
 ]
 
 
@@ -55,26 +56,31 @@ CrlCacheDep = Annotated[CrlCache, Depends(get_crl_cache)]
 
 
 async def current_caller(request: Request) -> Caller:
-    """The API token's caller. The audit trail names refusals by what is known so far:
-    nothing, the token's id (from its public part), or its name."""
-    services: ApiServices = request.app.state.services
-    request.state.actor = "unauthenticated"
-    credentials = _bearer(request)
+    return authenticate(
+        request.app.state.services, request.headers.get("authorization", ""), request.state
+    )
+
+
+def authenticate(services: ApiServices, authorization: str, state: Any) -> Caller:
+    """The API token's caller. The audit trail names refusals by what is known so far
+    (``state.actor``): nothing, the token's id (from its public part), or its name."""
+    state.actor = "unauthenticated"
+    credentials = _bearer(authorization)
     if credentials is None:
         raise MissingCredential("Authorization: send `Authorization: Bearer <API token>`")
     token_id = parse_bearer(credentials)
-    request.state.actor = f"token-id:{token_id}"
+    state.actor = f"token-id:{token_id}"
     token = services.tokens.find(token_id)
     caller = Caller.authenticate(token, credentials, services.authority.now())
-    request.state.actor = caller.actor
+    state.actor = caller.actor
     return caller
 
 
 CallerDep = Annotated[Caller, Depends(current_caller)]
 
 
-def _bearer(request: Request) -> str | None:
-    scheme, _, credentials = request.headers.get("authorization", "").partition(" ")
+def _bearer(authorization: str) -> str | None:
+    scheme, _, credentials = authorization.partition(" ")
     if scheme.lower() != "bearer" or not credentials:
         return None
     return credentials.strip()
@@ -86,7 +92,7 @@ async def current_holder(request: Request) -> Holder:
     request.state.actor = "unauthenticated"
     holder = holder_from_alb_headers(request.headers, services.settings, services.authority)
     if holder is None:
-        credentials = _bearer(request)
+        credentials = _bearer(request.headers.get("authorization", ""))
         if credentials is None:
             raise MissingCredential(
                 "Authorization: renewal needs proof of possession: a renewal token "

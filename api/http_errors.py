@@ -9,10 +9,13 @@ audit trail; logs get the code and the route, never a body or a token.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from starlette.datastructures import State
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -29,7 +32,7 @@ from albca.api.services import ApiServices
 from albca.ca.errors import CAError, InvalidRequest
 from albca.ca.records import parse_serial
 
-__all__ = ["error_response", "install_error_handlers"]
+__all__ = ["error_response", "install_error_handlers", "invalid_request", "refusal_response"]
 
 log = logging.getLogger("albca.api")
 
@@ -62,23 +65,30 @@ def _serial_in_path(request: Request) -> int | None:
 
 async def _handle_ca_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, CAError)
-    actor = getattr(request.state, "actor", "unauthenticated")
-    route = f"{request.method} {request.url.path}"
+    return refusal_response(
+        request.app.state,
+        actor=getattr(request.state, "actor", "unauthenticated"),
+        route=f"{request.method} {request.url.path}",
+        error=error,
+        serial=_serial_in_path(request),
+    )
+
+
+def refusal_response(
+    app_state: State, *, actor: str, route: str, error: CAError, serial: int | None
+) -> JSONResponse:
+    """The answer to a refused request, after recording the refusal: counted when no
+    credential was proved, else logged and (for certificate operations) audited. The one
+    path every refusal takes, FastAPI's routes and ``api.fast_issue`` alike."""
     if not _has_credential(actor):
         # Anyone can send these: counted and logged once a window, never one row each.
-        refusals: UnauthenticatedRefusals = request.app.state.unauthenticated_refusals
+        refusals: UnauthenticatedRefusals = app_state.unauthenticated_refusals
         refusals.note(actor=actor, route=route, code=error.code)
         return error_response(error)
     log.info("refused %s: %s (actor %s)", route, error.code, actor)
-    if request.url.path.startswith(_AUDITED_PREFIX):
-        services: ApiServices = request.app.state.services
-        record_refusal(
-            services.authority,
-            actor=actor,
-            route=route,
-            error=error,
-            serial=_serial_in_path(request),
-        )
+    if route.split(" ", 1)[-1].startswith(_AUDITED_PREFIX):
+        services: ApiServices = app_state.services
+        record_refusal(services.authority, actor=actor, route=route, error=error, serial=serial)
     return error_response(error)
 
 
@@ -90,7 +100,11 @@ def _has_credential(actor: str) -> bool:
 
 async def _handle_validation_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
-    errors = error.errors()
+    return await _handle_ca_error(request, invalid_request(error.errors()))
+
+
+def invalid_request(errors: Sequence[Any]) -> InvalidRequest:
+    """The first of pydantic's validation errors as an ``InvalidRequest`` naming its field."""
     first = errors[0] if errors else {"loc": (), "msg": "invalid request"}
     location = [str(part) for part in first.get("loc", ())]
     # ("body", "csr") -> "csr"; ("header", "idempotency-key") -> "idempotency-key".
@@ -98,7 +112,7 @@ async def _handle_validation_error(request: Request, error: Exception) -> Respon
     # The message, never the offending input: pydantic's error dicts carry the input,
     # which may be a password or a key.
     message = f"{field}: {first.get('msg', 'invalid')}"
-    return await _handle_ca_error(request, InvalidRequest(message, field=field))
+    return InvalidRequest(message, field=field)
 
 
 async def _handle_http_exception(request: Request, error: Exception) -> Response:

@@ -5,6 +5,7 @@ Routes call these functions and turn the result into a response; nothing here kn
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from albca.api.stores.protocols import IdempotencyEntry
 from albca.api.tokens import Caller, Scope
 from albca.ca.authority import IssueRequest
 from albca.ca.certificates import random_serial
-from albca.ca.csr import parse_csr
+from albca.ca.csr import ParsedCSR, parse_csr
 from albca.ca.errors import CertificateNotFound, DuplicateSerial
 from albca.ca.issued import IssuedCertificate
 from albca.ca.keys import CAKey, KeySpec, generate_private_key
@@ -31,6 +32,7 @@ from albca.ca.records import CertificateRecord
 __all__ = [
     "Outcome",
     "issue_from_csr",
+    "issue_from_csr_async",
     "issue_with_new_key",
     "issued_response",
     "renew_as_holder",
@@ -58,20 +60,11 @@ def issue_from_csr(
     idempotency_key: str | None,
 ) -> Outcome:
     authority = services.authority
-    caller.require(Scope.ISSUE, action="issue certificates")
-    caller.require_profile(profile)
-    parsed = parse_csr(csr)
+    parsed = _checked_csr(caller, profile, csr)
 
     def issue(serial: int | None) -> IssuedCertificate:
         return authority.issue(
-            IssueRequest(
-                profile=profile,
-                public_key=parsed.public_key,
-                names=parsed.names,
-                requested_by=caller.actor,
-                lifetime=_lifetime(lifetime_seconds),
-                serial=serial,
-            ),
+            _csr_request(caller, profile, parsed, lifetime_seconds, serial),
             caller_policy=caller.policy,
         )
 
@@ -86,6 +79,60 @@ def issue_from_csr(
     }
     entry = _claim(services, caller, idempotency_key, "issue-csr", body, sealed=None)
     return _issue_once(services, entry, issue, private_key=None)
+
+
+async def issue_from_csr_async(
+    services: ApiServices,
+    caller: Caller,
+    *,
+    profile: str,
+    csr: str,
+    lifetime_seconds: int | None,
+    idempotency_key: str | None,
+) -> Outcome:
+    """``issue_from_csr`` for the event loop: the checks and the signing run on it, the
+    commit on the authority's committer thread together with concurrent requests'
+    (``Authority.issue_async``). With an Idempotency-Key the whole request runs in a
+    thread: its claim is a write to the API store, which must not block the loop; its
+    certificate still joins the same group commit."""
+    if idempotency_key is not None:
+        return await asyncio.to_thread(
+            issue_from_csr,
+            services,
+            caller,
+            profile=profile,
+            csr=csr,
+            lifetime_seconds=lifetime_seconds,
+            idempotency_key=idempotency_key,
+        )
+    parsed = _checked_csr(caller, profile, csr)
+    issued = await services.authority.issue_async(
+        _csr_request(caller, profile, parsed, lifetime_seconds, None), caller_policy=caller.policy
+    )
+    return Outcome(issued, replayed=False)
+
+
+def _checked_csr(caller: Caller, profile: str, csr: str) -> ParsedCSR:
+    caller.require(Scope.ISSUE, action="issue certificates")
+    caller.require_profile(profile)
+    return parse_csr(csr)
+
+
+def _csr_request(
+    caller: Caller,
+    profile: str,
+    parsed: ParsedCSR,
+    lifetime_seconds: int | None,
+    serial: int | None,
+) -> IssueRequest:
+    return IssueRequest(
+        profile=profile,
+        public_key=parsed.public_key,
+        names=parsed.names,
+        requested_by=caller.actor,
+        lifetime=_lifetime(lifetime_seconds),
+        serial=serial,
+    )
 
 
 def issue_with_new_key(

@@ -1,18 +1,26 @@
-"""Issuance requests per second through `albca serve`, and through `cfssl serve` with the
-same load generator and the same CSR, in one run.
+"""Issuance requests per second through `albca serve`, and through `cfssl serve` with and
+without its records, with the same load generator and the same CSR, in one interleaved run.
 
-    .venv/bin/python bench/api_issuance.py [--duration 8] [--workers 1,2] [--sync full,normal]
+    .venv/bin/python bench/api_issuance.py [--duration 5] [--rounds 3] [--workers 1]
+        [--sync full] [--concurrency 1,4]
 
 albca: a fresh P-256 CA (`albca init`), an API token, `albca serve` on 127.0.0.1 (plain
-HTTP for both servers, so that TLS cost is not measured for one and not the other), POST
-/v1/certificates with a CSR; every 201 is a record committed to SQLite before the answer
-(checked after each run by counting the records). cfssl: Debian's golang-cfssl, a P-256
-CA, `cfssl serve`, POST /api/v1/cfssl/sign with the same CSR; it keeps no records.
+HTTP for every server, so that TLS cost is not measured for one and not the other), POST
+/v1/certificates with a CSR; every 201 is a record committed to SQLite before the answer.
+cfssl (Debian's golang-cfssl 1.2.0): a P-256 CA, `cfssl serve`, POST /api/v1/cfssl/sign
+with the same CSR, once keeping no records and once with its SQLite certdb opened with
+`_sync=FULL` (every record fsynced before the answer, like albca's default; see
+../shared/PEERS.md). A missing cfssl is skipped with a line saying so.
+
+All servers run at once and are measured in turns (albca, cfssl+certdb, cfssl, albca, ...,
+`--rounds` times at each concurrency), so that a slow spell of the shared machine hits each
+of them; the figures are the median round. After every run the records each server
+committed are counted: they must equal its 201/200 answers (warm-up included).
 
 The load generator is one Python process with asyncio and hand-written HTTP/1.1 on
 keep-alive connections (about 30 us of CPU per request), 1 or 4 connections each sending
 its next request when the previous answer arrives. It shares the machine's cores with the
-server; its own CPU use is printed beside every figure.
+servers; its own CPU use is printed beside every figure.
 """
 
 from __future__ import annotations
@@ -53,16 +61,27 @@ class Result:
     latencies: list[float]
     client_cpu: float  # seconds of CPU the load generator used
     server_cpu: float  # seconds of CPU the server processes used
+    successes_with_warmup: int = 0
+    records_checked: int | None = None
+
+    @property
+    def rate(self) -> float:
+        return self.requests / self.seconds
 
     def line(self) -> str:
         ordered = sorted(self.latencies)
         p50 = statistics.median(ordered) * 1000 if ordered else float("nan")
         p99 = ordered[int(len(ordered) * 0.99) - 1] * 1000 if ordered else float("nan")
         return (
-            f"{self.label:<38} c={self.concurrency}  {self.requests / self.seconds:7.1f} req/s  "
+            f"{self.label:<34} c={self.concurrency}  {self.requests / self.seconds:7.1f} req/s  "
             f"p50 {p50:6.2f} ms  p99 {p99:6.2f} ms  errors {self.errors:<3} "
             f"cpu: server {self.server_cpu / self.seconds * 100:5.1f}%  "
             f"loadgen {self.client_cpu / self.seconds * 100:5.1f}%"
+            + (
+                f"  records = 201s: {self.records_checked}"
+                if self.records_checked is not None
+                else ""
+            )
         )
 
 
@@ -109,23 +128,28 @@ async def _connection(port, request, until, latencies, failures, expected):
         writer.close()
 
 
-def load(port, request, *, concurrency, seconds, expected, label, server_pids) -> Result:
-    # Warm up (connections, caches, the first CRL-free requests), then measure.
-    asyncio.run(_run(port, request, concurrency, 1.0, expected, [], []))
+def load(server: Server, *, concurrency: int, seconds: float) -> Result:
+    # Warm up (connections, caches), then measure; the warm-up's answers are counted too,
+    # so that the records committed can be checked against every success.
+    warm_latencies: list[float] = []
+    warm_failures: list[int] = []
+    asyncio.run(_run(server.port, server.request, concurrency, 0.5, server.expected,
+                     warm_latencies, warm_failures))  # fmt: skip
     latencies: list[float] = []
     failures: list[int] = []
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
-    server_before = _cpu_of(server_pids())
+    server_before = _cpu_of(_children(server.process.pid))
     started = time.perf_counter()
-    asyncio.run(_run(port, request, concurrency, seconds, expected, latencies, failures))
+    asyncio.run(_run(server.port, server.request, concurrency, seconds, server.expected,
+                     latencies, failures))  # fmt: skip
     elapsed = time.perf_counter() - started
     usage_after = resource.getrusage(resource.RUSAGE_SELF)
-    server_after = _cpu_of(server_pids())
+    server_after = _cpu_of(_children(server.process.pid))
     client_cpu = (usage_after.ru_utime - usage_before.ru_utime) + (
         usage_after.ru_stime - usage_before.ru_stime
     )
     return Result(
-        label=label,
+        label=server.label,
         concurrency=concurrency,
         requests=len(latencies),
         errors=len(failures),
@@ -133,6 +157,10 @@ def load(port, request, *, concurrency, seconds, expected, label, server_pids) -
         latencies=latencies,
         client_cpu=client_cpu,
         server_cpu=server_after - server_before,
+        successes_with_warmup=len(latencies)
+        - len(failures)
+        + len(warm_latencies)
+        - len(warm_failures),
     )
 
 
@@ -213,8 +241,25 @@ def make_csr() -> bytes:
     )
 
 
-# -- albca ----------------------------------------------------------------------------------
-def bench_albca(workdir: Path, csr: bytes, *, workers: int, sync: str, args) -> list[Result]:
+# -- servers ---------------------------------------------------------------------------------
+@dataclass
+class Server:
+    label: str
+    key: str  # "albca", "cfssl-db", "cfssl"
+    port: int
+    request: bytes
+    expected: int
+    process: subprocess.Popen
+    records: Path | None  # the SQLite file whose `certificates` rows are its records
+
+    def committed(self) -> int | None:
+        if self.records is None:
+            return None
+        with sqlite3.connect(self.records) as db:
+            return int(db.execute("SELECT count(*) FROM certificates").fetchone()[0])
+
+
+def start_albca(workdir: Path, csr: bytes, *, workers: int, sync: str) -> Server:
     home = workdir / f"albca-{sync}-{workers}"
     env = {
         **os.environ,
@@ -230,54 +275,58 @@ def bench_albca(workdir: Path, csr: bytes, *, workers: int, sync: str, args) -> 
     )  # fmt: skip
     token = json.loads(created.stdout)["token"]
     port = _free_port()
-    server = subprocess.Popen(
+    process = subprocess.Popen(
         [ALBCA, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
         env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
-    results = []
-    try:
-        _wait_port(port, server)
-        time.sleep(1.0 if workers > 1 else 0.2)  # every worker up
-        body = json.dumps({"profile": "server", "csr": csr.decode()}).encode()
-        request = _http_post(
-            "/v1/certificates",
-            body,
-            {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
-        )
-        for concurrency in args.concurrency:
-            results.append(
-                load(
-                    port,
-                    request,
-                    concurrency=concurrency,
-                    seconds=args.duration,
-                    expected=201,
-                    label=f"albca serve --workers {workers} sync={sync}",
-                    server_pids=lambda: _children(server.pid),
-                )
-            )
-    finally:
-        _stop(server)
-    with sqlite3.connect(home / "albca.db") as db:
-        committed = db.execute("SELECT count(*) FROM certificates").fetchone()[0]
-    answered = sum(r.requests - r.errors for r in results)
-    # Warm-up requests are committed too; the records can only be at least the answers.
-    print(f"   records committed: {committed} for {answered} measured 201 answers")
-    assert committed >= answered, "a 201 without a committed record"
-    return results
+    _wait_port(port, process)
+    time.sleep(1.0 if workers > 1 else 0.2)  # every worker up
+    body = json.dumps({"profile": "server", "csr": csr.decode()}).encode()
+    request = _http_post(
+        "/v1/certificates",
+        body,
+        {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
+    return Server(
+        label=f"albca serve --workers {workers} sync={sync}",
+        key="albca",
+        port=port,
+        request=request,
+        expected=201,
+        process=process,
+        records=home / "albca.db",
+    )
 
 
-# -- cfssl ----------------------------------------------------------------------------------
-def bench_cfssl(workdir: Path, csr: bytes, args) -> list[Result]:
-    cfssl = shutil.which("cfssl")
-    if cfssl is None:
-        print("cfssl: SKIPPED (not installed: apt-get install -y golang-cfssl)")
-        return []
-    directory = workdir / "cfssl"
-    directory.mkdir()
+# cfssl's certdb schema (cfssl certdb/sqlite/migrations/001_CreateCertificates.sql); cfssl
+# does not create it. WAL, like albca's store.
+_CFSSL_SCHEMA = """
+CREATE TABLE certificates (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  ca_label                 blob,
+  status                   blob NOT NULL,
+  reason                   int,
+  expiry                   timestamp,
+  revoked_at               timestamp,
+  pem                      blob NOT NULL,
+  PRIMARY KEY(serial_number, authority_key_identifier)
+);
+CREATE TABLE ocsp_responses (
+  serial_number            blob NOT NULL,
+  authority_key_identifier blob NOT NULL,
+  body                     blob NOT NULL,
+  expiry                   timestamp,
+  PRIMARY KEY(serial_number, authority_key_identifier),
+  FOREIGN KEY(serial_number, authority_key_identifier)
+    REFERENCES certificates(serial_number, authority_key_identifier)
+);
+"""
+
+
+def _cfssl_ca(directory: Path) -> None:
     key = ec.generate_private_key(ec.SECP256R1())
     now = dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cfssl bench CA")])
@@ -294,6 +343,7 @@ def bench_cfssl(workdir: Path, csr: bytes, args) -> list[Result]:
             x509.KeyUsage(False, False, False, False, False, True, True, False, False),
             critical=True,
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     (directory / "ca.pem").write_bytes(ca_cert.public_bytes(serialization.Encoding.PEM))
@@ -316,57 +366,121 @@ def bench_cfssl(workdir: Path, csr: bytes, args) -> list[Result]:
             }
         )
     )
+
+
+def start_cfssl(cfssl: str, workdir: Path, csr: bytes, *, with_records: bool) -> Server:
+    directory = workdir / ("cfssl-db" if with_records else "cfssl")
+    directory.mkdir()
+    _cfssl_ca(directory)
+    command = [cfssl, "serve", "-address", "127.0.0.1",
+               "-ca", str(directory / "ca.pem"), "-ca-key", str(directory / "ca-key.pem"),
+               "-config", str(directory / "config.json"), "-loglevel", "5"]  # fmt: skip
+    records = None
+    if with_records:
+        records = directory / "certs.db"
+        with sqlite3.connect(records) as db:
+            db.execute("PRAGMA journal_mode = WAL")
+            db.executescript(_CFSSL_SCHEMA)
+        (directory / "db.json").write_text(
+            json.dumps({"driver": "sqlite3", "data_source": f"file:{records}?_sync=FULL"})
+        )
+        command += ["-db-config", str(directory / "db.json")]
     port = _free_port()
-    server = subprocess.Popen(
-        [cfssl, "serve", "-address", "127.0.0.1", "-port", str(port),
-         "-ca", str(directory / "ca.pem"), "-ca-key", str(directory / "ca-key.pem"),
-         "-config", str(directory / "config.json"), "-loglevel", "5"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    results = []
-    try:
-        _wait_port(port, server)
-        body = json.dumps({"certificate_request": csr.decode()}).encode()
-        request = _http_post("/api/v1/cfssl/sign", body, {"Content-Type": "application/json"})
-        for concurrency in args.concurrency:
-            results.append(
-                load(
-                    port,
-                    request,
-                    concurrency=concurrency,
-                    seconds=args.duration,
-                    expected=200,
-                    label="cfssl serve (no records kept)",
-                    server_pids=lambda: _children(server.pid),
+    process = subprocess.Popen(
+        [*command, "-port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    _wait_port(port, process)
+    body = json.dumps({"certificate_request": csr.decode()}).encode()
+    return Server(
+        label="cfssl serve, certdb _sync=FULL" if with_records else "cfssl serve, no records",
+        key="cfssl-db" if with_records else "cfssl",
+        port=port,
+        request=_http_post("/api/v1/cfssl/sign", body, {"Content-Type": "application/json"}),
+        expected=200,
+        process=process,
+        records=records,
+    )
+
+
+def measure(servers: list[Server], concurrency: int, args) -> dict[str, list[Result]]:
+    """``args.rounds`` turns of every server at ``concurrency``, checking records."""
+    results: dict[str, list[Result]] = {server.key: [] for server in servers}
+    for _round in range(args.rounds):
+        for server in servers:
+            before = server.committed()
+            result = load(server, concurrency=concurrency, seconds=args.duration)
+            after = server.committed()
+            if before is not None and after is not None:
+                committed = after - before
+                assert committed == result.successes_with_warmup, (
+                    f"{server.label}: {committed} records committed for "
+                    f"{result.successes_with_warmup} successful answers"
                 )
-            )
-    finally:
-        _stop(server)
+                result.records_checked = committed
+            results[server.key].append(result)
+            print("  " + result.line(), flush=True)
     return results
+
+
+def median_run(runs: list[Result]) -> Result:
+    return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--duration", type=float, default=8.0, help="seconds per measurement")
-    parser.add_argument("--workers", default="1,2", help="albca serve --workers values")
-    parser.add_argument("--sync", default="full,normal", help="ALBCA_SQLITE_SYNCHRONOUS values")
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved turns per figure")
+    parser.add_argument("--workers", type=int, default=1, help="albca serve --workers")
+    parser.add_argument("--sync", default="full", help="ALBCA_SQLITE_SYNCHRONOUS")
     parser.add_argument("--concurrency", default="1,4", help="concurrent connections")
     args = parser.parse_args()
-    args.concurrency = [int(c) for c in args.concurrency.split(",")]
+    levels = [int(c) for c in args.concurrency.split(",")]
     csr = make_csr()
-    print(f"machine: {os.cpu_count()} cores; {args.duration:g} s per figure; P-256 CSR signing")
+    print(
+        f"machine: {os.cpu_count()} cores; {args.rounds} interleaved rounds of "
+        f"{args.duration:g} s per figure (median shown); P-256 CSR signing"
+    )
+    cfssl = shutil.which("cfssl")
+    if cfssl is None:
+        print("cfssl: SKIPPED, not installed (apt-get install -y golang-cfssl); albca alone")
     with tempfile.TemporaryDirectory(prefix="albca-bench-") as temporary:
         workdir = Path(temporary)
-        results = []
-        for sync in args.sync.split(","):
-            for workers in (int(w) for w in args.workers.split(",")):
-                print(f"albca serve --workers {workers}, ALBCA_SQLITE_SYNCHRONOUS={sync} ...")
-                results += bench_albca(workdir, csr, workers=workers, sync=sync, args=args)
-        print("cfssl serve ...")
-        results += bench_cfssl(workdir, csr, args)
+        servers = [start_albca(workdir, csr, workers=args.workers, sync=args.sync)]
+        try:
+            if cfssl is not None:
+                servers.append(start_cfssl(cfssl, workdir, csr, with_records=True))
+                servers.append(start_cfssl(cfssl, workdir, csr, with_records=False))
+            figures = {}
+            for concurrency in levels:
+                print(f"c={concurrency}:")
+                figures[concurrency] = {
+                    key: median_run(runs)
+                    for key, runs in measure(servers, concurrency, args).items()
+                }
+        finally:
+            for server in servers:
+                _stop(server.process)
     print()
-    for result in results:
-        print(result.line())
+    print("median of the rounds:")
+    for concurrency in levels:
+        for result in figures[concurrency].values():
+            print(result.line())
+    print()
+    print("ratios (req/s, median rounds):")
+    for concurrency in levels:
+        got = figures[concurrency]
+        albca = got["albca"]
+        for key, goal in (("cfssl-db", "goal >= 1.0"), ("cfssl", "goal >= 0.5 at c=1")):
+            if key in got:
+                print(
+                    f"  c={concurrency}: albca / {got[key].label:<32} "
+                    f"{albca.rate / got[key].rate:5.2f}x   ({goal})"
+                )
+        if "cfssl-db" in got and "cfssl" in got:
+            print(
+                f"  c={concurrency}: cfssl certdb / cfssl no records{'':<13}"
+                f"{got['cfssl-db'].rate / got['cfssl'].rate:5.2f}x"
+            )
 
 
 if __name__ == "__main__":

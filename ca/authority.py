@@ -7,8 +7,10 @@ It owns no I/O of its own: records go through a ``CertificateStore``, CA keys th
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,6 +32,7 @@ from albca.ca.errors import (
     NotRenewable,
     StoreUnavailable,
 )
+from albca.ca.group_commit import GroupCommit, Pending
 from albca.ca.issued import IssuedCertificate
 from albca.ca.keys import KeySpec, generate_private_key, key_spec_of
 from albca.ca.names import RequestedNames
@@ -162,6 +165,11 @@ class Authority:
         self._resolve_signer = resolve_signer
         self._templates: dict[str, LeafTemplate] = {}
         self._lock = threading.Lock()
+        # Concurrent issuers' records are committed together (``ca.group_commit``).
+        self.group_commit: GroupCommit = GroupCommit(store)
+        # ``issue_async`` commits here, never on the event loop: one thread, so that the
+        # records queued while it commits go in its next transaction together.
+        self._committer: ThreadPoolExecutor | None = None
 
     @property
     def profiles(self) -> ProfileSet:
@@ -326,13 +334,52 @@ class Authority:
         for _attempt in range(attempts):
             signed = self._sign(plan, request.serial or random_serial())
             try:
-                self.store.add_certificate(signed.record, signed.event)
+                self.group_commit.wait(self._queue(signed))
             except DuplicateSerial:
                 if request.serial is not None:
                     raise
                 continue
             return signed.issued
         raise _no_unused_serial()
+
+    async def issue_async(
+        self, request: IssueRequest, *, caller_policy: NamePolicy | None = None
+    ) -> IssuedCertificate:
+        """``issue`` for an event loop: checks and signs on the loop (CPU work, shorter than
+        a hand-off to a thread), commits on the committer thread, together with whatever
+        other requests queued meanwhile. Returns once the record is committed."""
+        plan = self._plan(request, caller_policy)
+        loop = asyncio.get_running_loop()
+        attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
+        for _attempt in range(attempts):
+            signed = self._sign(plan, request.serial or random_serial())
+            # Queued here, on the loop, before the hand-off: requests that arrive while the
+            # committer is busy join its next batch.
+            pending = self._queue(signed)
+            try:
+                await loop.run_in_executor(self._commit_thread(), self.group_commit.wait, pending)
+            except DuplicateSerial:
+                if request.serial is not None:
+                    raise
+                continue
+            return signed.issued
+        raise _no_unused_serial()
+
+    def _queue(self, signed: _Signed) -> Pending:
+        return self.group_commit.queue(signed.record, signed.event, signed.weight)
+
+    def _commit_thread(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._committer is None:
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="albca-commit")
+            return self._committer
+
+    def close(self) -> None:
+        """Stop the committer thread (after the commits queued on it)."""
+        with self._lock:
+            committer, self._committer = self._committer, None
+        if committer is not None:
+            committer.shutdown(wait=True)
 
     def issue_batches(
         self, requests: Sequence[IssueRequest], *, caller_policy: NamePolicy | None = None

@@ -72,6 +72,7 @@ class Services:
     authority: Authority
 
     def close(self) -> None:
+        self.authority.close()  # its committer thread first: it may still be writing
         self.store.close()
 
 

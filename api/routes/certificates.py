@@ -83,10 +83,9 @@ async def issue_from_csr(
     response: Response,
 ) -> dict[str, Any]:
     """Issue a certificate for a CSR (the key never leaves its owner). Needs ``issue``."""
-    # Run on the event loop, not in the thread pool: the work is CPU (verify, sign) and
-    # one short SQLite commit, and the hand-off to a thread cost more than it could save.
-    # A server that must overlap fsyncs (ALBCA_SQLITE_SYNCHRONOUS=full) uses --workers.
-    outcome = issuing.issue_from_csr(
+    # Served by ``api.fast_issue`` ahead of this route, which documents it (and answers
+    # only where that path is not mounted): both call the same issuing function.
+    outcome = await issuing.issue_from_csr_async(
         services,
         caller,
         profile=body.profile,

@@ -23,6 +23,7 @@ from albca.api.stores.protocols import IdempotencyEntry
 from albca.api.tokens import ApiToken, Scope
 from albca.ca.clock import from_epoch, to_epoch
 from albca.ca.errors import StoreUnavailable
+from albca.ca.stores.change_stamp import ChangeStamp
 
 __all__ = ["SqliteApiDatabase", "SqliteTokenStore", "SqliteIdempotencyStore", "SqliteReplayGuard"]
 
@@ -59,6 +60,7 @@ _SCHEMA = (
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS used_tokens_by_expiry ON used_tokens (expires_at)",
 )
+_KEPT_TOKENS = 1024
 # Expired rows are deleted a few at a time by the writes that pass by, so that no write
 # ever pays for a large clean-up.
 _PURGE_BATCH = 50
@@ -81,6 +83,7 @@ class SqliteApiDatabase:
         self._connections: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = threading.Lock()  # see ca.stores.sqlite: no busy-handler sleeps
+        self.changes = ChangeStamp()
         if not self.path.exists():
             # Holds token hashes and sealed keys: owner only, from the first instant.
             os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
@@ -131,6 +134,20 @@ class SqliteApiDatabase:
                 if isinstance(exc, sqlite3.Error):
                     raise StoreUnavailable(f"API store {self.path} failed to write: {exc}") from exc
                 raise
+            finally:
+                self.changes.wrote()
+
+    def stamp(self) -> tuple[int, int]:
+        """``ChangeStamp`` of this thread's connection: the same while nothing was written."""
+        try:
+            return self.changes.read(self._connection())
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"API store {self.path} failed to read: {exc}") from exc
+
+    @property
+    def local(self) -> threading.local:
+        """Per-thread room for values read through this thread's connection."""
+        return self._local
 
     def read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -175,8 +192,21 @@ class SqliteTokenStore:
             raise DuplicateTokenName(token.name) from None
 
     def find(self, token_id: str) -> ApiToken | None:
-        rows = self._db.read("SELECT * FROM tokens WHERE token_id = ?", (token_id,))
-        return _token_from_row(rows[0]) if rows else None
+        # Every API request looks its token up: tokens read are kept (per thread) while the
+        # file is unchanged, so a revocation (`albca token revoke`, another process) is
+        # seen by the very next request (``ChangeStamp``).
+        stamp = self._db.stamp()
+        kept: tuple[tuple[int, int], dict[str, ApiToken | None]] | None
+        kept = getattr(self._db.local, "tokens", None)
+        if kept is None or kept[0] != stamp:
+            kept = (stamp, {})
+            self._db.local.tokens = kept
+        if token_id not in kept[1]:
+            if len(kept[1]) >= _KEPT_TOKENS:
+                kept[1].clear()  # unknown ids sent in a flood must not grow it
+            rows = self._db.read("SELECT * FROM tokens WHERE token_id = ?", (token_id,))
+            kept[1][token_id] = _token_from_row(rows[0]) if rows else None
+        return kept[1][token_id]
 
     def by_name(self, name: str) -> ApiToken:
         rows = self._db.read("SELECT * FROM tokens WHERE name = ?", (name,))

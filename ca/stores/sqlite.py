@@ -41,6 +41,7 @@ from albca.ca.records import (
     encode_cursor,
     serial_prefix_ranges,
 )
+from albca.ca.stores.change_stamp import ChangeStamp
 from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
 __all__ = ["SqliteStore", "Synchronous"]
@@ -152,6 +153,7 @@ class SqliteStore:
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._writers = _WriterLock(self.path.with_name(self.path.name + ".lock"))
+        self._changes = ChangeStamp()
         self._ensure_schema()
 
     # -- connections -----------------------------------------------------------------
@@ -271,6 +273,8 @@ class SqliteStore:
                         f"certificate store {self.path} failed to write: {exc}"
                     ) from exc
                 raise
+            finally:
+                self._changes.wrote()
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -323,8 +327,20 @@ class SqliteStore:
         return _authority_from_row(row)
 
     def list_authorities(self) -> list[AuthorityRecord]:
-        rows = self._read("SELECT * FROM authorities ORDER BY created_at, key_id")
-        return [_authority_from_row(row) for row in rows]
+        # Read before every signing (the active CA): kept per thread while the file is
+        # unchanged (``ChangeStamp``), so a CA retired by another process is seen at once.
+        connection = self._connection()
+        try:
+            stamp = self._changes.read(connection)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"certificate store {self.path} failed to read: {exc}") from exc
+        kept: tuple[tuple[int, int], list[AuthorityRecord]] | None
+        kept = getattr(self._local, "authorities", None)
+        if kept is None or kept[0] != stamp:
+            rows = self._read("SELECT * FROM authorities ORDER BY created_at, key_id")
+            kept = (stamp, [_authority_from_row(row) for row in rows])
+            self._local.authorities = kept
+        return list(kept[1])
 
     # -- certificates ----------------------------------------------------------------
     def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None:

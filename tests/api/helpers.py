@@ -93,9 +93,8 @@ def open_api_ca(directory: Path, **settings_overrides) -> ApiCA:
         key_passphrase=SecretStr("test-passphrase-0123"),
         key_passphrase_file=None,
         store=None,
-        sqlite_synchronous="normal",
         api_renewal_audience=AUDIENCE,
-        **settings_overrides,
+        **{"sqlite_synchronous": "normal", **settings_overrides},
     )
     clock = FixedClock(system_clock())
     passphrase = passphrase_source(settings)

@@ -84,7 +84,7 @@ def serve(
     from albca.compose.api import open_api
     from albca.compose.passphrase import passphrase_source
     from albca.http_limits import uvicorn_limits
-    from albca.server import WorkerApp, server_credentials_from_ca
+    from albca.server import WorkerApp, reuse_port_socket, server_credentials_from_ca
 
     if (tls_cert is None) != (tls_key is None):
         fail("--tls-cert and --tls-key go together")
@@ -156,4 +156,10 @@ def serve(
     sys.stdout.flush()
     # uvicorn.run takes only an import string with workers > 1; this is what it does then.
     config = uvicorn.Config(factory, factory=True, workers=workers, **common)
-    Multiprocess(config, sockets=[config.bind_socket()]).run()
+    try:
+        listener = reuse_port_socket(host, port)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    # Each worker listens on a socket of its own (SO_REUSEPORT), so that the kernel spreads
+    # connections across the workers (``albca.server._ReusePortListener``).
+    Multiprocess(config, sockets=[listener]).run()

@@ -1,0 +1,141 @@
+"""Group commit: the records of concurrent issuers committed together, in one transaction.
+
+One commit costs more than signing a certificate (an fsync under ``synchronous=full``:
+0.2-4 ms here, against about 0.25 ms of crypto), so callers that commit one by one queue
+behind each other's fsyncs. Here each caller queues its record; a caller that finds no
+commit running commits *every* record queued by then (up to the store's ``batch_limit``
+and ``batch_bytes``) and then wakes every waiting caller; a caller whose record it
+committed returns, the others start the next batch. With one caller nothing changes: it
+commits its own record itself, with no hand-off. It is the leader/follower scheme of
+database logs (MySQL's binary log group commit), without any added delay: a batch is
+whatever queued while the previous commit ran.
+
+What it keeps:
+- a caller returns only once its record is committed, or raises: no certificate is handed
+  out without its record;
+- a batch that fails to commit fails every caller in it with the same error (nothing of it
+  was written: ``add_certificates`` is all or nothing);
+- a duplicate serial in a batch (a chosen serial already held, or two callers retrying one
+  Idempotency-Key in the same batch) fails only the caller whose serial it is: the batch is
+  committed again one record at a time, and exactly that caller gets ``DuplicateSerial``.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+
+from albca.ca.errors import DuplicateSerial
+from albca.ca.records import AuditEvent, CertificateRecord
+from albca.ca.stores.protocol import CertificateStore
+
+__all__ = ["GroupCommit", "Pending"]
+
+
+@dataclass(eq=False)
+class Pending:
+    """A record in line for a commit; ``done`` once its batch committed or failed."""
+
+    record: CertificateRecord
+    event: AuditEvent
+    weight: int  # about the bytes the record takes in the store (``batch_bytes``)
+    done: bool = False
+    error: BaseException | None = field(default=None, repr=False)
+
+
+class GroupCommit:
+    def __init__(self, store: CertificateStore) -> None:
+        self._store = store
+        self._queue: deque[Pending] = deque()
+        self._queue_lock = threading.Lock()
+        # Notified when a batch is done: every caller waiting wakes at once and sees whether
+        # its record was in it (rather than waking one by one through a lock).
+        self._batch_done = threading.Condition(self._queue_lock)
+        self._committing = False
+
+    def commit(self, record: CertificateRecord, event: AuditEvent, weight: int) -> None:
+        """Commit ``record`` with its ``event``, alone or with others' records queued now."""
+        self.wait(self.queue(record, event, weight))
+
+    def queue(self, record: CertificateRecord, event: AuditEvent, weight: int) -> Pending:
+        """Put a record in line for the next commit; ``wait`` for it then."""
+        pending = Pending(record, event, weight)
+        with self._queue_lock:
+            self._queue.append(pending)
+        return pending
+
+    def wait(self, pending: Pending) -> None:
+        """Return once ``pending`` is committed, committing the queue if no one else is;
+        raise what its batch's commit raised (``DuplicateSerial`` when its serial is
+        taken)."""
+        with self._batch_done:
+            while not pending.done:
+                if self._committing:
+                    self._batch_done.wait()
+                    continue
+                self._committing = True
+                batch = self._take_batch()
+                self._queue_lock.release()
+                try:
+                    self._commit(batch)
+                finally:
+                    self._queue_lock.acquire()
+                    self._committing = False
+                    self._batch_done.notify_all()
+        if pending.error is not None:
+            raise pending.error
+
+    def queued(self) -> int:
+        """Records waiting for a commit (not yet taken into one)."""
+        with self._queue_lock:
+            return len(self._queue)
+
+    def _take_batch(self) -> list[Pending]:
+        """The oldest records queued, within the store's batch limits; a record with a
+        serial already in the batch waits for the next one (it is a retry of the same
+        Idempotency-Key, and will find its certificate committed). Under ``_queue_lock``."""
+        batch: list[Pending] = []
+        serials: set[int] = set()
+        weight = 0
+        deferred: list[Pending] = []
+        while self._queue and len(batch) < self._store.batch_limit:
+            candidate = self._queue[0]
+            if batch and weight + candidate.weight > self._store.batch_bytes:
+                break
+            self._queue.popleft()
+            if candidate.record.serial in serials:
+                deferred.append(candidate)
+                continue
+            batch.append(candidate)
+            serials.add(candidate.record.serial)
+            weight += candidate.weight
+        self._queue.extendleft(reversed(deferred))
+        return batch
+
+    def _commit(self, batch: list[Pending]) -> None:
+        try:
+            if len(batch) == 1:
+                self._store.add_certificate(batch[0].record, batch[0].event)
+            else:
+                self._store.add_certificates([(p.record, p.event) for p in batch])
+        except DuplicateSerial:
+            if len(batch) == 1:
+                _finish(batch, DuplicateSerial(batch[0].record.serial))
+            else:
+                # Nothing was written; find whose serial is taken by writing one at a time.
+                for pending in batch:
+                    self._commit([pending])
+            return
+        except Exception as exc:
+            # Nothing of the batch was written (all or nothing): each caller raises this
+            # error, a StoreUnavailable saying why, or a defect's own exception.
+            _finish(batch, exc)
+            return
+        _finish(batch, None)
+
+
+def _finish(batch: list[Pending], error: BaseException | None) -> None:
+    for pending in batch:
+        pending.error = error
+        pending.done = True
