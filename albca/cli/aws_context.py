@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RegionOption",
     "DryRunOption",
+    "JsonOption",
     "open_aws",
     "report",
     "ALB_DOES_NOT_AUTHENTICATE",
@@ -34,6 +35,7 @@ DryRunOption = Annotated[
     bool,
     typer.Option("--dry-run", help="Print the AWS calls (operation and parameters) and make none."),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 ALB_DOES_NOT_AUTHENTICATE = (
     "an ALB does NOT authenticate backend certificates: it encrypts to HTTPS targets but "
@@ -57,8 +59,22 @@ def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aw
     return Aws(aws.aws_clients(region), dry_run=dry_run)
 
 
-def report(aws: Aws, summary: str) -> None:
-    """Say what changed (or, in a dry run, what would), then the state now."""
+def report(aws: Aws, summary: str, *, json_output: bool = False) -> None:
+    """Say what changed (or, in a dry run, what would), then the state now; with
+    ``json_output``, the same as one JSON object (``dry_run``, ``changes``, ``summary``,
+    ``notes``), the shape every AWS command's ``--json`` prints."""
+    if json_output:
+        from albca.cli.output import emit_json
+
+        emit_json(
+            {
+                "dry_run": aws.dry_run,
+                "changes": [action.describe() for action in aws.actions],
+                "summary": summary,
+                "notes": list(aws.notes),
+            }
+        )
+        return
     if aws.dry_run:
         if aws.actions:
             typer.echo("Dry run: albca would make these changes (nothing was changed):")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
+from albca.cli.aws_context import DryRunOption, JsonOption, RegionOption, open_aws, report
 from albca.cli.errors import fail
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ def enable_mtls(
     ] = 300.0,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Turn on mutual TLS on an HTTPS listener, keeping its certificate and SSL policy.
 
@@ -143,18 +144,21 @@ def enable_mtls(
             server_certificate=certificate,
             now=_now(),
         )
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)
 
 
 @alb_app.command("disable-mtls")
 def disable_mtls(
-    listener: ListenerOption, region: RegionOption = None, dry_run: DryRunOption = False
+    listener: ListenerOption,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Turn mutual TLS off on an HTTPS listener (sends Mode=off explicitly)."""
     from albca.infra.listener_mtls import disable_mtls as disable
 
     aws = open_aws(region, dry_run=dry_run, arn=listener)
-    report(aws, disable(aws, listener))
+    report(aws, disable(aws, listener), json_output=json_output)
 
 
 @alb_app.command("server-cert")
@@ -249,6 +253,7 @@ def https_listener(
     key_type: KeyTypeOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Serve HTTPS on --port: issue a certificate for --domain, import it into ACM and create
     the listener, forwarding to the targets of the HTTP listener on --from-port.
@@ -271,7 +276,11 @@ def https_listener(
             from_port=from_port,
             ssl_policy=ssl_policy or DEFAULT_SSL_POLICY,
         )
-    report(aws, f"HTTPS:{port} listener {arn}: certificate {certificate_arn}")
+    report(
+        aws,
+        f"HTTPS:{port} listener {arn}: certificate {certificate_arn}",
+        json_output=json_output,
+    )
 
 
 @alb_app.command("status")

@@ -152,6 +152,7 @@ def check_command(
     prefix: PrefixOption = None,
     kms_alias_prefix: KmsAliasOption = None,
     no_kms_keys: NoKmsOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Check, changing nothing, that the table, bucket and keys are as albca needs them.
 
@@ -173,6 +174,9 @@ def check_command(
         use_kms=not no_kms_keys and kms_alias_prefix is not None,
     )
     report = bootstrap(spec, aws_clients(spec.region), mode="check")
+    if json_output:
+        emit_json({"ready": True, "region": spec.region, "in_place": report.in_place})
+        return
     typer.echo("ready: " + ", ".join(report.in_place))
 
 
@@ -446,6 +450,7 @@ def undeploy_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the calls that would be made; make none.")
     ] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Remove what albca aws deploy made (found by name and its albca:deployment tag). The
     table, bucket and keys stay unless --delete-data --yes."""
@@ -462,6 +467,12 @@ def undeploy_command(
         else None
     )
     aws = undeploy_ca(spec, data=data, dry_run=dry_run)
+    if json_output:
+        from albca.cli.aws_context import report
+
+        gone = "to be removed" if dry_run else "removed"
+        report(aws, f"deployment {spec.name} in {spec.region}: {gone}", json_output=True)
+        return
     for action in aws.actions:
         typer.echo(f"{'would call' if dry_run else 'called'}: {action.describe()}")
     if not aws.actions:

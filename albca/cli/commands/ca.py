@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption
+from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, load_settings
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
@@ -78,6 +78,7 @@ def _rotation(
     publish_to: str | None,
     no_publish: bool,
     *,
+    region: str | None,
     dry_run: bool = False,
 ) -> _Rotating:
     from albca.cli.aws_context import open_aws
@@ -85,7 +86,7 @@ def _rotation(
     from albca.compose.trust import rotation_for
 
     if no_publish:
-        aws = open_aws(None, dry_run=dry_run)
+        aws = open_aws(region, dry_run=dry_run)
         return _Rotating(rotation_for(services, passphrase, None), aws, None)
     if publish_to is None and services.settings.publish_to is None:
         fail(
@@ -93,7 +94,7 @@ def _rotation(
             "ALBCA_PUBLISH_TO or pass --publish-to, or pass --no-publish to distribute the "
             "bundle yourself"
         )
-    aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+    aws, trust = open_trust(services, region=region, dry_run=dry_run, publish_to=publish_to)
     return _Rotating(rotation_for(services, passphrase, trust.manager), aws, trust.manager)
 
 
@@ -173,6 +174,7 @@ def rotate(
     ] = False,
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    region: RegionOption = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -196,7 +198,9 @@ def rotate(
     spec = KeySpec.parse(key_type, field="--key-type") if key_type else None
     services, passphrase = _open()
     try:
-        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        rotating = _rotation(
+            services, passphrase, publish_to, no_publish, region=region, dry_run=dry_run
+        )
         rotation = rotating.rotation
         issuing_spec = (
             KeySpec.parse(issuing_key_type, field="--issuing-key-type")
@@ -263,6 +267,7 @@ def retire(
     ] = False,
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -273,7 +278,9 @@ def retire(
     """
     services, passphrase = _open()
     try:
-        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        rotating = _rotation(
+            services, passphrase, publish_to, no_publish, region=region, dry_run=dry_run
+        )
         if dry_run:
             plan, planner = rotating.planned()
             retiring = rotating.rotation.plan_retire(plan, planner, key_id, force=force)
@@ -303,6 +310,7 @@ def activate(
     key_id: Annotated[str, typer.Argument(help="Key id of a standby CA (a unique prefix).")],
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -312,7 +320,9 @@ def activate(
     """
     services, passphrase = _open()
     try:
-        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        rotating = _rotation(
+            services, passphrase, publish_to, no_publish, region=region, dry_run=dry_run
+        )
         if dry_run:
             plan, planner = rotating.planned()
             planned = rotating.rotation.plan_activate(plan, planner, key_id)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
+from albca.cli.aws_context import DryRunOption, JsonOption, RegionOption, open_aws, report
 
 cloudfront_app = typer.Typer(
     help="CloudFront origin mutual TLS to an ALB verifying albca's certificates.",
@@ -61,6 +61,7 @@ def origin_mtls(
     ] = 900.0,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Lock an ALB origin to one CloudFront distribution with origin mutual TLS.
 
@@ -105,7 +106,7 @@ def origin_mtls(
         )
     finally:
         services.close()
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)
 
 
 @cloudfront_app.command("restrict-origin")
@@ -126,6 +127,7 @@ def restrict_origin(
     ] = False,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Let only CloudFront's origin-facing servers reach the load balancer on --port.
 
@@ -140,4 +142,4 @@ def restrict_origin(
     summary = restrict_to_cloudfront(
         aws, lb_group=lb_sg, port=port, ipv6=ipv6, remove_open=remove_open
     )
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)

@@ -2,7 +2,8 @@
 
 Every command publishes to ALBCA_PUBLISH_TO (or ``--publish-to``), which must be an
 ``s3://`` target for trust stores: they load the bundle and CRLs from S3, at exact object
-versions. The AWS region and credentials are the SDK's (AWS_REGION, AWS_PROFILE, ...).
+versions. The AWS region is ``--region``, else ALBCA_AWS_REGION, else the SDK's; the profile is
+``albca --aws-profile``, else the SDK's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption
+from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.output import emit_fields, emit_json, emit_table
 
@@ -57,6 +58,7 @@ NameArgument = Annotated[str, typer.Argument(help="Trust store name (1-32 letter
 def create(
     name: NameArgument,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     wait_seconds: Wait = None,
     wait: OldWait = None,
     dry_run: DryRunOption = False,
@@ -72,7 +74,11 @@ def create(
     services = open_cli_services()
     try:
         aws, trust = open_trust(
-            services, dry_run=dry_run, publish_to=publish_to, wait_seconds=_wait(wait_seconds, wait)
+            services,
+            region=region,
+            dry_run=dry_run,
+            publish_to=publish_to,
+            wait_seconds=_wait(wait_seconds, wait),
         )
         if dry_run:
             _dry_run(
@@ -115,6 +121,7 @@ def update(
         bool, typer.Option(help="Also take on named trust stores that albca did not create.")
     ] = False,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     wait_seconds: Wait = None,
     wait: OldWait = None,
     dry_run: DryRunOption = False,
@@ -130,7 +137,11 @@ def update(
     services = open_cli_services()
     try:
         aws, trust = open_trust(
-            services, dry_run=dry_run, publish_to=publish_to, wait_seconds=_wait(wait_seconds, wait)
+            services,
+            region=region,
+            dry_run=dry_run,
+            publish_to=publish_to,
+            wait_seconds=_wait(wait_seconds, wait),
         )
         if dry_run:
             which = ", ".join(names) if names else "every trust store this CA feeds"
@@ -160,13 +171,17 @@ def update(
 
 
 @truststore_app.command("list")
-def list_stores(publish_to: PublishTo = None, json_output: JsonOption = False) -> None:
+def list_stores(
+    publish_to: PublishTo = None, region: RegionOption = None, json_output: JsonOption = False
+) -> None:
     """The trust stores this CA feeds (tagged albca:ca with its identity)."""
     from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        stores = open_trust(services, dry_run=False, publish_to=publish_to)[1].manager.fed()
+        stores = open_trust(services, region=region, dry_run=False, publish_to=publish_to)[
+            1
+        ].manager.fed()
     finally:
         services.close()
     if json_output:
@@ -200,13 +215,20 @@ def list_stores(publish_to: PublishTo = None, json_output: JsonOption = False) -
 
 
 @truststore_app.command("show")
-def show(name: NameArgument, publish_to: PublishTo = None, json_output: JsonOption = False) -> None:
+def show(
+    name: NameArgument,
+    publish_to: PublishTo = None,
+    region: RegionOption = None,
+    json_output: JsonOption = False,
+) -> None:
     """A trust store's CA certificates, revocations and listener associations."""
     from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        view = open_trust(services, dry_run=False, publish_to=publish_to)[1].manager.show(name)
+        view = open_trust(services, region=region, dry_run=False, publish_to=publish_to)[
+            1
+        ].manager.show(name)
     finally:
         services.close()
     data = view.to_json()
@@ -242,6 +264,7 @@ def delete(
     name: NameArgument,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -252,7 +275,7 @@ def delete(
         typer.confirm(f"Delete trust store {name}?", abort=True)
     services = open_cli_services()
     try:
-        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+        aws, trust = open_trust(services, region=region, dry_run=dry_run, publish_to=publish_to)
         if dry_run:
             _dry_run(
                 aws,
@@ -281,6 +304,7 @@ def sync(
         ),
     ] = False,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -293,7 +317,7 @@ def sync(
     services = open_cli_services()
     try:
         aws, trust = open_trust(
-            services, dry_run=dry_run, publish_to=publish_to, allow_gap=allow_gap
+            services, region=region, dry_run=dry_run, publish_to=publish_to, allow_gap=allow_gap
         )
         if dry_run:
             _dry_run(
