@@ -10,6 +10,7 @@ import typer
 from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, open_cli_services, write_output_file
 from albca.cli.output import emit_fields, emit_json
+from albca.cli.renamed import old_name_help
 
 if TYPE_CHECKING:
     from albca.compose.services import Services
@@ -63,7 +64,7 @@ def publish(
     publish_to: PublishTo = None,
     to: Annotated[
         str | None,
-        typer.Option("--to", hidden=True, help="Deprecated: the old name of --publish-to."),
+        typer.Option("--to", hidden=True, help=old_name_help("--publish-to")),
     ] = None,
     advertise_ca_names: Annotated[
         bool,

@@ -16,6 +16,7 @@ import typer
 from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.output import emit_fields, emit_json, emit_table
+from albca.cli.renamed import old_name_help
 
 if TYPE_CHECKING:
     from albca.infra.calls import Aws
@@ -41,7 +42,7 @@ Wait = Annotated[
 ]
 OldWait = Annotated[
     float | None,
-    typer.Option("--wait", hidden=True, help="Deprecated: the old name of --wait-seconds."),
+    typer.Option("--wait", hidden=True, help=old_name_help("--wait-seconds")),
 ]
 
 
