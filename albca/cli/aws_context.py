@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from albca.ca.progress import Progress
     from albca.infra.calls import Aws
 
 __all__ = [
@@ -44,9 +45,17 @@ ALB_DOES_NOT_AUTHENTICATE = (
 )
 
 
-def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aws:
+def open_aws(
+    region: str | None,
+    *,
+    dry_run: bool,
+    arn: str | None = None,
+    progress: Progress | None = None,
+) -> Aws:
     """An ``Aws`` for one command: the region is ``--region``, else the ARN's own, else
-    ALBCA_AWS_REGION, else the AWS SDK's default (None here)."""
+    ALBCA_AWS_REGION, else the AWS SDK's default (None here). ``progress`` is told of each
+    change as it is made."""
+    from albca.ca.progress import NO_PROGRESS
     from albca.cli.context import load_settings
     from albca.compose import aws
     from albca.infra.calls import Aws
@@ -56,7 +65,7 @@ def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aw
         region = region_of_arn(arn)
     if region is None:
         region = load_settings().aws_region
-    return Aws(aws.aws_clients(region), dry_run=dry_run)
+    return Aws(aws.aws_clients(region), dry_run=dry_run, progress=progress or NO_PROGRESS)
 
 
 def report(aws: Aws, summary: str, *, json_output: bool = False) -> None:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 from albca.cli.aws_context import open_aws, report
 
 if TYPE_CHECKING:
+    from albca.ca.progress import Progress
     from albca.compose.services import Services
     from albca.compose.trust import ClientFactory, TrustServices
     from albca.infra.calls import Aws
@@ -45,18 +46,22 @@ def open_trust(
     publish_to: str | None = None,
     wait_seconds: float | None = None,
     allow_gap: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[Aws, TrustServices]:
     """The command's ``Aws`` (region: ``--region``, else ALBCA_AWS_REGION, else the SDK's)
-    and the trust store services of the CA of ``services`` on its clients."""
+    and the trust store services of the CA of ``services`` on its clients; ``progress`` is
+    told what a wait for a trust store is waiting for."""
+    from albca.ca.progress import NO_PROGRESS
     from albca.compose.trust import trust_services
 
-    aws = open_aws(region, dry_run=dry_run)
+    aws = open_aws(region, dry_run=dry_run, progress=progress)
     trust = trust_services(
         services,
         publish_to=publish_to,
         wait_seconds=wait_seconds,
         allow_gap=allow_gap,
         client=clients_of(aws),
+        progress=progress or NO_PROGRESS,
     )
     return aws, trust
 

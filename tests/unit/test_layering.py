@@ -65,7 +65,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"stores.protocol"},
         {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},
-        {"clock", "der", "der.primitives", "errors", "renewal_token", "stores"},
+        {"clock", "der", "der.primitives", "errors", "progress", "renewal_token", "stores"},
     ],
     "trust_bundle": [
         {"maintenance"},

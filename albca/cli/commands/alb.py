@@ -108,6 +108,7 @@ def enable_mtls(
     Example: albca alb enable-mtls --listener arn:aws:elasticloadbalancing:... --trust-store albca
     """
     from albca.cli.context import cli_actor, load_settings
+    from albca.cli.progress import progress_line
     from albca.compose.infra import publishes_trust_stores, trust_store_source
     from albca.infra.listener_mtls import MtlsSettings
     from albca.infra.listener_mtls import enable_mtls as enable
@@ -123,10 +124,13 @@ def enable_mtls(
         advertise_ca_names=advertise_ca_names,
         ignore_client_certificate_expiry=ignore_client_cert_expiry,
     )
-    aws = open_aws(region, dry_run=dry_run, arn=listener)
     publish_to = load_settings().publish_to
     publishes = trust_store is not None and publishes_trust_stores(publish_to)
-    with _authority(server_cert or publishes) as authority:
+    with (
+        _authority(server_cert or publishes) as authority,
+        progress_line(json_output=json_output or dry_run) as progress,  # waits for ACTIVE
+    ):
+        aws = open_aws(region, dry_run=dry_run, arn=listener, progress=progress)
         source = trust_store_source(
             trust_store,
             wait_seconds=wait_seconds,
@@ -134,6 +138,7 @@ def enable_mtls(
             authority=authority,
             actor=cli_actor(),
             advertise_ca_names=advertise_ca_names,
+            progress=progress,
         )
         certificate = _server_certificate(authority, domain, renew, key_type)
         summary = enable(

@@ -328,6 +328,7 @@ def deploy_command(
     import tempfile
 
     _require_aws()
+    from albca.cli.progress import progress_line
     from albca.compose.deploy import build_albca_package, deploy_ca
 
     if front_door not in ("url", "http-api", "alb"):
@@ -343,7 +344,11 @@ def deploy_command(
         architecture=architecture,
         memory_mb=memory,
     )
-    with tempfile.TemporaryDirectory(prefix="albca-deploy-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="albca-deploy-") as scratch,
+        progress_line(json_output=json_output) as progress,
+    ):
+        progress.start("building the Lambda package")
         package = build_albca_package(
             Path(scratch) / "albca-lambda.zip",
             architecture=spec.architecture,
@@ -351,7 +356,8 @@ def deploy_command(
             no_index=no_index,
             wheel=wheel,
         )
-        aws, deployed = deploy_ca(spec, package, dry_run=dry_run)
+        progress.start(f"deploying {spec.name} to {spec.region}")
+        aws, deployed = deploy_ca(spec, package, dry_run=dry_run, progress=progress)
     if json_output:
         emit_json(
             {

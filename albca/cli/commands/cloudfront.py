@@ -74,21 +74,24 @@ def origin_mtls(
     """
     from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor, open_cli_services
+    from albca.cli.progress import open_progress
     from albca.compose.infra import cloudfront_client_ca, trust_store_source
     from albca.infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
     from albca.infra.waiting import Wait
 
-    request = OriginMtlsRequest(
-        distribution_id=distribution,
-        origin_id=origin,
-        listener_arn=listener,
-        renew=renew,
-        deploy_wait=Wait.up_to(deploy_wait_seconds, interval=15),
-    )
     spec = None if key_type is None else KeySpec.parse(key_type, field="--key-type")
-    aws = open_aws(region, dry_run=dry_run, arn=listener)
     services = open_cli_services()
+    # Deploying a distribution takes minutes: say what is awaited, on a terminal.
+    progress = open_progress(json_output=json_output or dry_run)
     try:
+        request = OriginMtlsRequest(
+            distribution_id=distribution,
+            origin_id=origin,
+            listener_arn=listener,
+            renew=renew,
+            deploy_wait=Wait.up_to(deploy_wait_seconds, interval=15, progress=progress),
+        )
+        aws = open_aws(region, dry_run=dry_run, arn=listener, progress=progress)
         authority = services.authority
         source = trust_store_source(
             trust_store,
@@ -96,6 +99,7 @@ def origin_mtls(
             publish_to=services.settings.publish_to,
             authority=authority,
             actor=cli_actor(),
+            progress=progress,
         )
         summary = ensure_origin_mtls(
             aws,
@@ -105,6 +109,7 @@ def origin_mtls(
             now=authority.now(),
         )
     finally:
+        progress.close()
         services.close()
     report(aws, summary, json_output=json_output)
 

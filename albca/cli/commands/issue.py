@@ -31,6 +31,7 @@ from albca.cli.context import (
 from albca.cli.errors import CommandLineError, fail
 from albca.cli.output import emit_fields, emit_json, emit_table
 from albca.cli.pkcs12 import P12LegacyOption, warn_p12_legacy
+from albca.cli.progress import progress_line
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -419,19 +420,22 @@ def issue_batch(
         ]
         issued: list[IssuedCertificate] = []
         try:
-            for batch in authority.issue_batches(requests):
-                for position, certificate in enumerate(batch):
-                    try:
-                        write_files(
-                            certificate,
-                            paths[len(issued)],
-                            None,
-                            force=force,
-                            write=write_output_file_or_raise,
-                        )
-                    except OSError as exc:
-                        _fail_unwritten(exc, batch[position:], len(issued), len(files))
-                    issued.append(certificate)
+            with progress_line(json_output=json_output) as progress:
+                progress.start(f"issuing {len(requests)} certificates", total=len(requests))
+                for batch in authority.issue_batches(requests):
+                    for position, certificate in enumerate(batch):
+                        try:
+                            write_files(
+                                certificate,
+                                paths[len(issued)],
+                                None,
+                                force=force,
+                                write=write_output_file_or_raise,
+                            )
+                        except OSError as exc:
+                            _fail_unwritten(exc, batch[position:], len(issued), len(files))
+                        issued.append(certificate)
+                        progress.advance()
         except CommandLineError:
             raise  # already says what was issued and not written
         except CAError as exc:

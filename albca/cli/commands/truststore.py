@@ -9,19 +9,24 @@ versions. The AWS region is ``--region``, else ALBCA_AWS_REGION, else the SDK's;
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
 from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.output import emit_fields, emit_json, emit_table
+from albca.cli.progress import progress_line
 from albca.cli.renamed import old_name_help
 
 if TYPE_CHECKING:
+    from albca.compose.services import Services
+    from albca.compose.trust import TrustServices
     from albca.infra.calls import Aws
     from albca.trust_bundle.planning import Planner
     from albca.trust_bundle.trust_stores import TrustStoreManager
+
+T = TypeVar("T")
 
 truststore_app = typer.Typer(
     help="ALB trust stores fed by this CA: create, update, show, delete, sync, status.",
@@ -70,18 +75,15 @@ def create(
     The store loads the exact S3 version just published and gets a CRL for each CA before
     this returns; then attach it to a listener.
     """
-    from albca.cli.trust_context import open_trust
-
     services = open_cli_services()
     try:
-        aws, trust = open_trust(
-            services,
-            region=region,
-            dry_run=dry_run,
-            publish_to=publish_to,
-            wait_seconds=_wait(wait_seconds, wait),
-        )
-        if dry_run:
+        aws, trust, result = _run_waiting(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            wait_seconds=_wait(wait_seconds, wait), json_output=json_output,
+            doing=f"trust store {name}: publishing the bundle, creating the store",
+            run=lambda manager: manager.create(name, actor=cli_actor()),
+        )  # fmt: skip
+        if result is None:
             _dry_run(
                 aws,
                 trust.manager,
@@ -90,7 +92,6 @@ def create(
                 json_output,
             )
             return
-        result = trust.manager.create(name, actor=cli_actor())
     finally:
         services.close()
     if json_output:
@@ -133,18 +134,15 @@ def update(
     The bundle is published (or its latest identical version reused), every store is
     pointed at that exact version and waited for until ACTIVE, then its CRLs are synced.
     """
-    from albca.cli.trust_context import open_trust
-
     services = open_cli_services()
     try:
-        aws, trust = open_trust(
-            services,
-            region=region,
-            dry_run=dry_run,
-            publish_to=publish_to,
-            wait_seconds=_wait(wait_seconds, wait),
-        )
-        if dry_run:
+        aws, trust, result = _run_waiting(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            wait_seconds=_wait(wait_seconds, wait), json_output=json_output,
+            doing="publishing the bundle, updating the trust stores",
+            run=lambda manager: manager.update(names or None, actor=cli_actor(), adopt=adopt),
+        )  # fmt: skip
+        if result is None:
             which = ", ".join(names) if names else "every trust store this CA feeds"
             _dry_run(
                 aws,
@@ -154,7 +152,6 @@ def update(
                 json_output,
             )
             return
-        result = trust.manager.update(names or None, actor=cli_actor(), adopt=adopt)
     finally:
         services.close()
     if json_output:
@@ -374,6 +371,32 @@ def status(json_output: JsonOption = False) -> None:
         typer.echo(f"  {event.at.isoformat()} {event.actor}: {event.detail.get('error', '')}")
     if not state.in_step:
         typer.echo(f"run: {SYNC_RERUN}")
+
+
+def _run_waiting(
+    services: Services,
+    *,
+    region: str | None,
+    dry_run: bool,
+    publish_to: str | None,
+    wait_seconds: float,
+    json_output: bool,
+    doing: str,
+    run: Callable[[TrustStoreManager], T],
+) -> tuple[Aws, TrustServices, T | None]:
+    """Open the trust services and, unless this is a dry run, ``run`` their manager while
+    a status line (on a terminal) says what is being done and awaited; None in a dry run."""
+    from albca.cli.trust_context import open_trust
+
+    with progress_line(json_output=json_output or dry_run) as progress:
+        aws, trust = open_trust(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            wait_seconds=wait_seconds, progress=progress,
+        )  # fmt: skip
+        if dry_run:
+            return aws, trust, None
+        progress.start(doing)
+        return aws, trust, run(trust.manager)
 
 
 def _dry_run(
