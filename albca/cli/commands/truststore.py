@@ -310,14 +310,15 @@ def sync(
 
     Each issuing CA's new CRL goes into each store before its old one is removed.
     """
-    from albca.cli.trust_context import open_trust
-
     services = open_cli_services()
     try:
-        aws, trust = open_trust(
-            services, region=region, dry_run=dry_run, publish_to=publish_to, allow_gap=allow_gap
-        )
-        if dry_run:
+        aws, trust, report = _run_waiting(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            allow_gap=allow_gap, json_output=json_output,
+            doing="signing and publishing CRLs, swapping them into the trust stores",
+            run=lambda manager: manager.revocation_sync().run(actor=cli_actor()),
+        )  # fmt: skip
+        if report is None:
             _dry_run(
                 aws,
                 trust.manager,
@@ -326,7 +327,6 @@ def sync(
                 json_output,
             )
             return
-        report = trust.manager.revocation_sync().run(actor=cli_actor())
     finally:
         services.close()
     if json_output:
@@ -379,7 +379,8 @@ def _run_waiting(
     region: str | None,
     dry_run: bool,
     publish_to: str | None,
-    wait_seconds: float,
+    wait_seconds: float | None = None,
+    allow_gap: bool = False,
     json_output: bool,
     doing: str,
     run: Callable[[TrustStoreManager], T],
@@ -391,7 +392,7 @@ def _run_waiting(
     with progress_line(json_output=json_output or dry_run) as progress:
         aws, trust = open_trust(
             services, region=region, dry_run=dry_run, publish_to=publish_to,
-            wait_seconds=wait_seconds, progress=progress,
+            wait_seconds=wait_seconds, allow_gap=allow_gap, progress=progress,
         )  # fmt: skip
         if dry_run:
             return aws, trust, None
