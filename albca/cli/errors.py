@@ -8,7 +8,8 @@ a traceback for a user's mistake.
 A command line click cannot parse (an unknown option or command, a missing argument, a
 bad value) is one line too, ``albca: error: No such option: --jsn. Did you mean --json?``,
 with click's exit status 2 for usage errors: the suggestion is the closest option the
-command shows (never a hidden, deprecated spelling), whichever group loaded it.
+command shows, whichever group loaded it (a typo of a hidden old spelling, ``--tl`` for
+``--ttl``, is answered with the name to use now, ``--lifetime``).
 
 The root group also loads commands lazily (``LazyGroup``): ``albca --help`` lists them from
 their one-line help without importing their modules.
