@@ -21,19 +21,28 @@ Why not a symlink swapped over a versioned directory (Kubernetes' AtomicWriter):
 the user's files into links into a hidden directory, which surprises the services and
 backup tools that read them; plain files keep their paths, owner and mode.
 
-The lock (``CERT.albca-lock``, ``fcntl.flock``) keeps two agents (or an agent and
-``albca renew``) from writing the same files: albca is POSIX-only, and flock is released
-by the kernel when the holder dies, so a killed agent never leaves a stale lock.
+The lock (``CERT.albca-lock``, the ``filelock`` package) keeps two agents (or an agent and
+``albca renew``) from writing the same files. It is an OS lock on every platform
+(``flock(2)`` on Linux and macOS, ``LockFileEx`` through ``msvcrt.locking`` on Windows),
+released when the holder dies, so a killed agent never leaves a stale lock; the soft
+(file-exists) fallback is off for that reason.
+
+Platforms (issue 16, point 8): on Linux and macOS a replacement keeps the old files' mode
+and owner and fsyncs the directory. On Windows there are no POSIX modes or owners: a new
+file takes the access control list its folder passes on (a user's profile is private to
+that user), so albca sets none, and a directory cannot be opened to fsync (NTFS journals
+its metadata itself). ``os.replace`` is atomic on both (``rename(2)``; ``MoveFileExW``
+with ``MOVEFILE_REPLACE_EXISTING``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import re
 import stat
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +68,10 @@ __all__ = [
 
 _NEW = ".albca-new"
 _KEY_MODE = 0o600
+# POSIX file modes, owners and directory fsync (Linux, macOS); none of them on Windows.
+_POSIX = sys.platform != "win32"
+# Windows' os.open translates newlines unless told the file is binary.
+_BINARY = getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -183,21 +196,46 @@ def write_new_file(path: Path, data: bytes, *, private: bool, force: bool) -> No
 @contextlib.contextmanager
 def held_lock(paths: PairPaths) -> Iterator[None]:
     """Hold the pair's lock, or ``LockHeld`` naming the process that has it."""
-    fd = os.open(paths.lock, os.O_RDWR | os.O_CREAT, 0o600)
+    from filelock import FileLock, Timeout
+
+    # A POSIX mode where there are modes (the lock file is the user's own; Windows has
+    # only its folder's access rules).
+    mode = 0o600 if _POSIX else -1
+    lock = FileLock(paths.lock, timeout=0, mode=mode, fallback_to_soft=False)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "another process"
-            raise LockHeld(
-                f"{paths.certificate} is being renewed by process {holder} (lock "
-                f"{paths.lock}); run one agent per certificate"
-            ) from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        lock.acquire()
+    except Timeout:
+        holder = _lock_note(paths.lock) or "another process"
+        raise LockHeld(
+            f"{paths.certificate} is being renewed by process {holder} (lock "
+            f"{paths.lock}); run one agent per certificate"
+        ) from None
+    try:
+        _note_holder(paths.lock)
         yield
     finally:
-        os.close(fd)  # closing releases the flock
+        lock.release()
+
+
+def _note_holder(lock: Path) -> None:
+    """Write this process's id into the lock file, for the message a second agent gets.
+    (Windows locks the file's first byte for its holder's handle alone: there the note is
+    not written, and the message says "another process".)"""
+    with contextlib.suppress(OSError):
+        fd = os.open(lock, os.O_WRONLY)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+            os.ftruncate(fd, len(f"{os.getpid()}\n"))
+        finally:
+            os.close(fd)
+
+
+def _lock_note(lock: Path) -> str:
+    try:
+        with lock.open("rb") as handle:
+            return handle.read(32).decode(errors="replace").strip()
+    except OSError:
+        return ""
 
 
 def _write_like(path: Path, data: bytes, *, like: Path | None, default_mode: int) -> None:
@@ -210,22 +248,28 @@ def _write_like(path: Path, data: bytes, *, like: Path | None, default_mode: int
             pass
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _BINARY, 0o600)
     try:
-        if owner is not None and owner != (os.geteuid(), os.getegid()):
-            # Keep the owner (e.g. root:nginx on a key nginx reads); only root may.
-            with contextlib.suppress(PermissionError):
-                os.fchown(fd, *owner)
-        os.fchmod(fd, mode)
+        if _POSIX:
+            _keep_mode_and_owner(fd, mode, owner)
         os.write(fd, data)
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
+def _keep_mode_and_owner(fd: int, mode: int, owner: tuple[int, int] | None) -> None:
+    """The mode (and, where allowed, the owner) the replaced file had (POSIX only)."""
+    if owner is not None and owner != (os.geteuid(), os.getegid()):
+        # Keep the owner (e.g. root:nginx on a key nginx reads); only root may.
+        with contextlib.suppress(PermissionError):
+            os.fchown(fd, *owner)
+    os.fchmod(fd, mode)
+
+
 def _write_journal(journal: Path, moves: list[tuple[Path, Path]]) -> None:
     temporary = journal.with_name(journal.name + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _BINARY, 0o600)
     try:
         os.write(fd, json.dumps([[str(a), str(b)] for a, b in moves]).encode())
         os.fsync(fd)
@@ -236,6 +280,10 @@ def _write_journal(journal: Path, moves: list[tuple[Path, Path]]) -> None:
 
 
 def _fsync_dirs(directories: object) -> None:
+    """Make the renames durable: fsync each directory (POSIX; Windows cannot open a
+    directory as a file, and NTFS journals renames itself)."""
+    if not _POSIX:
+        return
     for directory in set(directories):  # type: ignore[call-overload]
         fd = os.open(directory, os.O_RDONLY)
         try:

@@ -1,17 +1,17 @@
-"""Keys, CSRs and PKCS#12 files made on the holder's machine: the key never leaves it."""
+"""Keys and CSRs made on the holder's machine: the key never leaves it. (Its PKCS#12 files
+are encoded by ``albca.ca.issued.encode_pkcs12``, as the CA's are.)"""
 
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import NameOID
 
 from albca.ca.issued import MIN_PKCS12_PASSWORD_LENGTH
 from albca.ca.keys import CAKey, KeySpec, generate_private_key, key_spec_of, signature_hash
 from albca.ca.names import RequestedNames
 
-__all__ = ["new_key", "key_pem", "csr_pem", "pkcs12_file", "MIN_PKCS12_PASSWORD_LENGTH"]
+__all__ = ["new_key", "key_pem", "csr_pem", "MIN_PKCS12_PASSWORD_LENGTH"]
 
 
 def new_key(spec: KeySpec) -> CAKey:
@@ -39,41 +39,3 @@ def csr_pem(key: CAKey, names: RequestedNames) -> str:
         builder = builder.add_extension(x509.SubjectAlternativeName(general), critical=False)
     digest = signature_hash(key_spec_of(key.public_key()))
     return builder.sign(key, digest).public_bytes(serialization.Encoding.PEM).decode("ascii")
-
-
-def pkcs12_file(
-    key: CAKey,
-    certificate: x509.Certificate,
-    chain: list[x509.Certificate],
-    password: bytes,
-    *,
-    legacy: bool,
-    name: str,
-) -> bytes:
-    """A password-protected PKCS#12 file.
-
-    Modern (the default, as ``albca issue --p12``): AES-256-CBC with PBKDF2-SHA256 and a
-    SHA-256 MAC. Legacy: 3DES (pbeWithSHAAnd3-KeyTripleDES-CBC, RFC 7292 appendix C) and a
-    SHA-1 MAC, the only scheme older Windows, macOS before 14 and Java 8 keystores read;
-    weak, so the CLI warns.
-    """
-    if len(password) < MIN_PKCS12_PASSWORD_LENGTH:
-        raise ValueError(
-            f"the PKCS#12 password must be at least {MIN_PKCS12_PASSWORD_LENGTH} characters"
-        )
-    builder = serialization.PrivateFormat.PKCS12.encryption_builder()
-    if legacy:
-        encryption = (
-            builder.kdf_rounds(50_000)
-            .key_cert_algorithm(pkcs12.PBES.PBESv1SHA1And3KeyTripleDESCBC)
-            .hmac_hash(hashes.SHA1())  # noqa: S303 - the legacy format asked for
-            .build(password)
-        )
-    else:
-        encryption = (
-            builder.kdf_rounds(100_000)
-            .key_cert_algorithm(pkcs12.PBES.PBESv2SHA256AndAES256CBC)
-            .hmac_hash(hashes.SHA256())
-            .build(password)
-        )
-    return pkcs12.serialize_key_and_certificates(name.encode(), key, certificate, chain, encryption)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from albca.ca.aws_errors import AwsFailure, aws_errors
+from albca.ca.progress import NO_PROGRESS, Progress
 from albca.infra.clients import AwsClients
 from albca.infra.errors import AwsNotFound, AwsRefused, AwsSetupError, AwsUnavailable
 
@@ -92,6 +93,8 @@ class Aws:
     dry_run: bool = False
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    # Told of each change as it is made (a status line on a terminal; a deploy makes dozens).
+    progress: Progress = field(default=NO_PROGRESS, compare=False)
 
     @property
     def changed(self) -> bool:
@@ -121,6 +124,7 @@ class Aws:
         self.record(call)
         if self.dry_run:
             return None
+        self.progress.update(f"AWS: {service} {operation}")
         try:
             return self._call(service, operation, region, params, already_done=already_done)
         except _AlreadyDone:

@@ -358,10 +358,13 @@ def _deployed(aws: Aws, request: OriginMtlsRequest) -> bool:
     for attempt in range(wait.polls + 1):
         got = aws.read("cloudfront", "get_distribution", region=CLOUDFRONT_REGION,
                        Id=request.distribution_id)  # fmt: skip
-        if got["Distribution"].get("Status") == "Deployed":
+        status = got["Distribution"].get("Status")
+        if status == "Deployed":
             return True
         if attempt < wait.polls:
-            wait.sleep(wait.interval)
+            wait.pause(
+                f"CloudFront distribution {request.distribution_id} is {status}, not yet Deployed"
+            )
     return False
 
 

@@ -101,7 +101,7 @@ class ExistingTrustStore:
                     f"{self.wait.seconds:g} s for it to become ACTIVE"
                 )
                 return store
-            self.wait.sleep(self.wait.interval)
+            self.wait.pause(f"trust store {store.name} is {store.status}, not yet ACTIVE")
             store = find_trust_store(aws, store.arn)
         if store.status != "ACTIVE":
             raise TrustStoreNotReady(

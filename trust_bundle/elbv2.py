@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from albca.ca.aws_errors import AwsFailure, aws_errors
+from albca.ca.progress import NO_PROGRESS, Progress
 from albca.trust_bundle.artefacts import S3Location
 from albca.trust_bundle.errors import (
     TrustStoreError,
@@ -143,7 +144,8 @@ class ListenerUse:
 class TrustStoreApi:
     """The ELBv2 trust store calls albca makes, over a boto3 ``elbv2`` client.
 
-    ``sleep`` and ``monotonic`` are injected so tests wait for nothing.
+    ``sleep`` and ``monotonic`` are injected so tests wait for nothing; ``progress`` is
+    told what a wait for ACTIVE is waiting for (a status line on a terminal).
     """
 
     def __init__(
@@ -152,10 +154,12 @@ class TrustStoreApi:
         *,
         sleep: Callable[[float], None] = time.sleep,
         monotonic: Callable[[], float] = time.monotonic,
+        progress: Progress = NO_PROGRESS,
     ) -> None:
         self._client = client
         self._sleep = sleep
         self._monotonic = monotonic
+        self._progress = progress
 
     # -- reading -----------------------------------------------------------------------
     def all(self) -> list[TrustStore]:
@@ -294,6 +298,10 @@ class TrustStoreApi:
                     "check it with `albca truststore show` and rerun the command",
                     trust_store=store.name,
                 )
+            self._progress.update(
+                f"trust store {store.name} is {store.status}, not yet ACTIVE; waiting up to "
+                f"{timeout:g} s"
+            )
             self._sleep(min(interval, remaining))
 
     def add_revocation(self, arn: str, crl: S3Location) -> Revocation:

@@ -80,8 +80,14 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+# What a certificate holder runs, on Linux, macOS and Windows alike: no CA home, files
+# replaced under a cross-platform lock (albca.holder.files).
+HOLDER_COMMANDS = frozenset({"bootstrap", "request", "renew", "agent", "inspect", "verify"})
+
+
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
@@ -103,12 +109,13 @@ def _root(
     """
     import sys
 
-    if sys.platform == "win32":
-        # The CA home relies on POSIX file modes and locks (os.getuid, fcntl); refuse
-        # before a command half-runs (README: "Platforms").
+    if sys.platform == "win32" and ctx.invoked_subcommand not in HOLDER_COMMANDS:
+        # The CA home relies on POSIX file modes (its keys are refused unless 0600) and
+        # owners; refuse before a command half-runs (README: "Platforms").
         fail(
-            "albca runs on Linux and macOS (POSIX) only; on Windows, run it in WSL or a "
-            "Linux container"
+            f"albca {ctx.invoked_subcommand} runs on Linux and macOS only; on Windows, the "
+            f"holder's commands ({', '.join(sorted(HOLDER_COMMANDS))}) work, and the CA runs "
+            "in WSL or a Linux container"
         )
     from albca.compose.aws import use_profile
 

@@ -12,11 +12,13 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 if TYPE_CHECKING:
+    from albca.ca.progress import Progress
     from albca.infra.calls import Aws
 
 __all__ = [
     "RegionOption",
     "DryRunOption",
+    "JsonOption",
     "open_aws",
     "report",
     "ALB_DOES_NOT_AUTHENTICATE",
@@ -34,6 +36,7 @@ DryRunOption = Annotated[
     bool,
     typer.Option("--dry-run", help="Print the AWS calls (operation and parameters) and make none."),
 ]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
 ALB_DOES_NOT_AUTHENTICATE = (
     "an ALB does NOT authenticate backend certificates: it encrypts to HTTPS targets but "
@@ -42,9 +45,17 @@ ALB_DOES_NOT_AUTHENTICATE = (
 )
 
 
-def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aws:
+def open_aws(
+    region: str | None,
+    *,
+    dry_run: bool,
+    arn: str | None = None,
+    progress: Progress | None = None,
+) -> Aws:
     """An ``Aws`` for one command: the region is ``--region``, else the ARN's own, else
-    ALBCA_AWS_REGION, else the AWS SDK's default (None here)."""
+    ALBCA_AWS_REGION, else the AWS SDK's default (None here). ``progress`` is told of each
+    change as it is made."""
+    from albca.ca.progress import NO_PROGRESS
     from albca.cli.context import load_settings
     from albca.compose import aws
     from albca.infra.calls import Aws
@@ -54,11 +65,25 @@ def open_aws(region: str | None, *, dry_run: bool, arn: str | None = None) -> Aw
         region = region_of_arn(arn)
     if region is None:
         region = load_settings().aws_region
-    return Aws(aws.aws_clients(region), dry_run=dry_run)
+    return Aws(aws.aws_clients(region), dry_run=dry_run, progress=progress or NO_PROGRESS)
 
 
-def report(aws: Aws, summary: str) -> None:
-    """Say what changed (or, in a dry run, what would), then the state now."""
+def report(aws: Aws, summary: str, *, json_output: bool = False) -> None:
+    """Say what changed (or, in a dry run, what would), then the state now; with
+    ``json_output``, the same as one JSON object (``dry_run``, ``changes``, ``summary``,
+    ``notes``), the shape every AWS command's ``--json`` prints."""
+    if json_output:
+        from albca.cli.output import emit_json
+
+        emit_json(
+            {
+                "dry_run": aws.dry_run,
+                "changes": [action.describe() for action in aws.actions],
+                "summary": summary,
+                "notes": list(aws.notes),
+            }
+        )
+        return
     if aws.dry_run:
         if aws.actions:
             typer.echo("Dry run: albca would make these changes (nothing was changed):")

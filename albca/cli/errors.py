@@ -5,12 +5,19 @@ for what the command line itself got wrong), and the root group maps every ``CAE
 one line on stderr, ``albca: error: ...``, and exit status 1, here and nowhere else: never
 a traceback for a user's mistake.
 
+A command line click cannot parse (an unknown option or command, a missing argument, a
+bad value) is one line too, ``albca: error: No such option: --jsn. Did you mean --json?``,
+with click's exit status 2 for usage errors: the suggestion is the closest option the
+command shows, whichever group loaded it (a typo of a hidden old spelling, ``--tl`` for
+``--ttl``, is answered with the name to use now, ``--lifetime``).
+
 The root group also loads commands lazily (``LazyGroup``): ``albca --help`` lists them from
 their one-line help without importing their modules.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
@@ -67,6 +74,57 @@ def missing_extra(exc: ModuleNotFoundError) -> CommandLineError | None:
 def _report(exc: CAError) -> NoReturn:
     typer.echo(f"albca: error: {exc.message}", err=True)
     raise typer.Exit(1)
+
+
+# click's UsageError, the base of BadParameter: found through typer's public name, because
+# it lives in click itself or (typer 0.20 and later) in typer's private copy of click.
+UsageError: type[Exception] = typer.BadParameter.__mro__[1]
+USAGE_EXIT_STATUS = 2  # click's, for a command line it cannot use
+
+
+def usage_line(exc: Any) -> str:
+    """The one line for a click usage error; for an unknown option, the closest option the
+    command shows, in the form ``Did you mean --json?``."""
+    option = getattr(exc, "option_name", None)
+    if option is None or getattr(exc, "possibilities", None) is None:
+        return " ".join(str(exc.format_message()).split())
+    names = _option_names(exc.ctx)
+    closest = difflib.get_close_matches(option, list(names), n=1, cutoff=0.6)
+    hint = f" Did you mean {names[closest[0]]}?" if closest else ""
+    return f"No such option: {option}.{hint}"
+
+
+# The help of a hidden old spelling (``albca.cli.renamed``): a typo of it points at the
+# option's name now.
+OLD_NAME_HELP = "Deprecated: the old name of "
+
+
+def _option_names(ctx: Any) -> dict[str, str]:
+    """What a typed option may have meant -> the option to suggest: every option the
+    command shows, and each hidden old spelling -> its new name (never --help)."""
+    if ctx is None:
+        return {}
+    names: dict[str, str] = {}
+    for param in ctx.command.get_params(ctx):
+        spellings = [*getattr(param, "opts", []), *getattr(param, "secondary_opts", [])]
+        help_text = getattr(param, "help", None) or ""
+        if getattr(param, "hidden", False):
+            if not help_text.startswith(OLD_NAME_HELP):
+                continue
+            new = help_text.removeprefix(OLD_NAME_HELP).rstrip(".")
+            names.update({spelling: new for spelling in spellings})
+        else:
+            names.update({spelling: spelling for spelling in spellings})
+    for help_option in ctx.help_option_names:
+        names.pop(help_option, None)
+    return {typed: meant for typed, meant in names.items() if typed.startswith("-")}
+
+
+def _report_usage(exc: Any) -> NoReturn:
+    if type(exc).__name__ == "NoArgsIsHelpError":  # a group given nothing: its help
+        raise exc
+    typer.echo(f"albca: error: {usage_line(exc)}", err=True)
+    raise typer.Exit(USAGE_EXIT_STATUS)
 
 
 @dataclass(frozen=True)
@@ -130,9 +188,17 @@ class LazyGroup(TyperGroup):
         finally:
             self._listing = False
 
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        try:
+            return super().parse_args(ctx, args)
+        except UsageError as exc:  # the root's own options (albca --aws-profil)
+            _report_usage(exc)
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
+        except UsageError as exc:  # every command's and group's, loaded lazily or not
+            _report_usage(exc)
         except CAError as exc:
             _report(exc)
         except ModuleNotFoundError as exc:

@@ -8,11 +8,16 @@ from typing import TypeVar
 
 import typer
 
-from albca.cli.errors import fail
+from albca.cli.errors import OLD_NAME_HELP, fail
 
-__all__ = ["renamed"]
+__all__ = ["renamed", "old_name_help"]
 
 T = TypeVar("T")
+
+
+def old_name_help(new: str) -> str:
+    """The help of a hidden old spelling; a typo of it is answered with ``new``."""
+    return f"{OLD_NAME_HELP}{new}."
 
 
 def renamed(new_value: T | None, old_value: T | None, *, new: str, old: str) -> T | None:

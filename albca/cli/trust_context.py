@@ -18,9 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from albca.cli.aws_context import open_aws, report
-from albca.cli.output import emit_json
 
 if TYPE_CHECKING:
+    from albca.ca.progress import Progress
     from albca.compose.services import Services
     from albca.compose.trust import ClientFactory, TrustServices
     from albca.infra.calls import Aws
@@ -41,22 +41,27 @@ def clients_of(aws: Aws) -> ClientFactory:
 def open_trust(
     services: Services,
     *,
+    region: str | None,
     dry_run: bool,
     publish_to: str | None = None,
     wait_seconds: float | None = None,
     allow_gap: bool = False,
+    progress: Progress | None = None,
 ) -> tuple[Aws, TrustServices]:
-    """The command's ``Aws`` (region: ALBCA_AWS_REGION, else the SDK's) and the trust
-    store services of the CA of ``services`` on its clients."""
+    """The command's ``Aws`` (region: ``--region``, else ALBCA_AWS_REGION, else the SDK's)
+    and the trust store services of the CA of ``services`` on its clients; ``progress`` is
+    told what a wait for a trust store is waiting for."""
+    from albca.ca.progress import NO_PROGRESS
     from albca.compose.trust import trust_services
 
-    aws = open_aws(None, dry_run=dry_run)
+    aws = open_aws(region, dry_run=dry_run, progress=progress)
     trust = trust_services(
         services,
         publish_to=publish_to,
         wait_seconds=wait_seconds,
         allow_gap=allow_gap,
         client=clients_of(aws),
+        progress=progress or NO_PROGRESS,
     )
     return aws, trust
 
@@ -74,14 +79,4 @@ def report_plan(aws: Aws, plan: Plan, *, json_output: bool = False, summary: str
             aws.local(action.text)
     for note in plan.notes:
         aws.note(note)
-    if json_output:
-        emit_json(
-            {
-                "dry_run": True,
-                "changes": [action.describe() for action in aws.actions],
-                "summary": summary,
-                "notes": list(aws.notes),
-            }
-        )
-        return
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)

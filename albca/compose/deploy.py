@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 
 from albca.ca.errors import ConfigurationError
 from albca.ca.hierarchy import ca_identity
+from albca.ca.progress import NO_PROGRESS, Progress
 from albca.compose import aws as compose_aws
 from albca.infra.calls import Aws
 from albca.infra.deploy.apply import Deployed, deploy
@@ -219,10 +220,16 @@ def last_maintenance(store: CertificateStore) -> str | None:
 
 
 def deploy_ca(
-    spec: DeploySpec, package: LambdaPackage, *, dry_run: bool, wait_seconds: float = 300
+    spec: DeploySpec,
+    package: LambdaPackage,
+    *,
+    dry_run: bool,
+    wait_seconds: float = 300,
+    progress: Progress = NO_PROGRESS,
 ) -> tuple[Aws, Deployed]:
-    """Deploys (or, with ``dry_run``, plans) ``spec``; the ``Aws`` holds the record."""
-    aws = Aws(compose_aws.aws_clients(spec.region), dry_run=dry_run)
+    """Deploys (or, with ``dry_run``, plans) ``spec``; the ``Aws`` holds the record and
+    tells ``progress`` of each change as it is made."""
+    aws = Aws(compose_aws.aws_clients(spec.region), dry_run=dry_run, progress=progress)
     account = account_of(aws, spec.region)
     environment = function_environment(
         spec,

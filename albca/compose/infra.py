@@ -27,6 +27,7 @@ from albca.ca.hierarchy import ca_identity
 from albca.ca.issued import IssuedCertificate
 from albca.ca.keys import KeySpec
 from albca.ca.names import RequestedNames
+from albca.ca.progress import NO_PROGRESS, Progress
 from albca.infra.calls import Aws
 from albca.infra.cloudfront_origin import ClientCertificateAuthority
 from albca.infra.listener_status import CaView
@@ -71,6 +72,7 @@ def trust_store_source(
     actor: str = "",
     advertise_ca_names: bool = False,
     limits: TrustStoreLimits = ALB_LIMITS,
+    progress: Progress = NO_PROGRESS,
 ) -> TrustStoreSource | None:
     """The trust store a verify-mode listener will use; None keeps the listener's own.
 
@@ -81,7 +83,7 @@ def trust_store_source(
     """
     if name_or_arn is None:
         return None
-    wait = Wait.up_to(wait_seconds)
+    wait = Wait.up_to(wait_seconds, progress=progress)
     if publish_to is not None and publishes_trust_stores(publish_to):
         if authority is None:
             raise ValueError("an s3:// publish target needs the authority whose bundle it holds")
@@ -113,7 +115,9 @@ def trust_store_manager_for(
         return TrustStoreManager(
             authority=authority,
             publisher=S3Publisher(RecordingClient(aws, "s3"), bucket, prefix),
-            api=TrustStoreApi(RecordingClient(aws, "elbv2"), sleep=wait.sleep),
+            api=TrustStoreApi(
+                RecordingClient(aws, "elbv2"), sleep=wait.sleep, progress=wait.progress
+            ),
             wait_seconds=wait.seconds,
             poll_seconds=wait.interval,
             limits=limits,

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from albca.ca.errors import ConfigurationError
+from albca.ca.progress import NO_PROGRESS, Progress
 from albca.compose.aws import ClientFactory, client_factory
 from albca.compose.ca_keys import key_store_words, kms_key_call, new_key_source
 from albca.compose.passphrase import PassphraseSource
@@ -77,6 +78,7 @@ def trust_services(
     wait_seconds: float | None = None,
     allow_gap: bool = False,
     client: ClientFactory | None = None,
+    progress: Progress = NO_PROGRESS,
 ) -> TrustServices:
     """The trust store manager for the CA of ``services``, publishing to ``publish_to``
     (default: ALBCA_PUBLISH_TO). An ``s3://`` target also feeds ALB trust stores. Its
@@ -95,7 +97,11 @@ def trust_services(
     region = services.settings.aws_region
     make = client or client_factory(region)
     publisher = publisher_from(url, region, client=make)
-    api = TrustStoreApi(make("elbv2")) if isinstance(publisher, S3Publisher) else None
+    api = (
+        TrustStoreApi(make("elbv2"), progress=progress)
+        if isinstance(publisher, S3Publisher)
+        else None
+    )
     manager = TrustStoreManager(
         authority=services.authority,
         publisher=publisher,

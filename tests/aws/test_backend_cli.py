@@ -549,3 +549,43 @@ def test_region_is_the_option_then_albca_aws_region(aws_cli, monkeypatch):
     aws_cli(*args, env={"ALBCA_AWS_REGION": "eu-west-1"})
     aws_cli(*args, "--region", "ap-south-1", env={"ALBCA_AWS_REGION": "eu-west-1"})
     assert regions == ["eu-west-1", "ap-south-1"]
+
+
+# -- --json (issue 16, point 6) ----------------------------------------------------------
+
+
+def test_open_prints_its_changes_as_json(aws_cli, groups):
+    _, lb, instances = groups
+    args = ("backend", "open", "--lb-sg", lb, "--instance-sg", instances)
+    planned = aws_cli.json(*args, "--dry-run")
+    assert planned["dry_run"] is True
+    assert len(planned["changes"]) == 2
+    first = aws_cli.json(*args)
+    assert first["dry_run"] is False
+    assert [change.split()[0] for change in first["changes"]] == [
+        "ec2.authorize_security_group_ingress",
+        "ec2.authorize_security_group_egress",
+    ]
+    assert first["summary"]
+    again = aws_cli.json(*args)
+    assert again["changes"] == []
+
+
+def test_backend_cert_and_ebextensions_print_json(aws_cli, tmp_path):
+    out = tmp_path / "certs"
+    args = ("backend", "cert", "--dns", "app.internal", "--self-signed", "--out", str(out))
+    first = aws_cli.json(*args)
+    assert first["changed"] is True
+    assert first["files"]["certificate"] == str(out / "app.internal.crt.pem")
+    assert load(out / "app.internal.crt.pem")  # the file it names is there
+    assert aws_cli.json(*args)["changed"] is False
+    eb = tmp_path / ".ebextensions"
+    written = aws_cli.json(
+        "backend", "ebextensions", "--cert", str(out / "app.internal.crt.pem"), "--out", str(eb)
+    )
+    assert written["written"] == written["files"]
+    assert sorted(path.name for path in eb.iterdir()) == written["files"]
+    again = aws_cli.json(
+        "backend", "ebextensions", "--cert", str(out / "app.internal.crt.pem"), "--out", str(eb)
+    )
+    assert again["written"] == []

@@ -58,3 +58,46 @@ def test_a_dry_run_does_not_wait(slow_store):
     assert store.ready(slow_store).status == "CREATING"
     assert slept == []
     assert "a real run waits up to 60 s" in slow_store.notes[0]
+
+
+class RecordedProgress:
+    """A ``Progress`` that keeps what it was told."""
+
+    def __init__(self) -> None:
+        self.told: list[str] = []
+
+    def start(self, description: str, total: int | None = None) -> None:
+        self.told.append(f"start: {description}")
+
+    def update(self, description: str) -> None:
+        self.told.append(description)
+
+    def advance(self, units: int = 1) -> None:
+        self.told.append(f"+{units}")
+
+
+def test_a_wait_says_what_it_waits_for(slow_store):
+    # What a terminal's status line shows during the (up to 300 s) wait for ACTIVE.
+    progress = RecordedProgress()
+    wait = Wait(seconds=60, interval=2, sleep=lambda _: None, progress=progress)
+    ExistingTrustStore("slow", wait).ready(slow_store)
+    assert progress.told == ["trust store slow is CREATING, not yet ACTIVE; waiting up to 60 s"] * 5
+
+
+def test_the_trust_store_api_says_what_it_waits_for(slow_store):
+    from albca.trust_bundle.elbv2 import TrustStoreApi
+
+    progress = RecordedProgress()
+    clock = [0.0]
+    api = TrustStoreApi(
+        slow_store.clients.client("elbv2"),
+        sleep=lambda seconds: clock.__setitem__(0, clock[0] + seconds),
+        monotonic=lambda: clock[0],
+        progress=progress,
+    )
+    (store,) = api.all()
+    assert api.wait_active(store.arn, timeout=300, interval=5).status == "ACTIVE"
+    assert progress.told
+    assert set(progress.told) == {
+        "trust store slow is CREATING, not yet ACTIVE; waiting up to 300 s"
+    }

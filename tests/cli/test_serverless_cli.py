@@ -121,6 +121,10 @@ def test_bootstrap_creates_what_a_serverless_ca_needs_then_changes_nothing(env):
     assert "called:" not in again
     assert len(kms.list_keys()["Keys"]) == 2
     assert ok("aws", "check").startswith("ready: ")
+    checked = json.loads(ok("aws", "check", "--json"))
+    assert checked["ready"] is True
+    assert checked["region"] == REGION
+    assert any(TABLE in thing for thing in checked["in_place"])
 
 
 def test_bootstrap_lets_another_accounts_load_balancers_read(env):

@@ -170,3 +170,60 @@ def test_the_lock_is_exclusive_and_released_with_its_holder(files):
         pass
     with held_lock(paths), pytest.raises(LockHeld), held_lock(paths):
         pass  # flock is per open file: a second open in one process is refused too
+
+
+# -- Windows (issue 16, point 8) ---------------------------------------------------------
+# What can be run on Linux: the Windows branch of albca.holder.files selected, with the
+# functions Windows' os module does not have taken away (the Python documentation marks
+# os.fchmod, os.fchown, os.geteuid, os.getegid, os.pread and os.pwrite "Availability:
+# Unix"), so a call to any of them fails as it would there.
+WINDOWS_LACKS = ("fchmod", "fchown", "geteuid", "getegid", "pread", "pwrite")
+
+
+@pytest.fixture
+def windows_branch(monkeypatch):
+    import albca.holder.files as holder_files
+
+    monkeypatch.setattr(holder_files, "_POSIX", False)
+    for name in WINDOWS_LACKS:
+        monkeypatch.delattr(os, name)
+    opened_directories: list[str] = []
+    real_open = os.open
+
+    def no_directories(path, flags, *args):
+        # Windows cannot open a directory with os.open (it is not a file there).
+        if os.path.isdir(path):
+            opened_directories.append(str(path))
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_directories)
+    return opened_directories
+
+
+def test_on_windows_a_pair_is_replaced_read_and_locked(files, windows_branch):
+    paths, _, new = files
+    with held_lock(paths):
+        replace_pair(paths, certificate_pem=new[0], chain_pem=None, key_pem=new[1])
+    held = read_pair(paths)
+    assert held.certificate.public_bytes(serialization.Encoding.PEM) == new[0]
+    assert key_pem(held.key) == new[1]
+    assert windows_branch == []  # no directory was opened to fsync
+    with held_lock(paths), pytest.raises(LockHeld), held_lock(paths):
+        pass
+
+
+def test_on_windows_a_killed_replacement_is_finished_from_its_journal(files, windows_branch):
+    paths, _, new = files
+
+    def killed(step: str) -> None:
+        if step == "journal":
+            raise KeyboardInterrupt  # stands for the process dying here
+
+    with pytest.raises(KeyboardInterrupt):
+        replace_pair(paths, certificate_pem=new[0], chain_pem=None, key_pem=new[1], step=killed)
+    assert paths.journal.exists()
+    recover(paths)
+    held = read_pair(paths)
+    assert key_pem(held.key) == new[1]
+    assert not paths.journal.exists()

@@ -51,7 +51,7 @@ CA_ADAPTERS = {
 }
 CA_CORE_MAY_IMPORT = {"cryptography", *sys.stdlib_module_names}
 # A holder's laptop has the base dependencies only (never fastapi, uvicorn or pyjwt).
-HOLDER_MAY_IMPORT = {"cryptography", "httpx", *sys.stdlib_module_names}
+HOLDER_MAY_IMPORT = {"cryptography", "httpx", "filelock", *sys.stdlib_module_names}
 
 # Each package's modules, top layer first. A module imports only from layers below its own.
 LAYERS: dict[str, list[set[str]]] = {
@@ -79,6 +79,7 @@ LAYERS: dict[str, list[set[str]]] = {
             "der",
             "der.primitives",
             "errors",
+            "progress",
             "renewal_token",
             "stores",
             "stores.change_stamp",

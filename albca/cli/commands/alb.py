@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
+from albca.cli.aws_context import DryRunOption, JsonOption, RegionOption, open_aws, report
 from albca.cli.errors import fail
 
 if TYPE_CHECKING:
@@ -95,6 +95,7 @@ def enable_mtls(
     ] = 300.0,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Turn on mutual TLS on an HTTPS listener, keeping its certificate and SSL policy.
 
@@ -107,6 +108,7 @@ def enable_mtls(
     Example: albca alb enable-mtls --listener arn:aws:elasticloadbalancing:... --trust-store albca
     """
     from albca.cli.context import cli_actor, load_settings
+    from albca.cli.progress import progress_line
     from albca.compose.infra import publishes_trust_stores, trust_store_source
     from albca.compose.trust import trust_store_limits
     from albca.infra.listener_mtls import MtlsSettings
@@ -123,11 +125,14 @@ def enable_mtls(
         advertise_ca_names=advertise_ca_names,
         ignore_client_certificate_expiry=ignore_client_cert_expiry,
     )
-    aws = open_aws(region, dry_run=dry_run, arn=listener)
     albca_settings = load_settings()
     publish_to = albca_settings.publish_to
     publishes = trust_store is not None and publishes_trust_stores(publish_to)
-    with _authority(server_cert or publishes) as authority:
+    with (
+        _authority(server_cert or publishes) as authority,
+        progress_line(json_output=json_output or dry_run) as progress,  # waits for ACTIVE
+    ):
+        aws = open_aws(region, dry_run=dry_run, arn=listener, progress=progress)
         source = trust_store_source(
             trust_store,
             wait_seconds=wait_seconds,
@@ -136,6 +141,7 @@ def enable_mtls(
             actor=cli_actor(),
             advertise_ca_names=advertise_ca_names,
             limits=trust_store_limits(albca_settings),
+            progress=progress,
         )
         certificate = _server_certificate(authority, domain, renew, key_type)
         summary = enable(
@@ -146,18 +152,21 @@ def enable_mtls(
             server_certificate=certificate,
             now=_now(),
         )
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)
 
 
 @alb_app.command("disable-mtls")
 def disable_mtls(
-    listener: ListenerOption, region: RegionOption = None, dry_run: DryRunOption = False
+    listener: ListenerOption,
+    region: RegionOption = None,
+    dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Turn mutual TLS off on an HTTPS listener (sends Mode=off explicitly)."""
     from albca.infra.listener_mtls import disable_mtls as disable
 
     aws = open_aws(region, dry_run=dry_run, arn=listener)
-    report(aws, disable(aws, listener))
+    report(aws, disable(aws, listener), json_output=json_output)
 
 
 @alb_app.command("server-cert")
@@ -252,6 +261,7 @@ def https_listener(
     key_type: KeyTypeOption = None,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Serve HTTPS on --port: issue a certificate for --domain, import it into ACM and create
     the listener, forwarding to the targets of the HTTP listener on --from-port.
@@ -274,7 +284,11 @@ def https_listener(
             from_port=from_port,
             ssl_policy=ssl_policy or DEFAULT_SSL_POLICY,
         )
-    report(aws, f"HTTPS:{port} listener {arn}: certificate {certificate_arn}")
+    report(
+        aws,
+        f"HTTPS:{port} listener {arn}: certificate {certificate_arn}",
+        json_output=json_output,
+    )
 
 
 @alb_app.command("status")

@@ -153,6 +153,7 @@ def check_command(
     prefix: PrefixOption = None,
     kms_alias_prefix: KmsAliasOption = None,
     no_kms_keys: NoKmsOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Check, changing nothing, that the table, bucket and keys are as albca needs them.
 
@@ -174,6 +175,9 @@ def check_command(
         use_kms=not no_kms_keys and kms_alias_prefix is not None,
     )
     report = bootstrap(spec, aws_clients(spec.region), mode="check")
+    if json_output:
+        emit_json({"ready": True, "region": spec.region, "in_place": report.in_place})
+        return
     typer.echo("ready: " + ", ".join(report.in_place))
 
 
@@ -325,6 +329,7 @@ def deploy_command(
     import tempfile
 
     _require_aws()
+    from albca.cli.progress import progress_line
     from albca.compose.deploy import build_albca_package, deploy_ca
 
     if front_door not in ("url", "http-api", "alb"):
@@ -340,7 +345,11 @@ def deploy_command(
         architecture=architecture,
         memory_mb=memory,
     )
-    with tempfile.TemporaryDirectory(prefix="albca-deploy-") as scratch:
+    with (
+        tempfile.TemporaryDirectory(prefix="albca-deploy-") as scratch,
+        progress_line(json_output=json_output) as progress,
+    ):
+        progress.start("building the Lambda package")
         package = build_albca_package(
             Path(scratch) / "albca-lambda.zip",
             architecture=spec.architecture,
@@ -348,7 +357,8 @@ def deploy_command(
             no_index=no_index,
             wheel=wheel,
         )
-        aws, deployed = deploy_ca(spec, package, dry_run=dry_run)
+        progress.start(f"deploying {spec.name} to {spec.region}")
+        aws, deployed = deploy_ca(spec, package, dry_run=dry_run, progress=progress)
     if json_output:
         emit_json(
             {
@@ -455,6 +465,7 @@ def undeploy_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the calls that would be made; make none.")
     ] = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Remove what albca aws deploy made (found by name and its albca:deployment tag). The
     table, bucket and keys stay unless --delete-data --yes."""
@@ -471,6 +482,12 @@ def undeploy_command(
         else None
     )
     aws = undeploy_ca(spec, data=data, dry_run=dry_run)
+    if json_output:
+        from albca.cli.aws_context import report
+
+        gone = "to be removed" if dry_run else "removed"
+        report(aws, f"deployment {spec.name} in {spec.region}: {gone}", json_output=True)
+        return
     for action in aws.actions:
         typer.echo(f"{'would call' if dry_run else 'called'}: {action.describe()}")
     if not aws.actions:

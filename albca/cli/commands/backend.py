@@ -15,6 +15,7 @@ import typer
 from albca.cli.aws_context import (
     ALB_DOES_NOT_AUTHENTICATE,
     DryRunOption,
+    JsonOption,
     RegionOption,
     open_aws,
     report,
@@ -69,6 +70,7 @@ def cert(
             help="Validity such as 365d (default: 1 year self-signed, else the profile's).",
         ),
     ] = None,
+    json_output: JsonOption = False,
 ) -> None:
     """Write a certificate and key for backend instances (PEM).
 
@@ -117,6 +119,22 @@ def cert(
             )
         finally:
             services.close()
+    if json_output:
+        from albca.cli.output import emit_json
+
+        emit_json(
+            {
+                "changed": result.changed,
+                "key_changed": result.key_changed,
+                "summary": result.summary,
+                "files": {
+                    "certificate": str(files.certificate),
+                    "private_key": str(files.key),
+                    "fullchain": str(files.full_chain),
+                },
+            }
+        )
+        return
     typer.echo(result.summary if result.changed else f"Nothing to change: {result.summary}")
     if result.key_changed:
         typer.echo(
@@ -143,6 +161,7 @@ def target_group(
     ] = "200",
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Create or update an HTTPS target group with an HTTPS health check.
 
@@ -161,7 +180,7 @@ def target_group(
     aws = open_aws(region, dry_run=dry_run)
     summary = ensure_https_target_group(aws, spec)
     aws.note(ALB_DOES_NOT_AUTHENTICATE)
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)
 
 
 @backend_app.command("pin")
@@ -171,6 +190,7 @@ def pin(
     port: PortOption = 443,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Pin the key of --cert on a Classic ELB port; keys already pinned stay pinned.
 
@@ -182,7 +202,7 @@ def pin(
 
     certificate = load_certificate_file(cert)
     aws = open_aws(region, dry_run=dry_run)
-    report(aws, pin_backend_key(aws, elb, port, certificate))
+    report(aws, pin_backend_key(aws, elb, port, certificate), json_output=json_output)
 
 
 @backend_app.command("unpin")
@@ -199,6 +219,7 @@ def unpin(
     ] = False,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Unpin the key of --cert from a Classic ELB port; the other pinned keys stay."""
     from albca.infra.cert_checks import load_certificate_file
@@ -206,7 +227,11 @@ def unpin(
 
     certificate = load_certificate_file(cert)
     aws = open_aws(region, dry_run=dry_run)
-    report(aws, unpin_backend_key(aws, elb, port, certificate, allow_none=allow_none))
+    report(
+        aws,
+        unpin_backend_key(aws, elb, port, certificate, allow_none=allow_none),
+        json_output=json_output,
+    )
 
 
 @backend_app.command("open")
@@ -218,6 +243,7 @@ def open_port(
     port: PortOption = 443,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Let the load balancer reach the instances on --port, and nothing else.
 
@@ -227,7 +253,11 @@ def open_port(
     from albca.infra.security_groups import open_backend_port
 
     aws = open_aws(region, dry_run=dry_run)
-    report(aws, open_backend_port(aws, lb_group=lb_sg, instance_group=instance_sg, port=port))
+    report(
+        aws,
+        open_backend_port(aws, lb_group=lb_sg, instance_group=instance_sg, port=port),
+        json_output=json_output,
+    )
 
 
 @backend_app.command("ebextensions")
@@ -263,6 +293,7 @@ def ebextensions(
             "encrypts, pins nothing).",
         ),
     ] = "classic",
+    json_output: JsonOption = False,
 ) -> None:
     """Write the .ebextensions of Elastic Beanstalk's end-to-end encryption recipe.
 
@@ -289,6 +320,18 @@ def ebextensions(
     )
     files = render_ebextensions(recipe)
     written = write_ebextensions(out, files, force=force)
+    if json_output:
+        from albca.cli.output import emit_json
+
+        emit_json(
+            {
+                "directory": str(out),
+                "files": sorted(files),
+                "written": list(written),
+                "notes": [ebextensions_caveat(load_balancer)],
+            }
+        )
+        return
     if not written:
         typer.echo(f"Nothing to change: {len(files)} files in {out} are up to date.")
     for name in written:

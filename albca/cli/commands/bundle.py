@@ -7,9 +7,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption
+from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, open_cli_services, write_output_file
 from albca.cli.output import emit_fields, emit_json
+from albca.cli.renamed import old_name_help
 
 if TYPE_CHECKING:
     from albca.compose.services import Services
@@ -63,7 +64,7 @@ def publish(
     publish_to: PublishTo = None,
     to: Annotated[
         str | None,
-        typer.Option("--to", hidden=True, help="Deprecated: the old name of --publish-to."),
+        typer.Option("--to", hidden=True, help=old_name_help("--publish-to")),
     ] = None,
     advertise_ca_names: Annotated[
         bool,
@@ -71,6 +72,7 @@ def publish(
             help="Also check the 10,000-byte CA names limit (listeners that advertise CA names)."
         ),
     ] = False,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -98,8 +100,8 @@ def publish(
                 setting="ALBCA_PUBLISH_TO",
             )
         target, name = _split_target(url)
-        aws = open_aws(None, dry_run=dry_run)
-        publisher = publisher_from(target, services.settings.aws_region, client=clients_of(aws))
+        aws = open_aws(region, dry_run=dry_run)
+        publisher = publisher_from(target, client=clients_of(aws))
         if dry_run:
             _plan_publish(
                 services, aws, publisher, name or BUNDLE_NAME, advertise_ca_names, json_output
@@ -181,6 +183,7 @@ def rollback(
     publish_to: Annotated[
         str | None, typer.Option(help="s3://BUCKET/PREFIX (default: ALBCA_PUBLISH_TO).")
     ] = None,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -193,7 +196,7 @@ def rollback(
 
     services = open_cli_services()
     try:
-        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+        aws, trust = open_trust(services, region=region, dry_run=dry_run, publish_to=publish_to)
         if dry_run:
             from albca.trust_bundle.planning import Plan, Planner
 

@@ -7,12 +7,14 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption
+from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, load_settings
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
+from albca.cli.progress import open_progress
 
 if TYPE_CHECKING:
+    from albca.ca.progress import Progress
     from albca.compose.passphrase import PassphraseSource
     from albca.compose.services import Services
     from albca.infra.calls import Aws
@@ -78,14 +80,16 @@ def _rotation(
     publish_to: str | None,
     no_publish: bool,
     *,
+    region: str | None,
     dry_run: bool = False,
+    progress: Progress | None = None,
 ) -> _Rotating:
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import open_trust
     from albca.compose.trust import rotation_for
 
     if no_publish:
-        aws = open_aws(None, dry_run=dry_run)
+        aws = open_aws(region, dry_run=dry_run)
         return _Rotating(rotation_for(services, passphrase, None), aws, None)
     if publish_to is None and services.settings.publish_to is None:
         fail(
@@ -93,7 +97,9 @@ def _rotation(
             "ALBCA_PUBLISH_TO or pass --publish-to, or pass --no-publish to distribute the "
             "bundle yourself"
         )
-    aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+    aws, trust = open_trust(
+        services, region=region, dry_run=dry_run, publish_to=publish_to, progress=progress
+    )
     return _Rotating(rotation_for(services, passphrase, trust.manager), aws, trust.manager)
 
 
@@ -173,6 +179,7 @@ def rotate(
     ] = False,
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    region: RegionOption = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -195,8 +202,12 @@ def rotate(
         fail("--issuing-key-type, --issuing-cn and --stop-after-root go with --root")
     spec = KeySpec.parse(key_type, field="--key-type") if key_type else None
     services, passphrase = _open()
+    progress = open_progress(json_output=json_output or dry_run)  # waits for ACTIVE
     try:
-        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        rotating = _rotation(
+            services, passphrase, publish_to, no_publish, region=region, dry_run=dry_run,
+            progress=progress,
+        )  # fmt: skip
         rotation = rotating.rotation
         issuing_spec = (
             KeySpec.parse(issuing_key_type, field="--issuing-key-type")
@@ -219,6 +230,7 @@ def rotate(
                 rotation.plan_rotate_issuing(plan, planner, key_spec=spec, common_name=cn)
             rotating.report(f"{'root' if root else 'issuing'} CA rotation planned", json_output)
             return
+        progress.start(f"rotating the {'root' if root else 'issuing'} CA")
         if root:
             result = rotation.rotate_root(
                 actor=cli_actor(),
@@ -232,6 +244,7 @@ def rotate(
             result = rotation.rotate_issuing(actor=cli_actor(), key_spec=spec, common_name=cn)
         active = services.authority.active_issuer_record().key_id
     finally:
+        progress.close()
         services.close()
     if json_output:
         emit_json({**result.to_json(), "active_issuing": active})
@@ -263,6 +276,7 @@ def retire(
     ] = False,
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -272,16 +286,22 @@ def retire(
     (which says how many stop working).
     """
     services, passphrase = _open()
+    progress = open_progress(json_output=json_output or dry_run)  # waits for ACTIVE
     try:
-        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        rotating = _rotation(
+            services, passphrase, publish_to, no_publish, region=region, dry_run=dry_run,
+            progress=progress,
+        )  # fmt: skip
         if dry_run:
             plan, planner = rotating.planned()
             retiring = rotating.rotation.plan_retire(plan, planner, key_id, force=force)
             record = retiring.record
             rotating.report(f"{record.role.value} CA {record.key_id}: to be retired", json_output)
             return
+        progress.start(f"retiring CA {key_id}")
         retired = rotating.rotation.retire(key_id, actor=cli_actor(), force=force)
     finally:
+        progress.close()
         services.close()
     if json_output:
         emit_json(
@@ -303,6 +323,7 @@ def activate(
     key_id: Annotated[str, typer.Argument(help="Key id of a standby CA (a unique prefix).")],
     publish_to: PublishTo = None,
     no_publish: NoPublish = False,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -311,15 +332,21 @@ def activate(
     The bundle is distributed first, so the trust stores trust it before it signs.
     """
     services, passphrase = _open()
+    progress = open_progress(json_output=json_output or dry_run)  # waits for ACTIVE
     try:
-        rotating = _rotation(services, passphrase, publish_to, no_publish, dry_run=dry_run)
+        rotating = _rotation(
+            services, passphrase, publish_to, no_publish, region=region, dry_run=dry_run,
+            progress=progress,
+        )  # fmt: skip
         if dry_run:
             plan, planner = rotating.planned()
             planned = rotating.rotation.plan_activate(plan, planner, key_id)
             rotating.report(f"{planned.role.value} CA {planned.key_id}: to be active", json_output)
             return
+        progress.start(f"activating CA {key_id}")
         record = rotating.rotation.activate(key_id, actor=cli_actor())
     finally:
+        progress.close()
         services.close()
     if json_output:
         emit_json({"active": {"role": record.role.value, "key_id": record.key_id}})

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from albca.cli.aws_context import RegionOption
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.errors import fail
 from albca.cli.output import STATUS_STYLES, emit_fields, emit_json, emit_table, serial_cell
@@ -49,6 +50,7 @@ def revoke(
             "--no-sync", help="Do not publish the new CRL to ALBCA_PUBLISH_TO and trust stores."
         ),
     ] = False,
+    region: RegionOption = None,
     dry_run: Annotated[
         bool,
         typer.Option(
@@ -74,11 +76,11 @@ def revoke(
         whole = find_certificate(services.authority.store, serial).serial
         if dry_run:
             sync = services.settings.publish_to is not None and not no_sync
-            _plan_revoke(services, whole, parsed_reason, sync, json_output)
+            _plan_revoke(services, whole, parsed_reason, sync, json_output, region=region)
             return
         follow = None
         if services.settings.publish_to is not None and not no_sync:
-            follow = _trust_store_sync(services)
+            follow = _trust_store_sync(services, region)
         revoked = revoke_and_sync(
             services.authority, whole, parsed_reason, actor=cli_actor(), sync=follow
         )
@@ -111,7 +113,13 @@ def revoke(
 
 
 def _plan_revoke(
-    services: Services, serial: int, reason: RevocationReason, sync: bool, json_output: bool
+    services: Services,
+    serial: int,
+    reason: RevocationReason,
+    sync: bool,
+    json_output: bool,
+    *,
+    region: str | None,
 ) -> None:
     """What ``revoke`` would do: the revocation (refused as it would be), then the sync
     after it, planned with the new entry in its CA's CRL."""
@@ -124,7 +132,7 @@ def _plan_revoke(
     record = services.authority.revocable(serial)
     plan = Plan()
     plan.step(f"revoke certificate {serial:x} ({record.subject}), reason {reason.label}")
-    aws = open_aws(None, dry_run=True)
+    aws = open_aws(region, dry_run=True)
     if not sync:
         plan.note(
             "the trust stores are not synced (--no-sync, or no ALBCA_PUBLISH_TO): relying "
@@ -143,13 +151,15 @@ def _plan_revoke(
     report_plan(aws, plan, json_output=json_output, summary=f"certificate {serial:x}: valid")
 
 
-def _trust_store_sync(services: Services) -> TrustStoreSync:
+def _trust_store_sync(services: Services, region: str | None) -> TrustStoreSync:
     """Inline, on the clients every AWS command of the CLI uses."""
     from albca.cli.aws_context import open_aws
     from albca.cli.trust_context import clients_of
     from albca.compose.trust import trust_store_sync
 
-    return trust_store_sync(services, inline=True, client=clients_of(open_aws(None, dry_run=False)))
+    return trust_store_sync(
+        services, inline=True, client=clients_of(open_aws(region, dry_run=False))
+    )
 
 
 def list_certificates(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from albca.cli.aws_context import DryRunOption, RegionOption, open_aws, report
+from albca.cli.aws_context import DryRunOption, JsonOption, RegionOption, open_aws, report
 
 cloudfront_app = typer.Typer(
     help="CloudFront origin mutual TLS to an ALB verifying albca's certificates.",
@@ -61,6 +61,7 @@ def origin_mtls(
     ] = 900.0,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Lock an ALB origin to one CloudFront distribution with origin mutual TLS.
 
@@ -73,22 +74,25 @@ def origin_mtls(
     """
     from albca.ca.keys import KeySpec
     from albca.cli.context import cli_actor, open_cli_services
+    from albca.cli.progress import open_progress
     from albca.compose.infra import cloudfront_client_ca, trust_store_source
     from albca.compose.trust import trust_store_limits
     from albca.infra.cloudfront_origin import OriginMtlsRequest, ensure_origin_mtls
     from albca.infra.waiting import Wait
 
-    request = OriginMtlsRequest(
-        distribution_id=distribution,
-        origin_id=origin,
-        listener_arn=listener,
-        renew=renew,
-        deploy_wait=Wait.up_to(deploy_wait_seconds, interval=15),
-    )
     spec = None if key_type is None else KeySpec.parse(key_type, field="--key-type")
-    aws = open_aws(region, dry_run=dry_run, arn=listener)
     services = open_cli_services()
+    # Deploying a distribution takes minutes: say what is awaited, on a terminal.
+    progress = open_progress(json_output=json_output or dry_run)
     try:
+        request = OriginMtlsRequest(
+            distribution_id=distribution,
+            origin_id=origin,
+            listener_arn=listener,
+            renew=renew,
+            deploy_wait=Wait.up_to(deploy_wait_seconds, interval=15, progress=progress),
+        )
+        aws = open_aws(region, dry_run=dry_run, arn=listener, progress=progress)
         authority = services.authority
         source = trust_store_source(
             trust_store,
@@ -97,6 +101,7 @@ def origin_mtls(
             authority=authority,
             actor=cli_actor(),
             limits=trust_store_limits(services.settings),
+            progress=progress,
         )
         summary = ensure_origin_mtls(
             aws,
@@ -106,8 +111,9 @@ def origin_mtls(
             now=authority.now(),
         )
     finally:
+        progress.close()
         services.close()
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)
 
 
 @cloudfront_app.command("restrict-origin")
@@ -128,6 +134,7 @@ def restrict_origin(
     ] = False,
     region: RegionOption = None,
     dry_run: DryRunOption = False,
+    json_output: JsonOption = False,
 ) -> None:
     """Let only CloudFront's origin-facing servers reach the load balancer on --port.
 
@@ -142,4 +149,4 @@ def restrict_origin(
     summary = restrict_to_cloudfront(
         aws, lb_group=lb_sg, port=port, ipv6=ipv6, remove_open=remove_open
     )
-    report(aws, summary)
+    report(aws, summary, json_output=json_output)

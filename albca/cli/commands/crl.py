@@ -12,6 +12,7 @@ import typer
 from albca.cli.context import cli_actor, open_cli_services, write_output_file
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
+from albca.cli.progress import progress_line
 
 
 def crl(
@@ -40,7 +41,10 @@ def crl(
         fail(f"{out} already exists; use --force to overwrite it")
     services = open_cli_services()
     try:
-        document = services.authority.generate_crl(issuer, requested_by=cli_actor())
+        # Hundreds of thousands of entries take seconds to read and sign.
+        with progress_line(json_output=json_output) as progress:
+            progress.start("signing a full CRL: reading every revoked certificate")
+            document = services.authority.generate_crl(issuer, requested_by=cli_actor())
     finally:
         services.close()
     data = document.pem if format == "pem" else document.der

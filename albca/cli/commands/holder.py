@@ -17,6 +17,7 @@ import typer
 from albca.cli.context import check_writable, parse_lifetime
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
+from albca.cli.pkcs12 import P12LegacyOption, warn_p12_legacy
 
 if TYPE_CHECKING:
     from albca.holder.client import CaClient
@@ -140,14 +141,7 @@ def _request_command(kind: str, help_text: str) -> Callable[..., None]:
                 "--p12-password-file or a prompt).",
             ),
         ] = False,
-        p12_legacy: Annotated[
-            bool,
-            typer.Option(
-                "--p12-legacy",
-                help="Write the PKCS#12 with 3DES and a SHA-1 MAC, for clients that cannot "
-                "read AES-256 (older Windows, macOS before 14, Java 8). Weak.",
-            ),
-        ] = False,
+        p12_legacy: P12LegacyOption = False,
         p12_password_file: Annotated[
             Path | None, typer.Option(help="File holding the PKCS#12 password.")
         ] = None,
@@ -206,11 +200,12 @@ def _request(
 
     from cryptography import x509
 
+    from albca.ca.issued import encode_pkcs12
     from albca.ca.keys import KeySpec
     from albca.ca.names import RequestedNames
     from albca.holder.config import load_config
     from albca.holder.files import base_name, new_file_paths, write_new_file
-    from albca.holder.keys import csr_pem, key_pem, new_key, pkcs12_file
+    from albca.holder.keys import csr_pem, key_pem, new_key
     from albca.holder.verify import same_public_key, verify_certificate
 
     secret = _token(token, token_file)
@@ -253,12 +248,8 @@ def _request(
     }
     if password is not None:
         if p12_legacy:
-            typer.echo(
-                "albca: warning: --p12-legacy uses 3DES and a SHA-1 MAC, which are weak; "
-                "use it only for clients that cannot read the default (AES-256)",
-                err=True,
-            )
-        data = pkcs12_file(key, certificate, chain, password, legacy=p12_legacy, name=base)
+            warn_p12_legacy()
+        data = encode_pkcs12(key, certificate, chain, password, name=base, legacy=p12_legacy)
         files["pkcs12"] = (data, True)
     for label, (data, private) in files.items():
         try:

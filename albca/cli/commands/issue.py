@@ -30,6 +30,8 @@ from albca.cli.context import (
 )
 from albca.cli.errors import CommandLineError, fail
 from albca.cli.output import emit_fields, emit_json, emit_table
+from albca.cli.pkcs12 import P12LegacyOption, warn_p12_legacy
+from albca.cli.progress import progress_line
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -98,13 +100,14 @@ def _issue_command(kind: str, help_text: str) -> Callable[..., None]:
         out: OutOption = Path(),
         name: NameOption = None,
         p12: P12Option = False,
+        p12_legacy: P12LegacyOption = False,
         p12_password_file: P12PasswordFileOption = None,
         force: ForceOption = False,
         json_output: JsonOption = False,
     ) -> None:
         _issue(
-            kind, csr, cn, dns, ip, profile, lifetime, key_type, out, name, p12,
-            p12_password_file, force, json_output,
+            kind, csr, cn, dns, ip, profile, lifetime, key_type, out, name,
+            p12 or p12_legacy, p12_legacy, p12_password_file, force, json_output,
         )  # fmt: skip
 
     command.__doc__ = help_text
@@ -143,6 +146,7 @@ def _issue(
     out: Path,
     name: str | None,
     p12: bool,
+    p12_legacy: bool,
     p12_password_file: Path | None,
     force: bool,
     json_output: bool,
@@ -162,7 +166,8 @@ def _issue(
     if parsed is None and explicit is None:
         fail("give --csr FILE, or the names to certify (--cn, --dns, --ip)")
     if parsed is not None and p12:
-        fail("--p12 needs the private key, which a CSR keeps to itself; drop --csr or --p12")
+        option = "--p12-legacy" if p12_legacy else "--p12"
+        fail(f"{option} needs the private key, which a CSR keeps to itself; drop --csr or {option}")
     # Names given on the command line replace the CSR's; otherwise the CSR's are used.
     names = explicit if explicit is not None else parsed.names if parsed else RequestedNames()
     requested_lifetime = parse_lifetime(lifetime)
@@ -204,8 +209,12 @@ def _issue(
         except BaseException:
             outputs.discard()
             raise
+        if p12_legacy:
+            warn_p12_legacy()
         try:
-            write_files(issued, paths, p12_password, force=force, write=_writer(outputs))
+            write_files(
+                issued, paths, p12_password, force=force, write=_writer(outputs), legacy=p12_legacy
+            )
         except OSError as exc:
             outputs.close()
             _fail_after_commit(issued, exc)
@@ -316,6 +325,7 @@ def write_files(
     *,
     force: bool,
     write: Callable[..., None] = write_output_file,
+    legacy: bool = False,
 ) -> None:
     write(paths["certificate"], issued.certificate_pem, private=False, force=force)
     write(paths["chain"], issued.chain_pem, private=False, force=force)
@@ -324,7 +334,9 @@ def write_files(
         write(paths["private_key"], issued.private_key_pem(), private=True, force=force)
     if "pkcs12" in paths:
         assert p12_password is not None
-        write(paths["pkcs12"], issued.pkcs12(p12_password), private=True, force=force)
+        write(
+            paths["pkcs12"], issued.pkcs12(p12_password, legacy=legacy), private=True, force=force
+        )
 
 
 def _report(
@@ -408,19 +420,22 @@ def issue_batch(
         ]
         issued: list[IssuedCertificate] = []
         try:
-            for batch in authority.issue_batches(requests):
-                for position, certificate in enumerate(batch):
-                    try:
-                        write_files(
-                            certificate,
-                            paths[len(issued)],
-                            None,
-                            force=force,
-                            write=write_output_file_or_raise,
-                        )
-                    except OSError as exc:
-                        _fail_unwritten(exc, batch[position:], len(issued), len(files))
-                    issued.append(certificate)
+            with progress_line(json_output=json_output) as progress:
+                progress.start(f"issuing {len(requests)} certificates", total=len(requests))
+                for batch in authority.issue_batches(requests):
+                    for position, certificate in enumerate(batch):
+                        try:
+                            write_files(
+                                certificate,
+                                paths[len(issued)],
+                                None,
+                                force=force,
+                                write=write_output_file_or_raise,
+                            )
+                        except OSError as exc:
+                            _fail_unwritten(exc, batch[position:], len(issued), len(files))
+                        issued.append(certificate)
+                        progress.advance()
         except CommandLineError:
             raise  # already says what was issued and not written
         except CAError as exc:

@@ -11,6 +11,7 @@ import typer
 from albca.cli.context import cli_actor, load_settings, parse_lifetime
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json, emit_table
+from albca.cli.renamed import old_name_help
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -48,9 +49,7 @@ def create(
     lifetime: Annotated[
         str | None, typer.Option(help="How long the token lives: 90d (the default), 12h, 30m.")
     ] = None,
-    ttl: Annotated[
-        str | None, typer.Option(hidden=True, help="Deprecated: the old name of --lifetime.")
-    ] = None,
+    ttl: Annotated[str | None, typer.Option(hidden=True, help=old_name_help("--lifetime"))] = None,
     scopes: Annotated[
         list[str] | None,
         typer.Option(

@@ -2,24 +2,31 @@
 
 Every command publishes to ALBCA_PUBLISH_TO (or ``--publish-to``), which must be an
 ``s3://`` target for trust stores: they load the bundle and CRLs from S3, at exact object
-versions. The AWS region and credentials are the SDK's (AWS_REGION, AWS_PROFILE, ...).
+versions. The AWS region is ``--region``, else ALBCA_AWS_REGION, else the SDK's; the profile is
+``albca --aws-profile``, else the SDK's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from albca.cli.aws_context import DryRunOption
+from albca.cli.aws_context import DryRunOption, RegionOption
 from albca.cli.context import cli_actor, open_cli_services
 from albca.cli.output import emit_fields, emit_json, emit_table
+from albca.cli.progress import progress_line
+from albca.cli.renamed import old_name_help
 
 if TYPE_CHECKING:
+    from albca.compose.services import Services
+    from albca.compose.trust import TrustServices
     from albca.infra.calls import Aws
     from albca.trust_bundle.planning import Planner
     from albca.trust_bundle.trust_stores import TrustStoreManager
+
+T = TypeVar("T")
 
 truststore_app = typer.Typer(
     help="ALB trust stores fed by this CA: create, update, show, delete, sync, status.",
@@ -40,7 +47,7 @@ Wait = Annotated[
 ]
 OldWait = Annotated[
     float | None,
-    typer.Option("--wait", hidden=True, help="Deprecated: the old name of --wait-seconds."),
+    typer.Option("--wait", hidden=True, help=old_name_help("--wait-seconds")),
 ]
 
 
@@ -57,6 +64,7 @@ NameArgument = Annotated[str, typer.Argument(help="Trust store name (1-32 letter
 def create(
     name: NameArgument,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     wait_seconds: Wait = None,
     wait: OldWait = None,
     dry_run: DryRunOption = False,
@@ -67,14 +75,15 @@ def create(
     The store loads the exact S3 version just published and gets a CRL for each CA before
     this returns; then attach it to a listener.
     """
-    from albca.cli.trust_context import open_trust
-
     services = open_cli_services()
     try:
-        aws, trust = open_trust(
-            services, dry_run=dry_run, publish_to=publish_to, wait_seconds=_wait(wait_seconds, wait)
-        )
-        if dry_run:
+        aws, trust, result = _run_waiting(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            wait_seconds=_wait(wait_seconds, wait), json_output=json_output,
+            doing=f"trust store {name}: publishing the bundle, creating the store",
+            run=lambda manager: manager.create(name, actor=cli_actor()),
+        )  # fmt: skip
+        if result is None:
             _dry_run(
                 aws,
                 trust.manager,
@@ -83,7 +92,6 @@ def create(
                 json_output,
             )
             return
-        result = trust.manager.create(name, actor=cli_actor())
     finally:
         services.close()
     if json_output:
@@ -115,6 +123,7 @@ def update(
         bool, typer.Option(help="Also take on named trust stores that albca did not create.")
     ] = False,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     wait_seconds: Wait = None,
     wait: OldWait = None,
     dry_run: DryRunOption = False,
@@ -125,14 +134,15 @@ def update(
     The bundle is published (or its latest identical version reused), every store is
     pointed at that exact version and waited for until ACTIVE, then its CRLs are synced.
     """
-    from albca.cli.trust_context import open_trust
-
     services = open_cli_services()
     try:
-        aws, trust = open_trust(
-            services, dry_run=dry_run, publish_to=publish_to, wait_seconds=_wait(wait_seconds, wait)
-        )
-        if dry_run:
+        aws, trust, result = _run_waiting(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            wait_seconds=_wait(wait_seconds, wait), json_output=json_output,
+            doing="publishing the bundle, updating the trust stores",
+            run=lambda manager: manager.update(names or None, actor=cli_actor(), adopt=adopt),
+        )  # fmt: skip
+        if result is None:
             which = ", ".join(names) if names else "every trust store this CA feeds"
             _dry_run(
                 aws,
@@ -142,7 +152,6 @@ def update(
                 json_output,
             )
             return
-        result = trust.manager.update(names or None, actor=cli_actor(), adopt=adopt)
     finally:
         services.close()
     if json_output:
@@ -160,13 +169,17 @@ def update(
 
 
 @truststore_app.command("list")
-def list_stores(publish_to: PublishTo = None, json_output: JsonOption = False) -> None:
+def list_stores(
+    publish_to: PublishTo = None, region: RegionOption = None, json_output: JsonOption = False
+) -> None:
     """The trust stores this CA feeds (tagged albca:ca with its identity)."""
     from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        stores = open_trust(services, dry_run=False, publish_to=publish_to)[1].manager.fed()
+        stores = open_trust(services, region=region, dry_run=False, publish_to=publish_to)[
+            1
+        ].manager.fed()
     finally:
         services.close()
     if json_output:
@@ -200,13 +213,20 @@ def list_stores(publish_to: PublishTo = None, json_output: JsonOption = False) -
 
 
 @truststore_app.command("show")
-def show(name: NameArgument, publish_to: PublishTo = None, json_output: JsonOption = False) -> None:
+def show(
+    name: NameArgument,
+    publish_to: PublishTo = None,
+    region: RegionOption = None,
+    json_output: JsonOption = False,
+) -> None:
     """A trust store's CA certificates, revocations and listener associations."""
     from albca.cli.trust_context import open_trust
 
     services = open_cli_services()
     try:
-        view = open_trust(services, dry_run=False, publish_to=publish_to)[1].manager.show(name)
+        view = open_trust(services, region=region, dry_run=False, publish_to=publish_to)[
+            1
+        ].manager.show(name)
     finally:
         services.close()
     data = view.to_json()
@@ -242,6 +262,7 @@ def delete(
     name: NameArgument,
     yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -252,7 +273,7 @@ def delete(
         typer.confirm(f"Delete trust store {name}?", abort=True)
     services = open_cli_services()
     try:
-        aws, trust = open_trust(services, dry_run=dry_run, publish_to=publish_to)
+        aws, trust = open_trust(services, region=region, dry_run=dry_run, publish_to=publish_to)
         if dry_run:
             _dry_run(
                 aws,
@@ -281,6 +302,7 @@ def sync(
         ),
     ] = False,
     publish_to: PublishTo = None,
+    region: RegionOption = None,
     dry_run: DryRunOption = False,
     json_output: JsonOption = False,
 ) -> None:
@@ -288,14 +310,15 @@ def sync(
 
     Each issuing CA's new CRL goes into each store before its old one is removed.
     """
-    from albca.cli.trust_context import open_trust
-
     services = open_cli_services()
     try:
-        aws, trust = open_trust(
-            services, dry_run=dry_run, publish_to=publish_to, allow_gap=allow_gap
-        )
-        if dry_run:
+        aws, trust, report = _run_waiting(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            allow_gap=allow_gap, json_output=json_output,
+            doing="signing and publishing CRLs, swapping them into the trust stores",
+            run=lambda manager: manager.revocation_sync().run(actor=cli_actor()),
+        )  # fmt: skip
+        if report is None:
             _dry_run(
                 aws,
                 trust.manager,
@@ -304,7 +327,6 @@ def sync(
                 json_output,
             )
             return
-        report = trust.manager.revocation_sync().run(actor=cli_actor())
     finally:
         services.close()
     if json_output:
@@ -349,6 +371,33 @@ def status(json_output: JsonOption = False) -> None:
         typer.echo(f"  {event.at.isoformat()} {event.actor}: {event.detail.get('error', '')}")
     if not state.in_step:
         typer.echo(f"run: {SYNC_RERUN}")
+
+
+def _run_waiting(
+    services: Services,
+    *,
+    region: str | None,
+    dry_run: bool,
+    publish_to: str | None,
+    wait_seconds: float | None = None,
+    allow_gap: bool = False,
+    json_output: bool,
+    doing: str,
+    run: Callable[[TrustStoreManager], T],
+) -> tuple[Aws, TrustServices, T | None]:
+    """Open the trust services and, unless this is a dry run, ``run`` their manager while
+    a status line (on a terminal) says what is being done and awaited; None in a dry run."""
+    from albca.cli.trust_context import open_trust
+
+    with progress_line(json_output=json_output or dry_run) as progress:
+        aws, trust = open_trust(
+            services, region=region, dry_run=dry_run, publish_to=publish_to,
+            wait_seconds=wait_seconds, allow_gap=allow_gap, progress=progress,
+        )  # fmt: skip
+        if dry_run:
+            return aws, trust, None
+        progress.start(doing)
+        return aws, trust, run(trust.manager)
 
 
 def _dry_run(
