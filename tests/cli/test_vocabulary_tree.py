@@ -69,13 +69,21 @@ def _named_functions(function: types.FunctionType) -> Iterator[object]:
     """What ``function`` (and the functions nested in it) refers to by name."""
     for code in _code_objects(function.__code__):
         module = None
+        loaded: object = None  # the global just loaded: a module's attribute may follow
         for instruction in dis.get_instructions(code):
             if instruction.opname == "IMPORT_NAME":
                 module = instruction.argval
             elif instruction.opname == "IMPORT_FROM" and module:
                 yield getattr(importlib.import_module(module), instruction.argval, None)
-            elif instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
-                yield function.__globals__.get(instruction.argval)
+            elif instruction.opname in ("LOAD_ATTR", "LOAD_METHOD") and isinstance(
+                loaded, types.ModuleType
+            ):
+                # `compose_aws.aws_clients(...)`: a function reached through its module.
+                yield getattr(loaded, instruction.argval, None)
+            loaded = None
+            if instruction.opname in ("LOAD_GLOBAL", "LOAD_NAME"):
+                loaded = function.__globals__.get(instruction.argval)
+                yield loaded
 
 
 def makes_aws_clients(function: object, seen: set[object] | None = None) -> bool:
