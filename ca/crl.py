@@ -20,13 +20,13 @@ from datetime import datetime
 from cryptography import x509
 
 from albca.ca.der import primitives as der
+from albca.ca.der.crl_entries import EncodedEntries, encode_entries
 from albca.ca.keys import signature_hash
-from albca.ca.records import RevocationReason, RevokedEntry
+from albca.ca.records import RevokedEntry
 from albca.ca.signer import Signer, sign_bytes
 
 __all__ = ["CRLDocument", "build_crl", "collector_paused", "signature_algorithm_identifier"]
 
-_REASON_CODE_OID = der.object_identifier("2.5.29.21")
 _AUTHORITY_KEY_ID_OID = der.object_identifier("2.5.29.35")
 _CRL_NUMBER_OID = der.object_identifier("2.5.29.20")
 _VERSION_2 = der.integer(1)
@@ -42,25 +42,6 @@ _ALGORITHMS: dict[tuple[bool, str], bytes] = {
     (False, "sha384"): der.sequence(der.object_identifier("1.2.840.113549.1.1.12"), _NULL),
     (False, "sha512"): der.sequence(der.object_identifier("1.2.840.113549.1.1.13"), _NULL),
 }
-
-
-def _reason_extensions() -> dict[int, bytes]:
-    """The crlEntryExtensions field for each reason, encoded once.
-
-    unspecified gets no extension: RFC 5280 section 5.3.1 says the reasonCode SHOULD be
-    absent rather than carry unspecified (0).
-    """
-    encoded = {0: b""}
-    for reason in RevocationReason:
-        if reason is RevocationReason.UNSPECIFIED:
-            continue
-        enumerated = bytes((0x0A, 0x01, int(reason)))
-        extension = der.sequence(_REASON_CODE_OID, der.octet_string(enumerated))
-        encoded[int(reason)] = der.sequence(extension)
-    return encoded
-
-
-_REASON_EXTENSIONS = _reason_extensions()
 
 
 @dataclass(frozen=True)
@@ -93,16 +74,19 @@ def build_crl(
     number: int,
     this_update: datetime,
     next_update: datetime,
-    entries: Iterable[RevokedEntry],
+    entries: Iterable[RevokedEntry] | EncodedEntries,
 ) -> CRLDocument:
-    """Encode and sign a full CRL for ``issuer`` holding ``entries``."""
+    """Encode and sign a full CRL for ``issuer`` holding ``entries``: plain values, or
+    entries a store kept encoded (``EncodedEntries``, used as they are)."""
     if next_update <= this_update:
         raise ValueError("next_update must be after this_update")
     if number < 0:
         raise ValueError("number must not be negative")
     key_identifier = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     algorithm = signature_algorithm_identifier(signer)
-    revoked, count = _encode_entries(entries)
+    encoded = entries if isinstance(entries, EncodedEntries) else encode_entries(entries)
+    # With no entries the field is left out entirely (RFC 5280 section 5.1.2.6).
+    revoked = der.sequence(encoded.der) if encoded.count else b""
 
     extensions = der.sequence(
         der.sequence(
@@ -123,7 +107,6 @@ def build_crl(
         issuer.subject.public_bytes(),
         der.time(this_update),
         der.time(next_update),
-        # With no entries the field is left out entirely (RFC 5280 section 5.1.2.6).
         revoked,
         der.explicit(0, extensions),
     )
@@ -134,7 +117,7 @@ def build_crl(
         issuer_key_id=key_identifier.value.digest.hex(),
         this_update=this_update,
         next_update=next_update,
-        entries=count,
+        entries=encoded.count,
     )
 
 
@@ -154,27 +137,3 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _encode_entries(entries: Iterable[RevokedEntry]) -> tuple[bytes, int]:
-    """The revokedCertificates SEQUENCE (or nothing), and how many entries it holds.
-
-    The hot loop of CRL building: local names, times cached per day, and a single-byte length
-    whenever the entry fits in 127 bytes (always, for 20-byte serials).
-    """
-    encode_time = der.EpochTimes()
-    reasons = _REASON_EXTENSIONS
-    parts: list[bytes] = []
-    append = parts.append
-    for serial, revoked_at, reason in entries:
-        when = encode_time(revoked_at)
-        serial_bytes = serial.to_bytes(serial.bit_length() // 8 + 1, "big")
-        body = b"\x02" + bytes((len(serial_bytes),)) + serial_bytes + when + reasons[reason]
-        size = len(body)
-        if size < 0x80:
-            append(b"\x30" + bytes((size,)) + body)
-        else:
-            append(b"\x30" + der.length(size) + body)
-    if not parts:
-        return b"", 0
-    return der.sequence(b"".join(parts)), len(parts)

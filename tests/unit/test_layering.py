@@ -63,6 +63,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"csr", "issued", "kms_signer", "policy", "serials", "signer", "stores.dynamodb_models"},
         {"stores.dynamodb_notices"},
         {"stores.protocol"},
+        {"der.crl_entries"},
         {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},
         {"clock", "der", "der.primitives", "errors", "renewal_token", "stores"},
