@@ -89,7 +89,19 @@ def fill_certificates(
         connection.executemany(_CERTIFICATE, certificates)
         connection.executemany(_AUDIT, events)
         connection.execute("COMMIT")
+    _recount(connection)
     _checkpoint(connection)
+
+
+def _recount(connection: sqlite3.Connection) -> None:
+    """What ``add_certificates`` keeps counting: the certificates of each issuer."""
+    connection.execute("BEGIN")
+    connection.execute("DELETE FROM issued_counts")
+    connection.execute(
+        "INSERT INTO issued_counts SELECT issuer_key_id, count(*) FROM certificates "
+        "GROUP BY issuer_key_id"
+    )
+    connection.execute("COMMIT")
 
 
 def load_revoked(path: Path, issuer_key_id: str, entries: Iterator[RevokedEntry], *,
@@ -119,6 +131,7 @@ def load_revoked(path: Path, issuer_key_id: str, entries: Iterator[RevokedEntry]
         )  # fmt: skip
         connection.execute("COMMIT")
         written += len(chunk)
+    _recount(connection)
     _checkpoint(connection)
     return written
 
@@ -133,4 +146,5 @@ def clear_bench_rows(path: Path) -> None:
     )
     connection.execute("DELETE FROM certificates WHERE requested_by = 'bench'")
     connection.execute("COMMIT")
+    _recount(connection)
     _checkpoint(connection)

@@ -29,12 +29,14 @@ table holding each revocation's CRL entry, encoded once when the certificate is 
 (a CRL of 500,000 entries is one read of their bytes, joined inside SQLite), in place of
 the partial index of revoked certificates; an index on ``(not_after, serial)`` so that a
 page of the unfiltered listing is one index seek at any depth; an index on
-``(issuer_key_id, status, not_after)`` that answers ``issuer_counts`` without reading the
-table. A version-1 store is upgraded in one transaction when it is opened.
+``(issuer_key_id, status, not_after)`` and a count of certificates per issuer, kept up by
+``add_certificates``, that answer ``issuer_counts`` without reading the table. A version-1
+store is upgraded in one transaction when it is opened.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -136,8 +138,16 @@ CREATE TABLE revocations (
 ) WITHOUT ROWID;
 -- The unfiltered listing's order: a page is a seek and a short walk at any depth.
 CREATE INDEX certificates_by_expiry ON certificates (not_after, serial);
--- ``issuer_counts``: issued and active are counts of ranges of this index, not of the table.
+-- ``issuer_counts``: active is the count of a range of this index (the unexpired valid
+-- certificates of one issuer), not of the table.
 CREATE INDEX certificates_by_issuer ON certificates (issuer_key_id, status, not_after);
+-- ``issuer_counts``: issued, counted up in the transaction that adds the certificates,
+-- where counting it would step through every index entry of the issuer (80 ms at 500,000).
+-- This store never deletes a certificate, so the count only grows.
+CREATE TABLE issued_counts (
+    issuer_key_id TEXT PRIMARY KEY,
+    issued        INTEGER NOT NULL
+);
 """
 # Added to schema version 1 without a version change: created where missing at open, and a
 # store without them reads as "no revocation counted, no CRL kept", which is what it is.
@@ -419,6 +429,9 @@ class SqliteStore:
                 if record.revoked_at is not None and record.revocation_reason is not None:
                     # A record added already revoked (an import) is on its CRLs too.
                     db.execute(_INSERT_REVOCATION, _revocation_row(record))
+            issuers = collections.Counter(record.issuer_key_id for record, _ in entries)
+            for issuer_key_id, issued in issuers.items():
+                db.execute(_COUNT_ISSUED, (issuer_key_id, issued))
 
     def get_certificate(self, serial: int) -> CertificateRecord:
         rows = self._read(
@@ -511,9 +524,10 @@ class SqliteStore:
         return CertificatePage(records=records, next_cursor=next_cursor)
 
     def issuer_counts(self, issuer_key_id: str, now: datetime) -> IssuerCounts:
-        # Two ranges of certificates_by_issuer, counted in the index (never the table).
+        # One statement, one snapshot: the counter, and a range of certificates_by_issuer
+        # counted in the index (never the table).
         ((issued, active),) = self._read(
-            "SELECT (SELECT count(*) FROM certificates WHERE issuer_key_id = ?), "
+            "SELECT coalesce((SELECT issued FROM issued_counts WHERE issuer_key_id = ?), 0), "
             "(SELECT count(*) FROM certificates "
             "WHERE issuer_key_id = ? AND status = 'valid' AND not_after > ?)",
             (issuer_key_id, issuer_key_id, to_epoch(now)),
@@ -699,6 +713,10 @@ _ENCODED_ENTRIES = (
     "SELECT count(*), CAST(group_concat(entry, x'') AS BLOB) FROM revocations "
     "WHERE issuer_key_id = ? AND not_after > ?"
 )
+_COUNT_ISSUED = (
+    "INSERT INTO issued_counts (issuer_key_id, issued) VALUES (?, ?) "
+    "ON CONFLICT (issuer_key_id) DO UPDATE SET issued = issued + excluded.issued"
+)
 _INSERT_REVOCATION = (
     "INSERT INTO revocations (issuer_key_id, not_after, serial, revoked_at, reason, entry) "
     "VALUES (?, ?, ?, ?, ?, ?)"
@@ -736,6 +754,10 @@ def _upgrade_from_1(db: _Cursor) -> None:
             (issuer, not_after, serial, at, reason, encode_entry(int(serial, 16), at, reason))
             for issuer, not_after, serial, at, reason in revoked
         ],
+    )
+    db.execute(
+        "INSERT INTO issued_counts SELECT issuer_key_id, count(*) FROM certificates "
+        "GROUP BY issuer_key_id"
     )
     db.execute("DROP INDEX IF EXISTS certificates_revoked")
 

@@ -31,7 +31,7 @@ from albca.ca.records import (
     EffectiveStatus,
     RevocationReason,
 )
-from albca.ca.stores.protocol import CertificateStore, CrlState, KeptCrl
+from albca.ca.stores.protocol import CertificateStore, CrlState, IssuerCounts, KeptCrl
 from tests.factories import T0, issue_event, make_record
 
 OpenStore = Callable[[], CertificateStore]
@@ -287,6 +287,42 @@ class StoreContract:
             if cursor is None:
                 break
         assert seen == [0xFFFF, *sorted(serials)]
+
+    def test_cursors_stay_stable_while_certificates_are_added(self, store):
+        # A keyset cursor names a place in the (not_after, serial) order, not an offset:
+        # records added while a client pages neither repeat nor push earlier ones out.
+        def add(serial: int, days: int) -> None:
+            record = make_record(serial, not_after=T0 + timedelta(days=days))
+            store.add_certificate(record, issue_event(record))
+
+        for serial in range(1, 9):
+            add(serial, 10 + serial)  # expiring on days 11..18
+        first = store.query_certificates(CertificateQuery(limit=3), T0)
+        assert self.serials(first) == [1, 2, 3]
+        add(100, 1)  # before the cursor: belongs to a page already read
+        add(101, 13)  # same expiry as serial 3, a higher serial: after the cursor
+        add(102, 30)  # at the end
+        seen = self.serials(first)
+        cursor = first.next_cursor
+        while cursor is not None:
+            page = store.query_certificates(CertificateQuery(limit=3, cursor=cursor), T0)
+            seen += self.serials(page)
+            cursor = page.next_cursor
+        assert seen == [1, 2, 3, 101, 4, 5, 6, 7, 8, 102]
+
+    def test_issuer_counts_follow_issue_revocation_and_expiry(self, store):
+        day = timedelta(days=1)
+        assert store.issuer_counts(ISSUER_A, T0) == IssuerCounts(issued=0, active=0)
+        for serial, days in ((1, 10), (2, 20), (3, 30)):
+            record = make_record(serial, not_after=T0 + days * day)
+            store.add_certificate(record, issue_event(record))
+        assert store.issuer_counts(ISSUER_A, T0) == IssuerCounts(issued=3, active=3)
+        store.revoke_certificate(2, T0, RevocationReason.SUPERSEDED, revoke_event(2))
+        assert store.issuer_counts(ISSUER_A, T0) == IssuerCounts(issued=3, active=2)
+        # Expiry needs no write: at not_after a certificate is no longer active.
+        assert store.issuer_counts(ISSUER_A, T0 + 10 * day) == IssuerCounts(issued=3, active=1)
+        assert store.issuer_counts(ISSUER_A, T0 + 30 * day) == IssuerCounts(issued=3, active=0)
+        assert store.issuer_counts(ISSUER_B, T0) == IssuerCounts(issued=0, active=0)
 
     def test_issuer_counts(self, mixed):
         store, now = mixed

@@ -181,3 +181,58 @@ def test_a_zero_length_store_is_an_error_not_a_new_empty_store(tmp_path):
     with pytest.raises(StoreUnavailable, match="is an empty file"):
         SqliteStore(path)
     assert path.stat().st_size == 0  # left as it was found
+
+
+def test_a_store_opened_for_reading_checks_the_whole_file_before_its_first_write(tmp_path):
+    # The CLI opens the store with full_check="before-first-write": `albca list` on a
+    # million records does not read 1.5 GB first, and a damaged store still takes no write.
+    path = tmp_path / "albca.db"
+    _store_with_rows(path)
+    page = _damage_a_page(path)
+    store = SqliteStore(path, full_check="before-first-write")
+    try:
+        record = make_record(1)
+        with pytest.raises(
+            StoreUnavailable, match=rf"is damaged \(quick_check: On tree page {page}"
+        ):
+            store.add_certificate(record, issue_event(record))
+        with pytest.raises(StoreUnavailable, match="is damaged"):  # and again: no write slips by
+            store.revoke_certificate(7919, T0, RevocationReason.SUPERSEDED, issue_event(record))
+    finally:
+        store.close()
+
+
+def test_a_read_that_meets_a_damaged_page_is_the_one_line_damage_error(tmp_path):
+    path = tmp_path / "albca.db"
+    _store_with_rows(path)
+    original = path.read_bytes()
+    listing = "SELECT * FROM certificates ORDER BY not_after, serial"
+    for page in range(2, len(original) // 4096 + 1):  # a page the listing reads, made unreadable
+        offset = (page - 1) * 4096
+        path.write_bytes(original[:offset] + b"\xff" * 8 + original[offset + 8 :])
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute("PRAGMA user_version").fetchall()
+            connection.execute(listing).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if "malformed" in str(exc):
+                break
+        finally:
+            connection.close()
+    else:
+        raise AssertionError("no page whose damage the listing meets")
+    store = SqliteStore(path, full_check="before-first-write")
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            store.query_certificates(CertificateQuery(limit=1000), T0)
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert message.startswith(f"the certificate store {path} is damaged (")
+    assert message.endswith("restore it from a backup")
+    assert "\n" not in message
+
+
+def test_full_check_takes_only_its_two_moments(tmp_path):
+    with pytest.raises(ValueError, match="full_check must be"):
+        SqliteStore(tmp_path / "albca.db", full_check="never")  # type: ignore[arg-type]
