@@ -491,11 +491,16 @@ class SqliteStore:
         clauses: list[str] = []
         parameters: list[Any] = []
         now_epoch = to_epoch(now)
+        # Where the page starts in (not_after, serial) order, as one row-value bound that
+        # SQLite seeks in the index's (not_after, serial) columns: two separate bounds (the
+        # cursor, and "not expired") would make it seek one and filter every row up to the
+        # other, which for a deep page of active certificates is most of them.
+        after: tuple[int, str] | None = None
         if query.status is EffectiveStatus.REVOKED:
             clauses.append("status = 'revoked'")
         elif query.status is EffectiveStatus.ACTIVE:
-            clauses += ["status = 'valid'", "not_after > ?"]
-            parameters.append(now_epoch)
+            clauses.append("status = 'valid'")
+            after = (now_epoch, _LAST_SERIAL_KEY)  # not_after > now
         elif query.status is EffectiveStatus.EXPIRED:
             clauses += ["status = 'valid'", "not_after <= ?"]
             parameters.append(now_epoch)
@@ -510,10 +515,11 @@ class SqliteStore:
             parameters.append(query.issuer_key_id)
         if query.cursor is not None:
             after_not_after, after_serial = decode_cursor(query.cursor)
-            # A row-value comparison: SQLite seeks it in the (..., not_after, serial)
-            # index instead of filtering every row before the cursor.
+            cursor = (after_not_after, _serial_key(after_serial))
+            after = cursor if after is None else max(after, cursor)
+        if after is not None:
             clauses.append("(not_after, serial) > (?, ?)")
-            parameters += [after_not_after, _serial_key(after_serial)]
+            parameters += after
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             f"SELECT {_CERT_COLUMNS} FROM certificates {where} ORDER BY not_after, serial LIMIT ?",  # noqa: S608
@@ -860,6 +866,10 @@ def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
         _serial_key(event.serial) if event.serial is not None else None,
         event.detail_json(),
     )
+
+
+# Above every serial key: (not_after, serial) > (t, _LAST_SERIAL_KEY) means not_after > t.
+_LAST_SERIAL_KEY = "f" * 41
 
 
 def _serial_key(serial: int) -> str:

@@ -288,6 +288,17 @@ class StoreContract:
                 break
         assert seen == [0xFFFF, *sorted(serials)]
 
+    def test_a_status_listing_resumed_from_any_cursor_keeps_its_filter(self, mixed):
+        store, now = mixed
+        # Cursors of the unfiltered listing: after serial 3 (expired) and after serial 2.
+        after_3 = store.query_certificates(CertificateQuery(limit=1), now).next_cursor
+        after_2 = store.query_certificates(CertificateQuery(limit=2), now).next_cursor
+        active = EffectiveStatus.ACTIVE
+        resumed = store.query_certificates(CertificateQuery(status=active, cursor=after_3), now)
+        assert self.serials(resumed) == [2, 1, 5]  # the cursor is before now: not expired ones
+        resumed = store.query_certificates(CertificateQuery(status=active, cursor=after_2), now)
+        assert self.serials(resumed) == [1, 5]
+
     def test_cursors_stay_stable_while_certificates_are_added(self, store):
         # A keyset cursor names a place in the (not_after, serial) order, not an offset:
         # records added while a client pages neither repeat nor push earlier ones out.
