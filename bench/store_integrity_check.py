@@ -6,7 +6,8 @@
 Builds a store of ``--rows`` certificate records (each with a real-sized ~900-byte PEM and
 its audit event, as issuance writes them), then times, best of five: opening the store
 (schema check and quick_check), quick_check alone, and ``revoked_entries`` (quick_check of
-the revocations table and the CRL's read). Cold figures drop the OS page cache first when run as root.
+the revocations table and the CRL's read). Cold figures drop the OS page cache first when
+run as root.
 """
 
 from __future__ import annotations
