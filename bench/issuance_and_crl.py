@@ -24,7 +24,6 @@ import argparse
 import gc
 import os
 import random
-import sqlite3
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from albca.ca.keys import KeySpec, generate_private_key, signature_hash
 from albca.ca.names import RequestedNames
 from albca.ca.profiles import CertificateKind
 from albca.ca.records import RevokedEntry
+from bench.bulk_store import clear_bench_rows, load_revoked
 from tests.authorities import build_authority
 from tests.factories import make_csr
 
@@ -210,7 +210,8 @@ def crl_figures(sizes: list[int]) -> None:
         _, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
 
-        _load_revoked(directory / "albca.db", issuer.key_id, entries)
+        far = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
+        load_revoked(directory / "albca.db", issuer.key_id, iter(entries), not_after=far)
         gc.collect()
         start = time.perf_counter()
         document = authority.generate_crl(requested_by="bench")
@@ -221,7 +222,7 @@ def crl_figures(sizes: list[int]) -> None:
             f"{size:>9,}{in_memory:>11.2f}s{from_store:>11.2f}s"
             f"{peak / 2**20:>10.0f}{der_size / 2**20:>9.1f}"
         )
-        _clear_revoked(directory / "albca.db")
+        clear_bench_rows(directory / "albca.db")
     authority.store.close()
 
     reference = min(sizes)
@@ -247,30 +248,6 @@ def crl_figures(sizes: list[int]) -> None:
         f"reference: cryptography's CRL builder given the whole list, {reference:,} entries "
         f"(no reasons): {reference_time:.2f} s"
     )
-
-
-def _load_revoked(path: Path, issuer_key_id: str, entries: list[RevokedEntry]) -> None:
-    """Bench set-up only: bulk-load revoked records straight into the SQLite table."""
-    far = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
-    connection = sqlite3.connect(path)
-    with connection:
-        connection.executemany(
-            "INSERT INTO certificates VALUES (?, ?, '', NULL, '[]', '[]', 'client', 0, ?, "
-            "'revoked', ?, ?, '', 'bench', 0)",
-            ((f"{e.serial:040x}", issuer_key_id, far, e.revoked_at, e.reason) for e in entries),
-        )
-    # One bulk transaction leaves every page in the WAL (200 MiB at 500,000), and reads
-    # through a WAL that size cost the CRL a second. A store that grew one revocation at a
-    # time has had its WAL checkpointed every 1,000 pages; start from that state.
-    connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    connection.close()
-
-
-def _clear_revoked(path: Path) -> None:
-    connection = sqlite3.connect(path)
-    with connection:
-        connection.execute("DELETE FROM certificates WHERE requested_by = 'bench'")
-    connection.close()
 
 
 def main() -> None:

@@ -28,6 +28,7 @@ import statistics
 import sys
 import tempfile
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -44,7 +45,8 @@ from albca.trust_bundle.elbv2 import TrustStoreApi
 from albca.trust_bundle.publish import S3Publisher
 from albca.trust_bundle.revocation_sync import sync_after_revocation
 from albca.trust_bundle.trust_stores import TrustStoreManager
-from bench.issuance_and_crl import _load_revoked, random_entries
+from bench.bulk_store import load_revoked
+from bench.issuance_and_crl import random_entries
 from tests.authorities import build_authority
 
 REGION = "us-east-1"
@@ -105,7 +107,8 @@ def large_crl(size: int) -> None:
     authority, manager, _ = _setup(directory, 1)
     (store,) = manager.fed()
     issuer = authority.active_issuer_record().key_id
-    _load_revoked(directory / "albca.db", issuer, random_entries(size))
+    far = int((datetime.now(UTC) + timedelta(days=365)).timestamp())
+    load_revoked(directory / "albca.db", issuer, iter(random_entries(size)), not_after=far)
     trusted = authority.trusted_certificates()
     api = manager.api
     assert api is not None

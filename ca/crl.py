@@ -1,4 +1,4 @@
-"""Full CRLs (RFC 5280 section 5), encoded directly so that 500,000 entries take a second.
+"""Full CRLs (RFC 5280 section 5), encoded directly: 500,000 entries in a fraction of a second.
 
 Why not cryptography's ``CertificateRevocationListBuilder``: it needs one
 ``RevokedCertificate`` object per entry, made through a builder, and at 500,000 entries
@@ -6,6 +6,10 @@ Why not cryptography's ``CertificateRevocationListBuilder``: it needs one
 CRL is small and fixed, so this module writes the DER itself and leaves the one delicate
 part, the signature, to the CA's signer. The tests parse every CRL back with cryptography
 and OpenSSL, check the signature, and lint it with pkilint.
+
+The entries come as values (``RevokedEntry``), encoded here by ``ca.der.crl_entries``, or
+already encoded by the store (``EncodedEntries``: the SQLite store keeps each entry's DER
+from the moment of the revocation), whose bytes go into the CRL as they are, copied once.
 """
 
 from __future__ import annotations
@@ -20,13 +24,16 @@ from datetime import datetime
 from cryptography import x509
 
 from albca.ca.der import primitives as der
+from albca.ca.der.crl_entries import EncodedEntries, encode_entries
 from albca.ca.keys import signature_hash
-from albca.ca.records import RevocationReason, RevokedEntry
+from albca.ca.records import RevokedEntry
 from albca.ca.signer import Signer, sign_bytes
 
 __all__ = ["CRLDocument", "build_crl", "collector_paused", "signature_algorithm_identifier"]
 
-_REASON_CODE_OID = der.object_identifier("2.5.29.21")
+# 1,024 lines of PEM: 48 bytes of DER each.
+_PEM_BLOCK = 48 * 1024
+
 _AUTHORITY_KEY_ID_OID = der.object_identifier("2.5.29.35")
 _CRL_NUMBER_OID = der.object_identifier("2.5.29.20")
 _VERSION_2 = der.integer(1)
@@ -44,25 +51,6 @@ _ALGORITHMS: dict[tuple[bool, str], bytes] = {
 }
 
 
-def _reason_extensions() -> dict[int, bytes]:
-    """The crlEntryExtensions field for each reason, encoded once.
-
-    unspecified gets no extension: RFC 5280 section 5.3.1 says the reasonCode SHOULD be
-    absent rather than carry unspecified (0).
-    """
-    encoded = {0: b""}
-    for reason in RevocationReason:
-        if reason is RevocationReason.UNSPECIFIED:
-            continue
-        enumerated = bytes((0x0A, 0x01, int(reason)))
-        extension = der.sequence(_REASON_CODE_OID, der.octet_string(enumerated))
-        encoded[int(reason)] = der.sequence(extension)
-    return encoded
-
-
-_REASON_EXTENSIONS = _reason_extensions()
-
-
 @dataclass(frozen=True)
 class CRLDocument:
     """A signed CRL and the facts about it that publishing and auditing need."""
@@ -76,10 +64,16 @@ class CRLDocument:
 
     @property
     def pem(self) -> bytes:
-        encoded = base64.b64encode(self.der)
-        # RFC 7468 section 2: lines of exactly 64 characters.
-        lines = [encoded[i : i + 64] for i in range(0, len(encoded), 64)]
-        return b"-----BEGIN X509 CRL-----\n" + b"\n".join(lines) + b"\n-----END X509 CRL-----\n"
+        # RFC 7468 section 2: lines of exactly 64 characters. Encoded a block of 1,024 lines
+        # at a time, so that the lines of a 25 MiB CRL (400,000 small bytes objects, twice
+        # the PEM's size) never all exist at once (issue 17: 200 MB at most).
+        blocks = [b"-----BEGIN X509 CRL-----"]
+        for start in range(0, len(self.der), _PEM_BLOCK):
+            encoded = base64.b64encode(self.der[start : start + _PEM_BLOCK])
+            blocks.append(b"\n".join([encoded[i : i + 64] for i in range(0, len(encoded), 64)]))
+        blocks.append(b"-----END X509 CRL-----\n")
+        # Every block but the last is whole lines, so the blocks join with a line break.
+        return b"\n".join(blocks)
 
 
 def signature_algorithm_identifier(signer: Signer) -> bytes:
@@ -93,16 +87,20 @@ def build_crl(
     number: int,
     this_update: datetime,
     next_update: datetime,
-    entries: Iterable[RevokedEntry],
+    entries: Iterable[RevokedEntry] | EncodedEntries,
 ) -> CRLDocument:
-    """Encode and sign a full CRL for ``issuer`` holding ``entries``."""
+    """Encode and sign a full CRL for ``issuer`` holding ``entries``: plain values, or
+    entries a store kept encoded (``EncodedEntries``, used as they are)."""
     if next_update <= this_update:
         raise ValueError("next_update must be after this_update")
     if number < 0:
         raise ValueError("number must not be negative")
     key_identifier = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier)
     algorithm = signature_algorithm_identifier(signer)
-    revoked, count = _encode_entries(entries)
+    encoded = entries if isinstance(entries, EncodedEntries) else encode_entries(entries)
+    # With no entries the field is left out entirely (RFC 5280 section 5.1.2.6). The
+    # entries' bytes are copied once, into the TBS, never wrapped in a SEQUENCE of their own.
+    revoked = _sequence_header(len(encoded.der)) if encoded.count else b""
 
     extensions = der.sequence(
         der.sequence(
@@ -117,25 +115,35 @@ def build_crl(
         ),
         der.sequence(_CRL_NUMBER_OID, der.octet_string(x509.CRLNumber(number).public_bytes())),
     )
-    tbs = der.sequence(
+    tbs = _sequence_of(
         _VERSION_2,
         algorithm,
         issuer.subject.public_bytes(),
         der.time(this_update),
         der.time(next_update),
-        # With no entries the field is left out entirely (RFC 5280 section 5.1.2.6).
         revoked,
+        encoded.der if encoded.count else b"",
         der.explicit(0, extensions),
     )
     signature = sign_bytes(signer, tbs)
     return CRLDocument(
-        der=der.sequence(tbs, algorithm, der.bit_string(signature)),
+        der=_sequence_of(tbs, algorithm, der.bit_string(signature)),
         number=number,
         issuer_key_id=key_identifier.value.digest.hex(),
         this_update=this_update,
         next_update=next_update,
-        entries=count,
+        entries=encoded.count,
     )
+
+
+def _sequence_header(size: int) -> bytes:
+    return b"\x30" + der.length(size)
+
+
+def _sequence_of(*parts: bytes) -> bytes:
+    """``der.sequence`` in one copy: the header joined with the parts, not prepended to
+    their join (at 25 MiB of entries every copy counts, in time and in peak memory)."""
+    return b"".join([_sequence_header(sum(len(part) for part in parts)), *parts])
 
 
 @contextlib.contextmanager
@@ -154,27 +162,3 @@ def collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
-
-
-def _encode_entries(entries: Iterable[RevokedEntry]) -> tuple[bytes, int]:
-    """The revokedCertificates SEQUENCE (or nothing), and how many entries it holds.
-
-    The hot loop of CRL building: local names, times cached per day, and a single-byte length
-    whenever the entry fits in 127 bytes (always, for 20-byte serials).
-    """
-    encode_time = der.EpochTimes()
-    reasons = _REASON_EXTENSIONS
-    parts: list[bytes] = []
-    append = parts.append
-    for serial, revoked_at, reason in entries:
-        when = encode_time(revoked_at)
-        serial_bytes = serial.to_bytes(serial.bit_length() // 8 + 1, "big")
-        body = b"\x02" + bytes((len(serial_bytes),)) + serial_bytes + when + reasons[reason]
-        size = len(body)
-        if size < 0x80:
-            append(b"\x30" + bytes((size,)) + body)
-        else:
-            append(b"\x30" + der.length(size) + body)
-    if not parts:
-        return b"", 0
-    return der.sequence(b"".join(parts)), len(parts)

@@ -52,7 +52,9 @@ def open_cli_services() -> Services:
     from albca.compose.services import open_services
 
     settings = load_settings()
-    return open_services(settings, passphrase_source(settings))
+    # A command that only reads (list, show, status) never reads the whole store for
+    # damage; one that writes or signs does, before its first write (issue 17, point 4).
+    return open_services(settings, passphrase_source(settings), full_check="before-first-write")
 
 
 def cli_actor() -> str:

@@ -14,7 +14,7 @@ from albca.ca.authority import Authority, AuthorityConfig
 from albca.ca.clock import Clock, system_clock
 from albca.ca.errors import ConfigurationError
 from albca.ca.stores.protocol import CertificateStore
-from albca.ca.stores.sqlite import SqliteStore
+from albca.ca.stores.sqlite import FullCheck, SqliteStore
 from albca.compose.ca_keys import (
     KmsClientFactory,
     aws_extra_missing,
@@ -29,8 +29,12 @@ from albca.settings import Settings
 __all__ = ["open_store", "load_config", "Services", "open_services"]
 
 
-def open_store(settings: Settings) -> CertificateStore:
-    """The store ALBCA_STORE names: SQLite (the default) or a DynamoDB table."""
+def open_store(settings: Settings, *, full_check: FullCheck = "at-open") -> CertificateStore:
+    """The store ALBCA_STORE names: SQLite (the default) or a DynamoDB table.
+
+    ``full_check``: when a SQLite store reads its whole file for damage (``ca.stores.sqlite``):
+    a long-running process checks once when it opens the store; a CLI command just before
+    its first write, so that a command that only reads never pays for it."""
     table = settings.dynamodb_table
     if table is None:
         directory = settings.sqlite_path.parent
@@ -41,7 +45,9 @@ def open_store(settings: Settings) -> CertificateStore:
                 f"{settings.sqlite_path.name} cannot be opened there",
                 setting=where,
             )
-        return SqliteStore(settings.sqlite_path, synchronous=settings.sqlite_synchronous)
+        return SqliteStore(
+            settings.sqlite_path, synchronous=settings.sqlite_synchronous, full_check=full_check
+        )
     try:
         from albca.ca.stores.dynamodb import DynamoDBStore
     except ImportError:
@@ -82,11 +88,12 @@ def open_services(
     *,
     clock: Clock = system_clock,
     kms_client: KmsClientFactory = default_kms_client,
+    full_check: FullCheck = "at-open",
 ) -> Services:
     home = CAHome(settings.home)
     home.check_not_writable_by_others()
     config = load_config(settings, home)
-    store = open_store(settings)
+    store = open_store(settings, full_check=full_check)
     authority = Authority(
         store=store,
         config=config,

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from albca.ca.der.crl_entries import EncodedEntries
 from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
@@ -57,7 +58,9 @@ class CrlSnapshot:
 
     number: int
     revocations: int  # the issuer's revocation counter at that instant
-    entries: list[RevokedEntry]
+    # As values, or already encoded where the store keeps each entry's DER (SQLite): both
+    # iterate as ``RevokedEntry`` and both go to ``ca.crl.build_crl`` as they are.
+    entries: list[RevokedEntry] | EncodedEntries
 
 
 @dataclass(frozen=True)

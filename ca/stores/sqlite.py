@@ -8,10 +8,35 @@ workers) share the file through SQLite's own locking, waiting up to ``busy_timeo
 
 Statements are assembled from constant fragments (column lists, fixed WHERE clauses); every
 value a caller supplies is a bound ``?`` parameter. Those lines carry ``noqa: S608``.
+
+Damage (issue 12, point 15; issue 17, point 4). A damaged or zero-length store is refused.
+``PRAGMA quick_check`` reads every page, about 0.5 s per 100,000 certificates, so it runs
+where damage could end in something signed or written, and no more often:
+
+- the whole file, once per store object: when it is opened (``full_check="at-open"``, the
+  default: ``albca serve`` and the Lambda handler, once per process) or just before its
+  first write (``"before-first-write"``: the CLI, so that ``albca list`` or ``albca ca
+  status`` on a million records reads a page without reading the whole file first, while
+  ``albca issue`` or ``albca revoke`` still checks everything before it writes);
+- only the ``revocations`` table (``PRAGMA quick_check(revocations)``, SQLite 3.33 and
+  later) before a CRL's entries are read: that table is all a CRL is made of, and it is
+  small (about 200 bytes an entry) where the whole file is not;
+- on every other read, SQLite's own SQLITE_CORRUPT and SQLITE_NOTADB (what it reports on
+  meeting a damaged page) become the same one-line error.
+
+Schema versions (``PRAGMA user_version``). 1: the first. 2 (issue 17): a ``revocations``
+table holding each revocation's CRL entry, encoded once when the certificate is revoked
+(a CRL of 500,000 entries is one read of their bytes, joined inside SQLite), in place of
+the partial index of revoked certificates; an index on ``(not_after, serial)`` so that a
+page of the unfiltered listing is one index seek at any depth; an index on
+``(issuer_key_id, status, not_after)`` and a count of certificates per issuer, kept up by
+``add_certificates``, that answer ``issuer_counts`` without reading the table. A version-1
+store is upgraded in one transaction when it is opened.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import fcntl
 import json
@@ -24,6 +49,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from albca.ca.clock import from_epoch, to_epoch
+from albca.ca.der.crl_entries import EncodedEntries, encode_entry
 from albca.ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial, StoreUnavailable
 from albca.ca.records import (
     AuditEvent,
@@ -44,11 +70,12 @@ from albca.ca.records import (
 from albca.ca.stores.change_stamp import ChangeStamp
 from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
-__all__ = ["SqliteStore", "Synchronous"]
+__all__ = ["FullCheck", "SqliteStore", "Synchronous"]
 
 Synchronous = Literal["full", "normal"]
+FullCheck = Literal["at-open", "before-first-write"]
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
 _WAL_CHECKPOINT_PAGES = 4000
 _SCHEMA = """
 CREATE TABLE authorities (
@@ -79,11 +106,6 @@ CREATE TABLE certificates (
 );
 CREATE INDEX certificates_by_status ON certificates (status, not_after, serial);
 CREATE INDEX certificates_by_profile ON certificates (profile, not_after, serial);
--- Partial (only revoked rows) and covering (holds every column a CRL entry needs), so that
--- building a CRL reads exactly its entries and never the table: 2.5x faster at 500,000.
-CREATE INDEX certificates_revoked
-    ON certificates (issuer_key_id, not_after, serial, revoked_at, revocation_reason)
-    WHERE status = 'revoked';
 CREATE TABLE crl_numbers (
     issuer_key_id TEXT PRIMARY KEY,
     last_number   INTEGER NOT NULL
@@ -99,6 +121,34 @@ CREATE TABLE audit (
     detail TEXT NOT NULL
 );
 CREATE INDEX audit_by_serial ON audit (serial, id);
+"""
+# Schema version 2 (issue 17): what version 1 lacked, created by a new store and by the
+# upgrade of a version-1 one (``_upgrade_from_1``).
+_SCHEMA_2 = """
+-- Every revocation as the CRL lists it: ``entry`` is its revokedCertificates entry (DER,
+-- ``ca.der.crl_entries``), written in the revocation's transaction. Clustered on the key
+-- (WITHOUT ROWID), so a CRL is one range read of its issuer's unexpired entries.
+CREATE TABLE revocations (
+    issuer_key_id TEXT NOT NULL,
+    not_after     INTEGER NOT NULL,   -- the certificate's: the entry leaves the CRL then
+    serial        TEXT NOT NULL,      -- 40 hex digits, as in certificates
+    revoked_at    INTEGER NOT NULL,
+    reason        INTEGER NOT NULL,
+    entry         BLOB NOT NULL,
+    PRIMARY KEY (issuer_key_id, not_after, serial)
+) WITHOUT ROWID;
+-- The unfiltered listing's order: a page is a seek and a short walk at any depth.
+CREATE INDEX certificates_by_expiry ON certificates (not_after, serial);
+-- ``issuer_counts``: active is the count of a range of this index (the unexpired valid
+-- certificates of one issuer), not of the table.
+CREATE INDEX certificates_by_issuer ON certificates (issuer_key_id, status, not_after);
+-- ``issuer_counts``: issued, counted up in the transaction that adds the certificates,
+-- where counting it would step through every index entry of the issuer (80 ms at 500,000).
+-- This store never deletes a certificate, so the count only grows.
+CREATE TABLE issued_counts (
+    issuer_key_id TEXT PRIMARY KEY,
+    issued        INTEGER NOT NULL
+);
 """
 # Added to schema version 1 without a version change: created where missing at open, and a
 # store without them reads as "no revocation counted, no CRL kept", which is what it is.
@@ -142,10 +192,19 @@ class SqliteStore:
     batch_bytes = 64 * 2**20  # a transaction of SQLite has no size limit that matters here
 
     def __init__(
-        self, path: Path, *, synchronous: Synchronous = "full", busy_timeout_ms: int = 10_000
+        self,
+        path: Path,
+        *,
+        synchronous: Synchronous = "full",
+        busy_timeout_ms: int = 10_000,
+        full_check: FullCheck = "at-open",
     ) -> None:
         if synchronous not in ("full", "normal"):
             raise ValueError(f"synchronous must be 'full' or 'normal', not {synchronous!r}")
+        if full_check not in ("at-open", "before-first-write"):
+            raise ValueError(
+                f"full_check must be 'at-open' or 'before-first-write', not {full_check!r}"
+            )
         self.path = Path(path)
         self.synchronous = synchronous
         self._busy_timeout_ms = busy_timeout_ms
@@ -154,7 +213,8 @@ class SqliteStore:
         self._connections_lock = threading.Lock()
         self._writers = _WriterLock(self.path.with_name(self.path.name + ".lock"))
         self._changes = ChangeStamp()
-        self._ensure_schema()
+        self._checked = False  # the whole file passed quick_check (once per store object)
+        self._ensure_schema(check_now=full_check == "at-open")
 
     # -- connections -----------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
@@ -187,7 +247,7 @@ class SqliteStore:
             raise StoreUnavailable(f"cannot open the certificate store {self.path}: {exc}") from exc
         return connection
 
-    def _ensure_schema(self) -> None:
+    def _ensure_schema(self, *, check_now: bool) -> None:
         existed = self.path.exists()
         if existed and self._is_empty_file():
             # SQLite reads a zero-length file as a new, empty database: the store of a CA
@@ -197,46 +257,54 @@ class SqliteStore:
                 f"the certificate store {self.path} is an empty file (0 bytes), not a store; "
                 "restore it from a backup (or remove it only if this CA never issued)"
             )
-        if existed:
+        if existed and check_now:
             self.check_integrity()
         if not existed:
             # The store holds every certificate and the audit trail: owner only.
             fd = os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600)
             os.close(fd)
+            self._checked = True  # nothing in it to be damaged
+        # Reading the version reads the header and the schema: a file that is not a store
+        # at all is refused here, even when the full check waits for the first write.
+        (version,) = self._read("PRAGMA user_version")[0]
+        if version == _SCHEMA_VERSION:
+            return  # nothing to write: opening a current store takes no writer lock
+        if version > _SCHEMA_VERSION:
+            raise StoreUnavailable(
+                f"the certificate store {self.path} has schema version {version}; this "
+                f"albca reads version {_SCHEMA_VERSION}"
+            )
         with self._transaction() as db:
-            version = db.execute("PRAGMA user_version").fetchone()[0]
+            version = db.execute("PRAGMA user_version").fetchone()[0]  # another process?
             if version == 0:
                 db.executescript_in_transaction(_SCHEMA)
+                db.executescript_in_transaction(_SCHEMA_2)
+            elif version == 1:
+                _upgrade_from_1(db)
+            if version < _SCHEMA_VERSION:
+                db.executescript_in_transaction(_SCHEMA_ADDITIONS)
+                db.execute(_NOTICES)
                 db.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
-            elif version != _SCHEMA_VERSION:
-                raise StoreUnavailable(
-                    f"the certificate store {self.path} has schema version {version}; this "
-                    f"albca reads version {_SCHEMA_VERSION}"
-                )
-            db.executescript_in_transaction(_SCHEMA_ADDITIONS)
-            db.execute(_NOTICES)
 
     def _is_empty_file(self) -> bool:
         wal = self.path.with_name(self.path.name + "-wal")
         # In WAL mode a new store's pages can sit in the -wal file before a checkpoint.
         return self.path.stat().st_size == 0 and (not wal.exists() or wal.stat().st_size == 0)
 
-    def check_integrity(self) -> None:
+    def check_integrity(self, table: str | None = None) -> None:
         """Refuse a damaged store (``StoreUnavailable``) before anything is signed from it.
 
-        ``PRAGMA quick_check`` reads every page and checks b-tree structure, records and
-        NOT NULL/CHECK constraints, but not that indexes match their tables (SQLite's
-        "PRAGMA quick_check" documentation); that is ``integrity_check``, many times
-        slower. Run when the store is opened and before a CRL is built (a CRL built from
-        a damaged table could leave out a revocation). bench/store_integrity_check.py
-        measures its cost.
+        ``PRAGMA quick_check`` reads every page (of ``table`` and its indexes only, when
+        given) and checks b-tree structure, records and NOT NULL/CHECK constraints, but not
+        that indexes match their tables (SQLite's "PRAGMA quick_check" documentation);
+        that is ``integrity_check``, many times slower. When it runs: the module docstring.
+        bench/store_integrity_check.py measures its cost.
         """
+        pragma = "PRAGMA quick_check" if table is None else f"PRAGMA quick_check({table})"
         try:
-            rows = self._connection().execute("PRAGMA quick_check").fetchall()
+            rows = self._connection().execute(pragma).fetchall()
         except sqlite3.DatabaseError as exc:
-            raise StoreUnavailable(
-                f"the certificate store {self.path} is damaged ({exc}); restore it from a backup"
-            ) from exc
+            raise self._damaged(exc) from exc
         # One problem a line, under a "*** in database main ***" heading: keep one line.
         problems = [
             line
@@ -250,18 +318,33 @@ class SqliteStore:
                 f"{problems[0]}{f' and {len(problems) - 1} more' if len(problems) > 1 else ''}"
                 "); restore it from a backup"
             )
+        if table is None:
+            self._checked = True
+
+    def _damaged(self, exc: sqlite3.Error) -> StoreUnavailable:
+        return StoreUnavailable(
+            f"the certificate store {self.path} is damaged ({exc}); restore it from a backup"
+        )
+
+    def _unavailable(self, exc: sqlite3.Error, doing: str) -> StoreUnavailable:
+        """A sqlite3 error as one line: damage (SQLite's own SQLITE_CORRUPT or
+        SQLITE_NOTADB, met on a damaged page) says so, as ``check_integrity`` does."""
+        code = getattr(exc, "sqlite_errorcode", None)
+        if code is not None and code & 0xFF in _DAMAGE_CODES:
+            return self._damaged(exc)
+        return StoreUnavailable(f"certificate store {self.path} {doing}: {exc}")
 
     @contextlib.contextmanager
     def _transaction(self) -> Iterator[_Cursor]:
         """One write transaction; sqlite3 errors become ``StoreUnavailable`` here, once."""
+        if not self._checked:
+            self.check_integrity()  # the first write of a store opened "before-first-write"
         connection = self._connection()
         with self._writers:
             try:
                 connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
-                raise StoreUnavailable(
-                    f"certificate store {self.path} is unavailable: {exc}"
-                ) from exc
+                raise self._unavailable(exc, "is unavailable") from exc
             try:
                 yield _Cursor(connection)
                 connection.execute("COMMIT")
@@ -269,9 +352,7 @@ class SqliteStore:
                 with contextlib.suppress(sqlite3.Error):
                     connection.execute("ROLLBACK")
                 if isinstance(exc, sqlite3.Error):
-                    raise StoreUnavailable(
-                        f"certificate store {self.path} failed to write: {exc}"
-                    ) from exc
+                    raise self._unavailable(exc, "failed to write") from exc
                 raise
             finally:
                 self._changes.wrote()
@@ -280,7 +361,7 @@ class SqliteStore:
         try:
             return self._connection().execute(sql, parameters).fetchall()
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"certificate store {self.path} failed to read: {exc}") from exc
+            raise self._unavailable(exc, "failed to read") from exc
 
     def close(self) -> None:
         self._writers.close()
@@ -361,6 +442,12 @@ class SqliteStore:
                 except sqlite3.IntegrityError:
                     raise DuplicateSerial(record.serial) from None  # rolls the batch back
                 db.execute(_INSERT_AUDIT, audit_row)
+                if record.revoked_at is not None and record.revocation_reason is not None:
+                    # A record added already revoked (an import) is on its CRLs too.
+                    db.execute(_INSERT_REVOCATION, _revocation_row(record))
+            issuers = collections.Counter(record.issuer_key_id for record, _ in entries)
+            for issuer_key_id, issued in issuers.items():
+                db.execute(_COUNT_ISSUED, (issuer_key_id, issued))
 
     def get_certificate(self, serial: int) -> CertificateRecord:
         rows = self._read(
@@ -406,23 +493,30 @@ class SqliteStore:
                 "revocation_reason = ? WHERE serial = ? AND status = 'valid'",
                 (to_epoch(revoked_at), int(reason), key),
             )
+            revoked = record.revoked(revoked_at, reason)
+            db.execute(_INSERT_REVOCATION, _revocation_row(revoked))
             db.execute(
                 "INSERT INTO crl_state (issuer_key_id, revocations) VALUES (?, 1) "
                 "ON CONFLICT (issuer_key_id) DO UPDATE SET revocations = revocations + 1",
                 (record.issuer_key_id,),
             )
             db.insert_audit(event)
-        return record.revoked(revoked_at, reason)
+        return revoked
 
     def query_certificates(self, query: CertificateQuery, now: datetime) -> CertificatePage:
         clauses: list[str] = []
         parameters: list[Any] = []
         now_epoch = to_epoch(now)
+        # Where the page starts in (not_after, serial) order, as one row-value bound that
+        # SQLite seeks in the index's (not_after, serial) columns: two separate bounds (the
+        # cursor, and "not expired") would make it seek one and filter every row up to the
+        # other, which for a deep page of active certificates is most of them.
+        after: tuple[int, str] | None = None
         if query.status is EffectiveStatus.REVOKED:
             clauses.append("status = 'revoked'")
         elif query.status is EffectiveStatus.ACTIVE:
-            clauses += ["status = 'valid'", "not_after > ?"]
-            parameters.append(now_epoch)
+            clauses.append("status = 'valid'")
+            after = (now_epoch, _LAST_SERIAL_KEY)  # not_after > now
         elif query.status is EffectiveStatus.EXPIRED:
             clauses += ["status = 'valid'", "not_after <= ?"]
             parameters.append(now_epoch)
@@ -437,8 +531,11 @@ class SqliteStore:
             parameters.append(query.issuer_key_id)
         if query.cursor is not None:
             after_not_after, after_serial = decode_cursor(query.cursor)
-            clauses.append("(not_after > ? OR (not_after = ? AND serial > ?))")
-            parameters += [after_not_after, after_not_after, _serial_key(after_serial)]
+            cursor = (after_not_after, _serial_key(after_serial))
+            after = cursor if after is None else max(after, cursor)
+        if after is not None:
+            clauses.append("(not_after, serial) > (?, ?)")
+            parameters += after
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         rows = self._read(
             f"SELECT {_CERT_COLUMNS} FROM certificates {where} ORDER BY not_after, serial LIMIT ?",  # noqa: S608
@@ -449,16 +546,19 @@ class SqliteStore:
         return CertificatePage(records=records, next_cursor=next_cursor)
 
     def issuer_counts(self, issuer_key_id: str, now: datetime) -> IssuerCounts:
+        # One statement, one snapshot: the counter, and a range of certificates_by_issuer
+        # counted in the index (never the table).
         ((issued, active),) = self._read(
-            "SELECT count(*), coalesce(sum(status = 'valid' AND not_after > ?), 0) "
-            "FROM certificates WHERE issuer_key_id = ?",
-            (to_epoch(now), issuer_key_id),
+            "SELECT coalesce((SELECT issued FROM issued_counts WHERE issuer_key_id = ?), 0), "
+            "(SELECT count(*) FROM certificates "
+            "WHERE issuer_key_id = ? AND status = 'valid' AND not_after > ?)",
+            (issuer_key_id, issuer_key_id, to_epoch(now)),
         )
         return IssuerCounts(issued=int(issued), active=int(active))
 
     # -- CRLs ------------------------------------------------------------------------
     def revoked_entries(self, issuer_key_id: str, now: datetime) -> list[RevokedEntry]:
-        self.check_integrity()  # these entries become a signed CRL
+        self.check_integrity("revocations")  # these entries become a signed CRL
         rows = self._read(_REVOKED_ENTRIES, (issuer_key_id, to_epoch(now)))
         return [RevokedEntry(int(serial, 16), at, reason) for serial, at, reason in rows]
 
@@ -474,7 +574,7 @@ class SqliteStore:
         # its snapshot after this number committed. The read itself runs after the write
         # lock is released (WAL readers do not block writers): reading 500,000 entries
         # takes seconds, and issuance need not wait for it.
-        self.check_integrity()  # these entries become a signed CRL
+        self.check_integrity("revocations")  # these entries become a signed CRL
         reader = self._reader()
         try:
             with self._transaction() as db:
@@ -484,14 +584,16 @@ class SqliteStore:
                     "SELECT revocations FROM crl_state WHERE issuer_key_id = ?", (issuer_key_id,)
                 ).fetchone()
             try:
-                rows = reader.execute(_REVOKED_ENTRIES, (issuer_key_id, to_epoch(now))).fetchall()
+                ((count, joined),) = reader.execute(
+                    _ENCODED_ENTRIES, (issuer_key_id, to_epoch(now))
+                ).fetchall()
             finally:
                 reader.execute("COMMIT")
         except sqlite3.Error as exc:
             with contextlib.suppress(sqlite3.Error):
                 reader.execute("ROLLBACK")
-            raise StoreUnavailable(f"certificate store {self.path} failed to read: {exc}") from exc
-        entries = [RevokedEntry(int(serial, 16), at, reason) for serial, at, reason in rows]
+            raise self._unavailable(exc, "failed to read") from exc
+        entries = EncodedEntries(bytes(joined or b""), int(count))
         return CrlSnapshot(number, int(row[0]) if row else 0, entries)
 
     def _reader(self) -> sqlite3.Connection:
@@ -655,10 +757,68 @@ def _chunks(keys: Sequence[str], size: int = 500) -> list[Sequence[str]]:
     return [keys[start : start + size] for start in range(0, len(keys), size)]
 
 
+_DAMAGE_CODES = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 _REVOKED_ENTRIES = (
-    "SELECT serial, revoked_at, revocation_reason FROM certificates "
-    "WHERE status = 'revoked' AND issuer_key_id = ? AND not_after > ?"
+    "SELECT serial, revoked_at, reason FROM revocations WHERE issuer_key_id = ? AND not_after > ?"
 )
+# The entries' DER joined inside SQLite: one value back instead of 500,000 rows, each a
+# tuple and a bytes object (0.35 s of the read at 500,000). group_concat appends each value
+# with its length, so the bytes pass through unchanged; CAST makes the text a blob again.
+# The order of the entries is not the index's for certain, and need not be: RFC 5280
+# (section 5.1.2.6) gives revokedCertificates no order.
+_ENCODED_ENTRIES = (
+    "SELECT count(*), CAST(group_concat(entry, x'') AS BLOB) FROM revocations "
+    "WHERE issuer_key_id = ? AND not_after > ?"
+)
+_COUNT_ISSUED = (
+    "INSERT INTO issued_counts (issuer_key_id, issued) VALUES (?, ?) "
+    "ON CONFLICT (issuer_key_id) DO UPDATE SET issued = issued + excluded.issued"
+)
+_INSERT_REVOCATION = (
+    "INSERT INTO revocations (issuer_key_id, not_after, serial, revoked_at, reason, entry) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
+def _revocation_row(record: CertificateRecord) -> tuple[Any, ...]:
+    assert record.revoked_at is not None
+    assert record.revocation_reason is not None
+    revoked_at = to_epoch(record.revoked_at)
+    reason = int(record.revocation_reason)
+    return (
+        record.issuer_key_id,
+        to_epoch(record.not_after),
+        _serial_key(record.serial),
+        revoked_at,
+        reason,
+        encode_entry(record.serial, revoked_at, reason),
+    )
+
+
+def _upgrade_from_1(db: _Cursor) -> None:
+    """Schema version 1 to 2, in the opening transaction: the revocations table filled from
+    the revoked certificates (every one, expired too: as a version-1 store kept them), the
+    new indexes, and the partial index of revoked certificates dropped (the revocations
+    table replaces it)."""
+    db.executescript_in_transaction(_SCHEMA_2)
+    revoked = db.execute(
+        "SELECT issuer_key_id, not_after, serial, revoked_at, revocation_reason "
+        "FROM certificates WHERE status = 'revoked'"
+    ).fetchall()
+    db.executemany(
+        _INSERT_REVOCATION,
+        [
+            (issuer, not_after, serial, at, reason, encode_entry(int(serial, 16), at, reason))
+            for issuer, not_after, serial, at, reason in revoked
+        ],
+    )
+    db.execute(
+        "INSERT INTO issued_counts SELECT issuer_key_id, count(*) FROM certificates "
+        "GROUP BY issuer_key_id"
+    )
+    db.execute("DROP INDEX IF EXISTS certificates_revoked")
+
+
 _KEPT_FACTS = "kept_number, kept_revocations, kept_this_update, kept_next_update, kept_entries"
 
 
@@ -757,6 +917,10 @@ def _audit_row(event: AuditEvent) -> tuple[Any, ...]:
         _serial_key(event.serial) if event.serial is not None else None,
         event.detail_json(),
     )
+
+
+# Above every serial key: (not_after, serial) > (t, _LAST_SERIAL_KEY) means not_after > t.
+_LAST_SERIAL_KEY = "f" * 41
 
 
 def _serial_key(serial: int) -> str:

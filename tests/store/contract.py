@@ -31,7 +31,7 @@ from albca.ca.records import (
     EffectiveStatus,
     RevocationReason,
 )
-from albca.ca.stores.protocol import CertificateStore, CrlState, KeptCrl
+from albca.ca.stores.protocol import CertificateStore, CrlState, IssuerCounts, KeptCrl
 from tests.factories import T0, issue_event, make_record
 
 OpenStore = Callable[[], CertificateStore]
@@ -288,6 +288,53 @@ class StoreContract:
                 break
         assert seen == [0xFFFF, *sorted(serials)]
 
+    def test_a_status_listing_resumed_from_any_cursor_keeps_its_filter(self, mixed):
+        store, now = mixed
+        # Cursors of the unfiltered listing: after serial 3 (expired) and after serial 2.
+        after_3 = store.query_certificates(CertificateQuery(limit=1), now).next_cursor
+        after_2 = store.query_certificates(CertificateQuery(limit=2), now).next_cursor
+        active = EffectiveStatus.ACTIVE
+        resumed = store.query_certificates(CertificateQuery(status=active, cursor=after_3), now)
+        assert self.serials(resumed) == [2, 1, 5]  # the cursor is before now: not expired ones
+        resumed = store.query_certificates(CertificateQuery(status=active, cursor=after_2), now)
+        assert self.serials(resumed) == [1, 5]
+
+    def test_cursors_stay_stable_while_certificates_are_added(self, store):
+        # A keyset cursor names a place in the (not_after, serial) order, not an offset:
+        # records added while a client pages neither repeat nor push earlier ones out.
+        def add(serial: int, days: int) -> None:
+            record = make_record(serial, not_after=T0 + timedelta(days=days))
+            store.add_certificate(record, issue_event(record))
+
+        for serial in range(1, 9):
+            add(serial, 10 + serial)  # expiring on days 11..18
+        first = store.query_certificates(CertificateQuery(limit=3), T0)
+        assert self.serials(first) == [1, 2, 3]
+        add(100, 1)  # before the cursor: belongs to a page already read
+        add(101, 13)  # same expiry as serial 3, a higher serial: after the cursor
+        add(102, 30)  # at the end
+        seen = self.serials(first)
+        cursor = first.next_cursor
+        while cursor is not None:
+            page = store.query_certificates(CertificateQuery(limit=3, cursor=cursor), T0)
+            seen += self.serials(page)
+            cursor = page.next_cursor
+        assert seen == [1, 2, 3, 101, 4, 5, 6, 7, 8, 102]
+
+    def test_issuer_counts_follow_issue_revocation_and_expiry(self, store):
+        day = timedelta(days=1)
+        assert store.issuer_counts(ISSUER_A, T0) == IssuerCounts(issued=0, active=0)
+        for serial, days in ((1, 10), (2, 20), (3, 30)):
+            record = make_record(serial, not_after=T0 + days * day)
+            store.add_certificate(record, issue_event(record))
+        assert store.issuer_counts(ISSUER_A, T0) == IssuerCounts(issued=3, active=3)
+        store.revoke_certificate(2, T0, RevocationReason.SUPERSEDED, revoke_event(2))
+        assert store.issuer_counts(ISSUER_A, T0) == IssuerCounts(issued=3, active=2)
+        # Expiry needs no write: at not_after a certificate is no longer active.
+        assert store.issuer_counts(ISSUER_A, T0 + 10 * day) == IssuerCounts(issued=3, active=1)
+        assert store.issuer_counts(ISSUER_A, T0 + 30 * day) == IssuerCounts(issued=3, active=0)
+        assert store.issuer_counts(ISSUER_B, T0) == IssuerCounts(issued=0, active=0)
+
     def test_issuer_counts(self, mixed):
         store, now = mixed
         counts = store.issuer_counts(ISSUER_A, now)
@@ -329,7 +376,7 @@ class StoreContract:
         assert (second.number, second.revocations) == (3, 2)
         assert sorted((e.serial, e.reason) for e in second.entries) == [(1, 4), (3, 1)]
         other = store.next_crl(ISSUER_B, now)
-        assert (other.number, other.revocations, other.entries) == (1, 0, [])
+        assert (other.number, other.revocations, list(other.entries)) == (1, 0, [])
 
     def test_crl_state_counts_revocations_and_keep_crl_keeps_the_highest_number(self, store):
         assert store.crl_state(ISSUER_A) == CrlState(0, None)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from albca.ca.errors import StoreUnavailable
-from albca.ca.records import CertificateQuery
+from albca.ca.records import CertificateQuery, RevocationReason
 from albca.ca.stores.sqlite import SqliteStore
 from tests.factories import T0, issue_event, make_record
 from tests.store.contract import StoreContract
@@ -102,27 +102,34 @@ def test_the_wal_is_checkpointed_every_4000_pages(tmp_path):
 # -- damaged and empty files (issue 12, point 15) -----------------------------------------
 
 
-def _store_with_rows(path: Path, count: int = 300) -> None:
+def _store_with_rows(path: Path, count: int = 300, *, revoked: bool = False) -> None:
     store = SqliteStore(path, synchronous="normal")
     for index in range(1, count + 1):
         record = make_record(index * 7919)
         store.add_certificate(record, issue_event(record))
+        if revoked:
+            event = issue_event(record)
+            store.revoke_certificate(record.serial, T0, RevocationReason.KEY_COMPROMISE, event)
     store.close()
     connection = sqlite3.connect(path)
     connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # every page in the file itself
     connection.close()
 
 
-def _damage_a_page(path: Path) -> int:
+def _damage_a_page(path: Path, table: str | None = None) -> int:
     """Overwrite 64 bytes of the first page whose damage SQLite's quick_check reports
-    (a page holding cells that no write of the test touches); returns its number."""
+    (a page holding cells that no write of the test touches; of ``table`` when given);
+    returns its number."""
     original = path.read_bytes()
+    check = "PRAGMA quick_check" if table is None else f"PRAGMA quick_check({table})"
     for page in range(2, len(original) // 4096 + 1):
         offset = (page - 1) * 4096 + 3000
         path.write_bytes(original[:offset] + b"\xff" * 64 + original[offset + 64 :])
         connection = sqlite3.connect(path)
         try:
-            verdict = connection.execute("PRAGMA quick_check").fetchall()
+            verdict = connection.execute(check).fetchall()
+        except sqlite3.DatabaseError:
+            continue  # the schema itself unreadable: not the damage this is about
         finally:
             connection.close()
         if verdict != [("ok",)]:
@@ -146,10 +153,11 @@ def test_a_store_damaged_after_it_was_opened_is_refused_before_a_crl(tmp_path):
     import threading
 
     path = tmp_path / "albca.db"
-    _store_with_rows(path)
+    _store_with_rows(path, revoked=True)
     store = SqliteStore(path)
     try:
-        _damage_a_page(path)
+        # A CRL is made of the revocations table alone, and that is what is checked.
+        _damage_a_page(path, "revocations")
         outcome: list[object] = []
 
         def build_crl_entries() -> None:  # a thread of its own: a connection of its own
@@ -173,3 +181,58 @@ def test_a_zero_length_store_is_an_error_not_a_new_empty_store(tmp_path):
     with pytest.raises(StoreUnavailable, match="is an empty file"):
         SqliteStore(path)
     assert path.stat().st_size == 0  # left as it was found
+
+
+def test_a_store_opened_for_reading_checks_the_whole_file_before_its_first_write(tmp_path):
+    # The CLI opens the store with full_check="before-first-write": `albca list` on a
+    # million records does not read 1.5 GB first, and a damaged store still takes no write.
+    path = tmp_path / "albca.db"
+    _store_with_rows(path)
+    page = _damage_a_page(path)
+    store = SqliteStore(path, full_check="before-first-write")
+    try:
+        record = make_record(1)
+        with pytest.raises(
+            StoreUnavailable, match=rf"is damaged \(quick_check: On tree page {page}"
+        ):
+            store.add_certificate(record, issue_event(record))
+        with pytest.raises(StoreUnavailable, match="is damaged"):  # and again: no write slips by
+            store.revoke_certificate(7919, T0, RevocationReason.SUPERSEDED, issue_event(record))
+    finally:
+        store.close()
+
+
+def test_a_read_that_meets_a_damaged_page_is_the_one_line_damage_error(tmp_path):
+    path = tmp_path / "albca.db"
+    _store_with_rows(path)
+    original = path.read_bytes()
+    listing = "SELECT * FROM certificates ORDER BY not_after, serial"
+    for page in range(2, len(original) // 4096 + 1):  # a page the listing reads, made unreadable
+        offset = (page - 1) * 4096
+        path.write_bytes(original[:offset] + b"\xff" * 8 + original[offset + 8 :])
+        connection = sqlite3.connect(path)
+        try:
+            connection.execute("PRAGMA user_version").fetchall()
+            connection.execute(listing).fetchall()
+        except sqlite3.DatabaseError as exc:
+            if "malformed" in str(exc):
+                break
+        finally:
+            connection.close()
+    else:
+        raise AssertionError("no page whose damage the listing meets")
+    store = SqliteStore(path, full_check="before-first-write")
+    try:
+        with pytest.raises(StoreUnavailable) as caught:
+            store.query_certificates(CertificateQuery(limit=1000), T0)
+    finally:
+        store.close()
+    message = str(caught.value)
+    assert message.startswith(f"the certificate store {path} is damaged (")
+    assert message.endswith("restore it from a backup")
+    assert "\n" not in message
+
+
+def test_full_check_takes_only_its_two_moments(tmp_path):
+    with pytest.raises(ValueError, match="full_check must be"):
+        SqliteStore(tmp_path / "albca.db", full_check="never")  # type: ignore[arg-type]

@@ -48,7 +48,8 @@ def _open() -> tuple[Services, PassphraseSource]:
 
     settings = load_settings()
     passphrase = passphrase_source(settings)
-    return open_services(settings, passphrase), passphrase
+    # As open_cli_services: the whole store is checked before the first write, if any.
+    return open_services(settings, passphrase, full_check="before-first-write"), passphrase
 
 
 @dataclass
