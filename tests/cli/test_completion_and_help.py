@@ -43,8 +43,14 @@ def complete(words: str, *, loaded_modules: bool = False) -> tuple[list[str], li
 
 
 def test_show_completion_prints_a_script_for_the_shell():
+    # --show-completion is a flag: Typer names the shell it runs under (shellingham reads the
+    # parent processes), so run it from bash, as a user would, whatever started the tests.
     result = subprocess.run(
-        [str(ALBCA), "--show-completion", "bash"], capture_output=True, text=True, check=True
+        # (a second command keeps bash from replacing itself with albca)
+        ["bash", "-c", f"'{ALBCA}' --show-completion; exit $?"],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert "_ALBCA_COMPLETE=complete_bash" in result.stdout
     assert "complete -o default -F _albca_completion albca" in result.stdout
