@@ -320,3 +320,24 @@ def test_paging_merges_the_shards_exactly(spread, query):
             break
     assert seen == expected
     assert expected  # the case is not empty
+
+
+def test_audit_pages_are_exact_when_the_newest_events_crowd_one_shard(dynamodb_table):
+    """The trail is read a little deep in each shard (``_newest_audit_items``); when the
+    ids the clock and the random bits gave put the newest events in one shard, the full
+    shard is read deeper until the page is exact."""
+    store = DynamoDBStore(dynamodb_table, region=REGION)
+    # Ids chosen: 12 spread over the shards, then 20 all in shard 0 (multiples of 8).
+    ids = iter([*range(1_001, 1_013), *range(2_000, 2_160, 8)])
+    store._ids.next = lambda: next(ids)  # type: ignore[method-assign]
+    for serial in range(1, 33):
+        record = make_record(serial)
+        store.add_certificate(record, issue_event(record))
+    newest_first = list(range(32, 0, -1))
+    for size in (1, 3, 8, 21, 40):
+        walked, before = [], None
+        while page := store.audit_events(limit=size, before_id=before):
+            assert len(page) == min(size, 32 - len(walked))
+            walked += [event.serial for event in page]
+            before = page[-1].id
+        assert walked == newest_first, size
