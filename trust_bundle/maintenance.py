@@ -45,8 +45,9 @@ run) are claimed, sent and marked in batches: one store transaction each on SQLi
 one message per sink listing them (``notices.digest_of``: a count, the first names, at
 most 100 listed whole), still once per certificate, threshold and sink.
 
-The ``crl`` job is guarded by a claim too (a lease, given back at the end), and checks
-what is due only once it holds it, so two runs at once sign one set of CRLs.
+The ``crl`` job is guarded by a claim too (a lease, given back at the end), taken when
+something is due and what is due checked again once it holds it, so two runs at once sign
+one set of CRLs.
 
 Every run leaves a ``maintain`` audit event with what it did and what failed.
 """
@@ -228,8 +229,7 @@ class Maintenance:
         """Run every due job (``dry_run``: find what is due, change and send nothing)."""
         run_id = secrets.token_hex(8)
         now = self.authority.now()
-        # The audit trail, read once for the run's three readers (``audit_window``): first
-        # by the CRL job once it holds its lease (so a run that just finished is seen).
+        # The audit trail, read once for the run's three readers (``audit_window``).
         trail = AuditWindow(self.store)
         jobs = [self._crl_job(run_id, dry_run, trail)]
         through = trail.newest_id()  # as read before this run wrote anything
@@ -309,12 +309,18 @@ class Maintenance:
             if dry_run:
                 job.due = self.crls_due(trail)
                 return job
+            # Most hourly runs find nothing due: looked at first without the lease, whose
+            # claim and release are three requests (read, put, delete) a run need not make.
+            if not self.crls_due(trail):
+                return job
             lease, now = self.policy.lease, self.authority.now()
             if not self.store.claim_notice(_CRL_LEASE_KEY, owner=run_id, now=now, lease=lease):
                 job.skipped = "another maintenance run is signing the CRLs"
                 return job
             try:
-                # Checked once the lease is held: a run that just finished is seen here.
+                # Checked again once the lease is held, the trail read anew: a run that
+                # just finished signing is seen here, and this one signs nothing.
+                trail.forget()
                 job.due = self.crls_due(trail)
                 if job.due:
                     report = self.make_sync().run(actor=self.actor)
