@@ -79,7 +79,8 @@ class DynamoDBNotices:
         claimed: set[str] = set()
         unique = list(dict.fromkeys(keys))
         for start in range(0, len(unique), _TRANSACTION_LIMIT):
-            vacant = self._vacant_keys(unique[start : start + _TRANSACTION_LIMIT], now)
+            batch = unique[start : start + _TRANSACTION_LIMIT]
+            vacant = self._vacant_keys(batch, now) if len(batch) > 1 else batch
             if len(vacant) > 1:
                 fill = functools.partial(self._put_claims, vacant, owner, now, lease)
                 if not self._table.transact("claim notices", fill):
