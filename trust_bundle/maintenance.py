@@ -45,8 +45,9 @@ run) are claimed, sent and marked in batches: one store transaction each on SQLi
 one message per sink listing them (``notices.digest_of``: a count, the first names, at
 most 100 listed whole), still once per certificate, threshold and sink.
 
-The ``crl`` job is guarded by a claim too (a lease, given back at the end), and checks
-what is due only once it holds it, so two runs at once sign one set of CRLs.
+The ``crl`` job is guarded by a claim too (a lease, given back at the end), taken when
+something is due and what is due checked again once it holds it, so two runs at once sign
+one set of CRLs.
 
 Every run leaves a ``maintain`` audit event with what it did and what failed.
 """
@@ -74,6 +75,7 @@ from albca.ca.records import (
 from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.acm_renewals import AcmRenewals, ManagedCertificate, RenewManaged
 from albca.trust_bundle.artefacts import crl_name
+from albca.trust_bundle.audit_window import AuditReader, AuditWindow
 from albca.trust_bundle.errors import PublishFailed
 from albca.trust_bundle.notices import DeliveryFailed, Notice, NoticeSink, digest_of
 from albca.trust_bundle.publish import Publisher
@@ -227,17 +229,23 @@ class Maintenance:
         """Run every due job (``dry_run``: find what is due, change and send nothing)."""
         run_id = secrets.token_hex(8)
         now = self.authority.now()
-        newest = self.store.audit_events(limit=1)
-        through = newest[0].id if newest and newest[0].id is not None else 0
-        jobs = [self._crl_job(run_id, dry_run)]
+        # The audit trail, read once for the run's three readers (``audit_window``).
+        trail = AuditWindow(self.store)
+        jobs = [self._crl_job(run_id, dry_run, trail)]
+        through = trail.newest_id()  # as read before this run wrote anything
         notices: list[tuple[JobResult, Notice]] = []
         for name, find in (
             ("acm", lambda now, job: self._acm_job(now, job, run_id, dry_run)),
             ("expiry", self._expiry_notices),
             ("ca-rotation", self._rotation_notices),
-            ("events", self._event_notices),
+            ("events", lambda now, job: self._event_notices(now, job, trail)),
         ):
             job = JobResult(name)
+            if name == "events" and any(earlier.done or earlier.failed for earlier in jobs):
+                # A job that did or failed something may have written to the trail since
+                # it was read (a sync, a pending marker, a renewal's issue): read it anew,
+                # so those events are told in this run, as they always were.
+                trail.forget()
             jobs.append(job)
             try:
                 found = find(now, job)
@@ -255,14 +263,15 @@ class Maintenance:
         return report
 
     # -- CRLs and syncs ------------------------------------------------------------------
-    def crls_due(self) -> list[str]:
-        """Why the CRLs must be re-signed and synced now; empty when nothing is due."""
+    def crls_due(self, trail: AuditReader | None = None) -> list[str]:
+        """Why the CRLs must be re-signed and synced now; empty when nothing is due.
+        ``trail``: the run's window onto the audit trail (default: the store)."""
         reasons: list[str] = []
         now = self.authority.now()
         if self.publisher is not None:
             for key_id in self.authority.crl_issuer_key_ids(roots=True):
                 reasons += self._crl_reasons(key_id, now)
-        state = sync_state(self.store)
+        state = sync_state(trail or self.store)
         if state.pending:
             reasons.append(
                 f"a trust store sync is pending: {state.pending[0].detail.get('error', '?')}"
@@ -291,22 +300,28 @@ class Maintenance:
             ]
         return []
 
-    def _crl_job(self, run_id: str, dry_run: bool) -> JobResult:
+    def _crl_job(self, run_id: str, dry_run: bool, trail: AuditWindow) -> JobResult:
         job = JobResult("crl")
         if self.make_sync is None:
             job.skipped = "no publish target (ALBCA_PUBLISH_TO): CRLs are not published"
             return job
         try:
             if dry_run:
-                job.due = self.crls_due()
+                job.due = self.crls_due(trail)
+                return job
+            # Most hourly runs find nothing due: looked at first without the lease, whose
+            # claim and release are three requests (read, put, delete) a run need not make.
+            if not self.crls_due(trail):
                 return job
             lease, now = self.policy.lease, self.authority.now()
             if not self.store.claim_notice(_CRL_LEASE_KEY, owner=run_id, now=now, lease=lease):
                 job.skipped = "another maintenance run is signing the CRLs"
                 return job
             try:
-                # Checked once the lease is held: a run that just finished is seen here.
-                job.due = self.crls_due()
+                # Checked again once the lease is held, the trail read anew: a run that
+                # just finished signing is seen here, and this one signs nothing.
+                trail.forget()
+                job.due = self.crls_due(trail)
                 if job.due:
                     report = self.make_sync().run(actor=self.actor)
                     job.done += [
@@ -413,12 +428,12 @@ class Maintenance:
         job.failed += outcome.failed
         return outcome.notices
 
-    def _event_notices(self, now: datetime, job: JobResult) -> list[Notice]:
+    def _event_notices(self, now: datetime, job: JobResult, trail: AuditReader) -> list[Notice]:
         actions = {EVENT_KINDS[kind]: kind for kind in self.policy.events}
         if not actions:
             return []
         notices = []
-        for event in self._events_since_last_run():
+        for event in self._events_since_last_run(trail):
             kind = actions.get(event.action)
             if kind is None:
                 continue
@@ -427,7 +442,7 @@ class Maintenance:
             notices.append(_event_notice(kind, event))
         return notices
 
-    def _events_since_last_run(self) -> list[AuditEvent]:
+    def _events_since_last_run(self, trail: AuditReader) -> list[AuditEvent]:
         """Audit events after the previous run's ``audit_through``, newest first, and that
         run's own event (a failed run is news); none on a first run. At most
         ``_EVENT_SCAN_LIMIT`` events (the claims keep one read twice from being told twice)."""
@@ -435,7 +450,7 @@ class Maintenance:
         before: int | None = None
         size = 20  # the previous run is usually a few events back: small pages first
         while len(found) < _EVENT_SCAN_LIMIT:
-            page = self.store.audit_events(limit=size, before_id=before)
+            page = trail.audit_events(limit=size, before_id=before)
             size = min(size * 4, 500)
             if not page:
                 # No earlier run at all: this first one starts the record here rather

@@ -14,6 +14,7 @@ from typing import Any
 
 from albca.ca.records import AuditEvent, format_serial
 from albca.ca.stores.protocol import CertificateStore
+from albca.trust_bundle.audit_window import AuditReader
 from albca.trust_bundle.errors import SyncIncomplete
 
 __all__ = [
@@ -90,10 +91,11 @@ class SyncState:
         }
 
 
-def sync_state(store: CertificateStore, *, scan_limit: int = 20_000) -> SyncState:
+def sync_state(store: AuditReader, *, scan_limit: int = 20_000) -> SyncState:
     """Read the audit trail back to the last successful sync of every fed store (at most
     ``scan_limit`` events): the pending markers after it, and the revocations its CRLs do
-    not hold, are what is not in step."""
+    not hold, are what is not in step. ``store`` is the store, or an ``AuditWindow`` onto
+    it that other readers share."""
     last: AuditEvent | None = None
     covers = 0
     pending: list[AuditEvent] = []

@@ -585,22 +585,43 @@ class DynamoDBStore:
                 )
                 found = list(items)
             else:
-                per_shard = [
-                    list(
-                        model.query(
-                            f"AUDIT#{shard}",
-                            range_key_condition=(
-                                model.sk < f"{before_id:020d}" if before_id is not None else None
-                            ),
-                            scan_index_forward=False,
-                            limit=limit,
-                        )
-                    )
-                    for shard in range(SHARDS)
-                ]
-                merged = heapq.merge(*per_shard, key=lambda item: -int(item.audit_id))
-                found = list(_take(merged, limit))
+                found = self._newest_audit_items(limit, before_id)
         return [_audit_event(item) for item in found]
+
+    def _newest_audit_items(self, limit: int, before_id: int | None) -> list[AuditItem]:
+        """The newest ``limit`` audit items before ``before_id``, across the shards.
+
+        An event's shard is its id modulo ``SHARDS`` and an id ends in random bits
+        (``_AuditIds``), so the newest ``limit`` events are spread about evenly, some
+        ``limit / SHARDS`` deep in each shard: each is asked for twice that, not ``limit``
+        (which read and returned ``SHARDS`` times what was kept). The merge is exact down
+        to the oldest id that a full page reached (a full page may have older events
+        behind it; a short one has none); while fewer than ``limit`` events are sure, the
+        full shards are asked again, twice as deep."""
+        model = self._models.audit
+        condition = model.sk < f"{before_id:020d}" if before_id is not None else None
+
+        def page(shard: int, depth: int) -> list[AuditItem]:
+            return list(
+                model.query(
+                    f"AUDIT#{shard}",
+                    range_key_condition=condition,
+                    scan_index_forward=False,
+                    limit=depth,
+                )
+            )
+
+        depth = 2 * -(-limit // SHARDS)
+        pages = {shard: page(shard, depth) for shard in range(SHARDS)}
+        while True:
+            full = [shard for shard, items in pages.items() if len(items) == depth]
+            sure_to = max((int(pages[shard][-1].audit_id) for shard in full), default=-1)
+            merged = heapq.merge(*pages.values(), key=lambda item: -int(item.audit_id))
+            sure = [item for item in merged if int(item.audit_id) >= sure_to]
+            if len(sure) >= limit or not full:
+                return sure[:limit]
+            depth *= 2
+            pages.update({shard: page(shard, depth) for shard in full})
 
     # -- notices (``ca.stores.dynamodb_notices``) -------------------------------------
     def claim_notice(self, key: str, *, owner: str, now: datetime, lease: timedelta) -> bool:

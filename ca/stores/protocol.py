@@ -21,7 +21,9 @@ passes the same contract suite (``tests/store/contract.py``). The rules every ba
 - ``claim_notice`` is a conditional write: of several runs claiming one key at once
   (maintenance in two processes, a retried Lambda), exactly one gets it, and a key marked
   sent is never claimed again; ``claim_notices`` (and marking and releasing many) keep
-  the same rule per key, in one transaction on SQLite (10,000 notices, one fsync).
+  the same rule per key, in one transaction on SQLite (10,000 notices, one fsync) and
+  on DynamoDB one read and one transaction per 100 keys (one put per key when a
+  condition in it fails).
 """
 
 from __future__ import annotations

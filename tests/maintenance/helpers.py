@@ -14,8 +14,10 @@ from albca.ca.keys import KeySpec, generate_private_key
 from albca.ca.names import RequestedNames
 from albca.trust_bundle.artefacts import crl_name
 from albca.trust_bundle.errors import PublishFailed
-from albca.trust_bundle.notices import Notice
+from albca.trust_bundle.maintenance import Maintenance, MaintenancePolicy
+from albca.trust_bundle.notices import Notice, NoticeSink
 from albca.trust_bundle.publish import PublishedObject, Publisher
+from albca.trust_bundle.revocation_sync import RevocationSync
 
 _LEAF_KEY = generate_private_key(KeySpec.EC_P256)
 
@@ -102,3 +104,18 @@ class FlakyPublisher:
 
     def read(self, name: str, version_id: str | None = None) -> bytes:
         return self.inner.read(name, version_id)
+
+
+def maintenance_over(
+    authority: Authority, publisher: Publisher, sink: NoticeSink, **policy: Any
+) -> Maintenance:
+    """Maintenance publishing to ``publisher`` (no trust stores) and telling ``sink``."""
+    return Maintenance(
+        authority=authority,
+        publisher=publisher,
+        sync=lambda: RevocationSync(
+            authority=authority, publisher=publisher, trust_stores=None, include_roots=True
+        ),
+        sinks=[sink],
+        policy=MaintenancePolicy(**policy),
+    )

@@ -11,7 +11,6 @@ from albca.ca.records import RevocationReason, format_serial
 from albca.trust_bundle.maintenance import Maintenance, MaintenancePolicy
 from albca.trust_bundle.notices import RecordingSink
 from albca.trust_bundle.publish import FilePublisher
-from albca.trust_bundle.revocation_sync import RevocationSync
 from tests.authorities import build_authority
 from tests.factories import T0
 from tests.maintenance.helpers import (
@@ -19,23 +18,12 @@ from tests.maintenance.helpers import (
     MovingClock,
     expiry_announcements,
     issue,
+    maintenance_over,
     published_crls,
 )
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-
-
-def maintenance_over(authority, publisher, sink, **policy) -> Maintenance:
-    return Maintenance(
-        authority=authority,
-        publisher=publisher,
-        sync=lambda: RevocationSync(
-            authority=authority, publisher=publisher, trust_stores=None, include_roots=True
-        ),
-        sinks=[sink],
-        policy=MaintenancePolicy(**policy),
-    )
 
 
 def test_ninety_days_of_hourly_runs_keep_every_crl_fresh_and_announce_each_threshold_once(

@@ -320,3 +320,64 @@ def test_paging_merges_the_shards_exactly(spread, query):
             break
     assert seen == expected
     assert expected  # the case is not empty
+
+
+def test_audit_pages_are_exact_when_the_newest_events_crowd_one_shard(dynamodb_table):
+    """The trail is read a little deep in each shard (``_newest_audit_items``); when the
+    ids the clock and the random bits gave put the newest events in one shard, the full
+    shard is read deeper until the page is exact."""
+    store = DynamoDBStore(dynamodb_table, region=REGION)
+    # Ids chosen: 12 spread over the shards, then 20 all in shard 0 (multiples of 8).
+    ids = iter([*range(1_001, 1_013), *range(2_000, 2_160, 8)])
+    store._ids.next = lambda: next(ids)  # type: ignore[method-assign]
+    for serial in range(1, 33):
+        record = make_record(serial)
+        store.add_certificate(record, issue_event(record))
+    newest_first = list(range(32, 0, -1))
+    for size in (1, 3, 8, 21, 40):
+        walked, before = [], None
+        while page := store.audit_events(limit=size, before_id=before):
+            assert len(page) == min(size, 32 - len(walked))
+            walked += [event.serial for event in page]
+            before = page[-1].id
+        assert walked == newest_first, size
+
+
+def test_a_batch_of_claims_is_one_read_and_one_transaction(dynamodb_table, operations):
+    store = DynamoDBStore(dynamodb_table, region=REGION)
+    lease = timedelta(minutes=15)
+    assert store.claim_notice("k1", owner="run-a", now=T0, lease=lease)
+    store.mark_notice_sent("k1", owner="run-a", now=T0)
+    operations.clear()
+    keys = [f"k{n}" for n in range(1, 151)]
+    assert store.claim_notices(keys, owner="run-b", now=T0, lease=lease) == set(keys[1:])
+    # 150 keys: two batches (TransactWriteItems takes up to 100 actions), none per key.
+    assert operations == ["BatchGetItem", "TransactWriteItems"] * 2
+    assert store.claim_notices(keys, owner="run-c", now=T0, lease=lease) == set()
+
+
+def test_a_claim_taken_between_the_read_and_the_transaction_falls_back_per_key(
+    dynamodb_table, monkeypatch
+):
+    """Another run claims k2 after this run's read: the transaction is cancelled whole
+    (its condition on k2 fails) and each key is claimed alone; k2 stays the other's."""
+    store = DynamoDBStore(dynamodb_table, region=REGION)
+    rival = DynamoDBStore(dynamodb_table, region=REGION)
+    lease = timedelta(minutes=15)
+    sent: list[str] = []
+    original = Connection.dispatch
+
+    def dispatch(self, operation_name, operation_kwargs):
+        sent.append(operation_name)
+        answer = original(self, operation_name, operation_kwargs)
+        if operation_name == "BatchGetItem" and sent.count("BatchGetItem") == 1:
+            assert rival.claim_notice("k2", owner="rival", now=T0, lease=lease)
+        return answer
+
+    monkeypatch.setattr(Connection, "dispatch", dispatch)
+    claimed = store.claim_notices(["k1", "k2", "k3"], owner="run-a", now=T0, lease=lease)
+    assert claimed == {"k1", "k3"}
+    assert "TransactWriteItems" in sent
+    assert not rival.claim_notice("k1", owner="rival", now=T0, lease=lease)
+    store.release_notices(["k2"], owner="run-a")  # not its own: k2 stays the rival's
+    assert not store.claim_notice("k2", owner="run-c", now=T0, lease=lease)

@@ -96,7 +96,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"elbv2"},
         {"artefacts"},
         {"alb_rules", "publish", "sync_trail"},
-        {"bundle", "errors", "key_ids", "notices"},
+        {"audit_window", "bundle", "errors", "key_ids", "notices"},
     ],
     "infra": [
         {"acm_renewal"},
