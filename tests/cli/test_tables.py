@@ -84,3 +84,10 @@ def test_piped_output_is_80_columns_without_colour(ca_with_history):
         assert ANSI not in result.stdout
         assert all(len(line) <= 80 for line in lines_of(result.stdout)), result.stdout
         assert revoked[:12] in result.stdout
+
+
+def test_list_names_each_name_once_when_the_cn_repeats_a_dns_name(initialized):
+    cli = initialized
+    cli.json("issue", "server", "--cn", "api.internal.example", "--dns", "api.internal.example")
+    output = cli.ok("list", env={"COLUMNS": "120"}).stdout
+    assert output.count("api.internal.example") == 1, output

@@ -239,7 +239,10 @@ def list_certificates(
                 serial_cell(r.serial, wide=wide),
                 r.effective_status(now).value,
                 r.profile,
-                ", ".join(filter(None, [r.common_name, *r.dns_names, *r.ip_addresses])),
+                # A server's CN usually repeats its first DNS name: each name once.
+                ", ".join(
+                    dict.fromkeys(filter(None, [r.common_name, *r.dns_names, *r.ip_addresses]))
+                ),
                 r.not_after.strftime("%Y-%m-%d %H:%M"),
             )
             for r in page.records
