@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import secrets
+import urllib.parse
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -167,4 +168,14 @@ def http_api_event(method, path, *, headers=None):
             "stage": "$default",
         },
         "isBase64Encoded": False,
+    }
+
+
+def alb_headers(certificate: x509.Certificate) -> dict[str, str]:
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    # As the ALB sends it: URL-encoded, leaving '+', '=' and '/' as they are.
+    return {
+        "X-Amzn-Mtls-Clientcert-Leaf": urllib.parse.quote(pem, safe="+=/"),
+        "X-Amzn-Mtls-Clientcert-Serial-Number": f"{certificate.serial_number:X}",
+        "X-Amzn-Mtls-Clientcert-Subject": certificate.subject.rfc4514_string(),
     }

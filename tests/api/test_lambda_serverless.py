@@ -18,10 +18,13 @@ from typer.testing import CliRunner
 
 import albca.lambda_handler as lambda_handler
 from albca.cli.app import app as cli_app
+from albca.compose.deploy import function_environment
+from albca.infra.deploy.spec import DeploySpec
 from tests.api.helpers import (
     AUDIENCE,
     LambdaContext,
     alb_event,
+    alb_headers,
     http_api_event,
     renewal_token,
 )
@@ -191,3 +194,61 @@ def _items(prefix: str = "") -> list[dict]:
 
 def _item_kinds() -> set[str]:
     return {item["pk"]["S"].split("#", 1)[0] for item in _items()}
+
+
+LISTENER = (
+    "arn:aws:elasticloadbalancing:us-east-1:123456789012:"
+    "listener/app/ca/50dc6c495c0c9188/f2f7dc8efc522ab2"
+)
+
+
+@pytest.mark.parametrize("verify_mode", [True, False], ids=["verify", "not-verify"])
+def test_an_alb_door_renews_by_the_listeners_client_certificate_headers(
+    serverless, monkeypatch, verify_mode
+):
+    """The API function as ``albca aws deploy --front-door alb`` configures it: its
+    environment is the one deploy computes (the headers are believed only when the
+    listener verifies client certificates), and the holder's certificate reaches it the
+    way an ALB in verify mode forwards it (AWS: "Mutual authentication with TLS in
+    Application Load Balancer", HTTP headers; URL-encoded PEM)."""
+    spec = DeploySpec(
+        name="ca", region=REGION, table=TABLE, version="0", front_door="alb", listener_arn=LISTENER
+    )
+    api_environment = function_environment(spec, topic_arn=None, behind_alb_mtls=verify_mode)
+    for name, value in api_environment["api"].items():
+        monkeypatch.setenv(name, value)
+    token = json.loads(
+        cli(
+            "token",
+            "create",
+            "holders",
+            "--profile",
+            "client",
+            "--names",
+            "*.svc.internal",
+            "--json",
+        )
+    )["token"]
+    container = Lambda(monkeypatch)
+    status, issued = container(
+        post(
+            "/v1/certificates/generate",
+            token,
+            {"profile": "client", "common_name": "h.svc.internal"},
+        )
+    )
+    assert status == 201, issued
+    leaf = x509.load_pem_x509_certificate(issued["certificate_pem"].encode())
+
+    # An ALB lower-cases header names in the events it sends a Lambda target.
+    headers = {name.lower(): value for name, value in alb_headers(leaf).items()}
+    status, renewed = container(alb_event("POST", "/v1/certificates/renew", headers=headers))
+    if verify_mode:
+        assert status == 201, renewed
+        renewed_leaf = x509.load_pem_x509_certificate(renewed["certificate_pem"].encode())
+        assert renewed_leaf.public_key() == leaf.public_key()
+        assert renewed_leaf.subject == leaf.subject
+        assert renewed_leaf.serial_number != leaf.serial_number
+    else:
+        assert status == 400, renewed
+        assert renewed["error"]["code"] == "untrusted_mtls_headers"

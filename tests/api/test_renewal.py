@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
-import urllib.parse
 from datetime import timedelta
 
 import pytest
@@ -16,7 +15,7 @@ from fastapi.testclient import TestClient
 from albca.api.app import create_app
 from albca.api.tokens import Scope
 from albca.ca.records import RevocationReason
-from tests.api.helpers import auth, csr_pem, open_api_ca, renewal_token
+from tests.api.helpers import alb_headers, auth, csr_pem, open_api_ca, renewal_token
 from tests.factories import ec_key
 
 
@@ -190,16 +189,6 @@ def test_an_api_token_is_not_a_proof_of_possession(ca, client):
 
 
 # -- ALB mTLS headers -------------------------------------------------------------------
-def alb_headers(certificate: x509.Certificate) -> dict[str, str]:
-    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
-    # As the ALB sends it: URL-encoded, leaving '+', '=' and '/' as they are.
-    return {
-        "X-Amzn-Mtls-Clientcert-Leaf": urllib.parse.quote(pem, safe="+=/"),
-        "X-Amzn-Mtls-Clientcert-Serial-Number": f"{certificate.serial_number:X}",
-        "X-Amzn-Mtls-Clientcert-Subject": certificate.subject.rfc4514_string(),
-    }
-
-
 @pytest.fixture
 def behind_alb(ca):
     settings = dataclasses.replace(ca.api.settings, behind_alb_mtls=True)
