@@ -17,7 +17,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from albca.ca.key_files import MIN_PASSPHRASE_LENGTH
 
-__all__ = ["Settings", "DEFAULT_HOME", "SECRET_SETTINGS", "check_kms_key_reference"]
+__all__ = [
+    "Settings",
+    "HolderSettings",
+    "DEFAULT_HOME",
+    "SECRET_SETTINGS",
+    "check_kms_key_reference",
+]
 
 DEFAULT_HOME = Path("~/.albca")
 SECRET_SETTINGS = frozenset({"key_passphrase", "p12_password"})
@@ -53,6 +59,28 @@ def _words(value: str) -> list[str]:
 
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # RFC 9110 token
+
+
+class HolderSettings(BaseSettings):
+    """What the holder commands (``request``, ``renew``, ``keep-fresh``, ``inspect``,
+    ``verify``) read, and nothing more: a machine that only holds certificates is never
+    refused for a CA setting it does not use."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="ALBCA_",
+        extra="ignore",
+        frozen=True,
+        env_ignore_empty=True,
+        hide_input_in_errors=True,
+    )
+
+    p12_password: SecretStr | None = Field(
+        default=None, description="Password for the PKCS#12 files albca writes or reads."
+    )
+    client_config: Path | None = Field(
+        default=None, description="The holder's client.toml (default: the XDG config home)."
+    )
+    xdg_config_home: str | None = Field(default=None, validation_alias="XDG_CONFIG_HOME")
 
 
 class Settings(BaseSettings):

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,13 +43,16 @@ class ClientConfig:
             ) from None
 
 
-def config_path(environ: Mapping[str, str]) -> Path:
-    explicit = environ.get("ALBCA_CLIENT_CONFIG")
-    if explicit:
-        return Path(explicit).expanduser()
-    base = environ.get("XDG_CONFIG_HOME")
-    # The spec says a relative XDG_CONFIG_HOME is invalid and must be ignored.
-    root = Path(base) if base and os.path.isabs(base) else Path.home() / ".config"
+def config_path(explicit: Path | None, xdg_config_home: str | None) -> Path:
+    """ALBCA_CLIENT_CONFIG if set, else client.toml under the XDG config home."""
+    if explicit is not None:
+        return explicit.expanduser()
+    # The XDG Base Directory spec says a relative XDG_CONFIG_HOME is invalid and must be
+    # ignored.
+    if xdg_config_home and os.path.isabs(xdg_config_home):
+        root = Path(xdg_config_home)
+    else:
+        root = Path.home() / ".config"
     return root / "albca" / "client.toml"
 
 

@@ -226,3 +226,19 @@ def test_a_second_agent_on_the_same_files_exits_at_once(holder, served):
     finally:
         first.terminate()
         first.communicate(timeout=20)  # also closes its stderr pipe
+
+
+def test_the_client_configuration_follows_xdg_and_ignores_ca_settings(holder, served):
+    """Without ALBCA_CLIENT_CONFIG the configuration lives under XDG_CONFIG_HOME, a
+    relative one is ignored (XDG Base Directory spec), and a holder's machine is never
+    refused for a CA setting it does not use."""
+    del holder.env["ALBCA_CLIENT_CONFIG"]
+    bootstrap = ("bootstrap", "--ca-url", served.url, "--fingerprint", served.fingerprint)
+    xdg = holder.directory / "xdg"
+    holder(*bootstrap, XDG_CONFIG_HOME=str(xdg), ALBCA_STORE="not-a-store")
+    assert tomllib.loads((xdg / "albca" / "client.toml").read_text())["ca_url"] == served.url
+
+    holder(*bootstrap, XDG_CONFIG_HOME="relative/config")
+    default = holder.directory / ".config" / "albca" / "client.toml"  # HOME is the directory
+    assert tomllib.loads(default.read_text())["fingerprint"] == served.fingerprint
+    assert not (holder.directory / "relative").exists()

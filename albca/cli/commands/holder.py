@@ -7,7 +7,6 @@ These run on the machines that hold certificates: no CA home, no ``api`` extra.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -17,7 +16,7 @@ import typer
 from albca.cli.context import check_writable, parse_lifetime
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
-from albca.cli.pkcs12 import P12LegacyOption, warn_p12_legacy
+from albca.cli.pkcs12 import P12LegacyOption, new_p12_password, warn_p12_legacy
 
 if TYPE_CHECKING:
     from albca.holder.client import CaClient
@@ -45,10 +44,12 @@ def holder_errors() -> Iterator[None]:
         fail(exc.message)
 
 
-def _config_path() -> Path:
+def holder_config_path() -> Path:
     from albca.holder.config import config_path
+    from albca.settings import HolderSettings
 
-    return config_path(os.environ)
+    settings = HolderSettings()
+    return config_path(settings.client_config, settings.xdg_config_home)
 
 
 def _client(config: ClientConfig, sleep: Callable[[float], None] | None = None) -> CaClient:
@@ -85,7 +86,7 @@ def bootstrap(
 
     if not ca_url.startswith("https://"):
         fail(f"--ca-url: {ca_url} is not https://; the API's TLS is what bootstrap checks")
-    path = _config_path()
+    path = holder_config_path()
     with holder_errors():
         result = run_bootstrap(
             ca_url,
@@ -218,9 +219,15 @@ def _request(
     paths = new_file_paths(out.resolve(), base, with_p12=p12)
     for path in paths.values():
         check_writable(path, force=force)
-    password = _p12_password(p12_password_file) if p12 else None
+    password = (
+        new_p12_password(
+            p12_password_file, option="--p12-password-file", nothing_done="nothing was requested"
+        )
+        if p12
+        else None
+    )
     with holder_errors():
-        config = load_config(_config_path())
+        config = load_config(holder_config_path())
         key = new_key(spec)
         csr = csr_pem(key, names)
         with _client(config) as client:
@@ -290,30 +297,6 @@ def _token(token: str | None, token_file: Path | None) -> str:
     return token.strip()
 
 
-def _p12_password(password_file: Path | None) -> bytes:
-    import getpass
-    import sys
-
-    from albca.holder.keys import MIN_PKCS12_PASSWORD_LENGTH
-
-    if password_file is not None:
-        try:
-            password = password_file.read_text().rstrip("\r\n").encode()
-        except OSError as exc:
-            fail(f"--p12-password-file: cannot read {password_file}: {exc.strerror}")
-    elif os.environ.get("ALBCA_P12_PASSWORD"):
-        password = os.environ["ALBCA_P12_PASSWORD"].encode()
-    elif sys.stdin.isatty():
-        password = getpass.getpass("PKCS#12 password: ").encode()
-        if getpass.getpass("Repeat the password: ").encode() != password:
-            fail("the two passwords differ; nothing was requested")
-    else:
-        fail("--p12 needs a password: set ALBCA_P12_PASSWORD or use --p12-password-file")
-    if len(password) < MIN_PKCS12_PASSWORD_LENGTH:
-        fail(f"the PKCS#12 password must be at least {MIN_PKCS12_PASSWORD_LENGTH} characters")
-    return password
-
-
 def renew(
     cert: Annotated[Path, typer.Option("--cert", help="The certificate to renew (PEM).")],
     key: Annotated[Path, typer.Option("--key", help="Its private key (PEM, unencrypted).")],
@@ -347,7 +330,7 @@ def renew(
     spec = KeySpec.parse(key_type, field="--key-type") if key_type else None
     paths = PairPaths(certificate=cert, key=key, chain=chain)
     with holder_errors():
-        config = load_config(_config_path())
+        config = load_config(holder_config_path())
         trusted = x509.load_pem_x509_certificates(config.bundle_pem())
         with held_lock(paths), _client(config) as client:
             renewed = renew_pair(
@@ -444,7 +427,7 @@ def agent(
             log(f"--exec {exec_command!r} exited with status {result.returncode}")
 
     with holder_errors(), contextlib.ExitStack() as stack:
-        config = load_config(_config_path())
+        config = load_config(holder_config_path())
         trusted = x509.load_pem_x509_certificates(config.bundle_pem())
         for paths in pairs:
             stack.enter_context(held_lock(paths))

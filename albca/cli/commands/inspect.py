@@ -9,9 +9,10 @@ from typing import Annotated, Any
 
 import typer
 
-from albca.cli.commands.holder import holder_errors
+from albca.cli.commands.holder import holder_config_path, holder_errors
 from albca.cli.errors import fail
 from albca.cli.output import emit_fields, emit_json
+from albca.cli.pkcs12 import p12_password
 
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 
@@ -28,27 +29,19 @@ def inspect(
 
     Example: albca inspect web.crt.pem      albca inspect --json crl.der
     """
-    import os
     from datetime import UTC, datetime
 
     from albca.holder.inspect import describe
 
     data = _read(file)
 
-    def password() -> bytes | None:
-        if password_file is not None:
-            try:
-                return password_file.read_text().rstrip("\r\n").encode()
-            except OSError as exc:
-                fail(f"--password-file: cannot read {password_file}: {exc.strerror}")
-        if os.environ.get("ALBCA_P12_PASSWORD"):
-            return os.environ["ALBCA_P12_PASSWORD"].encode()
-        if file != "-" and sys.stdin.isatty():
-            import getpass
-
-            return getpass.getpass("PKCS#12 password: ").encode()
-        return fail(
-            f"{file}: a PKCS#12 file; give its password (--password-file or ALBCA_P12_PASSWORD)"
+    def password() -> bytes:
+        return p12_password(
+            password_file,
+            option="--password-file",
+            missing=f"{file}: a PKCS#12 file; give its password "
+            "(--password-file or ALBCA_P12_PASSWORD)",
+            may_prompt=file != "-",
         )
 
     with holder_errors():
@@ -80,12 +73,11 @@ def verify(
 
     Example: albca verify web.crt.pem --server-name web.svc.internal --crl ca.crl
     """
-    import os
     from datetime import UTC, datetime
 
     from cryptography import x509
 
-    from albca.holder.config import config_path, load_config
+    from albca.holder.config import load_config
     from albca.holder.verify import load_certificates, verify_certificate
 
     if purpose not in (None, "client", "server"):
@@ -96,7 +88,7 @@ def verify(
             trusted = load_certificates(_read_path(bundle, "--bundle"), str(bundle))
         else:
             trusted = load_certificates(
-                load_config(config_path(os.environ)).bundle_pem(), "the saved bundle"
+                load_config(holder_config_path()).bundle_pem(), "the saved bundle"
             )
         revocations = None
         if crl is not None:

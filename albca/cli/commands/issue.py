@@ -21,7 +21,6 @@ from albca.cli.context import (
     OutputFiles,
     check_writable,
     cli_actor,
-    load_settings,
     open_cli_services,
     out_directory,
     parse_lifetime,
@@ -30,7 +29,7 @@ from albca.cli.context import (
 )
 from albca.cli.errors import CommandLineError, fail
 from albca.cli.output import emit_fields, emit_json, emit_table
-from albca.cli.pkcs12 import P12LegacyOption, warn_p12_legacy
+from albca.cli.pkcs12 import P12LegacyOption, new_p12_password, warn_p12_legacy
 from albca.cli.progress import progress_line
 
 if TYPE_CHECKING:
@@ -172,7 +171,13 @@ def _issue(
     names = explicit if explicit is not None else parsed.names if parsed else RequestedNames()
     requested_lifetime = parse_lifetime(lifetime)
     spec = KeySpec.parse(key_type, field="--key-type")
-    p12_password = _p12_password(p12_password_file) if p12 else None
+    p12_password = (
+        new_p12_password(
+            p12_password_file, option="--p12-password-file", nothing_done="nothing was issued"
+        )
+        if p12
+        else None
+    )
 
     services = open_cli_services()
     try:
@@ -260,36 +265,6 @@ def _read_csr(path: Path) -> bytes:
     if len(data) > MAX_CSR_BYTES:
         fail(f"--csr: {path} is larger than {MAX_CSR_BYTES} bytes; it is not a CSR")
     return data
-
-
-def _p12_password(password_file: Path | None) -> bytes:
-    """The PKCS#12 password, checked before anything is issued."""
-    from albca.ca.issued import MIN_PKCS12_PASSWORD_LENGTH
-
-    password = _read_p12_password(password_file)
-    if len(password) < MIN_PKCS12_PASSWORD_LENGTH:
-        fail(f"the PKCS#12 password must be at least {MIN_PKCS12_PASSWORD_LENGTH} characters")
-    return password
-
-
-def _read_p12_password(password_file: Path | None) -> bytes:
-    import getpass
-    import sys
-
-    if password_file is not None:
-        try:
-            return password_file.read_text().rstrip("\r\n").encode()
-        except OSError as exc:
-            fail(f"--p12-password-file: cannot read {password_file}: {exc.strerror}")
-    from_env = load_settings().p12_password
-    if from_env is not None:
-        return from_env.get_secret_value().encode()
-    if not sys.stdin.isatty():
-        fail("--p12 needs a password: set ALBCA_P12_PASSWORD or use --p12-password-file")
-    first = getpass.getpass("PKCS#12 password: ")
-    if getpass.getpass("Repeat the password: ") != first:
-        fail("the two passwords differ; nothing was issued")
-    return first.encode()
 
 
 def _base_name(name: str | None, names: RequestedNames) -> str:
