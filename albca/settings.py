@@ -60,19 +60,22 @@ def _words(value: str) -> list[str]:
 
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,128}$")  # RFC 9110 token
 
+_FROM_ALBCA_VARIABLES = SettingsConfigDict(
+    env_prefix="ALBCA_",
+    extra="ignore",
+    frozen=True,
+    env_ignore_empty=True,
+    # A refused value may be a passphrase: never repeat it in an error message.
+    hide_input_in_errors=True,
+)
+
 
 class HolderSettings(BaseSettings):
     """What the holder commands (``request``, ``renew``, ``keep-fresh``, ``inspect``,
     ``verify``) read, and nothing more: a machine that only holds certificates is never
     refused for a CA setting it does not use."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="ALBCA_",
-        extra="ignore",
-        frozen=True,
-        env_ignore_empty=True,
-        hide_input_in_errors=True,
-    )
+    model_config = _FROM_ALBCA_VARIABLES
 
     p12_password: SecretStr | None = Field(
         default=None, description="Password for the PKCS#12 files albca writes or reads."
@@ -84,14 +87,7 @@ class HolderSettings(BaseSettings):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="ALBCA_",
-        extra="ignore",
-        frozen=True,
-        env_ignore_empty=True,
-        # A refused value may be a passphrase: never repeat it in an error message.
-        hide_input_in_errors=True,
-    )
+    model_config = _FROM_ALBCA_VARIABLES
 
     home: Path = Field(
         default=DEFAULT_HOME,
