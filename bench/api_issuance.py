@@ -259,24 +259,26 @@ class Server:
             return int(db.execute("SELECT count(*) FROM certificates").fetchone()[0])
 
 
-def start_albca(workdir: Path, csr: bytes, *, workers: int, sync: str) -> Server:
-    home = workdir / f"albca-{sync}-{workers}"
+def start_albca(
+    workdir: Path, csr: bytes, *, workers: int, sync: str, albca: str = ALBCA, key: str = "albca"
+) -> Server:
+    home = workdir / f"{key}-{sync}-{workers}"
     env = {
         **os.environ,
         "ALBCA_HOME": str(home),
         "ALBCA_KEY_PASSPHRASE": "bench-passphrase-0123",
         "ALBCA_SQLITE_SYNCHRONOUS": sync,
     }
-    subprocess.run([ALBCA, "init"], env=env, check=True, capture_output=True)
+    subprocess.run([albca, "init"], env=env, check=True, capture_output=True)
     created = subprocess.run(
-        [ALBCA, "token", "create", "bench", "--profile", "server", "--names",
+        [albca, "token", "create", "bench", "--profile", "server", "--names",
          "*.svc.internal", "--json"],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     token = json.loads(created.stdout)["token"]
     port = _free_port()
     process = subprocess.Popen(
-        [ALBCA, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
+        [albca, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -290,8 +292,9 @@ def start_albca(workdir: Path, csr: bytes, *, workers: int, sync: str) -> Server
         {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     return Server(
-        label=f"albca serve --workers {workers} sync={sync}",
-        key="albca",
+        label=f"albca serve --workers {workers} sync={sync}"
+        + ("" if key == "albca" else f" ({key})"),
+        key=key,
         port=port,
         request=request,
         expected=201,
@@ -433,6 +436,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="albca serve --workers")
     parser.add_argument("--sync", default="full", help="ALBCA_SQLITE_SYNCHRONOUS")
     parser.add_argument("--concurrency", default="1,4", help="concurrent connections")
+    parser.add_argument(
+        "--baseline",
+        metavar="ALBCA",
+        help="another `albca` executable (e.g. main's checkout's venv) measured in the same "
+        "interleaved turns, so that a change is compared with what it changes",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     csr = make_csr()
@@ -447,6 +456,11 @@ def main() -> None:
         workdir = Path(temporary)
         servers = [start_albca(workdir, csr, workers=args.workers, sync=args.sync)]
         try:
+            if args.baseline:
+                servers.append(
+                    start_albca(workdir, csr, workers=args.workers, sync=args.sync,
+                                albca=args.baseline, key="baseline")
+                )  # fmt: skip
             if cfssl is not None:
                 servers.append(start_cfssl(cfssl, workdir, csr, with_records=True))
                 servers.append(start_cfssl(cfssl, workdir, csr, with_records=False))
@@ -476,6 +490,11 @@ def main() -> None:
                     f"  c={concurrency}: albca / {got[key].label:<32} "
                     f"{albca.rate / got[key].rate:5.2f}x   ({goal})"
                 )
+        if "baseline" in got:
+            print(
+                f"  c={concurrency}: albca / albca baseline{'':<22}"
+                f"{albca.rate / got['baseline'].rate:5.2f}x"
+            )
         if "cfssl-db" in got and "cfssl" in got:
             print(
                 f"  c={concurrency}: cfssl certdb / cfssl no records{'':<13}"
