@@ -12,9 +12,10 @@ with the same CSR, once keeping no records and once with its SQLite certdb opene
 `_sync=FULL` (every record fsynced before the answer, like albca's default; see
 ../shared/PEERS.md). A missing cfssl is skipped with a line saying so.
 
-All servers run at once and are measured in turns (albca, cfssl+certdb, cfssl, albca, ...,
-`--rounds` times at each concurrency), so that a slow spell of the shared machine hits each
-of them; the figures are the median round. After every run the records each server
+All servers run at once and are measured in turns (albca, cfssl+certdb, cfssl, then
+cfssl+certdb, cfssl, albca, ...: each round starts one server later), `--rounds` times at
+each concurrency, so that a slow spell of the shared machine hits each of them; the
+figures are the median round. After every run the records each server
 committed are counted: they must equal its 201/200 answers (warm-up included).
 
 The load generator is one Python process with asyncio and hand-written HTTP/1.1 on
@@ -408,8 +409,10 @@ def start_cfssl(cfssl: str, workdir: Path, csr: bytes, *, with_records: bool) ->
 def measure(servers: list[Server], concurrency: int, args) -> dict[str, list[Result]]:
     """``args.rounds`` turns of every server at ``concurrency``, checking records."""
     results: dict[str, list[Result]] = {server.key: [] for server in servers}
-    for _round in range(args.rounds):
-        for server in servers:
+    for turn in range(args.rounds):
+        # Each round starts with the next server: whoever follows the busiest one (cfssl
+        # without records leaves the machine warm, and its Go runtime tidying up) changes.
+        for server in servers[turn % len(servers) :] + servers[: turn % len(servers)]:
             before = server.committed()
             result = load(server, concurrency=concurrency, seconds=args.duration)
             after = server.committed()
