@@ -267,3 +267,33 @@ def test_the_next_request_on_a_kept_alive_connection_has_the_header_deadline(hom
         output = _stop(server)
     assert first.startswith(b"HTTP/1.1 200 "), output
     assert closed, output
+
+
+def test_100_continue_is_sent_before_the_body_and_the_answer_after_it(home_env):
+    # Each answer leaves in one send (albca.http_limits holds its head until its body);
+    # an interim 100 Continue must not be held: the client waits for it to send the body.
+    env = {**home_env, "ALBCA_KEY_PASSPHRASE": PASSPHRASE}
+    server, port = _start(env)
+    try:
+        _wait_until_up(server, port)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        sock.sendall(
+            b"POST /v1/certificates HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        interim = sock.recv(4096)
+        sock.sendall(b"{}")
+        final = b""
+        while b'"field"' not in final:
+            final += sock.recv(4096)
+        head = httpx.head(f"http://127.0.0.1:{port}/v1/health", timeout=10)
+        sock.close()
+    finally:
+        output = _stop(server)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n", output
+    assert final.startswith(b"HTTP/1.1 401 "), final
+    assert b'"code":"missing_credential"' in final
+    # A head with no body after it still leaves, when the answer is complete.
+    assert head.status_code == 405
+    assert head.headers["allow"] == "GET"
