@@ -309,7 +309,7 @@ class Settings(BaseSettings):
         default=16 * 1024,
         ge=1024,
         le=1024 * 1024,
-        description="Largest request line and headers accepted (h11's incomplete-event cap).",
+        description="Largest request line and headers accepted; beyond it, 431.",
     )
     api_crl_refresh_seconds: int = Field(default=60, ge=1, le=86400)
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from albca.api.audit import UnauthenticatedRefusals
 from albca.api.body_guard import BodyGuard
@@ -26,8 +30,24 @@ with proof of possession of the current certificate instead. Every error is
 """
 
 
+class _IssuingPathFirst(FastAPI):
+    """FastAPI with the issuing route's lean path ahead of its whole middleware stack.
+
+    ``add_middleware`` places a middleware inside the three layers FastAPI (0.165) always
+    puts first (Starlette's ``ServerErrorMiddleware``, its exception telemetry and its body
+    limit), and each of them wraps ``send`` or the call for every request. The lean path
+    has its own equivalents (``CatchUnexpected``, ``BodyGuard``), so it goes in front of
+    them; ``Starlette.__call__`` still sets ``scope["app"]`` first.
+    """
+
+    front: Callable[[ASGIApp], ASGIApp]
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return self.front(super().build_middleware_stack())
+
+
 def create_app(services: ApiServices) -> FastAPI:
-    app = FastAPI(
+    app = _IssuingPathFirst(
         title="albca",
         version="1",
         description=_DESCRIPTION,
@@ -48,9 +68,9 @@ def create_app(services: ApiServices) -> FastAPI:
         body_timeout_seconds=services.settings.body_timeout.total_seconds(),
     )
     app.add_middleware(CatchUnexpected)  # also guards BodyGuard
-    # Outermost of ours: the issuing route's lean path (it has its own CatchUnexpected and
+    # Outermost: the issuing route's lean path (it has its own CatchUnexpected and
     # BodyGuard), ahead of the middleware layers and routing everything else goes through.
-    app.add_middleware(
+    app.front = functools.partial(
         FastIssuePath,
         services=services,
         max_body_bytes=services.settings.max_body_bytes,

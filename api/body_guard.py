@@ -36,6 +36,27 @@ def _is_json(content_type: str | None) -> bool:
     )
 
 
+class _TooLarge(Exception):
+    """The body went past ``max_body_bytes`` (answered with 413 by ``BodyGuard``)."""
+
+
+async def _read_body(receive: Receive, max_body_bytes: int) -> bytes | None:
+    """The whole body, or None on a disconnect; ``_TooLarge`` past ``max_body_bytes``."""
+    chunks: list[bytes] = []
+    total = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
+        total += len(chunk)
+        if total > max_body_bytes:
+            raise _TooLarge
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 class BodyGuard:
     def __init__(
         self, app: ASGIApp, *, max_body_bytes: int, body_timeout_seconds: float = 30.0
@@ -59,33 +80,26 @@ class BodyGuard:
             if int(declared) > self.max_body_bytes:
                 await error_response(too_large)(scope, receive, send)
                 return
-        chunks: list[bytes] = []
-        total = 0
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.body_timeout_seconds
-        while True:
-            try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0))
-            except TimeoutError:
-                # RFC 9110 section 15.5.9: 408, and the server closes the connection (the
-                # request was not read to its end, so the server cannot keep it alive).
-                slow = RequestTimeout(
-                    f"body: not received within {self.body_timeout_seconds:g} seconds",
-                    field="body",
-                )
-                await error_response(slow)(scope, receive, send)
-                return
-            if message["type"] == "http.disconnect":
-                return
-            chunk = message.get("body", b"")
-            total += len(chunk)
-            if total > self.max_body_bytes:
-                await error_response(too_large)(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
+        try:
+            # One deadline for the whole body (asyncio.timeout_at: no task per receive, as
+            # asyncio.wait_for makes on Python 3.11).
+            async with asyncio.timeout_at(loop.time() + self.body_timeout_seconds):
+                body = await _read_body(receive, self.max_body_bytes)
+        except TimeoutError:
+            # RFC 9110 section 15.5.9: 408, and the server closes the connection (the
+            # request was not read to its end, so the server cannot keep it alive).
+            slow = RequestTimeout(
+                f"body: not received within {self.body_timeout_seconds:g} seconds",
+                field="body",
+            )
+            await error_response(slow)(scope, receive, send)
+            return
+        except _TooLarge:
+            await error_response(too_large)(scope, receive, send)
+            return
+        if body is None:  # the client went away
+            return
         if body and not _is_json(headers.get("content-type")):
             wrong = UnsupportedMediaType(
                 "Content-Type: send the body as application/json", field="Content-Type"

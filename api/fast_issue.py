@@ -14,9 +14,9 @@ request this path does not take (another method) meets.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from starlette.datastructures import Headers
 from starlette.responses import Response
@@ -146,5 +146,8 @@ def _in_body(errors: list[Any]) -> list[Any]:
 
 
 def _json(body: dict[str, Any]) -> bytes:
-    # What FastAPI's JSONResponse writes: UTF-8, no NaN, no spaces.
-    return json.dumps(body, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    # The bytes FastAPI's JSONResponse writes (UTF-8, no spaces) for this body of strings,
+    # numbers, lists and nulls (tests/api/test_issue.py compares them), at about 1 us where
+    # the json module took 35 us on this machine (issue 17). (The body has no floats:
+    # orjson would write NaN as null where json refuses it.)
+    return orjson.dumps(body)

@@ -39,7 +39,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("pydantic: request model", ("pydantic",)),
     ("albca API: auth, issuing, response", ("albca/api/",)),
     ("starlette/fastapi", ("fastapi/", "starlette/")),
-    ("uvicorn (h11 protocol)", ("uvicorn/", "httptools", "h11/")),
+    ("uvicorn (HTTP protocol)", ("uvicorn/", "httptools", "h11/", "http_limits")),
     ("json", ("json/",)),
     (
         "asyncio loop, thread hand-offs",
@@ -60,6 +60,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--concurrency", type=int, default=1)
+    parser.add_argument(
+        "--frames", type=int, default=0, help="also print the N most sampled innermost frames"
+    )
     args = parser.parse_args()
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -83,10 +86,12 @@ def main() -> None:
         finally:
             load._stop(server.process)
     counts: collections.Counter[str] = collections.Counter()
+    frames: collections.Counter[str] = collections.Counter()
     for line in lines:
         stack, _, count = line.rpartition(" ")
         if count.isdigit():
             counts[layer_of(stack)] += int(count)
+            frames[stack.split(";")[-1]] += int(count)
     total = sum(counts.values())
     per_request = result.server_cpu / max(result.requests, 1) * 1e6
     print(result.line())
@@ -94,6 +99,10 @@ def main() -> None:
     for name, count in counts.most_common():
         share = count / total
         print(f"  {name:<42} {share * 100:5.1f}%  ~{per_request * share:5.0f} us")
+    if args.frames:
+        print(f"the {args.frames} most sampled innermost frames:")
+        for frame, count in frames.most_common(args.frames):
+            print(f"  {count / total * 100:5.1f}%  ~{per_request * count / total:5.0f} us  {frame}")
 
 
 if __name__ == "__main__":

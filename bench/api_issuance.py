@@ -12,9 +12,10 @@ with the same CSR, once keeping no records and once with its SQLite certdb opene
 `_sync=FULL` (every record fsynced before the answer, like albca's default; see
 ../shared/PEERS.md). A missing cfssl is skipped with a line saying so.
 
-All servers run at once and are measured in turns (albca, cfssl+certdb, cfssl, albca, ...,
-`--rounds` times at each concurrency), so that a slow spell of the shared machine hits each
-of them; the figures are the median round. After every run the records each server
+All servers run at once and are measured in turns (albca, cfssl+certdb, cfssl, then
+cfssl+certdb, cfssl, albca, ...: each round starts one server later), `--rounds` times at
+each concurrency, so that a slow spell of the shared machine hits each of them; the
+figures are the median round. After every run the records each server
 committed are counted: they must equal its 201/200 answers (warm-up included).
 
 The load generator is one Python process with asyncio and hand-written HTTP/1.1 on
@@ -259,24 +260,26 @@ class Server:
             return int(db.execute("SELECT count(*) FROM certificates").fetchone()[0])
 
 
-def start_albca(workdir: Path, csr: bytes, *, workers: int, sync: str) -> Server:
-    home = workdir / f"albca-{sync}-{workers}"
+def start_albca(
+    workdir: Path, csr: bytes, *, workers: int, sync: str, albca: str = ALBCA, key: str = "albca"
+) -> Server:
+    home = workdir / f"{key}-{sync}-{workers}"
     env = {
         **os.environ,
         "ALBCA_HOME": str(home),
         "ALBCA_KEY_PASSPHRASE": "bench-passphrase-0123",
         "ALBCA_SQLITE_SYNCHRONOUS": sync,
     }
-    subprocess.run([ALBCA, "init"], env=env, check=True, capture_output=True)
+    subprocess.run([albca, "init"], env=env, check=True, capture_output=True)
     created = subprocess.run(
-        [ALBCA, "token", "create", "bench", "--profile", "server", "--names",
+        [albca, "token", "create", "bench", "--profile", "server", "--names",
          "*.svc.internal", "--json"],
         env=env, check=True, capture_output=True, text=True,
     )  # fmt: skip
     token = json.loads(created.stdout)["token"]
     port = _free_port()
     process = subprocess.Popen(
-        [ALBCA, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
+        [albca, "serve", "--port", str(port), "--workers", str(workers), "--no-access-log"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -290,8 +293,9 @@ def start_albca(workdir: Path, csr: bytes, *, workers: int, sync: str) -> Server
         {"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
     )
     return Server(
-        label=f"albca serve --workers {workers} sync={sync}",
-        key="albca",
+        label=f"albca serve --workers {workers} sync={sync}"
+        + ("" if key == "albca" else f" ({key})"),
+        key=key,
         port=port,
         request=request,
         expected=201,
@@ -405,8 +409,10 @@ def start_cfssl(cfssl: str, workdir: Path, csr: bytes, *, with_records: bool) ->
 def measure(servers: list[Server], concurrency: int, args) -> dict[str, list[Result]]:
     """``args.rounds`` turns of every server at ``concurrency``, checking records."""
     results: dict[str, list[Result]] = {server.key: [] for server in servers}
-    for _round in range(args.rounds):
-        for server in servers:
+    for turn in range(args.rounds):
+        # Each round starts with the next server: whoever follows the busiest one (cfssl
+        # without records leaves the machine warm, and its Go runtime tidying up) changes.
+        for server in servers[turn % len(servers) :] + servers[: turn % len(servers)]:
             before = server.committed()
             result = load(server, concurrency=concurrency, seconds=args.duration)
             after = server.committed()
@@ -433,6 +439,12 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="albca serve --workers")
     parser.add_argument("--sync", default="full", help="ALBCA_SQLITE_SYNCHRONOUS")
     parser.add_argument("--concurrency", default="1,4", help="concurrent connections")
+    parser.add_argument(
+        "--baseline",
+        metavar="ALBCA",
+        help="another `albca` executable (e.g. main's checkout's venv) measured in the same "
+        "interleaved turns, so that a change is compared with what it changes",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     csr = make_csr()
@@ -447,6 +459,11 @@ def main() -> None:
         workdir = Path(temporary)
         servers = [start_albca(workdir, csr, workers=args.workers, sync=args.sync)]
         try:
+            if args.baseline:
+                servers.append(
+                    start_albca(workdir, csr, workers=args.workers, sync=args.sync,
+                                albca=args.baseline, key="baseline")
+                )  # fmt: skip
             if cfssl is not None:
                 servers.append(start_cfssl(cfssl, workdir, csr, with_records=True))
                 servers.append(start_cfssl(cfssl, workdir, csr, with_records=False))
@@ -476,6 +493,11 @@ def main() -> None:
                     f"  c={concurrency}: albca / {got[key].label:<32} "
                     f"{albca.rate / got[key].rate:5.2f}x   ({goal})"
                 )
+        if "baseline" in got:
+            print(
+                f"  c={concurrency}: albca / albca baseline{'':<22}"
+                f"{albca.rate / got['baseline'].rate:5.2f}x"
+            )
         if "cfssl-db" in got and "cfssl" in got:
             print(
                 f"  c={concurrency}: cfssl certdb / cfssl no records{'':<13}"

@@ -55,6 +55,21 @@ def test_issue_from_csr_returns_a_certificate_that_verifies(ca, client):
     assert issued.serial == int(body["certificate"]["serial"], 16)
 
 
+def test_the_issuing_answer_is_written_as_fastapi_writes_json(ca, client):
+    # POST /v1/certificates takes the lean path (api.fast_issue, orjson); its bytes must be
+    # the ones FastAPI's JSONResponse writes for the same body, as every other route's are.
+    from starlette.responses import JSONResponse
+
+    response = client.post(
+        "/v1/certificates",
+        json={"profile": "server", "csr": csr_pem()},
+        headers=auth(ca.token("j")),
+    )
+    assert response.status_code == 201, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert response.content == JSONResponse(response.json()).body
+
+
 def test_issue_accepts_a_shorter_lifetime(ca, client):
     response = client.post(
         "/v1/certificates",

@@ -196,3 +196,104 @@ def test_a_prompted_passphrase_reaches_no_workers_environment(home_env, tmp_path
     assert len(processes) >= 3  # the supervisor and two workers (and any helpers)
     leaked = [pid for pid, environ in environments.items() if PASSPHRASE.encode() in environ]
     assert leaked == []
+
+
+def _answer_to(sock: socket.socket) -> bytes:
+    """Everything the server sends before it closes the connection."""
+    answer = b""
+    deadline = time.monotonic() + BOUND
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([sock], [], [], max(deadline - time.monotonic(), 0))
+        if not ready:
+            break
+        try:
+            chunk = sock.recv(4096)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        answer += chunk
+    return answer
+
+
+def test_headers_over_the_limit_get_431_however_they_arrive(home_env):
+    env = {**home_env, "ALBCA_KEY_PASSPHRASE": PASSPHRASE, "ALBCA_API_MAX_HEADER_BYTES": "2048"}
+    server, port = _start(env, "--header-timeout", "60")
+    head = b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    try:
+        _wait_until_up(server, port)
+        # Under the limit: answered.
+        fits = httpx.get(
+            f"http://127.0.0.1:{port}/v1/health", headers={"X-Fill": "f" * 1500}, timeout=10
+        )
+        # Over it, in one piece (one read on the server's side).
+        at_once = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        at_once.sendall(head + b"X-Fill: " + b"f" * 3000 + b"\r\n\r\n")
+        whole = _answer_to(at_once)
+        at_once.close()
+        # Over it, a header that never ends, sent a little at a time: refused once the
+        # bytes received pass the limit, long before the header deadline.
+        trickle = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        trickle.sendall(head + b"X-Endless: ")
+        sent = 0
+        while sent < 64 * 1024 and not select.select([trickle], [], [], 0.02)[0]:
+            trickle.sendall(b"e" * 256)
+            sent += 256
+        endless = _answer_to(trickle)
+        trickle.close()
+    finally:
+        output = _stop(server)
+    assert fits.status_code == 200, output
+    assert whole.startswith(b"HTTP/1.1 431 "), whole
+    assert endless.startswith(b"HTTP/1.1 431 "), endless
+    assert sent < 8 * 1024  # the server answered soon after 2 KiB, not at the end
+
+
+def test_the_next_request_on_a_kept_alive_connection_has_the_header_deadline(home_env):
+    env = {**home_env, "ALBCA_KEY_PASSPHRASE": PASSPHRASE}
+    server, port = _start(env, "--header-timeout", "1", "--keep-alive-timeout", "60")
+    try:
+        _wait_until_up(server, port)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        first = b""
+        while b'"status":"ok"' not in first:
+            first += sock.recv(4096)
+        # Kept alive (well within its 60 s); then half of a second request, never finished.
+        sock.sendall(b"GET /v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        closed = _closed_by_server(sock, time.monotonic() + BOUND)
+        sock.close()
+    finally:
+        output = _stop(server)
+    assert first.startswith(b"HTTP/1.1 200 "), output
+    assert closed, output
+
+
+def test_100_continue_is_sent_before_the_body_and_the_answer_after_it(home_env):
+    # Each answer leaves in one send (albca.http_limits holds its head until its body);
+    # an interim 100 Continue must not be held: the client waits for it to send the body.
+    env = {**home_env, "ALBCA_KEY_PASSPHRASE": PASSPHRASE}
+    server, port = _start(env)
+    try:
+        _wait_until_up(server, port)
+        sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+        sock.sendall(
+            b"POST /v1/certificates HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 2\r\n"
+            b"Expect: 100-continue\r\n\r\n"
+        )
+        interim = sock.recv(4096)
+        sock.sendall(b"{}")
+        final = b""
+        while b'"field"' not in final:
+            final += sock.recv(4096)
+        head = httpx.head(f"http://127.0.0.1:{port}/v1/health", timeout=10)
+        sock.close()
+    finally:
+        output = _stop(server)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n", output
+    assert final.startswith(b"HTTP/1.1 401 "), final
+    assert b'"code":"missing_credential"' in final
+    # A head with no body after it still leaves, when the answer is complete.
+    assert head.status_code == 405
+    assert head.headers["allow"] == "GET"

@@ -132,6 +132,8 @@ def serve(
         "access_log": access_log,
         "server_header": False,
         "proxy_headers": False,
+        # uvloop where it is installed (the api extra, on Linux), else asyncio.
+        "loop": "auto",
         **ssl_options,
         **uvicorn_limits(
             header_timeout=settings.api_header_timeout_seconds,
