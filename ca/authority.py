@@ -170,6 +170,10 @@ class Authority:
         # ``issue_async`` commits here, never on the event loop: one thread, so that the
         # records queued while it commits go in its next transaction together.
         self._committer: ThreadPoolExecutor | None = None
+        # ``issue_async`` calls in flight. Counted on the event loop's thread only; with
+        # loops in several threads a miscount can only send a commit to the loop or to the
+        # thread needlessly, never skip one (``GroupCommit`` decides who commits).
+        self._issuing_async = 0
 
     @property
     def profiles(self) -> ProfileSet:
@@ -346,8 +350,25 @@ class Authority:
         self, request: IssueRequest, *, caller_policy: NamePolicy | None = None
     ) -> IssuedCertificate:
         """``issue`` for an event loop: checks and signs on the loop (CPU work, shorter than
-        a hand-off to a thread), commits on the committer thread, together with whatever
-        other requests queued meanwhile. Returns once the record is committed."""
+        a hand-off to a thread). Returns once the record is committed.
+
+        The commit runs on the loop when nothing else on it would wait for it
+        (``_alone_on_loop``) and the store can start writing at once
+        (``GroupCommit.try_commit``: never waiting for another process's writer lock);
+        otherwise on the committer thread, together with whatever other requests queued
+        meanwhile, while the loop serves them. Committing on the loop saves the hand-off to
+        a thread and back: +19% at one client in issue 17's measurements. With others in
+        flight the loop keeps signing them during the fsync instead, so that they share
+        the next commit."""
+        self._issuing_async += 1
+        try:
+            return await self._issue_async(request, caller_policy)
+        finally:
+            self._issuing_async -= 1
+
+    async def _issue_async(
+        self, request: IssueRequest, caller_policy: NamePolicy | None
+    ) -> IssuedCertificate:
         plan = self._plan(request, caller_policy)
         loop = asyncio.get_running_loop()
         attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
@@ -357,13 +378,35 @@ class Authority:
             # committer is busy join its next batch.
             pending = self._queue(signed)
             try:
-                await loop.run_in_executor(self._commit_thread(), self.group_commit.wait, pending)
+                if self._alone_on_loop() and self.group_commit.try_commit(pending):
+                    self.group_commit.wait(pending)  # done: returns, or raises its error
+                else:
+                    await loop.run_in_executor(
+                        self._commit_thread(), self.group_commit.wait, pending
+                    )
             except DuplicateSerial:
                 if request.serial is not None:
                     raise
                 continue
             return signed.issued
         raise _no_unused_serial()
+
+    def _alone_on_loop(self) -> bool:
+        """Whether a commit on the loop would hold up nothing: no other issuance waits for
+        a commit, and no other task of this loop is ready to run (a request read in the
+        same poll, not started yet). A task waiting for something (the network, a timer,
+        the committer thread) is not held up: it could not run anyway.
+
+        ``_fut_waiter`` (the future a task waits on, None while it is ready to run) is
+        CPython's, read with a default: where it is missing every other task counts as
+        ready, and the commit goes to the committer thread as before."""
+        if self._issuing_async != 1:
+            return False
+        current = asyncio.current_task()
+        return not any(
+            task is not current and getattr(task, "_fut_waiter", None) is None
+            for task in asyncio.all_tasks()
+        )
 
     def _queue(self, signed: _Signed) -> Pending:
         return self.group_commit.queue(signed.record, signed.event, signed.weight)

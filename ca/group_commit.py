@@ -18,12 +18,19 @@ What it keeps:
 - a duplicate serial in a batch (a chosen serial already held, or two callers retrying one
   Idempotency-Key in the same batch) fails only the caller whose serial it is: the batch is
   committed again one record at a time, and exactly that caller gets ``DuplicateSerial``.
+
+``try_commit`` is the same commit for an event loop, where waiting is not allowed: it
+commits the queue there and then when no commit is running and the store can start writing
+at once (``try_add_certificates``: the SQLite store's writer lock is free), and otherwise
+leaves the records queued for ``wait`` on a thread. A lone request so skips the hand-off
+to a thread and back, the largest cost after the crypto at one client (issue 17).
 """
 
 from __future__ import annotations
 
 import threading
 from collections import deque
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from albca.ca.errors import DuplicateSerial
@@ -31,6 +38,10 @@ from albca.ca.records import AuditEvent, CertificateRecord
 from albca.ca.stores.protocol import CertificateStore
 
 __all__ = ["GroupCommit", "Pending"]
+
+TryAdd = Callable[[Sequence[tuple[CertificateRecord, AuditEvent]]], bool]
+"""A store's ``try_add_certificates``: writes and returns True, or writes nothing and
+returns False when it would have to wait for another writer."""
 
 
 @dataclass(eq=False)
@@ -85,6 +96,49 @@ class GroupCommit:
                     self._batch_done.notify_all()
         if pending.error is not None:
             raise pending.error
+
+    def try_commit(self, pending: Pending) -> bool:
+        """Commit the queue (``pending`` with it) here, without waiting for anything: True
+        once ``pending`` is done (``wait`` then returns at once, or raises its error).
+        False, with everything still queued, when a commit is running, the store has no
+        ``try_add_certificates``, or another writer holds the store."""
+        try_add: TryAdd | None = getattr(self._store, "try_add_certificates", None)
+        if try_add is None:
+            return False  # a store whose writes wait on the network (DynamoDB)
+        with self._queue_lock:
+            if pending.done:
+                return True
+            if self._committing:
+                return False
+            self._committing = True
+            batch = self._take_batch()
+        handled = False
+        try:
+            handled = self._try_commit(batch, try_add)
+        finally:
+            with self._queue_lock:
+                if not handled:
+                    self._queue.extendleft(reversed(batch))  # in line again, in order
+                self._committing = False
+                self._batch_done.notify_all()
+        return pending.done
+
+    def _try_commit(self, batch: list[Pending], try_add: TryAdd) -> bool:
+        """``_commit`` through ``try_add``: False when nothing was written and every record
+        of ``batch`` is to be committed by ``wait``."""
+        try:
+            written = try_add([(p.record, p.event) for p in batch])
+        except DuplicateSerial:
+            if len(batch) > 1:
+                return False  # ``_commit`` finds whose serial it is, one write at a time
+            _finish(batch, DuplicateSerial(batch[0].record.serial))
+            return True
+        except Exception as exc:
+            _finish(batch, exc)  # nothing of it was written, as in ``_commit``
+            return True
+        if written:
+            _finish(batch, None)
+        return written
 
     def queued(self) -> int:
         """Records waiting for a commit (not yet taken into one)."""
