@@ -266,7 +266,8 @@ class Authority:
         serial: int | None = None,
     ) -> IssuedCertificate:
         """Issue for a CSR. The CSR's names are used unless ``names`` overrides them."""
-        parsed = parse_csr(csr)
+        with self.group_commit.signing():  # a commit starting now waits for this record
+            parsed = parse_csr(csr)
         request = IssueRequest(
             profile=profile,
             public_key=parsed.public_key,
@@ -333,12 +334,15 @@ class Authority:
         self, request: IssueRequest, *, caller_policy: NamePolicy | None = None
     ) -> IssuedCertificate:
         """Sign and record one certificate; it is returned only once its record is committed."""
-        plan = self._plan(request, caller_policy)
+        with self.group_commit.signing():
+            plan = self._plan(request, caller_policy)
         attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
         for _attempt in range(attempts):
-            signed = self._sign(plan, request.serial or random_serial())
+            with self.group_commit.signing():
+                signed = self._sign(plan, request.serial or random_serial())
+                pending = self._queue(signed)
             try:
-                self.group_commit.wait(self._queue(signed))
+                self.group_commit.wait(pending)
             except DuplicateSerial:
                 if request.serial is not None:
                     raise
@@ -373,10 +377,11 @@ class Authority:
         loop = asyncio.get_running_loop()
         attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
         for _attempt in range(attempts):
-            signed = self._sign(plan, request.serial or random_serial())
-            # Queued here, on the loop, before the hand-off: requests that arrive while the
-            # committer is busy join its next batch.
-            pending = self._queue(signed)
+            with self.group_commit.signing():
+                signed = self._sign(plan, request.serial or random_serial())
+                # Queued here, on the loop, before the hand-off: requests that arrive while
+                # the committer is busy join its next batch.
+                pending = self._queue(signed)
             try:
                 if self._alone_on_loop() and self.group_commit.try_commit(pending):
                     self.group_commit.wait(pending)  # done: returns, or raises its error

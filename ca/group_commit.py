@@ -19,6 +19,12 @@ What it keeps:
   Idempotency-Key in the same batch) fails only the caller whose serial it is: the batch is
   committed again one record at a time, and exactly that caller gets ``DuplicateSerial``.
 
+Callers announce themselves while they sign (``signing``): a caller about to commit waits
+for those, bounded by their signing and not by a timer, so that concurrent callers' records
+share one commit. Without it a commit that is quick next to signing (``synchronous=normal``,
+a fast disk) took one record at a time, and each record paid for its own transaction's
+pages: measured, four concurrent callers were no faster than one.
+
 ``try_commit`` is the same commit for an event loop, where waiting is not allowed: it
 commits the queue there and then when no commit is running and the store can start writing
 at once (``try_add_certificates``: the SQLite store's writer lock is free), and otherwise
@@ -28,9 +34,10 @@ to a thread and back, the largest cost after the crypto at one client (issue 17)
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from albca.ca.errors import DuplicateSerial
@@ -64,6 +71,22 @@ class GroupCommit:
         # its record was in it (rather than waking one by one through a lock).
         self._batch_done = threading.Condition(self._queue_lock)
         self._committing = False
+        self._signing = 0  # callers inside ``signing``: about to queue a record
+
+    @contextlib.contextmanager
+    def signing(self) -> Iterator[None]:
+        """Around a caller's checks and signing, ending once it has queued its record (or
+        failed): commits wait for it meanwhile. Never ``wait`` inside: a caller counted
+        here would wait for itself."""
+        with self._queue_lock:
+            self._signing += 1
+        try:
+            yield
+        finally:
+            with self._queue_lock:
+                self._signing -= 1
+                if self._signing == 0:
+                    self._batch_done.notify_all()  # a caller may be waiting to commit
 
     def commit(self, record: CertificateRecord, event: AuditEvent, weight: int) -> None:
         """Commit ``record`` with its ``event``, alone or with others' records queued now."""
@@ -82,7 +105,7 @@ class GroupCommit:
         taken)."""
         with self._batch_done:
             while not pending.done:
-                if self._committing:
+                if self._committing or self._others_coming():
                     self._batch_done.wait()
                     continue
                 self._committing = True
@@ -108,7 +131,7 @@ class GroupCommit:
         with self._queue_lock:
             if pending.done:
                 return True
-            if self._committing:
+            if self._committing or self._others_coming():
                 return False
             self._committing = True
             batch = self._take_batch()
@@ -122,6 +145,10 @@ class GroupCommit:
                 self._committing = False
                 self._batch_done.notify_all()
         return pending.done
+
+    def _others_coming(self) -> bool:
+        """Callers are signing, and the next batch has room for them. Under ``_queue_lock``."""
+        return self._signing > 0 and len(self._queue) < self._store.batch_limit
 
     def _try_commit(self, batch: list[Pending], try_add: TryAdd) -> bool:
         """``_commit`` through ``try_add``: False when nothing was written and every record
