@@ -34,10 +34,9 @@ to a thread and back, the largest cost after the crypto at one client (issue 17)
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from albca.ca.errors import DuplicateSerial
@@ -72,21 +71,23 @@ class GroupCommit:
         self._batch_done = threading.Condition(self._queue_lock)
         self._committing = False
         self._signing = 0  # callers inside ``signing``: about to queue a record
+        self._signing_context = _Signing(self)
 
-    @contextlib.contextmanager
-    def signing(self) -> Iterator[None]:
+    def signing(self) -> _Signing:
         """Around a caller's checks and signing, ending once it has queued its record (or
         failed): commits wait for it meanwhile. Never ``wait`` inside: a caller counted
         here would wait for itself."""
+        return self._signing_context
+
+    def _signing_started(self) -> None:
         with self._queue_lock:
             self._signing += 1
-        try:
-            yield
-        finally:
-            with self._queue_lock:
-                self._signing -= 1
-                if self._signing == 0:
-                    self._batch_done.notify_all()  # a caller may be waiting to commit
+
+    def _signing_ended(self) -> None:
+        with self._queue_lock:
+            self._signing -= 1
+            if self._signing == 0:
+                self._batch_done.notify_all()  # a caller may be waiting to commit
 
     def commit(self, record: CertificateRecord, event: AuditEvent, weight: int) -> None:
         """Commit ``record`` with its ``event``, alone or with others' records queued now."""
@@ -214,6 +215,21 @@ class GroupCommit:
             _finish(batch, exc)
             return
         _finish(batch, None)
+
+
+class _Signing:
+    """``GroupCommit.signing``: a plain class, as it runs three times per certificate
+    (``contextlib.contextmanager`` costs a generator each time). It holds no state of its
+    own, so one serves every thread."""
+
+    def __init__(self, group: GroupCommit) -> None:
+        self._group = group
+
+    def __enter__(self) -> None:
+        self._group._signing_started()
+
+    def __exit__(self, *_: object) -> None:
+        self._group._signing_ended()
 
 
 def _finish(batch: list[Pending], error: BaseException | None) -> None:

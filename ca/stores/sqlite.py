@@ -336,8 +336,13 @@ class SqliteStore:
         return StoreUnavailable(f"certificate store {self.path} {doing}: {exc}")
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[_Cursor]:
+    def _transaction(self, *, authorities_unchanged: bool = False) -> Iterator[_Cursor]:
         """One write transaction; sqlite3 errors become ``StoreUnavailable`` here, once.
+
+        ``authorities_unchanged``: the transaction writes no authority row, so the
+        authorities this thread read (``list_authorities``) stay current: issuing does not
+        make the next issuance read them again. Other connections' commits still do
+        (``PRAGMA data_version``).
 
         Inside ``try_add_certificates`` (this thread's ``without_waiting``) it waits for
         nothing: the writers' lock held, SQLite's write lock held, or the whole-file check
@@ -366,7 +371,8 @@ class SqliteStore:
                     raise self._unavailable(exc, "failed to write") from exc
                 raise
             finally:
-                self._changes.wrote()
+                if not authorities_unchanged:
+                    self._changes.wrote()
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -465,7 +471,7 @@ class SqliteStore:
         if len(entries) > self.batch_limit:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
         rows = [(_certificate_row(record), _audit_row(event)) for record, event in entries]
-        with self._transaction() as db:
+        with self._transaction(authorities_unchanged=True) as db:
             for (certificate_row, audit_row), (record, _) in zip(rows, entries, strict=True):
                 try:
                     db.execute(
@@ -888,8 +894,10 @@ def _begin_without_waiting(connection: sqlite3.Connection, busy_timeout_ms: int)
     """BEGIN IMMEDIATE with SQLite's busy timeout at 0 for this one statement: a writer
     that does not take the lock file (the sqlite3 shell, another program) holding the
     database makes it fail at once with SQLITE_BUSY, which becomes ``_WriterBusy``.
-    Once the write lock is held, a WAL commit waits on no other connection (SQLite's
-    "Write-Ahead Logging", section 2.2: the automatic checkpoint is PASSIVE)."""
+    Once the write lock is held, a WAL commit waits on no other connection: the
+    checkpoint a commit may run is PASSIVE ("Checkpoints initiated by this mechanism are
+    PASSIVE", sqlite.org/c3ref/wal_autocheckpoint.html), and "the busy-handler callback is
+    never invoked in the SQLITE_CHECKPOINT_PASSIVE mode" (c3ref/wal_checkpoint_v2.html)."""
     connection.execute("PRAGMA busy_timeout = 0")
     try:
         connection.execute("BEGIN IMMEDIATE")

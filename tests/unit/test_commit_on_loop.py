@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from albca.ca.authority import _LOOP_COMMITS_AFTER as LOOP_COMMITS_AFTER
 from albca.ca.authority import IssueRequest
 from albca.ca.csr import parse_csr
 from albca.ca.errors import StoreUnavailable
@@ -83,12 +84,16 @@ def read_back(path: Path, serial: int) -> CertificateRecord:
         store.close()
 
 
-def test_a_lone_issuance_commits_on_the_loop(authority, tmp_path):
+def test_lone_issuances_commit_on_the_loop_after_a_streak_of_them(authority, tmp_path):
     async def scenario():
-        return threading.current_thread().name, await authority.issue_async(request())
+        issued = [await authority.issue_async(request()) for _ in range(LOOP_COMMITS_AFTER + 2)]
+        return threading.current_thread().name, issued[-1]
 
     loop_thread, issued = on_new_loop(scenario)
-    assert authority.store.committed_on == [loop_thread]
+    # The first ones go to the committer thread: one alone may be the first of many.
+    threads = authority.store.committed_on
+    assert all(name.startswith("albca-commit") for name in threads[:LOOP_COMMITS_AFTER])
+    assert threads[LOOP_COMMITS_AFTER:] == [loop_thread, loop_thread]
     assert read_back(tmp_path / "albca.db", issued.serial).certificate_pem == (
         issued.certificate_pem.decode()
     )
@@ -96,6 +101,9 @@ def test_a_lone_issuance_commits_on_the_loop(authority, tmp_path):
 
 def test_concurrent_issuances_commit_on_the_committer_thread(authority):
     async def scenario():
+        for _ in range(LOOP_COMMITS_AFTER + 1):
+            await authority.issue_async(request())  # lone ones: the loop commits them now
+        authority.store.committed_on.clear()
         return await asyncio.gather(*(authority.issue_async(request()) for _ in range(3)))
 
     issued = on_new_loop(scenario)
@@ -103,6 +111,22 @@ def test_concurrent_issuances_commit_on_the_committer_thread(authority):
     # Three in flight at once: none commits on the loop, which signs the others meanwhile.
     assert authority.store.committed_on
     assert all(name.startswith("albca-commit") for name in authority.store.committed_on)
+
+
+def test_one_issuance_alone_among_concurrent_ones_does_not_commit_on_the_loop(authority):
+    """Under load a request can find itself alone (the others not read yet): the streak
+    of concurrent ones before it sends it to the committer thread."""
+
+    async def scenario():
+        for _ in range(LOOP_COMMITS_AFTER + 1):
+            await authority.issue_async(request())
+        await asyncio.gather(*(authority.issue_async(request()) for _ in range(3)))
+        authority.store.committed_on.clear()
+        await authority.issue_async(request())
+
+    on_new_loop(scenario)
+    assert len(authority.store.committed_on) == 1
+    assert authority.store.committed_on[0].startswith("albca-commit")
 
 
 @pytest.mark.parametrize("kind", ["lock-file", "sqlite"])
@@ -116,6 +140,8 @@ def test_the_loop_answers_while_another_process_holds_the_store(authority, tmp_p
     held = path.with_name("albca.db.lock") if kind == "lock-file" else path
 
     async def scenario():
+        for _ in range(LOOP_COMMITS_AFTER):
+            await authority.issue_async(request())  # lone ones: the next tries the loop
         with LockHolder(kind, held) as holder:
             task = asyncio.ensure_future(authority.issue_async(request()))
             await until(lambda: any(n.startswith("albca-commit") for n in committers()))
@@ -127,7 +153,7 @@ def test_the_loop_answers_while_another_process_holds_the_store(authority, tmp_p
             return await asyncio.wait_for(task, 30)
 
     def committers() -> list[str]:
-        return authority.store.committed_on[1:]  # the first is ``earlier``'s
+        return authority.store.committed_on[LOOP_COMMITS_AFTER + 1 :]  # after the warm-up
 
     issued = on_new_loop(scenario)
     assert read_back(path, issued.serial).serial == issued.serial
@@ -135,13 +161,17 @@ def test_the_loop_answers_while_another_process_holds_the_store(authority, tmp_p
 
 
 def test_a_failed_commit_on_the_loop_hands_out_nothing(authority, tmp_path):
-    authority.store.fail_with = StoreUnavailable("certificate store failed to write: disk full")
-
     async def scenario():
-        return await authority.issue_async(request())
+        for _ in range(LOOP_COMMITS_AFTER):
+            await authority.issue_async(request())
+        committed = authority.list_certificates(CertificateQuery(limit=100)).records
+        authority.store.committed_on.clear()
+        authority.store.fail_with = StoreUnavailable("certificate store failed to write: disk full")
+        with pytest.raises(StoreUnavailable, match="disk full"):
+            await authority.issue_async(request())
+        return committed
 
-    with pytest.raises(StoreUnavailable, match="disk full"):
-        on_new_loop(scenario)
+    committed = on_new_loop(scenario)
     assert authority.store.committed_on == [threading.current_thread().name]
     authority.store.fail_with = None
-    assert authority.list_certificates(CertificateQuery(limit=10)).records == ()
+    assert authority.list_certificates(CertificateQuery(limit=100)).records == committed
