@@ -44,6 +44,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -335,14 +336,29 @@ class SqliteStore:
         return StoreUnavailable(f"certificate store {self.path} {doing}: {exc}")
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[_Cursor]:
-        """One write transaction; sqlite3 errors become ``StoreUnavailable`` here, once."""
+    def _transaction(self, *, authorities_unchanged: bool = False) -> Iterator[_Cursor]:
+        """One write transaction; sqlite3 errors become ``StoreUnavailable`` here, once.
+
+        ``authorities_unchanged``: the transaction writes no authority row, so the
+        authorities this thread read (``list_authorities``) stay current: issuing does not
+        make the next issuance read them again. Other connections' commits still do
+        (``PRAGMA data_version``).
+
+        Inside ``try_add_certificates`` (this thread's ``without_waiting``) it waits for
+        nothing: the writers' lock held, SQLite's write lock held, or the whole-file check
+        still to run, it raises ``_WriterBusy`` before anything is written."""
+        without_waiting = getattr(self._local, "without_waiting", False)
         if not self._checked:
+            if without_waiting:
+                raise _WriterBusy  # the check reads the whole file: not on an event loop
             self.check_integrity()  # the first write of a store opened "before-first-write"
         connection = self._connection()
-        with self._writers:
+        with self._writers.held(wait=not without_waiting):
             try:
-                connection.execute("BEGIN IMMEDIATE")
+                if without_waiting:
+                    _begin_without_waiting(connection, self._busy_timeout_ms)
+                else:
+                    connection.execute("BEGIN IMMEDIATE")
             except sqlite3.Error as exc:
                 raise self._unavailable(exc, "is unavailable") from exc
             try:
@@ -355,7 +371,8 @@ class SqliteStore:
                     raise self._unavailable(exc, "failed to write") from exc
                 raise
             finally:
-                self._changes.wrote()
+                if not authorities_unchanged:
+                    self._changes.wrote()
 
     def _read(self, sql: str, parameters: Sequence[Any] = ()) -> list[Any]:
         try:
@@ -415,23 +432,46 @@ class SqliteStore:
             stamp = self._changes.read(connection)
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"certificate store {self.path} failed to read: {exc}") from exc
-        kept: tuple[tuple[int, int], list[AuthorityRecord]] | None
-        kept = getattr(self._local, "authorities", None)
-        if kept is None or kept[0] != stamp:
+        kept: _KeptAuthorities | None = getattr(self._local, "authorities", None)
+        if kept is None or kept.stamp != stamp:
             rows = self._read("SELECT * FROM authorities ORDER BY created_at, key_id")
-            kept = (stamp, [_authority_from_row(row) for row in rows])
+            if kept is None or kept.rows != rows:
+                kept = _KeptAuthorities(stamp, rows, [_authority_from_row(row) for row in rows])
+            else:
+                # Every certificate committed changes the stamp (the authorities rarely
+                # change): the same rows keep the records already built from them.
+                kept = _KeptAuthorities(stamp, rows, kept.records)
             self._local.authorities = kept
-        return list(kept[1])
+        return list(kept.records)
 
     # -- certificates ----------------------------------------------------------------
     def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None:
         self.add_certificates([(record, event)])
 
+    def try_add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> bool:
+        """``add_certificates`` if it can start writing now, else False with nothing written.
+
+        For an event loop (``GroupCommit.try_commit``): the writers' lock may be held by
+        another process for seconds (``albca crl``, ``albca issue batch``), so it is taken
+        with ``LOCK_NB`` and SQLite's write lock with a busy timeout of 0; either one held
+        elsewhere returns False at once. Once both are held it writes and commits (under
+        ``synchronous=full`` that includes the fsync) and raises what ``add_certificates``
+        raises. It goes through ``add_certificates``, so a subclass's is the one run.
+        """
+        self._local.without_waiting = True
+        try:
+            self.add_certificates(entries)
+        except _WriterBusy:
+            return False
+        finally:
+            self._local.without_waiting = False
+        return True
+
     def add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
         if len(entries) > self.batch_limit:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
         rows = [(_certificate_row(record), _audit_row(event)) for record, event in entries]
-        with self._transaction() as db:
+        with self._transaction(authorities_unchanged=True) as db:
             for (certificate_row, audit_row), (record, _) in zip(rows, entries, strict=True):
                 try:
                     db.execute(
@@ -846,6 +886,38 @@ def _kept_from_row(row: Sequence[Any], der: bytes | None) -> KeptCrl | None:
     )
 
 
+class _WriterBusy(Exception):
+    """Another writer holds the store now (``try_add_certificates``); nothing was written."""
+
+
+def _begin_without_waiting(connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
+    """BEGIN IMMEDIATE with SQLite's busy timeout at 0 for this one statement: a writer
+    that does not take the lock file (the sqlite3 shell, another program) holding the
+    database makes it fail at once with SQLITE_BUSY, which becomes ``_WriterBusy``.
+    Once the write lock is held, a WAL commit waits on no other connection: the
+    checkpoint a commit may run is PASSIVE ("Checkpoints initiated by this mechanism are
+    PASSIVE", sqlite.org/c3ref/wal_autocheckpoint.html), and "the busy-handler callback is
+    never invoked in the SQLITE_CHECKPOINT_PASSIVE mode" (c3ref/wal_checkpoint_v2.html)."""
+    connection.execute("PRAGMA busy_timeout = 0")
+    try:
+        connection.execute("BEGIN IMMEDIATE")
+    except sqlite3.OperationalError as exc:
+        if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
+            raise _WriterBusy from None
+        raise
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+
+
+@dataclass(frozen=True)
+class _KeptAuthorities:
+    """``list_authorities``'s last answer on one thread, with the stamp and rows it is of."""
+
+    stamp: tuple[int, int]
+    rows: list[Any]
+    records: list[AuthorityRecord]
+
+
 class _WriterLock:
     """Writers take turns here, not in SQLite.
 
@@ -862,14 +934,7 @@ class _WriterLock:
         self._fd: int | None = None
 
     def __enter__(self) -> None:
-        self._threads.acquire()
-        try:
-            if self._fd is None:
-                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
-        except OSError as exc:
-            self._threads.release()
-            raise StoreUnavailable(f"cannot lock {self._path} for writing: {exc}") from exc
+        self._acquire(wait=True)
 
     def __exit__(self, *_: object) -> None:
         try:
@@ -877,6 +942,30 @@ class _WriterLock:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
         finally:
             self._threads.release()
+
+    @contextlib.contextmanager
+    def held(self, *, wait: bool) -> Iterator[None]:
+        """The lock for a block; without ``wait``, ``_WriterBusy`` if a thread of this
+        process or another process holds it now."""
+        self._acquire(wait=wait)
+        try:
+            yield
+        finally:
+            self.__exit__()
+
+    def _acquire(self, *, wait: bool) -> None:
+        if not self._threads.acquire(blocking=wait):
+            raise _WriterBusy
+        try:
+            if self._fd is None:
+                self._fd = os.open(self._path, os.O_RDWR | os.O_CREAT, 0o600)
+            fcntl.flock(self._fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._threads.release()
+            raise _WriterBusy from None
+        except OSError as exc:
+            self._threads.release()
+            raise StoreUnavailable(f"cannot lock {self._path} for writing: {exc}") from exc
 
     def close(self) -> None:
         with self._threads:

@@ -25,11 +25,12 @@ from albca.ca.authority import Authority, IssueRequest
 from albca.ca.clock import system_clock
 from albca.ca.csr import parse_csr
 from albca.ca.errors import CertificateNotFound, DuplicateSerial, StoreUnavailable
+from albca.ca.group_commit import GroupCommit
 from albca.ca.issued import IssuedCertificate
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from albca.ca.stores.sqlite import SqliteStore
 from tests.authorities import build_authority
-from tests.factories import ec_key, make_csr
+from tests.factories import ec_key, issue_event, make_csr, make_record
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,6 +59,11 @@ class GatedStore:
         if self.fail_with is not None:
             raise self.fail_with
         self.inner.add_certificates(entries)
+
+    def try_add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> bool:
+        # As if another process held the writer lock: ``issue_async`` hands every commit to
+        # the committer thread, where the gate can hold it without holding the event loop.
+        return False
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
@@ -299,3 +305,51 @@ def test_a_crash_between_signing_and_commit_hands_out_nothing(tmp_path):
         assert store.query_certificates(CertificateQuery(), system_clock()).records == ()
     finally:
         store.close()
+
+
+class RecordingStore:
+    """The real SQLite store, noting the serials of every certificate commit."""
+
+    def __init__(self, inner: SqliteStore) -> None:
+        self.inner = inner
+        self.batch_limit = inner.batch_limit
+        self.batch_bytes = inner.batch_bytes
+        self.commits: list[list[int]] = []
+
+    def add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
+        self.commits.append([record.serial for record, _ in entries])
+        self.inner.add_certificates(entries)
+
+    def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None:
+        self.add_certificates([(record, event)])
+
+
+def test_a_commit_waits_for_a_caller_still_signing_and_takes_its_record_too(tmp_path):
+    """Caller A has queued; caller B is still signing (inside ``signing``). A does not
+    commit alone: it waits until B has queued, and one transaction holds both."""
+    inner = SqliteStore(tmp_path / "albca.db", synchronous="normal")
+    store = RecordingStore(inner)
+    group = GroupCommit(store)
+    b_signing, b_may_queue = threading.Event(), threading.Event()
+    a_record, b_record = make_record(0xA1), make_record(0xB2)
+
+    def caller_b() -> None:
+        with group.signing():
+            b_signing.set()
+            assert b_may_queue.wait(30)
+            pending = group.queue(b_record, issue_event(b_record), 1)
+        group.wait(pending)
+
+    outcomes = Outcomes()
+    outcomes.start(caller_b)
+    assert b_signing.wait(30)
+    outcomes.start(lambda: group.commit(a_record, issue_event(a_record), 1))
+    wait_until(lambda: group.queued() == 1)  # A's record is in line, B's not yet
+    assert store.commits == []  # A waits for B rather than committing alone
+    b_may_queue.set()
+    outcomes.join()
+    try:
+        assert outcomes.errors == []
+        assert store.commits == [[0xA1, 0xB2]]
+    finally:
+        inner.close()
