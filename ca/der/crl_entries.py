@@ -2,9 +2,10 @@
 read back.
 
 An entry is fixed the moment its certificate is revoked (serial, revocation time, reason;
-RFC 5280 section 5.1.2.6), so the SQLite store encodes it then and keeps the bytes: a CRL
-of 500,000 entries is then one read of concatenated bytes instead of 500,000 encodings
-(issue 17, point 3). ``crl`` encodes the entries it is given as plain values the same way.
+RFC 5280 section 5.1.2.6), so both stores encode it then and keep the bytes (SQLite a row
+per entry, DynamoDB packed per expiry day): a CRL of 500,000 entries is then a read of
+concatenated bytes instead of 500,000 encodings (issue 17, point 3). ``crl`` encodes the
+entries it is given as plain values the same way.
 """
 
 from __future__ import annotations
@@ -64,7 +65,8 @@ def encode_entry(serial: int, revoked_at: int, reason: int) -> bytes:
 
 def encode_entries(entries: Iterable[RevokedEntry]) -> EncodedEntries:
     """``encode_entry`` for many entries: the hot loop when entries come as values (the
-    root's CRL, DynamoDB), with times cached per day (``der.EpochTimes``)."""
+    root's CRL, DynamoDB revocations from before issue 17), with times cached per day
+    (``der.EpochTimes``)."""
     encode_time = der.EpochTimes()
     reasons = _REASON_EXTENSIONS
     parts = [
