@@ -1,10 +1,11 @@
 """A CRL's read on DynamoDB, under moto: the requests ``next_crl`` sends (issue 17, point 3).
 
     python bench/store_at_scale.py --skip crl --skip scale --dynamodb 20000
-    python bench/dynamodb_crl.py 20000 500000
+    python bench/dynamodb_crl.py 20000 500000 [--days 90]
 
-``size`` revocations of one issuing CA, of certificates expiring over the next 90 days
-(a CA issuing 90-day certificates steadily), random 159-bit serials. One is revoked
+``size`` revocations of one issuing CA, of certificates expiring over the next ``--days``
+UTC days (90: a CA issuing 90-day certificates steadily; 1: a fleet issued in one batch
+and revoked together), random 159-bit serials. One is revoked
 through ``DynamoDBStore``; the others are written as the store writes them (their CRL
 entries packed by ``ca.stores.dynamodb_crl_entries``' own rules, ``Pack`` and
 ``pack_key``) with BatchWriteItem: moto copies the whole table on every transaction, so
@@ -14,9 +15,9 @@ items are written too (the revoked index, which the first CRL reads once); above
 
 Printed per CRL: the requests, the pages of each Query and their items, and the time under
 moto (moto's own Query is most of it: it sorts the whole partition for every page). moto
-cuts a page at 1,000,000 bytes but counts a binary value by its base64 text, a third more
-than DynamoDB, which counts raw bytes ("Item sizes and formats"): so the pages DynamoDB
-would send are also worked out from the items' sizes by DynamoDB's rules.
+cuts a page at 1,000,000 bytes by its own reckoning of sizes, so the pages DynamoDB would
+send are also worked out from the items' sizes by DynamoDB's rules ("Item sizes and
+formats": a binary value counts its raw bytes).
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def dynamodb_item_size(item: dict[str, Any]) -> int:
     return size
 
 
-def dynamodb_figures(size: int) -> None:
+def dynamodb_figures(size: int, days: int = 90) -> None:
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
         os.environ.pop(name, None)
     fake = "testing"  # moto's credentials: nothing leaves this process
@@ -91,7 +92,7 @@ def dynamodb_figures(size: int) -> None:
         certificate = client.get_item(
             TableName=_TABLE, Key={"pk": {"S": f"CERT#{template.serial:040x}"}, "sk": {"S": "CERT"}}
         )["Item"]
-        written = _write_revocations(client, certificate, size - 1, int(T0.timestamp()))
+        written = _write_revocations(client, certificate, size - 1, int(T0.timestamp()), days)
         client.update_item(
             TableName=_TABLE,
             Key={"pk": {"S": f"CRLNUMBER#{_ISSUER}"}, "sk": {"S": "CRLNUMBER"}},
@@ -99,7 +100,7 @@ def dynamodb_figures(size: int) -> None:
             ExpressionAttributeValues={":more": {"N": str(size - 1)}},
         )
         print(
-            f"DynamoDB (moto): {size:,} revocations written in "
+            f"DynamoDB (moto): {size:,} revocations expiring over {days} days, written in "
             f"{time.perf_counter() - started:.0f} s ({written})"
         )
         Connection.dispatch = dispatch  # type: ignore[method-assign]
@@ -122,7 +123,9 @@ def dynamodb_figures(size: int) -> None:
     print()
 
 
-def _write_revocations(client: Any, certificate: dict[str, Any], count: int, now: int) -> str:
+def _write_revocations(
+    client: Any, certificate: dict[str, Any], count: int, now: int, days: int
+) -> str:
     """``count`` revocations as the store writes them; what was written."""
     from albca.ca.der.crl_entries import encode_entry
     from albca.ca.stores import dynamodb_crl_entries as crl_entries
@@ -139,13 +142,14 @@ def _write_revocations(client: Any, certificate: dict[str, Any], count: int, now
 
     for _ in range(count):
         serial = generator.getrandbits(159)
-        not_after = now + _DAY + generator.randrange(90 * _DAY)
+        not_after = now - now % _DAY + _DAY + generator.randrange(days * _DAY)  # from midnight
         revoked_at = now - generator.randrange(30 * _DAY)
         entry = encode_entry(serial, revoked_at, 1)
-        key = crl_entries.pack_key(not_after, serial)
-        pack = packs.get(key, crl_entries.Pack(key))
-        if pack.has_room_for(entry):
-            packs[key] = pack.with_entry(entry, not_after)
+        for key in crl_entries.pack_keys(not_after, serial):
+            pack = packs.get(key, crl_entries.Pack(key))
+            if pack.has_room_for(entry):
+                packs[key] = pack.with_entry(entry, not_after)
+                break
         else:
             singles += 1
             put(_single(serial, not_after, revoked_at, entry))
@@ -257,5 +261,11 @@ def _timed(action: Any) -> tuple[float, Any]:
 
 
 if __name__ == "__main__":
-    for argument in sys.argv[1:] or ["20000"]:
-        dynamodb_figures(int(argument))
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sizes", type=int, nargs="*", default=[20_000])
+    parser.add_argument("--days", type=int, default=90)
+    arguments = parser.parse_args()
+    for size in arguments.sizes:
+        dynamodb_figures(size, arguments.days)

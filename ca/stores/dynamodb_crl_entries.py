@@ -9,20 +9,26 @@ a binary value counts its raw bytes, not its base64). One item per revocation, a
 and the keys are paid once per pack: about 28 MB, some 30 requests. And botocore decodes
 one base64 value per pack instead of one per entry.
 
-A pack: ``CRLENTRIES#<issuer>`` / ``<last second of a UTC day, 12 digits>#<slot, 2 hex>``,
-where the certificates of its entries expire that day and ``slot`` is the serial modulo
-``SLOTS`` (serials are random, so a day's revocations spread over the slots). It holds the
-entries (``entries``, DER one after another), each entry's expiry as seconds after the
-day's start (``expiries``, 3 bytes each, in the same order) and how many (``count``).
+A pack: ``CRLENTRIES#<issuer>`` / ``<last second of a UTC day, 12 digits>#<level><slot>``,
+where the certificates of its entries expire that day. Level 0 has ``SLOTS`` packs a day,
+and an entry's slot is its serial modulo ``SLOTS`` (serials are random, so a day's
+revocations spread over the slots). A revocation whose level-0 pack is full tries its pack
+of level 1, which has twice as many slots, and so on up to ``LEVELS``: a day with few
+revocations costs one pack read per revocation, and a day of a whole fleet's certificates
+(a batch issued at once, revoked at once) still packs hundreds of thousands of entries,
+reading a few more packs per revocation. A pack holds the entries (``entries``, DER one
+after another), each entry's expiry as seconds after the day's start (``expiries``, 3
+bytes each, in the same order) and how many (``count``).
 
 Atomic and race-free. A revocation reads its pack (strongly consistently) and puts it back
 with its entry appended, in the revocation's own transaction, on the condition that
 ``count`` is still what it read (``attribute_not_exists`` for a new pack): of two
 revocations appending to one pack at once, one commits and the other's whole transaction is
 cancelled; that one tries again and, to be sure of progress, writes a ``REVOKED#`` item of
-its own. So does a revocation whose pack is full: a pack stays under ``PACK_BYTES``, which
-keeps each revocation's write at a few write units (an update is billed for the larger of
-the item before and after, "Item sizes and formats") and far below the 400 KB item limit.
+its own. So does a revocation whose packs are full on every level: a pack stays under
+``PACK_BYTES``, which keeps each revocation's write at a few write units (a write is billed
+for the whole item, the larger of before and after: DynamoDB Developer Guide, "Capacity
+unit consumption for write operations") and far below the 400 KB item limit.
 
 Reading. A CRL reads the packs whose day has not ended (``sk >= now``, a key range, so
 expired days cost nothing once past) and the ``REVOKED#`` items, both with
@@ -53,10 +59,14 @@ from albca.ca.records import RevokedEntry
 from albca.ca.stores.dynamodb_models import CRL_NUMBER_SK, BoundModels
 from albca.ca.stores.dynamodb_table import DynamoDBTable
 
-__all__ = ["SLOTS", "PACK_BYTES", "CrlEntries", "Pack", "pack_key"]
+__all__ = ["SLOTS", "LEVELS", "PACK_BYTES", "CrlEntries", "Pack", "pack_keys"]
 
 SLOTS = 64
-"""Packs per day and issuer. Part of the data format: a pack's key holds the slot."""
+"""Level-0 packs per day and issuer; level ``k`` has ``SLOTS << k``. Part of the data
+format: a pack's key holds its level and slot."""
+
+LEVELS = 6
+"""Levels of packs a revocation tries before an item of its own: 4,032 packs a day."""
 
 PACK_BYTES = 8 * 1024
 """At most this many bytes of entries and expiries in one pack (about 140 entries)."""
@@ -67,11 +77,12 @@ _EXPIRY_BYTES = 3  # seconds after the day's start: below 86,400 < 2**24
 PAGE_ITEMS: int | None = None
 
 
-def pack_key(not_after: int, serial: int) -> str:
-    """The sort key of the pack an entry goes to: its day's last second, then its slot."""
+def pack_keys(not_after: int, serial: int) -> list[str]:
+    """The sort keys of the packs an entry may go to, in the order tried: its day's last
+    second, then a level and the serial's slot on that level."""
     not_after = max(not_after, 0)
     day_end = not_after - not_after % _DAY + _DAY - 1
-    return f"{day_end:012d}#{serial % SLOTS:02x}"
+    return [f"{day_end:012d}#{level}{serial % (SLOTS << level):04x}" for level in range(LEVELS)]
 
 
 @dataclass(frozen=True)
@@ -138,10 +149,11 @@ class CrlEntries:
     def listing(
         self, issuer_key_id: str, serial: int, not_after: int, entry: bytes, *, packed: bool
     ) -> Listing:
-        """How a revocation lists its ``entry``: appended to its pack when ``packed`` and
-        the pack has room (read now, strongly consistently), else in a ``REVOKED#`` item."""
-        if packed:
-            pack = self._pack(issuer_key_id, pack_key(not_after, serial))
+        """How a revocation lists its ``entry``: when ``packed``, appended to the first of
+        its packs with room (each read now, strongly consistently), else in a ``REVOKED#``
+        item."""
+        for key in pack_keys(not_after, serial) if packed else []:
+            pack = self._pack(issuer_key_id, key)
             if pack.has_room_for(entry):
                 return Listing(self, issuer_key_id, serial, not_after, entry, pack)
         return Listing(self, issuer_key_id, serial, not_after, entry, None)

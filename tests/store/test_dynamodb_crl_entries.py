@@ -98,21 +98,28 @@ def test_a_crl_keeps_only_the_entries_of_todays_pack_that_have_not_expired(dynam
     assert store.next_crl(ISSUER_A, day_start + timedelta(days=1)).entries.count == 0
 
 
-def test_a_full_pack_sends_the_next_revocations_to_items_of_their_own(dynamodb_table, monkeypatch):
-    revoked = [1 + SLOTS * n for n in range(4, 8)]  # one slot; serials of two bytes each
+def test_full_packs_send_revocations_up_a_level_then_to_items_of_their_own(
+    dynamodb_table, monkeypatch
+):
+    slot = 1 + SLOTS * 4  # one slot on level 0; serials of two bytes each
+    revoked = [slot + SLOTS * 2 * n for n in range(5)]  # one slot on level 1 as well
     entry_bytes = len(encode_entry(revoked[0], 0, int(KEY_COMPROMISE))) + 3  # and its expiry
     monkeypatch.setattr(crl_entries, "PACK_BYTES", 2 * entry_bytes)
+    monkeypatch.setattr(crl_entries, "LEVELS", 2)
     store = DynamoDBStore(dynamodb_table, region=REGION)
     for serial in revoked:
         issue_and_revoke(store, serial)
-    (pack,) = items(dynamodb_table, f"CRLENTRIES#{ISSUER_A}")
-    assert int(pack["count"]["N"]) == 2
-    singles = items(dynamodb_table, f"REVOKED#{ISSUER_A}")
-    assert [int(item["sk"]["S"].split("#")[1], 16) for item in singles] == revoked[2:]
-    assert all("entry" in item for item in singles)
+    packs = items(dynamodb_table, f"CRLENTRIES#{ISSUER_A}")
+    assert [(pack["sk"]["S"][13], int(pack["count"]["N"])) for pack in packs] == [
+        ("0", 2),
+        ("1", 2),
+    ]
+    (single,) = items(dynamodb_table, f"REVOKED#{ISSUER_A}")
+    assert int(single["sk"]["S"].split("#")[1], 16) == revoked[-1]
+    assert "entry" in single
     snapshot = store.next_crl(ISSUER_A, T0)
     assert serials(snapshot.entries) == revoked
-    assert snapshot.revocations == 4
+    assert snapshot.revocations == 5
 
 
 def test_a_revocation_that_loses_the_race_for_its_pack_is_listed_all_the_same(dynamodb_table):
