@@ -131,7 +131,13 @@ def _write_revocations(
     from albca.ca.stores import dynamodb_crl_entries as crl_entries
 
     generator = random.Random(5280)
-    packs: dict[str, crl_entries.Pack] = {}
+    stored = client.query(  # the pack the store wrote: added to, not overwritten
+        TableName=_TABLE,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"CRLENTRIES#{_ISSUER}"}},
+        ConsistentRead=True,
+    )["Items"]
+    packs = {item["sk"]["S"]: crl_entries.Pack.from_raw(item) for item in stored}
     requests: list[dict[str, Any]] = []
     singles = 0
 
