@@ -113,6 +113,18 @@ def dynamodb_figures(size: int, days: int = 90) -> None:
                 print(f"  {what}: {_requests(sent)}, {taken:.2f} s under moto")
         finally:
             Connection.dispatch = original  # type: ignore[method-assign]
+        for _run in range(3):
+            parse, join = _client_side(store, int(T0.timestamp()))
+            print(
+                f"  on albca's side, per CRL: botocore parsing the Query answers "
+                f"{parse * 1000:.0f} ms, the store joining the entries {join * 1000:.0f} ms"
+            )
+        parse, encode = _old_layout_client_side(size)
+        print(
+            f"  before (issue 12's layout: a REVOKED# item and an index item per entry, "
+            f"encoded per CRL), per CRL: botocore parsing {parse * 1000:.0f} ms, encoding "
+            f"the entries {encode * 1000:.0f} ms"
+        )
         read = _partition_bytes(client)
         print(
             f"  by DynamoDB's item sizes: {read:,} bytes of packs and REVOKED# items, "
@@ -236,6 +248,145 @@ def _partition_bytes(client: Any) -> int:
             if not start:
                 break
     return total
+
+
+def _client_side(store: Any, now: int) -> tuple[float, float]:
+    """Seconds, per CRL, of what runs in albca's process whatever answers the requests:
+    botocore parsing the Query answers (the items of each read cut into pages of 1 MB by
+    DynamoDB's sizes and sent back through botocore's own parser, base64 and all), and
+    the store joining them (``CrlEntries.read``, fed the parsed items)."""
+    import base64
+    import json
+
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    from albca.ca.stores import dynamodb_crl_entries as crl_entries
+
+    original = crl_entries.pages
+    reads: list[list[dict[str, Any]]] = []
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        reads.append(list(original(*args, **kwargs)))
+        return iter(reads[-1])
+
+    crl_entries.pages = recording  # type: ignore[assignment]
+    try:
+        store._crl_entries.read(_ISSUER, now, complete=True)
+    finally:
+        crl_entries.pages = original  # type: ignore[assignment]
+
+    def wire(value: dict[str, Any]) -> dict[str, Any]:
+        ((kind, content),) = value.items()
+        return {kind: base64.b64encode(content).decode() if kind == "B" else content}
+
+    bodies: list[list[bytes]] = []
+    for items in reads:
+        pages: list[list[dict[str, Any]]] = [[]]
+        size = 0
+        for item in items:
+            item_size = dynamodb_item_size(item)
+            if pages[-1] and size + item_size > _PAGE_BYTES:
+                pages.append([])
+                size = 0
+            pages[-1].append({name: wire(value) for name, value in item.items()})
+            size += item_size
+        bodies.append([json.dumps({"Items": page, "Count": len(page)}).encode() for page in pages])
+    shape = (
+        botocore.session.get_session()
+        .get_service_model("dynamodb")
+        .operation_model("Query")
+        .output_shape
+    )
+    parser = create_parser("json")
+    started = time.perf_counter()
+    parsed = [
+        [
+            item
+            for body in read
+            for item in parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)[
+                "Items"
+            ]
+        ]
+        for read in bodies
+    ]
+    parse = time.perf_counter() - started
+    replay = iter(parsed)
+    crl_entries.pages = lambda *args, **kwargs: iter(next(replay))  # type: ignore[assignment]
+    try:
+        join, _ = _timed(lambda: store._crl_entries.read(_ISSUER, now, complete=True))
+    finally:
+        crl_entries.pages = original  # type: ignore[assignment]
+    return parse, join
+
+
+def _old_layout_client_side(size: int) -> tuple[float, float]:
+    """``_client_side`` for the layout before packs: ``size`` REVOKED# items and as many
+    revoked-index items (what that CRL read), parsed by botocore, then encoded."""
+    import json
+
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    from albca.ca.der.crl_entries import encode_entries
+    from albca.ca.records import RevokedEntry
+
+    generator = random.Random(5280)
+    revoked, indexed = [], []
+    for _ in range(size):
+        serial = f"{generator.getrandbits(159):040x}"
+        expiry = f"{1_770_000_000 + generator.randrange(90 * _DAY):012d}#{serial}"
+        common = {"revoked_at": {"N": "1767268800"}, "revocation_reason": {"N": "1"}}
+        revoked.append(
+            {
+                "pk": {"S": f"REVOKED#{_ISSUER}"},
+                "sk": {"S": expiry},
+                **common,
+                "expires_at": {"N": "1800000000"},
+            }
+        )
+        indexed.append(
+            {
+                "pk": {"S": f"CERT#{serial}"},
+                "sk": {"S": "CERT"},
+                "revoked_issuer": {"S": _ISSUER},
+                "expiry_key": {"S": expiry},
+                **common,
+            }
+        )
+    bodies = []
+    for items in (revoked, indexed):
+        per_page = _PAGE_BYTES // dynamodb_item_size(items[0])
+        for start in range(0, size, per_page):
+            page = items[start : start + per_page]
+            bodies.append(json.dumps({"Items": page, "Count": len(page)}).encode())
+    shape = (
+        botocore.session.get_session()
+        .get_service_model("dynamodb")
+        .operation_model("Query")
+        .output_shape
+    )
+    parser = create_parser("json")
+    started = time.perf_counter()
+    parsed = [
+        item
+        for body in bodies
+        for item in parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)["Items"]
+    ]
+    parse = time.perf_counter() - started
+    started = time.perf_counter()
+    found = {}
+    for raw in parsed:  # as that store did: a value per item, merged by serial, then encoded
+        key = raw.get("sk", {}).get("S", "")
+        expiry_key = key if "#" in key else raw["expiry_key"]["S"]
+        entry = RevokedEntry(
+            int(expiry_key.split("#", 1)[1], 16),
+            int(raw["revoked_at"]["N"]),
+            int(raw["revocation_reason"]["N"]),
+        )
+        found[entry.serial] = entry
+    encode_entries(found.values())
+    return parse, time.perf_counter() - started
 
 
 def _partition(arguments: dict[str, Any]) -> str:
