@@ -59,7 +59,7 @@ from albca.ca.records import RevokedEntry
 from albca.ca.stores.dynamodb_models import CRL_NUMBER_SK, BoundModels
 from albca.ca.stores.dynamodb_table import DynamoDBTable
 
-__all__ = ["SLOTS", "LEVELS", "PACK_BYTES", "CrlEntries", "Pack", "pack_keys"]
+__all__ = ["SLOTS", "LEVELS", "PACK_BYTES", "CrlEntries", "Listing", "Pack", "pack_keys"]
 
 SLOTS = 64
 """Level-0 packs per day and issuer; level ``k`` has ``SLOTS << k``. Part of the data
