@@ -264,9 +264,6 @@ def _client_side(store: Any, now: int) -> tuple[float, float]:
     import base64
     import json
 
-    import botocore.session
-    from botocore.parsers import create_parser
-
     from albca.ca.stores import dynamodb_crl_entries as crl_entries
 
     original = crl_entries.pages
@@ -298,25 +295,10 @@ def _client_side(store: Any, now: int) -> tuple[float, float]:
             pages[-1].append({name: wire(value) for name, value in item.items()})
             size += item_size
         bodies.append([json.dumps({"Items": page, "Count": len(page)}).encode() for page in pages])
-    shape = (
-        botocore.session.get_session()
-        .get_service_model("dynamodb")
-        .operation_model("Query")
-        .output_shape
-    )
-    parser = create_parser("json")
+    parse_query = _query_parser()
     with collector_paused():  # as ``Authority.generate_crl`` reads a CRL's entries
         started = time.perf_counter()
-        parsed = [
-            [
-                item
-                for body in read
-                for item in parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)[
-                    "Items"
-                ]
-            ]
-            for read in bodies
-        ]
+        parsed = [[item for body in read for item in parse_query(body)["Items"]] for read in bodies]
         parse = time.perf_counter() - started
         replay = iter(parsed)
         crl_entries.pages = lambda *args, **kwargs: iter(next(replay))  # type: ignore[assignment]
@@ -331,9 +313,6 @@ def _old_layout_client_side(size: int) -> tuple[float, float]:
     """``_client_side`` for the layout before packs: ``size`` REVOKED# items and as many
     revoked-index items (what that CRL read), parsed by botocore, then encoded."""
     import json
-
-    import botocore.session
-    from botocore.parsers import create_parser
 
     generator = random.Random(5280)
     revoked, indexed = [], []
@@ -364,27 +343,28 @@ def _old_layout_client_side(size: int) -> tuple[float, float]:
         for start in range(0, size, per_page):
             page = items[start : start + per_page]
             bodies.append(json.dumps({"Items": page, "Count": len(page)}).encode())
-    shape = (
-        botocore.session.get_session()
-        .get_service_model("dynamodb")
-        .operation_model("Query")
-        .output_shape
-    )
-    parser = create_parser("json")
+    parse_query = _query_parser()
     with collector_paused():  # as ``Authority.generate_crl`` reads a CRL's entries
-        return _parse_and_encode(parser, shape, bodies)
+        return _parse_and_encode(parse_query, bodies)
 
 
-def _parse_and_encode(parser: Any, shape: Any, bodies: list[bytes]) -> tuple[float, float]:
+def _query_parser() -> Any:
+    """botocore's own parsing of a Query answer's body, as a client does it."""
+    import botocore.session
+    from botocore.parsers import create_parser
+
+    model = botocore.session.get_session().get_service_model("dynamodb")
+    shape = model.operation_model("Query").output_shape
+    parser = create_parser("json")
+    return lambda body: parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)
+
+
+def _parse_and_encode(parse_query: Any, bodies: list[bytes]) -> tuple[float, float]:
     from albca.ca.der.crl_entries import encode_entries
     from albca.ca.records import RevokedEntry
 
     started = time.perf_counter()
-    parsed = [
-        item
-        for body in bodies
-        for item in parser.parse({"body": body, "headers": {}, "status_code": 200}, shape)["Items"]
-    ]
+    parsed = [item for body in bodies for item in parse_query(body)["Items"]]
     parse = time.perf_counter() - started
     started = time.perf_counter()
     found = {}
