@@ -2,7 +2,7 @@
 
     python bench/store_at_scale.py [--crl-entries 500000] [--records 1000000]
                                    [--small 10000] [--seconds 3] [--dynamodb 20000]
-                                   [--skip crl|scale]
+                                   [--skip crl] [--skip scale]
 
 CRL (issue 17, point 3), in a process of its own so that its peak RSS is the CRL's: a
 store holding ``--crl-entries`` unexpired revocations of one issuing CA (P-256), then,
@@ -23,9 +23,9 @@ status`` and rotation (median of 21 calls each); the issuance rate from a CSR
 (``Authority.issue_from_csr``, SQLite synchronous=normal so the disk's fsync does not
 hide the store's own cost) into the small and into the large store, runs interleaved.
 
-DynamoDB (issue 17, point 3, "as far as moto allows"): ``--dynamodb`` revocations written
-through ``DynamoDBStore`` under moto, then the requests ``next_crl`` sends, counted, with
-the count at 500,000 entries worked out from the items a 1 MB page holds.
+DynamoDB (issue 17, point 3, "as far as moto allows"): ``--dynamodb`` revocations under
+moto, then the requests ``next_crl`` sends, counted (``bench/dynamodb_crl.py``, which also
+runs alone).
 """
 
 from __future__ import annotations
@@ -58,9 +58,9 @@ from albca.ca.ca_status import authority_reports
 from albca.ca.crl import build_crl
 from albca.ca.records import CertificateQuery, RevokedEntry, encode_cursor
 from albca.ca.signer import sign_bytes
-from albca.ca.stores.dynamodb_models import SHARDS
 from albca.ca.stores.sqlite import SqliteStore
 from bench.bulk_store import fill_certificates, load_revoked
+from bench.dynamodb_crl import dynamodb_figures
 from tests.authorities import build_authority
 from tests.factories import make_csr
 
@@ -319,112 +319,6 @@ def _bytes_per_record(path: Path, records: int) -> None:
     print("  " + ", ".join(f"{name} {size / records:,.0f}" for name, size in rows if size > 65536))
 
 
-# -- DynamoDB under moto --------------------------------------------------------------
-def dynamodb_figures(size: int) -> None:
-    """The requests a CRL's read takes on DynamoDB, counted under moto: its pages are cut
-    at 1 MB as DynamoDB cuts them (moto's RESULT_SIZE_LIMIT), so the count is DynamoDB's;
-    its times are moto's, in this process, not a network's."""
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_DYNAMODB"):
-        os.environ.pop(name, None)
-    fake = "testing"  # moto's credentials: nothing leaves this process
-    os.environ.update(
-        AWS_ACCESS_KEY_ID=fake, AWS_SECRET_ACCESS_KEY=fake, AWS_DEFAULT_REGION="eu-west-1"
-    )
-    import boto3
-    from moto import mock_aws
-    from pynamodb.connection import Connection
-
-    from albca.ca.records import AuditEvent, RevocationReason
-    from albca.ca.stores.dynamodb import DynamoDBStore
-    from albca.ca.stores.dynamodb_models import table_definition
-    from tests.factories import T0, issue_event, make_record
-
-    sent: list[tuple[str, str, int]] = []  # operation, what it read, items back
-    original = Connection.dispatch
-
-    def dispatch(self: Any, operation: str, arguments: Any) -> Any:
-        answer = original(self, operation, arguments)
-        items = len(answer.get("Items", ())) if isinstance(answer, dict) else 0
-        sent.append((operation, arguments.get("IndexName", "table"), items))
-        return answer
-
-    with mock_aws():
-        client = boto3.client("dynamodb")
-        client.create_table(**table_definition("albca-bench"))
-        store = DynamoDBStore("albca-bench", region="eu-west-1")
-        started = time.perf_counter()
-        # One revocation through the store, as it writes it; the rest are copies of its two
-        # items (the certificate and its REVOKED# entry) with other serials, put with
-        # BatchWriteItem: moto deep-copies the table on every transaction, so revoking
-        # 20,000 through the store would take hours here.
-        template = make_record(0x10_0000, not_after=T0 + timedelta(days=400))
-        store.add_certificate(template, issue_event(template))
-        event = AuditEvent(at=T0, action="revoke", actor="bench", serial=template.serial)
-        store.revoke_certificate(template.serial, T0, RevocationReason.KEY_COMPROMISE, event)
-        certificate = client.get_item(
-            TableName="albca-bench",
-            Key={"pk": {"S": f"CERT#{template.serial:040x}"}, "sk": {"S": "CERT"}},
-        )["Item"]
-        expiry = certificate["expiry_key"]["S"]
-        revocation = client.get_item(
-            TableName="albca-bench", Key={"pk": {"S": "REVOKED#" + "aa" * 20}, "sk": {"S": expiry}}
-        )["Item"]
-        items = []
-        for serial in range(template.serial + 1, template.serial + size):
-            items += _copies(certificate, revocation, template.serial, serial)
-            if len(items) >= 24:
-                client.batch_write_item(RequestItems={"albca-bench": items})
-                items = []
-        if items:
-            client.batch_write_item(RequestItems={"albca-bench": items})
-        print(
-            f"DynamoDB (moto): {size:,} revocations written in "
-            f"{time.perf_counter() - started:.0f} s"
-        )
-        Connection.dispatch = dispatch  # type: ignore[method-assign]
-        try:
-            for _run in range(3):
-                sent.clear()
-                taken, snapshot = _timed(lambda: store.next_crl("aa" * 20, T0))
-                assert len(snapshot.entries) == size
-                pages: dict[str, list[int]] = {}
-                for operation, read, items in sent:
-                    if operation == "Query":
-                        pages.setdefault(read, []).append(items)
-                others = len(sent) - sum(len(counts) for counts in pages.values())
-                # At 500,000 entries: as many pages of each read as its full pages here hold.
-                at_500k = others + sum(-(-500_000 // max(counts)) for counts in pages.values())
-                described = "; ".join(
-                    f"{read}: {len(counts)} pages of up to {max(counts):,} items"
-                    for read, counts in pages.items()
-                )
-                print(
-                    f"  next_crl: {len(sent)} requests ({described}; {others} others), "
-                    f"{taken:.1f} s under moto; at 500,000 entries about {at_500k:,} requests"
-                )
-        finally:
-            Connection.dispatch = original  # type: ignore[method-assign]
-    print()
-
-
-def _copies(
-    certificate: dict[str, Any], revocation: dict[str, Any], old: int, new: int
-) -> list[Any]:
-    """The two items of a revocation, for serial ``new`` instead of ``old``: every
-    attribute holding the serial (hex, or as a shard number) rewritten."""
-    old_hex, new_hex = f"{old:040x}", f"{new:040x}"
-    copy = {}
-    for name, value in certificate.items():
-        text = value.get("S")
-        if text is not None and old_hex in text:
-            value = {"S": text.replace(old_hex, new_hex)}
-        elif name.endswith("_shard"):
-            value = {"S": f"{text.rsplit('#', 1)[0]}#{new % SHARDS}"}
-        copy[name] = value
-    entry = dict(revocation, sk={"S": revocation["sk"]["S"].replace(old_hex, new_hex)})
-    return [{"PutRequest": {"Item": copy}}, {"PutRequest": {"Item": entry}}]
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--crl-entries", type=int, default=500_000)
@@ -432,14 +326,14 @@ def main() -> None:
     parser.add_argument("--small", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--dynamodb", type=int, default=20_000, help="revocations; 0: skip")
-    parser.add_argument("--skip", choices=["crl", "scale"])
+    parser.add_argument("--skip", choices=["crl", "scale"], action="append", default=[])
     args = parser.parse_args()
     print(
         f"python {sys.version.split()[0]}, SQLite {sqlite3.sqlite_version}, {os.cpu_count()} CPUs"
     )
-    if args.skip != "crl":
+    if "crl" not in args.skip:
         crl_figures(args.crl_entries)
-    if args.skip != "scale":
+    if "scale" not in args.skip:
         scale_figures(args.records, args.small, args.seconds)
     if args.dynamodb:
         dynamodb_figures(args.dynamodb)

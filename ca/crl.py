@@ -8,8 +8,8 @@ part, the signature, to the CA's signer. The tests parse every CRL back with cry
 and OpenSSL, check the signature, and lint it with pkilint.
 
 The entries come as values (``RevokedEntry``), encoded here by ``ca.der.crl_entries``, or
-already encoded by the store (``EncodedEntries``: the SQLite store keeps each entry's DER
-from the moment of the revocation), whose bytes go into the CRL as they are, copied once.
+already encoded by the store (``EncodedEntries``: both stores keep each entry's DER from
+the moment of the revocation), whose bytes go into the CRL as they are, copied once.
 """
 
 from __future__ import annotations

@@ -14,7 +14,10 @@ every rule of the store Protocol is kept by DynamoDB itself, never by a lock her
   RFC 5280 (section 5.2.3) only asks that numbers increase;
 - a CRL's entries are read strongly consistently between reading the counter item and
   moving its number on conditionally (``next_crl``): a CRL numbered higher reads after a
-  lower-numbered one was taken, so it lists every revocation that one listed.
+  lower-numbered one was taken, so it lists every revocation that one listed;
+- a revocation's CRL entry is encoded when it is revoked and packed with the entries of
+  certificates expiring the same day, in the revocation's transaction and on a condition
+  (``ca.stores.dynamodb_crl_entries``): a CRL of 500,000 entries is some 30 Query pages.
 
 Retries and errors: ``ca.stores.dynamodb_table``, shared with the API's stores. Throttling and
 transient errors are retried by botocore with backoff; a transaction is applied once
@@ -51,6 +54,7 @@ from pynamodb.indexes import GlobalSecondaryIndex
 from pynamodb.transactions import TransactWrite
 
 from albca.ca.clock import from_epoch, to_epoch
+from albca.ca.der.crl_entries import encode_entry
 from albca.ca.errors import (
     AlreadyRevoked,
     CertificateNotFound,
@@ -74,6 +78,7 @@ from albca.ca.records import (
     decode_cursor,
     encode_cursor,
 )
+from albca.ca.stores.dynamodb_crl_entries import CrlEntries, Listing
 from albca.ca.stores.dynamodb_models import (
     AUTHORITY_PK,
     CERT_SK,
@@ -85,7 +90,6 @@ from albca.ca.stores.dynamodb_models import (
     CertificateItem,
     CounterItem,
     KeptCrlItem,
-    RevocationItem,
     bind_models,
     index_names,
 )
@@ -102,8 +106,6 @@ _REVOKED = CertificateStatus.REVOKED.value
 _MAX_SERIAL_HEX = "f" * 40
 _SERIAL_LIMIT = 16**40
 _ID_ATTEMPTS = 4
-# Items per Query page of revoked entries; None lets DynamoDB fill 1 MB pages.
-_REVOKED_PAGE_ITEMS: int | None = None
 # Attempts at taking a CRL number while other writers move the counter (``next_crl``).
 _CRL_ATTEMPTS = 10
 # A kept CRL must fit in one item (400 KB with its attribute names, DynamoDB Developer
@@ -142,6 +144,7 @@ class DynamoDBStore:
         self._models = bind_models(self._table)
         self._ids = _AuditIds()
         self._notices = DynamoDBNotices(self._table)
+        self._crl_entries = CrlEntries(self._table, self._models, self._retention)
         self._table.check(index_names())
 
     def close(self) -> None:
@@ -284,7 +287,7 @@ class DynamoDBStore:
         self, serial: int, revoked_at: datetime, reason: RevocationReason, event: AuditEvent
     ) -> CertificateRecord:
         model = self._models.certificate
-        for _attempt in range(_ID_ATTEMPTS):
+        for attempt in range(_ID_ATTEMPTS):
             item = self._certificate(serial)
             if item is None:
                 raise CertificateNotFound(serial)
@@ -302,12 +305,14 @@ class DynamoDBStore:
             ]
 
             counter = self._models.counter(pk=f"CRLNUMBER#{record.issuer_key_id}", sk=CRL_NUMBER_SK)
-            revocation = self._models.revocation(
-                pk=f"REVOKED#{record.issuer_key_id}",
-                sk=item.expiry_key,
-                revoked_at=to_epoch(revoked_at),
-                revocation_reason=int(reason),
-                expires_at=item.expires_at,
+            # The CRL entry, encoded now (it never changes) and packed with others; after a
+            # cancelled attempt in an item of its own, which no other revocation can race.
+            listing = self._crl_entries.listing(
+                record.issuer_key_id,
+                serial,
+                int(item.not_after),
+                encode_entry(serial, to_epoch(revoked_at), int(reason)),
+                packed=attempt == 0,
             )
 
             def fill(
@@ -315,14 +320,14 @@ class DynamoDBStore:
                 item: CertificateItem = item,
                 actions: list[Action] = actions,
                 counter: CounterItem = counter,
-                revocation: RevocationItem = revocation,
+                listing: Listing = listing,
             ) -> None:
                 # The condition is what makes a revocation happen once: of several
                 # concurrent revocations, DynamoDB lets exactly one see "valid".
                 transaction.update(item, actions=actions, condition=model.status == _VALID)
                 # What a CRL reads strongly consistently, and what tells a served CRL
                 # is no longer complete (``crl_state``).
-                transaction.save(revocation)
+                listing.write(transaction, to_epoch(revoked_at), int(reason))
                 transaction.update(counter, actions=[self._models.counter.revocations.add(1)])
                 self._save_audit(transaction, event)
 
@@ -412,49 +417,11 @@ class DynamoDBStore:
 
     # -- CRLs ------------------------------------------------------------------------
     def revoked_entries(self, issuer_key_id: str, now: datetime) -> list[RevokedEntry]:
-        """The ``REVOKED#`` partition read strongly consistently, and the sparse revoked
-        index for revocations recorded before that partition existed; raw pages, as a CRL
-        can hold 500,000."""
-        not_expired = _expiry_key(to_epoch(now) + 1, 0)
-        found: dict[int, RevokedEntry] = {}
-        certificate = self._models.certificate
-        with self._table.errors("read revoked certificates"):
-            for raw in self._pages(
-                certificate._get_connection(),
-                issuer_key_id,
-                certificate.expiry_key >= not_expired,
-                index_name=certificate.revoked.Meta.index_name,
-            ):
-                entry = _revoked_entry(raw["expiry_key"]["S"], raw)
-                found[entry.serial] = entry
-            revocation = self._models.revocation
-            for raw in self._pages(
-                revocation._get_connection(),
-                f"REVOKED#{issuer_key_id}",
-                revocation.sk >= not_expired,
-                consistent_read=True,
-            ):
-                entry = _revoked_entry(raw["sk"]["S"], raw)
-                found[entry.serial] = entry
-        return list(found.values())
-
-    @staticmethod
-    def _pages(
-        connection: Any, hash_key: str, condition: Condition, **options: Any
-    ) -> Iterator[dict[str, Any]]:
-        start: dict[str, Any] | None = None
-        while True:
-            page = connection.query(
-                hash_key,
-                range_key_condition=condition,
-                exclusive_start_key=start,
-                limit=_REVOKED_PAGE_ITEMS,
-                **options,
-            )
-            yield from page.get("Items", [])
-            start = page.get("LastEvaluatedKey")
-            if not start:
-                return
+        """The issuer's packed entries and ``REVOKED#`` items, read strongly consistently,
+        and the revoked index until the issuer is marked complete
+        (``ca.stores.dynamodb_crl_entries``)."""
+        complete = _entries_complete(self._counter(issuer_key_id))
+        return list(self._crl_entries.read(issuer_key_id, to_epoch(now), complete=complete))
 
     def next_crl_number(self, issuer_key_id: str) -> int:
         model = self._models.counter
@@ -474,9 +441,14 @@ class DynamoDBStore:
         model = self._models.counter
         for attempt in range(_CRL_ATTEMPTS):
             counter = self._counter(issuer_key_id)
+            if not _entries_complete(counter):
+                # Once per issuer, on a table written before issue 17: see
+                # ``CrlEntries.complete``. The counter is read again after it.
+                self._crl_entries.complete(issuer_key_id)
+                counter = self._counter(issuer_key_id)
             last = int(counter.last_number or 0) if counter else 0
             revocations = int(counter.revocations or 0) if counter else 0
-            entries = self.revoked_entries(issuer_key_id, now)
+            entries = self._crl_entries.read(issuer_key_id, to_epoch(now), complete=True)
             item = model(pk=f"CRLNUMBER#{issuer_key_id}", sk=CRL_NUMBER_SK)
             # A counter made by a revocation has no last_number yet (pynamodb reads it as 0).
             unchanged = (
@@ -705,12 +677,8 @@ class _AuditIds:
             return self._last
 
 
-def _revoked_entry(expiry_key: str, raw: dict[str, Any]) -> RevokedEntry:
-    return RevokedEntry(
-        int(expiry_key.split("#", 1)[1], 16),
-        int(raw["revoked_at"]["N"]),
-        int(raw["revocation_reason"]["N"]),
-    )
+def _entries_complete(counter: CounterItem | None) -> bool:
+    return counter is not None and bool(counter.entries_complete)
 
 
 def _kept_crl(item: KeptCrlItem, *, with_der: bool) -> KeptCrl:

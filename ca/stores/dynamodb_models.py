@@ -9,7 +9,9 @@ pk                          sk              item
 ``AUTHORITY``               ``<key id>``    a CA certificate and where its key lives
 ``CRLNUMBER#<key id>``      ``CRLNUMBER``   the last CRL number of an issuing CA (a counter)
                                             and its revocations, counted up
-``REVOKED#<key id>``        ``<expiry>``    a revocation, as a CRL lists it
+``CRLENTRIES#<key id>``     ``<day>#<n>``   CRL entries of certificates expiring that
+                                            UTC day, packed (``ca.stores.dynamodb_crl_entries``)
+``REVOKED#<key id>``        ``<expiry>``    a revocation, as a CRL lists it (one no pack took)
 ``CRL#<key id>``            ``CRL``         the CRL the HTTP API serves (``keep_crl``)
 ``AUDIT#<shard>``           ``<id, 20 d>``  one audit event
 ==========================  ==============  ===============================================
@@ -19,8 +21,12 @@ committed before its number was taken (issue 12, points 1 and 3), and a global s
 index cannot be read strongly consistently ("Strongly consistent reads are not supported
 on global secondary indexes", DynamoDB Developer Guide, "Read consistency"). A Query of the
 table itself can: the revocation writes its ``REVOKED#`` item in the same transaction, and
-a CRL reads that partition with ``ConsistentRead``. The index is still read, for
-revocations recorded before these items existed.
+a CRL reads that partition with ``ConsistentRead``. Since issue 17 a revocation's CRL entry
+is kept DER-encoded and packed with others in a ``CRLENTRIES#`` item (see
+``ca.stores.dynamodb_crl_entries``), and a ``REVOKED#`` item is written only when no pack
+has room. The index is read once more per issuer, for revocations recorded before either
+partition existed: the first CRL after the upgrade copies them into ``REVOKED#`` items and
+marks the issuer's counter (``entries_complete``), and later CRLs skip the index.
 
 Every listing is a Query on an index, never a Scan (AWS: "Best practices for querying and
 scanning data"). Certificates are listed ordered by ``(not_after, serial)``, so every
@@ -64,6 +70,7 @@ __all__ = [
     "AuthorityItem",
     "CounterItem",
     "RevocationItem",
+    "CrlEntriesItem",
     "KeptCrlItem",
     "AuditItem",
     "MODELS",
@@ -79,7 +86,8 @@ format: changing it needs a migration of every item."""
 
 TTL_ATTRIBUTE = "expires_at"
 """Epoch seconds after which DynamoDB TTL may delete an item: for a certificate and its
-``REVOKED#`` item, not_after plus the retention period; for the API's idempotency keys and
+``REVOKED#`` item, not_after plus the retention period (a ``CRLENTRIES#`` pack: its day's
+end plus the retention period); for the API's idempotency keys and
 used renewal-token ids (``api.stores.dynamodb``), the moment they expire. Nothing else
 carries it: authorities, counters, audit events and API tokens are kept."""
 
@@ -182,6 +190,9 @@ class CounterItem(Model):
     sk = UnicodeAttribute(range_key=True)
     last_number = NumberAttribute(default=0)
     revocations = NumberAttribute(null=True)  # on CRLNUMBER items: revocations recorded
+    # On CRLNUMBER items: 1 once every revocation of the issuer is in its CRLENTRIES# and
+    # REVOKED# partitions, so a CRL no longer reads the revoked index (issue 17, point 3).
+    entries_complete = NumberAttribute(null=True)
 
 
 class RevocationItem(Model):
@@ -193,6 +204,24 @@ class RevocationItem(Model):
     sk = UnicodeAttribute(range_key=True)  # the certificate's expiry_key
     revoked_at = NumberAttribute()
     revocation_reason = NumberAttribute()
+    expires_at = NumberAttribute(null=True, attr_name=TTL_ATTRIBUTE)
+    # The CRL entry's DER (``ca.der.crl_entries``); absent on items written before issue 17.
+    entry = BinaryAttribute(null=True, legacy_encoding=False)
+
+
+class CrlEntriesItem(Model):
+    """``CRLENTRIES#<issuer>`` / ``<last second of a UTC day>#<slot>``: the CRL entries of
+    revoked certificates expiring that day, packed (``ca.stores.dynamodb_crl_entries``)."""
+
+    Meta = UnboundMeta  # type: ignore[assignment]  # pynamodb types Meta as a Protocol
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    entries = BinaryAttribute(legacy_encoding=False)  # DER entries, one after another
+    expiries = BinaryAttribute(legacy_encoding=False)  # 3 bytes each: not_after - day start
+    # Entries held: the version a writer conditions on. ``count`` in the table (a Model
+    # has a ``count`` method).
+    held = NumberAttribute(attr_name="count")
     expires_at = NumberAttribute(null=True, attr_name=TTL_ATTRIBUTE)
 
 
@@ -240,6 +269,7 @@ MODELS: tuple[type[Model], ...] = (
     AuthorityItem,
     CounterItem,
     RevocationItem,
+    CrlEntriesItem,
     KeptCrlItem,
     AuditItem,
 )
@@ -302,6 +332,7 @@ class BoundModels:
     authority: type[AuthorityItem]
     counter: type[CounterItem]
     revocation: type[RevocationItem]
+    crl_entries: type[CrlEntriesItem]
     kept_crl: type[KeptCrlItem]
     audit: type[AuditItem]
 
@@ -313,6 +344,7 @@ def bind_models(table: DynamoDBTable) -> BoundModels:
         authority=table.bind(AuthorityItem),
         counter=table.bind(CounterItem),
         revocation=table.bind(RevocationItem),
+        crl_entries=table.bind(CrlEntriesItem),
         kept_crl=table.bind(KeptCrlItem),
         audit=table.bind(AuditItem),
     )

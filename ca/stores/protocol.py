@@ -60,7 +60,7 @@ class CrlSnapshot:
 
     number: int
     revocations: int  # the issuer's revocation counter at that instant
-    # As values, or already encoded where the store keeps each entry's DER (SQLite): both
+    # As values, or already encoded where the store keeps each entry's DER (both do): both
     # iterate as ``RevokedEntry`` and both go to ``ca.crl.build_crl`` as they are.
     entries: list[RevokedEntry] | EncodedEntries
 

@@ -80,7 +80,7 @@ def test_listing_and_crls_query_indexes_and_never_scan(dynamodb_table, operation
     store.audit_events(limit=5)
     store.audit_events(serial=3)
     assert "Scan" not in operations
-    assert set(operations) <= {"Query", "BatchGetItem"}
+    assert set(operations) <= {"Query", "BatchGetItem", "GetItem"}  # GetItem: the CRL counter
 
 
 def test_records_carry_a_ttl_of_expiry_plus_retention(dynamodb_table):
@@ -188,9 +188,9 @@ def test_table_definition_keeps_the_rules_dynamodb_enforces_and_moto_does_not():
 
 
 def test_revoked_entries_follow_every_page(dynamodb_table, monkeypatch):
-    import albca.ca.stores.dynamodb as module
+    import albca.ca.stores.dynamodb_crl_entries as module
 
-    monkeypatch.setattr(module, "_REVOKED_PAGE_ITEMS", 2)
+    monkeypatch.setattr(module, "PAGE_ITEMS", 2)
     store = DynamoDBStore(dynamodb_table, region=REGION)
     for serial in range(1, 8):
         record = make_record(serial)

@@ -9,7 +9,7 @@ import pytest
 from cryptography import x509
 
 from albca.ca.crl import build_crl
-from albca.ca.der.crl_entries import EncodedEntries, encode_entries, encode_entry
+from albca.ca.der.crl_entries import EncodedEntries, encode_entries, encode_entry, entry_spans
 from albca.ca.keys import KeySpec
 from albca.ca.records import RevocationReason, RevokedEntry
 
@@ -41,6 +41,13 @@ def test_entries_encoded_one_by_one_equal_the_batch_encoding():
 def test_encoded_entries_decode_to_what_was_encoded():
     assert list(encode_entries(ENTRIES)) == ENTRIES
     assert list(EncodedEntries(b"", 0)) == []
+
+
+def test_entry_spans_cut_joined_entries_at_their_boundaries():
+    joined = encode_entries(ENTRIES).der
+    spans = list(entry_spans(joined))
+    assert [joined[start:end] for start, end in spans] == [encode_entry(*e) for e in ENTRIES]
+    assert list(entry_spans(b"")) == []
 
 
 def test_a_crl_of_stored_entries_reads_back_in_cryptography(hierarchies):

@@ -45,6 +45,7 @@ CA_ADAPTERS = {
     "aws_errors",
     "kms_signer",
     "stores.dynamodb",
+    "stores.dynamodb_crl_entries",
     "stores.dynamodb_models",
     "stores.dynamodb_notices",
     "stores.dynamodb_table",
@@ -60,6 +61,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"der.leaf", "hierarchy"},
         {"certificates"},
         {"crl", "key_files", "profiles", "stores.dynamodb", "stores.sqlite"},
+        {"stores.dynamodb_crl_entries"},
         {
             "csr",
             "group_commit",
