@@ -487,11 +487,14 @@ def main() -> None:
     for concurrency in levels:
         got = figures[concurrency]
         albca = got["albca"]
-        for key, goal in (("cfssl-db", "goal >= 1.0"), ("cfssl", "goal >= 0.5 at c=1")):
+        # Issue 17's goals: 1.0x of cfssl with its certdb at every concurrency, 0.5x of
+        # cfssl without records at one client (none set beyond it).
+        goals = {"cfssl-db": "goal >= 1.0", "cfssl": "goal >= 0.5" if concurrency == 1 else ""}
+        for key, goal in goals.items():
             if key in got:
                 print(
                     f"  c={concurrency}: albca / {got[key].label:<32} "
-                    f"{albca.rate / got[key].rate:5.2f}x   ({goal})"
+                    f"{albca.rate / got[key].rate:5.2f}x" + (f"   ({goal})" if goal else "")
                 )
         if "baseline" in got:
             print(
