@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 
 from albca.ca.errors import CAError
-from albca.ca.records import AuditEvent
+from albca.ca.records import AuditEvent, format_serial
 from albca.ca.stores.protocol import CertificateStore
 from albca.trust_bundle.notices import Notice
 
@@ -34,6 +34,7 @@ __all__ = [
     "RenewManaged",
     "AcmRenewals",
     "renewal_due_at",
+    "superseded_key",
 ]
 
 ACM_RENEW = "acm-renew"
@@ -59,6 +60,12 @@ class ManagedCertificate:
 RenewManaged = Callable[[ManagedCertificate], x509.Certificate | None]
 """Renews the certificate in place if it is still due when read again: returns the
 certificate it replaced, or None when it no longer was due; raises ``CAError``."""
+
+
+def superseded_key(serial: int) -> str:
+    """The store's mark (a notice key, marked sent) of a certificate maintenance replaced
+    in ACM: the expiry job announces nothing of it."""
+    return f"superseded:{format_serial(serial)}"
 
 
 def renewal_due_at(not_before: datetime, not_after: datetime, renew_at: float) -> datetime:
@@ -124,7 +131,18 @@ class AcmRenewals:
             if replaced is not None:
                 outcome.renewed.append(f"{cert.arn} ({cert.purpose}) re-imported in place")
                 self._audit(cert, run_id, replaced=replaced)
+                self._mark_superseded(replaced.serial_number, run_id)
         return outcome
+
+    def _mark_superseded(self, serial: int, run_id: str) -> None:
+        """Record that ``serial`` left ACM for good, for the expiry job (``superseded_key``).
+        Not revoked: a re-import takes a while to reach ELB and CloudFront, which may
+        still present the old certificate meanwhile, and a CRL listing it would break
+        them."""
+        key = superseded_key(serial)
+        now = self.clock()
+        if self.store.claim_notice(key, owner=run_id, now=now, lease=self.lease):
+            self.store.mark_notice_sent(key, owner=run_id, now=now)
 
     def _audit(
         self,

@@ -24,7 +24,10 @@ deploy``'s schedule. A run that finds nothing due changes nothing. The jobs, in 
     days before notAfter) is announced once per threshold. A threshold applies only to a
     certificate whose lifetime exceeds it (a 24-hour certificate is not "1 day from
     expiry" news), and only the tightest one crossed is announced (a certificate first
-    seen 5 days from expiry gets the 7-day notice, not the 30-day one as well).
+    seen 5 days from expiry gets the 7-day notice, not the 30-day one as well). A
+    certificate the ``acm`` job replaced in ACM (it runs first) is not announced: its ARN
+    holds the new certificate, and no one else holds the old one's key (albca keeps none
+    of the keys it imports), so its expiry is no one's business.
 ``ca-rotation``
     An active CA past its ``rotate_by`` (``ca.ca_status``) is announced once.
 ``acm``
@@ -73,7 +76,12 @@ from albca.ca.records import (
     format_serial,
 )
 from albca.ca.stores.protocol import CertificateStore
-from albca.trust_bundle.acm_renewals import AcmRenewals, ManagedCertificate, RenewManaged
+from albca.trust_bundle.acm_renewals import (
+    AcmRenewals,
+    ManagedCertificate,
+    RenewManaged,
+    superseded_key,
+)
 from albca.trust_bundle.artefacts import crl_name
 from albca.trust_bundle.audit_window import AuditReader, AuditWindow
 from albca.trust_bundle.errors import PublishFailed
@@ -340,39 +348,29 @@ class Maintenance:
         thresholds = self.policy.expiry_thresholds
         if not thresholds:
             return []
-        notices = []
+        crossing: list[tuple[CertificateRecord, timedelta]] = []
         for record in self._expiring(now + thresholds[0]):
             left = record.not_after - now
             # Issued to now, not from notBefore: that is backdated a few minutes for
             # clock skew, which would put a 30-day certificate over the 30-day threshold.
             lifetime = record.not_after - record.issued_at
             crossed = [t for t in thresholds if left <= t < lifetime]
-            if not crossed:
-                continue
-            threshold = crossed[-1]  # the tightest one crossed
-            days = _days(threshold)
-            name = record.common_name or record.subject
-            notices.append(
-                Notice(
-                    key=f"expiry:{format_serial(record.serial)}:{days}d",
-                    kind="expiry",
-                    digest=f"certificates expire within {days} day(s)",
-                    label=f"{name} ({format_serial(record.serial)[:12]})",
-                    text=(
-                        f"certificate {format_serial(record.serial)} ({name}, profile "
-                        f"{record.profile}) expires {record.not_after.isoformat()}: within "
-                        f"{days} day(s)"
-                    ),
-                    detail={
-                        "serial": format_serial(record.serial),
-                        "common_name": record.common_name,
-                        "profile": record.profile,
-                        "not_after": record.not_after.isoformat(),
-                        "threshold_days": days,
-                    },
-                )
-            )
-        return notices
+            if crossed:
+                crossing.append((record, crossed[-1]))  # the tightest one crossed
+        return [
+            _expiry_notice(record, _days(threshold))
+            for record, threshold in self._not_superseded(crossing)
+        ]
+
+    def _not_superseded(
+        self, crossing: list[tuple[CertificateRecord, timedelta]]
+    ) -> list[tuple[CertificateRecord, timedelta]]:
+        """``crossing`` less the certificates the ``acm`` job replaced (one read)."""
+        if not crossing:
+            return crossing
+        keys = [superseded_key(record.serial) for record, _ in crossing]
+        superseded = self.store.sent_notices(keys)
+        return [pair for pair, key in zip(crossing, keys, strict=True) if key not in superseded]
 
     def _expiring(self, before: datetime) -> Iterator[CertificateRecord]:
         cursor: str | None = None
@@ -535,6 +533,28 @@ def _by_digest(
         group = ("digest", id(job), notice.digest) if notice.digest else ("alone", index, "")
         groups.setdefault(group, (job, []))[1].append(notice)
     return list(groups.values())
+
+
+def _expiry_notice(record: CertificateRecord, days: int) -> Notice:
+    serial = format_serial(record.serial)
+    name = record.common_name or record.subject
+    return Notice(
+        key=f"expiry:{serial}:{days}d",
+        kind="expiry",
+        digest=f"certificates expire within {days} day(s)",
+        label=f"{name} ({serial[:12]})",
+        text=(
+            f"certificate {serial} ({name}, profile {record.profile}) expires "
+            f"{record.not_after.isoformat()}: within {days} day(s)"
+        ),
+        detail={
+            "serial": serial,
+            "common_name": record.common_name,
+            "profile": record.profile,
+            "not_after": record.not_after.isoformat(),
+            "threshold_days": days,
+        },
+    )
 
 
 def _days(threshold: timedelta) -> int:

@@ -618,6 +618,9 @@ class DynamoDBStore:
         for key in dict.fromkeys(keys):
             self._notices.release(key, owner=owner)
 
+    def sent_notices(self, keys: Sequence[str]) -> set[str]:
+        return self._notices.sent(keys)
+
     def _id_exhausted(self) -> StoreUnavailable:
         return self._table.gave_up(_ID_ATTEMPTS)
 

@@ -91,15 +91,24 @@ class DynamoDBNotices:
 
     def _vacant_keys(self, keys: list[str], now: datetime) -> list[str]:
         """``keys`` less those a consistent read finds sent or held by a live claim."""
+        taken = {key for key, item in self._read(keys).items() if not _vacant_at(item, now)}
+        return [key for key in keys if key not in taken]
+
+    def sent(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` marked sent, by consistent reads."""
+        items = self._read(list(dict.fromkeys(keys))) if keys else {}
+        return {key for key, item in items.items() if item.sent_at is not None}
+
+    def _read(self, keys: list[str]) -> dict[str, NoticeItem]:
+        """The items of ``keys`` that exist, by one consistent BatchGetItem (pynamodb
+        splits it at 100 keys and retries the unprocessed ones)."""
         with self._table.errors("read notices"):
-            taken = {
-                item.pk.removeprefix("NOTICE#")
+            return {
+                item.pk.removeprefix("NOTICE#"): item
                 for item in self._model.batch_get(
                     [(f"NOTICE#{key}", NOTICE_SK) for key in keys], consistent_read=True
                 )
-                if not _vacant_at(item, now)
             }
-        return [key for key in keys if key not in taken]
 
     def _put_claims(
         self,

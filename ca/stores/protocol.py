@@ -183,4 +183,10 @@ class CertificateStore(Protocol):
         """``release_notice`` for each of ``keys`` at once."""
         ...
 
+    def sent_notices(self, keys: Sequence[str]) -> set[str]:
+        """Those of ``keys`` marked sent, read without claiming anything (a consistent
+        read on DynamoDB): for marks that stand for a fact, such as a certificate
+        superseded in ACM (``superseded:<serial>``), rather than a message."""
+        ...
+
     def close(self) -> None: ...

@@ -744,17 +744,9 @@ class SqliteStore:
         wanted = list(dict.fromkeys(keys))
         # A read first, outside the writer lock: most keys a run asks about were sent
         # long ago, and an hourly run should not queue behind issuance to learn that.
-        held: set[str] = set()
-        for chunk in _chunks(wanted):
-            marks = ", ".join("?" * len(chunk))
-            held |= {
-                row[0]
-                for row in self._read(
-                    f"SELECT key FROM notices WHERE key IN ({marks}) "  # noqa: S608 (marks only)
-                    "AND (sent_at IS NOT NULL OR claimed_until > ?)",
-                    (*chunk, to_epoch(now)),
-                )
-            }
+        held = self._notices_where(
+            wanted, "sent_at IS NOT NULL OR claimed_until > ?", (to_epoch(now),)
+        )
         free = [key for key in wanted if key not in held]
         claimed: set[str] = set()
         if not free:
@@ -789,6 +781,26 @@ class SqliteStore:
                 "DELETE FROM notices WHERE key = ? AND owner = ? AND sent_at IS NULL",
                 [(key, owner) for key in keys],
             )
+
+    def sent_notices(self, keys: Sequence[str]) -> set[str]:
+        return self._notices_where(list(dict.fromkeys(keys)), "sent_at IS NOT NULL")
+
+    def _notices_where(
+        self, keys: Sequence[str], condition: str, parameters: tuple[Any, ...] = ()
+    ) -> set[str]:
+        """Those of ``keys`` whose notice row meets ``condition`` (SQL of this module's)."""
+        found: set[str] = set()
+        for chunk in _chunks(keys):
+            marks = ", ".join("?" * len(chunk))
+            found |= {
+                row[0]
+                for row in self._read(
+                    f"SELECT key FROM notices WHERE key IN ({marks}) "  # noqa: S608 (marks only)
+                    f"AND ({condition})",
+                    (*chunk, *parameters),
+                )
+            }
+        return found
 
 
 def _chunks(keys: Sequence[str], size: int = 500) -> list[Sequence[str]]:

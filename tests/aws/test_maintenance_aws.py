@@ -35,7 +35,7 @@ from albca.infra.calls import Aws
 from albca.infra.clients import AwsClients
 from albca.trust_bundle.acm_renewals import renewal_due_at
 from albca.trust_bundle.maintenance import Maintenance
-from albca.trust_bundle.notices import SnsSink
+from albca.trust_bundle.notices import RecordingSink, SnsSink
 from albca.trust_bundle.publish import S3Publisher
 from albca.trust_bundle.trust_stores import TrustStoreManager
 from tests.aws.conftest import REGION
@@ -351,6 +351,7 @@ def test_ninety_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(
     crl_numbers: dict[str, int] = {}
     last_signed: datetime | None = None
     renewals = concurrent_hours = 0
+    left_acm: dict[int, datetime] = {}  # the run that replaced a certificate in ACM
     with stack:
         for hour in range(SIMULATED_DAYS * 24):
             if hour == revoked_at_hour:
@@ -402,12 +403,14 @@ def test_ninety_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(
                 crl_numbers[key_id] = number
             if revoked_at_hour <= hour < 40 * 24:  # revoked, and not yet expired (RFC 5280 3.3)
                 assert serials["revoked"] in {entry.serial_number for crl in held for entry in crl}
+            replaced_serial = in_acm_now[0]
             in_acm_now = acm_validity(acm, acm_arn)  # the same ARN throughout
             serial, not_before, not_after = in_acm_now
             assert not_before <= clock.now < not_after, f"hour {hour}: ACM's certificate expired"
             if serial not in in_acm:
                 in_acm.add(serial)
                 tracked[serial] = authority.store.get_certificate(serial)
+                left_acm[replaced_serial] = clock.now
             notices += [json.loads(m["Message"]) for m in drain(sqs, queue_url)]
             clock.advance(HOUR)
 
@@ -419,22 +422,61 @@ def test_ninety_days_of_hourly_runs_on_dynamodb_s3_and_a_trust_store(
         for n in each_notice(message)
         if n["kind"] == "expiry"
     )
+    # A threshold is told in the first run at or after it, unless a run before that one
+    # replaced the certificate in ACM: its ARN holds the new one, and the old one's key
+    # was in ACM only, so its expiry is news to no one (the acm job runs first).
     expected = {
         (format_serial(serial), days)
         for serial, record in tracked.items()
         for days, at in crossings(record).items()
-        if at <= end
+        if at <= min(end, left_acm.get(serial, end + HOUR) - HOUR)
     }
     assert set(expiry) == expected
     assert all(count == 1 for count in expiry.values()), expiry
-    # Every threshold of the leaf certificates, and the listener certificates' own: the one
-    # ACM held first (6 days: 1 day) and the one renewal made (90 days: 30 and 7 days).
-    assert len(expected) == 3 + 3 + 2 + 1 + 2 + 1 + 2
+    # Every threshold of the leaf certificates and none of the listener certificates': the
+    # one ACM held first (6 days) was replaced at day 4, before its 1-day threshold; the
+    # first renewal (90 days) was replaced in the run its 30-day threshold fell in (both
+    # at two thirds of its life); the second renewal's thresholds fall after day 90.
+    assert len(expected) == 3 + 3 + 2 + 1 + 2
+    assert not {serial for serial, _days in expiry} & {format_serial(s) for s in left_acm}
+    assert len(left_acm) == 2
     # Renewed twice (at two thirds of the 6 days, then of the 90), in place, before expiry,
     # once each though two runs were at it; nothing to tell by hand.
     assert len(in_acm) == 3
     assert renewals == 2
     assert not [n for n in notices if n["kind"].startswith("acm-renewal")]
+
+
+def test_a_certificate_replaced_in_acm_gets_no_expiry_notice(serverless, monkeypatch):
+    clock, authority = serverless.clock, serverless.authority
+    monkeypatch.setattr("moto.acm.models.utcnow", lambda: clock.now.replace(tzinfo=None))
+    arn, replaced = import_albcas_listener_certificate(authority, 6 * DAY)  # due at day 4
+    kept = issue(authority, "kept", 6 * DAY)  # the same life, in no ACM: still told
+    sink = RecordingSink("sns")
+    runner = Maintenance(
+        authority=authority,
+        publisher=serverless.manager.publisher,
+        sync=lambda: serverless.manager.revocation_sync(include_roots=True),
+        sinks=[sink],
+        managed_certificates=lambda: managed_certificates(
+            Aws(AwsClients(region=REGION), dry_run=True), [REGION]
+        ),
+        renew_managed=renewer(authority, clock),
+    )
+    clock.advance(4 * DAY + HOUR)
+    assert runner.run().job("acm").done  # replaced in place
+    acm = boto3.client("acm", region_name=REGION)
+    assert acm_validity(acm, arn)[0] != replaced
+    clock.advance(DAY)  # both certificates now within a day of their notAfter
+
+    report = runner.run()
+
+    told = {n["detail"]["serial"] for m in sink.delivered for n in each_notice(m.to_json())
+            if n["kind"] == "expiry"}  # fmt: skip
+    assert told == {format_serial(kept)}
+    assert [line for line in report.job("expiry").due if format_serial(replaced) in line] == []
+    # Replaced, not revoked: ELB may still present it until the re-import reaches it.
+    assert authority.store.get_certificate(replaced).revoked_at is None
 
 
 def test_sns_subject_is_what_sns_accepts(topic_queue):

@@ -563,6 +563,17 @@ class StoreContract:
         assert again == {"held", "new-2"}  # held ran out; new-2 was given back
         assert store.claim_notices([], owner="run-c", now=later, lease=lease) == set()
 
+    def test_sent_notices_are_read_without_claiming(self, store):
+        lease = timedelta(minutes=15)
+        assert store.claim_notice("sent", owner="run-a", now=T0, lease=lease)
+        store.mark_notice_sent("sent", owner="run-a", now=T0)
+        assert store.claim_notice("held", owner="run-a", now=T0, lease=lease)
+        keys = ["sent", "held", "unknown", "sent"]
+        assert store.sent_notices(keys) == {"sent"}
+        assert store.sent_notices([]) == set()
+        # Reading claimed nothing: the unknown key is still free to claim.
+        assert store.claim_notices(keys, owner="run-b", now=T0, lease=lease) == {"unknown"}
+
     def test_racing_batch_claims_give_each_notice_one_owner(self, open_store):
         stores = [open_store() for _ in range(4)]
         keys = [f"expiry:{serial}:30d@sns" for serial in range(40)]
