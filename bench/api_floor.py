@@ -3,6 +3,16 @@ albca's checks and durable commit, beside `albca serve` and cfssl (issue 17, poi
 
     .venv/bin/python bench/api_floor.py [--duration 4] [--rounds 3] [--concurrency 1,4]
 
+Two prototypes, each measured beside `albca serve` and cfssl in the same interleaved turns:
+- "floor": albca's checks without the ASGI stack (below);
+- "ceiling": the least a Python CA can do per request with its record durable, and nothing
+  albca checks: no token, no name policy, no profile, no audit event, no idempotency, no
+  deadline. It loads and verifies the CSR, signs the leaf with albca's fastest path (the
+  DER template of ``ca.der.leaf``), inserts one row (serial, DER) into a table with no
+  other index, commits it (WAL, ``synchronous=FULL``, the same as cfssl's certdb here) and
+  answers. If even this does not reach cfssl with its certdb, no design of albca's HTTP
+  path can on this machine with CPython: the rest of the gap is Python itself.
+
 A prototype, not a product: one asyncio protocol (uvloop, httptools) that answers only
 `POST /v1/certificates`, with no ASGI, no Starlette and no uvicorn in between, and writes
 each answer in one send. Per request it does what albca's issuing path does, with the
@@ -29,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -40,11 +51,26 @@ _ROUTE = "POST /v1/certificates"
 _MAX_HEAD = 16 * 1024
 
 
+def serve_forever(protocol: Callable[[], asyncio.Protocol], port: int, stack: Any) -> None:
+    """Serve ``protocol`` on 127.0.0.1:``port`` on uvloop, closing ``stack`` after."""
+    import uvloop
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(protocol, "127.0.0.1", port, backlog=128)
+        async with server:
+            await server.serve_forever()
+
+    try:
+        uvloop.run(main())
+    finally:
+        stack.close()
+
+
 def serve(port: int) -> None:
     """The floor server, in this process, on the CA in ALBCA_HOME."""
     import httptools
     import orjson
-    import uvloop
     from pydantic import ValidationError
     from starlette.datastructures import State
 
@@ -164,22 +190,86 @@ def serve(port: int) -> None:
             if not self.transport.is_closing():
                 self.transport.write(task.result())
 
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        server = await loop.create_server(Protocol, "127.0.0.1", port, backlog=128)
-        async with server:
-            await server.serve_forever()
-
-    try:
-        uvloop.run(main())
-    finally:
-        stack.close()
+    serve_forever(Protocol, port, stack)
 
 
-def start_floor(workdir: Path, csr: bytes) -> bench.Server:
-    """A CA home like api_issuance's albca one, served by ``serve`` in a subprocess."""
+def serve_ceiling(port: int) -> None:
+    """The ceiling server (see the module docstring), in this process."""
+    import sqlite3
+    from datetime import UTC, datetime, timedelta
+
+    import httptools
+    import orjson
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from albca.ca.certificates import random_serial
+    from albca.ca.der.leaf import encode_leaf_certificate
+    from albca.ca.names import RequestedNames
+    from albca.ca.profiles import CertificateKind
+    from albca.compose.api import open_api
+    from albca.compose.passphrase import passphrase_source
+    from albca.settings import Settings
+
+    settings = Settings()
+    stack = open_api(settings, passphrase_source(settings, interactive=False))
+    template = stack.api.authority._leaf_template()  # the one signing path it shares
+    db = sqlite3.connect(settings.home / "ceiling.db", isolation_level=None)
+    db.execute("PRAGMA journal_mode = WAL")
+    db.execute("PRAGMA synchronous = FULL")
+    db.execute("CREATE TABLE IF NOT EXISTS certificates (serial TEXT PRIMARY KEY, der BLOB)")
+    lifetime = timedelta(days=90)
+    head = b"HTTP/1.1 201 Created\r\ncontent-type: application/json\r\ncontent-length: %d\r\n\r\n"
+
+    def issue(body: bytes) -> bytes:
+        request = x509.load_pem_x509_csr(orjson.loads(body)["csr"].encode())
+        if not request.is_signature_valid:
+            raise ValueError("bad CSR signature")
+        san = request.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        dns_names = san.value.get_values_for_type(x509.DNSName)
+        names = RequestedNames.of(common_name=None, dns_names=dns_names)
+        now = datetime.now(UTC)
+        serial = random_serial()
+        certificate = encode_leaf_certificate(
+            template, kind=CertificateKind.SERVER, public_key=request.public_key(),
+            names=names, serial=serial, not_before=now, not_after=now + lifetime,
+        )  # fmt: skip
+        der = certificate.public_bytes(serialization.Encoding.DER)
+        db.execute("BEGIN IMMEDIATE")
+        db.execute("INSERT INTO certificates VALUES (?, ?)", (f"{serial:040x}", der))
+        db.execute("COMMIT")
+        pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        answer = orjson.dumps({"certificate": pem})
+        return head % len(answer) + answer
+
+    class Protocol(asyncio.Protocol):
+        def __init__(self) -> None:
+            self.parser = httptools.HttpRequestParser(self)
+            self.transport: Any = None
+
+        def connection_made(self, transport: Any) -> None:
+            self.transport = transport
+
+        def data_received(self, data: bytes) -> None:
+            self.parser.feed_data(data)
+
+        def on_message_begin(self) -> None:
+            self.body: list[bytes] = []
+
+        def on_body(self, body: bytes) -> None:
+            self.body.append(body)
+
+        def on_message_complete(self) -> None:
+            self.transport.write(issue(b"".join(self.body)))
+
+    serve_forever(Protocol, port, stack)
+
+
+def start_prototype(workdir: Path, csr: bytes, key: str) -> bench.Server:
+    """A CA home like api_issuance's albca one, served by the ``key`` prototype ("floor" or
+    "ceiling") in a subprocess."""
     # The home, token and request the albca server gets, then that server swapped out.
-    server = bench.start_albca(workdir, csr, workers=1, sync="full", key="floor")
+    server = bench.start_albca(workdir, csr, workers=1, sync="full", key=key)
     bench._stop(server.process)
     home = server.records.parent
     env = {
@@ -190,26 +280,35 @@ def start_floor(workdir: Path, csr: bytes) -> bench.Server:
     }
     port = bench._free_port()
     process = subprocess.Popen(
-        [sys.executable, __file__, "--serve", str(port)],
+        [sys.executable, __file__, f"--{key}", str(port)],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     bench._wait_port(port, process)
     server.process, server.port = process, port
-    server.label = "floor: asyncio+httptools, same checks"
+    server.label = {
+        "floor": "floor: asyncio+httptools, same checks",
+        "ceiling": "ceiling: no checks, one row, durable",
+    }[key]
+    if key == "ceiling":
+        server.records = home / "ceiling.db"
     return server
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--serve", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    parser.add_argument("--ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
     parser.add_argument("--duration", type=float, default=4.0)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", default="1,4")
     args = parser.parse_args()
-    if args.serve:
-        serve(args.serve)
+    if args.floor:
+        serve(args.floor)
+        return
+    if args.ceiling:
+        serve_ceiling(args.ceiling)
         return
     levels = [int(c) for c in args.concurrency.split(",")]
     csr = bench.make_csr()
@@ -218,7 +317,7 @@ def main() -> None:
         print("cfssl: SKIPPED, not installed (apt-get install -y golang-cfssl)")
     with tempfile.TemporaryDirectory(prefix="albca-floor-") as temporary:
         workdir = Path(temporary)
-        servers = [start_floor(workdir, csr)]
+        servers = [start_prototype(workdir, csr, key) for key in ("floor", "ceiling")]
         try:
             servers.append(bench.start_albca(workdir, csr, workers=1, sync="full"))
             if cfssl is not None:
@@ -243,12 +342,13 @@ def main() -> None:
     print("\nratios (req/s, median rounds):")
     for concurrency in levels:
         got = figures[concurrency]
-        for key in ("albca", "cfssl-db", "cfssl"):
-            if key in got:
-                print(
-                    f"  c={concurrency}: floor / {got[key].label:<36} "
-                    f"{got['floor'].rate / got[key].rate:5.2f}x"
-                )
+        for prototype in ("floor", "ceiling"):
+            for key in ("albca", "cfssl-db", "cfssl"):
+                if key in got:
+                    print(
+                        f"  c={concurrency}: {prototype:<7} / {got[key].label:<36} "
+                        f"{got[prototype].rate / got[key].rate:5.2f}x"
+                    )
 
 
 if __name__ == "__main__":
