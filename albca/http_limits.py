@@ -121,6 +121,11 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         super().__init__(*args, **kwargs)
         self._header_timeout = header_timeout
         self._max_header_bytes = max_header_bytes
+        # When the headers being received must be complete; None while none are due. The
+        # timer is not moved for every request of a kept-alive connection (a timer set and
+        # cancelled per request cost more than the rest of this class): when it fires
+        # before the current deadline, it is set again for that deadline.
+        self._head_deadline: float | None = None
         self._header_timer: asyncio.TimerHandle | None = None
         # True while the next request's headers are not complete: from the connection, and
         # again from the end of each request. Bytes received meanwhile count toward the
@@ -156,12 +161,12 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
     # Parser callbacks (httptools calls them from ``data_received``).
     def on_message_begin(self) -> None:
         super().on_message_begin()
-        if self._header_timer is None:
+        if self._head_deadline is None:
             # The first byte of a kept-alive connection's next request starts its clock.
             self._arm()
 
     def on_headers_complete(self) -> None:
-        self._disarm()
+        self._head_deadline = None  # (the timer, if it fires meanwhile, finds none due)
         self._in_head = False
         before = self.cycle
         if self._received_head_size() <= self._max_header_bytes:
@@ -198,15 +203,26 @@ class TimedHttpToolsProtocol(HttpToolsProtocol):
         return len(method) + len(self.url) + 12 + fields + 2
 
     def _arm(self) -> None:
-        self._header_timer = self.loop.call_later(self._header_timeout, self._headers_too_slow)
+        self._head_deadline = self.loop.time() + self._header_timeout
+        if self._header_timer is None:
+            self._header_timer = self.loop.call_at(self._head_deadline, self._headers_due)
 
     def _disarm(self) -> None:
+        self._head_deadline = None
         if self._header_timer is not None:
             self._header_timer.cancel()
             self._header_timer = None
 
-    def _headers_too_slow(self) -> None:
+    def _headers_due(self) -> None:
         self._header_timer = None
+        deadline = self._head_deadline
+        if deadline is None:
+            return  # no headers due; the next request's first byte sets the timer again
+        if self.loop.time() < deadline:
+            # Set for an earlier request's deadline: these headers have until their own.
+            self._header_timer = self.loop.call_at(deadline, self._headers_due)
+            return
+        self._head_deadline = None
         if self._in_head and not self.transport.is_closing():
             # No response: the client has not sent a request one could answer (nginx
             # closes the same way when client_header_timeout expires).

@@ -420,7 +420,7 @@ def issued_response(
             "certificate_pem": issued.record.certificate_pem,
         },
         "certificate_pem": issued.record.certificate_pem,
-        "chain_pem": issued.chain_pem.decode(),
+        "chain_pem": _chain_pem(issued),
         "private_key_pem": None,
         "pkcs12": None,
     }
@@ -429,3 +429,19 @@ def issued_response(
         if pkcs12_password is not None:
             body["pkcs12"] = base64.b64encode(issued.pkcs12(pkcs12_password.encode())).decode()
     return body
+
+
+# The chain's PEM by the chain's certificates (equal when their DER is): every answer from
+# one issuing CA carries the same text, which is otherwise encoded again per request.
+_CHAIN_PEMS: dict[tuple[x509.Certificate, ...], str] = {}
+_CHAIN_PEMS_LIMIT = 16  # a few issuing CAs across a rotation
+
+
+def _chain_pem(issued: IssuedCertificate) -> str:
+    pem = _CHAIN_PEMS.get(issued.chain)
+    if pem is None:
+        pem = issued.chain_pem.decode()
+        if len(_CHAIN_PEMS) >= _CHAIN_PEMS_LIMIT:
+            _CHAIN_PEMS.clear()
+        _CHAIN_PEMS[issued.chain] = pem
+    return pem

@@ -22,7 +22,7 @@ from albca.ca.certificates import IssuerContext, leaf_subject_text, random_seria
 from albca.ca.clock import Clock, system_clock, to_epoch
 from albca.ca.crl import CRLDocument, build_crl, collector_paused
 from albca.ca.csr import parse_csr
-from albca.ca.der.leaf import LeafTemplate, encode_leaf_certificate
+from albca.ca.der.leaf import LeafTemplate, encode_leaf_der, pem_of_certificate
 from albca.ca.errors import (
     AlreadyRevoked,
     AuthorityNotInitialized,
@@ -530,7 +530,7 @@ class Authority:
     @staticmethod
     def _sign(plan: _IssuePlan, serial: int) -> _Signed:
         request, profile, issuer = plan.request, plan.profile, plan.template.issuer
-        certificate = encode_leaf_certificate(
+        certificate_der = encode_leaf_der(
             plan.template,
             kind=profile.kind,
             public_key=request.public_key,
@@ -539,6 +539,7 @@ class Authority:
             not_before=plan.not_before,
             not_after=plan.not_after,
         )
+        certificate = x509.load_der_x509_certificate(certificate_der)
         record = CertificateRecord(
             serial=serial,
             issuer_key_id=issuer.key_id,
@@ -551,7 +552,8 @@ class Authority:
             profile=profile.name,
             not_before=plan.not_before,
             not_after=plan.not_after,
-            certificate_pem=certificate.public_bytes(serialization.Encoding.PEM).decode(),
+            # From the DER in hand: cheaper than cryptography encoding the parsed certificate.
+            certificate_pem=pem_of_certificate(certificate_der),
             requested_by=request.requested_by,
             issued_at=plan.now,
         )

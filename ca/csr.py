@@ -28,7 +28,9 @@ MAX_CSR_BYTES = 64 * 1024
 
 # A CSR's signature only proves possession of the key, but a collision-prone hash makes
 # even that proof forgeable; refuse what RFC 9155 and NIST SP 800-131A retire.
-_WEAK_HASHES = (hashes.MD5, hashes.SHA1)
+# Exact types, not isinstance: cryptography's hash classes are ABCs, and an isinstance check
+# against an ABC costs more than the rest of this check (the CSR is parsed on every issuance).
+_WEAK_HASHES = frozenset({hashes.MD5, hashes.SHA1})
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,7 @@ def _check_signature(request: x509.CertificateSigningRequest) -> None:
         algorithm = request.signature_hash_algorithm
     except UnsupportedAlgorithm:
         raise InvalidCSR("csr: the request is signed with an unsupported algorithm") from None
-    if isinstance(algorithm, _WEAK_HASHES):
+    if algorithm is not None and type(algorithm) in _WEAK_HASHES:
         raise InvalidCSR(
             f"csr: the request is signed with {algorithm.name.upper()}; use SHA-256 or stronger"
         )
@@ -112,17 +114,19 @@ def _names_of(request: x509.CertificateSigningRequest) -> RequestedNames:
         raise InvalidCSR("csr.extensions: the requested extensions cannot be decoded") from None
     if extension is not None:
         for general_name in extension.value:
-            if isinstance(general_name, x509.DNSName):
+            # Exact types (cryptography makes no subclasses of them): isinstance against
+            # these ABC-derived classes is the slow path.
+            kind = type(general_name)
+            if kind is x509.DNSName:
                 dns_names.append(general_name.value)
-            elif isinstance(general_name, x509.IPAddress):
+            elif kind is x509.IPAddress:
                 if not isinstance(general_name.value, (IPv4Address, IPv6Address)):
                     raise InvalidCSR("csr.subject_alt_name: IP ranges are not host addresses")
                 ip_addresses.append(str(general_name.value))
             else:
-                kind = type(general_name).__name__
                 raise InvalidCSR(
-                    f"csr.subject_alt_name: {kind} names are not supported; use DNS names and "
-                    "IP addresses",
+                    f"csr.subject_alt_name: {kind.__name__} names are not supported; use DNS "
+                    "names and IP addresses",
                     field="csr.subject_alt_name",
                 )
     try:

@@ -9,6 +9,7 @@ handshake would pay for it.
 from __future__ import annotations
 
 import enum
+from typing import cast
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
@@ -87,9 +88,31 @@ _HASH_OF: dict[KeySpec, type[SignatureHash]] = {
 }
 
 
+# The key family of each public key class seen, so that the isinstance checks against
+# cryptography's ABCs (slow: ``ABCMeta.__instancecheck__``) run once per class, not once per
+# key on every issuance. Classes are few (cryptography's, a KMS proxy's).
+_FAMILY_OF_CLASS: dict[type, str] = {}
+
+
+def _family(public_key: object) -> str:
+    kind = type(public_key)
+    family = _FAMILY_OF_CLASS.get(kind)
+    if family is None:
+        if isinstance(public_key, ec.EllipticCurvePublicKey):
+            family = "ec"
+        elif isinstance(public_key, rsa.RSAPublicKey):
+            family = "rsa"
+        else:
+            family = "other"
+        _FAMILY_OF_CLASS[kind] = family
+    return family
+
+
 def key_spec_of(public_key: CertificatePublicKeyTypes, *, field: str = "public_key") -> KeySpec:
     """The spec of a public key, or ``UnsupportedKey`` naming why it is refused."""
-    if isinstance(public_key, ec.EllipticCurvePublicKey):
+    family = _family(public_key)
+    if family == "ec":
+        public_key = cast(ec.EllipticCurvePublicKey, public_key)  # what _family found
         spec = _CURVES.get(public_key.curve.name)
         if spec is None:
             raise UnsupportedKey(
@@ -98,7 +121,8 @@ def key_spec_of(public_key: CertificatePublicKeyTypes, *, field: str = "public_k
                 field=field,
             )
         return spec
-    if isinstance(public_key, rsa.RSAPublicKey):
+    if family == "rsa":
+        public_key = cast(rsa.RSAPublicKey, public_key)
         bits = public_key.key_size
         if bits < _MIN_RSA_BITS:
             raise UnsupportedKey(

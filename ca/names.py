@@ -29,20 +29,31 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
 _PATTERN_LABEL = re.compile(r"^[a-z0-9*](?:[a-z0-9*-]{0,61}[a-z0-9*])?$")
+# A whole name that passes the label checks of ``normalize_dns_name``: labels as ``_LABEL``,
+# a "*" only as the whole left-most label and then with a parent. (\Z, not $: "$" would
+# let a trailing newline through.)
+_HOST_NAME = re.compile(
+    r"(?:\*\.)?(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)*[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z"
+)
 _MAX_DNS_LENGTH = 253  # RFC 1035 section 2.3.4, without the trailing dot
 _MAX_CN_LENGTH = 64  # ub-common-name, RFC 5280 appendix A.1
 
 
+# C0, DEL and C1 (U+0080-U+009F: CSI and NEL among them, which terminals obey). One regex
+# search instead of a loop over the characters: names are checked on every issuance.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _reject_control_characters(value: str, field_name: str) -> None:
-    for char in value:
-        if char == "\x00":
-            raise InvalidName(f"{field_name}: {value!r} contains a NUL byte", field=field_name)
-        # C0, DEL and C1 (U+0080-U+009F: CSI and NEL among them, which terminals obey).
-        if ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
-            raise InvalidName(
-                f"{field_name}: {value!r} contains the control character {char!r}",
-                field=field_name,
-            )
+    found = _CONTROL_CHARACTER.search(value)
+    if found is None:
+        return
+    char = found.group()
+    if char == "\x00":
+        raise InvalidName(f"{field_name}: {value!r} contains a NUL byte", field=field_name)
+    raise InvalidName(
+        f"{field_name}: {value!r} contains the control character {char!r}", field=field_name
+    )
 
 
 def normalize_dns_name(value: str, *, field: str = "dns_names") -> str:
@@ -69,6 +80,8 @@ def normalize_dns_name(value: str, *, field: str = "dns_names") -> str:
         raise InvalidName(
             f"{field}: {value!r} is longer than {_MAX_DNS_LENGTH} characters", field=field
         )
+    if _HOST_NAME.match(name):
+        return name  # the common case at once; the loop below says what is wrong otherwise
     labels = name.split(".")
     for index, label in enumerate(labels):
         if label == "*" and index == 0:
@@ -165,6 +178,10 @@ def _reject_disguising_characters(value: str, field_name: str) -> None:
     Not covered: a name wholly in another script that looks Latin (UTS #39 "whole-script
     confusables" need the confusables data file).
     """
+    if value.isascii():
+        # ASCII has no format, private-use, unassigned or separator characters, is its
+        # own NFKC form, and its letters are all Latin: nothing below can refuse it.
+        return
     for char in value:
         if unicodedata.category(char) in _HIDDEN_CATEGORIES:
             raise InvalidName(
@@ -302,23 +319,21 @@ class CommonNamePattern:
 
 def _labels_match(pattern: str, name: str) -> bool:
     """The one label-wise matcher of DNS and common name patterns (see ``DnsPattern``)."""
-    pattern_labels = pattern.split(".")
-    name_labels = name.split(".")
-    if pattern_labels[0] == "**":
-        suffix = pattern_labels[1:]
-        if len(name_labels) <= len(suffix):
-            return False
-        name_labels = name_labels[len(name_labels) - len(suffix) :]
-        pattern_labels = suffix
-    if len(pattern_labels) != len(name_labels):
-        return False
-    return all(
-        _label_glob(pattern_label).fullmatch(label) is not None
-        for label, pattern_label in zip(name_labels, pattern_labels, strict=True)
-    )
+    return _pattern_regex(pattern).fullmatch(name) is not None
 
 
 @functools.lru_cache(maxsize=1024)
-def _label_glob(pattern_label: str) -> re.Pattern[str]:
-    # Only '*' is special (fnmatch's '?' and '[...]' are not): any run within one label.
-    return re.compile(".*".join(re.escape(part) for part in pattern_label.split("*")), re.DOTALL)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    """A pattern as one regex over the whole name, compiled once: what matching it label by
+    label means. A label glob's ``*`` is any run of characters other than a dot (so it stays
+    within its label); a left-most ``**`` is one or more labels of any content, that is
+    anything followed by a dot, before the labels that follow it."""
+    labels = pattern.split(".")
+    prefix = ""
+    if labels[0] == "**":
+        labels = labels[1:]
+        if not labels:
+            return re.compile(".*", re.DOTALL)  # "**" alone: every name
+        prefix = ".*\\."
+    globs = ("[^.]*".join(re.escape(part) for part in label.split("*")) for label in labels)
+    return re.compile(prefix + "\\.".join(globs), re.DOTALL)

@@ -207,6 +207,11 @@ class AuthorityRecord:
     created_at: datetime
 
 
+# What ``json.dumps(detail, sort_keys=True, separators=(",", ":"))`` writes, with the encoder
+# made once: ``json.dumps`` builds a new one whenever it is given options, once per event.
+_DETAIL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"))
+
+
 @dataclass(frozen=True)
 class AuditEvent:
     """One line of the audit trail: who did what to which certificate."""
@@ -219,7 +224,7 @@ class AuditEvent:
     id: int | None = None  # assigned by the store
 
     def detail_json(self) -> str:
-        return json.dumps(self.detail, sort_keys=True, separators=(",", ":"))
+        return _DETAIL_ENCODER.encode(self.detail)
 
     def to_json(self) -> dict[str, Any]:
         return {

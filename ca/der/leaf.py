@@ -19,6 +19,7 @@ shape, and lint, verify and handshake with what this module makes.
 
 from __future__ import annotations
 
+import binascii
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,7 +41,7 @@ from albca.ca.names import RequestedNames
 from albca.ca.profiles import CertificateKind
 from albca.ca.signer import sign_bytes
 
-__all__ = ["LeafTemplate", "encode_leaf_certificate"]
+__all__ = ["LeafTemplate", "encode_leaf_der", "pem_of_certificate"]
 
 _VERSION_3 = der.explicit(0, der.integer(2))
 _CRITICAL = der.boolean_true()
@@ -55,6 +56,8 @@ _SUBJECT_KEY_ID_PREFIX = der.sequence(
 )[:-20]
 _SUBJECT_ALT_NAME = der.object_identifier("2.5.29.17")
 _SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
+_PEM_BEGIN = "-----BEGIN CERTIFICATE-----\n"
+_PEM_END = "-----END CERTIFICATE-----\n"
 
 
 def _extension(value: x509.ExtensionType, *, critical: bool) -> bytes:
@@ -104,7 +107,7 @@ class LeafTemplate:
         )
 
 
-def encode_leaf_certificate(
+def encode_leaf_der(
     template: LeafTemplate,
     *,
     kind: CertificateKind,
@@ -113,8 +116,8 @@ def encode_leaf_certificate(
     serial: int,
     not_before: datetime,
     not_after: datetime,
-) -> x509.Certificate:
-    """Sign a leaf; the same certificate ``build_leaf_certificate`` makes, faster."""
+) -> bytes:
+    """Sign a leaf: the DER of the certificate ``build_leaf_certificate`` makes, faster."""
     spki = public_key.public_bytes(serialization.Encoding.DER, _SPKI)
     key_id = _key_identifier(spki)
     extensions = (
@@ -142,8 +145,17 @@ def encode_leaf_certificate(
         der.explicit(3, der.sequence(extensions + template.tail)),
     )
     signature = sign_bytes(template.issuer.signer, tbs)
-    certificate = der.sequence(tbs, template.algorithm, der.bit_string(signature))
-    return x509.load_der_x509_certificate(certificate)
+    return der.sequence(tbs, template.algorithm, der.bit_string(signature))
+
+
+def pem_of_certificate(certificate_der: bytes) -> str:
+    """The PEM text of a DER certificate, as cryptography's ``public_bytes(PEM)`` writes it
+    (RFC 7468: base64 in lines of 64 characters) without parsing the DER again."""
+    lines = [
+        binascii.b2a_base64(certificate_der[start : start + 48])
+        for start in range(0, len(certificate_der), 48)
+    ]
+    return _PEM_BEGIN + b"".join(lines).decode("ascii") + _PEM_END
 
 
 _epoch_times = der.EpochTimes()

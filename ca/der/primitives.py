@@ -39,7 +39,10 @@ def length(size: int) -> bytes:
 
 
 def tlv(tag: int, content: bytes) -> bytes:
-    return bytes((tag,)) + length(len(content)) + content
+    size = len(content)
+    if size < 0x80:  # the short form, most elements of a leaf: no call to length()
+        return bytes((tag, size)) + content
+    return bytes((tag,)) + length(size) + content
 
 
 def sequence(*parts: bytes) -> bytes:

@@ -7,11 +7,13 @@ encoder must produce the same to-be-signed bytes, and a signature that verifies.
 
 from __future__ import annotations
 
+import ssl
 import string
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -22,7 +24,7 @@ from albca.ca.certificates import (
     leaf_subject_text,
     random_serial,
 )
-from albca.ca.der.leaf import LeafTemplate, encode_leaf_certificate
+from albca.ca.der.leaf import LeafTemplate, encode_leaf_der, pem_of_certificate
 from albca.ca.errors import InvalidName
 from albca.ca.keys import KeySpec
 from albca.ca.names import RequestedNames
@@ -34,7 +36,7 @@ NOT_BEFORE = datetime(2026, 11, 23, 8, 30, 15, 123456, tzinfo=UTC)
 
 def both(issuer, **fields):
     reference = build_leaf_certificate(issuer=issuer, **fields)
-    encoded = encode_leaf_certificate(LeafTemplate.of(issuer), **fields)
+    encoded = x509.load_der_x509_certificate(encode_leaf_der(LeafTemplate.of(issuer), **fields))
     return reference, encoded
 
 
@@ -187,3 +189,27 @@ def test_the_record_subject_text_is_what_cryptography_writes(common_name):
         return
     assert leaf_subject_text(names) == leaf_subject(names).rfc4514_string()
     assert leaf_subject_text(RequestedNames.of(dns_names=["a.example"])) == ""
+
+
+@pytest.mark.parametrize("ca_spec", ALL_SPECS, ids=str)
+def test_the_pem_made_from_the_der_is_cryptographys(make_authority, key_pool, ca_spec):
+    issuer = make_authority(ca_spec).issuer()
+    for leaf_spec in ALL_SPECS:  # certificates of many lengths
+        der = encode_leaf_der(
+            LeafTemplate.of(issuer),
+            kind=CertificateKind.SERVER,
+            public_key=key_pool.leaf(leaf_spec).public_key(),
+            names=RequestedNames.of(dns_names=["svc.internal"]),
+            serial=random_serial(),
+            not_before=NOT_BEFORE,
+            not_after=NOT_BEFORE + timedelta(days=90),
+        )
+        certificate = x509.load_der_x509_certificate(der)
+        expected = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        assert pem_of_certificate(der) == expected
+
+
+@given(st.binary(max_size=300))
+def test_pem_lines_are_64_characters_as_rfc_7468_says(der):
+    # ssl's own encoder (textwrap into 64-character lines) is the independent reference.
+    assert pem_of_certificate(der) == ssl.DER_cert_to_PEM_cert(der)

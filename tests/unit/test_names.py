@@ -5,6 +5,8 @@ from __future__ import annotations
 import ipaddress
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from albca.ca.errors import InvalidName
 from albca.ca.names import (
@@ -281,3 +283,114 @@ def test_common_names_that_can_disguise_another_name_are_refused(name, message):
 )
 def test_common_names_in_one_script_or_an_allowed_mix_pass(name):
     assert normalize_common_name(name) == name
+
+
+# -- the compiled forms agree with the rules they stand for -------------------------------
+# Patterns are matched as one compiled regex, and a well-formed DNS name is accepted by one
+# regex before the label-by-label checks run: these compare both with the rules written out
+# label by label (RFC 1123 labels, RFC 6125 section 6.4.3 wildcards, the glob semantics
+# ``DnsPattern`` documents).
+
+
+def _glob_label_matches(glob: str, label: str) -> bool:
+    parts = glob.split("*")
+    if len(parts) == 1:
+        return glob == label
+    if not (label.startswith(parts[0]) and label.endswith(parts[-1])):
+        return False
+    position, end = len(parts[0]), len(label) - len(parts[-1])
+    if position > end:
+        return False
+    for part in parts[1:-1]:
+        found = label.find(part, position, end)
+        if found < 0:
+            return False
+        position = found + len(part)
+    return True
+
+
+def _matches_label_by_label(pattern: str, name: str) -> bool:
+    pattern_labels, name_labels = pattern.split("."), name.split(".")
+    if pattern_labels[0] == "**":
+        suffix = pattern_labels[1:]
+        if len(name_labels) <= len(suffix) and suffix:
+            return False
+        name_labels, pattern_labels = name_labels[len(name_labels) - len(suffix) :], suffix
+    return len(pattern_labels) == len(name_labels) and all(
+        _glob_label_matches(glob, label)
+        for glob, label in zip(pattern_labels, name_labels, strict=True)
+    )
+
+
+_NAME_TEXT = st.text(alphabet="ab1-.*\n", max_size=12)
+_PATTERN_TEXT = st.one_of(
+    st.sampled_from(["**", "**.a", "*.a", "a*.b", "**.*.a", "*-1.a*", "a.b", "*.*"]),
+    st.text(alphabet="ab1-*.", min_size=1, max_size=8).filter(
+        lambda text: "**" not in text.removeprefix("**.")
+    ),
+)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(pattern=_PATTERN_TEXT, name=_NAME_TEXT)
+def test_pattern_matching_is_label_by_label(pattern, name):
+    expected = _matches_label_by_label(pattern, name)
+    try:
+        dns_pattern = DnsPattern(pattern)
+    except ValueError:
+        dns_pattern = None
+    if dns_pattern is not None:
+        assert dns_pattern.matches(name) is expected
+    if "" not in pattern.split("."):
+        assert CommonNamePattern(pattern).matches(name) is (expected or pattern in ("*", "**"))
+
+
+def _is_host_name(name: str) -> bool:
+    labels = name.split(".")
+    if labels[0] == "*":
+        labels = labels[1:]
+        if not labels:
+            return False
+    return all(
+        0 < len(label) <= 63
+        and label[0] != "-"
+        and label[-1] != "-"
+        and all(char in "abcdefghijklmnopqrstuvwxyz0123456789-" for char in label)
+        for label in labels
+    )
+
+
+@settings(max_examples=2000, deadline=None)
+@given(name=st.text(alphabet="aZ9-.*", max_size=70) | st.text(alphabet="a.", max_size=140))
+@example(name="*.*.a")
+@example(name="a.*.b")
+@example(name="*")
+@example(name="*.a")
+@example(name="a*.b")
+@example(name="-a.b")
+@example(name="a-.b")
+@example(name="a..b")
+@example(name="a" * 63 + ".b")
+@example(name="a" * 64 + ".b")
+def test_dns_names_are_accepted_exactly_when_every_label_is_a_host_name_label(name):
+    lowered = name.lower()
+    acceptable = (
+        bool(lowered)
+        and not lowered.endswith(".")
+        and len(lowered) <= 253
+        and _is_host_name(lowered)
+    )
+    try:
+        assert normalize_dns_name(name) == lowered
+    except InvalidName:
+        assert not acceptable
+    else:
+        assert acceptable
+
+
+@pytest.mark.parametrize("char", ["\x00", "\x01", "\x1f", "\x7f", "\x80", "\x9f"])
+def test_every_control_character_is_refused_wherever_it_stands(char):
+    for name in (f"{char}a", f"a{char}", f"a{char}b"):
+        with pytest.raises(InvalidName, match="NUL byte" if char == "\x00" else "control"):
+            normalize_common_name(name)
+    assert normalize_common_name("a\xe9b") == "a\xe9b"  # U+00E9 is past C1
