@@ -475,7 +475,10 @@ class Authority:
         """
         if any(request.serial is not None for request in requests):
             raise ValueError("issue_batches picks serials itself; use issue() for a chosen one")
-        plans = [self._plan(request, caller_policy) for request in requests]
+        # The active CA read once for the checks, not once per request; each batch reads
+        # it again below before signing.
+        active = self._leaf_template()
+        plans = [self._plan(request, caller_policy, active) for request in requests]
         batch: list[_Signed] = []
         weight = 0
         template: LeafTemplate | None = None

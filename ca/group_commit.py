@@ -4,11 +4,12 @@ One commit costs more than signing a certificate (an fsync under ``synchronous=f
 0.2-4 ms here, against about 0.25 ms of crypto), so callers that commit one by one queue
 behind each other's fsyncs. Here each caller queues its record; a caller that finds no
 commit running commits *every* record queued by then (up to the store's ``batch_limit``
-and ``batch_bytes``) and then wakes every waiting caller; a caller whose record it
-committed returns, the others start the next batch. With one caller nothing changes: it
-commits its own record itself, with no hand-off. It is the leader/follower scheme of
-database logs (MySQL's binary log group commit), without any added delay: a batch is
-whatever queued while the previous commit ran.
+and ``batch_bytes``) and then wakes the callers whose records it committed, and the oldest
+caller still in line to commit the next batch: each caller is woken once, on a lock of its
+own (``Pending``), never all of them at once to find most with nothing to do. With one
+caller nothing changes: it commits its own record itself, with no hand-off. It is the
+leader/follower scheme of database logs (MySQL's binary log group commit), without any
+added delay: a batch is whatever queued while the previous commit ran.
 
 What it keeps:
 - a caller returns only once its record is committed, or raises: no certificate is handed
@@ -24,6 +25,13 @@ for those, bounded by their signing and not by a timer, so that concurrent calle
 share one commit. Without it a commit that is quick next to signing (``synchronous=normal``,
 a fast disk) took one record at a time, and each record paid for its own transaction's
 pages: measured, four concurrent callers were no faster than one.
+
+Not waiting for callers that began signing after the last commit ended, so that they sign
+while the next one fsyncs (a pipeline), was measured and not kept (issue 17): four threads
+of one process take turns on the GIL, and the committing thread then waits for it after
+each SQLite statement while the others sign; its commits took 1.0-1.4 ms instead of
+0.8-0.9, the batches were smaller, and the rate was the same (a median of 1,470 a second
+for both, five interleaved runs, ``synchronous=full``) at more CPU per certificate.
 
 ``try_commit`` is the same commit for an event loop, where waiting is not allowed: it
 commits the queue there and then when no commit is running and the store can start writing
@@ -73,39 +81,24 @@ class GroupCommit:
         self._queue: deque[Pending] = deque()
         self._lock = threading.Lock()
         self._committing = False
-        # Whether signing overlaps commits (``_others_coming``): when a commit waits on a
-        # device or the network with the CPU idle. A store says so with
-        # ``commit_waits_on_io`` (SQLite: only under ``synchronous=full``, the fsync).
-        self._overlap: bool = getattr(store, "commit_waits_on_io", True)
         self._signing = 0  # callers inside ``signing``: about to queue a record
-        # Commits ended so far, and how many of the callers signing began after the last
-        # one ended (``_others_coming``); each caller's own start is kept per thread.
-        self._commits_ended = 0
-        self._signing_since = 0
-        self._started = threading.local()
         self._signing_context = _Signing(self)
 
     def signing(self) -> _Signing:
         """Around a caller's checks and signing, ending once it has queued its record (or
-        failed): a commit starting while it signs may wait for it. Never ``wait`` inside:
-        a caller counted here would wait for itself."""
+        failed): commits wait for it meanwhile. Never ``wait`` inside: a caller counted
+        here would wait for itself."""
         return self._signing_context
 
     def _signing_started(self) -> None:
         with self._lock:
             self._signing += 1
-            self._signing_since += 1
-            self._started.after = self._commits_ended
 
     def _signing_ended(self) -> None:
         with self._lock:
             self._signing -= 1
-            if self._started.after == self._commits_ended:
-                self._signing_since -= 1
-            elif self._overlap and self._signing == self._signing_since:
-                self._wake_next_leader()  # the last one a commit may be waiting for
-            if not self._overlap and not self._signing:
-                self._wake_next_leader()
+            if not self._signing:
+                self._wake_next_leader()  # a caller may be waiting to commit
 
     def commit(self, record: CertificateRecord, event: AuditEvent, weight: int) -> None:
         """Commit ``record`` with its ``event``, alone or with others' records queued now."""
@@ -176,25 +169,13 @@ class GroupCommit:
         return pending.done
 
     def _others_coming(self) -> bool:
-        """Callers that were signing when the last commit ended are still signing, and the
-        next batch has room for them: they are about to queue, so the commit waits for
-        them (four callers' records in one transaction rather than in four, each paying
-        for its own pages: measured, four callers were otherwise no faster than one).
-
-        Callers that started signing since (those the last commit released) are not
-        waited for: they sign while this commit writes and fsyncs with the GIL released,
-        and form the next batch. Waiting for them as well left the CPU idle during every
-        fsync: all callers signed, then all waited for one commit (issue 17: 28% of the
-        time in commits, none of it overlapped). Under ``_lock``."""
-        coming = self._signing - self._signing_since if self._overlap else self._signing
-        return coming > 0 and len(self._queue) < self._store.batch_limit
+        """Callers are signing, and the next batch has room for them. Under ``_lock``."""
+        return self._signing > 0 and len(self._queue) < self._store.batch_limit
 
     def _batch_ended(self, batch: list[Pending]) -> None:
         """After a commit of ``batch`` (done, or failed with each one's error): wake its
         callers, and the caller that is to commit next. Under ``_lock``."""
         self._committing = False
-        self._commits_ended += 1
-        self._signing_since = 0
         for pending in batch:
             _wake_up(pending)
         self._wake_next_leader()

@@ -218,13 +218,6 @@ class SqliteStore:
         self._checked = False  # the whole file passed quick_check (once per store object)
         self._ensure_schema(check_now=full_check == "at-open")
 
-    @property
-    def commit_waits_on_io(self) -> bool:
-        """Whether a commit leaves the CPU idle while it lasts (the fsync of
-        ``synchronous=full``), so that signing the next records may overlap it
-        (``ca.group_commit``)."""
-        return self.synchronous == "full"
-
     # -- connections -----------------------------------------------------------------
     def _connection(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)

@@ -309,15 +309,13 @@ def test_a_crash_between_signing_and_commit_hands_out_nothing(tmp_path):
 
 class ScriptedStore:
     """The real SQLite store behind a ``GroupCommit`` driven by hand: notes the serials of
-    every commit, holds commits while ``gate`` is clear (``held`` says one waits there),
-    fails the commits numbered in ``fail`` (0 is the first) and says whether its commits
-    wait on I/O (the rule ``GroupCommit`` picks its batches by)."""
+    every commit, holds commits while ``gate`` is clear (``held`` says one waits there) and
+    fails the commits numbered in ``fail`` (0 is the first)."""
 
-    def __init__(self, inner: SqliteStore, *, commit_waits_on_io: bool) -> None:
+    def __init__(self, inner: SqliteStore) -> None:
         self.inner = inner
         self.batch_limit = inner.batch_limit
         self.batch_bytes = inner.batch_bytes
-        self.commit_waits_on_io = commit_waits_on_io
         self.commits: list[list[int]] = []
         self.gate = threading.Event()
         self.gate.set()
@@ -338,9 +336,9 @@ class ScriptedStore:
 
 
 @pytest.fixture
-def scripted(tmp_path, request) -> tuple[GroupCommit, ScriptedStore]:
+def scripted(tmp_path) -> tuple[GroupCommit, ScriptedStore]:
     inner = SqliteStore(tmp_path / "albca.db", synchronous="normal")
-    store = ScriptedStore(inner, commit_waits_on_io=getattr(request, "param", True))
+    store = ScriptedStore(inner)
     yield GroupCommit(store), store
     inner.close()
 
@@ -388,97 +386,9 @@ def stored(store: ScriptedStore) -> set[int]:
     return {record.serial for record in page.records}
 
 
-def test_a_commit_runs_while_another_caller_signs_and_its_record_takes_the_next(scripted):
-    """Overlap (a commit that waits on I/O): A commits while B signs; B's record, queued
-    during A's commit, goes in the next transaction, and B returns only after that one."""
-    group, store = scripted
-    b = Caller(group, 0xB2)
-    assert b.signing.wait(30)
-    store.gate.clear()
-    a = Caller(group, 0xA1).queue_now()
-    assert store.held.wait(30)  # A commits alone: B signing does not hold it up
-    assert store.commits == [[0xA1]]
-    b.queue_now()
-    wait_until(lambda: group.queued() == 1)  # B's record is in line behind A's commit
-    assert not b.returned.is_set()  # nothing returned before its commit
-    assert not a.returned.is_set()
-    store.gate.set()
-    a.join()
-    b.join()
-    assert (a.error, b.error) == (None, None)
-    assert store.commits == [[0xA1], [0xB2]]
-    assert stored(store) == {0xA1, 0xB2}
-
-
-def test_a_commit_waits_for_a_caller_that_was_signing_when_the_last_one_ended(scripted):
-    """B started signing during A's commit, so it is nearly done when that commit ends:
-    C, queued then, waits for B, and one transaction holds both."""
-    group, store = scripted
-    store.gate.clear()
-    a = Caller(group, 0xA1).queue_now()
-    assert store.held.wait(30)
-    b = Caller(group, 0xB2)
-    assert b.signing.wait(30)
-    store.gate.set()
-    a.join()
-    c = Caller(group, 0xC3).queue_now()
-    wait_until(lambda: group.queued() == 1)  # C's record is in line, B's not yet
-    assert store.commits == [[0xA1]]  # C waits for B rather than committing alone
-    b.queue_now()
-    b.join()
-    c.join()
-    assert (b.error, c.error) == (None, None)
-    assert store.commits == [[0xA1], [0xC3, 0xB2]]
-
-
-def test_a_caller_whose_signing_fails_does_not_leave_the_commit_waiting_for_it(scripted):
-    group, store = scripted
-    store.gate.clear()
-    a = Caller(group, 0xA1).queue_now()
-    assert store.held.wait(30)
-    b = Caller(group, 0xB2, fails=True)
-    assert b.signing.wait(30)
-    store.gate.set()
-    a.join()
-    c = Caller(group, 0xC3).queue_now()
-    wait_until(lambda: group.queued() == 1)
-    b.queue_now()  # it raises inside ``signing``: C must commit without it
-    b.join()
-    c.join()
-    assert isinstance(b.error, ValueError)
-    assert c.error is None
-    assert store.commits == [[0xA1], [0xC3]]
-    assert stored(store) == {0xA1, 0xC3}
-
-
-def test_a_failure_mid_pipeline_fails_exactly_its_batch(scripted):
-    """Three batches in a row; the second fails: its callers get the error and nothing of
-    it is stored, the first and third stand."""
-    group, store = scripted
-    store.fail[1] = StoreUnavailable("certificate store failed to write: disk I/O error")
-    store.gate.clear()
-    a = Caller(group, 0xA1).queue_now()
-    assert store.held.wait(30)
-    second = [Caller(group, serial).queue_now() for serial in (0xB1, 0xB2)]
-    wait_until(lambda: group.queued() == 2)
-    store.held.clear()
-    store.gate.set()
-    a.join()
-    for caller in second:
-        caller.join()
-    third = Caller(group, 0xC1).queue_now()
-    third.join()
-    assert store.commits == [[0xA1], [0xB1, 0xB2], [0xC1]]
-    assert (a.error, third.error) == (None, None)
-    assert all(isinstance(caller.error, StoreUnavailable) for caller in second)
-    assert stored(store) == {0xA1, 0xC1}
-
-
-@pytest.mark.parametrize("scripted", [False], indirect=True)
-def test_without_io_to_overlap_a_commit_waits_for_every_caller_signing(scripted):
-    """A commit that does not wait on I/O (SQLite ``synchronous=normal``) leaves nothing
-    for signing to overlap: it waits for callers still signing, however late they began,
-    and takes their records too (one transaction's pages for both)."""
+def test_a_commit_waits_for_a_caller_still_signing_and_takes_its_record_too(scripted):
+    """Caller A has queued; caller B is still signing (inside ``signing``). A does not
+    commit alone: it waits until B has queued, and one transaction holds both."""
     group, store = scripted
     b = Caller(group, 0xB2)
     assert b.signing.wait(30)
@@ -490,3 +400,78 @@ def test_without_io_to_overlap_a_commit_waits_for_every_caller_signing(scripted)
     b.join()
     assert (a.error, b.error) == (None, None)
     assert store.commits == [[0xA1, 0xB2]]
+    assert stored(store) == {0xA1, 0xB2}
+
+
+def test_a_caller_that_signs_during_a_commit_waits_for_the_next_one(scripted):
+    """A commits; B signs and queues meanwhile: B's record goes in the next transaction,
+    and neither returns before its own commit."""
+    group, store = scripted
+    store.gate.clear()
+    a = Caller(group, 0xA1).queue_now()
+    assert store.held.wait(30)
+    b = Caller(group, 0xB2).queue_now()
+    wait_until(lambda: group.queued() == 1)  # B's record is in line behind A's commit
+    assert not a.returned.is_set()  # A's commit is held: nothing returned before it
+    assert not b.returned.is_set()
+    store.gate.set()
+    a.join()
+    b.join()
+    assert (a.error, b.error) == (None, None)
+    assert store.commits == [[0xA1], [0xB2]]
+    assert stored(store) == {0xA1, 0xB2}
+
+
+def test_a_caller_whose_signing_fails_does_not_leave_the_commit_waiting_for_it(scripted):
+    group, store = scripted
+    b = Caller(group, 0xB2, fails=True)
+    assert b.signing.wait(30)
+    a = Caller(group, 0xA1).queue_now()
+    wait_until(lambda: group.queued() == 1)
+    assert store.commits == []  # A waits for B
+    b.queue_now()  # B raises inside ``signing``: A must commit without it
+    b.join()
+    a.join()
+    assert isinstance(b.error, ValueError)
+    assert a.error is None
+    assert store.commits == [[0xA1]]
+    assert stored(store) == {0xA1}
+
+
+def test_a_failure_between_two_commits_fails_exactly_its_batch(scripted):
+    """Three batches in a row; the second fails: its callers get the error and nothing of
+    it is stored, the first and third stand."""
+    group, store = scripted
+    store.fail[1] = StoreUnavailable("certificate store failed to write: disk I/O error")
+    store.gate.clear()
+    a = Caller(group, 0xA1).queue_now()
+    assert store.held.wait(30)
+    second = [Caller(group, serial).queue_now() for serial in (0xB1, 0xB2)]
+    wait_until(lambda: group.queued() == 2)
+    store.gate.set()
+    a.join()
+    for caller in second:
+        caller.join()
+    third = Caller(group, 0xC1).queue_now()
+    third.join()
+    assert store.commits == [[0xA1], [0xB1, 0xB2], [0xC1]]
+    assert (a.error, third.error) == (None, None)
+    assert all(isinstance(caller.error, StoreUnavailable) for caller in second)
+    assert all("disk I/O error" in str(caller.error) for caller in second)
+    assert stored(store) == {0xA1, 0xC1}
+
+
+def test_callers_queued_behind_a_commit_are_woken_to_commit_the_next_batch(scripted):
+    """Four callers queue while a commit is held; once it ends, one of them commits all
+    four (woken to lead, not left asleep), and each returns once that commit is done."""
+    group, store = scripted
+    store.gate.clear()
+    a = Caller(group, 0xA1).queue_now()
+    assert store.held.wait(30)
+    others = [Caller(group, 0xB0 + n).queue_now() for n in range(4)]
+    wait_until(lambda: group.queued() == 4)
+    store.gate.set()
+    for caller in [a, *others]:
+        caller.join()
+    assert [caller.error for caller in others] == [None] * 4
+    assert [sorted(serials) for serials in store.commits] == [[0xA1], [0xB0, 0xB1, 0xB2, 0xB3]]
