@@ -478,11 +478,12 @@ class SqliteStore:
         """Every record and its audit event in one transaction, or none of them.
 
         The records go in with one multi-row INSERT, and the events with another: a fixed
-        number of statements per batch, whatever its size. Each statement releases the GIL
-        while SQLite runs it, and under concurrent issuers (``ca.group_commit``) taking the
-        GIL back means waiting for a thread that is signing: up to the switch interval
-        (5 ms) each time. Two statements per record made a batch of four wait for the GIL
-        up to eleven times."""
+        number of statements per batch, whatever its size. Each statement is a trip through
+        the sqlite3 module and a release of the GIL (which a thread committing for others,
+        ``ca.group_commit``, must take back from the threads signing). Measured in CPU per
+        record (sync=normal, 40 batches of 100, 600 of 1 and of 4): 21 -> 18 us at 100 a batch,
+        within 4 us either way at 1 and 4.
+        """
         if len(entries) > self.batch_limit:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
         if not entries:
