@@ -272,17 +272,20 @@ class Authority:
         serial: int | None = None,
     ) -> IssuedCertificate:
         """Issue for a CSR. The CSR's names are used unless ``names`` overrides them."""
-        with self.group_commit.signing():  # a commit starting now waits for this record
+
+        def plan() -> _IssuePlan:
             parsed = parse_csr(csr)
-        request = IssueRequest(
-            profile=profile,
-            public_key=parsed.public_key,
-            names=names if names is not None else parsed.names,
-            requested_by=requested_by,
-            lifetime=lifetime,
-            serial=serial,
-        )
-        return self.issue(request, caller_policy=caller_policy)
+            request = IssueRequest(
+                profile=profile,
+                public_key=parsed.public_key,
+                names=names if names is not None else parsed.names,
+                requested_by=requested_by,
+                lifetime=lifetime,
+                serial=serial,
+            )
+            return self._plan(request, caller_policy)
+
+        return self._issue(plan)
 
     def issue_with_new_key(
         self,
@@ -340,17 +343,26 @@ class Authority:
         self, request: IssueRequest, *, caller_policy: NamePolicy | None = None
     ) -> IssuedCertificate:
         """Sign and record one certificate; it is returned only once its record is committed."""
+        return self._issue(lambda: self._plan(request, caller_policy))
+
+    def _issue(self, plan_of: Callable[[], _IssuePlan]) -> IssuedCertificate:
+        """Check, sign and queue (``plan_of``, then ``_sign``) inside one ``signing``, so
+        that a commit starting meanwhile knows this record is coming; then wait for its
+        commit. A random serial that is taken is replaced, a chosen one is not."""
         with self.group_commit.signing():
-            plan = self._plan(request, caller_policy)
-        attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
-        for _attempt in range(attempts):
-            with self.group_commit.signing():
-                signed = self._sign(plan, request.serial or random_serial())
-                pending = self._queue(signed)
+            plan = plan_of()
+            signed = self._sign(plan, plan.request.serial or random_serial())
+            pending = self._queue(signed)
+        chosen = plan.request.serial is not None
+        for attempt in range(1 if chosen else _SERIAL_ATTEMPTS):
+            if attempt:
+                with self.group_commit.signing():
+                    signed = self._sign(plan, random_serial())
+                    pending = self._queue(signed)
             try:
                 self.group_commit.wait(pending)
             except DuplicateSerial:
-                if request.serial is not None:
+                if chosen:
                     raise
                 continue
             return signed.issued
@@ -463,7 +475,10 @@ class Authority:
         """
         if any(request.serial is not None for request in requests):
             raise ValueError("issue_batches picks serials itself; use issue() for a chosen one")
-        plans = [self._plan(request, caller_policy) for request in requests]
+        # The active CA read once for the checks, not once per request; each batch reads
+        # it again below before signing.
+        active = self._leaf_template()
+        plans = [self._plan(request, caller_policy, active) for request in requests]
         batch: list[_Signed] = []
         weight = 0
         template: LeafTemplate | None = None

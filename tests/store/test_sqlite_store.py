@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from albca.ca.errors import StoreUnavailable
-from albca.ca.records import CertificateQuery, RevocationReason
+from albca.ca.records import (
+    AuditEvent,
+    AuthorityRecord,
+    AuthorityRole,
+    AuthorityStatus,
+    CertificateQuery,
+    RevocationReason,
+)
 from albca.ca.stores.sqlite import SqliteStore
 from tests.factories import T0, issue_event, make_record
 from tests.store.contract import StoreContract
@@ -236,3 +243,36 @@ def test_a_read_that_meets_a_damaged_page_is_the_one_line_damage_error(tmp_path)
 def test_full_check_takes_only_its_two_moments(tmp_path):
     with pytest.raises(ValueError, match="full_check must be"):
         SqliteStore(tmp_path / "albca.db", full_check="never")  # type: ignore[arg-type]
+
+
+def test_authorities_kept_across_certificate_commits_still_show_a_retirement(tmp_path):
+    """``list_authorities`` keeps its records while other connections only add
+    certificates, and reads them again once another process changes a status."""
+    issuing = AuthorityRecord(
+        key_id="ab" * 20,
+        role=AuthorityRole.ISSUING,
+        status=AuthorityStatus.ACTIVE,
+        certificate_pem="issuing-pem",
+        key_location="file:keys/issuing.key.pem",
+        parent_key_id=None,
+        created_at=T0,
+    )
+    reader = SqliteStore(tmp_path / "albca.db", synchronous="normal")
+    other = SqliteStore(tmp_path / "albca.db", synchronous="normal")  # another process's
+    try:
+        other.add_authority(issuing, AuditEvent(at=issuing.created_at, action="init", actor="t"))
+        (first,) = reader.list_authorities()
+        record = make_record(0x51)
+        other.add_certificate(record, issue_event(record))
+        (kept,) = reader.list_authorities()
+        assert kept is first  # the same key ids and statuses: nothing built again
+        other.set_authority_status(
+            issuing.key_id,
+            AuthorityStatus.RETIRED,
+            AuditEvent(at=issuing.created_at, action="ca-retire", actor="t"),
+        )
+        (retired,) = reader.list_authorities()
+        assert retired.status is AuthorityStatus.RETIRED
+    finally:
+        reader.close()
+        other.close()

@@ -307,49 +307,171 @@ def test_a_crash_between_signing_and_commit_hands_out_nothing(tmp_path):
         store.close()
 
 
-class RecordingStore:
-    """The real SQLite store, noting the serials of every certificate commit."""
+class ScriptedStore:
+    """The real SQLite store behind a ``GroupCommit`` driven by hand: notes the serials of
+    every commit, holds commits while ``gate`` is clear (``held`` says one waits there) and
+    fails the commits numbered in ``fail`` (0 is the first)."""
 
     def __init__(self, inner: SqliteStore) -> None:
         self.inner = inner
         self.batch_limit = inner.batch_limit
         self.batch_bytes = inner.batch_bytes
         self.commits: list[list[int]] = []
+        self.gate = threading.Event()
+        self.gate.set()
+        self.held = threading.Event()
+        self.fail: dict[int, Exception] = {}
 
     def add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
+        number = len(self.commits)
         self.commits.append([record.serial for record, _ in entries])
+        self.held.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        if number in self.fail:
+            raise self.fail[number]
         self.inner.add_certificates(entries)
 
     def add_certificate(self, record: CertificateRecord, event: AuditEvent) -> None:
         self.add_certificates([(record, event)])
 
 
-def test_a_commit_waits_for_a_caller_still_signing_and_takes_its_record_too(tmp_path):
+@pytest.fixture
+def scripted(tmp_path) -> tuple[GroupCommit, ScriptedStore]:
+    inner = SqliteStore(tmp_path / "albca.db", synchronous="normal")
+    store = ScriptedStore(inner)
+    yield GroupCommit(store), store
+    inner.close()
+
+
+class Caller:
+    """One caller of a ``GroupCommit`` on a thread of its own: signs (inside ``signing``)
+    until ``may_queue`` is set, queues ``record``, waits for its commit. ``fails`` makes
+    its signing raise instead of queueing."""
+
+    def __init__(self, group: GroupCommit, serial: int, *, fails: bool = False) -> None:
+        self.record = make_record(serial)
+        self.signing = threading.Event()
+        self.may_queue = threading.Event()
+        self.returned = threading.Event()  # its commit is done (or it failed)
+        self.error: BaseException | None = None
+        self._group, self._fails = group, fails
+        self._thread = threading.Thread(target=self._run)
+        self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            with self._group.signing():
+                self.signing.set()
+                assert self.may_queue.wait(30)
+                if self._fails:
+                    raise ValueError("the name policy refuses this request")
+                pending = self._group.queue(self.record, issue_event(self.record), 1)
+            self._group.wait(pending)
+        except BaseException as exc:
+            self.error = exc
+        finally:
+            self.returned.set()
+
+    def queue_now(self) -> Caller:
+        self.may_queue.set()
+        return self
+
+    def join(self) -> None:
+        self._thread.join(timeout=60)
+        assert not self._thread.is_alive()
+
+
+def stored(store: ScriptedStore) -> set[int]:
+    page = store.inner.query_certificates(CertificateQuery(limit=1000), system_clock())
+    return {record.serial for record in page.records}
+
+
+def test_a_commit_waits_for_a_caller_still_signing_and_takes_its_record_too(scripted):
     """Caller A has queued; caller B is still signing (inside ``signing``). A does not
     commit alone: it waits until B has queued, and one transaction holds both."""
-    inner = SqliteStore(tmp_path / "albca.db", synchronous="normal")
-    store = RecordingStore(inner)
-    group = GroupCommit(store)
-    b_signing, b_may_queue = threading.Event(), threading.Event()
-    a_record, b_record = make_record(0xA1), make_record(0xB2)
-
-    def caller_b() -> None:
-        with group.signing():
-            b_signing.set()
-            assert b_may_queue.wait(30)
-            pending = group.queue(b_record, issue_event(b_record), 1)
-        group.wait(pending)
-
-    outcomes = Outcomes()
-    outcomes.start(caller_b)
-    assert b_signing.wait(30)
-    outcomes.start(lambda: group.commit(a_record, issue_event(a_record), 1))
+    group, store = scripted
+    b = Caller(group, 0xB2)
+    assert b.signing.wait(30)
+    a = Caller(group, 0xA1).queue_now()
     wait_until(lambda: group.queued() == 1)  # A's record is in line, B's not yet
     assert store.commits == []  # A waits for B rather than committing alone
-    b_may_queue.set()
-    outcomes.join()
-    try:
-        assert outcomes.errors == []
-        assert store.commits == [[0xA1, 0xB2]]
-    finally:
-        inner.close()
+    b.queue_now()
+    a.join()
+    b.join()
+    assert (a.error, b.error) == (None, None)
+    assert store.commits == [[0xA1, 0xB2]]
+    assert stored(store) == {0xA1, 0xB2}
+
+
+def test_a_caller_that_signs_during_a_commit_waits_for_the_next_one(scripted):
+    """A commits; B signs and queues meanwhile: B's record goes in the next transaction,
+    and neither returns before its own commit."""
+    group, store = scripted
+    store.gate.clear()
+    a = Caller(group, 0xA1).queue_now()
+    assert store.held.wait(30)
+    b = Caller(group, 0xB2).queue_now()
+    wait_until(lambda: group.queued() == 1)  # B's record is in line behind A's commit
+    assert not a.returned.is_set()  # A's commit is held: nothing returned before it
+    assert not b.returned.is_set()
+    store.gate.set()
+    a.join()
+    b.join()
+    assert (a.error, b.error) == (None, None)
+    assert store.commits == [[0xA1], [0xB2]]
+    assert stored(store) == {0xA1, 0xB2}
+
+
+def test_a_caller_whose_signing_fails_does_not_leave_the_commit_waiting_for_it(scripted):
+    group, store = scripted
+    b = Caller(group, 0xB2, fails=True)
+    assert b.signing.wait(30)
+    a = Caller(group, 0xA1).queue_now()
+    wait_until(lambda: group.queued() == 1)
+    assert store.commits == []  # A waits for B
+    b.queue_now()  # B raises inside ``signing``: A must commit without it
+    b.join()
+    a.join()
+    assert isinstance(b.error, ValueError)
+    assert a.error is None
+    assert store.commits == [[0xA1]]
+    assert stored(store) == {0xA1}
+
+
+def test_a_failure_between_two_commits_fails_exactly_its_batch(scripted):
+    """Three batches in a row; the second fails: its callers get the error and nothing of
+    it is stored, the first and third stand."""
+    group, store = scripted
+    store.fail[1] = StoreUnavailable("certificate store failed to write: disk I/O error")
+    store.gate.clear()
+    a = Caller(group, 0xA1).queue_now()
+    assert store.held.wait(30)
+    second = [Caller(group, serial).queue_now() for serial in (0xB1, 0xB2)]
+    wait_until(lambda: group.queued() == 2)
+    store.gate.set()
+    a.join()
+    for caller in second:
+        caller.join()
+    third = Caller(group, 0xC1).queue_now()
+    third.join()
+    assert store.commits == [[0xA1], [0xB1, 0xB2], [0xC1]]
+    assert (a.error, third.error) == (None, None)
+    assert all(isinstance(caller.error, StoreUnavailable) for caller in second)
+    assert all("disk I/O error" in str(caller.error) for caller in second)
+    assert stored(store) == {0xA1, 0xC1}
+
+
+def test_callers_queued_behind_a_commit_are_woken_to_commit_the_next_batch(scripted):
+    """Four callers queue while a commit is held; once it ends, one of them commits all
+    four (woken to lead, not left asleep), and each returns once that commit is done."""
+    group, store = scripted
+    store.gate.clear()
+    a = Caller(group, 0xA1).queue_now()
+    assert store.held.wait(30)
+    others = [Caller(group, 0xB0 + n).queue_now() for n in range(4)]
+    wait_until(lambda: group.queued() == 4)
+    store.gate.set()
+    for caller in [a, *others]:
+        caller.join()
+    assert [caller.error for caller in others] == [None] * 4
+    assert [sorted(serials) for serials in store.commits] == [[0xA1], [0xB0, 0xB1, 0xB2, 0xB3]]
