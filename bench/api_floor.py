@@ -201,10 +201,9 @@ def serve_ceiling(port: int) -> None:
     import httptools
     import orjson
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
 
     from albca.ca.certificates import random_serial
-    from albca.ca.der.leaf import encode_leaf_certificate
+    from albca.ca.der.leaf import encode_leaf_der, pem_of_certificate
     from albca.ca.names import RequestedNames
     from albca.ca.profiles import CertificateKind
     from albca.compose.api import open_api
@@ -230,15 +229,14 @@ def serve_ceiling(port: int) -> None:
         names = RequestedNames.of(common_name=None, dns_names=dns_names)
         now = datetime.now(UTC)
         serial = random_serial()
-        certificate = encode_leaf_certificate(
+        der = encode_leaf_der(
             template, kind=CertificateKind.SERVER, public_key=request.public_key(),
             names=names, serial=serial, not_before=now, not_after=now + lifetime,
         )  # fmt: skip
-        der = certificate.public_bytes(serialization.Encoding.DER)
         db.execute("BEGIN IMMEDIATE")
         db.execute("INSERT INTO certificates VALUES (?, ?)", (f"{serial:040x}", der))
         db.execute("COMMIT")
-        pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+        pem = pem_of_certificate(der)
         answer = orjson.dumps({"certificate": pem})
         return head % len(answer) + answer
 

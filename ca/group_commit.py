@@ -4,12 +4,11 @@ One commit costs more than signing a certificate (an fsync under ``synchronous=f
 0.2-4 ms here, against about 0.25 ms of crypto), so callers that commit one by one queue
 behind each other's fsyncs. Here each caller queues its record; a caller that finds no
 commit running commits *every* record queued by then (up to the store's ``batch_limit``
-and ``batch_bytes``) and then wakes the callers whose records it committed, and the oldest
-caller still in line to commit the next batch: each caller is woken once, on a lock of its
-own (``Pending``), never all of them at once to find most with nothing to do. With one
-caller nothing changes: it commits its own record itself, with no hand-off. It is the
-leader/follower scheme of database logs (MySQL's binary log group commit), without any
-added delay: a batch is whatever queued while the previous commit ran.
+and ``batch_bytes``) and then wakes every waiting caller; a caller whose record it
+committed returns, the others start the next batch. With one caller nothing changes: it
+commits its own record itself, with no hand-off. It is the leader/follower scheme of
+database logs (MySQL's binary log group commit), without any added delay: a batch is
+whatever queued while the previous commit ran.
 
 What it keeps:
 - a caller returns only once its record is committed, or raises: no certificate is handed
@@ -31,7 +30,8 @@ while the next one fsyncs (a pipeline), was measured and not kept (issue 17): fo
 of one process take turns on the GIL, and the committing thread then waits for it after
 each SQLite statement while the others sign; its commits took 1.0-1.4 ms instead of
 0.8-0.9, the batches were smaller, and the rate was the same (a median of 1,470 a second
-for both, five interleaved runs, ``synchronous=full``) at more CPU per certificate.
+for both, five interleaved runs, ``synchronous=full``) at more CPU per certificate. Nor
+did waking each caller on a lock of its own instead of ``notify_all`` change the rate.
 
 ``try_commit`` is the same commit for an event loop, where waiting is not allowed: it
 commits the queue there and then when no commit is running and the store can start writing
@@ -67,19 +67,16 @@ class Pending:
     weight: int  # about the bytes the record takes in the store (``batch_bytes``)
     done: bool = False
     error: BaseException | None = field(default=None, repr=False)
-    # Its caller sleeps on ``_wake`` (held while it sleeps) and ``sleeping`` says so; both
-    # under the group's lock. A bare lock is the cheapest wake-up there is: one waiter,
-    # woken once, where a shared Condition's ``notify_all`` woke every caller (each one a
-    # hand-off of the GIL) to find that most had nothing to do.
-    sleeping: bool = field(default=False, repr=False)
-    _wake: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
 
 class GroupCommit:
     def __init__(self, store: CertificateStore) -> None:
         self._store = store
         self._queue: deque[Pending] = deque()
-        self._lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        # Notified when a batch is done: every caller waiting wakes at once and sees whether
+        # its record was in it (rather than waking one by one through a lock).
+        self._batch_done = threading.Condition(self._queue_lock)
         self._committing = False
         self._signing = 0  # callers inside ``signing``: about to queue a record
         self._signing_context = _Signing(self)
@@ -91,14 +88,14 @@ class GroupCommit:
         return self._signing_context
 
     def _signing_started(self) -> None:
-        with self._lock:
+        with self._queue_lock:
             self._signing += 1
 
     def _signing_ended(self) -> None:
-        with self._lock:
+        with self._queue_lock:
             self._signing -= 1
-            if not self._signing:
-                self._wake_next_leader()  # a caller may be waiting to commit
+            if self._signing == 0:
+                self._batch_done.notify_all()  # a caller may be waiting to commit
 
     def commit(self, record: CertificateRecord, event: AuditEvent, weight: int) -> None:
         """Commit ``record`` with its ``event``, alone or with others' records queued now."""
@@ -107,7 +104,7 @@ class GroupCommit:
     def queue(self, record: CertificateRecord, event: AuditEvent, weight: int) -> Pending:
         """Put a record in line for the next commit; ``wait`` for it then."""
         pending = Pending(record, event, weight)
-        with self._lock:
+        with self._queue_lock:
             self._queue.append(pending)
         return pending
 
@@ -115,30 +112,23 @@ class GroupCommit:
         """Return once ``pending`` is committed, committing the queue if no one else is;
         raise what its batch's commit raised (``DuplicateSerial`` when its serial is
         taken)."""
-        wake = pending._wake
-        lock = self._lock
-        lock.acquire()
-        while not pending.done:
-            if self._committing or self._others_coming():
-                pending.sleeping = True
-                wake.acquire()  # not blocking: held only while its owner sleeps
-                lock.release()
-                wake.acquire()  # until ``_wake_up``, which releases it
-                wake.release()
-                lock.acquire()
-                continue
-            self._committing = True
-            batch = self._take_batch()
-            lock.release()
-            try:
-                self._commit(batch)
-            except BaseException as exc:  # not a store's error (``_commit`` keeps those)
-                _finish(batch, exc)  # its callers must not wait for a commit that never ran
-                raise
-            finally:
-                lock.acquire()
-                self._batch_ended(batch)
-        lock.release()
+        with self._batch_done:
+            while not pending.done:
+                if self._committing or self._others_coming():
+                    self._batch_done.wait()
+                    continue
+                self._committing = True
+                batch = self._take_batch()
+                self._queue_lock.release()
+                try:
+                    self._commit(batch)
+                except BaseException as exc:  # not a store's error (``_commit`` keeps those)
+                    _finish(batch, exc)  # its callers must not wait for a commit never made
+                    raise
+                finally:
+                    self._queue_lock.acquire()
+                    self._committing = False
+                    self._batch_done.notify_all()
         if pending.error is not None:
             raise pending.error
 
@@ -150,7 +140,7 @@ class GroupCommit:
         try_add: TryAdd | None = getattr(self._store, "try_add_certificates", None)
         if try_add is None:
             return False  # a store whose writes wait on the network (DynamoDB)
-        with self._lock:
+        with self._queue_lock:
             if pending.done:
                 return True
             if self._committing or self._others_coming():
@@ -161,34 +151,16 @@ class GroupCommit:
         try:
             handled = self._try_commit(batch, try_add)
         finally:
-            with self._lock:
+            with self._queue_lock:
                 if not handled:
                     self._queue.extendleft(reversed(batch))  # in line again, in order
-                    batch = []
-                self._batch_ended(batch)
+                self._committing = False
+                self._batch_done.notify_all()
         return pending.done
 
     def _others_coming(self) -> bool:
-        """Callers are signing, and the next batch has room for them. Under ``_lock``."""
+        """Callers are signing, and the next batch has room for them. Under ``_queue_lock``."""
         return self._signing > 0 and len(self._queue) < self._store.batch_limit
-
-    def _batch_ended(self, batch: list[Pending]) -> None:
-        """After a commit of ``batch`` (done, or failed with each one's error): wake its
-        callers, and the caller that is to commit next. Under ``_lock``."""
-        self._committing = False
-        for pending in batch:
-            _wake_up(pending)
-        self._wake_next_leader()
-
-    def _wake_next_leader(self) -> None:
-        """Wake the oldest caller in line, to commit the queue (unless someone is already
-        committing, or is about to call ``wait``, where it commits itself). Under ``_lock``."""
-        if self._committing:
-            return
-        for pending in self._queue:
-            if pending.sleeping:
-                _wake_up(pending)
-                return
 
     def _try_commit(self, batch: list[Pending], try_add: TryAdd) -> bool:
         """``_commit`` through ``try_add``: False when nothing was written and every record
@@ -209,13 +181,13 @@ class GroupCommit:
 
     def queued(self) -> int:
         """Records waiting for a commit (not yet taken into one)."""
-        with self._lock:
+        with self._queue_lock:
             return len(self._queue)
 
     def _take_batch(self) -> list[Pending]:
         """The oldest records queued, within the store's batch limits; a record with a
         serial already in the batch waits for the next one (it is a retry of the same
-        Idempotency-Key, and will find its certificate committed). Under ``_lock``."""
+        Idempotency-Key, and will find its certificate committed). Under ``_queue_lock``."""
         batch: list[Pending] = []
         serials: set[int] = set()
         weight = 0
@@ -269,13 +241,6 @@ class _Signing:
 
     def __exit__(self, *_: object) -> None:
         self._group._signing_ended()
-
-
-def _wake_up(pending: Pending) -> None:
-    """Wake ``pending``'s caller if it sleeps in ``wait``. Under the group's lock."""
-    if pending.sleeping:
-        pending.sleeping = False
-        pending._wake.release()
 
 
 def _finish(batch: list[Pending], error: BaseException | None) -> None:

@@ -143,6 +143,26 @@ class StoreContract:
         assert store.get_certificate(7).common_name == "kept"
         assert [e.serial for e in store.audit_events()] == [7]
 
+    def test_a_full_batch_commits_whole_or_not_at_all(self, store):
+        # As many records as one transaction takes: the SQLite store writes them with
+        # several multi-row INSERTs, and a stored serial near the end rolls back them all.
+        serials = range(1000, 1000 + store.batch_limit)
+        kept = make_record(serials[-2], common_name="kept")
+        store.add_certificate(kept, issue_event(kept))
+        batch = [make_record(serial) for serial in serials]
+        with pytest.raises(DuplicateSerial) as caught:
+            store.add_certificates([(record, issue_event(record)) for record in batch])
+        assert caught.value.serial == kept.serial
+        for serial in (serials[0], serials[len(serials) // 2], serials[-1]):
+            with pytest.raises(CertificateNotFound):
+                store.get_certificate(serial)
+        assert [e.serial for e in store.audit_events(limit=10)] == [kept.serial]
+        batch = [record for record in batch if record.serial != kept.serial]
+        store.add_certificates([(record, issue_event(record)) for record in batch])
+        assert store.get_certificate(serials[0]) == batch[0]
+        assert store.get_certificate(serials[-1]) == batch[-1]
+        assert len(store.audit_events(limit=store.batch_limit + 1)) == store.batch_limit
+
     def test_a_batch_repeating_a_serial_writes_nothing(self, store):
         batch = [make_record(serial) for serial in (11, 12, 11)]
         with pytest.raises(DuplicateSerial):
