@@ -496,7 +496,8 @@ class SqliteStore:
                 try:
                     db.execute(_insert_certificates(len(part)), certificates)
                 except sqlite3.IntegrityError:
-                    taken = _taken_serial(db, [record.serial for record, _ in entries])
+                    # Earlier parts are in the table by now: look in this part only.
+                    taken = _taken_serial(db, [record.serial for record, _ in part])
                     if taken is None:
                         raise  # another constraint: "failed to write", saying which
                     raise DuplicateSerial(taken) from None  # rolls the batch back
