@@ -28,8 +28,8 @@ Raw (load and verify the CSR, build and sign with cryptography, keep nothing; as
 ``library_issuance.py``), today's ``Authority.issue_from_csr`` and the prototype are
 measured with the same number of threads, in interleaved turns; best of ``--runs`` each.
 
-Measured here (2 cores, quiet, 4 threads; 8 and 16 alike): today 42-45% of raw; the
-combiner signing 49-52%; checking too 51-55%; with a committer thread 40%. The committer
+Measured here (2 cores, quiet, 4 threads; 8 and 16 alike): today 42-46% of raw; the
+combiner signing 48-52%; checking too 51-55%; with a committer thread 37-40%. The committer
 thread loses: it must take the GIL back from the combiner after each SQLite call, as the
 threads of today's group commit must (``ca.group_commit``). Four callers never have more
 than four certificates in flight, and each waits for its fsync, so at best the one thread
