@@ -1,7 +1,7 @@
 """Issuance requests per second through `albca serve`, and through `cfssl serve` with and
 without its records, with the same load generator and the same CSR, in one interleaved run.
 
-    .venv/bin/python bench/api_issuance.py [--duration 5] [--rounds 3] [--workers 1]
+    .venv/bin/python bench/api_issuance.py [--duration 5] [--rounds 3] [--workers 1,2]
         [--sync full] [--concurrency 1,4]
 
 albca: a fresh P-256 CA (`albca init`), an API token, `albca serve` on 127.0.0.1 (plain
@@ -11,6 +11,10 @@ cfssl (Debian's golang-cfssl 1.2.0): a P-256 CA, `cfssl serve`, POST /api/v1/cfs
 with the same CSR, once keeping no records and once with its SQLite certdb opened with
 `_sync=FULL` (every record fsynced before the answer, like albca's default; see
 ../shared/PEERS.md). A missing cfssl is skipped with a line saying so.
+
+`--workers 1,2` measures `albca serve --workers 1` and `--workers 2` side by side (each
+its own CA home); cfssl's Go runtime uses every core of the machine, as `--workers 2` does
+here. The ratios are printed for each.
 
 All servers run at once and are measured in turns (albca, cfssl+certdb, cfssl, then
 cfssl+certdb, cfssl, albca, ...: each round starts one server later), `--rounds` times at
@@ -294,7 +298,7 @@ def start_albca(
     )
     return Server(
         label=f"albca serve --workers {workers} sync={sync}"
-        + ("" if key == "albca" else f" ({key})"),
+        + ("" if key.startswith("albca") else f" ({key})"),
         key=key,
         port=port,
         request=request,
@@ -428,6 +432,11 @@ def measure(servers: list[Server], concurrency: int, args) -> dict[str, list[Res
     return results
 
 
+def _albca_key(workers: int) -> str:
+    # "albca" for one worker, the key the other benches use; "albca-w2" and so on beside it.
+    return "albca" if workers == 1 else f"albca-w{workers}"
+
+
 def median_run(runs: list[Result]) -> Result:
     return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
 
@@ -436,7 +445,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measurement")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved turns per figure")
-    parser.add_argument("--workers", type=int, default=1, help="albca serve --workers")
+    parser.add_argument(
+        "--workers", default="1", help="albca serve --workers; a list (1,2) measures each"
+    )
     parser.add_argument("--sync", default="full", help="ALBCA_SQLITE_SYNCHRONOUS")
     parser.add_argument("--concurrency", default="1,4", help="concurrent connections")
     parser.add_argument(
@@ -447,6 +458,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
+    worker_counts = [int(count) for count in args.workers.split(",")]
     csr = make_csr()
     print(
         f"machine: {os.cpu_count()} cores; {args.rounds} interleaved rounds of "
@@ -457,11 +469,14 @@ def main() -> None:
         print("cfssl: SKIPPED, not installed (apt-get install -y golang-cfssl); albca alone")
     with tempfile.TemporaryDirectory(prefix="albca-bench-") as temporary:
         workdir = Path(temporary)
-        servers = [start_albca(workdir, csr, workers=args.workers, sync=args.sync)]
+        servers = [
+            start_albca(workdir, csr, workers=count, sync=args.sync, key=_albca_key(count))
+            for count in worker_counts
+        ]
         try:
             if args.baseline:
                 servers.append(
-                    start_albca(workdir, csr, workers=args.workers, sync=args.sync,
+                    start_albca(workdir, csr, workers=worker_counts[0], sync=args.sync,
                                 albca=args.baseline, key="baseline")
                 )  # fmt: skip
             if cfssl is not None:
@@ -486,17 +501,20 @@ def main() -> None:
     print("ratios (req/s, median rounds):")
     for concurrency in levels:
         got = figures[concurrency]
-        albca = got["albca"]
         # Issue 17's goals: 1.0x of cfssl with its certdb at every concurrency, 0.5x of
         # cfssl without records at one client (none set beyond it).
         goals = {"cfssl-db": "goal >= 1.0", "cfssl": "goal >= 0.5" if concurrency == 1 else ""}
-        for key, goal in goals.items():
-            if key in got:
-                print(
-                    f"  c={concurrency}: albca / {got[key].label:<32} "
-                    f"{albca.rate / got[key].rate:5.2f}x" + (f"   ({goal})" if goal else "")
-                )
+        for count in worker_counts:
+            albca = got[_albca_key(count)]
+            name = f"albca -w{count}"
+            for key, goal in goals.items():
+                if key in got:
+                    print(
+                        f"  c={concurrency}: {name} / {got[key].label:<32} "
+                        f"{albca.rate / got[key].rate:5.2f}x" + (f"   ({goal})" if goal else "")
+                    )
         if "baseline" in got:
+            albca = got[_albca_key(worker_counts[0])]
             print(
                 f"  c={concurrency}: albca / albca baseline{'':<22}"
                 f"{albca.rate / got['baseline'].rate:5.2f}x"
