@@ -36,7 +36,6 @@ store is upgraded in one transaction when it is opened.
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import fcntl
 import functools
@@ -47,6 +46,7 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Any, Literal
 
@@ -460,13 +460,14 @@ class SqliteStore:
         """
         if len(entries) > self.batch_limit:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
-        parts = [
-            entries[start : start + _ROWS_PER_INSERT]
-            for start in range(0, len(entries), _ROWS_PER_INSERT)
-        ]
         with self._transaction(authorities_unchanged=True) as db:
-            for part in parts:
-                certificates = [value for record, _ in part for value in _certificate_row(record)]
+            for start in range(0, len(entries), _ROWS_PER_INSERT):
+                part = entries[start : start + _ROWS_PER_INSERT]
+                certificates: list[Any] = []
+                events: list[Any] = []
+                for record, event in part:
+                    certificates += _certificate_row(record)
+                    events += _audit_row(event)
                 try:
                     db.execute(_insert_certificates(len(part)), certificates)
                 except sqlite3.IntegrityError:
@@ -475,15 +476,15 @@ class SqliteStore:
                     if taken is None:
                         raise  # another constraint: "failed to write", saying which
                     raise DuplicateSerial(taken) from None  # rolls the batch back
-                events = [value for _, event in part for value in _audit_row(event)]
                 db.execute(_insert_audit(len(part)), events)
+            issued: dict[str, int] = {}
             for record, _ in entries:
+                issued[record.issuer_key_id] = issued.get(record.issuer_key_id, 0) + 1
                 if record.revoked_at is not None and record.revocation_reason is not None:
                     # A record added already revoked (an import) is on its CRLs too.
                     db.execute(_INSERT_REVOCATION, _revocation_row(record))
-            issuers = collections.Counter(record.issuer_key_id for record, _ in entries)
-            for issuer_key_id, issued in issuers.items():
-                db.execute(_COUNT_ISSUED, (issuer_key_id, issued))
+            for issuer_key_id, count in issued.items():
+                db.execute(_COUNT_ISSUED, (issuer_key_id, count))
 
     def get_certificate(self, serial: int) -> CertificateRecord:
         rows = self._read(
@@ -1127,8 +1128,8 @@ def _certificate_row(record: CertificateRecord) -> tuple[Any, ...]:
         record.issuer_key_id,
         record.subject,
         record.common_name,
-        json.dumps(list(record.dns_names)),
-        json.dumps(list(record.ip_addresses)),
+        _json_strings(record.dns_names),
+        _json_strings(record.ip_addresses),
         record.profile,
         to_epoch(record.not_before),
         to_epoch(record.not_after),
@@ -1139,6 +1140,14 @@ def _certificate_row(record: CertificateRecord) -> tuple[Any, ...]:
         record.requested_by,
         to_epoch(record.issued_at),
     )
+
+
+def _json_strings(strings: tuple[str, ...]) -> str:
+    """``json.dumps(list(strings))``, the same text: the json module's own encoder of one
+    string (what ``json.dumps`` runs on each, ``ensure_ascii`` being its default) between
+    its default separators. ``json.dumps`` makes an encoder for every call: 1.4 us against
+    0.3 us, twice per certificate (issue 17)."""
+    return "[" + ", ".join(map(encode_basestring_ascii, strings)) + "]"
 
 
 def _certificate_from_row(row: Sequence[Any]) -> CertificateRecord:
