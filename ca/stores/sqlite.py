@@ -1049,23 +1049,26 @@ class _Transaction:
     def __exit__(
         self, kind: type[BaseException] | None, error: BaseException | None, _: object
     ) -> None:
-        store = self._store
         try:
             if error is None:
                 try:
                     self._connection.execute("COMMIT")
-                    return
-                except sqlite3.Error as exc:
-                    error = exc
-            with contextlib.suppress(sqlite3.Error):
-                self._connection.execute("ROLLBACK")
-            if isinstance(error, sqlite3.Error):
-                raise store._unavailable(error, "failed to write") from error
-            # Any other error goes on as it was (returning None does not swallow it).
+                except BaseException as exc:
+                    self._roll_back(exc)
+                    raise
+            else:
+                self._roll_back(error)  # then the body's error goes on (None swallows nothing)
         finally:
             if not self._authorities_unchanged:
-                store._changes.wrote()
-            store._writers.release()
+                self._store._changes.wrote()
+            self._store._writers.release()
+
+    def _roll_back(self, error: BaseException) -> None:
+        """Undo the transaction; a sqlite3 error becomes the store's one-line error."""
+        with contextlib.suppress(sqlite3.Error):
+            self._connection.execute("ROLLBACK")
+        if isinstance(error, sqlite3.Error):
+            raise self._store._unavailable(error, "failed to write") from error
 
 
 class _Cursor:
