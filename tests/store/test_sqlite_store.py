@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import os
 import sqlite3
@@ -57,6 +58,30 @@ def test_a_failed_write_commits_nothing(tmp_path):
     with pytest.raises(Exception, match="no certificate"):
         store.get_certificate(1)
     store.close()
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        (),
+        ("a.example",),
+        ("a.example", "*.b.example", "10.0.0.1", "2001:db8::1"),
+        ('quote"back\\slash/', "\u00e9-\u00fc.example", "\U0001f600.example"),
+        ("tab\tnew\nline\x7f\x00",),
+    ],
+)
+def test_names_are_stored_as_json_dumps_writes_them(tmp_path, names):
+    """The names columns hold exactly what ``json.dumps`` writes (the text every albca
+    wrote before issue 17, and what readers of the file see), and read back unchanged."""
+    store = SqliteStore(tmp_path / "albca.db", synchronous="normal")
+    record = make_record(1, dns_names=names, ip_addresses=names[::-1])
+    store.add_certificate(record, issue_event(record))
+    assert store.get_certificate(1) == record
+    store.close()
+    connection = sqlite3.connect(tmp_path / "albca.db")
+    row = connection.execute("SELECT dns_names, ip_addresses FROM certificates").fetchone()
+    connection.close()
+    assert row == (json.dumps(list(names)), json.dumps(list(names[::-1])))
 
 
 def test_a_file_that_is_not_a_database_is_unavailable(tmp_path):

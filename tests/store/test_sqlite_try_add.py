@@ -5,6 +5,8 @@ The holders are real processes (``tests.lock_holders``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from albca.ca.errors import CertificateNotFound, DuplicateSerial
@@ -78,3 +80,16 @@ def test_a_duplicate_serial_raises_as_add_certificates_does(store):
         store.try_add_certificates([entry(0x502), entry(0x501)])
     with pytest.raises(CertificateNotFound):
         store.get_certificate(0x502)  # the whole batch rolled back
+
+
+def test_a_failed_write_leaves_the_store_free_for_the_next_one(store):
+    store.add_certificate(*entry(0x601))
+    with pytest.raises(DuplicateSerial):
+        store.try_add_certificates([entry(0x601)])  # SQLite refused the INSERT
+    record, event = entry(0x602)
+    with pytest.raises(TypeError):  # an error of no sqlite3 kind, before any INSERT
+        store.try_add_certificates([(record, replace(event, detail={"x": object()}))])
+    # Neither kept the writers' lock nor left its transaction open: the next write goes
+    # through at once.
+    assert store.try_add_certificates([entry(0x602)]) is True
+    assert store.get_certificate(0x602).serial == 0x602
