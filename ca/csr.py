@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID
 
+from albca.ca.csr_der import plain_names
 from albca.ca.errors import InvalidCSR, InvalidName
 from albca.ca.keys import KeySpec, key_spec_of
 from albca.ca.names import RequestedNames
@@ -96,14 +97,35 @@ def _check_signature(request: x509.CertificateSigningRequest) -> None:
 
 
 def _names_of(request: x509.CertificateSigningRequest) -> RequestedNames:
+    plain = plain_names(request.tbs_certrequest_bytes)
+    if plain is not None:
+        common_names, dns_names, ip_addresses = plain
+    else:
+        common_names, dns_names, ip_addresses = _names_from_objects(request)
+    if len(common_names) > 1:
+        raise _two_common_names()
+    common_name = common_names[0] if common_names else None
     try:
-        common_names = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        return RequestedNames.of(
+            common_name=common_name, dns_names=dns_names, ip_addresses=ip_addresses
+        )
+    except InvalidName as exc:
+        raise InvalidName(f"csr.{exc.message}", field=exc.field) from None
+
+
+def _names_from_objects(
+    request: x509.CertificateSigningRequest,
+) -> tuple[list[str], list[str], list[str]]:
+    """The common names, DNS names and IP addresses through cryptography's objects: for a
+    request that ``plain_names`` does not read, with cryptography's refusals."""
+    try:
+        attributes = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     except ValueError:
         raise InvalidCSR("csr.subject: the subject cannot be decoded") from None
-    if len(common_names) > 1:
-        raise InvalidCSR("csr.subject: the subject holds more than one common name")
-    common_name = _text(common_names[0].value) if common_names else None
-
+    if len(attributes) > 1:
+        # Refused before the extensions are read (_names_of refuses it for plain ones).
+        raise _two_common_names()
+    common_names = [_text(attribute.value) for attribute in attributes]
     dns_names: list[str] = []
     ip_addresses: list[str] = []
     try:
@@ -129,12 +151,11 @@ def _names_of(request: x509.CertificateSigningRequest) -> RequestedNames:
                     "names and IP addresses",
                     field="csr.subject_alt_name",
                 )
-    try:
-        return RequestedNames.of(
-            common_name=common_name, dns_names=dns_names, ip_addresses=ip_addresses
-        )
-    except InvalidName as exc:
-        raise InvalidName(f"csr.{exc.message}", field=exc.field) from None
+    return common_names, dns_names, ip_addresses
+
+
+def _two_common_names() -> InvalidCSR:
+    return InvalidCSR("csr.subject: the subject holds more than one common name")
 
 
 def _text(value: str | bytes) -> str:
