@@ -2,8 +2,9 @@
 
 cryptography builds a ``Name`` and an ``Extensions`` object (with every attribute and
 general name as Python objects) only for ``csr._names_of`` to take a common name and a
-subjectAltName out of them: on every issuance that cost about 60 us of the ~190 us of
-``parse_csr`` (py-spy, issue 17). This reader takes the same names from the bytes.
+subjectAltName out of them, on every issuance. This reader takes the same names from the
+bytes: ``parse_csr`` measured inside the issuing loop went from ~166 to ~160 us (issue 17,
+median per call of the bench CSR).
 
 It reads only the plain shape that OpenSSL, Go, cryptography and cert-manager's default
 requests have, and answers ``None`` for anything else, so that the caller falls back to
@@ -87,16 +88,12 @@ def plain_names(request_info: bytes) -> PlainNames | None:
 
 
 def _read_request_info(der: bytes) -> PlainNames:
-    at, info_end = _expect(der, 0, len(der), _SEQUENCE)
-    if info_end != len(der):
-        raise _NotPlain
+    at, info_end = _filling(der, 0, len(der), _SEQUENCE)
     _, at = _expect(der, at, info_end, 0x02)  # version INTEGER
     subject_at, subject_end = _expect(der, at, info_end, _SEQUENCE)
     common_names = _common_names(der, subject_at, subject_end)
     _, at = _expect(der, subject_end, info_end, _SEQUENCE)  # subjectPKInfo
-    attributes_at, attributes_end = _expect(der, at, info_end, _ATTRIBUTES)
-    if attributes_end != info_end:
-        raise _NotPlain
+    attributes_at, attributes_end = _filling(der, at, info_end, _ATTRIBUTES)
     dns_names: list[str] = []
     ip_addresses: list[str] = []
     if attributes_at != attributes_end:
@@ -109,9 +106,7 @@ def _common_names(der: bytes, at: int, end: int) -> list[str]:
     found = []
     while at < end:
         rdn_at, at = _expect(der, at, end, _SET)
-        type_at, rdn_end = _expect(der, rdn_at, at, _SEQUENCE)
-        if rdn_end != at:
-            raise _NotPlain  # an RDN of several attributes
+        type_at, rdn_end = _filling(der, rdn_at, at, _SEQUENCE)  # one attribute per RDN
         oid_at, value_tlv_at = _expect(der, type_at, rdn_end, _OID)
         oid = der[oid_at:value_tlv_at]
         value_at, value_end = _element(der, value_tlv_at, rdn_end)
@@ -140,22 +135,18 @@ def _common_names(der: bytes, at: int, end: int) -> list[str]:
 
 
 def _subject_alt_name(der: bytes, at: int, end: int) -> tuple[int, int]:
-    """The span of the subjectAltName's GeneralNames inside the attributes ``at..end``."""
-    attribute_at, attribute_end = _expect(der, at, end, _SEQUENCE)
-    if attribute_end != end:
-        raise _NotPlain  # more than one attribute
+    """The span of the subjectAltName's GeneralNames inside the attributes ``at..end``.
+
+    Each ``_filling`` below refuses a second element after the first: a second attribute,
+    value or extension, or octets after the GeneralNames.
+    """
+    attribute_at, attribute_end = _filling(der, at, end, _SEQUENCE)
     oid_at, values_tlv_at = _expect(der, attribute_at, attribute_end, _OID)
     if der[oid_at:values_tlv_at] != _EXTENSION_REQUEST:
         raise _NotPlain
-    values_at, values_end = _expect(der, values_tlv_at, attribute_end, _SET)
-    if values_end != attribute_end:
-        raise _NotPlain
-    extensions_at, extensions_end = _expect(der, values_at, values_end, _SEQUENCE)
-    if extensions_end != values_end:
-        raise _NotPlain  # more than one value
-    extension_at, extension_end = _expect(der, extensions_at, extensions_end, _SEQUENCE)
-    if extension_end != extensions_end:
-        raise _NotPlain  # more than one extension
+    values_at, values_end = _filling(der, values_tlv_at, attribute_end, _SET)
+    extensions_at, extensions_end = _filling(der, values_at, values_end, _SEQUENCE)
+    extension_at, extension_end = _filling(der, extensions_at, extensions_end, _SEQUENCE)
     oid_at, at = _expect(der, extension_at, extension_end, _OID)
     if der[oid_at:at] != _SUBJECT_ALT_NAME:
         raise _NotPlain
@@ -164,12 +155,10 @@ def _subject_alt_name(der: bytes, at: int, end: int) -> tuple[int, int]:
         flag_at, at = _expect(der, at, extension_end, _BOOLEAN)
         if der[flag_at:at] != b"\xff":
             raise _NotPlain
-    value_at, value_end = _expect(der, at, extension_end, _OCTET_STRING)
-    if value_end != extension_end:
-        raise _NotPlain
-    names_at, names_end = _expect(der, value_at, value_end, _SEQUENCE)
-    if names_end != value_end or names_at == names_end:
-        raise _NotPlain  # octets after the GeneralNames, or none of them
+    value_at, value_end = _filling(der, at, extension_end, _OCTET_STRING)
+    names_at, names_end = _filling(der, value_at, value_end, _SEQUENCE)
+    if names_at == names_end:
+        raise _NotPlain  # GeneralNames holds at least one name (RFC 5280 section 4.2.1.6)
     return names_at, names_end
 
 
@@ -191,6 +180,14 @@ def _general_names(
             ip_addresses.append(str(ipaddress.ip_address(value)))
         else:
             raise _NotPlain  # another kind of name, or an address range
+
+
+def _filling(der: bytes, at: int, end: int, tag: int) -> tuple[int, int]:
+    """``_expect``, for an element that must end exactly at ``end``."""
+    contents_at, contents_end = _expect(der, at, end, tag)
+    if contents_end != end:
+        raise _NotPlain
+    return contents_at, contents_end
 
 
 def _expect(der: bytes, at: int, end: int, tag: int) -> tuple[int, int]:
