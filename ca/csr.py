@@ -8,8 +8,8 @@ ignored: the profile decides what the certificate says.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
 from ipaddress import IPv4Address, IPv6Address
+from typing import cast
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
