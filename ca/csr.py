@@ -38,8 +38,8 @@ _WEAK_HASHES = frozenset({hashes.MD5, hashes.SHA1})
 # The ECDSA signature algorithms of ordinary requests, with the verifier parameters made
 # once. ``is_signature_valid`` does what ``_verified_public_key`` does (load the key,
 # build ``ec.ECDSA(hash)``, verify, RFC 5758 section 3.2) but parses the key a second time
-# for ``public_key()`` and builds the ECDSA object (an ABC check) on every call: about
-# 10 us per request. None of these hashes is weak.
+# for ``public_key()`` and builds the ECDSA object (an ABC check) on every call: parse_csr
+# inside the issuing loop went from ~159 to ~140 us (issue 17). None of these hashes is weak.
 _ECDSA_OF_ALGORITHM = {
     SignatureAlgorithmOID.ECDSA_WITH_SHA256: ec.ECDSA(hashes.SHA256()),
     SignatureAlgorithmOID.ECDSA_WITH_SHA384: ec.ECDSA(hashes.SHA384()),
