@@ -22,6 +22,7 @@ __all__ = [
     "CAKey",
     "SignatureHash",
     "key_spec_of",
+    "is_ec_public_key",
     "generate_private_key",
     "signature_hash",
 ]
@@ -106,6 +107,10 @@ def _family(public_key: object) -> str:
             family = "other"
         _FAMILY_OF_CLASS[kind] = family
     return family
+
+
+def is_ec_public_key(public_key: object) -> bool:
+    return _family(public_key) == "ec"
 
 
 def key_spec_of(public_key: CertificatePublicKeyTypes, *, field: str = "public_key") -> KeySpec:

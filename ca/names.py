@@ -11,6 +11,7 @@ import functools
 import ipaddress
 import re
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from albca.ca.errors import InvalidName
@@ -23,6 +24,7 @@ __all__ = [
     "parse_ip_address",
     "DnsPattern",
     "CommonNamePattern",
+    "any_of",
 ]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -65,8 +67,12 @@ def normalize_dns_name(value: str, *, field: str = "dns_names") -> str:
     """
     if not isinstance(value, str):
         raise TypeError(f"{field} must hold strings, not {type(value).__name__}")
-    _reject_control_characters(value, field)
     name = value.lower()
+    if len(name) <= _MAX_DNS_LENGTH and _HOST_NAME.match(name):
+        # The common case at once: a name _HOST_NAME matches has none of the faults
+        # checked below (it is ASCII letters, digits, hyphens, dots and a leading "*.").
+        return name
+    _reject_control_characters(value, field)
     if not name:
         raise InvalidName(f"{field}: a DNS name cannot be empty", field=field)
     if not name.isascii():
@@ -80,8 +86,6 @@ def normalize_dns_name(value: str, *, field: str = "dns_names") -> str:
         raise InvalidName(
             f"{field}: {value!r} is longer than {_MAX_DNS_LENGTH} characters", field=field
         )
-    if _HOST_NAME.match(name):
-        return name  # the common case at once; the loop below says what is wrong otherwise
     labels = name.split(".")
     for index, label in enumerate(labels):
         if label == "*" and index == 0:
@@ -237,8 +241,13 @@ class RequestedNames:
         dns_names: tuple[str, ...] | list[str] = (),
         ip_addresses: tuple[str, ...] | list[str] = (),
     ) -> RequestedNames:
-        dns = tuple(dict.fromkeys(normalize_dns_name(name) for name in dns_names))
-        ips = tuple(dict.fromkeys(parse_ip_address(ip) for ip in ip_addresses))
+        dns = tuple(dict.fromkeys([normalize_dns_name(name) for name in dns_names]))
+        # Most requests have no IP address: no generator for them.
+        ips = (
+            tuple(dict.fromkeys([parse_ip_address(ip) for ip in ip_addresses]))
+            if ip_addresses
+            else ()
+        )
         cn = normalize_common_name(common_name) if common_name is not None else None
         return cls(common_name=cn, dns_names=dns, ip_addresses=ips)
 
@@ -283,7 +292,12 @@ class DnsPattern:
         object.__setattr__(self, "pattern", text)
 
     def matches(self, dns_name: str) -> bool:
-        return _labels_match(self.pattern, dns_name.lower())
+        return self.regex.fullmatch(dns_name.lower()) is not None
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """What the pattern matches, as one regex over a lower-cased name."""
+        return _pattern_regex(self.pattern)
 
 
 @dataclass(frozen=True)
@@ -291,7 +305,7 @@ class CommonNamePattern:
     """A pattern over the common name, matched label by label like ``DnsPattern``.
 
     The name and the pattern are split on dots and compared label by label with the same
-    matcher as DNS names (``_labels_match``): ``*`` stands for any run of characters within
+    matcher as DNS names (``_pattern_regex``): ``*`` stands for any run of characters within
     one label and never crosses a dot, so ``*.svc.internal`` matches ``a.svc.internal`` but
     not ``admin.evil.svc.internal``; a left-most ``**`` label matches one or more labels.
     A CN without dots (``svc-billing``, ``Alice Smith``) is one label. ``*`` alone (or
@@ -312,14 +326,29 @@ class CommonNamePattern:
             )
 
     def matches(self, common_name: str) -> bool:
+        return self.regex.fullmatch(common_name.lower()) is not None
+
+    @property
+    def regex(self) -> re.Pattern[str]:
+        """What the pattern matches, as one regex over a lower-cased common name."""
         if self.pattern in ("*", "**"):
-            return True
-        return _labels_match(self.pattern.lower(), common_name.lower())
+            return _EVERYTHING
+        return _pattern_regex(self.pattern.lower())
 
 
-def _labels_match(pattern: str, name: str) -> bool:
-    """The one label-wise matcher of DNS and common name patterns (see ``DnsPattern``)."""
-    return _pattern_regex(pattern).fullmatch(name) is not None
+_EVERYTHING = re.compile(".*", re.DOTALL)
+_NOTHING = re.compile("(?!)")
+
+
+def any_of(regexes: Iterable[re.Pattern[str]]) -> re.Pattern[str]:
+    """One regex that fully matches a name when one of ``regexes`` fully matches it.
+
+    A policy checks each name against all its patterns; one search of the alternation
+    costs less than one call per pattern (the regexes are those of the patterns' ``regex``,
+    all compiled with DOTALL).
+    """
+    parts = [f"(?:{regex.pattern})" for regex in regexes]
+    return re.compile("|".join(parts), re.DOTALL) if parts else _NOTHING
 
 
 @functools.lru_cache(maxsize=1024)
@@ -333,7 +362,7 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     if labels[0] == "**":
         labels = labels[1:]
         if not labels:
-            return re.compile(".*", re.DOTALL)  # "**" alone: every name
+            return _EVERYTHING  # "**" alone: every name
         prefix = ".*\\."
     globs = ("[^.]*".join(re.escape(part) for part in label.split("*")) for label in labels)
     return re.compile(prefix + "\\.".join(globs), re.DOTALL)

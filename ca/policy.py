@@ -8,11 +8,13 @@ then, when a caller has its own (an API token's), that one too: a name must sati
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from albca.ca.errors import PolicyViolation
-from albca.ca.names import CommonNamePattern, DnsPattern, RequestedNames, is_wildcard
+from albca.ca.names import CommonNamePattern, DnsPattern, RequestedNames, any_of, is_wildcard
 
 __all__ = ["NamePolicy"]
 
@@ -84,14 +86,12 @@ class NamePolicy:
                 value=cn,
                 rule=f"{self.name}.allow_wildcards",
             )
-        if names.common_name is not None and not any(
-            pattern.matches(names.common_name) for pattern in self.common_names
-        ):
+        if cn is not None and self._common_names_regex.fullmatch(cn.lower()) is None:
             raise PolicyViolation(
-                f"common_name {names.common_name!r} is not allowed by {self.name} "
+                f"common_name {cn!r} is not allowed by {self.name} "
                 f"(allowed: {self._describe(p.pattern for p in self.common_names)})",
                 field="common_name",
-                value=names.common_name,
+                value=cn,
                 rule=f"{self.name}.common_names",
             )
         for dns_name in names.dns_names:
@@ -102,7 +102,7 @@ class NamePolicy:
                     value=dns_name,
                     rule=f"{self.name}.allow_wildcards",
                 )
-            if not any(pattern.matches(dns_name) for pattern in self.dns):
+            if self._dns_regex.fullmatch(dns_name.lower()) is None:
                 raise PolicyViolation(
                     f"dns_names {dns_name!r} is not allowed by {self.name} "
                     f"(allowed: {self._describe(p.pattern for p in self.dns)})",
@@ -119,6 +119,17 @@ class NamePolicy:
                     value=str(ip),
                     rule=f"{self.name}.ip_networks",
                 )
+
+    # One regex per policy for all its patterns (``any_of``): the policy's matchers on
+    # every issuance cost less as one search than as one call per pattern. Cannot go
+    # stale: a policy is immutable and the regex is made from its own patterns only.
+    @cached_property
+    def _dns_regex(self) -> re.Pattern[str]:
+        return any_of(pattern.regex for pattern in self.dns)
+
+    @cached_property
+    def _common_names_regex(self) -> re.Pattern[str]:
+        return any_of(pattern.regex for pattern in self.common_names)
 
     @staticmethod
     def _describe(items: Iterable[str]) -> str:

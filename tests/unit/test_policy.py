@@ -153,3 +153,50 @@ def test_a_wildcard_common_name_passes_where_wildcards_are_allowed():
     policy = NamePolicy.build(common_names=["*.svc.internal"], allow_wildcards=True)
     policy.check(RequestedNames.of(common_name="*.svc.internal"))
     TOKEN_POLICY.check(RequestedNames.of(common_name="web.svc.internal"))
+
+
+_PATTERN_SETS = [
+    (),
+    ("api.example.com",),
+    ("*.svc.internal", "api.example.com"),
+    ("**.svc.internal", "web-*.internal", "x.y"),
+    ("**",),
+    ("*", "svc-*"),
+]
+_NAMES = [
+    "api.example.com",
+    "a.svc.internal",
+    "a.b.svc.internal",
+    "svc.internal",
+    "web-1.internal",
+    "web-.internal",
+    "x.y",
+    "x.yz",
+    "svc-billing",
+    "svc-billing.extra",
+    "Alice Smith",
+]
+
+
+@pytest.mark.parametrize("patterns", _PATTERN_SETS, ids=repr)
+@pytest.mark.parametrize("name", _NAMES)
+def test_a_policy_allows_a_name_exactly_when_one_of_its_patterns_matches_it(patterns, name):
+    # The policy matches all its patterns in one regex; each pattern alone is the reference.
+    dns_patterns = [pattern for pattern in patterns if pattern != "*"]
+    policy = NamePolicy.build(
+        dns=dns_patterns, common_names=patterns, allow_wildcards=True, name="p"
+    )
+    cn_expected = any(pattern.matches(name) for pattern in policy.common_names)
+    if cn_expected:
+        policy.check(RequestedNames(common_name=name))
+    else:
+        with pytest.raises(PolicyViolation, match="is not allowed by p"):
+            policy.check(RequestedNames(common_name=name))
+    if " " in name:
+        return  # not a DNS name
+    dns_expected = any(pattern.matches(name) for pattern in policy.dns)
+    if dns_expected:
+        policy.check(RequestedNames(dns_names=(name,)))
+    else:
+        with pytest.raises(PolicyViolation, match="is not allowed by p"):
+            policy.check(RequestedNames(dns_names=(name,)))
