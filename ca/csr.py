@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
-from albca.ca.csr_der import plain_names
 from albca.ca.errors import InvalidCSR, InvalidName
 from albca.ca.keys import KeySpec, is_ec_public_key, key_spec_of
 from albca.ca.names import RequestedNames
@@ -64,12 +63,9 @@ def parse_csr(data: bytes | str) -> ParsedCSR:
     if len(raw) > MAX_CSR_BYTES:
         raise InvalidCSR(f"csr: the request is larger than {MAX_CSR_BYTES} bytes")
     request = _load(raw)
-    request_info = request.tbs_certrequest_bytes  # what is signed, and where the names are
-    public_key = _verified_public_key(request, request_info)
+    public_key = _verified_public_key(request)
     key_spec = key_spec_of(public_key, field="csr.public_key")
-    return ParsedCSR(
-        public_key=public_key, key_spec=key_spec, names=_names_of(request, request_info)
-    )
+    return ParsedCSR(public_key=public_key, key_spec=key_spec, names=_names_of(request))
 
 
 def _load(raw: bytes) -> x509.CertificateSigningRequest:
@@ -83,9 +79,7 @@ def _load(raw: bytes) -> x509.CertificateSigningRequest:
         raise InvalidCSR(f"csr: not a valid {form} certificate signing request (PKCS#10)") from None
 
 
-def _verified_public_key(
-    request: x509.CertificateSigningRequest, request_info: bytes
-) -> CertificatePublicKeyTypes:
+def _verified_public_key(request: x509.CertificateSigningRequest) -> CertificatePublicKeyTypes:
     """The request's public key, once the request's signature has verified against it.
 
     An EC key under an ECDSA signature is verified here, with the refusals
@@ -97,7 +91,7 @@ def _verified_public_key(
         if is_ec_public_key(public_key):
             try:
                 cast(ec.EllipticCurvePublicKey, public_key).verify(
-                    request.signature, request_info, ecdsa
+                    request.signature, request.tbs_certrequest_bytes, ecdsa
                 )
             except InvalidSignature:
                 raise _not_signed_by_its_key() from None
@@ -145,36 +139,15 @@ def _check_signature(request: x509.CertificateSigningRequest) -> None:
         raise _not_signed_by_its_key()
 
 
-def _names_of(request: x509.CertificateSigningRequest, request_info: bytes) -> RequestedNames:
-    plain = plain_names(request_info)
-    if plain is not None:
-        common_names, dns_names, ip_addresses = plain
-    else:
-        common_names, dns_names, ip_addresses = _names_from_objects(request)
-    if len(common_names) > 1:
-        raise _two_common_names()
-    common_name = common_names[0] if common_names else None
+def _names_of(request: x509.CertificateSigningRequest) -> RequestedNames:
     try:
-        return RequestedNames.of(
-            common_name=common_name, dns_names=dns_names, ip_addresses=ip_addresses
-        )
-    except InvalidName as exc:
-        raise InvalidName(f"csr.{exc.message}", field=exc.field) from None
-
-
-def _names_from_objects(
-    request: x509.CertificateSigningRequest,
-) -> tuple[list[str], list[str], list[str]]:
-    """The common names, DNS names and IP addresses through cryptography's objects: for a
-    request that ``plain_names`` does not read, with cryptography's refusals."""
-    try:
-        attributes = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        common_names = request.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     except ValueError:
         raise InvalidCSR("csr.subject: the subject cannot be decoded") from None
-    if len(attributes) > 1:
-        # Refused before the extensions are read (_names_of refuses it for plain ones).
-        raise _two_common_names()
-    common_names = [_text(attribute.value) for attribute in attributes]
+    if len(common_names) > 1:
+        raise InvalidCSR("csr.subject: the subject holds more than one common name")
+    common_name = _text(common_names[0].value) if common_names else None
+
     dns_names: list[str] = []
     ip_addresses: list[str] = []
     try:
@@ -200,11 +173,12 @@ def _names_from_objects(
                     "names and IP addresses",
                     field="csr.subject_alt_name",
                 )
-    return common_names, dns_names, ip_addresses
-
-
-def _two_common_names() -> InvalidCSR:
-    return InvalidCSR("csr.subject: the subject holds more than one common name")
+    try:
+        return RequestedNames.of(
+            common_name=common_name, dns_names=dns_names, ip_addresses=ip_addresses
+        )
+    except InvalidName as exc:
+        raise InvalidName(f"csr.{exc.message}", field=exc.field) from None
 
 
 def _text(value: str | bytes) -> str:

@@ -75,7 +75,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"stores.dynamodb_notices"},
         {"stores.protocol"},
         {"der.crl_entries"},
-        {"csr_der", "keys", "names", "records", "stores.dynamodb_table"},
+        {"keys", "names", "records", "stores.dynamodb_table"},
         {"aws_errors"},
         {
             "clock",
