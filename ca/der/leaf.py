@@ -72,36 +72,40 @@ class LeafTemplate:
 
     issuer: IssuerContext
     algorithm: bytes  # AlgorithmIdentifier of the issuer's signature
-    issuer_name: bytes
+    # The TBSCertificate between the serial and the validity: the signature algorithm and
+    # the issuer's name.
+    after_serial: bytes
     # The extensions, in the builder's order: basicConstraints, keyUsage and EKU (which
-    # depend on the kind and on whether the leaf key is RSA), then the leaf's own SKI,
-    # then authorityKeyIdentifier, then the leaf's SANs, then CRL distribution points
-    # and AIA.
-    before_key_id: dict[tuple[CertificateKind, bool], bytes]
+    # depend on the kind and on whether the leaf key is RSA), then the leaf's own SKI
+    # (``up_to_key_id`` ends with its header, the key identifier follows), then
+    # authorityKeyIdentifier, then the leaf's SANs, then CRL distribution points and AIA.
+    up_to_key_id: dict[tuple[CertificateKind, bool], bytes]
     after_key_id: bytes
     tail: bytes
 
     @classmethod
     def of(cls, issuer: IssuerContext) -> LeafTemplate:
-        before: dict[tuple[CertificateKind, bool], bytes] = {}
+        up_to_key_id: dict[tuple[CertificateKind, bool], bytes] = {}
         for kind in CertificateKind:
             for is_rsa in (False, True):
                 usage = leaf_key_usage(kind, rsa_key=is_rsa)
-                before[(kind, is_rsa)] = (
+                up_to_key_id[(kind, is_rsa)] = (
                     _extension(LEAF_CONSTRAINTS, critical=True)
                     + _extension(usage, critical=True)
                     + _extension(EXTENDED_KEY_USAGE[kind], critical=False)
+                    + _SUBJECT_KEY_ID_PREFIX
                 )
         tail = b""
         if issuer.crl_distribution_points is not None:
             tail += _extension(issuer.crl_distribution_points, critical=False)
         if issuer.authority_information_access is not None:
             tail += _extension(issuer.authority_information_access, critical=False)
+        algorithm = signature_algorithm_identifier(issuer.signer)
         return cls(
             issuer=issuer,
-            algorithm=signature_algorithm_identifier(issuer.signer),
-            issuer_name=issuer.certificate.subject.public_bytes(),
-            before_key_id=before,
+            algorithm=algorithm,
+            after_serial=algorithm + issuer.certificate.subject.public_bytes(),
+            up_to_key_id=up_to_key_id,
             after_key_id=_extension(issuer.authority_key_identifier, critical=False),
             tail=tail,
         )
@@ -119,30 +123,28 @@ def encode_leaf_der(
 ) -> bytes:
     """Sign a leaf: the DER of the certificate ``build_leaf_certificate`` makes, faster."""
     spki = public_key.public_bytes(serialization.Encoding.DER, _SPKI)
-    key_id = _key_identifier(spki)
-    extensions = (
-        template.before_key_id[(kind, isinstance(public_key, rsa.RSAPublicKey))]
-        + _SUBJECT_KEY_ID_PREFIX
-        + key_id
-        + template.after_key_id
-    )
+    extensions = [
+        template.up_to_key_id[(kind, isinstance(public_key, rsa.RSAPublicKey))],
+        _key_identifier(spki),
+        template.after_key_id,
+    ]
     general_names = _general_names(names)
     if general_names:
         # With an empty subject the SAN carries the identity and must be critical
         # (RFC 5280 section 4.2.1.6).
         flag = b"" if names.common_name else _CRITICAL
-        extensions += der.sequence(
-            _SUBJECT_ALT_NAME, flag, der.octet_string(der.sequence(general_names))
+        extensions.append(
+            der.sequence(_SUBJECT_ALT_NAME, flag, der.octet_string(der.sequence(general_names)))
         )
+    extensions.append(template.tail)
     tbs = der.sequence(
         _VERSION_3,
         der.integer(serial),
-        template.algorithm,
-        template.issuer_name,
-        der.sequence(_time(not_before), _time(not_after)),
+        template.after_serial,
+        _validity(not_before, not_after),
         _subject(names.common_name),
         spki,
-        der.explicit(3, der.sequence(extensions + template.tail)),
+        der.explicit(3, der.sequence(*extensions)),
     )
     signature = sign_bytes(template.issuer.signer, tbs)
     return der.sequence(tbs, template.algorithm, der.bit_string(signature))
@@ -159,13 +161,27 @@ def pem_of_certificate(certificate_der: bytes) -> str:
 
 
 _epoch_times = der.EpochTimes()
+# The last validity encoded, by its two moments in epoch seconds: the certificates issued
+# within one second share it. Keyed by the values it encodes, so it is never wrong; one
+# tuple, replaced whole, so threads see either the old pair or the new one.
+_last_validity: tuple[tuple[int, int], bytes] = ((0, 0), b"")
 
 
-def _time(moment: datetime) -> bytes:
-    # Whole seconds, as cryptography's builder writes them; the day's encoding is cached.
+def _validity(not_before: datetime, not_after: datetime) -> bytes:
+    global _last_validity
+    key = (_epoch_seconds(not_before), _epoch_seconds(not_after))
+    seconds, encoded = _last_validity
+    if seconds != key:
+        encoded = der.sequence(_epoch_times(key[0]), _epoch_times(key[1]))
+        _last_validity = (key, encoded)
+    return encoded
+
+
+def _epoch_seconds(moment: datetime) -> int:
+    # Whole seconds, as cryptography's builder writes them (RFC 5280 section 4.1.2.5).
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; use timezone-aware UTC")
-    return _epoch_times(int(moment.timestamp()))
+    return int(moment.timestamp())
 
 
 def _key_identifier(spki: bytes) -> bytes:
