@@ -49,6 +49,7 @@ from albca.ca.records import (
     CertificateStatus,
     RevocationReason,
     RevokedEntry,
+    utc_text,
 )
 from albca.ca.signer import Signer
 from albca.ca.stores.protocol import CertificateStore
@@ -576,7 +577,7 @@ class Authority:
             "profile": profile.name,
             "names": request.names.describe(),
             "key": request.key_spec.value,
-            "not_after": plan.not_after.isoformat(),
+            "not_after": utc_text(plan.not_after),
             "issuer": issuer.key_id,
         }
         if request.renewal_of is not None:
@@ -585,7 +586,7 @@ class Authority:
             at=plan.now, action="issue", actor=request.requested_by, serial=serial, detail=detail
         )
         issued = IssuedCertificate(
-            record=record, certificate=certificate, chain=(issuer.certificate,)
+            record=record, certificate=certificate, chain=plan.template.chain
         )
         return _Signed(plan=plan, record=record, event=event, issued=issued)
 

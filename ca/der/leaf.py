@@ -80,6 +80,9 @@ class LeafTemplate:
     """What every leaf of one issuing CA repeats, encoded once."""
 
     issuer: IssuerContext
+    # What a leaf presents above itself: the issuing CA. One tuple shared by every leaf, so
+    # that an answer's chain PEM is found by identity (``api.issuing._chain_pem``).
+    chain: tuple[x509.Certificate, ...]
     algorithm: bytes  # AlgorithmIdentifier of the issuer's signature
     # The TBSCertificate between the serial and the validity: the signature algorithm and
     # the issuer's name.
@@ -112,6 +115,7 @@ class LeafTemplate:
         algorithm = signature_algorithm_identifier(issuer.signer)
         return cls(
             issuer=issuer,
+            chain=(issuer.certificate,),
             algorithm=algorithm,
             after_serial=algorithm + issuer.certificate.subject.public_bytes(),
             up_to_key_id=up_to_key_id,
