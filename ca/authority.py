@@ -528,7 +528,7 @@ class Authority:
             template = self._leaf_template()
         now = self.clock()
         not_after = now + lifetime
-        issuer_expiry = template.issuer.certificate.not_valid_after_utc
+        issuer_expiry = template.not_valid_after
         if not_after > issuer_expiry:
             raise InvalidLifetime(
                 f"lifetime: the certificate would outlive the issuing CA, which expires "
