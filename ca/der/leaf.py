@@ -158,7 +158,7 @@ def encode_leaf_der(
         _VERSION_3,
         der.integer(serial),
         template.after_serial,
-        _validity(not_before, not_after),
+        der.sequence(_time(not_before), _time(not_after)),
         _subject(names.common_name),
         spki,
         der.explicit(3, der.sequence(*extensions)),
@@ -178,27 +178,13 @@ def pem_of_certificate(certificate_der: bytes) -> str:
 
 
 _epoch_times = der.EpochTimes()
-# The last validity encoded, by its two moments in epoch seconds: the certificates issued
-# within one second share it. Keyed by the values it encodes, so it is never wrong; one
-# tuple, replaced whole, so threads see either the old pair or the new one.
-_last_validity: tuple[tuple[int, int], bytes] = ((0, 0), b"")
 
 
-def _validity(not_before: datetime, not_after: datetime) -> bytes:
-    global _last_validity
-    key = (_epoch_seconds(not_before), _epoch_seconds(not_after))
-    seconds, encoded = _last_validity
-    if seconds != key:
-        encoded = der.sequence(_epoch_times(key[0]), _epoch_times(key[1]))
-        _last_validity = (key, encoded)
-    return encoded
-
-
-def _epoch_seconds(moment: datetime) -> int:
-    # Whole seconds, as cryptography's builder writes them (RFC 5280 section 4.1.2.5).
+def _time(moment: datetime) -> bytes:
+    # Whole seconds, as cryptography's builder writes them; the day's encoding is cached.
     if moment.tzinfo is None:
         raise ValueError("naive datetimes are ambiguous; use timezone-aware UTC")
-    return int(moment.timestamp())
+    return _epoch_times(int(moment.timestamp()))
 
 
 def _key_identifier(spki: bytes) -> bytes:

@@ -116,6 +116,11 @@ def test_format_serial_round_trips():
     assert format_serial(serial) == "abcdef0123"
 
 
+class _Shouting(datetime):
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return super().isoformat(sep, timespec) + "!"
+
+
 def test_utc_text_is_isoformat_for_every_moment_and_zone():
     base = datetime(2026, 12, 5, 2, 30, 15, tzinfo=UTC)
     moments = [base + timedelta(seconds=step) for step in range(200)]  # past the cache limit
@@ -126,6 +131,7 @@ def test_utc_text_is_isoformat_for_every_moment_and_zone():
         base.astimezone(timezone(timedelta(hours=2))),
         base.replace(tzinfo=timezone(timedelta(0))),
         base.replace(tzinfo=None),
+        _Shouting(2026, 12, 5, 2, 30, 15, tzinfo=UTC),  # equal to ``base``, its own text
     ]
     for _ in range(2):  # the second time from the cache
         assert [utc_text(moment) for moment in moments] == [m.isoformat() for m in moments]
