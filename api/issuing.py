@@ -431,17 +431,22 @@ def issued_response(
     return body
 
 
-# The chain's PEM by the chain's certificates (equal when their DER is): every answer from
-# one issuing CA carries the same text, which is otherwise encoded again per request.
-_CHAIN_PEMS: dict[tuple[x509.Certificate, ...], str] = {}
-_CHAIN_PEMS_LIMIT = 16  # a few issuing CAs across a rotation
+# The chain's PEM by the chain: every answer from one issuing CA carries the same text,
+# which is otherwise encoded again per request. Found by the chain tuple's identity, which
+# every leaf of one CA shares (``LeafTemplate.chain``): hashing the tuple hashes each
+# certificate's DER, 5 us inside the issuing loop. The entry holds the tuple itself, so its
+# id cannot be reused by another chain while the entry lives, and ``is`` confirms it.
+_CHAIN_PEMS: dict[int, tuple[tuple[x509.Certificate, ...], str]] = {}
+_CHAIN_PEMS_LIMIT = 16  # a few issuing CAs across a rotation, and some replayed answers
 
 
 def _chain_pem(issued: IssuedCertificate) -> str:
-    pem = _CHAIN_PEMS.get(issued.chain)
-    if pem is None:
-        pem = issued.chain_pem.decode()
-        if len(_CHAIN_PEMS) >= _CHAIN_PEMS_LIMIT:
-            _CHAIN_PEMS.clear()
-        _CHAIN_PEMS[issued.chain] = pem
+    chain = issued.chain
+    kept = _CHAIN_PEMS.get(id(chain))
+    if kept is not None and kept[0] is chain:
+        return kept[1]
+    pem = issued.chain_pem.decode()
+    if len(_CHAIN_PEMS) >= _CHAIN_PEMS_LIMIT:
+        _CHAIN_PEMS.clear()
+    _CHAIN_PEMS[id(chain)] = (chain, pem)
     return pem

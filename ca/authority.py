@@ -49,6 +49,7 @@ from albca.ca.records import (
     CertificateStatus,
     RevocationReason,
     RevokedEntry,
+    utc_text,
 )
 from albca.ca.signer import Signer
 from albca.ca.stores.protocol import CertificateStore
@@ -527,7 +528,7 @@ class Authority:
             template = self._leaf_template()
         now = self.clock()
         not_after = now + lifetime
-        issuer_expiry = template.issuer.certificate.not_valid_after_utc
+        issuer_expiry = template.not_valid_after
         if not_after > issuer_expiry:
             raise InvalidLifetime(
                 f"lifetime: the certificate would outlive the issuing CA, which expires "
@@ -576,7 +577,7 @@ class Authority:
             "profile": profile.name,
             "names": request.names.describe(),
             "key": request.key_spec.value,
-            "not_after": plan.not_after.isoformat(),
+            "not_after": utc_text(plan.not_after),
             "issuer": issuer.key_id,
         }
         if request.renewal_of is not None:
@@ -585,7 +586,7 @@ class Authority:
             at=plan.now, action="issue", actor=request.requested_by, serial=serial, detail=detail
         )
         issued = IssuedCertificate(
-            record=record, certificate=certificate, chain=(issuer.certificate,)
+            record=record, certificate=certificate, chain=plan.template.chain
         )
         return _Signed(plan=plan, record=record, event=event, issued=issued)
 

@@ -24,6 +24,7 @@ from albca.ca.certificates import (
     leaf_subject_text,
     random_serial,
 )
+from albca.ca.der import leaf
 from albca.ca.der.leaf import LeafTemplate, encode_leaf_der, pem_of_certificate
 from albca.ca.errors import InvalidName
 from albca.ca.keys import KeySpec
@@ -213,3 +214,13 @@ def test_the_pem_made_from_the_der_is_cryptographys(make_authority, key_pool, ca
 def test_pem_lines_are_64_characters_as_rfc_7468_says(der):
     # ssl's own encoder (textwrap into 64-character lines) is the independent reference.
     assert pem_of_certificate(der) == ssl.DER_cert_to_PEM_cert(der)
+
+
+@pytest.mark.parametrize("spec", ALL_SPECS, ids=str)
+def test_the_key_identifier_is_cryptographys(key_pool, spec):
+    public_key = key_pool.leaf(spec).public_key()
+    spki = public_key.public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    expected = x509.SubjectKeyIdentifier.from_public_key(public_key).digest
+    assert leaf._key_identifier(spki) == expected

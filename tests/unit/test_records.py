@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta, timezone
+
 import pytest
 
 from albca.ca.errors import InvalidRequest, InvalidSerial
-from albca.ca.records import RevocationReason, format_serial, parse_serial
+from albca.ca.records import RevocationReason, format_serial, parse_serial, utc_text
 from tests.unit.assertions import assert_error_names_field
 
 
@@ -112,3 +114,24 @@ def test_format_serial_round_trips():
     serial = 0x00AB_CDEF_0123
     assert parse_serial(format_serial(serial)) == serial
     assert format_serial(serial) == "abcdef0123"
+
+
+class _Shouting(datetime):
+    def isoformat(self, sep: str = "T", timespec: str = "auto") -> str:
+        return super().isoformat(sep, timespec) + "!"
+
+
+def test_utc_text_is_isoformat_for_every_moment_and_zone():
+    base = datetime(2026, 12, 5, 2, 30, 15, tzinfo=UTC)
+    moments = [base + timedelta(seconds=step) for step in range(200)]  # past the cache limit
+    moments += [
+        base.replace(microsecond=5),
+        datetime(2049, 12, 31, 23, 59, 59, tzinfo=UTC),
+        # The same instants as UTC ones already seen, told in other zones: their own text.
+        base.astimezone(timezone(timedelta(hours=2))),
+        base.replace(tzinfo=timezone(timedelta(0))),
+        base.replace(tzinfo=None),
+        _Shouting(2026, 12, 5, 2, 30, 15, tzinfo=UTC),  # equal to ``base``, its own text
+    ]
+    for _ in range(2):  # the second time from the cache
+        assert [utc_text(moment) for moment in moments] == [m.isoformat() for m in moments]
