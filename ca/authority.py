@@ -393,7 +393,6 @@ class Authority:
         self, request: IssueRequest, caller_policy: NamePolicy | None
     ) -> IssuedCertificate:
         plan = self._plan(request, caller_policy)
-        loop = asyncio.get_running_loop()
         attempts = 1 if request.serial is not None else _SERIAL_ATTEMPTS
         for _attempt in range(attempts):
             with self.group_commit.signing():
@@ -405,9 +404,7 @@ class Authority:
                 if self._commit_here() and self.group_commit.try_commit(pending):
                     self.group_commit.wait(pending)  # done: returns, or raises its error
                 else:
-                    await loop.run_in_executor(
-                        self._commit_thread(), self.group_commit.wait, pending
-                    )
+                    await self.group_commit.commit_async(pending, self._commit_thread())
             except DuplicateSerial:
                 if request.serial is not None:
                     raise

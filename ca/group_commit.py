@@ -42,10 +42,14 @@ to a thread and back, the largest cost after the crypto at one client (issue 17)
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from albca.ca.errors import DuplicateSerial
 from albca.ca.records import AuditEvent, CertificateRecord
@@ -58,6 +62,19 @@ TryAdd = Callable[[Sequence[tuple[CertificateRecord, AuditEvent]]], bool]
 returns False when it would have to wait for another writer."""
 
 
+class OpenWrite(Protocol):
+    """Records written in a transaction not yet committed (``SqliteStore.OpenWrite``)."""
+
+    def commit(self) -> None: ...
+
+    def roll_back(self) -> None: ...
+
+
+TryWrite = Callable[[Sequence[tuple[CertificateRecord, AuditEvent]]], OpenWrite | None]
+"""A store's ``try_write_certificates``: the rows written in an open transaction, or None
+with nothing written when it would have to wait for another writer."""
+
+
 @dataclass(eq=False)
 class Pending:
     """A record in line for a commit; ``done`` once its batch committed or failed."""
@@ -67,6 +84,9 @@ class Pending:
     weight: int  # about the bytes the record takes in the store (``batch_bytes``)
     done: bool = False
     error: BaseException | None = field(default=None, repr=False)
+    # Set by ``commit_async`` (under the queue lock) while a task of an event loop awaits
+    # it; settled on that loop once the record's batch is done.
+    future: asyncio.Future[None] | None = field(default=None, repr=False)
 
 
 class GroupCommit:
@@ -80,6 +100,7 @@ class GroupCommit:
         self._committing = False
         self._signing = 0  # callers inside ``signing``: about to queue a record
         self._signing_context = _Signing(self)
+        self._committer: Executor | None = None  # ``commit_async``'s thread
 
     def signing(self) -> _Signing:
         """Around a caller's checks and signing, ending once it has queued its record (or
@@ -129,6 +150,7 @@ class GroupCommit:
                     self._queue_lock.acquire()
                     self._committing = False
                     self._batch_done.notify_all()
+                    self._settle_elsewhere(batch)
         if pending.error is not None:
             raise pending.error
 
@@ -156,7 +178,133 @@ class GroupCommit:
                     self._queue.extendleft(reversed(batch))  # in line again, in order
                 self._committing = False
                 self._batch_done.notify_all()
+                self._settle_elsewhere(batch if handled else [])
         return pending.done
+
+    # -- for an event loop ---------------------------------------------------------------
+    async def commit_async(self, pending: Pending, committer: Executor) -> None:
+        """``wait`` for a task of an event loop: return once ``pending`` is committed, or
+        raise what its batch's commit raised, without blocking the loop.
+
+        The loop drives the commits: when none is running it takes the queue as a batch,
+        writes its rows itself (``try_write_certificates``: never waiting for another
+        writer) and hands only the COMMIT, the fsync, to ``committer`` (one thread). That
+        thread then posts one callback back to the loop, which settles every task of the
+        batch and starts the next batch from what queued during the fsync. One hand-off to
+        the thread and one back per batch, not per request, and the thread runs one SQLite
+        call instead of each of the batch's statements. Before, each request's wait went
+        to the thread on its own, and the thread took the GIL back from the loop after
+        every statement (issue 17). When the store has no ``try_write_certificates``
+        (DynamoDB: its writes wait on the network) or another writer holds it, the whole
+        commit runs on the thread, waiting there as ``wait`` does."""
+        loop = asyncio.get_running_loop()
+        with self._queue_lock:
+            if not pending.done:
+                future = pending.future = loop.create_future()
+        if pending.done:
+            if pending.error is not None:
+                raise pending.error
+            return
+        self._committer = committer
+        self._start_batch_on_loop()
+        await future
+
+    def _start_batch_on_loop(self) -> None:
+        """Take the queue as the next batch, unless a commit is running (its end calls this
+        again) or the queue holds no record awaited on a loop (threads in ``wait`` commit
+        their own)."""
+        with self._queue_lock:
+            if self._committing or not any(p.future is not None for p in self._queue):
+                return
+            self._committing = True
+            batch = self._take_batch()
+        try:
+            written = self._write_on_loop(batch)
+            if batch[0].done:  # failed on the loop already
+                self._batch_ended(batch)
+                return
+            assert self._committer is not None  # set by ``commit_async``
+            try:
+                self._committer.submit(self._commit_on_thread, batch, written)
+            except RuntimeError as exc:  # the committer is shut down (``Authority.close``)
+                if written is not None:
+                    written.roll_back()
+                _finish(batch, exc)
+                self._batch_ended(batch)
+        except BaseException as exc:  # a defect: its callers must not wait forever
+            if not batch[0].done:
+                _finish(batch, exc)
+                self._batch_ended(batch)
+            raise
+
+    def _write_on_loop(self, batch: list[Pending]) -> OpenWrite | None:
+        """The batch's rows written in a transaction left open; None, with nothing
+        written, when the store cannot (another writer holds it, it has no such write,
+        or a serial is taken: the thread then writes the batch one record at a time)."""
+        try_write: TryWrite | None = getattr(self._store, "try_write_certificates", None)
+        if try_write is None:
+            return None
+        try:
+            return try_write([(p.record, p.event) for p in batch])
+        except DuplicateSerial:
+            if len(batch) == 1:
+                _finish(batch, DuplicateSerial(batch[0].record.serial))
+        except Exception as exc:
+            _finish(batch, exc)  # rolled back: nothing of it was written
+        return None
+
+    def _commit_on_thread(self, batch: list[Pending], written: OpenWrite | None) -> None:
+        try:
+            if written is None:
+                self._commit(batch)  # the whole commit, waiting for the writers' lock
+            else:
+                try:
+                    written.commit()
+                except Exception as exc:
+                    _finish(batch, exc)  # rolled back: nothing of it was written
+                else:
+                    _finish(batch, None)
+        except BaseException as exc:
+            _finish(batch, exc)  # its callers must not wait for a commit never made
+            raise
+        finally:
+            self._batch_ended(batch)
+
+    def _batch_ended(self, batch: list[Pending]) -> None:
+        """After a batch of ``_start_batch_on_loop``, on whichever thread: let the next
+        commit start, settle the batch's tasks and start the next batch on their loop."""
+        with self._queue_lock:
+            self._committing = False
+            self._batch_done.notify_all()
+            by_loop: dict[asyncio.AbstractEventLoop, list[Pending]] = {}
+            for pending in batch:
+                if pending.future is not None:
+                    by_loop.setdefault(pending.future.get_loop(), []).append(pending)
+            if not by_loop:
+                self._settle_elsewhere([])  # the batch held only threads' records
+        for loop, awaited in by_loop.items():
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits
+                loop.call_soon_threadsafe(self._settled_on_loop, awaited)
+
+    def _settled_on_loop(self, batch: list[Pending]) -> None:
+        _settle(batch)
+        self._start_batch_on_loop()
+
+    def _settle_elsewhere(self, batch: list[Pending]) -> None:
+        """After a commit by ``wait`` or ``try_commit`` (under ``_queue_lock``): settle the
+        tasks on event loops whose records were in ``batch``, and wake the loop of a record
+        still queued, whose task waits for a batch nobody else will start."""
+        for pending in batch:
+            future = pending.future
+            if future is not None:
+                with contextlib.suppress(RuntimeError):
+                    future.get_loop().call_soon_threadsafe(_settle, [pending])
+        for pending in self._queue:
+            future = pending.future
+            if future is not None:
+                with contextlib.suppress(RuntimeError):
+                    future.get_loop().call_soon_threadsafe(self._start_batch_on_loop)
+                break
 
     def _others_coming(self) -> bool:
         """Callers are signing, and the next batch has room for them. Under ``_queue_lock``."""
@@ -247,3 +395,17 @@ def _finish(batch: list[Pending], error: BaseException | None) -> None:
     for pending in batch:
         pending.error = error
         pending.done = True
+
+
+def _settle(batch: list[Pending]) -> None:
+    """On the futures' loop: each task of ``batch`` returns, or raises its batch's error. A
+    task no longer waiting (cancelled: its client left) has nothing to settle; its record
+    is committed all the same."""
+    for pending in batch:
+        future = pending.future
+        if future is None or future.done():
+            continue
+        if pending.error is None:
+            future.set_result(None)
+        else:
+            future.set_exception(pending.error)

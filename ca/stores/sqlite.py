@@ -72,7 +72,7 @@ from albca.ca.records import (
 from albca.ca.stores.change_stamp import ChangeStamp
 from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
-__all__ = ["FullCheck", "SqliteStore", "Synchronous"]
+__all__ = ["FullCheck", "OpenWrite", "SqliteStore", "Synchronous"]
 
 Synchronous = Literal["full", "normal"]
 FullCheck = Literal["at-open", "before-first-write"]
@@ -213,6 +213,7 @@ class SqliteStore:
         self._local = threading.local()
         self._connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
+        self._open_writes: sqlite3.Connection | None = None  # ``try_write_certificates``
         self._writers = _WriterLock(self.path.with_name(self.path.name + ".lock"))
         self._changes = ChangeStamp()
         self._checked = False  # the whole file passed quick_check (once per store object)
@@ -362,6 +363,7 @@ class SqliteStore:
                 with contextlib.suppress(sqlite3.Error):
                     connection.close()
             self._connections.clear()
+            self._open_writes = None
         self._local = threading.local()
 
     # -- authorities -----------------------------------------------------------------
@@ -458,33 +460,58 @@ class SqliteStore:
         signing). Measured in CPU per record (sync=normal, 40 batches of 100, 600 of 1 and
         of 4): 21 -> 18 us at 100 a batch, within 4 us either way at 1 and 4.
         """
+        self._check_batch(entries)
+        with self._transaction(authorities_unchanged=True) as db:
+            _write_certificates(db, entries)
+
+    def try_write_certificates(
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+    ) -> OpenWrite | None:
+        """``try_add_certificates`` up to its COMMIT: the records written in a transaction
+        left open, which the caller ends with ``OpenWrite.commit`` (or ``roll_back``) on
+        any one thread; None, with nothing written, when another writer holds the store.
+
+        For ``GroupCommit.commit_async``: the event loop writes the rows and the committer
+        thread only runs the COMMIT (the fsync). Run on that thread, each statement's
+        release of the GIL (the sqlite3 module drops it around every step) made it wait
+        for the loop to give the GIL back before the next one; the COMMIT alone waits once
+        (issue 17). The writers' lock stays held until the transaction ends, so every other
+        writer waits for it as for any transaction. One open write at a time: the writers'
+        lock is not taken twice by this process, and the transaction has a connection of
+        its own, which nothing else reads through (it would see the uncommitted rows).
+        A DuplicateSerial or store error raised here has rolled the transaction back."""
+        self._check_batch(entries)
+        transaction = _Transaction(
+            self,
+            authorities_unchanged=True,
+            connection=self._open_write_connection(),
+            without_waiting=True,
+        )
+        try:
+            db = transaction.__enter__()
+        except _WriterBusy:
+            return None
+        try:
+            _write_certificates(db, entries)
+        except BaseException as exc:
+            transaction.__exit__(type(exc), exc, None)  # rolls back, raises the store's error
+            raise
+        return OpenWrite(transaction)
+
+    def _open_write_connection(self) -> sqlite3.Connection:
+        with self._connections_lock:
+            if self._open_writes is None:
+                connection = self._connect()
+                # Only ``try_write_certificates`` writes through it, and it never waits: a
+                # busy timeout of 0 for good, not set and reset around each BEGIN.
+                connection.execute("PRAGMA busy_timeout = 0")
+                self._open_writes = connection
+                self._connections.append(connection)
+            return self._open_writes
+
+    def _check_batch(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
         if len(entries) > self.batch_limit:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
-        with self._transaction(authorities_unchanged=True) as db:
-            for start in range(0, len(entries), _ROWS_PER_INSERT):
-                part = entries[start : start + _ROWS_PER_INSERT]
-                certificates: list[Any] = []
-                events: list[Any] = []
-                for record, event in part:
-                    certificates += _certificate_row(record)
-                    events += _audit_row(event)
-                try:
-                    db.execute(_insert_certificates(len(part)), certificates)
-                except sqlite3.IntegrityError:
-                    # Earlier parts are in the table by now: look in this part only.
-                    taken = _taken_serial(db, [record.serial for record, _ in part])
-                    if taken is None:
-                        raise  # another constraint: "failed to write", saying which
-                    raise DuplicateSerial(taken) from None  # rolls the batch back
-                db.execute(_insert_audit(len(part)), events)
-            issued: dict[str, int] = {}
-            for record, _ in entries:
-                issued[record.issuer_key_id] = issued.get(record.issuer_key_id, 0) + 1
-                if record.revoked_at is not None and record.revocation_reason is not None:
-                    # A record added already revoked (an import) is on its CRLs too.
-                    db.execute(_INSERT_REVOCATION, _revocation_row(record))
-            for issuer_key_id, count in issued.items():
-                db.execute(_COUNT_ISSUED, (issuer_key_id, count))
 
     def get_certificate(self, serial: int) -> CertificateRecord:
         rows = self._read(
@@ -847,6 +874,36 @@ def _insert_audit(count: int) -> str:
     return _INSERT_AUDIT + ", (?, ?, ?, ?, ?)" * (count - 1)
 
 
+def _write_certificates(
+    db: _Cursor, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+) -> None:
+    """``add_certificates``'s rows, inside a write transaction."""
+    for start in range(0, len(entries), _ROWS_PER_INSERT):
+        part = entries[start : start + _ROWS_PER_INSERT]
+        certificates: list[Any] = []
+        events: list[Any] = []
+        for record, event in part:
+            certificates += _certificate_row(record)
+            events += _audit_row(event)
+        try:
+            db.execute(_insert_certificates(len(part)), certificates)
+        except sqlite3.IntegrityError:
+            # Earlier parts are in the table by now: look in this part only.
+            taken = _taken_serial(db, [record.serial for record, _ in part])
+            if taken is None:
+                raise  # another constraint: "failed to write", saying which
+            raise DuplicateSerial(taken) from None  # rolls the batch back
+        db.execute(_insert_audit(len(part)), events)
+    issued: dict[str, int] = {}
+    for record, _ in entries:
+        issued[record.issuer_key_id] = issued.get(record.issuer_key_id, 0) + 1
+        if record.revoked_at is not None and record.revocation_reason is not None:
+            # A record added already revoked (an import) is on its CRLs too.
+            db.execute(_INSERT_REVOCATION, _revocation_row(record))
+    for issuer_key_id, count in issued.items():
+        db.execute(_COUNT_ISSUED, (issuer_key_id, count))
+
+
 def _taken_serial(db: _Cursor, serials: Sequence[int]) -> int | None:
     """The serial of ``serials`` that the store already holds or that comes twice, if
     one does: what made their INSERT fail. Inside the failed INSERT's transaction, which
@@ -949,13 +1006,20 @@ def _begin_without_waiting(connection: sqlite3.Connection, busy_timeout_ms: int)
     never invoked in the SQLITE_CHECKPOINT_PASSIVE mode" (c3ref/wal_checkpoint_v2.html)."""
     connection.execute("PRAGMA busy_timeout = 0")
     try:
+        _begin_or_busy(connection)
+    finally:
+        connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+
+
+def _begin_or_busy(connection: sqlite3.Connection) -> None:
+    """BEGIN IMMEDIATE on a connection whose busy timeout is 0: ``_WriterBusy`` if another
+    connection holds SQLite's write lock."""
+    try:
         connection.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
         if getattr(exc, "sqlite_errorcode", 0) & 0xFF == sqlite3.SQLITE_BUSY:
             raise _WriterBusy from None
         raise
-    finally:
-        connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
 
 
 @dataclass(frozen=True)
@@ -1019,23 +1083,34 @@ class _Transaction:
     CPU that committing a lone issuance took (issue 17; measured with the commit part of
     ``Authority.issue_async`` alone in a loop, best of interleaved runs)."""
 
-    __slots__ = ("_authorities_unchanged", "_connection", "_store")
+    __slots__ = ("_authorities_unchanged", "_connection", "_given", "_store", "_without_waiting")
 
-    def __init__(self, store: SqliteStore, *, authorities_unchanged: bool) -> None:
+    def __init__(
+        self,
+        store: SqliteStore,
+        *,
+        authorities_unchanged: bool,
+        connection: sqlite3.Connection | None = None,  # one with a busy timeout of 0
+        without_waiting: bool = False,
+    ) -> None:
         self._store = store
         self._authorities_unchanged = authorities_unchanged
+        self._given = connection  # else this thread's connection
+        self._without_waiting = without_waiting
 
     def __enter__(self) -> _Cursor:
         store = self._store
-        without_waiting = getattr(store._local, "without_waiting", False)
+        without_waiting = self._without_waiting or getattr(store._local, "without_waiting", False)
         if not store._checked:
             if without_waiting:
                 raise _WriterBusy  # the check reads the whole file: not on an event loop
             store.check_integrity()  # the first write of a store opened "before-first-write"
-        connection = self._connection = store._connection()
+        connection = self._connection = self._given or store._connection()
         store._writers.acquire(wait=not without_waiting)
         try:
-            if without_waiting:
+            if self._given is not None:
+                _begin_or_busy(connection)  # ``_open_write_connection``: its timeout is 0
+            elif without_waiting:
                 _begin_without_waiting(connection, store._busy_timeout_ms)
             else:
                 connection.execute("BEGIN IMMEDIATE")
@@ -1069,6 +1144,27 @@ class _Transaction:
             self._connection.execute("ROLLBACK")
         if isinstance(error, sqlite3.Error):
             raise self._store._unavailable(error, "failed to write") from error
+
+
+class OpenWrite:
+    """``SqliteStore.try_write_certificates``'s transaction, written and not committed."""
+
+    def __init__(self, transaction: _Transaction) -> None:
+        self._transaction = transaction
+
+    def commit(self) -> None:
+        """COMMIT (under ``synchronous=full``, the fsync) and release the writers' lock; on
+        failure roll back and raise ``StoreUnavailable``: nothing of it was written."""
+        self._transaction.__exit__(None, None, None)
+
+    def roll_back(self) -> None:
+        """Write nothing of it, and release the writers' lock."""
+        self._transaction.__exit__(_Abandoned, _Abandoned(), None)
+
+
+class _Abandoned(Exception):
+    """``OpenWrite.roll_back``'s reason: not a store error, so ``_Transaction`` only rolls
+    back."""
 
 
 class _Cursor:

@@ -47,12 +47,14 @@ class Gate:
         # As if another process held the writer lock: every commit goes to the committer
         # thread, where the gate can hold it without holding the event loop.
         self.store.try_add_certificates = lambda entries: False
+        self.store.try_write_certificates = lambda entries: None
         return self
 
     def __exit__(self, *_: object) -> None:
         del self.store.add_certificates
         del self.store.add_certificate
         del self.store.try_add_certificates
+        del self.store.try_write_certificates
 
 
 def in_threads(calls: list[Callable[[], Any]]) -> tuple[list[threading.Thread], list[Any]]:

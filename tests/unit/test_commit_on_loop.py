@@ -19,14 +19,15 @@ from albca.ca.authority import IssueRequest
 from albca.ca.csr import parse_csr
 from albca.ca.errors import StoreUnavailable
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
-from albca.ca.stores.sqlite import SqliteStore
+from albca.ca.stores.sqlite import OpenWrite, SqliteStore
 from tests.authorities import build_authority
 from tests.factories import ec_key, make_csr
 from tests.lock_holders import LockHolder
 
 
 class ThreadRecordingStore(SqliteStore):
-    """The real store, noting the thread of every certificate commit; can fail them."""
+    """The real store, noting the thread of every certificate commit (the thread that runs
+    the COMMIT: for ``try_write_certificates``, the one that ends it); can fail them."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path, synchronous="normal")
@@ -38,6 +39,23 @@ class ThreadRecordingStore(SqliteStore):
         if self.fail_with is not None:
             raise self.fail_with
         super().add_certificates(entries)
+
+    def try_write_certificates(
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+    ) -> OpenWrite | None:
+        written = super().try_write_certificates(entries)
+        if written is not None:
+            commit = written.commit
+
+            def recorded_commit() -> None:
+                self.committed_on.append(threading.current_thread().name)
+                if self.fail_with is not None:
+                    written.roll_back()
+                    raise self.fail_with
+                commit()
+
+            written.commit = recorded_commit  # type: ignore[method-assign]
+        return written
 
 
 @pytest.fixture
