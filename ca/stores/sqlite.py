@@ -72,7 +72,7 @@ from albca.ca.records import (
 from albca.ca.stores.change_stamp import ChangeStamp
 from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
-__all__ = ["FullCheck", "OpenWrite", "SqliteStore", "Synchronous"]
+__all__ = ["FullCheck", "OpenWrite", "SqliteStore", "Synchronous", "WriterTurn"]
 
 Synchronous = Literal["full", "normal"]
 FullCheck = Literal["at-open", "before-first-write"]
@@ -465,7 +465,10 @@ class SqliteStore:
             _write_certificates(db, entries)
 
     def try_write_certificates(
-        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+        self,
+        entries: Sequence[tuple[CertificateRecord, AuditEvent]],
+        *,
+        turn: WriterTurn | None = None,
     ) -> OpenWrite | None:
         """``try_add_certificates`` up to its COMMIT: the records written in a transaction
         left open, which the caller ends with ``OpenWrite.commit`` (or ``roll_back``) on
@@ -476,17 +479,24 @@ class SqliteStore:
         release of the GIL (the sqlite3 module drops it around every step) made it wait
         for the loop to give the GIL back before the next one; the COMMIT alone waits once
         (issue 17). The writers' lock stays held until the transaction ends, so every other
-        writer waits for it as for any transaction. One open write at a time: the writers'
-        lock is not taken twice by this process, and the transaction has a connection of
-        its own, which nothing else reads through (it would see the uncommitted rows).
+        writer waits for it as for any transaction.
+
+        ``turn``: the writers' lock, already taken on a thread (``wait_for_writers``) while
+        another process held it. The transaction takes it over: it is released when the
+        transaction ends, or at once if nothing could be written.
+
         A DuplicateSerial or store error raised here has rolled the transaction back."""
-        self._check_batch(entries)
+        if turn is not None:
+            turn.hand_over()
         transaction = _Transaction(
-            self,
-            authorities_unchanged=True,
-            connection=self._open_write_connection(),
-            without_waiting=True,
+            self, authorities_unchanged=True, without_waiting=True, turn_taken=turn is not None
         )
+        try:
+            self._check_batch(entries)
+        except ValueError:
+            if turn is not None:
+                self._writers.release()
+            raise
         try:
             db = transaction.__enter__()
         except _WriterBusy:
@@ -498,12 +508,23 @@ class SqliteStore:
             raise
         return OpenWrite(transaction)
 
+    def wait_for_writers(self) -> WriterTurn:
+        """Wait (on a thread, never on an event loop) until no other writer holds the
+        store, and hold the writers' lock for a ``try_write_certificates`` to come:
+        ``GroupCommit`` waits here when another process holds the store, so that the loop
+        still writes the rows (with every record queued meanwhile)."""
+        self._writers.acquire(wait=True)
+        return WriterTurn(self)
+
     def _open_write_connection(self) -> sqlite3.Connection:
+        """The connection of the writes that never wait (``try_add_certificates``,
+        ``try_write_certificates``), made once: its busy timeout is 0 for good, not set and
+        reset around each BEGIN. Writes through it take turns on the writers' lock, so one
+        uses it at a time (whichever thread ends it), and nothing reads through it: a read
+        there would see rows not yet committed."""
         with self._connections_lock:
             if self._open_writes is None:
                 connection = self._connect()
-                # Only ``try_write_certificates`` writes through it, and it never waits: a
-                # busy timeout of 0 for good, not set and reset around each BEGIN.
                 connection.execute("PRAGMA busy_timeout = 0")
                 self._open_writes = connection
                 self._connections.append(connection)
@@ -996,24 +1017,14 @@ class _WriterBusy(Exception):
     """Another writer holds the store now (``try_add_certificates``); nothing was written."""
 
 
-def _begin_without_waiting(connection: sqlite3.Connection, busy_timeout_ms: int) -> None:
-    """BEGIN IMMEDIATE with SQLite's busy timeout at 0 for this one statement: a writer
-    that does not take the lock file (the sqlite3 shell, another program) holding the
-    database makes it fail at once with SQLITE_BUSY, which becomes ``_WriterBusy``.
-    Once the write lock is held, a WAL commit waits on no other connection: the
-    checkpoint a commit may run is PASSIVE ("Checkpoints initiated by this mechanism are
-    PASSIVE", sqlite.org/c3ref/wal_autocheckpoint.html), and "the busy-handler callback is
-    never invoked in the SQLITE_CHECKPOINT_PASSIVE mode" (c3ref/wal_checkpoint_v2.html)."""
-    connection.execute("PRAGMA busy_timeout = 0")
-    try:
-        _begin_or_busy(connection)
-    finally:
-        connection.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-
-
 def _begin_or_busy(connection: sqlite3.Connection) -> None:
-    """BEGIN IMMEDIATE on a connection whose busy timeout is 0: ``_WriterBusy`` if another
-    connection holds SQLite's write lock."""
+    """BEGIN IMMEDIATE on a connection whose busy timeout is 0: a writer that does not
+    take the lock file (the sqlite3 shell, another program) holding the database makes it
+    fail at once with SQLITE_BUSY, which becomes ``_WriterBusy``. Once the write lock is
+    held, a WAL commit waits on no other connection: the checkpoint a commit may run is
+    PASSIVE ("Checkpoints initiated by this mechanism are PASSIVE",
+    sqlite.org/c3ref/wal_autocheckpoint.html), and "the busy-handler callback is never
+    invoked in the SQLITE_CHECKPOINT_PASSIVE mode" (c3ref/wal_checkpoint_v2.html)."""
     try:
         connection.execute("BEGIN IMMEDIATE")
     except sqlite3.OperationalError as exc:
@@ -1083,36 +1094,48 @@ class _Transaction:
     CPU that committing a lone issuance took (issue 17; measured with the commit part of
     ``Authority.issue_async`` alone in a loop, best of interleaved runs)."""
 
-    __slots__ = ("_authorities_unchanged", "_connection", "_given", "_store", "_without_waiting")
+    __slots__ = (
+        "_authorities_unchanged",
+        "_connection",
+        "_store",
+        "_turn_taken",
+        "_without_waiting",
+    )
 
     def __init__(
         self,
         store: SqliteStore,
         *,
         authorities_unchanged: bool,
-        connection: sqlite3.Connection | None = None,  # one with a busy timeout of 0
         without_waiting: bool = False,
+        turn_taken: bool = False,
     ) -> None:
         self._store = store
         self._authorities_unchanged = authorities_unchanged
-        self._given = connection  # else this thread's connection
         self._without_waiting = without_waiting
+        self._turn_taken = turn_taken  # the writers' lock is held already (``WriterTurn``)
 
     def __enter__(self) -> _Cursor:
         store = self._store
-        without_waiting = self._without_waiting or getattr(store._local, "without_waiting", False)
-        if not store._checked:
-            if without_waiting:
-                raise _WriterBusy  # the check reads the whole file: not on an event loop
-            store.check_integrity()  # the first write of a store opened "before-first-write"
-        connection = self._connection = self._given or store._connection()
-        store._writers.acquire(wait=not without_waiting)
+        without_waiting = (
+            self._without_waiting
+            or self._turn_taken
+            or getattr(store._local, "without_waiting", False)
+        )
+        if not self._turn_taken:
+            if not store._checked:
+                if without_waiting:
+                    raise _WriterBusy  # the check reads the whole file: not on an event loop
+                store.check_integrity()  # the first write of a store opened "before-first-write"
+            store._writers.acquire(wait=not without_waiting)
         try:
-            if self._given is not None:
-                _begin_or_busy(connection)  # ``_open_write_connection``: its timeout is 0
-            elif without_waiting:
-                _begin_without_waiting(connection, store._busy_timeout_ms)
+            if not store._checked:
+                raise _WriterBusy  # with a turn taken: the check is not for an event loop
+            if without_waiting:
+                connection = self._connection = store._open_write_connection()
+                _begin_or_busy(connection)
             else:
+                connection = self._connection = store._connection()
                 connection.execute("BEGIN IMMEDIATE")
         except BaseException as exc:
             store._writers.release()
@@ -1144,6 +1167,25 @@ class _Transaction:
             self._connection.execute("ROLLBACK")
         if isinstance(error, sqlite3.Error):
             raise self._store._unavailable(error, "failed to write") from error
+
+
+class WriterTurn:
+    """``SqliteStore.wait_for_writers``: the writers' lock, held for one
+    ``try_write_certificates`` (which takes it over), or given back with ``release``."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._held = True
+
+    def hand_over(self) -> None:
+        if not self._held:
+            raise RuntimeError("this writer turn was used or released already")
+        self._held = False
+
+    def release(self) -> None:
+        if self._held:
+            self._held = False
+            self._store._writers.release()
 
 
 class OpenWrite:

@@ -19,7 +19,7 @@ from albca.ca.authority import IssueRequest
 from albca.ca.csr import parse_csr
 from albca.ca.errors import StoreUnavailable
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
-from albca.ca.stores.sqlite import OpenWrite, SqliteStore
+from albca.ca.stores.sqlite import OpenWrite, SqliteStore, WriterTurn
 from tests.authorities import build_authority
 from tests.factories import ec_key, make_csr
 from tests.lock_holders import LockHolder
@@ -41,9 +41,12 @@ class ThreadRecordingStore(SqliteStore):
         super().add_certificates(entries)
 
     def try_write_certificates(
-        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+        self,
+        entries: Sequence[tuple[CertificateRecord, AuditEvent]],
+        *,
+        turn: WriterTurn | None = None,
     ) -> OpenWrite | None:
-        written = super().try_write_certificates(entries)
+        written = super().try_write_certificates(entries, turn=turn)
         if written is not None:
             commit = written.commit
 
@@ -162,7 +165,12 @@ def test_the_loop_answers_while_another_process_holds_the_store(authority, tmp_p
             await authority.issue_async(request())  # lone ones: the next tries the loop
         with LockHolder(kind, held) as holder:
             task = asyncio.ensure_future(authority.issue_async(request()))
-            await until(lambda: any(n.startswith("albca-commit") for n in committers()))
+            # Its record waits: in line while the committer thread waits for the lock file,
+            # or in a commit on that thread that waits for SQLite's lock.
+            await until(
+                lambda: authority.group_commit.queued() == 1
+                or any(n.startswith("albca-commit") for n in committers())
+            )
             # The loop runs: another request is answered while the store is held. Had the
             # loop blocked on the lock, this would run only after the holder gave up.
             assert authority.get(earlier.serial).serial == earlier.serial

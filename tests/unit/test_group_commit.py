@@ -66,9 +66,11 @@ class GatedStore:
         return False
 
     def try_write_certificates(
-        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]], *, turn: Any = None
     ) -> None:
-        return None  # the same: the whole commit on the committer thread, at the gate
+        if turn is not None:
+            turn.release()  # still held elsewhere: the whole commit goes to the thread
+        return  # the same: the whole commit on the committer thread, at the gate
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

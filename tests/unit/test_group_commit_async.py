@@ -21,8 +21,9 @@ from albca.ca.clock import system_clock
 from albca.ca.errors import DuplicateSerial, StoreUnavailable
 from albca.ca.group_commit import GroupCommit, Pending
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
-from albca.ca.stores.sqlite import OpenWrite, SqliteStore
+from albca.ca.stores.sqlite import OpenWrite, SqliteStore, WriterTurn
 from tests.factories import issue_event, make_record
+from tests.lock_holders import LockHolder
 
 
 class HeldCommits(SqliteStore):
@@ -40,9 +41,12 @@ class HeldCommits(SqliteStore):
         self.fail_with: Exception | None = None
 
     def try_write_certificates(
-        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+        self,
+        entries: Sequence[tuple[CertificateRecord, AuditEvent]],
+        *,
+        turn: WriterTurn | None = None,
     ) -> OpenWrite | None:
-        written = super().try_write_certificates(entries)
+        written = super().try_write_certificates(entries, turn=turn)
         if written is None:
             return None
         self.written_on.append(threading.current_thread().name)
@@ -250,3 +254,30 @@ def test_a_store_with_no_split_write_commits_on_the_thread(tmp_path, committer):
         assert stored(inner) == {0x51, 0x52}
     finally:
         inner.close()
+
+
+def test_while_another_process_writes_the_thread_waits_and_the_loop_still_writes(store, committer):
+    """Another process (a second ``serve`` worker, ``albca crl``) holds the store: the
+    thread waits for the writers' turn, the loop keeps running and queueing, and once the
+    turn comes the loop writes every record queued meanwhile in one batch."""
+    group = GroupCommit(store)
+    store.gate.set()
+
+    async def scenario() -> tuple[list[int], str]:
+        with LockHolder("lock-file", store.path.with_name("albca.db.lock")) as holder:
+            first = asyncio.ensure_future(commit(group, 0x61, committer))
+            await asyncio.sleep(0.05)
+            later = [asyncio.ensure_future(commit(group, s, committer)) for s in (0x62, 0x63)]
+            await until(lambda: group.queued() == 3)
+            assert not any(task.done() for task in [first, *later])
+            assert store.batches == []  # nothing written while the other process holds it
+            holder.release()
+            serials = await asyncio.wait_for(asyncio.gather(first, *later), 30)
+        return list(serials), threading.current_thread().name
+
+    serials, loop_thread = on_new_loop(scenario)
+    assert serials == [0x61, 0x62, 0x63]
+    assert store.batches == [[0x61, 0x62, 0x63]]
+    assert store.written_on == [loop_thread]
+    assert all(name.startswith("albca-commit") for name in store.committed_on)
+    assert stored(store) == {0x61, 0x62, 0x63}
