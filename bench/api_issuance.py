@@ -437,6 +437,10 @@ def _albca_key(workers: int) -> str:
     return "albca" if workers == 1 else f"albca-w{workers}"
 
 
+def _baseline_key(workers: int) -> str:
+    return "baseline" if workers == 1 else f"baseline-w{workers}"
+
+
 def median_run(runs: list[Result]) -> Result:
     return sorted(runs, key=lambda r: r.rate)[len(runs) // 2]
 
@@ -454,7 +458,8 @@ def main() -> None:
         "--baseline",
         metavar="ALBCA",
         help="another `albca` executable (e.g. main's checkout's venv) measured in the same "
-        "interleaved turns, so that a change is compared with what it changes",
+        "interleaved turns at each --workers count, so that a change is compared with what "
+        "it changes",
     )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -475,10 +480,11 @@ def main() -> None:
         ]
         try:
             if args.baseline:
-                servers.append(
-                    start_albca(workdir, csr, workers=worker_counts[0], sync=args.sync,
-                                albca=args.baseline, key="baseline")
-                )  # fmt: skip
+                servers += [
+                    start_albca(workdir, csr, workers=count, sync=args.sync,
+                                albca=args.baseline, key=_baseline_key(count))
+                    for count in worker_counts
+                ]  # fmt: skip
             if cfssl is not None:
                 servers.append(start_cfssl(cfssl, workdir, csr, with_records=True))
                 servers.append(start_cfssl(cfssl, workdir, csr, with_records=False))
@@ -513,12 +519,13 @@ def main() -> None:
                         f"  c={concurrency}: {name} / {got[key].label:<32} "
                         f"{albca.rate / got[key].rate:5.2f}x" + (f"   ({goal})" if goal else "")
                     )
-        if "baseline" in got:
-            albca = got[_albca_key(worker_counts[0])]
-            print(
-                f"  c={concurrency}: albca / albca baseline{'':<22}"
-                f"{albca.rate / got['baseline'].rate:5.2f}x"
-            )
+        for count in worker_counts:
+            if _baseline_key(count) in got:
+                albca = got[_albca_key(count)]
+                print(
+                    f"  c={concurrency}: albca -w{count} / its baseline{'':<20}"
+                    f"{albca.rate / got[_baseline_key(count)].rate:5.2f}x"
+                )
         if "cfssl-db" in got and "cfssl" in got:
             print(
                 f"  c={concurrency}: cfssl certdb / cfssl no records{'':<13}"
