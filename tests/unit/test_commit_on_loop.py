@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -23,6 +21,7 @@ from albca.ca.stores.sqlite import OpenWrite, SqliteStore, WriterTurn
 from tests.authorities import build_authority
 from tests.factories import ec_key, make_csr
 from tests.lock_holders import LockHolder
+from tests.loops import on_new_loop, until
 
 
 class ThreadRecordingStore(SqliteStore):
@@ -77,23 +76,6 @@ def request() -> IssueRequest:
     return IssueRequest(
         profile="server", public_key=parsed.public_key, names=parsed.names, requested_by="test"
     )
-
-
-def on_new_loop(scenario: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    # A loop of its own, as in test_group_commit.py: asyncio.run would unset this thread's
-    # current loop.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(scenario())
-    finally:
-        loop.close()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.005)
 
 
 def read_back(path: Path, serial: int) -> CertificateRecord:
@@ -168,8 +150,10 @@ def test_the_loop_answers_while_another_process_holds_the_store(authority, tmp_p
             # Its record waits: in line while the committer thread waits for the lock file,
             # or in a commit on that thread that waits for SQLite's lock.
             await until(
-                lambda: authority.group_commit.queued() == 1
-                or any(n.startswith("albca-commit") for n in committers())
+                lambda: (
+                    authority.group_commit.queued() == 1
+                    or any(n.startswith("albca-commit") for n in committers())
+                )
             )
             # The loop runs: another request is answered while the store is held. Had the
             # loop blocked on the lock, this would run only after the holder gave up.

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from albca.ca.stores.sqlite import OpenWrite, SqliteStore, WriterTurn
 from tests.factories import issue_event, make_record
 from tests.lock_holders import LockHolder
+from tests.loops import on_new_loop, until
 
 
 class HeldCommits(SqliteStore):
@@ -78,23 +78,6 @@ def committer():
     executor = ThreadPoolExecutor(1, thread_name_prefix="albca-commit")
     yield executor
     executor.shutdown(wait=True)
-
-
-def on_new_loop(scenario: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
-    # A loop of its own, as in test_group_commit.py: asyncio.run would unset this thread's
-    # current loop.
-    loop = asyncio.new_event_loop()
-    try:
-        return loop.run_until_complete(scenario())
-    finally:
-        loop.close()
-
-
-async def until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "the condition never held"
-        await asyncio.sleep(0.005)
 
 
 def queue(group: GroupCommit, serial: int) -> Pending:
