@@ -70,23 +70,9 @@ class OpenWrite(Protocol):
     def roll_back(self) -> None: ...
 
 
-class WriterTurn(Protocol):
-    """The store's writers' lock, waited for on a thread (``SqliteStore.WriterTurn``)."""
-
-    def release(self) -> None: ...
-
-
-class TryWrite(Protocol):
-    """A store's ``try_write_certificates``: the rows written in an open transaction, or
-    None with nothing written when it would have to wait for another writer. With a
-    ``turn`` it takes that lock over."""
-
-    def __call__(
-        self,
-        entries: Sequence[tuple[CertificateRecord, AuditEvent]],
-        *,
-        turn: WriterTurn | None = ...,
-    ) -> OpenWrite | None: ...
+TryWrite = Callable[[Sequence[tuple[CertificateRecord, AuditEvent]]], OpenWrite | None]
+"""A store's ``try_write_certificates``: the rows written in an open transaction, or None
+with nothing written when it would have to wait for another writer."""
 
 
 @dataclass(eq=False)
@@ -226,92 +212,48 @@ class GroupCommit:
     def _start_batch_on_loop(self) -> None:
         """Take the queue as the next batch, unless a commit is running (its end calls this
         again) or the queue holds no record awaited on a loop (threads in ``wait`` commit
-        their own)."""
+        their own); write its rows here and hand its COMMIT to the thread. When the store
+        cannot be written at once (another process holds it), the thread runs the whole
+        commit, waiting as ``wait`` does.
+
+        The thread never holds the writers' lock on the loop's behalf while waiting for
+        the loop: the loop may itself wait for that lock (a refusal's audit event is
+        written there), and would then wait for itself. (A first version had the thread
+        wait for another process's turn and hand it to the loop; it deadlocked so, and
+        measured no faster at two workers.)"""
         with self._queue_lock:
             if self._committing or not any(p.future is not None for p in self._queue):
                 return
             self._committing = True
-        self._write_then_commit(None, may_wait=True)
-
-    def _write_then_commit(self, turn: WriterTurn | None, *, may_wait: bool) -> None:
-        """On the loop, ``_committing`` set: the queue as a batch, its rows written here and
-        its COMMIT handed to the thread. When another process holds the store, the batch
-        goes back in line and the thread waits for the writers' turn
-        (``wait_for_writers``); with it, the loop writes the batch, and whatever queued
-        meanwhile, here after all: at two workers most batches met the other's commit
-        (issue 17: 76-80% of them), and their statements then ran on the thread, waiting
-        for the GIL after each. Without a way to wait for the turn (a store without
-        ``wait_for_writers``, or a turn that could not be used) the thread runs the whole
-        commit, waiting as ``wait`` does."""
-        with self._queue_lock:
             batch = self._take_batch()
-        if not batch:  # every record was taken by ``try_commit`` meanwhile: nothing to do
-            if turn is not None:
-                turn.release()
-            self._batch_ended(batch)
-            return
         try:
-            written = self._write_on_loop(batch, turn)
+            written = self._write_on_loop(batch)
             if batch[0].done:  # failed on the loop already
                 self._batch_ended(batch)
                 return
             assert self._committer is not None  # set by ``commit_async``
-            wait_for_turn = getattr(self._store, "wait_for_writers", None)
             try:
-                if written is None and turn is None and may_wait and wait_for_turn is not None:
-                    with self._queue_lock:
-                        self._queue.extendleft(reversed(batch))  # in line again, in order
-                    batch = []
-                    loop = asyncio.get_running_loop()
-                    self._committer.submit(self._wait_for_turn, wait_for_turn, loop)
-                else:
-                    self._committer.submit(self._commit_on_thread, batch, written)
+                self._committer.submit(self._commit_on_thread, batch, written)
             except RuntimeError as exc:  # the committer is shut down (``Authority.close``)
                 if written is not None:
                     written.roll_back()
-                with self._queue_lock:
-                    if not batch:
-                        batch = self._take_batch()
                 _finish(batch, exc)
                 self._batch_ended(batch)
         except BaseException as exc:  # a defect: its callers must not wait forever
-            if batch and not batch[0].done:
+            if not batch[0].done:
                 _finish(batch, exc)
                 self._batch_ended(batch)
             raise
 
-    def _wait_for_turn(
-        self, wait_for_turn: Callable[[], WriterTurn], loop: asyncio.AbstractEventLoop
-    ) -> None:
-        """On the thread: wait until the store is free, then hand its turn to the loop."""
-        turn: WriterTurn | None = None
-        try:
-            turn = wait_for_turn()
-        finally:  # a turn not had (an error) sends the batch to ``_commit``, which says why
-            try:
-                loop.call_soon_threadsafe(self._write_with_turn, turn)
-            except RuntimeError:  # the loop is closed: nobody awaits these records
-                if turn is not None:
-                    turn.release()
-                with self._queue_lock:
-                    self._committing = False
-                    self._batch_done.notify_all()
-
-    def _write_with_turn(self, turn: WriterTurn | None) -> None:
-        self._write_then_commit(turn, may_wait=False)
-
-    def _write_on_loop(self, batch: list[Pending], turn: WriterTurn | None) -> OpenWrite | None:
+    def _write_on_loop(self, batch: list[Pending]) -> OpenWrite | None:
         """The batch's rows written in a transaction left open; None, with nothing
         written, when the store cannot (another writer holds it, it has no such write,
         or a serial is taken: the thread then writes the batch one record at a time)."""
         try_write: TryWrite | None = getattr(self._store, "try_write_certificates", None)
         if try_write is None:
-            if turn is not None:
-                turn.release()
             return None
-        entries = [(p.record, p.event) for p in batch]
         try:
-            return try_write(entries) if turn is None else try_write(entries, turn=turn)
+            return try_write([(p.record, p.event) for p in batch])
         except DuplicateSerial:
             if len(batch) == 1:
                 _finish(batch, DuplicateSerial(batch[0].record.serial))

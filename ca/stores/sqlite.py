@@ -72,7 +72,7 @@ from albca.ca.records import (
 from albca.ca.stores.change_stamp import ChangeStamp
 from albca.ca.stores.protocol import CrlSnapshot, CrlState, IssuerCounts, KeptCrl
 
-__all__ = ["FullCheck", "OpenWrite", "SqliteStore", "Synchronous", "WriterTurn"]
+__all__ = ["FullCheck", "OpenWrite", "SqliteStore", "Synchronous"]
 
 Synchronous = Literal["full", "normal"]
 FullCheck = Literal["at-open", "before-first-write"]
@@ -465,10 +465,7 @@ class SqliteStore:
             _write_certificates(db, entries)
 
     def try_write_certificates(
-        self,
-        entries: Sequence[tuple[CertificateRecord, AuditEvent]],
-        *,
-        turn: WriterTurn | None = None,
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
     ) -> OpenWrite | None:
         """``try_add_certificates`` up to its COMMIT: the records written in a transaction
         left open, which the caller ends with ``OpenWrite.commit`` (or ``roll_back``) on
@@ -481,22 +478,9 @@ class SqliteStore:
         (issue 17). The writers' lock stays held until the transaction ends, so every other
         writer waits for it as for any transaction.
 
-        ``turn``: the writers' lock, already taken on a thread (``wait_for_writers``) while
-        another process held it. The transaction takes it over: it is released when the
-        transaction ends, or at once if nothing could be written.
-
         A DuplicateSerial or store error raised here has rolled the transaction back."""
-        if turn is not None:
-            turn.hand_over()
-        transaction = _Transaction(
-            self, authorities_unchanged=True, open_write=True, turn_taken=turn is not None
-        )
-        try:
-            self._check_batch(entries)
-        except ValueError:
-            if turn is not None:
-                self._writers.release()
-            raise
+        self._check_batch(entries)
+        transaction = _Transaction(self, authorities_unchanged=True, open_write=True)
         try:
             db = transaction.__enter__()
         except _WriterBusy:
@@ -507,14 +491,6 @@ class SqliteStore:
             transaction.__exit__(type(exc), exc, None)  # rolls back, raises the store's error
             raise
         return OpenWrite(transaction)
-
-    def wait_for_writers(self) -> WriterTurn:
-        """Wait (on a thread, never on an event loop) until no other writer holds the
-        store, and hold the writers' lock for a ``try_write_certificates`` to come:
-        ``GroupCommit`` waits here when another process holds the store, so that the loop
-        still writes the rows (with every record queued meanwhile)."""
-        self._writers.acquire(wait=True)
-        return WriterTurn(self)
 
     def _open_write_connection(self) -> sqlite3.Connection:
         """The connection of ``try_write_certificates``, made once: its busy timeout is 0
@@ -1103,40 +1079,25 @@ class _Transaction:
     CPU that committing a lone issuance took (issue 17; measured with the commit part of
     ``Authority.issue_async`` alone in a loop, best of interleaved runs)."""
 
-    __slots__ = (
-        "_authorities_unchanged",
-        "_connection",
-        "_open_write",
-        "_store",
-        "_turn_taken",
-    )
+    __slots__ = ("_authorities_unchanged", "_connection", "_open_write", "_store")
 
     def __init__(
-        self,
-        store: SqliteStore,
-        *,
-        authorities_unchanged: bool,
-        open_write: bool = False,
-        turn_taken: bool = False,
+        self, store: SqliteStore, *, authorities_unchanged: bool, open_write: bool = False
     ) -> None:
         self._store = store
         self._authorities_unchanged = authorities_unchanged
         # ``try_write_certificates``: never waiting, on the connection of open writes.
         self._open_write = open_write
-        self._turn_taken = turn_taken  # the writers' lock is held already (``WriterTurn``)
 
     def __enter__(self) -> _Cursor:
         store = self._store
         without_waiting = self._open_write or getattr(store._local, "without_waiting", False)
-        if not self._turn_taken:
-            if not store._checked:
-                if without_waiting:
-                    raise _WriterBusy  # the check reads the whole file: not on an event loop
-                store.check_integrity()  # the first write of a store opened "before-first-write"
-            store._writers.acquire(wait=not without_waiting)
+        if not store._checked:
+            if without_waiting:
+                raise _WriterBusy  # the check reads the whole file: not on an event loop
+            store.check_integrity()  # the first write of a store opened "before-first-write"
+        store._writers.acquire(wait=not without_waiting)
         try:
-            if not store._checked:
-                raise _WriterBusy  # with a turn taken: the check is not for an event loop
             if self._open_write:
                 connection = self._connection = store._open_write_connection()
                 _begin_or_busy(connection)
@@ -1181,25 +1142,6 @@ class _Transaction:
             self._connection.execute("ROLLBACK")
         if isinstance(error, sqlite3.Error):
             raise self._store._unavailable(error, "failed to write") from error
-
-
-class WriterTurn:
-    """``SqliteStore.wait_for_writers``: the writers' lock, held for one
-    ``try_write_certificates`` (which takes it over), or given back with ``release``."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-        self._held = True
-
-    def hand_over(self) -> None:
-        if not self._held:
-            raise RuntimeError("this writer turn was used or released already")
-        self._held = False
-
-    def release(self) -> None:
-        if self._held:
-            self._held = False
-            self._store._writers.release()
 
 
 class OpenWrite:

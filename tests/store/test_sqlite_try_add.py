@@ -5,9 +5,7 @@ The holders are real processes (``tests.lock_holders``)."""
 
 from __future__ import annotations
 
-import threading
 from dataclasses import replace
-from typing import Any
 
 import pytest
 
@@ -127,40 +125,18 @@ def test_a_taken_serial_rolls_the_open_write_back(store):
     assert store.try_add_certificates([entry(0x722)]) is True  # nothing kept the lock
 
 
-def test_a_turn_waited_for_while_another_process_writes_is_taken_over(store):
-    """Another process holds the lock file: ``try_write_certificates`` cannot write, a
-    thread waits for the writers' turn, and the write with that turn goes through and
-    gives the lock back when it ends."""
-    with LockHolder("lock-file", store.path.with_name("albca.db.lock")) as holder:
-        assert store.try_write_certificates([entry(0x731)]) is None
-        turns: list[Any] = []
-        waiter = threading.Thread(target=lambda: turns.append(store.wait_for_writers()))
-        waiter.start()
-        waiter.join(0.2)
-        assert waiter.is_alive()  # still waiting: the other process holds the store
-        holder.release()
-        waiter.join(30)
-    (turn,) = turns
-    assert store.try_add_certificates([entry(0x732)]) is False  # the turn holds the store
-    written = store.try_write_certificates([entry(0x731)], turn=turn)
-    assert written is not None
+def test_an_open_write_waits_for_no_other_writer(store):
+    store.add_certificate(*entry(0x730))  # the schema exists before the other program opens it
+    for kind, held in (
+        ("lock-file", store.path.with_name("albca.db.lock")),
+        ("sqlite", store.path),
+    ):
+        with LockHolder(kind, held) as holder:
+            assert store.try_write_certificates([entry(0x731)]) is None
+            holder.release()
+        with pytest.raises(CertificateNotFound):
+            store.get_certificate(0x731)
+    written = store.try_write_certificates([entry(0x731)])
+    assert written is not None  # nothing of the refused attempts kept the store
     written.commit()
     assert store.get_certificate(0x731).serial == 0x731
-    assert store.try_add_certificates([entry(0x732)]) is True  # given back with the COMMIT
-    with pytest.raises(RuntimeError, match="used or released"):
-        store.try_write_certificates([entry(0x733)], turn=turn)
-
-
-def test_a_turn_that_cannot_write_is_given_back(store):
-    """SQLite's write lock held by a program that does not take the lock file: the turn
-    cannot write, and nothing keeps the writers' lock."""
-    store.add_certificate(*entry(0x740))
-    turn = store.wait_for_writers()
-    with LockHolder("sqlite", store.path) as holder:
-        assert store.try_write_certificates([entry(0x741)], turn=turn) is None
-        holder.release()
-    assert store.try_add_certificates([entry(0x741)]) is True
-    unused = store.wait_for_writers()
-    unused.release()
-    unused.release()  # a second release does nothing
-    assert store.try_add_certificates([entry(0x742)]) is True

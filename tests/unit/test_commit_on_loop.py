@@ -17,7 +17,7 @@ from albca.ca.authority import IssueRequest
 from albca.ca.csr import parse_csr
 from albca.ca.errors import StoreUnavailable
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
-from albca.ca.stores.sqlite import OpenWrite, SqliteStore, WriterTurn
+from albca.ca.stores.sqlite import OpenWrite, SqliteStore
 from tests.authorities import build_authority
 from tests.factories import ec_key, make_csr
 from tests.lock_holders import LockHolder
@@ -40,12 +40,9 @@ class ThreadRecordingStore(SqliteStore):
         super().add_certificates(entries)
 
     def try_write_certificates(
-        self,
-        entries: Sequence[tuple[CertificateRecord, AuditEvent]],
-        *,
-        turn: WriterTurn | None = None,
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
     ) -> OpenWrite | None:
-        written = super().try_write_certificates(entries, turn=turn)
+        written = super().try_write_certificates(entries)
         if written is not None:
             commit = written.commit
 

@@ -66,10 +66,8 @@ class GatedStore:
         return False
 
     def try_write_certificates(
-        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]], *, turn: Any = None
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
     ) -> None:
-        if turn is not None:
-            turn.release()  # still held elsewhere: the whole commit goes to the thread
         return  # the same: the whole commit on the committer thread, at the gate
 
     def __getattr__(self, name: str) -> Any:

@@ -20,7 +20,7 @@ from albca.ca.clock import system_clock
 from albca.ca.errors import DuplicateSerial, StoreUnavailable
 from albca.ca.group_commit import GroupCommit, Pending
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
-from albca.ca.stores.sqlite import OpenWrite, SqliteStore, WriterTurn
+from albca.ca.stores.sqlite import OpenWrite, SqliteStore
 from tests.factories import issue_event, make_record
 from tests.lock_holders import LockHolder
 from tests.loops import on_new_loop, until
@@ -41,12 +41,9 @@ class HeldCommits(SqliteStore):
         self.fail_with: Exception | None = None
 
     def try_write_certificates(
-        self,
-        entries: Sequence[tuple[CertificateRecord, AuditEvent]],
-        *,
-        turn: WriterTurn | None = None,
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
     ) -> OpenWrite | None:
-        written = super().try_write_certificates(entries, turn=turn)
+        written = super().try_write_certificates(entries)
         if written is None:
             return None
         self.written_on.append(threading.current_thread().name)
@@ -239,28 +236,35 @@ def test_a_store_with_no_split_write_commits_on_the_thread(tmp_path, committer):
         inner.close()
 
 
-def test_while_another_process_writes_the_thread_waits_and_the_loop_still_writes(store, committer):
-    """Another process (a second ``serve`` worker, ``albca crl``) holds the store: the
-    thread waits for the writers' turn, the loop keeps running and queueing, and once the
-    turn comes the loop writes every record queued meanwhile in one batch."""
+def test_while_another_process_writes_the_thread_waits_and_commits_the_whole_batch(
+    store, committer
+):
+    """Another process (a second ``serve`` worker, ``albca crl``) holds the store: the loop
+    cannot write, the thread runs the whole commit, waiting for the store, while the loop
+    keeps running; tasks that queue meanwhile go in the next batch."""
     group = GroupCommit(store)
     store.gate.set()
+    threads: list[str] = []
+    add_certificates = store.add_certificates
 
-    async def scenario() -> tuple[list[int], str]:
+    def noted_add(entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
+        threads.append(threading.current_thread().name)
+        add_certificates(entries)
+
+    store.add_certificates = noted_add  # type: ignore[method-assign]
+
+    async def scenario() -> list[int]:
         with LockHolder("lock-file", store.path.with_name("albca.db.lock")) as holder:
             first = asyncio.ensure_future(commit(group, 0x61, committer))
-            await asyncio.sleep(0.05)
+            await until(lambda: group.queued() == 0 and not first.done())  # on the thread
             later = [asyncio.ensure_future(commit(group, s, committer)) for s in (0x62, 0x63)]
-            await until(lambda: group.queued() == 3)
+            await until(lambda: group.queued() == 2)
             assert not any(task.done() for task in [first, *later])
-            assert store.batches == []  # nothing written while the other process holds it
+            assert stored(store) == set()
             holder.release()
-            serials = await asyncio.wait_for(asyncio.gather(first, *later), 30)
-        return list(serials), threading.current_thread().name
+            return list(await asyncio.wait_for(asyncio.gather(first, *later), 30))
 
-    serials, loop_thread = on_new_loop(scenario)
-    assert serials == [0x61, 0x62, 0x63]
-    assert store.batches == [[0x61, 0x62, 0x63]]
-    assert store.written_on == [loop_thread]
-    assert all(name.startswith("albca-commit") for name in store.committed_on)
+    assert on_new_loop(scenario) == [0x61, 0x62, 0x63]
+    assert threads
+    assert all(name.startswith("albca-commit") for name in threads)  # the first batch
     assert stored(store) == {0x61, 0x62, 0x63}
