@@ -1,6 +1,13 @@
 """Prototype for issue 17 point 2: would "flat combining" bring concurrent library callers
 to 75% of the raw cryptography rate?
 
+What landed after it (``ca.issuing_thread``) is its "checks, signs" combiner with two
+changes this prototype lacks: the combiner only writes the rows and hands the COMMIT alone
+to the committer thread (``SqliteStore.try_write_certificates``), so it takes the GIL back
+once per batch instead of after every statement; and callers park on a ``threading.Lock``
+each and hand over through a ``queue.SimpleQueue`` (C code) instead of an ``Event`` and a
+``Condition`` (Python code on both sides). ``bench/library_issuance.py`` measures it.
+
     .venv/bin/python bench/library_flat_combining.py [--seconds 2] [--threads 4] [--runs 3]
 
 Today each of N threads checks, signs and queues its own certificate, and one of them

@@ -6,9 +6,11 @@ caller and from concurrent callers, against raw cryptography, in one interleaved
 "raw" loads the CSR, verifies its signature and builds and signs the same leaf with
 cryptography, keeping nothing: the least any CA must do. The authority adds the profile,
 the name policy, the record and its audit event committed to SQLite before the call
-returns. Concurrent callers are threads of one process; their records are group-committed
-(``ca.group_commit``): one transaction for every record queued while the previous one
-committed. "batch" is ``issue_batches`` of 100 CSRs, one commit for them all.
+returns. Concurrent callers are threads of one process: the issuing thread checks and signs
+for them (``ca.issuing_thread``) and their records are group-committed
+(``ca.group_commit``), one transaction for every record queued while the previous one
+committed, its COMMIT on the committer thread while the next ones are signed. "batch" is
+``issue_batches`` of 100 CSRs, one commit for them all.
 
 Each figure is the best of three runs of ``--seconds``; the runs of the compared paths are
 interleaved (raw, authority, raw, ...) so that a slow spell of the shared machine hits all

@@ -33,6 +33,12 @@ each SQLite statement while the others sign; its commits took 1.0-1.4 ms instead
 for both, five interleaved runs, ``synchronous=full``) at more CPU per certificate. Nor
 did waking each caller on a lock of its own instead of ``notify_all`` change the rate.
 
+Concurrent callers on threads no longer sign on their own threads and ``wait``: the
+second and later go through the issuing thread (``ca.issuing_thread``), which signs for
+them all and starts their batches as an event loop does (``start_parked_batch``); their
+records are parked (``Pending.parked``), each caller blocked on a lock of its own that the
+commit releases. ``wait`` remains for a lone caller and for whatever it finds queued.
+
 ``try_commit`` is the same commit for an event loop, where waiting is not allowed: it
 commits the queue there and then when no commit is running and the store can start writing
 at once (``try_add_certificates``: the SQLite store's writer lock is free), and otherwise
@@ -87,6 +93,14 @@ class Pending:
     # Set by ``commit_async`` (under the queue lock) while a task of an event loop awaits
     # it; settled on that loop once the record's batch is done.
     future: asyncio.Future[None] | None = field(default=None, repr=False)
+    # Held (acquired) by a caller parked on it (``ca.issuing_thread``); released once done.
+    parked: threading.Lock | None = field(default=None, repr=False)
+
+    @property
+    def committed_elsewhere(self) -> bool:
+        """Whether no thread of its own waits in ``wait`` to commit it: a task of an event
+        loop or a parked caller awaits it, and ``start_batch`` must take it."""
+        return self.future is not None or self.parked is not None
 
 
 class GroupCommit:
@@ -100,7 +114,10 @@ class GroupCommit:
         self._committing = False
         self._signing = 0  # callers inside ``signing``: about to queue a record
         self._signing_context = _Signing(self)
-        self._committer: Executor | None = None  # ``commit_async``'s thread
+        self._committer: Executor | None = None  # the thread of ``start_batch``'s COMMITs
+        # Called when a parked record (``Pending.parked``) waits in the queue with no
+        # batch started for it: the issuing thread then starts one (``ca.issuing_thread``).
+        self.parked_waiting: Callable[[], None] | None = None
 
     def signing(self) -> _Signing:
         """Around a caller's checks and signing, ending once it has queued its record (or
@@ -124,7 +141,11 @@ class GroupCommit:
 
     def queue(self, record: CertificateRecord, event: AuditEvent, weight: int) -> Pending:
         """Put a record in line for the next commit; ``wait`` for it then."""
-        pending = Pending(record, event, weight)
+        return self.enqueue(Pending(record, event, weight))
+
+    def enqueue(self, pending: Pending) -> Pending:
+        """``queue`` for a record already made a ``Pending`` (a parked one, whose caller
+        must hold it before a commit can release it)."""
         with self._queue_lock:
             self._queue.append(pending)
         return pending
@@ -206,15 +227,26 @@ class GroupCommit:
                 raise pending.error
             return
         self._committer = committer
-        self._start_batch_on_loop()
+        self.start_batch()
         await future
 
-    def _start_batch_on_loop(self) -> None:
+    def start_parked_batch(self, committer: Executor, *, wait: bool = False) -> None:
+        """For the issuing thread (``ca.issuing_thread``), once it has queued parked
+        records: ``start_batch``, after the commit running when ``wait``. Without ``wait``
+        a running commit leaves them queued, and its end calls ``parked_waiting``."""
+        with self._batch_done:
+            while wait and self._committing:
+                self._batch_done.wait()
+            self._committer = committer
+        self.start_batch()
+
+    def start_batch(self) -> None:
         """Take the queue as the next batch, unless a commit is running (its end calls this
-        again) or the queue holds no record awaited on a loop (threads in ``wait`` commit
-        their own); write its rows here and hand its COMMIT to the thread. When the store
-        cannot be written at once (another process holds it), the thread runs the whole
-        commit, waiting as ``wait`` does.
+        again) or the queue holds no record committed elsewhere (threads in ``wait`` commit
+        their own); write its rows here, on the event loop or the issuing thread, and hand
+        its COMMIT to the committer thread. When the store cannot be written at once
+        (another process holds it), the committer runs the whole commit, waiting as
+        ``wait`` does.
 
         The thread never holds the writers' lock on the loop's behalf while waiting for
         the loop: the loop may itself wait for that lock (a refusal's audit event is
@@ -222,16 +254,16 @@ class GroupCommit:
         wait for another process's turn and hand it to the loop; it deadlocked so, and
         measured no faster at two workers.)"""
         with self._queue_lock:
-            if self._committing or not any(p.future is not None for p in self._queue):
+            if self._committing or not any(p.committed_elsewhere for p in self._queue):
                 return
             self._committing = True
             batch = self._take_batch()
         try:
-            written = self._write_on_loop(batch)
+            written = self._write_open(batch)
             if batch[0].done:  # failed on the loop already
                 self._batch_ended(batch)
                 return
-            assert self._committer is not None  # set by ``commit_async``
+            assert self._committer is not None  # set before by whoever calls this
             try:
                 self._committer.submit(self._commit_on_thread, batch, written)
             except RuntimeError as exc:  # the committer is shut down (``Authority.close``)
@@ -245,7 +277,7 @@ class GroupCommit:
                 self._batch_ended(batch)
             raise
 
-    def _write_on_loop(self, batch: list[Pending]) -> OpenWrite | None:
+    def _write_open(self, batch: list[Pending]) -> OpenWrite | None:
         """The batch's rows written in a transaction left open; None, with nothing
         written, when the store cannot (another writer holds it, it has no such write,
         or a serial is taken: the thread then writes the batch one record at a time)."""
@@ -279,7 +311,7 @@ class GroupCommit:
             self._batch_ended(batch)
 
     def _batch_ended(self, batch: list[Pending]) -> None:
-        """After a batch of ``_start_batch_on_loop``, on whichever thread: let the next
+        """After a batch of ``start_batch``, on whichever thread: let the next
         commit start, settle the batch's tasks and start the next batch on their loop."""
         with self._queue_lock:
             self._committing = False
@@ -288,31 +320,47 @@ class GroupCommit:
             for pending in batch:
                 if pending.future is not None:
                     by_loop.setdefault(pending.future.get_loop(), []).append(pending)
-            if not by_loop:
-                self._settle_elsewhere([])  # the batch held only threads' records
+            # The batch's loops start the next batch once they settled it (``_settled_on_loop``);
+            # without one, wake whoever starts it for a record still queued.
+            self._wake_starters(loops=not by_loop)
         for loop, awaited in by_loop.items():
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody awaits
                 loop.call_soon_threadsafe(self._settled_on_loop, awaited)
 
     def _settled_on_loop(self, batch: list[Pending]) -> None:
         _settle(batch)
-        self._start_batch_on_loop()
+        self.start_batch()
 
     def _settle_elsewhere(self, batch: list[Pending]) -> None:
         """After a commit by ``wait`` or ``try_commit`` (under ``_queue_lock``): settle the
-        tasks on event loops whose records were in ``batch``, and wake the loop of a record
-        still queued, whose task waits for a batch nobody else will start."""
+        tasks on event loops whose records were in ``batch``, and wake whoever starts the
+        batch of a record still queued and committed elsewhere (its loop, or the issuing
+        thread), which waits for a batch nobody else will start."""
         for pending in batch:
             future = pending.future
             if future is not None:
                 with contextlib.suppress(RuntimeError):
                     future.get_loop().call_soon_threadsafe(_settle, [pending])
+        self._wake_starters()
+
+    def _wake_starters(self, *, loops: bool = True) -> None:
+        """After a commit (under ``_queue_lock``): wake whoever starts the batch of a record
+        still queued and committed elsewhere, which nobody else will start: the loop of the
+        first one awaited on a loop (when ``loops``), and the issuing thread when a parked
+        one waits. Either of them starting the batch takes the whole queue."""
+        loop_woken, parked_woken = not loops, self.parked_waiting is None
         for pending in self._queue:
             future = pending.future
-            if future is not None:
+            if future is not None and not loop_woken:
                 with contextlib.suppress(RuntimeError):
-                    future.get_loop().call_soon_threadsafe(self._start_batch_on_loop)
-                break
+                    future.get_loop().call_soon_threadsafe(self.start_batch)
+                loop_woken = True
+            elif pending.parked is not None and not parked_woken:
+                assert self.parked_waiting is not None
+                self.parked_waiting()
+                parked_woken = True
+            if loop_woken and parked_woken:
+                return
 
     def _others_coming(self) -> bool:
         """Callers are signing, and the next batch has room for them. Under ``_queue_lock``."""
@@ -334,6 +382,11 @@ class GroupCommit:
         if written:
             _finish(batch, None)
         return written
+
+    def parked_queued(self) -> bool:
+        """Whether a parked record (``ca.issuing_thread``) waits for a batch."""
+        with self._queue_lock:
+            return any(p.parked is not None for p in self._queue)
 
     def queued(self) -> int:
         """Records waiting for a commit (not yet taken into one)."""
@@ -403,6 +456,8 @@ def _finish(batch: list[Pending], error: BaseException | None) -> None:
     for pending in batch:
         pending.error = error
         pending.done = True
+        if pending.parked is not None:
+            pending.parked.release()  # its caller returns (``ca.issuing_thread``)
 
 
 def _settle(batch: list[Pending]) -> None:

@@ -1,5 +1,6 @@
-"""Running a test's coroutine on an event loop of its own, and waiting on one for a
-condition without timing anything (a deadline only turns a hang into a failure)."""
+"""Running a test's coroutine on an event loop of its own, and waiting, on one or on a
+thread, for a condition without timing anything (a deadline only turns a hang into a
+failure)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-__all__ = ["on_new_loop", "until"]
+__all__ = ["on_new_loop", "until", "wait_until"]
 
 
 def on_new_loop(scenario: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
@@ -26,3 +27,11 @@ async def until(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "the condition never held"
         await asyncio.sleep(0.005)
+
+
+def wait_until(condition: Callable[[], bool]) -> None:
+    """``until`` for a thread: polls ``condition`` until it holds."""
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.005)

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -31,6 +30,7 @@ from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from albca.ca.stores.sqlite import SqliteStore
 from tests.authorities import build_authority
 from tests.factories import ec_key, issue_event, make_csr, make_record
+from tests.loops import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -125,13 +125,6 @@ class Outcomes:
         for thread in self.threads:
             thread.join(timeout=60)
             assert not thread.is_alive()
-
-
-def wait_until(condition: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + 30
-    while not condition():
-        assert time.monotonic() < deadline, "the callers never queued"
-        time.sleep(0.005)
 
 
 def hold_first_commit_then_queue(

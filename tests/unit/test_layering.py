@@ -58,7 +58,7 @@ HOLDER_MAY_IMPORT = {"cryptography", "httpx", "filelock", *sys.stdlib_module_nam
 LAYERS: dict[str, list[set[str]]] = {
     "ca": [
         {"authority", "ca_status"},
-        {"der.leaf", "hierarchy"},
+        {"der.leaf", "hierarchy", "issuing_thread"},
         {"certificates"},
         {"crl", "key_files", "profiles", "stores.dynamodb", "stores.sqlite"},
         {"stores.dynamodb_crl_entries"},

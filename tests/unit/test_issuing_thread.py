@@ -1,0 +1,291 @@
+"""Concurrent ``Authority.issue`` callers through the issuing thread (``ca.issuing_thread``):
+their requests are checked and signed on that one thread, their rows written there, the
+COMMIT run on the committer thread, and each parked caller released with its own result.
+
+The store is the real SQLite one. Every commit waits at a gate until the test opens it: a
+first caller is held there, in flight, so that the callers started next are concurrent
+and go to the issuing thread, where they queue behind that commit. Nothing is timed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from albca.ca.authority import Authority
+from albca.ca.clock import system_clock
+from albca.ca.errors import CertificateNotFound, DuplicateSerial, PolicyViolation, StoreUnavailable
+from albca.ca.issued import IssuedCertificate
+from albca.ca.policy import NamePolicy
+from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
+from albca.ca.stores.sqlite import OpenWrite, SqliteStore
+from tests.authorities import build_authority
+from tests.factories import ec_key, make_csr
+from tests.loops import wait_until
+
+ISSUING_THREAD = "albca-issue"
+
+
+class Held(SqliteStore):
+    """The real store; every commit waits for ``gate`` and fails with ``fail_with`` (rolled
+    back) when that is set. It notes the thread and serials of each direct commit
+    (``add_certificates``), and of each split one: the thread that wrote the rows
+    (``try_write_certificates``) and the one that ran its COMMIT."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, synchronous="normal")
+        self.gate = threading.Event()
+        self.held = threading.Event()  # a commit waits at the gate
+        self.direct: list[tuple[str, list[int]]] = []
+        self.written: list[tuple[str, list[int]]] = []
+        self.committed_on: list[str] = []
+        self.fail_with: Exception | None = None
+
+    def _at_gate(self) -> None:
+        self.held.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+
+    def add_certificates(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
+        self._at_gate()
+        self.direct.append((_thread(), [record.serial for record, _ in entries]))
+        if self.fail_with is not None:
+            raise self.fail_with
+        super().add_certificates(entries)
+
+    def try_write_certificates(
+        self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
+    ) -> OpenWrite | None:
+        written = super().try_write_certificates(entries)
+        if written is None:
+            return None
+        self.written.append((_thread(), [record.serial for record, _ in entries]))
+        commit = written.commit
+
+        def held_commit() -> None:
+            self._at_gate()
+            self.committed_on.append(_thread())
+            if self.fail_with is not None:
+                written.roll_back()
+                raise self.fail_with
+            commit()
+
+        written.commit = held_commit  # type: ignore[method-assign]
+        return written
+
+
+def _thread() -> str:
+    return threading.current_thread().name
+
+
+@pytest.fixture
+def held(tmp_path: Path) -> Iterator[tuple[Authority, Held]]:
+    store = Held(tmp_path / "albca.db")
+    authority = build_authority(tmp_path, store=store)
+    yield authority, store
+    store.gate.set()
+    authority.close()
+    store.close()
+
+
+class Callers:
+    """Caller threads, and what each got: its certificate or its exception, by name."""
+
+    def __init__(self) -> None:
+        self.results: dict[str, IssuedCertificate | BaseException] = {}
+        self._threads: list[threading.Thread] = []
+
+    def start(self, name: str, call: Callable[[], IssuedCertificate]) -> None:
+        def run() -> None:
+            try:
+                self.results[name] = call()
+            except BaseException as exc:
+                self.results[name] = exc
+
+        thread = threading.Thread(target=run, name=f"caller-{name}")
+        thread.start()
+        self._threads.append(thread)
+
+    def join(self) -> None:
+        for thread in self._threads:
+            thread.join(timeout=60)
+            assert not thread.is_alive(), f"{thread.name} never returned"
+
+    def issued(self, name: str) -> IssuedCertificate:
+        result = self.results[name]
+        assert isinstance(result, IssuedCertificate), f"{name}: {result!r}"
+        return result
+
+
+def issue(authority: Authority, name: str, **options: Any) -> Callable[[], IssuedCertificate]:
+    csr = make_csr(ec_key(), common_name=name, dns_names=(name,))
+    return lambda: authority.issue_from_csr(
+        csr, profile="server", requested_by=f"test {name}", **options
+    )
+
+
+def first_caller_held(authority: Authority, store: Held, callers: Callers) -> None:
+    """A lone caller, committing on its own thread, held at the gate: in flight."""
+    callers.start("first.svc.internal", issue(authority, "first.svc.internal"))
+    assert store.held.wait(30)
+
+
+def stored(store: SqliteStore) -> set[int]:
+    page = store.query_certificates(CertificateQuery(limit=1000), system_clock())
+    return {record.serial for record in page.records}
+
+
+def names(count: int) -> list[str]:
+    return [f"c{index}.svc.internal" for index in range(count)]
+
+
+def test_concurrent_callers_are_signed_on_the_issuing_thread_and_share_a_commit(held):
+    authority, store = held
+    callers = Callers()
+    first_caller_held(authority, store, callers)
+    for name in names(5):
+        callers.start(name, issue(authority, name))
+    wait_until(lambda: authority.group_commit.queued() == 5)  # signed there, behind the commit
+    store.gate.set()
+    callers.join()
+
+    first = callers.issued("first.svc.internal")
+    assert store.direct == [("caller-first.svc.internal", [first.serial])]
+    # The five: their rows written by the issuing thread, one COMMIT on the committer.
+    assert [thread for thread, _ in store.written] == [ISSUING_THREAD]
+    assert store.committed_on == ["albca-commit_0"]
+    batch = set(store.written[0][1])
+    assert batch == {callers.issued(name).serial for name in names(5)}
+    # Each parked caller got its own certificate, for its own names, and it is on record.
+    for name in names(5):
+        issued = callers.issued(name)
+        assert issued.record.dns_names == (name,)
+        assert authority.get(issued.serial).dns_names == (name,)
+    assert stored(store) == batch | {first.serial}
+
+
+def test_a_lone_caller_signs_and_commits_on_its_own_thread(held):
+    authority, store = held
+    store.gate.set()
+    issued = issue(authority, "alone.svc.internal")()
+    assert store.direct == [("MainThread", [issued.serial])]
+    assert store.written == []
+    assert authority._issuing is None  # never started
+
+
+def test_a_refusal_on_the_issuing_thread_is_raised_to_its_caller_only(held):
+    authority, store = held
+    policy = NamePolicy.build(dns=["*.svc.internal"], common_names=["*"], name="team-a")
+    callers = Callers()
+    first_caller_held(authority, store, callers)
+    callers.start("c0.svc.internal", issue(authority, "c0.svc.internal", caller_policy=policy))
+    callers.start("evil.example.com", issue(authority, "evil.example.com", caller_policy=policy))
+    callers.start("c1.svc.internal", issue(authority, "c1.svc.internal", caller_policy=policy))
+    wait_until(lambda: "evil.example.com" in callers.results)  # refused before any commit
+    wait_until(lambda: authority.group_commit.queued() == 2)
+    store.gate.set()
+    callers.join()
+
+    refused = callers.results["evil.example.com"]
+    assert isinstance(refused, PolicyViolation)
+    assert "team-a" in str(refused)
+    assert "evil.example.com" in str(refused)
+    assert {callers.issued(name).serial for name in names(2)} == set(store.written[0][1])
+
+
+def test_a_failed_commit_releases_every_parked_caller_with_its_error(held):
+    authority, store = held
+    callers = Callers()
+    first_caller_held(authority, store, callers)
+    for name in names(3):
+        callers.start(name, issue(authority, name))
+    wait_until(lambda: authority.group_commit.queued() == 3)
+    store.fail_with = StoreUnavailable("certificate store failed to write: disk I/O error")
+    store.gate.set()
+    callers.join()
+
+    assert [thread for thread, _ in store.written] == [ISSUING_THREAD]
+    for name in ["first.svc.internal", *names(3)]:
+        error = callers.results[name]
+        assert isinstance(error, StoreUnavailable)
+        assert "disk I/O error" in str(error)
+    store.fail_with = None
+    assert stored(store) == set()
+    for serial in store.written[0][1]:
+        with pytest.raises(CertificateNotFound):
+            authority.get(serial)
+
+
+def test_a_chosen_serial_already_taken_fails_only_its_parked_caller(held):
+    authority, store = held
+    store.gate.set()
+    taken = issue(authority, "owner.svc.internal", serial=0x7A11)().serial
+    store.gate.clear()
+    store.held.clear()
+    callers = Callers()
+    first_caller_held(authority, store, callers)
+    callers.start("c0.svc.internal", issue(authority, "c0.svc.internal"))
+    callers.start("copy.svc.internal", issue(authority, "copy.svc.internal", serial=taken))
+    callers.start("c1.svc.internal", issue(authority, "c1.svc.internal"))
+    wait_until(lambda: authority.group_commit.queued() == 3)
+    store.gate.set()
+    callers.join()
+
+    duplicate = callers.results["copy.svc.internal"]
+    assert isinstance(duplicate, DuplicateSerial)
+    assert authority.get(taken).dns_names == ("owner.svc.internal",)  # untouched
+    for name in names(2):
+        assert authority.get(callers.issued(name).serial).dns_names == (name,)
+
+
+def test_close_finishes_the_requests_handed_over_and_issuing_goes_on_after_it(held):
+    authority, store = held
+    callers = Callers()
+    first_caller_held(authority, store, callers)
+    for name in names(3):
+        callers.start(name, issue(authority, name))
+    wait_until(lambda: authority.group_commit.queued() == 3)
+    closing = threading.Thread(target=authority.close)
+    closing.start()  # waits for the issuing thread, which waits for the held commit
+    store.gate.set()
+    closing.join(timeout=60)
+    assert not closing.is_alive()
+    callers.join()
+
+    issued = {callers.issued(name).serial for name in ["first.svc.internal", *names(3)]}
+    assert stored(store) == issued
+    after = issue(authority, "after.svc.internal")()
+    assert authority.get(after.serial).dns_names == ("after.svc.internal",)
+
+
+def test_many_callers_issuing_at_once_each_get_a_committed_certificate(held):
+    """Without a gate: callers come and go while batches commit, so every hand-over (a
+    request arriving during a commit, a commit's end waking the issuing thread) happens
+    in every order. None may hang, none may get a certificate that is not on record."""
+    authority, store = held
+    store.gate.set()
+    callers = Callers()
+    each = 25
+
+    def many(prefix: str) -> Callable[[], IssuedCertificate]:
+        def run() -> IssuedCertificate:
+            last = None
+            for index in range(each):
+                name = f"{prefix}-{index}.svc.internal"
+                last = issue(authority, name)()
+                assert authority.get(last.serial).dns_names == (name,)
+            assert last is not None
+            return last
+
+        return run
+
+    for caller in range(6):
+        callers.start(f"t{caller}", many(f"t{caller}"))
+    callers.join()
+
+    assert all(isinstance(result, IssuedCertificate) for result in callers.results.values())
+    assert len(stored(store)) == 6 * each
+    assert any(thread == ISSUING_THREAD for thread, _ in store.written)
