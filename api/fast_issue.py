@@ -14,6 +14,7 @@ request this path does not take (another method) meets.
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import orjson
@@ -82,7 +83,7 @@ class FastIssuePath:
         try:
             response = await self._answer(scope, receive, state)
         except CAError as error:
-            response = refusal_response(
+            response = await refusal_response(
                 scope["app"].state, actor=state.actor, route=_ROUTE, error=error, serial=None
             )
         await response(scope, receive, send)
@@ -108,7 +109,10 @@ class FastIssuePath:
         extra = {"Cache-Control": "no-store"}
         if outcome.replayed:
             extra["Idempotent-Replayed"] = "true"
-            record_decision(
+            # On a thread, as a refusal's row (``refusal_response``): the loop never waits
+            # for the store's writers.
+            await asyncio.to_thread(
+                record_decision,
                 services.authority,
                 action="api.replay",
                 actor=caller.actor,

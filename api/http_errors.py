@@ -8,6 +8,7 @@ audit trail; logs get the code and the route, never a body or a token.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -65,7 +66,7 @@ def _serial_in_path(request: Request) -> int | None:
 
 async def _handle_ca_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, CAError)
-    return refusal_response(
+    return await refusal_response(
         request.app.state,
         actor=getattr(request.state, "actor", "unauthenticated"),
         route=f"{request.method} {request.url.path}",
@@ -74,12 +75,17 @@ async def _handle_ca_error(request: Request, error: Exception) -> Response:
     )
 
 
-def refusal_response(
+async def refusal_response(
     app_state: State, *, actor: str, route: str, error: CAError, serial: int | None
 ) -> JSONResponse:
     """The answer to a refused request, after recording the refusal: counted when no
     credential was proved, else logged and (for certificate operations) audited. The one
-    path every refusal takes, FastAPI's routes and ``api.fast_issue`` alike."""
+    path every refusal takes, FastAPI's routes and ``api.fast_issue`` alike.
+
+    The audit row is written on a thread of the loop's executor, not on the event loop:
+    the write waits for the store's writers, and another process (``albca crl``, ``issue
+    batch``) may hold them for seconds, during which a loop that waited would answer no
+    one (issue 17). The answer still goes out only after the row is written."""
     if not _has_credential(actor):
         # Anyone can send these: counted and logged once a window, never one row each.
         refusals: UnauthenticatedRefusals = app_state.unauthenticated_refusals
@@ -88,7 +94,9 @@ def refusal_response(
     log.info("refused %s: %s (actor %s)", route, error.code, actor)
     if route.split(" ", 1)[-1].startswith(_AUDITED_PREFIX):
         services: ApiServices = app_state.services
-        record_refusal(services.authority, actor=actor, route=route, error=error, serial=serial)
+        await asyncio.to_thread(
+            record_refusal, services.authority, actor=actor, route=route, error=error, serial=serial
+        )
     return error_response(error)
 
 

@@ -9,6 +9,7 @@ be inside the token's name policy.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -93,7 +94,9 @@ async def issue_from_csr(
         lifetime_seconds=body.lifetime_seconds,
         idempotency_key=idempotency_key,
     )
-    return _issued(outcome, services, response, caller)
+    # On a thread: a replay writes its audit row, which waits for the store's writers,
+    # never on the event loop (``http_errors.refusal_response``).
+    return await asyncio.to_thread(_issued, outcome, services, response, caller)
 
 
 @router.post(
