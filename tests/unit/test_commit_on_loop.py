@@ -22,6 +22,7 @@ from tests.authorities import build_authority
 from tests.factories import ec_key, make_csr
 from tests.lock_holders import LockHolder
 from tests.loops import on_new_loop, until
+from tests.open_writes import commit_through
 
 
 class ThreadRecordingStore(SqliteStore):
@@ -43,18 +44,13 @@ class ThreadRecordingStore(SqliteStore):
         self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
     ) -> OpenWrite | None:
         written = super().try_write_certificates(entries)
-        if written is not None:
-            commit = written.commit
+        if written is None:
+            return None
+        return commit_through(written, self._before_commit)
 
-            def recorded_commit() -> None:
-                self.committed_on.append(threading.current_thread().name)
-                if self.fail_with is not None:
-                    written.roll_back()
-                    raise self.fail_with
-                commit()
-
-            written.commit = recorded_commit  # type: ignore[method-assign]
-        return written
+    def _before_commit(self) -> Exception | None:
+        self.committed_on.append(threading.current_thread().name)
+        return self.fail_with
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from albca.ca.stores.sqlite import OpenWrite, SqliteStore
 from tests.factories import issue_event, make_record
 from tests.lock_holders import LockHolder
 from tests.loops import on_new_loop, until
+from tests.open_writes import commit_through
 
 
 class HeldCommits(SqliteStore):
@@ -48,19 +49,13 @@ class HeldCommits(SqliteStore):
             return None
         self.written_on.append(threading.current_thread().name)
         self.batches.append([record.serial for record, _ in entries])
-        commit = written.commit
+        return commit_through(written, self._before_commit)
 
-        def held_commit() -> None:
-            self.held.set()
-            assert self.gate.wait(30), "the test never opened the gate"
-            self.committed_on.append(threading.current_thread().name)
-            if self.fail_with is not None:
-                written.roll_back()
-                raise self.fail_with
-            commit()
-
-        written.commit = held_commit  # type: ignore[method-assign]
-        return written
+    def _before_commit(self) -> Exception | None:
+        self.held.set()
+        assert self.gate.wait(30), "the test never opened the gate"
+        self.committed_on.append(threading.current_thread().name)
+        return self.fail_with
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from albca.ca.stores.sqlite import OpenWrite, SqliteStore
 from tests.authorities import build_authority
 from tests.factories import ec_key, make_csr
 from tests.loops import wait_until
+from tests.open_writes import commit_through
 
 ISSUING_THREAD = "albca-issue"
 
@@ -63,18 +64,12 @@ class Held(SqliteStore):
         if written is None:
             return None
         self.written.append((_thread(), [record.serial for record, _ in entries]))
-        commit = written.commit
+        return commit_through(written, self._before_commit)
 
-        def held_commit() -> None:
-            self._at_gate()
-            self.committed_on.append(_thread())
-            if self.fail_with is not None:
-                written.roll_back()
-                raise self.fail_with
-            commit()
-
-        written.commit = held_commit  # type: ignore[method-assign]
-        return written
+    def _before_commit(self) -> Exception | None:
+        self._at_gate()
+        self.committed_on.append(_thread())
+        return self.fail_with
 
 
 def _thread() -> str:
@@ -133,6 +128,19 @@ def first_caller_held(authority: Authority, store: Held, callers: Callers) -> No
     assert store.held.wait(30)
 
 
+def queued_behind_held_commit(
+    authority: Authority, store: Held, calls: dict[str, Callable[[], IssuedCertificate]]
+) -> Callers:
+    """``first_caller_held``, then ``calls`` started: concurrent, so on the issuing thread,
+    which signs them and queues their records behind the held commit."""
+    callers = Callers()
+    first_caller_held(authority, store, callers)
+    for name, call in calls.items():
+        callers.start(name, call)
+    wait_until(lambda: authority.group_commit.queued() == len(calls))
+    return callers
+
+
 def stored(store: SqliteStore) -> set[int]:
     page = store.query_certificates(CertificateQuery(limit=1000), system_clock())
     return {record.serial for record in page.records}
@@ -144,11 +152,9 @@ def names(count: int) -> list[str]:
 
 def test_concurrent_callers_are_signed_on_the_issuing_thread_and_share_a_commit(held):
     authority, store = held
-    callers = Callers()
-    first_caller_held(authority, store, callers)
-    for name in names(5):
-        callers.start(name, issue(authority, name))
-    wait_until(lambda: authority.group_commit.queued() == 5)  # signed there, behind the commit
+    callers = queued_behind_held_commit(
+        authority, store, {name: issue(authority, name) for name in names(5)}
+    )
     store.gate.set()
     callers.join()
 
@@ -198,11 +204,9 @@ def test_a_refusal_on_the_issuing_thread_is_raised_to_its_caller_only(held):
 
 def test_a_failed_commit_releases_every_parked_caller_with_its_error(held):
     authority, store = held
-    callers = Callers()
-    first_caller_held(authority, store, callers)
-    for name in names(3):
-        callers.start(name, issue(authority, name))
-    wait_until(lambda: authority.group_commit.queued() == 3)
+    callers = queued_behind_held_commit(
+        authority, store, {name: issue(authority, name) for name in names(3)}
+    )
     store.fail_with = StoreUnavailable("certificate store failed to write: disk I/O error")
     store.gate.set()
     callers.join()
@@ -225,12 +229,15 @@ def test_a_chosen_serial_already_taken_fails_only_its_parked_caller(held):
     taken = issue(authority, "owner.svc.internal", serial=0x7A11)().serial
     store.gate.clear()
     store.held.clear()
-    callers = Callers()
-    first_caller_held(authority, store, callers)
-    callers.start("c0.svc.internal", issue(authority, "c0.svc.internal"))
-    callers.start("copy.svc.internal", issue(authority, "copy.svc.internal", serial=taken))
-    callers.start("c1.svc.internal", issue(authority, "c1.svc.internal"))
-    wait_until(lambda: authority.group_commit.queued() == 3)
+    callers = queued_behind_held_commit(
+        authority,
+        store,
+        {
+            "c0.svc.internal": issue(authority, "c0.svc.internal"),
+            "copy.svc.internal": issue(authority, "copy.svc.internal", serial=taken),
+            "c1.svc.internal": issue(authority, "c1.svc.internal"),
+        },
+    )
     store.gate.set()
     callers.join()
 
@@ -243,11 +250,9 @@ def test_a_chosen_serial_already_taken_fails_only_its_parked_caller(held):
 
 def test_close_finishes_the_requests_handed_over_and_issuing_goes_on_after_it(held):
     authority, store = held
-    callers = Callers()
-    first_caller_held(authority, store, callers)
-    for name in names(3):
-        callers.start(name, issue(authority, name))
-    wait_until(lambda: authority.group_commit.queued() == 3)
+    callers = queued_behind_held_commit(
+        authority, store, {name: issue(authority, name) for name in names(3)}
+    )
     closing = threading.Thread(target=authority.close)
     closing.start()  # waits for the issuing thread, which waits for the held commit
     store.gate.set()
