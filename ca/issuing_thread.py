@@ -35,7 +35,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Executor
-from typing import Generic, Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from albca.ca.group_commit import GroupCommit, Pending
 from albca.ca.records import AuditEvent, CertificateRecord
@@ -66,7 +66,7 @@ class _Handed(Generic[S]):
 
     __slots__ = ("error", "parked", "pending", "sign", "signed")
 
-    def __init__(self, sign: Callable[[], S]) -> None:
+    def __init__(self, sign: Callable[[Any], S]) -> None:
         self.sign = sign
         self.signed: S | None = None
         self.pending: Pending | None = None
@@ -83,9 +83,15 @@ _WAKE = None  # put in the requests: a parked record waits for a batch (or: stop
 class IssuingThread:
     """The thread; started at once, stopped by ``stop``."""
 
-    def __init__(self, group_commit: GroupCommit, committer: Executor) -> None:
+    def __init__(
+        self, group_commit: GroupCommit, committer: Executor, context: Callable[[], object]
+    ) -> None:
         self._group = group_commit
         self._committer = committer
+        # Made once for every request signed together, and passed to each ``sign``: the
+        # issuing CA (``Authority._leaf_template``), read once a batch as ``issue_batches``
+        # reads it, not once a request (a read of the store, and a release of the GIL).
+        self._context = context
         self._requests: queue.SimpleQueue[_Handed[Signed] | None] = queue.SimpleQueue()
         # Taken around handing a request over and around stopping: whatever was handed
         # over before the stop's wake-up is signed and committed before the thread ends.
@@ -95,11 +101,12 @@ class IssuingThread:
         self._thread = threading.Thread(target=self._run, name="albca-issue", daemon=True)
         self._thread.start()
 
-    def issue(self, sign: Callable[[], S]) -> tuple[S, Pending] | None:
-        """Run ``sign`` (check and sign one certificate) on the issuing thread, queue its
-        record and return once that record's batch is done: the signed result and its
-        ``Pending`` (``done``; its ``error`` set when the commit failed). Raises what
-        ``sign`` raised. None, with nothing done, once the thread is stopping."""
+    def issue(self, sign: Callable[[Any], S]) -> tuple[S, Pending] | None:
+        """Run ``sign`` (check and sign one certificate, given the ``context`` of its batch)
+        on the issuing thread, queue its record and return once that record's batch is
+        done: the signed result and its ``Pending`` (``done``; its ``error`` set when the
+        commit failed). Raises what ``sign`` raised. None, with nothing done, once the
+        thread is stopping."""
         handed: _Handed[S] = _Handed(sign)
         with self._accepting:
             if self._stopping:
@@ -138,8 +145,7 @@ class IssuingThread:
                     handed.append(more)
             if handed:
                 with self._group.signing():
-                    for request in handed:
-                        self._sign_and_queue(request)
+                    self._sign_and_queue_all(handed)
             stopping = self._stopping and requests.empty()
             try:
                 # While a commit runs, this thread goes on signing what is handed over;
@@ -152,9 +158,20 @@ class IssuingThread:
             if stopping:
                 return
 
-    def _sign_and_queue(self, request: _Handed[Signed]) -> None:
+    def _sign_and_queue_all(self, requests: list[_Handed[Signed]]) -> None:
         try:
-            signed = request.sign()
+            context = self._context()
+        except BaseException as exc:  # no active CA, the store down: each caller raises it
+            for request in requests:
+                request.error = exc
+                request.parked.release()
+            return
+        for request in requests:
+            self._sign_and_queue(request, context)
+
+    def _sign_and_queue(self, request: _Handed[Signed], context: object) -> None:
+        try:
+            signed = request.sign(context)
         except BaseException as exc:  # a refusal, or a defect: its caller raises it
             request.error = exc
             request.parked.release()

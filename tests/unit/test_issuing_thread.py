@@ -9,6 +9,11 @@ and go to the issuing thread, where they queue behind that commit. Nothing is ti
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -29,6 +34,7 @@ from tests.loops import wait_until
 from tests.open_writes import commit_through
 
 ISSUING_THREAD = "albca-issue"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Held(SqliteStore):
@@ -294,3 +300,95 @@ def test_many_callers_issuing_at_once_each_get_a_committed_certificate(held):
     assert all(isinstance(result, IssuedCertificate) for result in callers.results.values())
     assert len(stored(store)) == 6 * each
     assert any(thread == ISSUING_THREAD for thread, _ in store.written)
+
+
+def test_when_the_issuing_ca_cannot_be_read_each_parked_caller_gets_the_error(held, monkeypatch):
+    """The issuing thread reads the active CA once for the requests it signs together; when
+    that read fails, every one of them raises it, and nothing of theirs is queued."""
+    authority, store = held
+    callers = Callers()
+    first_caller_held(authority, store, callers)  # read the CA before the failure
+    down = StoreUnavailable("certificate store failed to read: disk I/O error")
+
+    def unreadable(key_id: str | None = None) -> Any:
+        raise down
+
+    monkeypatch.setattr(authority, "_leaf_template", unreadable)
+    for name in names(3):
+        callers.start(name, issue(authority, name))
+    wait_until(lambda: all(name in callers.results for name in names(3)))
+    assert authority.group_commit.queued() == 0
+    store.gate.set()
+    callers.join()
+
+    assert all(callers.results[name] is down for name in names(3))
+    first = callers.issued("first.svc.internal")
+    assert stored(store) == {first.serial}
+
+
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import os, signal, sys, threading
+    from pathlib import Path
+    sys.path.insert(0, {root!r})
+    from albca.ca.stores.sqlite import SqliteStore
+    from tests.authorities import build_authority
+    from tests.factories import ec_key, make_csr
+
+    def power_cut():
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    class DiesAtSplitCommit(SqliteStore):
+        def add_certificates(self, entries):
+            # The lone caller's commit, on its own thread: once the three others are in
+            # flight (so handed to the issuing thread), and it commits for real.
+            while authority._issuing_threads < 4:
+                threading.Event().wait(0.001)
+            super().add_certificates(entries)
+        def try_write_certificates(self, entries):
+            written = super().try_write_certificates(entries)
+            if written is not None:
+                written.commit = power_cut  # rows written by the issuing thread, no COMMIT
+            return written
+
+    directory = Path(sys.argv[1])
+    store = DiesAtSplitCommit(directory / "albca.db", synchronous="full")
+    authority = build_authority(directory, store=store)
+
+    def issue(index):
+        csr = make_csr(ec_key(), common_name=f"c{{index}}.svc.internal")
+        issued = authority.issue_from_csr(csr, profile="client", requested_by="crash")
+        print(f"{{issued.serial:x}}", flush=True)
+
+    callers = [threading.Thread(target=issue, args=(i,)) for i in range(4)]
+    for caller in callers:
+        caller.start()
+    for caller in callers:
+        caller.join()
+    """
+)
+
+
+def test_a_crash_between_the_issuing_threads_write_and_its_commit_hands_out_nothing(tmp_path):
+    """A real process: three callers' rows are written by the issuing thread and the
+    process dies where their COMMIT would run. Whatever a caller printed (was handed) is
+    on record; the three are not, and were handed nothing."""
+    script = tmp_path / "crash.py"
+    script.write_text(CRASH_SCRIPT.format(root=str(ROOT)))
+    result = subprocess.run(
+        [sys.executable, str(script), str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == -signal.SIGKILL, result.stderr
+    handed = {int(line, 16) for line in result.stdout.split()}
+    store = SqliteStore(tmp_path / "albca.db")
+    try:
+        on_record = stored(store)
+    finally:
+        store.close()
+    assert handed <= on_record
+    assert len(on_record) == 1  # the lone caller's; the three handed over died uncommitted
