@@ -106,10 +106,12 @@ class IssuingThread:
         on the issuing thread, queue its record and return once that record's batch is
         done: the signed result and its ``Pending`` (``done``; its ``error`` set when the
         commit failed). Raises what ``sign`` raised. None, with nothing done, once the
-        thread is stopping."""
+        thread is stopping or gone: the caller then issues on its own thread."""
         handed: _Handed[S] = _Handed(sign)
         with self._accepting:
-            if self._stopping:
+            # Not alive: in a child of ``os.fork`` (only the forking thread goes on there),
+            # a request handed over would wait for ever.
+            if self._stopping or not self._thread.is_alive():
                 return None
             self._requests.put(handed)  # type: ignore[arg-type]  # the queue holds any S
         handed.parked.acquire()
