@@ -355,8 +355,9 @@ class Authority:
     def _issue(self, plan_of: Callable[[LeafTemplate | None], _IssuePlan]) -> IssuedCertificate:
         """Check and sign (``plan_of``, then ``_sign``) and wait for the record's commit.
         Alone, on this thread; with other calls in flight on other threads, on the issuing
-        thread (``ca.issuing_thread``: one thread signing for all measured 65-74% of the raw
-        cryptography rate at four callers, against 46-52% with each signing its own).
+        thread (``ca.issuing_thread``: one thread signing for all measured 63-66% of the raw
+        cryptography rate at four callers and 72-77% at sixteen, against 50% and 44% with
+        each signing its own; ``bench/library_issuance.py``).
         There ``plan_of`` gets the issuing CA read once for every request it signs
         together, as ``issue_batches`` reads it once a batch; here None (read it now)."""
         with self._issuing_count_lock:

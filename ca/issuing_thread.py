@@ -17,7 +17,8 @@ committer releases each parked caller once its record is committed (or its batch
 So signing overlaps the fsync, and the GIL changes hands a few times per batch instead of
 at every step. The hand-offs are C-level (``queue.SimpleQueue``, a ``threading.Lock`` per
 caller): a ``threading.Event`` or a ``Condition`` costs Python code on both sides, which
-measured 63% where these measured 72-74%.
+measured 63% where these measured 72-74% in a prototype (``bench/library_flat_combining.py``
+and its variants).
 
 A caller alone keeps the direct path (``Authority._issue``): the hand-off to this thread
 and back costs more than it saves with nothing to overlap.
