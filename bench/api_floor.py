@@ -133,7 +133,7 @@ def serve(port: int) -> None:
             result = issuing.issued_response(outcome.issued, services, pkcs12_password=None)
             return answer(201, orjson.dumps(result), b"cache-control: no-store\r\n")
         except CAError as error:
-            refused = refusal_response(
+            refused = await refusal_response(
                 app_state, actor=state.actor, route=_ROUTE, error=error, serial=None
             )
             return answer(refused.status_code, bytes(refused.body))

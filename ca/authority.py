@@ -8,6 +8,7 @@ It owns no I/O of its own: records go through a ``CertificateStore``, CA keys th
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -177,6 +178,7 @@ class Authority:
         # (``_alone_on_loop``, ``GroupCommit.try_commit``): one thread, so that the records
         # queued while it commits go in its next transaction together.
         self._committer: ThreadPoolExecutor | None = None
+        self._committer_pid = 0  # the process that made it
         # ``issue_async`` calls in flight. Counted on the event loop's thread only; with
         # loops in several threads a miscount can only send a commit to the loop or to the
         # thread needlessly, never skip one (``GroupCommit`` decides who commits).
@@ -483,18 +485,18 @@ class Authority:
 
     def _commit_thread(self) -> ThreadPoolExecutor:
         with self._lock:
-            return self._commit_thread_locked()
-
-    def _commit_thread_locked(self) -> ThreadPoolExecutor:
-        if self._committer is None:
-            self._committer = ThreadPoolExecutor(1, thread_name_prefix="albca-commit")
-        return self._committer
+            # In a child of ``os.fork`` the parent's committer has no thread: a commit handed
+            # to it would wait for ever, so the child makes its own.
+            if self._committer is None or self._committer_pid != os.getpid():
+                self._committer = ThreadPoolExecutor(1, thread_name_prefix="albca-commit")
+                self._committer_pid = os.getpid()
+            return self._committer
 
     def _issuing_thread(self) -> IssuingThread:
         with self._lock:
-            if self._issuing is None:
+            if self._issuing is None or self._issuing.stopped:
                 self._issuing = IssuingThread(
-                    self.group_commit, self._commit_thread_locked(), self._leaf_template
+                    self.group_commit, self._commit_thread, self._leaf_template
                 )
             return self._issuing
 

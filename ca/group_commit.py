@@ -454,6 +454,10 @@ class _Signing:
 
 def _finish(batch: list[Pending], error: BaseException | None) -> None:
     for pending in batch:
+        if pending.done:
+            # Settled already (``wait`` fails a batch it was committing one record at a time
+            # with what interrupted it): its outcome stands, its parked lock is released.
+            continue
         pending.error = error
         pending.done = True
         if pending.parked is not None:

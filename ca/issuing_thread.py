@@ -41,7 +41,12 @@ from typing import Any, Generic, Protocol, TypeVar
 from albca.ca.group_commit import GroupCommit, Pending
 from albca.ca.records import AuditEvent, CertificateRecord
 
-__all__ = ["IssuingThread", "Signed"]
+__all__ = ["IDLE_EXIT_S", "IssuingThread", "Signed"]
+
+#: An issuing thread with nothing handed over for this long ends; the next concurrent
+#: caller starts another. It holds its authority (the store, its connections) while it
+#: runs, so an authority never closed is freed this long after its last concurrent use.
+IDLE_EXIT_S = 5.0
 
 _log = logging.getLogger(__name__)
 
@@ -85,9 +90,14 @@ class IssuingThread:
     """The thread; started at once, stopped by ``stop``."""
 
     def __init__(
-        self, group_commit: GroupCommit, committer: Executor, context: Callable[[], object]
+        self,
+        group_commit: GroupCommit,
+        committer: Callable[[], Executor],
+        context: Callable[[], object],
     ) -> None:
         self._group = group_commit
+        # Asked for at each batch, not kept: ``Authority.close`` shuts the committer down
+        # and a later commit makes a new one (``Authority._commit_thread``).
         self._committer = committer
         # Made once for every request signed together, and passed to each ``sign``: the
         # issuing CA (``Authority._leaf_template``), read once a batch as ``issue_batches``
@@ -122,6 +132,11 @@ class IssuingThread:
         assert handed.pending is not None
         return handed.signed, handed.pending
 
+    @property
+    def stopped(self) -> bool:
+        """Whether it takes no more requests (stopped, idle too long, or gone)."""
+        return self._stopping or not self._thread.is_alive()
+
     def stop(self) -> None:
         """Stop after the requests already handed over."""
         with self._accepting:
@@ -137,7 +152,12 @@ class IssuingThread:
     def _run(self) -> None:
         requests = self._requests
         while True:
-            first = requests.get()
+            try:
+                first = requests.get(timeout=IDLE_EXIT_S)
+            except queue.Empty:
+                if self._ended_idle():
+                    return
+                continue
             handed = [] if first is None else [first]
             while True:  # every request handed over by now goes in this batch
                 try:
@@ -153,13 +173,24 @@ class IssuingThread:
             try:
                 # While a commit runs, this thread goes on signing what is handed over;
                 # the commit's end wakes it (``parked_waiting``) to start the next batch.
-                self._group.start_parked_batch(self._committer)
+                self._group.start_parked_batch(self._committer())
                 while stopping and self._group.parked_queued():  # none left behind
-                    self._group.start_parked_batch(self._committer, wait=True)
+                    self._group.start_parked_batch(self._committer(), wait=True)
             except Exception:  # a defect: the batch's callers were released with it
                 _log.exception("the issuing thread failed to start a commit")
             if stopping:
                 return
+
+    def _ended_idle(self) -> bool:
+        """After ``IDLE_EXIT_S`` with nothing handed over: stop taking requests and end,
+        unless one came meanwhile or a parked record still waits for a batch."""
+        with self._accepting:
+            if not self._requests.empty() or self._group.parked_queued():
+                return False
+            self._stopping = True
+        if self._group.parked_waiting == self._wake:
+            self._group.parked_waiting = None
+        return True
 
     def _sign_and_queue_all(self, requests: list[_Handed[Signed]]) -> None:
         try:
@@ -175,11 +206,11 @@ class IssuingThread:
     def _sign_and_queue(self, request: _Handed[Signed], context: object) -> None:
         try:
             signed = request.sign(context)
+            pending = Pending(signed.record, signed.event, signed.weight, parked=request.parked)
         except BaseException as exc:  # a refusal, or a defect: its caller raises it
             request.error = exc
             request.parked.release()
             return
-        pending = Pending(signed.record, signed.event, signed.weight, parked=request.parked)
         # Both set before the record is queued: its commit may release the caller at once.
         request.signed, request.pending = signed, pending
         self._group.enqueue(pending)

@@ -10,28 +10,33 @@ and go to the issuing thread, where they queue behind that commit. Nothing is ti
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import subprocess
 import sys
 import textwrap
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from albca.ca import issuing_thread
 from albca.ca.authority import Authority, IssueRequest
 from albca.ca.clock import system_clock
 from albca.ca.csr import parse_csr
 from albca.ca.errors import CertificateNotFound, DuplicateSerial, PolicyViolation, StoreUnavailable
+from albca.ca.group_commit import Pending, _finish
 from albca.ca.issued import IssuedCertificate
+from albca.ca.issuing_thread import IssuingThread
 from albca.ca.policy import NamePolicy
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from albca.ca.stores.sqlite import OpenWrite, SqliteStore
 from tests.authorities import build_authority
-from tests.factories import ec_key, make_csr
+from tests.factories import ec_key, issue_event, make_csr, make_record
 from tests.loops import on_new_loop, until, wait_until
 from tests.open_writes import commit_through
 
@@ -453,3 +458,98 @@ def test_parked_records_and_an_event_loops_task_share_one_batch(held):
     assert [set(serials) for _, serials in store.written] == [parked | {on_loop.serial}]
     assert store.committed_on == ["albca-commit_0"]
     assert authority.get(on_loop.serial).common_name == "loop.svc.internal"
+
+
+def test_an_issuing_thread_made_while_close_runs_commits_on_a_committer_made_after_it(held):
+    """``close`` stops the issuing thread, then shuts the committer down. A concurrent
+    caller that starts another issuing thread in between must not tie it to the committer
+    being shut down: each batch asks the authority for its committer then."""
+    authority, store = held
+    store.gate.set()
+    warm_up = Callers()
+    for name in names(2):
+        warm_up.start(name, issue(authority, name))
+    warm_up.join()
+
+    stop = IssuingThread.stop
+
+    def stop_then_a_concurrent_caller_starts_another(self: IssuingThread) -> None:
+        stop(self)
+        started = threading.Thread(target=authority._issuing_thread)
+        started.start()
+        started.join()
+
+    IssuingThread.stop = stop_then_a_concurrent_caller_starts_another  # type: ignore[method-assign]
+    try:
+        authority.close()
+    finally:
+        IssuingThread.stop = stop  # type: ignore[method-assign]
+    assert authority._issuing is not None  # the one started during close
+
+    store.gate.clear()
+    store.held.clear()
+    callers = queued_behind_held_commit(
+        authority, store, {f"after-{name}": issue(authority, f"after-{name}") for name in names(3)}
+    )
+    store.gate.set()
+    callers.join()
+    for name in names(3):
+        issued = callers.issued(f"after-{name}")
+        assert authority.get(issued.serial).dns_names == (f"after-{name}",)
+
+
+def test_an_idle_issuing_thread_ends_and_frees_an_authority_never_closed(tmp_path, monkeypatch):
+    """The issuing thread holds its authority while it runs. With nothing handed over for
+    ``IDLE_EXIT_S`` it ends, so that an authority a program drops without closing it is
+    freed; the next concurrent callers start another."""
+    monkeypatch.setattr(issuing_thread, "IDLE_EXIT_S", 0.05)
+    store = Held(tmp_path / "albca.db")
+    store.gate.set()
+    authority = build_authority(tmp_path, store=store)
+    callers = queued_behind_held_commit(authority, store, {})  # a lone one: no thread yet
+    callers.join()
+    both = Callers()
+    for name in names(4):
+        both.start(name, issue(authority, name))
+    both.join()
+    first = authority._issuing
+    assert first is not None
+    wait_until(lambda ended=first: ended.stopped)  # idle: ended
+
+    again = Callers()
+    for name in ("again-0.svc.internal", "again-1.svc.internal", "again-2.svc.internal"):
+        again.start(name, issue(authority, name))
+    again.join()
+    assert all(isinstance(result, IssuedCertificate) for result in again.results.values())
+    second = authority._issuing
+    assert second is not None
+    assert second is not first
+    wait_until(lambda ended=second: ended.stopped)
+
+    dropped = weakref.ref(authority)
+    del authority, first, second, callers, both, again
+    gc.collect()
+    assert dropped() is None
+    store.close()
+
+
+def test_a_record_settled_twice_keeps_its_first_outcome_and_frees_its_caller_once():
+    """``wait`` fails a whole batch with what interrupted it, even records of it already
+    committed one by one: those keep their outcome, and their parked lock (released once
+    already) is not released again, which would raise and leave the rest of the batch
+    unsettled."""
+    parked = [threading.Lock(), threading.Lock()]
+    for lock in parked:
+        lock.acquire()
+    records = [make_record(serial) for serial in (1, 2)]
+    batch = [
+        Pending(record, issue_event(record), 1, parked=lock)
+        for record, lock in zip(records, parked, strict=True)
+    ]
+    _finish(batch[:1], None)  # the first committed
+    interrupted = KeyboardInterrupt()
+    _finish(batch, interrupted)
+    assert batch[0].error is None
+    assert batch[1].error is interrupted
+    assert all(pending.done for pending in batch)
+    assert not any(lock.locked() for lock in parked)
