@@ -8,14 +8,10 @@ the other callers queue, then released; the test never times anything.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -29,10 +25,9 @@ from albca.ca.issued import IssuedCertificate
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from albca.ca.stores.sqlite import SqliteStore
 from tests.authorities import build_authority
+from tests.crash_scripts import run_until_killed
 from tests.factories import ec_key, issue_event, make_csr, make_record
 from tests.loops import wait_until
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class GatedStore:
@@ -294,16 +289,7 @@ CRASH_SCRIPT = textwrap.dedent(
 
 
 def test_a_crash_between_signing_and_commit_hands_out_nothing(tmp_path):
-    script = tmp_path / "crash.py"
-    script.write_text(CRASH_SCRIPT.format(root=str(ROOT)))
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    result = run_until_killed(CRASH_SCRIPT, tmp_path)
     assert result.returncode == -signal.SIGKILL, result.stderr
     assert "BEGIN CERTIFICATE" not in result.stdout
     store = SqliteStore(tmp_path / "albca.db")

@@ -13,8 +13,6 @@ import asyncio
 import gc
 import os
 import signal
-import subprocess
-import sys
 import textwrap
 import threading
 import weakref
@@ -36,12 +34,12 @@ from albca.ca.policy import NamePolicy
 from albca.ca.records import AuditEvent, CertificateQuery, CertificateRecord
 from albca.ca.stores.sqlite import OpenWrite, SqliteStore
 from tests.authorities import build_authority
+from tests.crash_scripts import run_until_killed
 from tests.factories import ec_key, issue_event, make_csr, make_record
 from tests.loops import on_new_loop, until, wait_until
 from tests.open_writes import commit_through
 
 ISSUING_THREAD = "albca-issue"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Held(SqliteStore):
@@ -382,16 +380,7 @@ def test_a_crash_between_the_issuing_threads_write_and_its_commit_hands_out_noth
     on record, and nothing else but the lone caller's record can be: its own commit may
     have run first, or the issuing thread may have taken its record into the batch that
     died (it finds it queued once its signing ends)."""
-    script = tmp_path / "crash.py"
-    script.write_text(CRASH_SCRIPT.format(root=str(ROOT)))
-    result = subprocess.run(
-        [sys.executable, str(script), str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    result = run_until_killed(CRASH_SCRIPT, tmp_path)
     assert result.returncode == -signal.SIGKILL, result.stderr
     handed = {int(line, 16) for line in result.stdout.split()}
     store = SqliteStore(tmp_path / "albca.db")
