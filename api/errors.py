@@ -197,6 +197,7 @@ STATUS: dict[type[CAError], int] = {
     ca_errors.AlreadyRevoked: 409,
     ca_errors.NotRenewable: 409,
     ca_errors.DuplicateSerial: 409,
+    ca_errors.IdempotencyKeyTaken: 409,
     ca_errors.AuthorityError: 503,
     ca_errors.AuthorityExists: 409,
     ca_errors.AuthorityNotInitialized: 503,

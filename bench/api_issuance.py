@@ -2,7 +2,11 @@
 without its records, with the same load generator and the same CSR, in one interleaved run.
 
     .venv/bin/python bench/api_issuance.py [--duration 5] [--rounds 3] [--workers 1,2]
-        [--sync full] [--concurrency 1,4]
+        [--sync full] [--concurrency 1,4] [--idempotency-key] [--baseline ALBCA]
+
+`--idempotency-key`: each of albca's requests carries an Idempotency-Key of its own (as a
+client that retries safely sends), so that every one issues and is committed with its
+claim; cfssl has no such header and is measured as always.
 
 albca: a fresh P-256 CA (`albca init`), an API token, `albca serve` on 127.0.0.1 (plain
 HTTP for every server, so that TLS cost is not measured for one and not the other), POST
@@ -119,12 +123,19 @@ async def _read_response(reader: asyncio.StreamReader) -> int:
     return status
 
 
-async def _connection(port, request, until, latencies, failures, expected):
+async def _connection(port, request, until, latencies, failures, expected, keyed=False):
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    head, _, body = request.partition(b"\r\n\r\n")
+    key_prefix = b"Idempotency-Key: bench-" + os.urandom(6).hex().encode()
+    sent = 0
     try:
         while time.perf_counter() < until:
             started = time.perf_counter()
-            writer.write(request)
+            if keyed:  # a new key each time: every request issues, none is a replay
+                sent += 1
+                writer.write(b"%s\r\n%s-%d\r\n\r\n%s" % (head, key_prefix, sent, body))
+            else:
+                writer.write(request)
             status = await _read_response(reader)
             latencies.append(time.perf_counter() - started)
             if status != expected:
@@ -139,14 +150,14 @@ def load(server: Server, *, concurrency: int, seconds: float) -> Result:
     warm_latencies: list[float] = []
     warm_failures: list[int] = []
     asyncio.run(_run(server.port, server.request, concurrency, 0.5, server.expected,
-                     warm_latencies, warm_failures))  # fmt: skip
+                     warm_latencies, warm_failures, server.keyed))  # fmt: skip
     latencies: list[float] = []
     failures: list[int] = []
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
     server_before = _cpu_of(_children(server.process.pid))
     started = time.perf_counter()
     asyncio.run(_run(server.port, server.request, concurrency, seconds, server.expected,
-                     latencies, failures))  # fmt: skip
+                     latencies, failures, server.keyed))  # fmt: skip
     elapsed = time.perf_counter() - started
     usage_after = resource.getrusage(resource.RUSAGE_SELF)
     server_after = _cpu_of(_children(server.process.pid))
@@ -169,11 +180,11 @@ def load(server: Server, *, concurrency: int, seconds: float) -> Result:
     )
 
 
-async def _run(port, request, concurrency, seconds, expected, latencies, failures):
+async def _run(port, request, concurrency, seconds, expected, latencies, failures, keyed=False):
     until = time.perf_counter() + seconds
     await asyncio.gather(
         *(
-            _connection(port, request, until, latencies, failures, expected)
+            _connection(port, request, until, latencies, failures, expected, keyed)
             for _ in range(concurrency)
         )
     )
@@ -256,6 +267,7 @@ class Server:
     expected: int
     process: subprocess.Popen
     records: Path | None  # the SQLite file whose `certificates` rows are its records
+    keyed: bool = False  # each request with an Idempotency-Key of its own
 
     def committed(self) -> int | None:
         if self.records is None:
@@ -265,7 +277,14 @@ class Server:
 
 
 def start_albca(
-    workdir: Path, csr: bytes, *, workers: int, sync: str, albca: str = ALBCA, key: str = "albca"
+    workdir: Path,
+    csr: bytes,
+    *,
+    workers: int,
+    sync: str,
+    albca: str = ALBCA,
+    key: str = "albca",
+    keyed: bool = False,
 ) -> Server:
     home = workdir / f"{key}-{sync}-{workers}"
     env = {
@@ -298,13 +317,15 @@ def start_albca(
     )
     return Server(
         label=f"albca serve --workers {workers} sync={sync}"
-        + ("" if key.startswith("albca") else f" ({key})"),
+        + ("" if key.startswith("albca") else f" ({key})")
+        + (" +key" if keyed else ""),
         key=key,
         port=port,
         request=request,
         expected=201,
         process=process,
         records=home / "albca.db",
+        keyed=keyed,
     )
 
 
@@ -461,6 +482,11 @@ def main() -> None:
         "interleaved turns at each --workers count, so that a change is compared with what "
         "it changes",
     )
+    parser.add_argument(
+        "--idempotency-key",
+        action="store_true",
+        help="albca's requests each carry an Idempotency-Key of their own (cfssl has none)",
+    )
     args = parser.parse_args()
     levels = [int(c) for c in args.concurrency.split(",")]
     worker_counts = [int(count) for count in args.workers.split(",")]
@@ -475,14 +501,22 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="albca-bench-") as temporary:
         workdir = Path(temporary)
         servers = [
-            start_albca(workdir, csr, workers=count, sync=args.sync, key=_albca_key(count))
+            start_albca(
+                workdir,
+                csr,
+                workers=count,
+                sync=args.sync,
+                key=_albca_key(count),
+                keyed=args.idempotency_key,
+            )
             for count in worker_counts
         ]
         try:
             if args.baseline:
                 servers += [
                     start_albca(workdir, csr, workers=count, sync=args.sync,
-                                albca=args.baseline, key=_baseline_key(count))
+                                albca=args.baseline, key=_baseline_key(count),
+                                keyed=args.idempotency_key)
                     for count in worker_counts
                 ]  # fmt: skip
             if cfssl is not None:

@@ -49,6 +49,7 @@ from albca.ca.records import (
     CertificateQuery,
     CertificateRecord,
     CertificateStatus,
+    KeyClaim,
     RevocationReason,
     RevokedEntry,
     utc_text,
@@ -104,6 +105,9 @@ class IssueRequest:
     # API picks it before signing so that a retried request can never issue twice.
     serial: int | None = None
     renewal_of: int | None = None  # the certificate this one renews, for the audit trail
+    # An API caller's Idempotency-Key, claimed in the transaction that writes the record
+    # (``KeyClaim``); ``IdempotencyKeyTaken`` when a retry claimed it first.
+    idempotency: KeyClaim | None = None
     key_spec: KeySpec = field(init=False)
 
     def __post_init__(self) -> None:
@@ -622,6 +626,7 @@ class Authority:
             certificate_pem=pem_of_certificate(certificate_der),
             requested_by=request.requested_by,
             issued_at=plan.now,
+            idempotency=request.idempotency,
         )
         detail: dict[str, object] = {
             "profile": profile.name,

@@ -18,6 +18,7 @@ caller can catch exactly what it can act on::
     ├── AlreadyRevoked            the certificate was revoked before
     ├── NotRenewable              revoked, expired, or not this CA's: cannot be renewed
     ├── DuplicateSerial           the store already holds that serial
+    ├── IdempotencyKeyTaken       another certificate already answers that Idempotency-Key
     ├── AuthorityError            the CA itself cannot act
     │   ├── AuthorityExists       init on a home that already holds a CA
     │   ├── AuthorityNotInitialized
@@ -47,6 +48,7 @@ __all__ = [
     "AlreadyRevoked",
     "NotRenewable",
     "DuplicateSerial",
+    "IdempotencyKeyTaken",
     "AuthorityError",
     "AuthorityExists",
     "AuthorityNotInitialized",
@@ -181,6 +183,22 @@ class DuplicateSerial(CAError):
     def __init__(self, serial: int) -> None:
         super().__init__(f"the store already holds a certificate with serial {serial:x}")
         self.serial = serial
+
+
+class IdempotencyKeyTaken(CAError):
+    """A certificate written with an Idempotency-Key claim (``KeyClaim``) found the key
+    claimed already, by a retry of the same request committed first: nothing of it was
+    written. The API answers with the certificate that claim names."""
+
+    code = "idempotency_key_taken"
+
+    def __init__(self, serial: int, key: str) -> None:
+        super().__init__(
+            f"Idempotency-Key {key!r}: another certificate answers this key already "
+            f"(certificate {serial:x} was not written)"
+        )
+        self.serial = serial
+        self.key = key
 
 
 class AuthorityError(CAError):

@@ -17,7 +17,9 @@ What it keeps:
   was written: ``add_certificates`` is all or nothing);
 - a duplicate serial in a batch (a chosen serial already held, or two callers retrying one
   Idempotency-Key in the same batch) fails only the caller whose serial it is: the batch is
-  committed again one record at a time, and exactly that caller gets ``DuplicateSerial``.
+  committed again one record at a time, and exactly that caller gets ``DuplicateSerial``;
+  so does an Idempotency-Key claimed already (``IdempotencyKeyTaken``: a retry of the same
+  request, committed before it or in the same batch).
 
 Callers announce themselves while they sign (``signing``): a caller about to commit waits
 for those, bounded by their signing and not by a timer, so that concurrent callers' records
@@ -57,7 +59,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from albca.ca.errors import DuplicateSerial
+from albca.ca.errors import DuplicateSerial, IdempotencyKeyTaken
 from albca.ca.records import AuditEvent, CertificateRecord
 from albca.ca.stores.protocol import CertificateStore
 
@@ -66,6 +68,10 @@ __all__ = ["GroupCommit", "Pending"]
 TryAdd = Callable[[Sequence[tuple[CertificateRecord, AuditEvent]]], bool]
 """A store's ``try_add_certificates``: writes and returns True, or writes nothing and
 returns False when it would have to wait for another writer."""
+
+# A write refused for one record of a batch: nothing of the batch was written, and the
+# batch is written again one record at a time so that only that record's caller fails.
+_ONE_RECORD_CONFLICTS = (DuplicateSerial, IdempotencyKeyTaken)
 
 
 class OpenWrite(Protocol):
@@ -286,9 +292,9 @@ class GroupCommit:
             return None
         try:
             return try_write([(p.record, p.event) for p in batch])
-        except DuplicateSerial:
+        except _ONE_RECORD_CONFLICTS as conflict:
             if len(batch) == 1:
-                _finish(batch, DuplicateSerial(batch[0].record.serial))
+                _finish(batch, conflict)
         except Exception as exc:
             _finish(batch, exc)  # rolled back: nothing of it was written
         return None
@@ -371,10 +377,10 @@ class GroupCommit:
         of ``batch`` is to be committed by ``wait``."""
         try:
             written = try_add([(p.record, p.event) for p in batch])
-        except DuplicateSerial:
+        except _ONE_RECORD_CONFLICTS as conflict:
             if len(batch) > 1:
                 return False  # ``_commit`` finds whose serial it is, one write at a time
-            _finish(batch, DuplicateSerial(batch[0].record.serial))
+            _finish(batch, conflict)
             return True
         except Exception as exc:
             _finish(batch, exc)  # nothing of it was written, as in ``_commit``
@@ -421,11 +427,12 @@ class GroupCommit:
                 self._store.add_certificate(batch[0].record, batch[0].event)
             else:
                 self._store.add_certificates([(p.record, p.event) for p in batch])
-        except DuplicateSerial:
+        except _ONE_RECORD_CONFLICTS as conflict:
             if len(batch) == 1:
-                _finish(batch, DuplicateSerial(batch[0].record.serial))
+                _finish(batch, conflict)
             else:
-                # Nothing was written; find whose serial is taken by writing one at a time.
+                # Nothing was written; find whose serial (or key) is taken by writing one
+                # at a time.
                 for pending in batch:
                     self._commit([pending])
             return

@@ -16,6 +16,8 @@ __all__ = [
     "CertificateStatus",
     "EffectiveStatus",
     "CertificateRecord",
+    "KeyClaim",
+    "ClaimedKey",
     "RevokedEntry",
     "AuthorityRole",
     "AuthorityStatus",
@@ -152,6 +154,29 @@ class EffectiveStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+@dataclass(frozen=True, slots=True)
+class KeyClaim:
+    """An API caller's Idempotency-Key, answered by the certificate whose record carries it.
+
+    Written in the transaction that writes the record (``CertificateRecord.idempotency``),
+    so that the key is claimed if and only if its certificate is on record: one commit
+    per request instead of a claim committed first and the certificate after it (issue
+    17). ``fingerprint`` names the request the key was sent with (``api.idempotency``): a
+    retry must send the same one. A claim no longer counts once ``expires_at`` is past."""
+
+    caller: str
+    key: str
+    fingerprint: str
+    expires_at: datetime
+
+
+class ClaimedKey(NamedTuple):
+    """A claim as the store holds it: the request's fingerprint, the certificate's serial."""
+
+    fingerprint: str
+    serial: int
+
+
 @dataclass(frozen=True)
 class CertificateRecord:
     serial: int
@@ -169,6 +194,9 @@ class CertificateRecord:
     status: CertificateStatus = CertificateStatus.VALID
     revoked_at: datetime | None = None
     revocation_reason: RevocationReason | None = None
+    # Written with the record and never read back into one: the store keeps the claim in
+    # a table of its own (``CertificateStore.find_key_claim``).
+    idempotency: KeyClaim | None = field(default=None, compare=False, repr=False)
 
     def effective_status(self, now: datetime) -> EffectiveStatus:
         if self.status is CertificateStatus.REVOKED:

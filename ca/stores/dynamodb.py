@@ -237,6 +237,9 @@ class DynamoDBStore:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
         seen: set[int] = set()
         for record, _ in entries:
+            if record.idempotency is not None:
+                # No find_key_claim here: the API claims keys in its own store first.
+                raise ValueError("the DynamoDB store does not keep Idempotency-Key claims")
             # DynamoDB refuses a transaction touching one item twice (a ValidationException,
             # not a failed condition): name the repeated serial instead.
             if record.serial in seen:

@@ -41,11 +41,19 @@ from albca.ca.records import (
     CertificatePage,
     CertificateQuery,
     CertificateRecord,
+    ClaimedKey,
     RevocationReason,
     RevokedEntry,
 )
 
-__all__ = ["CertificateStore", "CrlSnapshot", "CrlState", "IssuerCounts", "KeptCrl"]
+__all__ = [
+    "CertificateStore",
+    "CrlSnapshot",
+    "CrlState",
+    "IssuerCounts",
+    "KeptCrl",
+    "KeyClaimStore",
+]
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,17 @@ class CrlState:
 
     revocations: int  # the issuer's revocation counter now
     kept: KeptCrl | None  # the kept CRL's facts, without its DER
+
+
+class KeyClaimStore(Protocol):
+    """A store that writes a record's Idempotency-Key claim (``CertificateRecord.
+    idempotency``) in the transaction that writes the record, and finds it again. A store
+    without it (DynamoDB) refuses a record that carries one; the API then claims the key
+    in its own store first (``api.issuing``)."""
+
+    def find_key_claim(self, caller: str, key: str, now: datetime) -> ClaimedKey | None:
+        """The unexpired claim of ``caller``'s ``key``; its certificate is on record."""
+        ...
 
 
 class CertificateStore(Protocol):

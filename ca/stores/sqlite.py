@@ -30,8 +30,10 @@ table holding each revocation's CRL entry, encoded once when the certificate is 
 the partial index of revoked certificates; an index on ``(not_after, serial)`` so that a
 page of the unfiltered listing is one index seek at any depth; an index on
 ``(issuer_key_id, status, not_after)`` and a count of certificates per issuer, kept up by
-``add_certificates``, that answer ``issuer_counts`` without reading the table. A version-1
-store is upgraded in one transaction when it is opened.
+``add_certificates``, that answer ``issuer_counts`` without reading the table. 3 (issue
+17): an ``idempotency_keys`` table, where an API caller's Idempotency-Key is claimed in
+the transaction that writes its certificate (``find_key_claim``). An older store is
+upgraded in one transaction when it is opened; an older albca refuses a newer store.
 """
 
 from __future__ import annotations
@@ -52,7 +54,13 @@ from typing import Any, Literal
 
 from albca.ca.clock import from_epoch, to_epoch
 from albca.ca.der.crl_entries import EncodedEntries, encode_entry
-from albca.ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial, StoreUnavailable
+from albca.ca.errors import (
+    AlreadyRevoked,
+    CertificateNotFound,
+    DuplicateSerial,
+    IdempotencyKeyTaken,
+    StoreUnavailable,
+)
 from albca.ca.records import (
     AuditEvent,
     AuthorityRecord,
@@ -62,6 +70,7 @@ from albca.ca.records import (
     CertificateQuery,
     CertificateRecord,
     CertificateStatus,
+    ClaimedKey,
     EffectiveStatus,
     RevocationReason,
     RevokedEntry,
@@ -77,7 +86,7 @@ __all__ = ["FullCheck", "OpenWrite", "SqliteStore", "Synchronous"]
 Synchronous = Literal["full", "normal"]
 FullCheck = Literal["at-open", "before-first-write"]
 
-_SCHEMA_VERSION = 2
+_SCHEMA_VERSION = 3
 _WAL_CHECKPOINT_PAGES = 4000
 _SCHEMA = """
 CREATE TABLE authorities (
@@ -151,6 +160,22 @@ CREATE TABLE issued_counts (
     issuer_key_id TEXT PRIMARY KEY,
     issued        INTEGER NOT NULL
 );
+"""
+# Schema version 3 (issue 17), created by a new store and by the upgrade of an older one.
+_SCHEMA_3 = """
+-- An API caller's Idempotency-Key and the certificate that answers it, written with that
+-- certificate (``CertificateRecord.idempotency``): the key is claimed if and only if its
+-- certificate is on record. (The API's own store, albca-api.db, keeps the claims of the
+-- requests that must claim before they sign: a generated key, a renewal.)
+CREATE TABLE idempotency_keys (
+    caller      TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    serial      TEXT NOT NULL,        -- 40 hex digits, as in certificates
+    expires_at  INTEGER NOT NULL,
+    PRIMARY KEY (caller, key)
+) WITHOUT ROWID;
+CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
 """
 # Added to schema version 1 without a version change: created where missing at open, and a
 # store without them reads as "no revocation counted, no CRL kept", which is what it is.
@@ -284,6 +309,8 @@ class SqliteStore:
                 db.executescript_in_transaction(_SCHEMA_2)
             elif version == 1:
                 _upgrade_from_1(db)
+            if version < 3:
+                db.executescript_in_transaction(_SCHEMA_3)
             if version < _SCHEMA_VERSION:
                 db.executescript_in_transaction(_SCHEMA_ADDITIONS)
                 db.execute(_NOTICES)
@@ -508,6 +535,14 @@ class SqliteStore:
     def _check_batch(self, entries: Sequence[tuple[CertificateRecord, AuditEvent]]) -> None:
         if len(entries) > self.batch_limit:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
+
+    def find_key_claim(self, caller: str, key: str, now: datetime) -> ClaimedKey | None:
+        rows = self._read(
+            "SELECT fingerprint, serial FROM idempotency_keys "
+            "WHERE caller = ? AND key = ? AND expires_at > ?",
+            (caller, key, to_epoch(now)),
+        )
+        return ClaimedKey(rows[0][0], int(rows[0][1], 16)) if rows else None
 
     def get_certificate(self, serial: int) -> CertificateRecord:
         rows = self._read(
@@ -874,6 +909,9 @@ def _write_certificates(
     db: _Cursor, entries: Sequence[tuple[CertificateRecord, AuditEvent]]
 ) -> None:
     """``add_certificates``'s rows, inside a write transaction."""
+    claims = [record for record, _ in entries if record.idempotency is not None]
+    if claims:
+        _claim_keys(db, claims)
     for start in range(0, len(entries), _ROWS_PER_INSERT):
         part = entries[start : start + _ROWS_PER_INSERT]
         certificates: list[Any] = []
@@ -898,6 +936,37 @@ def _write_certificates(
             db.execute(_INSERT_REVOCATION, _revocation_row(record))
     for issuer_key_id, count in issued.items():
         db.execute(_COUNT_ISSUED, (issuer_key_id, count))
+
+
+# A claim replaces one of the same key only once that one has expired.
+_CLAIM_KEY = (
+    "INSERT INTO idempotency_keys (caller, key, fingerprint, serial, expires_at) "
+    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (caller, key) DO UPDATE SET "
+    "fingerprint = excluded.fingerprint, serial = excluded.serial, "
+    "expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= ?"
+)
+_PURGE_CLAIMS = (
+    "DELETE FROM idempotency_keys WHERE (caller, key) IN "
+    "(SELECT caller, key FROM idempotency_keys WHERE expires_at <= ? LIMIT ?)"
+)
+# Expired claims deleted per transaction that writes claims: more than any transaction
+# writes (``SqliteStore.batch_limit``), so the table stays as small as a day of keys.
+_PURGE_CLAIMS_BATCH = 1000
+
+
+def _claim_keys(db: _Cursor, records: Sequence[CertificateRecord]) -> None:
+    """The records' Idempotency-Key claims, before their rows: ``IdempotencyKeyTaken``
+    (the transaction is then rolled back) when one's key is claimed already, by a retry
+    committed before it or earlier in this batch."""
+    now = to_epoch(records[0].issued_at)
+    db.execute(_PURGE_CLAIMS, (now, _PURGE_CLAIMS_BATCH))
+    for record in records:
+        claim = record.idempotency
+        assert claim is not None
+        row = (claim.caller, claim.key, claim.fingerprint, _serial_key(record.serial))
+        written = db.execute(_CLAIM_KEY, (*row, to_epoch(claim.expires_at), now))
+        if written.rowcount != 1:
+            raise IdempotencyKeyTaken(record.serial, claim.key)
 
 
 def _taken_serial(db: _Cursor, serials: Sequence[int]) -> int | None:

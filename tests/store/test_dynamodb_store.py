@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import threading
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 from pynamodb.connection.base import Connection
 
-from albca.ca.errors import AlreadyRevoked, DuplicateSerial, StoreUnavailable
-from albca.ca.records import CertificateQuery, EffectiveStatus, RevocationReason
+from albca.ca.errors import AlreadyRevoked, CertificateNotFound, DuplicateSerial, StoreUnavailable
+from albca.ca.records import CertificateQuery, EffectiveStatus, KeyClaim, RevocationReason
 from albca.ca.stores.dynamodb import DynamoDBStore
 from albca.ca.stores.dynamodb_models import TTL_ATTRIBUTE, table_definition
 from tests.aws.moto_support import REGION, clean_aws_environment, create_table, mocked_aws
@@ -94,6 +95,22 @@ def test_records_carry_a_ttl_of_expiry_plus_retention(dynamodb_table):
     )["Item"]
     expected = int((record.not_after + timedelta(days=30)).timestamp())
     assert int(item[TTL_ATTRIBUTE]["N"]) == expected
+
+
+def test_a_record_carrying_an_idempotency_claim_is_refused_and_nothing_written(
+    dynamodb_table,
+):
+    # The API claims keys in its own table first on DynamoDB (``api.issuing``): a claim
+    # reaching this store would otherwise be dropped without a word.
+    store = DynamoDBStore(dynamodb_table, region=REGION)
+    record = replace(
+        make_record(10), idempotency=KeyClaim("tok", "k", "fp", T0 + timedelta(days=1))
+    )
+    with pytest.raises(ValueError, match="Idempotency-Key"):
+        store.add_certificate(record, issue_event(record))
+    assert not hasattr(store, "find_key_claim")
+    with pytest.raises(CertificateNotFound):
+        store.get_certificate(10)
 
 
 def test_without_retention_records_never_age_out(dynamodb_table):

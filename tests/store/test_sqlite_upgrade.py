@@ -1,5 +1,5 @@
-"""A store written by an older albca (schema version 1) opens, is upgraded to version 2 in
-one transaction, and its CRLs list exactly what they listed before (issue 17)."""
+"""A store written by an older albca (schema version 1) opens, is upgraded to the current
+version in one transaction, and its CRLs list exactly what they listed before (issue 17)."""
 
 from __future__ import annotations
 
@@ -112,10 +112,11 @@ def test_a_version_1_store_is_upgraded_and_its_crls_list_the_same_entries(tmp_pa
         store.close()
 
     connection = sqlite3.connect(path)
-    assert connection.execute("PRAGMA user_version").fetchone() == (2,)
+    assert connection.execute("PRAGMA user_version").fetchone() == (3,)
     indexes = {row[0] for row in connection.execute("SELECT name FROM sqlite_schema")}
     assert "certificates_revoked" not in indexes
     assert {"revocations", "certificates_by_expiry", "certificates_by_issuer"} <= indexes
+    assert {"idempotency_keys", "idempotency_keys_by_expiry"} <= indexes
     connection.close()
 
 
