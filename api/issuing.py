@@ -10,7 +10,6 @@ import base64
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import cast
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -19,6 +18,7 @@ from albca.api.errors import IdempotencyKeyReused, ScopeRequired
 from albca.api.idempotency import fingerprint, holder_fingerprint, seal, unseal
 from albca.api.renewal import Holder
 from albca.api.services import ApiServices
+from albca.api.stores.key_claims import CertificateStoreIdempotency
 from albca.api.stores.protocols import IdempotencyEntry
 from albca.api.tokens import Caller, Scope
 from albca.ca.authority import IssueRequest
@@ -29,7 +29,6 @@ from albca.ca.issued import IssuedCertificate
 from albca.ca.keys import CAKey, KeySpec, generate_private_key
 from albca.ca.names import RequestedNames
 from albca.ca.records import CertificateRecord, KeyClaim
-from albca.ca.stores.protocol import KeyClaimStore
 
 __all__ = [
     "Outcome",
@@ -75,20 +74,18 @@ def issue_from_csr(
     # Refuse what issue() would refuse before a claim is written for it.
     authority.check(profile, parsed.key_spec, parsed.names, caller.policy)
     keyed = _KeyedCsr.of(services, caller, idempotency_key, profile, csr, lifetime_seconds)
-    if keyed is None:  # a store that cannot claim a key with its certificate (DynamoDB)
-        body = _csr_body(profile, csr, lifetime_seconds)
-        entry = _claim(services, caller, idempotency_key, "issue-csr", body, sealed=None)
+    if not keyed.with_certificate:  # a store that cannot claim with the certificate
+        entry = _claim_entry(
+            services, keyed.caller_id, idempotency_key, keyed.expected, sealed=None
+        )
         return _issue_once(services, entry, issue, private_key=None)
     earlier = keyed.earlier()
-    if earlier is not None:
-        return earlier
-    older = keyed.older_claim()
-    if older is not None:
-        return _issue_once(services, older, issue, private_key=None)
-    try:
-        return Outcome(issue(None, keyed.claim()), replayed=False)
-    except IdempotencyKeyTaken as taken:
-        return keyed.winner(taken)
+    if earlier is None:
+        try:
+            return Outcome(issue(None, keyed.claim()), replayed=False)
+        except IdempotencyKeyTaken as taken:
+            earlier = keyed.winner(taken)
+    return _issue_once(services, earlier, issue, private_key=None)
 
 
 async def issue_from_csr_async(
@@ -123,29 +120,33 @@ async def issue_from_csr_async(
             idempotency_key=idempotency_key,
         )
 
-    keyed = None
-    if idempotency_key is not None:
-        keyed = _KeyedCsr.of(services, caller, idempotency_key, profile, csr, lifetime_seconds)
-        if keyed is None:
-            return await on_thread()  # the store cannot claim with the certificate
     authority = services.authority
-    parsed = _checked_csr(caller, profile, csr)
-    claim = None
-    if keyed is not None:
-        authority.check(profile, parsed.key_spec, parsed.names, caller.policy)
-        earlier = keyed.earlier()
-        if earlier is not None:
-            return earlier
-        if keyed.older_claim() is not None:
-            return await on_thread()  # issued with the serial that claim holds
-        claim = keyed.claim()
-    request = _csr_request(caller, profile, parsed, lifetime_seconds, None, claim)
-    try:
+    if idempotency_key is None:
+        parsed = _checked_csr(caller, profile, csr)
+        request = _csr_request(caller, profile, parsed, lifetime_seconds, None)
         issued = await authority.issue_async(request, caller_policy=caller.policy)
-    except IdempotencyKeyTaken as taken:
-        assert keyed is not None  # only a claim is taken
-        return keyed.winner(taken)
-    return Outcome(issued, replayed=False)
+        return Outcome(issued, replayed=False)
+    keyed = _KeyedCsr.of(services, caller, idempotency_key, profile, csr, lifetime_seconds)
+    if not keyed.with_certificate:
+        return await on_thread()  # claimed first, in the API's store
+    parsed = _checked_csr(caller, profile, csr)
+    authority.check(profile, parsed.key_spec, parsed.names, caller.policy)
+    earlier = keyed.earlier()
+    if earlier is None:
+        claim = keyed.claim()
+        request = _csr_request(caller, profile, parsed, lifetime_seconds, None, claim)
+        try:
+            issued = await authority.issue_async(request, caller_policy=caller.policy)
+        except IdempotencyKeyTaken as taken:
+            earlier = keyed.winner(taken)
+        else:
+            return Outcome(issued, replayed=False)
+    replay = _replay(services, earlier)
+    if replay is not None:
+        return replay
+    # Claimed by an older albca, whose attempt died before its certificate was issued:
+    # issued now with the serial of that claim.
+    return await on_thread()
 
 
 def _csr_body(profile: str, csr: str, lifetime_seconds: int | None) -> dict[str, object]:
@@ -155,12 +156,10 @@ def _csr_body(profile: str, csr: str, lifetime_seconds: int | None) -> dict[str,
 
 @dataclass(frozen=True)
 class _KeyedCsr:
-    """``POST /v1/certificates`` with an Idempotency-Key, on a store that claims the key in
-    the transaction that writes its certificate (``KeyClaimStore``): what a retry finds,
-    and the claim a first attempt writes."""
+    """``POST /v1/certificates`` with an Idempotency-Key: the claim an earlier attempt left,
+    and where this one's goes."""
 
     services: ApiServices
-    claims: KeyClaimStore
     caller_id: str
     key: str
     expected: str  # the request's fingerprint
@@ -174,28 +173,18 @@ class _KeyedCsr:
         profile: str,
         csr: str,
         lifetime_seconds: int | None,
-    ) -> _KeyedCsr | None:
-        claims = _key_claims(services)
-        if claims is None:
-            return None
+    ) -> _KeyedCsr:
         expected = fingerprint(caller, "issue-csr", _csr_body(profile, csr, lifetime_seconds))
-        return cls(services, claims, caller.token.token_id, key, expected)
+        return cls(services, caller.token.token_id, key, expected)
 
-    def earlier(self) -> Outcome | None:
-        """The certificate an earlier attempt issued for this key (refused when the key
-        came with another request). Its claim and its record were committed together."""
-        now = self.services.authority.now()
-        claimed = self.claims.find_key_claim(self.caller_id, self.key, now)
-        if claimed is None:
-            return None
-        _check_fingerprint(claimed.fingerprint, self.expected)
-        record = self.services.authority.get(claimed.serial)
-        return Outcome(_from_record(self.services, record, None), replayed=True)
+    @property
+    def with_certificate(self) -> bool:
+        """Whether the key is claimed in the transaction that commits the certificate
+        (the SQLite certificate store); otherwise in a write of its own, first."""
+        return isinstance(self.services.idempotency, CertificateStoreIdempotency)
 
-    def older_claim(self) -> IdempotencyEntry | None:
-        """This key's claim in the API's own store, where albca before schema version 3
-        claimed it first (kept for ``idempotency_retention`` after an upgrade); checked
-        against this request."""
+    def earlier(self) -> IdempotencyEntry | None:
+        """The claim of an earlier attempt (or of another request: refused)."""
         entry = self.services.idempotency.find(
             self.caller_id, self.key, self.services.authority.now()
         )
@@ -207,17 +196,12 @@ class _KeyedCsr:
         expires_at = self.services.authority.now() + self.services.settings.idempotency_retention
         return KeyClaim(self.caller_id, self.key, self.expected, expires_at)
 
-    def winner(self, taken: IdempotencyKeyTaken) -> Outcome:
-        """A concurrent retry claimed the key first: the certificate it issued."""
-        earlier = self.earlier()
-        if earlier is None:
-            raise taken  # its claim expired meanwhile (after idempotency_retention)
-        return earlier
-
-
-def _key_claims(services: ApiServices) -> KeyClaimStore | None:
-    store = services.authority.store
-    return cast(KeyClaimStore, store) if hasattr(store, "find_key_claim") else None
+    def winner(self, taken: IdempotencyKeyTaken) -> IdempotencyEntry:
+        """The claim that took the key first: a concurrent retry's, or another request's."""
+        entry = self.earlier()
+        if entry is None:
+            raise taken  # it expired meanwhile (after idempotency_retention)
+        return entry
 
 
 def _checked_csr(caller: Caller, profile: str, csr: str) -> ParsedCSR:
@@ -412,6 +396,11 @@ def _earlier_result(
     if entry is None:
         return None
     _check_fingerprint(entry.fingerprint, expected)
+    return _replay(services, entry)
+
+
+def _replay(services: ApiServices, entry: IdempotencyEntry) -> Outcome | None:
+    """The certificate ``entry`` names, as a replay; None while it is not on record."""
     try:
         record = services.authority.get(entry.serial)
     except CertificateNotFound:
@@ -450,13 +439,6 @@ def _claim_entry(
     sealed: tuple[int, bytes] | None,
 ) -> IdempotencyEntry:
     now = services.authority.now()
-    claims = _key_claims(services)
-    if claims is not None:
-        # The key may answer a certificate issued from a CSR already (claimed with it, in
-        # the certificate store): a key names one request, whichever route it went to.
-        claimed = claims.find_key_claim(caller_id, key, now)
-        if claimed is not None:
-            _check_fingerprint(claimed.fingerprint, expected)
     serial, sealed_key = sealed if sealed is not None else (random_serial(), None)
     entry = services.idempotency.claim(
         IdempotencyEntry(

@@ -17,9 +17,9 @@ What it keeps:
   was written: ``add_certificates`` is all or nothing);
 - a duplicate serial in a batch (a chosen serial already held, or two callers retrying one
   Idempotency-Key in the same batch) fails only the caller whose serial it is: the batch is
-  committed again one record at a time, and exactly that caller gets ``DuplicateSerial``;
+  committed again without that record, and exactly that caller gets ``DuplicateSerial``;
   so does an Idempotency-Key claimed already (``IdempotencyKeyTaken``: a retry of the same
-  request, committed before it or in the same batch).
+  request, committed before it or earlier in the batch, or another request's).
 
 Callers announce themselves while they sign (``signing``): a caller about to commit waits
 for those, bounded by their signing and not by a timer, so that concurrent callers' records
@@ -422,26 +422,32 @@ class GroupCommit:
         return batch
 
     def _commit(self, batch: list[Pending]) -> None:
-        try:
-            if len(batch) == 1:
-                self._store.add_certificate(batch[0].record, batch[0].event)
-            else:
-                self._store.add_certificates([(p.record, p.event) for p in batch])
-        except _ONE_RECORD_CONFLICTS as conflict:
-            if len(batch) == 1:
-                _finish(batch, conflict)
-            else:
-                # Nothing was written; find whose serial (or key) is taken by writing one
-                # at a time.
-                for pending in batch:
-                    self._commit([pending])
+        while batch:
+            try:
+                if len(batch) == 1:
+                    self._store.add_certificate(batch[0].record, batch[0].event)
+                else:
+                    self._store.add_certificates([(p.record, p.event) for p in batch])
+            except _ONE_RECORD_CONFLICTS as conflict:
+                # Nothing was written. The record it names fails alone; the rest of the
+                # batch is written again together, not one record at a time: a retry of
+                # one Idempotency-Key must not cost every other caller a commit of its own.
+                named = [p for p in batch if p.record.serial == conflict.serial]
+                if not named and len(batch) > 1:  # no record named: one at a time
+                    for pending in batch:
+                        self._commit([pending])
+                    return
+                culprit = named[-1] if named else batch[0]  # the first of a serial stays
+                _finish([culprit], conflict)
+                batch = [p for p in batch if p is not culprit]
+                continue
+            except Exception as exc:
+                # Nothing of the batch was written (all or nothing): each caller raises this
+                # error, a StoreUnavailable saying why, or a defect's own exception.
+                _finish(batch, exc)
+                return
+            _finish(batch, None)
             return
-        except Exception as exc:
-            # Nothing of the batch was written (all or nothing): each caller raises this
-            # error, a StoreUnavailable saying why, or a defect's own exception.
-            _finish(batch, exc)
-            return
-        _finish(batch, None)
 
 
 class _Signing:

@@ -156,25 +156,33 @@ class EffectiveStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class KeyClaim:
-    """An API caller's Idempotency-Key, answered by the certificate whose record carries it.
+    """An API caller's Idempotency-Key, bound to one request and to the certificate that
+    answers it (issue 17).
 
-    Written in the transaction that writes the record (``CertificateRecord.idempotency``),
-    so that the key is claimed if and only if its certificate is on record: one commit
-    per request instead of a claim committed first and the certificate after it (issue
-    17). ``fingerprint`` names the request the key was sent with (``api.idempotency``): a
-    retry must send the same one. A claim no longer counts once ``expires_at`` is past."""
+    Written by the SQLite store in one table for every route (``idempotency_keys``):
+    either in the transaction that writes the certificate's record
+    (``CertificateRecord.idempotency``: the key is claimed if and only if its certificate
+    is on record, one commit per request), or on its own before signing, where the answer
+    must be fixed first (``claim_key``: a generated key, sealed, or a renewal). One table,
+    so that of two requests racing one key, whatever their routes, one claims it.
+    ``fingerprint`` names the request the key came with (``api.idempotency``): a retry
+    must send the same one. A claim no longer counts once ``expires_at`` is past."""
 
     caller: str
     key: str
     fingerprint: str
     expires_at: datetime
+    sealed_private_key: bytes | None = field(default=None, repr=False)
 
 
 class ClaimedKey(NamedTuple):
-    """A claim as the store holds it: the request's fingerprint, the certificate's serial."""
+    """A claim as the store holds it, and the serial of the certificate that answers it."""
 
     fingerprint: str
     serial: int
+    created_at: datetime
+    expires_at: datetime
+    sealed_private_key: bytes | None
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,10 @@ from typing import NamedTuple
 
 from albca.api.services import AlbMtlsHeaders, ApiServices, ApiSettings
 from albca.api.stores import IdempotencyStore, ReplayGuard, TokenStore
+from albca.api.stores.key_claims import CertificateStoreIdempotency
 from albca.ca.clock import Clock, system_clock
 from albca.ca.errors import ConfigurationError
+from albca.ca.stores.sqlite import SqliteStore
 from albca.compose.ca_keys import aws_extra_missing
 from albca.compose.passphrase import PassphraseSource
 from albca.compose.services import Services, open_services
@@ -138,10 +140,15 @@ def open_api(
     except BaseException:
         services.close()
         raise
+    idempotency = stores.idempotency
+    if isinstance(services.authority.store, SqliteStore):
+        # Keys claimed beside the certificates, where a CSR's claim is written with its
+        # certificate (``api.stores.key_claims``); claims albca-api.db holds still count.
+        idempotency = CertificateStoreIdempotency(services.authority.store, legacy=idempotency)
     api = ApiServices(
         authority=services.authority,
         tokens=stores.tokens,
-        idempotency=stores.idempotency,
+        idempotency=idempotency,
         replay_guard=stores.replay_guard,
         settings=api_settings(settings),
         trust_store_sync=api_trust_store_sync(settings, services, on_lambda=on_lambda),

@@ -42,6 +42,7 @@ from albca.ca.records import (
     CertificateQuery,
     CertificateRecord,
     ClaimedKey,
+    KeyClaim,
     RevocationReason,
     RevokedEntry,
 )
@@ -95,13 +96,20 @@ class CrlState:
 
 
 class KeyClaimStore(Protocol):
-    """A store that writes a record's Idempotency-Key claim (``CertificateRecord.
-    idempotency``) in the transaction that writes the record, and finds it again. A store
-    without it (DynamoDB) refuses a record that carries one; the API then claims the key
-    in its own store first (``api.issuing``)."""
+    """A store that keeps API callers' Idempotency-Key claims (``KeyClaim``) beside the
+    certificates: written with a record that carries one (``CertificateRecord.
+    idempotency``, in the transaction that writes it) or on their own (``claim_key``). A
+    store without them (DynamoDB) refuses a record that carries one; the API keeps its
+    claims in its own store there (``api.issuing``)."""
 
     def find_key_claim(self, caller: str, key: str, now: datetime) -> ClaimedKey | None:
-        """The unexpired claim of ``caller``'s ``key``; its certificate is on record."""
+        """The unexpired claim of ``caller``'s ``key``."""
+        ...
+
+    def claim_key(self, claim: KeyClaim, serial: int, now: datetime) -> ClaimedKey:
+        """Claim the key for the certificate ``serial`` unless an unexpired claim holds it;
+        the claim that holds it now. Atomic: of two racing claims, one wins and both get
+        the winner back."""
         ...
 
 

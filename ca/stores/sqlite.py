@@ -72,6 +72,7 @@ from albca.ca.records import (
     CertificateStatus,
     ClaimedKey,
     EffectiveStatus,
+    KeyClaim,
     RevocationReason,
     RevokedEntry,
     decode_cursor,
@@ -163,16 +164,20 @@ CREATE TABLE issued_counts (
 """
 # Schema version 3 (issue 17), created by a new store and by the upgrade of an older one.
 _SCHEMA_3 = """
--- An API caller's Idempotency-Key and the certificate that answers it, written with that
--- certificate (``CertificateRecord.idempotency``): the key is claimed if and only if its
--- certificate is on record. (The API's own store, albca-api.db, keeps the claims of the
--- requests that must claim before they sign: a generated key, a renewal.)
+-- Every API caller's Idempotency-Key and the certificate that answers it (``KeyClaim``):
+-- written with that certificate's record (a CSR: the key is claimed if and only if the
+-- certificate is on record), or on its own before signing (``claim_key``: a generated
+-- key, sealed for the caller, or a renewal). One table for every route, so that of two
+-- requests racing one key, one claims it. (albca before version 3 kept claims in
+-- albca-api.db; the API still reads those: ``api.stores.key_claims``.)
 CREATE TABLE idempotency_keys (
     caller      TEXT NOT NULL,
     key         TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     serial      TEXT NOT NULL,        -- 40 hex digits, as in certificates
+    created_at  INTEGER NOT NULL,
     expires_at  INTEGER NOT NULL,
+    sealed_private_key BLOB,
     PRIMARY KEY (caller, key)
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_keys_by_expiry ON idempotency_keys (expires_at);
@@ -537,12 +542,18 @@ class SqliteStore:
             raise ValueError(f"at most {self.batch_limit} certificates per transaction")
 
     def find_key_claim(self, caller: str, key: str, now: datetime) -> ClaimedKey | None:
-        rows = self._read(
-            "SELECT fingerprint, serial FROM idempotency_keys "
-            "WHERE caller = ? AND key = ? AND expires_at > ?",
-            (caller, key, to_epoch(now)),
-        )
-        return ClaimedKey(rows[0][0], int(rows[0][1], 16)) if rows else None
+        rows = self._read(_FIND_CLAIM, (caller, key, to_epoch(now)))
+        return _claimed_key(rows[0]) if rows else None
+
+    def claim_key(self, claim: KeyClaim, serial: int, now: datetime) -> ClaimedKey:
+        """Claim ``claim``'s key for the certificate ``serial`` (not yet signed) in a
+        transaction of its own, unless an unexpired claim holds it; the claim that holds it
+        now, whichever it is."""
+        with self._transaction() as db:
+            db.execute(_PURGE_CLAIMS, (to_epoch(now), _PURGE_CLAIMS_BATCH))
+            _write_claim(db, claim, serial, now)
+            row = db.execute(_FIND_CLAIM, (claim.caller, claim.key, to_epoch(now))).fetchone()
+        return _claimed_key(row)
 
     def get_certificate(self, serial: int) -> CertificateRecord:
         rows = self._read(
@@ -940,10 +951,16 @@ def _write_certificates(
 
 # A claim replaces one of the same key only once that one has expired.
 _CLAIM_KEY = (
-    "INSERT INTO idempotency_keys (caller, key, fingerprint, serial, expires_at) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (caller, key) DO UPDATE SET "
+    "INSERT INTO idempotency_keys (caller, key, fingerprint, serial, created_at, expires_at, "
+    "sealed_private_key) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (caller, key) DO UPDATE SET "
     "fingerprint = excluded.fingerprint, serial = excluded.serial, "
-    "expires_at = excluded.expires_at WHERE idempotency_keys.expires_at <= ?"
+    "created_at = excluded.created_at, expires_at = excluded.expires_at, "
+    "sealed_private_key = excluded.sealed_private_key "
+    "WHERE idempotency_keys.expires_at <= excluded.created_at"
+)
+_FIND_CLAIM = (
+    "SELECT fingerprint, serial, created_at, expires_at, sealed_private_key "
+    "FROM idempotency_keys WHERE caller = ? AND key = ? AND expires_at > ?"
 )
 _PURGE_CLAIMS = (
     "DELETE FROM idempotency_keys WHERE (caller, key) IN "
@@ -954,18 +971,39 @@ _PURGE_CLAIMS = (
 _PURGE_CLAIMS_BATCH = 1000
 
 
+def _write_claim(db: _Cursor, claim: KeyClaim, serial: int, now: datetime) -> bool:
+    """Whether ``claim`` now holds its key (False: an unexpired claim holds it)."""
+    written = db.execute(
+        _CLAIM_KEY,
+        (
+            claim.caller,
+            claim.key,
+            claim.fingerprint,
+            _serial_key(serial),
+            to_epoch(now),
+            to_epoch(claim.expires_at),
+            claim.sealed_private_key,
+        ),
+    )
+    return written.rowcount == 1
+
+
+def _claimed_key(row: Sequence[Any]) -> ClaimedKey:
+    fingerprint, serial, created_at, expires_at, sealed = row
+    return ClaimedKey(
+        fingerprint, int(serial, 16), from_epoch(created_at), from_epoch(expires_at), sealed
+    )
+
+
 def _claim_keys(db: _Cursor, records: Sequence[CertificateRecord]) -> None:
     """The records' Idempotency-Key claims, before their rows: ``IdempotencyKeyTaken``
     (the transaction is then rolled back) when one's key is claimed already, by a retry
-    committed before it or earlier in this batch."""
-    now = to_epoch(records[0].issued_at)
-    db.execute(_PURGE_CLAIMS, (now, _PURGE_CLAIMS_BATCH))
+    committed before it or earlier in this batch, or by a request to another route."""
+    db.execute(_PURGE_CLAIMS, (to_epoch(records[0].issued_at), _PURGE_CLAIMS_BATCH))
     for record in records:
         claim = record.idempotency
         assert claim is not None
-        row = (claim.caller, claim.key, claim.fingerprint, _serial_key(record.serial))
-        written = db.execute(_CLAIM_KEY, (*row, to_epoch(claim.expires_at), now))
-        if written.rowcount != 1:
+        if not _write_claim(db, claim, record.serial, record.issued_at):
             raise IdempotencyKeyTaken(record.serial, claim.key)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import multiprocessing
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,14 @@ from albca.api import issuing
 from albca.api.tokens import Caller
 from albca.ca.errors import StoreUnavailable
 from tests.api.helpers import auth, csr_pem, open_api_ca
-from tests.api.test_group_commit_http import Gate, hold_then_queue, records
+from tests.api.test_group_commit_http import (
+    Gate,
+    hold_then_queue,
+    in_threads,
+    join,
+    records,
+    wait_until,
+)
 
 # spawn, not fork: each process opens the CA itself, as `albca serve` workers do.
 _CONTEXT = multiprocessing.get_context("spawn")
@@ -35,6 +43,18 @@ def post_keyed(client, token: str, key: str, body: dict | None = None) -> Any:
     headers = {**auth(token), "Idempotency-Key": key}
     body = body or {"profile": "server", "csr": csr_pem()}
     return client.post("/v1/certificates", json=body, headers=headers)
+
+
+def plain_and_retry(client, token: str, key: str) -> tuple[Callable[[], Any], Callable[[], Any]]:
+    """A request without a key (a new CSR each time), and a retry of one keyed request."""
+    body = {"profile": "server", "csr": csr_pem()}
+
+    def plain() -> Any:
+        return client.post(
+            "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
+        )
+
+    return plain, lambda: post_keyed(client, token, key, body)
 
 
 def test_the_claim_is_committed_with_the_certificate_not_in_the_api_store(ca, client):
@@ -64,22 +84,13 @@ def test_a_failed_commit_leaves_no_claim_and_the_retry_issues(ca, client):
 
 
 def test_retries_in_one_batch_are_written_again_one_by_one_and_share_one_certificate(ca, client):
-    token = ca.token()
-    body = {"profile": "server", "csr": csr_pem()}
-
-    def other() -> Any:
-        return client.post(
-            "/v1/certificates", json={"profile": "server", "csr": csr_pem()}, headers=auth(token)
-        )
-
-    def retry() -> Any:
-        return post_keyed(client, token, "same-batch", body)
+    other, retry = plain_and_retry(client, ca.token(), "same-batch")
 
     with Gate(ca.authority.store) as gate:
         _, answers = hold_then_queue(ca, gate, other, [retry, retry, retry])
-    # The batch of three met the claim taken inside it and was written one at a time:
-    # the first retry's certificate and claim, and two refusals that write nothing.
-    assert gate.batches == [1, 3, 1, 1, 1]
+    # The batch of three met the key claimed inside it: written again without the record
+    # refused, twice, until the first retry's certificate and claim went in alone.
+    assert gate.batches == [1, 3, 2, 1]
     assert [r.status_code for r in answers] == [201, 201, 201]
     assert len({r.json()["certificate"]["serial"] for r in answers}) == 1
     assert sorted(r.headers.get("Idempotent-Replayed", "") for r in answers) == [
@@ -88,6 +99,43 @@ def test_retries_in_one_batch_are_written_again_one_by_one_and_share_one_certifi
         "true",
     ]
     assert len(records(ca)) == 2
+
+
+def test_other_callers_in_the_batch_of_a_refused_retry_still_share_one_commit(ca, client):
+    other, retry = plain_and_retry(client, ca.token(), "in-a-crowd")
+
+    with Gate(ca.authority.store) as gate:
+        _, answers = hold_then_queue(ca, gate, other, [other] * 10 + [retry, retry])
+    assert gate.batches == [1, 12, 11]
+    assert all(r.status_code == 201 for r in answers)
+    assert len(records(ca)) == 12
+
+
+def test_a_generated_key_racing_a_csr_for_one_key_leaves_one_certificate(ca, client):
+    """The CSR's claim goes with its certificate; the generated key's is claimed first, in
+    the same table: whichever commits first holds the key, the other is refused."""
+    token = ca.token()
+
+    def generate() -> Any:
+        return client.post(
+            "/v1/certificates/generate",
+            json={"profile": "client", "common_name": "job.svc.internal"},
+            headers={**auth(token), "Idempotency-Key": "two-routes"},
+        )
+
+    claims = ca.authority.store
+    with Gate(claims) as gate:
+        from_csr, csr_answers = in_threads([lambda: post_keyed(client, token, "two-routes")])
+        assert gate.held.wait(30)  # the CSR's certificate and claim, not yet written
+        generating, generate_answers = in_threads([generate])
+        wait_until(lambda: claims.find_key_claim(token_id(token), "two-routes", ca.clock()))
+        gate.opened.set()  # the generated key's claim is in: now the CSR's write
+        join(from_csr + generating)
+    refused, generated = csr_answers[0], generate_answers[0]
+    assert generated.status_code == 201
+    assert refused.status_code == 422
+    assert refused.json()["error"]["code"] == "idempotency_key_reused"
+    assert [r.serial for r in records(ca)] == [int(generated.json()["certificate"]["serial"], 16)]
 
 
 def test_a_key_that_answers_a_csr_is_refused_for_a_generated_key(ca, client):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from albca.ca.errors import DuplicateSerial, IdempotencyKeyTaken
-from albca.ca.records import ClaimedKey, KeyClaim
+from albca.ca.records import KeyClaim
 from albca.ca.stores.sqlite import SqliteStore
 from tests.factories import T0, issue_event, make_record
 
@@ -30,6 +30,12 @@ def claimed(serial: int, key: str = "k", *, caller: str = "tok1", at=T0, fingerp
     return replace(record, idempotency=KeyClaim(caller, key, fingerprint, at + RETENTION))
 
 
+def held(store: SqliteStore, caller: str, key: str, now) -> tuple[str, int] | None:
+    """The fingerprint and serial of the claim on ``caller``'s ``key``, if one holds it."""
+    claimed = store.find_key_claim(caller, key, now)
+    return None if claimed is None else (claimed.fingerprint, claimed.serial)
+
+
 def rows(store: SqliteStore, table: str) -> int:
     connection = sqlite3.connect(store.path)
     try:
@@ -41,11 +47,11 @@ def rows(store: SqliteStore, table: str) -> int:
 def test_a_claim_is_written_with_its_certificate_and_found_until_it_expires(store):
     record = claimed(0x51)
     store.add_certificates([(record, issue_event(record))])
-    assert store.find_key_claim("tok1", "k", T0) == ClaimedKey("f1", 0x51)
+    assert held(store, "tok1", "k", T0) == ("f1", 0x51)
     assert store.get_certificate(0x51).serial == 0x51
-    assert store.find_key_claim("tok2", "k", T0) is None  # keys are per caller
-    assert store.find_key_claim("tok1", "other", T0) is None
-    assert store.find_key_claim("tok1", "k", T0 + RETENTION) is None  # expired
+    assert held(store, "tok2", "k", T0) is None  # keys are per caller
+    assert held(store, "tok1", "other", T0) is None
+    assert held(store, "tok1", "k", T0 + RETENTION) is None  # expired
 
 
 def test_a_key_claimed_already_refuses_the_second_certificate_and_writes_none_of_it(store):
@@ -56,7 +62,7 @@ def test_a_key_claimed_already_refuses_the_second_certificate_and_writes_none_of
         store.add_certificates([(retry, issue_event(retry))])
     assert refused.value.serial == 0x52
     assert "'k'" in str(refused.value)
-    assert store.find_key_claim("tok1", "k", T0) == ClaimedKey("f1", 0x51)
+    assert held(store, "tok1", "k", T0) == ("f1", 0x51)
     assert rows(store, "certificates") == 1
     assert rows(store, "audit") == 1
     assert store.issuer_counts(first.issuer_key_id, T0).issued == 1
@@ -73,7 +79,7 @@ def test_one_key_twice_in_a_batch_writes_nothing_of_the_batch(store):
     store.add_certificates(entries[:2])  # the group commit then writes them one by one
     with pytest.raises(IdempotencyKeyTaken):
         store.add_certificates(entries[2:])
-    assert store.find_key_claim("tok1", "k", T0) == ClaimedKey("f1", 0x51)
+    assert held(store, "tok1", "k", T0) == ("f1", 0x51)
 
 
 def test_a_taken_serial_leaves_no_claim_behind(store):
@@ -82,7 +88,7 @@ def test_a_taken_serial_leaves_no_claim_behind(store):
     again = claimed(0x51)
     with pytest.raises(DuplicateSerial):
         store.add_certificates([(again, issue_event(again))])
-    assert store.find_key_claim("tok1", "k", T0) is None
+    assert held(store, "tok1", "k", T0) is None
 
 
 def test_an_expired_claim_gives_way_to_a_new_one_and_expired_ones_are_purged(store):
@@ -91,7 +97,7 @@ def test_an_expired_claim_gives_way_to_a_new_one_and_expired_ones_are_purged(sto
     later = T0 + RETENTION + timedelta(seconds=1)
     reused = claimed(0x21, key="old-0", at=later, fingerprint="f-new")
     store.add_certificates([(reused, issue_event(reused))])
-    assert store.find_key_claim("tok1", "old-0", later) == ClaimedKey("f-new", 0x21)
+    assert held(store, "tok1", "old-0", later) == ("f-new", 0x21)
     # The other expired claims went in the same transaction; the certificates stay.
     assert rows(store, "idempotency_keys") == 1
     assert rows(store, "certificates") == 4
@@ -123,9 +129,32 @@ def test_a_version_2_store_gains_the_claims_table_when_opened(tmp_path: Path):
     try:
         record = claimed(0x51)
         store.add_certificates([(record, issue_event(record))])
-        assert store.find_key_claim("tok1", "k", T0) == ClaimedKey("f1", 0x51)
+        assert held(store, "tok1", "k", T0) == ("f1", 0x51)
     finally:
         store.close()
     connection = sqlite3.connect(path)
     assert connection.execute("PRAGMA user_version").fetchone() == (3,)
     connection.close()
+
+
+def test_a_claim_made_before_signing_holds_the_key_against_a_certificate_claiming_it(store):
+    sealed = KeyClaim("tok1", "k", "f-gen", T0 + RETENTION, sealed_private_key=b"sealed")
+    first = store.claim_key(sealed, 0x61, T0)
+    assert (first.fingerprint, first.serial, first.sealed_private_key) == ("f-gen", 0x61, b"sealed")
+    assert (first.created_at, first.expires_at) == (T0, T0 + RETENTION)
+    # A racing claim gets the first one back and writes nothing.
+    again = store.claim_key(KeyClaim("tok1", "k", "f-other", T0 + RETENTION), 0x62, T0)
+    assert again == first
+    # A certificate carrying a claim on that key is refused whole.
+    record = claimed(0x63)
+    with pytest.raises(IdempotencyKeyTaken):
+        store.add_certificates([(record, issue_event(record))])
+    assert rows(store, "certificates") == 0
+    # Once the claim has expired, the key is free again.
+    later = T0 + RETENTION
+    renewed = store.claim_key(KeyClaim("tok1", "k", "f-new", later + RETENTION), 0x64, later)
+    assert (renewed.fingerprint, renewed.serial, renewed.sealed_private_key) == (
+        "f-new",
+        0x64,
+        None,
+    )

@@ -131,7 +131,7 @@ LAYERS: dict[str, list[set[str]]] = {
         {"openapi", "pages", "routes.authority", "routes.certificates", "routes.health"},
         {"body_guard", "deps", "issuing"},
         {"http_errors", "renewal"},
-        {"services", "stores", "stores.dynamodb", "stores.sqlite"},
+        {"services", "stores", "stores.dynamodb", "stores.key_claims", "stores.sqlite"},
         {"idempotency", "stores.protocols"},
         {"routes.responses", "tokens"},
         {"audit", "crl_cache", "errors", "renewal_token", "routes", "schemas"},
