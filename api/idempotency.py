@@ -1,10 +1,15 @@
 """Idempotent issuance: a retry with the same Idempotency-Key gets the same certificate.
 
-How it holds even under concurrent retries and crashes: the serial number is chosen
-*before* signing and bound to (caller, key) by one atomic claim. Every attempt for that
-key then issues with that serial, and the certificate store refuses a second certificate
-with a serial it already holds (``DuplicateSerial``). So at most one certificate exists per
-key, whatever the interleaving, and a retry finds it by serial.
+How it holds even under concurrent retries and crashes, on a SQLite certificate store: the
+claim of (caller, key) is written in the transaction that writes the certificate
+(``KeyClaim``), and the store refuses a second claim of an unexpired key
+(``IdempotencyKeyTaken``: nothing of that attempt is written). So the key is claimed if
+and only if its certificate is on record, at most one certificate exists per key, and a
+retry finds it through the claim. Where the claim must come first (a generated key, below;
+every keyed request on DynamoDB), the serial number is chosen *before* signing and bound
+to (caller, key) by one atomic claim; every attempt for that key then issues with that
+serial, and the store refuses a second certificate with a serial it already holds
+(``DuplicateSerial``).
 
 A generated key is the delicate case: the caller needs the private key, and a retry after
 a lost response must return the *same* key, or the certificate the first attempt issued is

@@ -73,19 +73,8 @@ def issue_from_csr(
         return Outcome(issue(None), replayed=False)
     # Refuse what issue() would refuse before a claim is written for it.
     authority.check(profile, parsed.key_spec, parsed.names, caller.policy)
-    keyed = _KeyedCsr.of(services, caller, idempotency_key, profile, csr, lifetime_seconds)
-    if not keyed.with_certificate:  # a store that cannot claim with the certificate
-        entry = _claim_entry(
-            services, keyed.caller_id, idempotency_key, keyed.expected, sealed=None
-        )
-        return _issue_once(services, entry, issue, private_key=None)
-    earlier = keyed.earlier()
-    if earlier is None:
-        try:
-            return Outcome(issue(None, keyed.claim()), replayed=False)
-        except IdempotencyKeyTaken as taken:
-            earlier = keyed.winner(taken)
-    return _issue_once(services, earlier, issue, private_key=None)
+    keyed = _Keyed.of_csr(services, caller, idempotency_key, profile, csr, lifetime_seconds)
+    return keyed.issue_once(issue)
 
 
 async def issue_from_csr_async(
@@ -126,7 +115,7 @@ async def issue_from_csr_async(
         request = _csr_request(caller, profile, parsed, lifetime_seconds, None)
         issued = await authority.issue_async(request, caller_policy=caller.policy)
         return Outcome(issued, replayed=False)
-    keyed = _KeyedCsr.of(services, caller, idempotency_key, profile, csr, lifetime_seconds)
+    keyed = _Keyed.of_csr(services, caller, idempotency_key, profile, csr, lifetime_seconds)
     if not keyed.with_certificate:
         return await on_thread()  # claimed first, in the API's store
     parsed = _checked_csr(caller, profile, csr)
@@ -155,9 +144,9 @@ def _csr_body(profile: str, csr: str, lifetime_seconds: int | None) -> dict[str,
 
 
 @dataclass(frozen=True)
-class _KeyedCsr:
-    """``POST /v1/certificates`` with an Idempotency-Key: the claim an earlier attempt left,
-    and where this one's goes."""
+class _Keyed:
+    """A request with an Idempotency-Key that issues one certificate (from a CSR, or a
+    renewal): the claim an earlier attempt left, and where this one's goes."""
 
     services: ApiServices
     caller_id: str
@@ -165,7 +154,7 @@ class _KeyedCsr:
     expected: str  # the request's fingerprint
 
     @classmethod
-    def of(
+    def of_csr(
         cls,
         services: ApiServices,
         caller: Caller,
@@ -173,7 +162,7 @@ class _KeyedCsr:
         profile: str,
         csr: str,
         lifetime_seconds: int | None,
-    ) -> _KeyedCsr:
+    ) -> _Keyed:
         expected = fingerprint(caller, "issue-csr", _csr_body(profile, csr, lifetime_seconds))
         return cls(services, caller.token.token_id, key, expected)
 
@@ -182,6 +171,28 @@ class _KeyedCsr:
         """Whether the key is claimed in the transaction that commits the certificate
         (the SQLite certificate store); otherwise in a write of its own, first."""
         return isinstance(self.services.idempotency, CertificateStoreIdempotency)
+
+    def issue_once(
+        self, issue: Callable[[int | None, KeyClaim | None], IssuedCertificate]
+    ) -> Outcome:
+        """``issue`` once for this key, or the certificate an earlier attempt issued.
+        ``issue(serial, claim)`` issues with that serial (None: a new one) and writes
+        ``claim`` with the certificate."""
+        if not self.with_certificate:
+            entry = _claim_entry(
+                self.services, self.caller_id, self.key, self.expected, sealed=None
+            )
+        else:
+            earlier = self.earlier()
+            if earlier is None:
+                try:
+                    return Outcome(issue(None, self.claim()), replayed=False)
+                except IdempotencyKeyTaken as taken:
+                    earlier = self.winner(taken)
+            entry = earlier
+        return _issue_once(
+            self.services, entry, lambda serial: issue(serial, None), private_key=None
+        )
 
     def earlier(self) -> IdempotencyEntry | None:
         """The claim of an earlier attempt (or of another request: refused)."""
@@ -329,20 +340,20 @@ def renew_by_serial(
     current = authority.renewable(serial)
     caller.require_profile(current.profile)
 
-    def renew(new_serial: int | None) -> IssuedCertificate:
+    def renew(new_serial: int | None, claim: KeyClaim | None = None) -> IssuedCertificate:
         return authority.renew(
             current.serial,
             requested_by=caller.actor,
             public_key=public_key,
             caller_policy=caller.policy,
             new_serial=new_serial,
+            idempotency=claim,
         )
 
     if idempotency_key is None:
         return Outcome(renew(None), replayed=False)
     authority.check_renewal(current, public_key=public_key, caller_policy=caller.policy)
-    entry = _claim_entry(services, caller_id, idempotency_key, expected, sealed=None)
-    return _issue_once(services, entry, renew, private_key=None)
+    return _Keyed(services, caller_id, idempotency_key, expected).issue_once(renew)
 
 
 def renew_as_holder(
@@ -367,13 +378,14 @@ def renew_as_holder(
     public_key = parse_csr(csr).public_key if csr is not None else None
     current = authority.renewable(holder.serial, holder.certificate)
 
-    def renew(new_serial: int | None) -> IssuedCertificate:
+    def renew(new_serial: int | None, claim: KeyClaim | None = None) -> IssuedCertificate:
         return authority.renew(
             holder.serial,
             requested_by=current.requested_by,  # the certificate's owner stays its owner
             public_key=public_key,
             presented=holder.certificate,
             new_serial=new_serial,
+            idempotency=claim,
         )
 
     if idempotency_key is None:
@@ -381,8 +393,7 @@ def renew_as_holder(
         return Outcome(renew(None), replayed=False)
     authority.check_renewal(current, public_key=public_key)
     _spend_renewal_token(services, holder)
-    entry = _claim_entry(services, holder.actor, idempotency_key, expected, sealed=None)
-    return _issue_once(services, entry, renew, private_key=None)
+    return _Keyed(services, holder.actor, idempotency_key, expected).issue_once(renew)
 
 
 def _earlier_result(

@@ -736,16 +736,21 @@ class Authority:
         presented: x509.Certificate | None = None,
         caller_policy: NamePolicy | None = None,
         new_serial: int | None = None,
+        idempotency: KeyClaim | None = None,
     ) -> IssuedCertificate:
         """A new certificate for the same names, profile and lifetime as ``serial``.
 
         The key stays the same unless ``public_key`` (from a CSR, which proved possession of
         it) replaces it. The lifetime is the original's, shortened to the profile's maximum
-        if an operator has lowered it since.
+        if an operator has lowered it since. ``idempotency`` as for ``IssueRequest``.
         """
         current = self.renewable(serial, presented)
         request = self._renewal_request(
-            current, requested_by=requested_by, public_key=public_key, new_serial=new_serial
+            current,
+            requested_by=requested_by,
+            public_key=public_key,
+            new_serial=new_serial,
+            idempotency=idempotency,
         )
         return self.issue(request, caller_policy=caller_policy)
 
@@ -769,6 +774,7 @@ class Authority:
         requested_by: str,
         public_key: CertificatePublicKeyTypes | None,
         new_serial: int | None = None,
+        idempotency: KeyClaim | None = None,
     ) -> IssueRequest:
         profile = self.profiles.get(current.profile)
         key = public_key
@@ -782,6 +788,7 @@ class Authority:
             lifetime=min(current.not_after - current.issued_at, profile.max_lifetime),
             serial=new_serial,
             renewal_of=current.serial,
+            idempotency=idempotency,
         )
 
     # -- lifecycle -------------------------------------------------------------------

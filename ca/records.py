@@ -163,7 +163,7 @@ class KeyClaim:
     either in the transaction that writes the certificate's record
     (``CertificateRecord.idempotency``: the key is claimed if and only if its certificate
     is on record, one commit per request), or on its own before signing, where the answer
-    must be fixed first (``claim_key``: a generated key, sealed, or a renewal). One table,
+    must be fixed first (``claim_key``: a generated key, sealed for its caller). One table,
     so that of two requests racing one key, whatever their routes, one claims it.
     ``fingerprint`` names the request the key came with (``api.idempotency``): a retry
     must send the same one. A claim no longer counts once ``expires_at`` is past."""

@@ -1,11 +1,11 @@
 """The API's Idempotency-Keys kept in the SQLite certificate store (schema version 3).
 
-There a key sent with a CSR is claimed in the transaction that commits its certificate
-(``KeyClaim`` on the record: one commit per request, shared with concurrent ones, where a
-claim in albca-api.db cost a commit of its own first; issue 17). The other routes claim
-before they sign (``claim_key``), in the same table, so that of two requests racing one key
-on different routes one claims it and the other is refused, as when every claim was in
-albca-api.db.
+There a key sent with a CSR or a renewal is claimed in the transaction that commits its
+certificate (``KeyClaim`` on the record: one commit per request, shared with concurrent
+ones, where a claim in albca-api.db cost a commit of its own first; issue 17). A generated
+key claims before it signs (``claim_key``: its sealed private key must be kept first), in
+the same table, so that of two requests racing one key on different routes one claims it
+and the other is refused, as when every claim was in albca-api.db.
 
 Claims written there by albca before version 3 are still read (``legacy``) until they
 expire, and a key claimed there is not claimed again here.

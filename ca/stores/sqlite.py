@@ -165,9 +165,9 @@ CREATE TABLE issued_counts (
 # Schema version 3 (issue 17), created by a new store and by the upgrade of an older one.
 _SCHEMA_3 = """
 -- Every API caller's Idempotency-Key and the certificate that answers it (``KeyClaim``):
--- written with that certificate's record (a CSR: the key is claimed if and only if the
--- certificate is on record), or on its own before signing (``claim_key``: a generated
--- key, sealed for the caller, or a renewal). One table for every route, so that of two
+-- written with that certificate's record (a CSR, a renewal: the key is claimed if and
+-- only if the certificate is on record), or on its own before signing (``claim_key``: a
+-- generated key, sealed for the caller). One table for every route, so that of two
 -- requests racing one key, one claims it. (albca before version 3 kept claims in
 -- albca-api.db; the API still reads those: ``api.stores.key_claims``.)
 CREATE TABLE idempotency_keys (

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from albca.api import issuing
-from albca.api.tokens import Caller
+from albca.api.tokens import Caller, Scope
 from albca.ca.errors import StoreUnavailable
-from tests.api.helpers import auth, csr_pem, open_api_ca
+from tests.api.helpers import auth, csr_pem, open_api_ca, renewal_token
 from tests.api.test_group_commit_http import (
     Gate,
     hold_then_queue,
@@ -149,6 +149,55 @@ def test_a_key_that_answers_a_csr_is_refused_for_a_generated_key(ca, client):
     assert generated.status_code == 422
     assert generated.json()["error"]["code"] == "idempotency_key_reused"
     assert len(records(ca)) == 1
+
+
+def test_renewals_claim_their_key_with_the_new_certificate(ca, client, holder):
+    certificate, key = holder
+    token = ca.token("renewer", scopes={Scope.RENEW_ANY})
+    by_token = client.post(
+        f"/v1/certificates/{certificate.serial_number:x}/renew",
+        headers={**auth(token), "Idempotency-Key": "renew-by-serial"},
+    )
+    by_holder = client.post(
+        "/v1/certificates/renew",
+        headers={
+            **auth(renewal_token(certificate, key, issued_at=ca.clock())),
+            "Idempotency-Key": "renew-as-holder",
+        },
+    )
+    assert by_token.status_code == by_holder.status_code == 201
+    claims = ca.authority.store
+    for caller, claimed_key, answer in (
+        (token_id(token), "renew-by-serial", by_token),
+        (f"holder:{certificate.serial_number:x}", "renew-as-holder", by_holder),
+    ):
+        claimed = claims.find_key_claim(caller, claimed_key, ca.clock())
+        assert claimed is not None, caller
+        assert claimed.serial == int(answer.json()["certificate"]["serial"], 16)
+    assert api_claims(ca) == 0
+
+
+def test_a_renewal_whose_commit_fails_leaves_no_claim_and_its_retry_renews(ca, client, holder):
+    certificate, _ = holder
+    token = ca.token(scopes={Scope.RENEW_ANY})
+
+    def renew() -> Any:
+        return client.post(
+            f"/v1/certificates/{certificate.serial_number:x}/renew",
+            headers={**auth(token), "Idempotency-Key": "renew-failed"},
+        )
+
+    with Gate(ca.authority.store) as gate:
+        gate.fail_with = StoreUnavailable("certificate store failed to write: disk I/O error")
+        gate.opened.set()
+        assert renew().status_code == 503
+    # Claimed with the certificate: neither is on record (a claim written first would
+    # hold the key, with the serial the failed attempt chose).
+    assert ca.authority.store.find_key_claim(token_id(token), "renew-failed", ca.clock()) is None
+    retried = renew()
+    assert retried.status_code == 201
+    assert "idempotent-replayed" not in retried.headers
+    assert len(records(ca)) == 2  # the holder's certificate and its renewal
 
 
 def _issue_in_process(directory: str, token: str, csr: str, start: Any, out: Any) -> None:

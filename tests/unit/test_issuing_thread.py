@@ -152,6 +152,19 @@ def queued_behind_held_commit(
     return callers
 
 
+def issued_concurrently(authority: Authority, store: Held, dns_names: list[str]) -> Callers:
+    """Callers of ``dns_names`` queued behind a held commit, so that they are concurrent
+    (through the issuing thread) whatever the machine's load, then let through."""
+    store.gate.clear()
+    store.held.clear()
+    callers = queued_behind_held_commit(
+        authority, store, {name: issue(authority, name) for name in dns_names}
+    )
+    store.gate.set()
+    callers.join()
+    return callers
+
+
 def stored(store: SqliteStore) -> set[int]:
     page = store.query_certificates(CertificateQuery(limit=1000), system_clock())
     return {record.serial for record in page.records}
@@ -396,11 +409,7 @@ def test_a_forked_child_issues_without_the_parents_issuing_thread(held):
     """Only the forking thread goes on in a child of ``os.fork``: concurrent callers there
     issue on their own threads instead of handing requests to a thread that is not there."""
     authority, store = held
-    store.gate.set()
-    queued_behind_nothing = Callers()
-    for name in names(3):
-        queued_behind_nothing.start(name, issue(authority, name))
-    queued_behind_nothing.join()
+    issued_concurrently(authority, store, names(3))
     assert authority._issuing is not None  # started in this process
 
     pid = os.fork()
@@ -454,11 +463,7 @@ def test_an_issuing_thread_made_while_close_runs_commits_on_a_committer_made_aft
     caller that starts another issuing thread in between must not tie it to the committer
     being shut down: each batch asks the authority for its committer then."""
     authority, store = held
-    store.gate.set()
-    warm_up = Callers()
-    for name in names(2):
-        warm_up.start(name, issue(authority, name))
-    warm_up.join()
+    issued_concurrently(authority, store, names(2))  # an issuing thread runs
 
     stop = IssuingThread.stop
 
@@ -497,18 +502,14 @@ def test_an_idle_issuing_thread_ends_and_frees_an_authority_never_closed(tmp_pat
     authority = build_authority(tmp_path, store=store)
     callers = queued_behind_held_commit(authority, store, {})  # a lone one: no thread yet
     callers.join()
-    both = Callers()
-    for name in names(4):
-        both.start(name, issue(authority, name))
-    both.join()
+    both = issued_concurrently(authority, store, names(4))
     first = authority._issuing
     assert first is not None
     wait_until(lambda ended=first: ended.stopped)  # idle: ended
 
-    again = Callers()
-    for name in ("again-0.svc.internal", "again-1.svc.internal", "again-2.svc.internal"):
-        again.start(name, issue(authority, name))
-    again.join()
+    again = issued_concurrently(
+        authority, store, ["again-0.svc.internal", "again-1.svc.internal", "again-2.svc.internal"]
+    )
     assert all(isinstance(result, IssuedCertificate) for result in again.results.values())
     second = authority._issuing
     assert second is not None
