@@ -422,6 +422,9 @@ class GroupCommit:
         return batch
 
     def _commit(self, batch: list[Pending]) -> None:
+        # Records a conflict refused, answered only once the rest of their batch has its
+        # outcome: the claim that beat one may be in that rest, and its caller looks it up.
+        refused: list[tuple[Pending, Exception]] = []
         while batch:
             try:
                 if len(batch) == 1:
@@ -429,25 +432,30 @@ class GroupCommit:
                 else:
                     self._store.add_certificates([(p.record, p.event) for p in batch])
             except _ONE_RECORD_CONFLICTS as conflict:
-                # Nothing was written. The record it names fails alone; the rest of the
+                # Nothing was written. The record it names is refused; the rest of the
                 # batch is written again together, not one record at a time: a retry of
                 # one Idempotency-Key must not cost every other caller a commit of its own.
                 named = [p for p in batch if p.record.serial == conflict.serial]
                 if not named and len(batch) > 1:  # no record named: one at a time
                     for pending in batch:
                         self._commit([pending])
-                    return
+                    break
                 culprit = named[-1] if named else batch[0]  # the first of a serial stays
-                _finish([culprit], conflict)
+                refused.append((culprit, conflict))
                 batch = [p for p in batch if p is not culprit]
                 continue
             except Exception as exc:
                 # Nothing of the batch was written (all or nothing): each caller raises this
                 # error, a StoreUnavailable saying why, or a defect's own exception.
                 _finish(batch, exc)
-                return
+                break
             _finish(batch, None)
-            return
+            break
+        for pending, refusal in refused:
+            if all(p.error is None for p in batch):
+                _finish([pending], refusal)  # what beat it is on record
+            else:
+                self._commit([pending])  # what beat it may not be: written alone, again
 
 
 class _Signing:
