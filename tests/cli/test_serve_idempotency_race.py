@@ -9,18 +9,16 @@ from __future__ import annotations
 import http.client
 import json
 import sqlite3
-import subprocess
 import threading
-import time
 from pathlib import Path
 
 from tests.cli.test_serve_workers_spread import (
-    _answers,
     _children,
     _server_end_inodes,
     _socket_inodes,
+    serve_two_workers,
 )
-from tests.cli.test_token_and_serve import ALBCA, env, free_port, run  # noqa: F401 - fixture
+from tests.cli.test_token_and_serve import env, free_port, run  # noqa: F401 - fixture
 from tests.factories import ec_key, make_csr
 
 RETRIES = 16
@@ -39,22 +37,11 @@ def test_retries_of_one_key_across_two_workers_issue_one_certificate(env):  # no
         "Idempotency-Key": "one-request-sent-16-times",
     }
     port = free_port()
-    server = subprocess.Popen(
-        [*ALBCA, "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = serve_two_workers(env, port)
     connections = [
         http.client.HTTPConnection("127.0.0.1", port, timeout=60) for _ in range(RETRIES)
     ]
     try:
-        deadline = time.monotonic() + 60
-        while len(_children(server.pid)) < 2 or not _answers(port):
-            assert server.poll() is None, "albca serve exited"
-            assert time.monotonic() < deadline, "albca serve did not start 2 workers"
-            time.sleep(0.2)
-        time.sleep(1.0)  # both workers listening
         for connection in connections:
             connection.connect()
         for connection in connections:  # each accepted by its worker by now

@@ -76,22 +76,29 @@ def _get_health(sock: socket.socket) -> bytes:
     return answer
 
 
-def test_two_workers_both_answer_keep_alive_connections(env):  # noqa: F811 - the fixture
-    port = free_port()
+def serve_two_workers(environment: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    """``albca serve --workers 2`` on ``port``, once both workers listen."""
     server = subprocess.Popen(
         [*ALBCA, "serve", "--port", str(port), "--workers", "2", "--no-access-log"],
-        env=env,
+        env=environment,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    deadline = time.monotonic() + 60
+    while len(_children(server.pid)) < 2 or not _answers(port):
+        if server.poll() is not None or time.monotonic() > deadline:
+            server.kill()
+            raise AssertionError("albca serve did not start 2 workers")
+        time.sleep(0.2)
+    time.sleep(1.0)  # both workers listening, not only the first one up
+    return server
+
+
+def test_two_workers_both_answer_keep_alive_connections(env):  # noqa: F811 - the fixture
+    port = free_port()
+    server = serve_two_workers(env, port)
     connections: list[socket.socket] = []
     try:
-        deadline = time.monotonic() + 60
-        while len(_children(server.pid)) < 2 or not _answers(port):
-            assert server.poll() is None, "albca serve exited"
-            assert time.monotonic() < deadline, "albca serve did not start 2 workers"
-            time.sleep(0.2)
-        time.sleep(1.0)  # both workers listening, not only the first one up
         # A listening socket per worker: the kernel, not a race between workers woken by
         # one shared socket, decides where each connection goes.
         assert _listening_sockets(port) == 2
