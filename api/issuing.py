@@ -203,6 +203,12 @@ class _Keyed:
             _check_fingerprint(entry.fingerprint, self.expected)
         return entry
 
+    def replay(self) -> Outcome | None:
+        """The certificate an earlier attempt issued for this key, as a replay; None when
+        none is on record (no claim, or one whose attempt died before issuing)."""
+        entry = self.earlier()
+        return None if entry is None else _replay(self.services, entry)
+
     def claim(self) -> KeyClaim:
         expires_at = self.services.authority.now() + self.services.settings.idempotency_retention
         return KeyClaim(self.caller_id, self.key, self.expected, expires_at)
@@ -322,10 +328,12 @@ def renew_by_serial(
     authority = services.authority
     caller_id = caller.token.token_id
     expected = fingerprint(caller, "renew", {"serial": f"{serial:x}", "csr": csr})
+    keyed = None
     if idempotency_key is not None:
+        keyed = _Keyed(services, caller_id, idempotency_key, expected)
         # Before any check: a retry must get its certificate back even if the one it
         # renewed has since expired or been revoked (the usual next step after renewing).
-        replay = _earlier_result(services, caller_id, idempotency_key, expected)
+        replay = keyed.replay()
         if replay is not None:
             return replay
     public_key = parse_csr(csr).public_key if csr is not None else None
@@ -350,10 +358,10 @@ def renew_by_serial(
             idempotency=claim,
         )
 
-    if idempotency_key is None:
+    if keyed is None:
         return Outcome(renew(None), replayed=False)
     authority.check_renewal(current, public_key=public_key, caller_policy=caller.policy)
-    return _Keyed(services, caller_id, idempotency_key, expected).issue_once(renew)
+    return keyed.issue_once(renew)
 
 
 def renew_as_holder(
@@ -371,8 +379,10 @@ def renew_as_holder(
     """
     authority = services.authority
     expected = holder_fingerprint("renew-holder", {"csr": csr})
+    keyed = None
     if idempotency_key is not None:
-        replay = _earlier_result(services, holder.actor, idempotency_key, expected)
+        keyed = _Keyed(services, holder.actor, idempotency_key, expected)
+        replay = keyed.replay()
         if replay is not None:
             return replay
     public_key = parse_csr(csr).public_key if csr is not None else None
@@ -388,26 +398,12 @@ def renew_as_holder(
             idempotency=claim,
         )
 
-    if idempotency_key is None:
+    if keyed is None:
         _spend_renewal_token(services, holder)
         return Outcome(renew(None), replayed=False)
     authority.check_renewal(current, public_key=public_key)
     _spend_renewal_token(services, holder)
-    return _Keyed(services, holder.actor, idempotency_key, expected).issue_once(renew)
-
-
-def _earlier_result(
-    services: ApiServices, caller_id: str, key: str, expected: str
-) -> Outcome | None:
-    """The certificate an earlier attempt with this Idempotency-Key issued, if any.
-
-    A key used for another request is refused; a key claimed by an attempt that died
-    before issuing gives None, and the claim (with its serial) is taken up again."""
-    entry = services.idempotency.find(caller_id, key, services.authority.now())
-    if entry is None:
-        return None
-    _check_fingerprint(entry.fingerprint, expected)
-    return _replay(services, entry)
+    return keyed.issue_once(renew)
 
 
 def _replay(services: ApiServices, entry: IdempotencyEntry) -> Outcome | None:

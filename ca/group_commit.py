@@ -70,7 +70,7 @@ TryAdd = Callable[[Sequence[tuple[CertificateRecord, AuditEvent]]], bool]
 returns False when it would have to wait for another writer."""
 
 # A write refused for one record of a batch: nothing of the batch was written, and the
-# batch is written again one record at a time so that only that record's caller fails.
+# batch is written again without that record, so that only its caller fails (``_commit``).
 _ONE_RECORD_CONFLICTS = (DuplicateSerial, IdempotencyKeyTaken)
 
 
@@ -379,7 +379,7 @@ class GroupCommit:
             written = try_add([(p.record, p.event) for p in batch])
         except _ONE_RECORD_CONFLICTS as conflict:
             if len(batch) > 1:
-                return False  # ``_commit`` finds whose serial it is, one write at a time
+                return False  # ``_commit`` writes it again without the record refused
             _finish(batch, conflict)
             return True
         except Exception as exc:
