@@ -391,7 +391,7 @@ def renew_as_holder(
     def renew(new_serial: int | None, claim: KeyClaim | None = None) -> IssuedCertificate:
         return authority.renew(
             holder.serial,
-            requested_by=current.requested_by,  # the certificate's owner stays its owner
+            requested_by=current.requested_by,  # the owner (the api.renew event names the holder)
             public_key=public_key,
             presented=holder.certificate,
             new_serial=new_serial,

@@ -105,6 +105,9 @@ class IssueRequest:
     # API picks it before signing so that a retried request can never issue twice.
     serial: int | None = None
     renewal_of: int | None = None  # the certificate this one renews, for the audit trail
+    # Who asked, for the audit trail, when it is not ``requested_by``: a renewal keeps its
+    # certificate's owner, and the token or operator that renewed it is the event's actor.
+    actor: str | None = None
     # An API caller's Idempotency-Key, claimed in the transaction that writes the record
     # (``KeyClaim``); ``IdempotencyKeyTaken`` when a retry claimed it first.
     idempotency: KeyClaim | None = None
@@ -638,7 +641,11 @@ class Authority:
         if request.renewal_of is not None:
             detail["renewal_of"] = f"{request.renewal_of:x}"
         event = AuditEvent(
-            at=plan.now, action="issue", actor=request.requested_by, serial=serial, detail=detail
+            at=plan.now,
+            action="issue",
+            actor=request.actor or request.requested_by,
+            serial=serial,
+            detail=detail,
         )
         issued = IssuedCertificate(
             record=record, certificate=certificate, chain=plan.template.chain
@@ -738,11 +745,14 @@ class Authority:
         new_serial: int | None = None,
         idempotency: KeyClaim | None = None,
     ) -> IssuedCertificate:
-        """A new certificate for the same names, profile and lifetime as ``serial``.
+        """A new certificate for the same names, profile, lifetime and owner as ``serial``.
 
-        The key stays the same unless ``public_key`` (from a CSR, which proved possession of
-        it) replaces it. The lifetime is the original's, shortened to the profile's maximum
-        if an operator has lowered it since. ``idempotency`` as for ``IssueRequest``.
+        ``requested_by`` is who asks (the audit event's actor); the new record keeps the
+        owner of the one it renews, so that whoever obtained a certificate can still renew
+        and revoke it after another token (``renew-any``) renewed it. The key stays the same
+        unless ``public_key`` (from a CSR, which proved possession of it) replaces it. The
+        lifetime is the original's, shortened to the profile's maximum if an operator has
+        lowered it since. ``idempotency`` as for ``IssueRequest``.
         """
         current = self.renewable(serial, presented)
         request = self._renewal_request(
@@ -784,7 +794,8 @@ class Authority:
             profile=current.profile,
             public_key=key,
             names=renewal_names(current),
-            requested_by=requested_by,
+            requested_by=current.requested_by,
+            actor=requested_by,
             lifetime=min(current.not_after - current.issued_at, profile.max_lifetime),
             serial=new_serial,
             renewal_of=current.serial,

@@ -264,7 +264,39 @@ def test_renew_any_scope_renews_another_tokens_certificate_by_serial(ca, client,
         f"/v1/certificates/{certificate.serial_number:x}/renew", headers=auth(token)
     )
     assert response.status_code == 201
-    assert response.json()["certificate"]["requested_by"] == "api:renewer"
+    # The renewal keeps the owner (README: "renewals keep the owner"); the audit trail
+    # names the token that renewed it.
+    renewed = response.json()["certificate"]
+    assert renewed["requested_by"] == "api:issuer"
+    (event,) = [e for e in ca.audit("issue") if e.serial == int(renewed["serial"], 16)]
+    assert event.actor == "api:renewer"
+    assert event.detail["renewal_of"] == f"{certificate.serial_number:x}"
+
+
+def test_the_owner_keeps_its_certificate_after_another_token_renewed_it(ca, client):
+    # Before: a renew-any renewal made the renewing token the owner, and the token that
+    # obtained the certificate (and holds its key) could neither renew nor revoke it.
+    owner = ca.token("owner", scopes={Scope.ISSUE, Scope.RENEW})
+    issued = client.post(
+        "/v1/certificates",
+        json={"profile": "client", "csr": csr_pem(ec_key(), common_name="w2.svc.internal")},
+        headers=auth(owner),
+    )
+    assert issued.status_code == 201, issued.text
+    ops = ca.token("ops", scopes={Scope.RENEW_ANY})
+    by_ops = client.post(
+        f"/v1/certificates/{issued.json()['certificate']['serial']}/renew", headers=auth(ops)
+    )
+    assert by_ops.status_code == 201, by_ops.text
+    serial = by_ops.json()["certificate"]["serial"]
+    again = client.post(f"/v1/certificates/{serial}/renew", headers=auth(owner))
+    assert again.status_code == 201, again.text
+    assert again.json()["certificate"]["requested_by"] == "api:owner"
+    revoked = client.post(
+        f"/v1/certificates/{serial}/revoke", json={"reason": "key-compromise"}, headers=auth(owner)
+    )
+    assert revoked.status_code == 200, revoked.text
+    assert revoked.json()["status"] == "revoked"
 
 
 def test_renew_by_serial_without_renew_scope_is_refused(ca, client, holder):
