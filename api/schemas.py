@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from albca.ca.names import MAX_NAMES_PER_KIND
 from albca.ca.records import CertificateRecord
 
 __all__ = [
@@ -48,8 +49,8 @@ class IssueFromCsrRequest(_Request):
 class IssueWithKeyRequest(_Request):
     profile: str = Field(min_length=1, max_length=64, examples=["client"])
     common_name: str | None = Field(default=None, min_length=1, max_length=64)
-    dns_names: list[str] = Field(default_factory=list, max_length=100)
-    ip_addresses: list[str] = Field(default_factory=list, max_length=100)
+    dns_names: list[str] = Field(default_factory=list, max_length=MAX_NAMES_PER_KIND)
+    ip_addresses: list[str] = Field(default_factory=list, max_length=MAX_NAMES_PER_KIND)
     key_type: Literal["ec-p256", "ec-p384", "ec-p521", "rsa-2048", "rsa-3072", "rsa-4096"] = (
         "ec-p256"
     )

@@ -39,6 +39,12 @@ _HOST_NAME = re.compile(
 )
 _MAX_DNS_LENGTH = 253  # RFC 1035 section 2.3.4, without the trailing dot
 _MAX_CN_LENGTH = 64  # ub-common-name, RFC 5280 appendix A.1
+# DNS names, and IP addresses, one certificate may carry: the API's generated-key route
+# has always allowed 100 of each, and so does a CSR now. Without a bound, a CSR of 2,400
+# names inside a policy got a 42 KB certificate that its holder could not renew (the
+# renewal token's x5c header is refused over 16 KiB, the ALB's limit per certificate).
+# Let's Encrypt sets the same 100 names per certificate.
+MAX_NAMES_PER_KIND = 100
 
 
 # C0, DEL and C1 (U+0080-U+009F: CSI and NEL among them, which terminals obey). One regex
@@ -68,14 +74,17 @@ def normalize_dns_name(value: str, *, field: str = "dns_names") -> str:
     if not isinstance(value, str):
         raise TypeError(f"{field} must hold strings, not {type(value).__name__}")
     name = value.lower()
-    if len(name) <= _MAX_DNS_LENGTH and _HOST_NAME.match(name):
+    # ``value``, not ``name``, is checked for ASCII: lower() turns the Kelvin sign (U+212A)
+    # into an ASCII "k", so "\u212aey.example" would pass as "key.example", a name the
+    # caller never sent.
+    if value.isascii() and len(name) <= _MAX_DNS_LENGTH and _HOST_NAME.match(name):
         # The common case at once: a name _HOST_NAME matches has none of the faults
         # checked below (it is ASCII letters, digits, hyphens, dots and a leading "*.").
         return name
     _reject_control_characters(value, field)
     if not name:
         raise InvalidName(f"{field}: a DNS name cannot be empty", field=field)
-    if not name.isascii():
+    if not value.isascii():
         raise InvalidName(
             f"{field}: {value!r} is not ASCII; give internationalised names as A-labels (xn--...)",
             field=field,
@@ -241,6 +250,13 @@ class RequestedNames:
         dns_names: tuple[str, ...] | list[str] = (),
         ip_addresses: tuple[str, ...] | list[str] = (),
     ) -> RequestedNames:
+        for kind, given in (("dns_names", dns_names), ("ip_addresses", ip_addresses)):
+            if len(given) > MAX_NAMES_PER_KIND:
+                raise InvalidName(
+                    f"{kind}: {len(given)} given; a certificate carries at most "
+                    f"{MAX_NAMES_PER_KIND}",
+                    field=kind,
+                )
         dns = tuple(dict.fromkeys([normalize_dns_name(name) for name in dns_names]))
         # Most requests have no IP address: no generator for them.
         ips = (

@@ -231,6 +231,18 @@ def test_revoked_and_expired_tokens_are_refused(ca, client):
         assert response.json()["error"]["message"].endswith(f"is {status}")
 
 
+def test_a_csr_of_more_than_a_hundred_names_is_a_400_and_writes_nothing(ca, client):
+    names = tuple(f"h{n}.svc.internal" for n in range(101))  # every one inside the policy
+    csr = make_csr(ec_key(), common_name=None, dns_names=names).decode()
+    response = client.post(
+        "/v1/certificates", json={"profile": "server", "csr": csr}, headers=auth(ca.token())
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"]["field"] == "dns_names"
+    assert "at most 100" in response.json()["error"]["message"]
+    assert ca.audit("issue") == []
+
+
 @pytest.mark.parametrize(
     ("csr", "code"),
     [

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import NameOID
 
 from albca.ca.csr import parse_csr
-from albca.ca.errors import InvalidCSR
+from albca.ca.errors import InvalidCSR, InvalidName
 from albca.ca.keys import KeySpec
 from tests.factories import make_csr
 from tests.unit.assertions import assert_error_names_field
@@ -57,6 +57,22 @@ def test_parse_csr_takes_the_names_normalised():
         ipaddress.ip_address("10.0.0.1"),
         ipaddress.ip_address("2001:db8::1"),
     )
+
+
+@pytest.mark.parametrize("kind", ["dns_names", "ip_addresses"])
+def test_parse_csr_takes_at_most_a_hundred_names_of_a_kind(kind):
+    # Before: a CSR of 2,400 names got a 42 KB certificate whose holder could not renew it
+    # (the API's generated-key route already stopped at 100).
+    def names(count: int) -> tuple[str, ...]:
+        if kind == "dns_names":
+            return tuple(f"h{n}.example.com" for n in range(count))
+        return tuple(f"10.0.{n // 256}.{n % 256}" for n in range(count))
+
+    assert len(getattr(parse_csr(make_csr(**{kind: names(100)})).names, kind)) == 100
+    refusal = rf"^csr\.{kind}: 101 given; a certificate carries at most 100$"
+    with pytest.raises(InvalidName, match=refusal) as caught:
+        parse_csr(make_csr(**{kind: names(101)}))
+    assert_error_names_field(caught, kind)
 
 
 def test_parse_csr_with_no_names_gives_empty_names():

@@ -87,6 +87,20 @@ def test_u_label_idn_names_are_refused_with_a_hint():
 @pytest.mark.parametrize(
     "name",
     [
+        "\u212aey.example",  # KELVIN SIGN: lower() makes it an ASCII "k"
+        "\u0130nternal.example",  # I WITH DOT ABOVE: lower() makes it "i" + a combining dot
+    ],
+)
+def test_a_name_that_lower_cases_to_ascii_is_refused_not_rewritten(name):
+    # Before: lower-casing came first, so the Kelvin sign passed as "key.example" and the
+    # certificate carried a name the caller never sent.
+    with pytest.raises(InvalidName, match=r"is not ASCII"):
+        normalize_dns_name(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
         "a" * 63 + ".example",  # longest label
         "*.example.com",  # a wildcard as the whole left-most label
         "a-b.example",
