@@ -17,16 +17,24 @@ one is in. If anything fails, every trust store keeps a complete earlier state, 
 ``truststore-sync-pending`` event goes into the audit trail (``albca truststore status``
 shows it; the next successful run clears it) and ``SyncIncomplete`` says what to rerun.
 
-Two runs at once (the CLI and a Lambda function) are safe in the sense that matters: a CRL
-is never replaced by one with a lower CRL number, and a run that loses a race fails with
-a pending marker rather than leaving a store without a CRL; rerun the sync.
+Runs take turns: each holds a lease in the certificate store (``claim_notice``, a
+conditional write on SQLite and DynamoDB alike) from before it signs until its last trust
+store call, and a run that finds the lease held waits for it (within its budget, and at
+most one lease long). Two runs that overlapped (the CLI's ``revoke`` and the API's sync
+after a revocation) used to lose a revocation: the first, acting on the tags it had read
+before the second swapped in a newer CRL, put its older CRL back and then removed the
+newer one as no tag's. Should a run still meet a newer CRL (a run whose lease ran out, an
+albca from before the lease), it re-reads each store's tags before swapping and keeps a
+CRL numbered at or above its own: a CRL is never replaced by one with a lower number.
 """
 
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
@@ -63,6 +71,18 @@ __all__ = [
     "sync_after_revocation",
     "only_these",
 ]
+
+
+# The turn runs take (module docstring). A run that dies holding it holds up the next ones
+# until it runs out: runs take seconds (a few AWS calls per trust store), so 15 minutes is
+# long enough not to run out under a slow one and short enough for the next to go ahead.
+SYNC_LEASE_KEY = "job:revocation-sync"
+SYNC_LEASE = timedelta(minutes=15)
+_FIRST_WAIT, _LONGEST_WAIT = 0.05, 2.0  # seconds between looks at a held lease
+# How long a run without a budget (the CLI's) waits for its turn before it stops with a
+# pending marker: a run takes seconds, and a person should not face a silent 15 minutes
+# behind a run that died holding the lease.
+_WAIT_FOR_TURN = 60.0
 
 
 @dataclass(frozen=True)
@@ -136,6 +156,7 @@ class RevocationSync:
         allow_gap: bool = False,
         include_roots: bool = False,
         monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         if trust_stores is not None and not isinstance(publisher, S3Publisher):
             raise PublishFailed(
@@ -151,6 +172,7 @@ class RevocationSync:
         self.allow_gap = allow_gap
         self.include_roots = include_roots
         self._monotonic = monotonic
+        self._sleep = sleep
         self._deadline: float | None = None
         self._bundles: dict[S3Location, frozenset[str]] = {}
 
@@ -170,12 +192,18 @@ class RevocationSync:
     ) -> SyncReport:
         """One sync; records ``truststore-sync`` on success, a pending marker on failure."""
         self._deadline = None if self.budget is None else self._monotonic() + self.budget
-        # Every revocation recorded up to this audit event is in the CRLs this run signs
-        # (a revocation and its audit event commit together); ``sync_state`` reads it back.
-        newest = self.store.audit_events(limit=1)
-        covers = newest[0].id if newest and newest[0].id is not None else 0
+        turn = f"sync:{uuid.uuid4().hex}"
         try:
-            report = self._run(actor, only, serial)
+            self._take_turn(turn)
+            try:
+                # Every revocation recorded up to this audit event is in the CRLs this run
+                # signs (a revocation and its audit event commit together); ``sync_state``
+                # reads it back.
+                newest = self.store.audit_events(limit=1)
+                covers = newest[0].id if newest and newest[0].id is not None else 0
+                report = self._run(actor, only, serial)
+            finally:
+                self.store.release_notice(SYNC_LEASE_KEY, owner=turn)
         except CAError as exc:
             failure = (
                 exc
@@ -210,6 +238,27 @@ class RevocationSync:
             )
         )
         return report
+
+    def _take_turn(self, turn: str) -> None:
+        """Hold the sync lease for ``turn``, waiting while another run holds it: until the
+        budget runs out, or for ``_WAIT_FOR_TURN`` without one."""
+        began = self._monotonic()
+        give_up = began + _WAIT_FOR_TURN if self._deadline is None else self._deadline
+        pause = _FIRST_WAIT
+        while not self.store.claim_notice(
+            SYNC_LEASE_KEY, owner=turn, now=self.authority.now(), lease=SYNC_LEASE
+        ):
+            now = self._monotonic()
+            if now >= give_up:
+                raise SyncIncomplete(
+                    f"another revocation sync held the trust stores for the {now - began:.0f} s "
+                    "this run waited for its turn (a run that stopped part-way holds them "
+                    f"until its lease runs out, {SYNC_LEASE.total_seconds() / 60:.0f} minutes "
+                    "after it began); nothing was changed",
+                    rerun=SYNC_RERUN,
+                )
+            self._sleep(pause)
+            pause = min(pause * 2, _LONGEST_WAIT)
 
     # -- the steps ---------------------------------------------------------------------
     def _run(self, actor: str, only: Collection[str] | None, serial: int | None) -> SyncReport:
@@ -323,8 +372,17 @@ class RevocationSync:
         api, arn = self.trust_stores, plan.store.arn
         added: dict[str, int] = {}
         removed: list[int] = []
+        kept = list(plan.swaps.kept)
+        # The tags as they are now, not as planned: a run that did not take its turn (its
+        # lease ran out, an older albca) may have swapped a newer CRL in since.
+        self._check_time(f"trust store {plan.store.name}")
+        tagged_now = api.by_arn(arn).crls
         for step in plan.swaps.swaps:
             crl = published[step.issuer]
+            newer, planned = tagged_now.get(step.issuer), plan.store.crls.get(step.issuer)
+            if newer is not None and newer != planned and newer.number >= crl.number:
+                kept.append(step.issuer)  # swapping ours in would hide its revocations
+                continue
             location = S3Location.of(crl.published)
             if self.allow_gap and step.old is not None:
                 self._check_time(f"trust store {plan.store.name}")
@@ -356,7 +414,7 @@ class RevocationSync:
         orphans = sorted((listed - named) | stale)
         self.remove_revocations(api, arn, orphans)
         removed += orphans
-        return StoreSync(plan.store.name, arn, added, tuple(removed), plan.swaps.kept)
+        return StoreSync(plan.store.name, arn, added, tuple(removed), tuple(kept))
 
     @staticmethod
     def remove_revocations(api: TrustStoreApi, arn: str, ids: Sequence[int]) -> None:

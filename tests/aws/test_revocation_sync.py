@@ -4,6 +4,9 @@ and a pending marker; limits are checked before anything is uploaded."""
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from cryptography import x509
 
@@ -13,7 +16,12 @@ from albca.trust_bundle.alb_rules import TrustStoreLimits
 from albca.trust_bundle.elbv2 import TAG_CRL_PREFIX
 from albca.trust_bundle.errors import RevocationRejected, RevocationRule, SyncIncomplete
 from albca.trust_bundle.publish import FilePublisher
-from albca.trust_bundle.revocation_sync import RevocationSync, sync_after_revocation
+from albca.trust_bundle.revocation_sync import (
+    SYNC_LEASE,
+    SYNC_LEASE_KEY,
+    RevocationSync,
+    sync_after_revocation,
+)
 from albca.trust_bundle.sync_trail import SYNC_PENDING, sync_state
 from tests.aws.conftest import BUCKET, object_versions
 from tests.aws.failures import fail
@@ -409,3 +417,139 @@ def test_a_crl_that_misses_the_revocation_is_not_reported_synced(authority, tmp_
     assert not sync_state(store).in_step
     monkeypatch.undo()
     assert sync_after_revocation(sync, actor="api", serial=alice.record.serial).synced
+
+
+# -- two runs at once --------------------------------------------------------------------
+def crl_numbers_tagged(trust_api, names, issuer) -> set[int]:
+    return {trust_api.get(name).crls[issuer].number for name in names}
+
+
+def test_overlapping_runs_take_turns_and_both_revocations_reach_the_stores(
+    manager, authority, two_stores, trust_api, trust_fake, s3, elbv2
+):
+    # Before: the first run, acting on tags read before the second swapped in its newer
+    # CRL, put its older CRL back and removed the newer one as no tag's: bob's
+    # revocation left every store, and both runs reported success.
+    alice, bob = issue(authority, "alice"), issue(authority, "bob")
+    revoke(authority, alice)
+    first_at_the_store, go_on = threading.Event(), threading.Event()
+
+    def hold_the_first_add(**_):
+        if not first_at_the_store.is_set():
+            first_at_the_store.set()
+            assert go_on.wait(30), "the test never let the first run go on"
+
+    elbv2.meta.events.register_first(
+        "before-call.elastic-load-balancing-v2.AddTrustStoreRevocations", hold_the_first_add
+    )
+    looks: list[bool] = []
+    claim = authority.store.claim_notice
+
+    def counted_claim(key, **kwargs):
+        taken = claim(key, **kwargs)
+        if key == SYNC_LEASE_KEY:
+            looks.append(taken)
+        return taken
+
+    authority.store.claim_notice = counted_claim  # type: ignore[method-assign]
+    reports: dict[str, object] = {}
+
+    def run(name):
+        try:
+            reports[name] = manager.revocation_sync().run(actor=name)
+        except Exception as exc:
+            reports[name] = exc
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    assert first_at_the_store.wait(30)
+    revoke(authority, bob)
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    while looks.count(False) < 2:  # the second run waits for its turn, looking again
+        assert second.is_alive()
+        assert "second" not in reports
+        time.sleep(0.01)
+    go_on.set()
+    first.join(30)
+    second.join(30)
+    assert not isinstance(reports["first"], Exception), reports["first"]
+    assert not isinstance(reports["second"], Exception), reports["second"]
+    issuer = authority.active_issuer_record().key_id
+    newest = max(crl.number for crl in reports["second"].crls)  # type: ignore[attr-defined]
+    assert crl_numbers_tagged(trust_api, two_stores, issuer) == {newest}
+    for name in two_stores:
+        serials = revoked_serials(s3, trust_fake, trust_api.get(name).arn)
+        assert {alice.record.serial, bob.record.serial} <= serials
+    assert sync_state(authority.store).in_step
+
+
+class _RunWithoutTurns(RevocationSync):
+    """A run that does not wait for its turn: an albca from before the lease, or a run
+    whose lease ran out while it was still working."""
+
+    def _take_turn(self, turn: str) -> None:
+        return None
+
+
+def test_a_run_keeps_a_newer_crl_swapped_in_since_it_planned(
+    manager, authority, two_stores, trust_api, trust_fake, s3
+):
+    alice, bob = issue(authority, "alice"), issue(authority, "bob")
+    revoke(authority, alice)
+    older = manager.revocation_sync()
+    plain_apply = older._apply
+    newer_reports = []
+
+    def newer_run_first(plan, published):
+        if not newer_reports:
+            revoke(authority, bob)
+            newer = _RunWithoutTurns(
+                authority=authority, publisher=manager.publisher, trust_stores=trust_api
+            )
+            newer_reports.append(newer.run(actor="newer"))
+        return plain_apply(plan, published)
+
+    older._apply = newer_run_first  # type: ignore[method-assign]
+    report = older.run(actor="older")
+
+    issuer = authority.active_issuer_record().key_id
+    newest = max(crl.number for crl in newer_reports[0].crls)
+    assert max(crl.number for crl in report.crls) < newest
+    assert crl_numbers_tagged(trust_api, two_stores, issuer) == {newest}
+    assert {store.name: store.kept for store in report.stores} == {
+        name: (issuer,) for name in two_stores
+    }
+    for name in two_stores:
+        serials = revoked_serials(s3, trust_fake, trust_api.get(name).arn)
+        assert {alice.record.serial, bob.record.serial} <= serials
+
+
+def test_a_run_that_cannot_get_its_turn_in_its_budget_changes_nothing(
+    manager, authority, two_stores, trust_api
+):
+    revoke(authority, issue(authority))
+    states = {name: store_state(trust_api, name) for name in two_stores}
+    assert authority.store.claim_notice(
+        SYNC_LEASE_KEY, owner="another run", now=authority.now(), lease=SYNC_LEASE
+    )
+    ticks = iter(range(100))
+    waits: list[float] = []
+    sync = RevocationSync(
+        authority=authority,
+        publisher=manager.publisher,
+        trust_stores=trust_api,
+        budget=5,
+        monotonic=lambda: float(next(ticks)),
+        sleep=waits.append,
+    )
+    with pytest.raises(SyncIncomplete, match=r"another revocation sync held the trust stores"):
+        sync.run(actor="test")
+    assert waits
+    assert waits == sorted(waits)
+    assert {name: store_state(trust_api, name) for name in two_stores} == states
+    assert not sync_state(authority.store).in_step
+    # Once the other run gives its turn back, a run goes ahead.
+    authority.store.release_notice(SYNC_LEASE_KEY, owner="another run")
+    manager.revocation_sync().run(actor="test")
+    assert sync_state(authority.store).in_step
