@@ -17,6 +17,10 @@ and the facts of the CRL kept in the store) and serves
 
 A CRL too large to keep in a DynamoDB item (``DynamoDBStore.keep_crl``) stays in the
 process that signed it: there, each process serves its own.
+
+Each issuing CA relying parties trust has its CRL, not only the active one: after a
+rotation the previous CA's certificates stay valid until they expire, and their
+revocations are listed only in that CA's CRL (``current(issuer)``).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta
 
+from albca.api.errors import CrlIssuerNotFound
 from albca.ca.authority import Authority
 from albca.ca.crl import CRLDocument
 from albca.ca.stores.protocol import CrlState, KeptCrl
@@ -36,27 +41,34 @@ class CrlCache:
         self._authority = authority
         self._refresh = refresh
         self._lock = threading.Lock()
-        self._held: tuple[str, KeptCrl] | None = None  # (issuer key id, CRL with its DER)
+        self._held: dict[str, KeptCrl] = {}  # by issuer key id, each CRL with its DER
 
     def invalidate(self) -> None:
-        """Forget the CRL held here (the store's revocation counter also tells)."""
+        """Forget the CRLs held here (the store's revocation counter also tells)."""
         with self._lock:
-            self._held = None
+            self._held.clear()
 
-    def current(self) -> CRLDocument:
-        with self._lock:
+    def current(self, issuer: str | None = None) -> CRLDocument:
+        """The CRL of issuing CA ``issuer`` (a key id), or of the active one."""
+        if issuer is None:
             issuer = self._authority.issuer().key_id
+        elif issuer not in self._authority.issuing_key_ids():
+            raise CrlIssuerNotFound(
+                f"issuer: no issuing CA that relying parties trust has key id {issuer!r} "
+                "(GET /v1/ca/bundle lists them; albca ca status shows their key ids)"
+            )
+        with self._lock:
             store = self._authority.store
             now = self._authority.now()
             state = store.crl_state(issuer)
-            held = self._held[1] if self._held is not None and self._held[0] == issuer else None
+            held = self._held.get(issuer)
             kept_number = state.kept.number if state.kept is not None else 0
             if held is not None and held.number >= kept_number and self._serves(held, state, now):
                 return _document(issuer, held)
             if state.kept is not None and self._serves(state.kept, state, now):
                 kept = store.kept_crl(issuer)
                 if kept is not None and self._serves(kept, state, now):
-                    self._held = (issuer, kept)
+                    self._held[issuer] = kept
                     return _document(issuer, kept)
             document, revocations = self._authority.generate_counted_crl(
                 issuer, requested_by="api:crl"
@@ -72,7 +84,7 @@ class CrlCache:
                     der=document.der,
                 ),
             )
-            self._held = (issuer, kept)
+            self._held[issuer] = kept
             return _document(issuer, kept)
 
     def _serves(self, crl: KeptCrl, state: CrlState, now: datetime) -> bool:

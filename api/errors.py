@@ -6,6 +6,7 @@ HTTP handler treat them like the core's::
     CAError
     ├── ApiRequestError            the HTTP request itself is unacceptable
     │   ├── RouteNotFound          no such path                             404
+    │   ├── CrlIssuerNotFound      ``/v1/ca/crl?issuer=`` names no trusted CA 404
     │   ├── MethodNotAllowed       the path exists, the method does not     405
     │   ├── PayloadTooLarge        body above the configured cap            413
     │   ├── RequestTimeout         body not received within the time allowed  408
@@ -38,6 +39,7 @@ from albca.trust_bundle import errors as trust_errors
 __all__ = [
     "ApiRequestError",
     "RouteNotFound",
+    "CrlIssuerNotFound",
     "MethodNotAllowed",
     "RequestTimeout",
     "PayloadTooLarge",
@@ -72,6 +74,15 @@ class ApiRequestError(CAError):
 
 class RouteNotFound(ApiRequestError):
     code = "not_found"
+
+
+class CrlIssuerNotFound(ApiRequestError):
+    """``GET /v1/ca/crl?issuer=``: no issuing CA relying parties trust has that key id."""
+
+    code = "crl_issuer_not_found"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="issuer")
 
 
 class MethodNotAllowed(ApiRequestError):
@@ -208,6 +219,7 @@ STATUS: dict[type[CAError], int] = {
     # -- the API's own ---------------------------------------------------------------
     ApiRequestError: 400,
     RouteNotFound: 404,
+    CrlIssuerNotFound: 404,
     MethodNotAllowed: 405,
     PayloadTooLarge: 413,
     RequestTimeout: 408,  # RFC 9110 section 15.5.9

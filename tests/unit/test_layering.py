@@ -133,8 +133,8 @@ LAYERS: dict[str, list[set[str]]] = {
         {"http_errors", "renewal"},
         {"services", "stores", "stores.dynamodb", "stores.key_claims", "stores.sqlite"},
         {"idempotency", "stores.protocols"},
-        {"routes.responses", "tokens"},
-        {"audit", "crl_cache", "errors", "renewal_token", "routes", "schemas"},
+        {"crl_cache", "routes.responses", "tokens"},
+        {"audit", "errors", "renewal_token", "routes", "schemas"},
         {"stores.dynamodb_models", "unexpected"},
     ],
     "holder": [
