@@ -315,8 +315,10 @@ class RevocationSync:
             raise SyncIncomplete(
                 f"{len(failures)} trust store(s) were not brought in step: {names}"
                 + (f"; not reached: {', '.join(untouched)}" if untouched else "")
-                + "; each still holds a CRL for each of its CAs (the previous one where the "
-                "new one could not be added)",
+                # Not "each holds a CRL of each CA": a store created or given a new CA
+                # this run may not have received its first one yet.
+                + "; none lost a CRL it held (the previous one stays where the new one "
+                "could not be added)",
                 rerun=SYNC_RERUN,
                 failures=failures,
             )
