@@ -126,3 +126,15 @@ def test_crl_out_to_an_existing_file_refuses_before_taking_a_number(initialized)
     assert (initialized.workdir / "taken.pem").read_text() == "keep me"
     assert not any(e["action"] == "crl" for e in initialized.json("audit"))
     assert initialized.json("crl", "--out", "crl.pem")["number"] == 1  # none was used up
+
+
+def test_crl_out_into_a_missing_directory_refuses_before_taking_a_number(initialized):
+    (initialized.workdir / "a-file").write_text("not a directory")
+    refusals = {
+        "missing/crl.pem": "missing is not a directory",
+        "a-file/crl.pem": "a-file is not a directory",
+    }
+    for out, why in refusals.items():
+        assert initialized.fails("crl", "--out", out) == f"cannot write {out}: {why}"
+    assert not any(e["action"] == "crl" for e in initialized.json("audit"))
+    assert initialized.json("crl", "--out", "crl.pem")["number"] == 1  # none was used up

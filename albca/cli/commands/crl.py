@@ -39,6 +39,10 @@ def crl(
     if out is not None and not force and os.path.lexists(out):
         # Before signing: a refused run must not use up a CRL number (issue 12, point 16).
         fail(f"{out} already exists; use --force to overwrite it")
+    if out is not None and not os.access(out.parent, os.W_OK | os.X_OK):
+        # Also before signing: a CRL number is used up, and audited, for nothing otherwise.
+        reason = "is not a directory" if not out.parent.is_dir() else "is not writable"
+        fail(f"cannot write {out}: {out.parent} {reason}")
     services = open_cli_services()
     try:
         # Hundreds of thousands of entries take seconds to read and sign.
