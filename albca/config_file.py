@@ -24,6 +24,7 @@ from albca.ca.policy import NamePolicy
 from albca.ca.profiles import CertificateKind, Profile, ProfileSet, default_profiles
 
 __all__ = [
+    "check_http_urls",
     "load_authority_config",
     "render_default_config",
     "read_config_file",
@@ -78,7 +79,7 @@ class _CRLModel(_Strict):
     @field_validator("distribution_urls")
     @classmethod
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
-        return _http_urls(urls)
+        return check_http_urls(urls)
 
 
 class _AIAModel(_Strict):
@@ -87,7 +88,7 @@ class _AIAModel(_Strict):
     @field_validator("ca_issuers_urls")
     @classmethod
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
-        return _http_urls(urls)
+        return check_http_urls(urls)
 
 
 class _ConfigModel(_Strict):
@@ -96,7 +97,9 @@ class _ConfigModel(_Strict):
     profiles: dict[str, _ProfileModel] = Field(min_length=1)
 
 
-def _http_urls(urls: list[str]) -> list[str]:
+def check_http_urls(urls: list[str]) -> list[str]:
+    """The CRL or AIA URLs, or ``ValueError`` naming the first one a relying party could
+    not fetch (``albca init`` checks its --crl-url and --ca-issuers-url with it)."""
     for url in urls:
         # Relying parties fetch CRLs and CA certificates over plain HTTP (RFC 5280 section
         # 4.2.1.13 recommends it: HTTPS would need the very chain being checked).

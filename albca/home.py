@@ -122,6 +122,10 @@ class CAHome:
         Refuses (and touches nothing) when the home already holds a CA. If anything fails
         part-way, the staging directory is removed and the home is exactly as it was.
         """
+        if self.path.exists() and not self.path.is_dir():
+            raise ConfigurationError(
+                f"ALBCA_HOME: {self.path} exists and is not a directory", setting="ALBCA_HOME"
+            )
         if self.holds_a_ca():
             raise AuthorityExists(
                 f"{self.path} already holds a CA; refusing to change it (choose another "
@@ -131,8 +135,19 @@ class CAHome:
             raise AuthorityExists(
                 f"{self.path} exists and is not empty; refusing to create a CA home in it"
             )
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".albca-init-", dir=self.path.parent))
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".albca-init-", dir=self.path.parent))
+        except OSError as exc:
+            # mkdir says "File exists" when a part of the path is a regular file.
+            reason = (
+                "a part of the path is not a directory"
+                if isinstance(exc, (FileExistsError, NotADirectoryError))
+                else exc.strerror
+            )
+            raise ConfigurationError(
+                f"ALBCA_HOME: cannot create {self.path}: {reason}", setting="ALBCA_HOME"
+            ) from None
         try:
             os.chmod(staging, 0o700)
             (staging / KEYS_DIR).mkdir(mode=0o700)

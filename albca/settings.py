@@ -7,13 +7,14 @@ that names the variable.
 
 from __future__ import annotations
 
+import json
 import re
 import stat
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from albca.ca.key_files import MIN_PASSPHRASE_LENGTH
 
@@ -171,7 +172,9 @@ class Settings(BaseSettings):
         le=900,
         description="Time allowed to an inline sync (keep it below the Lambda timeout).",
     )
-    trust_store_quotas: dict[str, int] = Field(
+    # NoDecode: the JSON is parsed by _trust_store_quotas_from_json, whose error names the
+    # variable (pydantic-settings' own decoding fails with a SettingsError and a traceback).
+    trust_store_quotas: Annotated[dict[str, int], NoDecode] = Field(
         default_factory=dict,
         description=(
             "The account's ALB trust store quotas where they differ from AWS's defaults "
@@ -326,6 +329,19 @@ class Settings(BaseSettings):
         if not _HEADER_NAME.match(value):
             raise ValueError(f"{value!r} is not an HTTP header name")
         return value
+
+    @field_validator("trust_store_quotas", mode="before")
+    @classmethod
+    def _trust_store_quotas_from_json(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ValueError(
+                f"ALBCA_TRUST_STORE_QUOTAS is not valid JSON: {exc.msg} at character "
+                f'{exc.pos + 1}; write it as {{"max_crls": 40}}'
+            ) from None
 
     @field_validator("trust_store_quotas", mode="after")
     @classmethod

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKey
 from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
 from albca.ca.keys import signature_hash
-from albca.ca.names import RequestedNames
+from albca.ca.names import RequestedNames, normalize_common_name
 from albca.ca.profiles import CertificateKind
 from albca.ca.signer import Signer
 
@@ -49,7 +49,12 @@ def key_id_of(certificate: x509.Certificate) -> str:
     ).value.digest.hex()
 
 
-def ca_subject(common_name: str, organization: str | None = None) -> x509.Name:
+def ca_subject(
+    common_name: str, organization: str | None = None, *, field: str = "common_name"
+) -> x509.Name:
+    """A CA's subject. The common name follows the rules of a leaf's
+    (``normalize_common_name``); ``InvalidName`` names ``field`` when it does not."""
+    common_name = normalize_common_name(common_name, field=field)
     attributes = []
     if organization:
         attributes.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization))

@@ -40,10 +40,15 @@ def load_settings() -> Settings:
         return Settings()
     except ValidationError as exc:
         error = exc.errors()[0]
-        variable = "ALBCA_" + "_".join(str(part) for part in error["loc"]).upper()
         message = str(error["msg"]).removeprefix("Value error, ")
-        if variable.rstrip("_") == "ALBCA":
+        if not error["loc"]:  # a check across variables names them itself
             fail(message)
+        # The variable is the field; the rest of the place is inside its value (a key of
+        # ALBCA_TRUST_STORE_QUOTAS' JSON), not a variable of its own.
+        field, *inside = (str(part) for part in error["loc"])
+        variable = f"ALBCA_{field.upper()}"
+        if inside:
+            message = f"{'.'.join(inside)}: {message}"
         fail(message if message.startswith(variable) else f"{variable}: {message}")
 
 

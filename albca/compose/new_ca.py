@@ -7,6 +7,7 @@ moved into place at the end, and KMS keys it created are scheduled for deletion.
 from __future__ import annotations
 
 import contextlib
+import tomllib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -25,7 +26,7 @@ from albca.ca.stores.sqlite import SqliteStore
 from albca.compose.ca_keys import KmsClientFactory, default_kms_client, write_new_key_file
 from albca.compose.passphrase import PassphraseSource
 from albca.compose.services import open_store
-from albca.config_file import render_default_config
+from albca.config_file import load_authority_config, render_default_config
 from albca.home import CAHome
 from albca.settings import Settings
 
@@ -90,11 +91,18 @@ def initialize_ca(
     config_text = render_default_config(
         crl_urls=options.crl_urls, ca_issuers_urls=options.ca_issuers_urls
     )
+    # Loaded as every later command loads it, before anything is created: a config.toml
+    # that does not load would leave a CA no command can open and init refuses to redo.
+    load_authority_config(tomllib.loads(config_text), source="the new config.toml")
     if serverless:
         _check_serverless_config(settings, options)
     spec = HierarchySpec(
-        root_subject=ca_subject(options.root_common_name, options.organization),
-        issuing_subject=ca_subject(options.issuing_common_name, options.organization),
+        root_subject=ca_subject(
+            options.root_common_name, options.organization, field="root_common_name"
+        ),
+        issuing_subject=ca_subject(
+            options.issuing_common_name, options.organization, field="issuing_common_name"
+        ),
     )
     keys = _InitKeys(settings, options, passphrase, kms_client)
 

@@ -62,9 +62,16 @@ def init(
     changing nothing, if the home or the store already holds a CA.
     """
     from albca.ca.keys import KeySpec
+    from albca.ca.names import normalize_common_name
     from albca.compose.new_ca import InitOptions, initialize_ca
     from albca.compose.passphrase import passphrase_source
 
+    # Checked first, by the rules applied later (a bad --crl-url used to be written into
+    # config.toml, which no command could then load), so that the error names the option.
+    normalize_common_name(root_cn, field="--root-cn")
+    normalize_common_name(issuing_cn, field="--issuing-cn")
+    _url_option(crl_url, "--crl-url")
+    _url_option(ca_issuers_url, "--ca-issuers-url")
     settings = load_settings()
     root_kms = _kms_key_option(root_kms_key, "--root-kms-key") or settings.root_kms_key
     issuing_kms = _kms_key_option(issuing_kms_key, "--issuing-kms-key") or settings.issuing_kms_key
@@ -128,3 +135,13 @@ def _kms_key_option(value: str | None, option: str) -> str | None:
     except ValueError as exc:
         fail(f"{option}: {exc}")
     return value
+
+
+def _url_option(urls: list[str] | None, option: str) -> None:
+    """Checked as config.toml's CRL and AIA URLs are when a command loads it."""
+    from albca.config_file import check_http_urls
+
+    try:
+        check_http_urls(list(urls or []))
+    except ValueError as exc:
+        fail(f"{option}: {exc}")

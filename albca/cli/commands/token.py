@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -73,6 +74,8 @@ def create(
 
     valid_for = parse_lifetime(renamed(lifetime, ttl, new="--lifetime", old="--ttl") or "90d")
     assert valid_for is not None
+    if valid_for <= timedelta(0):
+        fail(f"--lifetime: {lifetime or ttl!r} must be longer than zero")
     try:
         wanted = Scope.parse_many(scopes or ["issue"])
     except ValueError as exc:
