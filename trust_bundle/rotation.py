@@ -50,6 +50,7 @@ from albca.ca.hierarchy import (
     retire_authority,
 )
 from albca.ca.keys import KeySpec, key_spec_of
+from albca.ca.names import normalize_common_name
 from albca.ca.records import AuditEvent, AuthorityRecord, AuthorityRole, AuthorityStatus
 from albca.ca.signer import Signer
 from albca.ca.stores.protocol import CertificateStore
@@ -563,7 +564,9 @@ def successor_subject(
         return x509.Name([*rdns, x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
     if common_name is not None:
-        return named(common_name)
+        # A CA's name follows the rules issued names follow (``ca_subject``): a blank or
+        # over-long one was a cryptography ValueError and a traceback.
+        return named(normalize_common_name(common_name))
     match = _GENERATION.match(base)
     assert match is not None
     stem, generation = match.group(1), int(match.group(2) or 1)

@@ -119,3 +119,18 @@ def test_a_ca_home_others_can_write_to_is_refused(initialized, mode, which):
         directory.chmod(0o700)
     assert f"{directory} is writable by other users (mode {mode:04o})" in message
     initialized.ok("list")
+
+
+@pytest.mark.parametrize(
+    ("args", "error"),
+    [
+        (("--cn", ""), "--cn: the common name cannot be blank"),
+        (("--cn", "x" * 65), "--cn: '" + "x" * 65 + "' is longer than 64 characters"),
+        (("--root", "--issuing-cn", " G2"), "--issuing-cn: ' G2' has leading or trailing"),
+    ],
+)
+def test_a_bad_ca_name_for_a_rotation_is_one_line_and_changes_nothing(initialized, args, error):
+    # Before: a cryptography ValueError and a traceback, from deep in the rotation.
+    before = initialized.json("ca", "status")
+    assert initialized.fails("ca", "rotate", "--no-publish", *args).startswith(error)
+    assert initialized.json("ca", "status") == before

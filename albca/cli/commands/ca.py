@@ -198,10 +198,14 @@ def rotate(
     until `albca ca retire`. A rerun resumes an interrupted rotation.
     """
     from albca.ca.keys import KeySpec
+    from albca.ca.names import normalize_common_name
 
     if not root and (issuing_key_type or issuing_cn or stop_after_root):
         fail("--issuing-key-type, --issuing-cn and --stop-after-root go with --root")
     spec = KeySpec.parse(key_type, field="--key-type") if key_type else None
+    for option, name in (("--cn", cn), ("--issuing-cn", issuing_cn)):
+        if name is not None:  # before anything is opened, in the option's name
+            normalize_common_name(name, field=option)
     services, passphrase = _open()
     progress = open_progress(json_output=json_output or dry_run)  # waits for ACTIVE
     try:
