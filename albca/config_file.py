@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from albca.ca.authority import AuthorityConfig
+from albca.ca.certificates import ISSUER_PLACEHOLDER
 from albca.ca.errors import ConfigurationError
 from albca.ca.keys import KeySpec
 from albca.ca.names import CommonNamePattern, DnsPattern
@@ -79,7 +80,7 @@ class _CRLModel(_Strict):
     @field_validator("distribution_urls")
     @classmethod
     def _urls_are_http(cls, urls: list[str]) -> list[str]:
-        return check_http_urls(urls)
+        return check_http_urls(urls, issuer_placeholder=True)
 
 
 class _AIAModel(_Strict):
@@ -97,46 +98,53 @@ class _ConfigModel(_Strict):
     profiles: dict[str, _ProfileModel] = Field(min_length=1)
 
 
-def check_http_urls(urls: list[str]) -> list[str]:
+def check_http_urls(urls: list[str], *, issuer_placeholder: bool = False) -> list[str]:
     """The CRL or AIA URLs, or ``ValueError`` naming the first one a relying party could
-    not fetch (``albca init`` checks its --crl-url and --ca-issuers-url with it)."""
+    not fetch (``albca init`` checks its --crl-url and --ca-issuers-url with it).
+    ``issuer_placeholder``: CRL URLs may hold ``{issuer}``, the issuing CA's key id
+    (``ca.certificates.ISSUER_PLACEHOLDER``), checked as the URL it becomes."""
     for url in urls:
         # Relying parties fetch CRLs and CA certificates over plain HTTP (RFC 5280 section
         # 4.2.1.13 recommends it: HTTPS would need the very chain being checked).
         if not url.startswith(("http://", "https://")):
             raise ValueError(f"{url!r} is not an http:// or https:// URL")
-        _check_uri(url)
+        if issuer_placeholder:
+            _check_uri(url.replace(ISSUER_PLACEHOLDER, "0" * 40), shown=url)
+        else:
+            _check_uri(url)
     return urls
 
 
-def _check_uri(url: str) -> None:
+def _check_uri(url: str, *, shown: str | None = None) -> None:
     """Refuse, when the config is loaded, a URL that would be written into every
     certificate and CRL wrong: a URI in a certificate is an IA5String (RFC 5280 section
     4.2.1.6), ASCII only, with the host as A-labels and the rest percent-encoded
-    (RFC 3986); cryptography refuses anything else only when it signs."""
+    (RFC 3986); cryptography refuses anything else only when it signs. ``shown``: the
+    URL as the operator wrote it, when ``url`` is what it becomes."""
+    label = repr(url if shown is None else shown)
     if not url.isascii():
         raise ValueError(
-            f"{url!r} is not ASCII: write the host as an A-label (xn--...) and "
+            f"{label} is not ASCII: write the host as an A-label (xn--...) and "
             "percent-encode the path (RFC 3986)"
         )
     if any(char.isspace() or ord(char) < 0x20 or ord(char) == 0x7F for char in url):
-        raise ValueError(f"{url!r} contains white space or a control character")
+        raise ValueError(f"{label} contains white space or a control character")
     # RFC 3986 section 2: characters a URI never holds unencoded.
     excluded = sorted({char for char in url if char in '"<>\\^`{|}'})
     if excluded:
         raise ValueError(
-            f"{url!r} contains {' '.join(excluded)}, which a URI must percent-encode "
+            f"{label} contains {' '.join(excluded)}, which a URI must percent-encode "
             "(RFC 3986 section 2)"
         )
     try:
         parts = urlsplit(url)
         port = parts.port  # raises for a port that is not a number or out of range
     except ValueError as exc:
-        raise ValueError(f"{url!r} is malformed: {exc}") from None
+        raise ValueError(f"{label} is malformed: {exc}") from None
     if not parts.hostname:
-        raise ValueError(f"{url!r} has no host")
+        raise ValueError(f"{label} has no host")
     if port == 0:
-        raise ValueError(f"{url!r}: port 0 is not a port a client can fetch from")
+        raise ValueError(f"{label}: port 0 is not a port a client can fetch from")
 
 
 def load_authority_config(raw: dict[str, object], *, source: str) -> AuthorityConfig:

@@ -22,6 +22,7 @@ from albca.ca.profiles import CertificateKind
 from albca.ca.signer import Signer
 
 __all__ = [
+    "ISSUER_PLACEHOLDER",
     "IssuerContext",
     "ca_subject",
     "build_root_certificate",
@@ -40,6 +41,13 @@ __all__ = [
 def random_serial() -> int:
     """A positive serial of at most 20 octets with 159 bits of entropy (RFC 5280 4.1.2.2)."""
     return x509.random_serial_number()
+
+
+# In a CRL distribution point URL, the key id of the CA that issues the certificate: each
+# certificate then names its own CA's CRL, which is still right after a rotation, when the
+# previous CA's certificates are still valid and only its CRL lists their revocations
+# (``https://ca.example/v1/ca/crl.der?issuer={issuer}``).
+ISSUER_PLACEHOLDER = "{issuer}"
 
 
 def key_id_of(certificate: x509.Certificate) -> str:
@@ -152,6 +160,8 @@ class IssuerContext:
                 f"the signer at {signer.location} does not hold the key of CA "
                 f"{certificate.subject.rfc4514_string()}"
             )
+        key_id = key_id_of(certificate)
+        crl_urls = [url.replace(ISSUER_PLACEHOLDER, key_id) for url in crl_urls]
         distribution_points = (
             x509.CRLDistributionPoints(
                 [
@@ -182,7 +192,7 @@ class IssuerContext:
         return cls(
             certificate=certificate,
             signer=signer,
-            key_id=key_id_of(certificate),
+            key_id=key_id,
             authority_key_identifier=_authority_key_identifier(certificate),
             crl_distribution_points=distribution_points,
             authority_information_access=information_access,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from pathlib import Path
 
 from cryptography import x509
 from fastapi.testclient import TestClient
@@ -62,3 +63,32 @@ def test_the_previous_issuing_cas_crl_is_served_after_a_rotation(initialized):
     assert unknown.json()["error"]["code"] == "crl_issuer_not_found"
     assert unknown.json()["error"]["field"] == "issuer"
     assert malformed.status_code == 400
+
+
+def crl_urls_of(issued: dict) -> list[str]:
+    pem = Path(issued["files"]["certificate"]).read_bytes()
+    certificate = x509.load_pem_x509_certificate(pem)
+    points = certificate.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    return [name.value for point in points for name in point.full_name or ()]
+
+
+def test_each_certificate_names_its_own_cas_crl_through_the_issuer_placeholder(cli):
+    url = "http://ca.example/v1/ca/crl.der?issuer={issuer}"
+    cli.ok("init", "--crl-url", url, "--crl-url", "http://static.example/crl.der")
+    before = cli.json("issue", "client", "--cn", "before-rotation")
+    cli.ok("ca", "rotate", "--no-publish")
+    after = cli.json("issue", "client", "--cn", "after-rotation")
+    assert before["issuer_key_id"] != after["issuer_key_id"]
+    for issued in (before, after):
+        assert crl_urls_of(issued) == [
+            f"http://ca.example/v1/ca/crl.der?issuer={issued['issuer_key_id']}",
+            "http://static.example/crl.der",  # without the placeholder: as written
+        ]
+
+
+def test_only_the_issuer_placeholder_may_hold_braces(cli):
+    refused = cli.fails("init", "--crl-url", "http://ca.example/{serial}.crl")
+    assert refused.startswith("--crl-url: 'http://ca.example/{serial}.crl' contains { }")
+    refused = cli.fails("init", "--ca-issuers-url", "http://ca.example/{issuer}.pem")
+    assert refused.startswith("--ca-issuers-url: 'http://ca.example/{issuer}.pem' contains")
+    assert not cli.home.exists()

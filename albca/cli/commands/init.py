@@ -28,7 +28,11 @@ def init(
     ] = None,
     crl_url: Annotated[
         list[str] | None,
-        typer.Option(help="CRL distribution point URL to write into issued certificates."),
+        typer.Option(
+            help="CRL distribution point URL to write into issued certificates; {issuer} "
+            "in it becomes the issuing CA's key id, so that each certificate names its own "
+            "CA's CRL after a rotation (https://HOST/v1/ca/crl.der?issuer={issuer})."
+        ),
     ] = None,
     ca_issuers_url: Annotated[
         list[str] | None,
@@ -70,8 +74,8 @@ def init(
     # config.toml, which no command could then load), so that the error names the option.
     normalize_common_name(root_cn, field="--root-cn")
     normalize_common_name(issuing_cn, field="--issuing-cn")
-    _url_option(crl_url, "--crl-url")
-    _url_option(ca_issuers_url, "--ca-issuers-url")
+    _url_option(crl_url, "--crl-url", issuer_placeholder=True)
+    _url_option(ca_issuers_url, "--ca-issuers-url", issuer_placeholder=False)
     settings = load_settings()
     root_kms = _kms_key_option(root_kms_key, "--root-kms-key") or settings.root_kms_key
     issuing_kms = _kms_key_option(issuing_kms_key, "--issuing-kms-key") or settings.issuing_kms_key
@@ -137,11 +141,11 @@ def _kms_key_option(value: str | None, option: str) -> str | None:
     return value
 
 
-def _url_option(urls: list[str] | None, option: str) -> None:
+def _url_option(urls: list[str] | None, option: str, *, issuer_placeholder: bool) -> None:
     """Checked as config.toml's CRL and AIA URLs are when a command loads it."""
     from albca.config_file import check_http_urls
 
     try:
-        check_http_urls(list(urls or []))
+        check_http_urls(list(urls or []), issuer_placeholder=issuer_placeholder)
     except ValueError as exc:
         fail(f"{option}: {exc}")
