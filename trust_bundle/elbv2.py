@@ -42,6 +42,7 @@ __all__ = [
     "TAG_BUNDLE_VERSION",
     "TAG_CRL_PREFIX",
     "CrlTag",
+    "crl_tags_of",
     "TrustStore",
     "Revocation",
     "ListenerUse",
@@ -119,13 +120,18 @@ class TrustStore:
     @property
     def crls(self) -> dict[str, CrlTag]:
         """By issuer key id: the revocation entry that holds that CA's CRL (from its tags)."""
-        found = {}
-        for key, value in self.tags.items():
-            if key.startswith(TAG_CRL_PREFIX):
-                parsed = CrlTag.parse(value)
-                if parsed is not None:
-                    found[key.removeprefix(TAG_CRL_PREFIX)] = parsed
-        return found
+        return crl_tags_of(self.tags)
+
+
+def crl_tags_of(tags: Mapping[str, str]) -> dict[str, CrlTag]:
+    """The ``albca:crl:<issuer>`` tags among ``tags``, by issuer key id."""
+    found = {}
+    for key, value in tags.items():
+        if key.startswith(TAG_CRL_PREFIX):
+            parsed = CrlTag.parse(value)
+            if parsed is not None:
+                found[key.removeprefix(TAG_CRL_PREFIX)] = parsed
+    return found
 
 
 @dataclass(frozen=True)
@@ -186,6 +192,17 @@ class TrustStoreApi:
         with _aws("DescribeTrustStores", arn):
             described = self._client.describe_trust_stores(TrustStoreArns=[arn])["TrustStores"]
         return self._with_tags(described)[0]
+
+    def crl_tags(self, arn: str) -> dict[str, CrlTag]:
+        """The store's ``albca:crl:`` tags as they are now: one DescribeTags call."""
+        with _aws("DescribeTags", arn):
+            answer = self._client.describe_tags(ResourceArns=[arn])
+        tags = {
+            tag["Key"]: tag.get("Value", "")
+            for description in answer.get("TagDescriptions", [])
+            for tag in description.get("Tags", [])
+        }
+        return crl_tags_of(tags)
 
     def _with_tags(self, described: Sequence[Mapping[str, Any]]) -> list[TrustStore]:
         tags: dict[str, dict[str, str]] = {}

@@ -378,7 +378,7 @@ class RevocationSync:
         # The tags as they are now, not as planned: a run that did not take its turn (its
         # lease ran out, an older albca) may have swapped a newer CRL in since.
         self._check_time(f"trust store {plan.store.name}")
-        tagged_now = api.by_arn(arn).crls
+        tagged_now = api.crl_tags(arn)
         for step in plan.swaps.swaps:
             crl = published[step.issuer]
             newer, planned = tagged_now.get(step.issuer), plan.store.crls.get(step.issuer)
