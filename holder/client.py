@@ -5,6 +5,13 @@ Retries: a request that never got an answer (connection refused, reset, timed ou
 so that a response lost on the way back returns the certificate the first attempt issued
 instead of a second one (the API's idempotency, README "The HTTP API"). A TLS failure is
 never retried: a certificate that does not verify will not verify a second later.
+
+A renewal's proof is the exception: each attempt carries a FRESH renewal token. The API
+spends a token's ``jti`` once, even when the attempt's answer is lost or times out (it
+may still be running when the retry comes), so the same token again is refused for good
+(401 renewal_token_replayed). The API looks the Idempotency-Key up before it spends the
+new token (``api/issuing.py``, ``renew_as_holder``), so a retry still gets the first
+attempt's certificate back.
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import httpx
 from albca.holder.errors import (
     ApiRefused,
     CaUnreachable,
+    ClockSkew,
     RenewalRefused,
     VerificationFailed,
 )
@@ -30,6 +38,13 @@ __all__ = ["CaClient", "IssuedPem", "Retry"]
 # expired or unknown to it, or the proof is for a certificate it did not issue.
 _FINAL_RENEWAL_CODES = frozenset(
     {"not_renewable", "certificate_not_found", "invalid_renewal_proof"}
+)
+# ...except an invalid_renewal_proof about the token's times, which the API words so
+# (api/renewal.py, _check_times): the clocks differ, and clocks get synced.
+_CLOCK_REFUSALS = (
+    "renewal token's iat is in the future",
+    "renewal token is not valid yet",
+    "renewal token expired at",
 )
 
 
@@ -110,18 +125,34 @@ class CaClient:
         )
         return _issued(response)
 
-    def renew(self, *, renewal_token: str, csr_pem: str | None, idempotency_key: str) -> IssuedPem:
+    def renew(
+        self,
+        *,
+        renewal_token: Callable[[], str],
+        csr_pem: str | None,
+        idempotency_key: str,
+    ) -> IssuedPem:
+        """``renewal_token`` makes a new one-time token; it is called for each attempt."""
         try:
             response = self._send(
                 "POST",
                 "/v1/certificates/renew",
                 json={"csr": csr_pem} if csr_pem is not None else None,
-                headers={
-                    "Authorization": f"Bearer {renewal_token}",
+                headers=lambda: {
+                    "Authorization": f"Bearer {renewal_token()}",
                     "Idempotency-Key": idempotency_key,
                 },
             )
         except ApiRefused as exc:
+            if exc.code == "invalid_renewal_proof" and any(
+                refusal in exc.message for refusal in _CLOCK_REFUSALS
+            ):
+                raise ClockSkew(
+                    f"{exc.message} (clock skew: this machine's clock and the CA's differ "
+                    "by more than a renewal token allows; check NTP on both)",
+                    status=exc.status,
+                    code=exc.code,
+                ) from None
             if exc.code in _FINAL_RENEWAL_CODES:
                 raise RenewalRefused(exc.message, status=exc.status, code=exc.code) from None
             raise
@@ -133,14 +164,16 @@ class CaClient:
         path: str,
         *,
         json: Any = None,
-        headers: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | Callable[[], Mapping[str, str]] | None = None,
     ) -> httpx.Response:
+        """``headers`` as a function: called again for each attempt (a fresh token)."""
         url = f"{self.ca_url}{path}"
         pauses = self._retry.pauses()
         last = ""
         for attempt in range(self._retry.attempts):
+            sent = headers() if callable(headers) else headers
             try:
-                response = self._http.request(method, path, json=json, headers=headers)
+                response = self._http.request(method, path, json=json, headers=sent)
             except httpx.TransportError as exc:
                 _raise_if_tls(exc, self.ca_url)
                 last = _reason(exc)

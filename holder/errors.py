@@ -10,7 +10,8 @@ line and exits 1).
     ├── CertificateExpired   the held certificate has expired: renewal is impossible
     ├── CaUnreachable        the API did not answer (after retries): try again later
     └── ApiRefused           the API answered with an error: its code and message
-        └── RenewalRefused   the API will never renew this certificate (revoked, unknown)
+        ├── RenewalRefused   the API will never renew this certificate (revoked, unknown)
+        └── ClockSkew        the API refused a renewal token's times: the clocks differ
 
 These are not ``CAError``s: the holder's side has no HTTP status of its own and never
 runs inside the API.
@@ -29,6 +30,7 @@ __all__ = [
     "CaUnreachable",
     "ApiRefused",
     "RenewalRefused",
+    "ClockSkew",
 ]
 
 
@@ -80,3 +82,13 @@ class ApiRefused(HolderError):
 
 class RenewalRefused(ApiRefused):
     pass
+
+
+class ClockSkew(ApiRefused):
+    """The renewal token's ``iat``/``nbf``/``exp`` were refused against the API's clock:
+    this machine's clock and the CA's differ by more than the token's margins. Worth
+    retrying: clocks get synced (NTP at boot, a VM restored from a snapshot)."""
+
+    @property
+    def retryable(self) -> bool:
+        return True

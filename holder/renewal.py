@@ -4,6 +4,8 @@ own key (``albca.ca.renewal_token``), no API token needed.
 A renewal that must be retried keeps its Idempotency-Key and, with ``rekey``, its new key
 and CSR: if an earlier attempt was issued but its answer lost, the retry gets that same
 certificate back (the API answers from the key, whatever fresh token proves possession).
+Every attempt, the client's own retries included, signs a fresh token: the API spends
+each one once, even for an attempt whose answer never came back.
 The new files replace the old ones only after the new certificate verifies against the
 saved bundle and matches the key that will sit beside it.
 """
@@ -14,7 +16,6 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from pathlib import Path
 
 from cryptography import x509
 
@@ -28,6 +29,15 @@ from albca.holder.keys import csr_pem, key_pem, new_key
 from albca.holder.verify import same_public_key, verify_certificate
 
 __all__ = ["PendingRenewal", "Renewed", "renew_pair"]
+
+# The token says it was made this long ago, for a holder whose clock runs ahead of the
+# CA's. The API (api/renewal.py, _check_times) accepts an iat up to its leeway (30 s by
+# default, ApiSettings.renewal_token_leeway) ahead of its clock and an exp up to the
+# leeway behind it, and exp - iat of at most renewal_token_max_lifetime (5 min): a token
+# backdated 2 min that lives 5 min passes from a holder clock 150 s ahead of the CA's to
+# 210 s behind it. Without it, one 30 s ahead was refused (NTP not synced at boot).
+_TOKEN_BACKDATE = timedelta(minutes=2)
+_TOKEN_LIFETIME = timedelta(minutes=5)
 
 
 @dataclass
@@ -71,11 +81,18 @@ def renew_pair(
         pending.new_key = new_key(pending.key_spec or key_spec_of(held.key.public_key()))
         # Only the key of the CSR is used on renewal; the names come from the certificate.
         pending.csr = csr_pem(pending.new_key, RequestedNames())
-    token = make_renewal_token(
-        old, held.key, audience=audience, now=now, lifetime=timedelta(minutes=5)
-    )
+
+    def fresh_token() -> str:
+        return make_renewal_token(
+            old,
+            held.key,
+            audience=audience,
+            now=now - _TOKEN_BACKDATE,
+            lifetime=_TOKEN_LIFETIME,
+        )
+
     issued = client.renew(
-        renewal_token=token, csr_pem=pending.csr, idempotency_key=pending.idempotency_key
+        renewal_token=fresh_token, csr_pem=pending.csr, idempotency_key=pending.idempotency_key
     )
     new = x509.load_pem_x509_certificate(issued.certificate_pem.encode())
     chain = x509.load_pem_x509_certificates(issued.chain_pem.encode()) if issued.chain_pem else []
@@ -89,23 +106,14 @@ def renew_pair(
         verify_certificate(new, trusted, intermediates=chain, now=max(now, _start(new)))
     except VerificationFailed as exc:
         raise VerificationFailed(f"{exc.message}; the old files were kept") from None
-    certificate_pem = issued.certificate_pem.encode()
-    if _holds_a_chain(paths.certificate):
-        # The file keeps its shape: a full chain (leaf, then issuing CAs: what nginx's
-        # ssl_certificate and HAProxy read) stays a full chain.
-        certificate_pem += issued.chain_pem.encode()
     replace_pair(
         paths,
-        certificate_pem=certificate_pem,
+        certificate_pem=issued.certificate_pem.encode(),
         chain_pem=issued.chain_pem.encode(),
         key_pem=key_pem(pending.new_key) if pending.new_key is not None else None,
         step=step,
     )
     return Renewed(old=old, new=new, replayed=issued.replayed)
-
-
-def _holds_a_chain(path: Path) -> bool:
-    return path.read_bytes().count(b"-----BEGIN CERTIFICATE-----") > 1
 
 
 def _start(certificate: x509.Certificate) -> datetime:

@@ -179,10 +179,11 @@ def test_renewal_after_revocation_is_refused_and_the_agent_stops(holder, served)
     assert "409 not_renewable" in message
     assert "revoked" in message
     assert pair(holder.directory, "v.svc.internal")[0] == old  # the files are untouched
-    # Due at once (renew_at close to 0): the agent asks, is refused, and stops with status 1.
+    # Due at once (renew_at close to 0 of the lifetime, which counts from issuance): the
+    # agent asks, is refused, and stops with status 1.
     agent = holder(
         "agent", "--cert", "v.svc.internal.crt.pem", "--key", "v.svc.internal.key.pem",
-        "--renew-at", "0.00001", "--jitter", "0", check=False,
+        "--renew-at", "0.000000001", "--jitter", "0", check=False,
     )  # fmt: skip
     assert agent.returncode == 1
     last = agent.stderr.strip().splitlines()[-1]  # after the agent's log lines
@@ -198,7 +199,7 @@ def test_agent_once_renews_what_is_due_and_runs_the_hook(holder, served):
     args += ("--key", "o.svc.internal.key.pem")
     holder(*args)  # not due: nothing happens
     assert pair(holder.directory, "o.svc.internal")[0] == old
-    holder(*args, "--renew-at", "0.00001", "--jitter", "0", "--exec", "touch reloaded")
+    holder(*args, "--renew-at", "0.000000001", "--jitter", "0", "--exec", "touch reloaded")
     assert pair(holder.directory, "o.svc.internal")[0].serial_number != old.serial_number
     assert (holder.directory / "reloaded").exists()
 
@@ -242,3 +243,28 @@ def test_the_client_configuration_follows_xdg_and_ignores_ca_settings(holder, se
     default = holder.directory / ".config" / "albca" / "client.toml"  # HOME is the directory
     assert tomllib.loads(default.read_text())["fingerprint"] == served.fingerprint
     assert not (holder.directory / "relative").exists()
+
+
+def test_renew_rekey_of_the_crt_file_also_renews_the_full_chain_nginx_reads(holder, served):
+    holder.bootstrap()
+    holder("request", "server", "--dns", "n.svc.internal", ALBCA_TOKEN=served.server_token)
+    chain_before = (holder.directory / "n.svc.internal.chain.pem").read_bytes()
+    holder(
+        "renew", "--cert", "n.svc.internal.crt.pem", "--key", "n.svc.internal.key.pem", "--rekey"
+    )
+    certificate, key = pair(holder.directory, "n.svc.internal")
+    fullchain = x509.load_pem_x509_certificates(
+        (holder.directory / "n.svc.internal.fullchain.pem").read_bytes()
+    )
+    assert fullchain[0].serial_number == certificate.serial_number
+    assert public_key_der(fullchain[0]) == public_key_der(key)
+    assert fullchain[1:] == x509.load_pem_x509_certificates(chain_before)
+    # The README's agent command on the full chain and the same key now works.
+    holder(
+        "agent",
+        "--once",
+        "--cert",
+        "n.svc.internal.fullchain.pem",
+        "--key",
+        "n.svc.internal.key.pem",
+    )

@@ -9,6 +9,7 @@ import ssl
 import httpx
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from albca.ca.keys import KeySpec
 from albca.ca.names import RequestedNames
@@ -82,13 +83,8 @@ def test_a_lost_renewal_answer_returns_the_same_renewed_certificate(api_on_clock
             idempotency_key="issue-1",
         )
     certificate = x509.load_pem_x509_certificate(first.certificate_pem.encode())
-    token = make_renewal_token(certificate, key, audience=api.audience, now=api.ca.clock())
-    transport = LosesFirstAnswers(api.bundle_pem, lose=1)
     before = issued_count(api)
-    with CaClient(
-        api.url, bundle_pem=api.bundle_pem, transport=transport, sleep=lambda s: None
-    ) as client:
-        renewed = client.renew(renewal_token=token, csr_pem=None, idempotency_key="renew-1")
+    renewed, _ = renew_losing_the_first_answer(api, certificate, key, "renew-1")
     assert renewed.replayed
     assert issued_count(api) == before + 1
 
@@ -124,10 +120,13 @@ def test_token_made_by_the_holder_is_accepted_by_the_api_for_rsa_pss(api_on_cloc
             idempotency_key="pss-1",
         )
         certificate = x509.load_pem_x509_certificate(first.certificate_pem.encode())
-        token = make_renewal_token(
-            certificate, key, audience=api.audience, now=api.ca.clock(), rsa_algorithm="PS256"
+        renewed = client.renew(
+            renewal_token=lambda: make_renewal_token(
+                certificate, key, audience=api.audience, now=api.ca.clock(), rsa_algorithm="PS256"
+            ),
+            csr_pem=None,
+            idempotency_key="pss-2",
         )
-        renewed = client.renew(renewal_token=token, csr_pem=None, idempotency_key="pss-2")
     assert renewed.serial != first.serial
 
 
@@ -172,3 +171,130 @@ def test_a_renewed_certificate_that_does_not_verify_is_not_written(api_on_clock,
         "kept.crt",
         "kept.key",
     ]
+
+
+def renewal_of(api, name):
+    """A client certificate and its key, issued through the API."""
+    key = new_key(KeySpec.EC_P256)
+    with CaClient(api.url, bundle_pem=api.bundle_pem) as client:
+        issued = client.issue(
+            token=api.ca.token(name),
+            profile="client",
+            csr_pem=csr_pem(key, RequestedNames.of(common_name=f"{name}.svc.internal")),
+            lifetime_seconds=None,
+            idempotency_key=f"{name}-issue",
+        )
+    return x509.load_pem_x509_certificate(issued.certificate_pem.encode()), key
+
+
+def fail_first_renewals(api, monkeypatch, count=1):
+    """The API spends the renewal token, then fails with 503 (a store outage) ``count``
+    times: what the reviewer's locked store did."""
+    from albca.ca.errors import StoreUnavailable
+
+    authority = api.ca.authority
+    real = authority.renew
+    left = [count]
+
+    def renew(*args, **kwargs):
+        if left[0]:
+            left[0] -= 1
+            raise StoreUnavailable("the store is locked")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(authority, "renew", renew)
+
+
+def test_a_retried_renewal_signs_a_fresh_token_and_is_granted(api_on_clock, monkeypatch):
+    api = api_on_clock
+    certificate, key = renewal_of(api, "busy")
+    fail_first_renewals(api, monkeypatch)
+    renewed, transport = renew_losing_the_first_answer(api, certificate, key, "busy-renew", lose=0)
+    assert x509.load_pem_x509_certificate(renewed.certificate_pem.encode()) != certificate
+    tokens = [request.headers["Authorization"] for request in transport.sent]
+    assert len(tokens) == len(set(tokens)) == 2  # the spent token was not sent again
+
+
+def test_a_lost_renewal_answer_retried_with_a_new_token_returns_the_first_certificate(
+    api_on_clock,
+):
+    api = api_on_clock
+    certificate, key = renewal_of(api, "lost")
+    before = issued_count(api)
+    renewed, transport = renew_losing_the_first_answer(api, certificate, key, "lost-renew")
+    tokens = {request.headers["Authorization"] for request in transport.sent}
+    assert len(tokens) == 2
+    assert {request.headers["Idempotency-Key"] for request in transport.sent} == {"lost-renew"}
+    assert renewed.replayed  # the same key, a new token: the first attempt's certificate
+    assert issued_count(api) == before + 1
+
+
+def test_a_holder_clock_a_minute_ahead_of_the_cas_still_renews(api_on_clock, tmp_path):
+    from datetime import timedelta
+
+    from albca.holder.files import PairPaths
+    from albca.holder.keys import key_pem
+    from albca.holder.renewal import PendingRenewal, renew_pair
+
+    api = api_on_clock
+    certificate, key = renewal_of(api, "ahead")
+    paths = PairPaths(certificate=tmp_path / "ahead.crt", key=tmp_path / "ahead.key")
+    paths.certificate.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    paths.key.write_bytes(key_pem(key))
+    with CaClient(api.url, bundle_pem=api.bundle_pem) as client:
+        renewed = renew_pair(
+            client,
+            paths,
+            PendingRenewal(),
+            trusted=x509.load_pem_x509_certificates(api.bundle_pem),
+            audience=api.audience,
+            now=api.ca.clock() + timedelta(seconds=60),
+        )
+    assert renewed.new.serial_number != certificate.serial_number
+
+
+@pytest.mark.parametrize("skew_minutes", [10, -10])
+def test_a_renewal_token_refused_for_its_times_is_clock_skew_and_retryable(
+    api_on_clock, skew_minutes
+):
+    from datetime import timedelta
+
+    from albca.holder.errors import ClockSkew
+
+    api = api_on_clock
+    certificate, key = renewal_of(api, f"skew{skew_minutes + 10}")
+    pauses: list[float] = []
+    with (
+        CaClient(api.url, bundle_pem=api.bundle_pem, sleep=pauses.append) as client,
+        pytest.raises(ClockSkew, match="clock skew") as refused,
+    ):
+        client.renew(
+            renewal_token=lambda: make_renewal_token(
+                certificate,
+                key,
+                audience=api.audience,
+                now=api.ca.clock() + timedelta(minutes=skew_minutes),
+            ),
+            csr_pem=None,
+            idempotency_key="skewed",
+        )
+    assert refused.value.retryable
+    assert pauses == []  # not retried at once: the agent comes back after its backoff
+
+
+def renew_losing_the_first_answer(api, certificate, key, idempotency_key, *, lose=1):
+    """A renewal through a transport that loses the first ``lose`` answers (the requests
+    were served): the client's retries, each with a token made anew. Returns the result
+    and the transport, which kept every request it sent."""
+    transport = LosesFirstAnswers(api.bundle_pem, lose=lose)
+    with CaClient(
+        api.url, bundle_pem=api.bundle_pem, transport=transport, sleep=lambda s: None
+    ) as client:
+        renewed = client.renew(
+            renewal_token=lambda: make_renewal_token(
+                certificate, key, audience=api.audience, now=api.ca.clock()
+            ),
+            csr_pem=None,
+            idempotency_key=idempotency_key,
+        )
+    return renewed, transport

@@ -312,7 +312,9 @@ def renew(
     """Renew a certificate by proving possession of its key (no API token needed).
 
     The files are replaced, with their permissions, only after the new certificate
-    verifies against the saved bundle.
+    verifies against the saved bundle. Files `albca request` wrote beside the pair
+    (NAME.crt.pem, NAME.fullchain.pem, NAME.chain.pem with NAME.key.pem) are replaced
+    with it, in the same swap.
 
     Example: albca renew --cert web.crt.pem --key web.key.pem --rekey
     """
@@ -322,14 +324,14 @@ def renew(
 
     from albca.ca.keys import KeySpec
     from albca.holder.config import load_config
-    from albca.holder.files import PairPaths, held_lock
+    from albca.holder.files import held_lock, pair_with_siblings
     from albca.holder.renewal import PendingRenewal, renew_pair
 
     if key_type is not None and not rekey:
         fail("--key-type needs --rekey (without it, the key stays the same)")
     spec = KeySpec.parse(key_type, field="--key-type") if key_type else None
-    paths = PairPaths(certificate=cert, key=key, chain=chain)
     with holder_errors():
+        paths = pair_with_siblings(cert, key, chain)
         config = load_config(holder_config_path())
         trusted = x509.load_pem_x509_certificates(config.bundle_pem())
         with held_lock(paths), _client(config) as client:
@@ -382,9 +384,11 @@ def agent(
 ) -> None:
     """Keep certificate/key pairs fresh: renew at 2/3 of their lifetime, with jitter.
 
-    While the CA is down the old files stay and renewal is retried with backoff. Stops
-    with an error (status 1) when a certificate was revoked or has expired. One agent per
-    pair: a second one on the same files exits at once.
+    While the CA is down or busy, or refuses for clock skew, the old files stay and renewal
+    is retried with backoff. A certificate that was revoked or has expired is reported in
+    one line and no longer watched; the others are kept fresh, and the agent stops with
+    status 1 when none is left. One agent per pair: a second one on the same files exits
+    at once.
 
     Example: albca agent --cert /etc/ssl/web.crt --key /etc/ssl/web.key \\
     --exec 'systemctl reload nginx'
@@ -399,7 +403,7 @@ def agent(
     from albca.ca.clock import system_clock
     from albca.holder.agent import Agent, AgentPolicy
     from albca.holder.config import load_config
-    from albca.holder.files import PairPaths, held_lock
+    from albca.holder.files import PairPaths, held_lock, pair_with_siblings
     from albca.holder.renewal import PendingRenewal, Renewed, renew_pair
 
     if len(cert) != len(key):
@@ -409,7 +413,7 @@ def agent(
     except ValueError as exc:
         fail(f"--{str(exc).replace('_', '-')}")
     command = shlex.split(exec_command) if exec_command else None
-    pairs = [PairPaths(certificate=c, key=k) for c, k in zip(cert, key, strict=True)]
+    pairs = [pair_with_siblings(c, k) for c, k in zip(cert, key, strict=True)]
 
     def log(line: str) -> None:
         stamp = datetime.now(UTC).isoformat(timespec="seconds")
