@@ -18,7 +18,8 @@ HTTP handler treat them like the core's::
     │   ├── MissingCredential
     │   ├── InvalidToken           unknown, revoked or expired API token
     │   └── InvalidRenewalProof    a renewal token or mTLS certificate that fails a check
-    │       └── RenewalTokenReplayed
+    │       ├── RenewalTokenReplayed
+    │       └── RenewalTokenTime   its iat, nbf or exp against the CA's clock
     ├── PermissionDenied           authenticated, but not allowed              403
     │   ├── ScopeRequired          the token lacks the scope the operation needs
     │   └── ProfileNotAllowed      the token may not use that profile
@@ -52,6 +53,7 @@ __all__ = [
     "InvalidToken",
     "InvalidRenewalProof",
     "RenewalTokenReplayed",
+    "RenewalTokenTime",
     "PermissionDenied",
     "ScopeRequired",
     "ProfileNotAllowed",
@@ -137,6 +139,14 @@ class InvalidToken(AuthenticationError):
 
 class InvalidRenewalProof(AuthenticationError):
     code = "invalid_renewal_proof"
+
+
+class RenewalTokenTime(InvalidRenewalProof):
+    """A renewal token refused for its times (iat, nbf, exp): a code of its own, so that a
+    holder can tell clocks that differ (worth a retry once they are synced) from a proof
+    that will never pass."""
+
+    code = "renewal_token_time"
 
 
 class RenewalTokenReplayed(InvalidRenewalProof):
@@ -234,6 +244,7 @@ STATUS: dict[type[CAError], int] = {
     InvalidToken: 401,
     InvalidRenewalProof: 401,
     RenewalTokenReplayed: 401,
+    RenewalTokenTime: 401,
     PermissionDenied: 403,
     ScopeRequired: 403,
     ProfileNotAllowed: 403,

@@ -36,7 +36,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 
-from albca.api.errors import InvalidRenewalProof, UntrustedMtlsHeaders
+from albca.api.errors import InvalidRenewalProof, RenewalTokenTime, UntrustedMtlsHeaders
 from albca.api.services import ApiSettings
 from albca.ca.authority import Authority
 from albca.ca.errors import NotRenewable
@@ -206,13 +206,18 @@ def _check_times(claims: Mapping[str, Any], settings: ApiSettings, now: datetime
     leeway = settings.renewal_token_leeway
     issued_at = _numeric(claims, "iat")
     expires_at = _numeric(claims, "exp")
+    # The CA's time in each refusal: the usual cause is a holder clock that is off.
+    clock = f"; the CA's clock reads {now.isoformat()}"
     if issued_at > now + leeway:
-        raise InvalidRenewalProof("Authorization: the renewal token's iat is in the future")
+        raise RenewalTokenTime(
+            f"Authorization: the renewal token's iat is in the future ({issued_at.isoformat()})"
+            + clock
+        )
     if "nbf" in claims and _numeric(claims, "nbf") > now + leeway:
-        raise InvalidRenewalProof("Authorization: the renewal token is not valid yet (nbf)")
+        raise RenewalTokenTime("Authorization: the renewal token is not valid yet (nbf)" + clock)
     if expires_at <= now - leeway:
-        raise InvalidRenewalProof(
-            f"Authorization: the renewal token expired at {expires_at.isoformat()}"
+        raise RenewalTokenTime(
+            f"Authorization: the renewal token expired at {expires_at.isoformat()}" + clock
         )
     limit = settings.renewal_token_max_lifetime
     if expires_at - issued_at > limit:

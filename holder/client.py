@@ -39,8 +39,10 @@ __all__ = ["CaClient", "IssuedPem", "Retry"]
 _FINAL_RENEWAL_CODES = frozenset(
     {"not_renewable", "certificate_not_found", "invalid_renewal_proof"}
 )
-# ...except an invalid_renewal_proof about the token's times, which the API words so
-# (api/renewal.py, _check_times): the clocks differ, and clocks get synced.
+# A renewal token refused for its times: the clocks differ, and clocks get synced. The API
+# says so with a code of its own (api/errors.py, RenewalTokenTime); an albca API from
+# before that code said it in an invalid_renewal_proof worded so (api/renewal.py).
+_CLOCK_CODE = "renewal_token_time"
 _CLOCK_REFUSALS = (
     "renewal token's iat is in the future",
     "renewal token is not valid yet",
@@ -144,8 +146,9 @@ class CaClient:
                 },
             )
         except ApiRefused as exc:
-            if exc.code == "invalid_renewal_proof" and any(
-                refusal in exc.message for refusal in _CLOCK_REFUSALS
+            if exc.code == _CLOCK_CODE or (
+                exc.code == "invalid_renewal_proof"
+                and any(refusal in exc.message for refusal in _CLOCK_REFUSALS)
             ):
                 raise ClockSkew(
                     f"{exc.message} (clock skew: this machine's clock and the CA's differ "

@@ -61,6 +61,9 @@ def test_expired_renewal_token_is_refused(ca, client, holder):
     response = renew(client, token)
     assert response.status_code == 401
     assert "expired" in response.json()["error"]["message"]
+    # A code of its own, and the CA's time: a holder can tell clocks that differ.
+    assert response.json()["error"]["code"] == "renewal_token_time"
+    assert f"the CA's clock reads {ca.clock().isoformat()}" in response.json()["error"]["message"]
 
 
 def test_renewal_token_for_another_audience_is_refused(ca, client, holder):

@@ -279,7 +279,34 @@ def test_a_renewal_token_refused_for_its_times_is_clock_skew_and_retryable(
             idempotency_key="skewed",
         )
     assert refused.value.retryable
+    assert refused.value.code == "renewal_token_time"
+    assert "the CA's clock reads" in refused.value.message
     assert pauses == []  # not retried at once: the agent comes back after its backoff
+
+
+def test_an_older_apis_worded_clock_refusal_is_clock_skew_too():
+    # An albca API from before renewal_token_time said it in an invalid_renewal_proof.
+    from albca.holder.errors import ClockSkew, RenewalRefused
+
+    messages = iter(
+        [
+            "Authorization: the renewal token's iat is in the future",
+            "Authorization: x5c[0] is not a DER certificate",
+        ]
+    )
+
+    def older_api(request: httpx.Request) -> httpx.Response:
+        error = {"code": "invalid_renewal_proof", "message": next(messages)}
+        return httpx.Response(401, json={"error": error})
+
+    with CaClient(
+        "https://ca.test", bundle_pem=None, transport=httpx.MockTransport(older_api)
+    ) as client:
+        with pytest.raises(ClockSkew, match="clock skew"):
+            client.renew(renewal_token=lambda: "t", csr_pem=None, idempotency_key="k")
+        # Any other invalid_renewal_proof is final, as it always was.
+        with pytest.raises(RenewalRefused, match="x5c"):
+            client.renew(renewal_token=lambda: "t", csr_pem=None, idempotency_key="k")
 
 
 def renew_losing_the_first_answer(api, certificate, key, idempotency_key, *, lose=1):
